@@ -1,0 +1,484 @@
+//! `letterbox.toml`: the configuration contract and every tunable limit.
+//!
+//! Key names are a contract used by scripts outside the crate (issue 2/3/4): `domain`,
+//! `aliases`, `user`, `data_dir`, `password_hash`, `allow_plaintext_auth`, `apop_secret`,
+//! `run_as`, `[listen] smtp imap imaps pop3 pop3s`, `[tls] cert key`, `[limits] …`.
+//! Paths are relative to the folder that holds the file. An unknown key, a wrong type or a
+//! missing required key is an error naming `file:line: key`.
+
+pub mod toml;
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use self::toml::{Entry, Value};
+
+/// Where `serve` keeps its embedded default (issue 3).
+pub const EMBEDDED_DIR: &str = "letterbox-data";
+/// The config file name everywhere.
+pub const FILE_NAME: &str = "letterbox.toml";
+/// System-wide default location.
+pub const SYSTEM_PATH: &str = "/etc/letterbox/letterbox.toml";
+
+/// A configuration error with its place.
+#[derive(Debug)]
+pub struct ConfigError(pub String);
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+/// Tunable limits (`[limits]`). RFC-fixed values are consts in the protocol modules; these
+/// are the ones a board overrides for its RAM and storage.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Limits {
+    /// Largest message accepted (SMTP SIZE, deliver, APPEND): 64 MiB fits a 50 MB attachment
+    /// mail; boards with little flash lower it.
+    pub message_size: u64,
+    /// Bytes of one incoming message kept in RAM before it spills to a file in the data
+    /// directory: 128 KiB covers ~95% of mail while bounding RAM per session.
+    pub spool_memory: usize,
+    /// Free bytes the data directory must keep beyond an announced SIZE, checked at MAIL:
+    /// 8 MiB leaves room for flag and expunge records when the disk is nearly full.
+    pub free_space_reserve: u64,
+    /// Concurrent connections on all listeners: 128 sessions × ~20 KiB fit a 128 MB router.
+    pub connections: usize,
+    /// Concurrent connections from one IP: 16 lets a household share one NAT address.
+    pub connections_per_ip: usize,
+    /// Recipients per SMTP transaction: RFC 5321 §4.5.3.1.8 requires at least 100.
+    pub recipients: usize,
+    /// SMTP data line length including CRLF: RFC 5321 §4.5.3.1.6 says 1000.
+    pub smtp_line: usize,
+    /// IMAP command line (without literals): RFC 7162 §4 recommends at least 8192; 64 KiB.
+    pub imap_line: usize,
+    /// Largest IMAP literal after login (APPEND bodies are bounded by message_size instead).
+    pub imap_literal: u64,
+    /// Largest IMAP literal before login: credentials only.
+    pub imap_literal_prelogin: u64,
+    /// SMTP per-command timeout: RFC 5321 §4.5.3.2.7 server timeout is 5 minutes.
+    pub smtp_command_timeout: u64,
+    /// SMTP whole-session cap in seconds: 30 minutes stops drip-feeding peers.
+    pub smtp_session_timeout: u64,
+    /// IMAP autologout: RFC 3501 §5.4 says at least 30 minutes.
+    pub imap_idle_timeout: u64,
+    /// IMAP autologout before login: 60 s is plenty for a client to authenticate.
+    pub imap_prelogin_timeout: u64,
+    /// POP3 autologout: RFC 1939 §3 says at least 10 minutes.
+    pub pop3_timeout: u64,
+    /// TLS handshake deadline in seconds: a stalled ClientHello is cut here.
+    pub tls_handshake_timeout: u64,
+    /// Failed logins before the per-IP delay reaches its cap and the IP is locked out.
+    pub auth_failures_lockout: u32,
+    /// Expunged bytes in a folder that trigger background compaction: 4 MiB.
+    pub compact_threshold: u64,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            message_size: 64 * 1024 * 1024,
+            spool_memory: 128 * 1024,
+            free_space_reserve: 8 * 1024 * 1024,
+            connections: 128,
+            connections_per_ip: 16,
+            recipients: 100,
+            smtp_line: 1000,
+            imap_line: 64 * 1024,
+            imap_literal: 64 * 1024,
+            imap_literal_prelogin: 1024,
+            smtp_command_timeout: 300,
+            smtp_session_timeout: 1800,
+            imap_idle_timeout: 1860,
+            imap_prelogin_timeout: 60,
+            pop3_timeout: 600,
+            tls_handshake_timeout: 10,
+            auth_failures_lockout: 10,
+            compact_threshold: 4 * 1024 * 1024,
+        }
+    }
+}
+
+/// `[listen]`: addresses per protocol; an empty list disables it.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Listen {
+    pub smtp: Vec<SocketAddr>,
+    pub imap: Vec<SocketAddr>,
+    pub imaps: Vec<SocketAddr>,
+    pub pop3: Vec<SocketAddr>,
+    pub pop3s: Vec<SocketAddr>,
+}
+
+/// `[tls]`: certificate chain and key, PEM.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Tls {
+    pub cert: PathBuf,
+    pub key: PathBuf,
+}
+
+/// The whole configuration, paths resolved against the file's folder.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// The file this came from.
+    pub path: PathBuf,
+    pub domain: String,
+    pub aliases: Vec<String>,
+    pub user: String,
+    pub data_dir: PathBuf,
+    pub password_hash: Option<String>,
+    pub allow_plaintext_auth: bool,
+    pub apop_secret: Option<String>,
+    pub run_as: Option<String>,
+    pub listen: Listen,
+    pub tls: Option<Tls>,
+    pub limits: Limits,
+}
+
+impl Config {
+    /// The config lookup of issues 2 and 3: `--config PATH`, else `./letterbox.toml`, else
+    /// `./letterbox-data/letterbox.toml`, else `/etc/letterbox/letterbox.toml`.
+    pub fn locate(explicit: Option<&Path>) -> Option<PathBuf> {
+        if let Some(p) = explicit {
+            return Some(p.to_path_buf());
+        }
+        let local = PathBuf::from(FILE_NAME);
+        let embedded = Path::new(EMBEDDED_DIR).join(FILE_NAME);
+        [local, embedded, PathBuf::from(SYSTEM_PATH)]
+            .into_iter()
+            .find(|p| p.is_file())
+    }
+
+    /// Finds and loads the config, or says where it looked.
+    pub fn load_from(explicit: Option<&Path>) -> Result<Config, ConfigError> {
+        match Self::locate(explicit) {
+            Some(p) => Self::load(&p),
+            None => Err(ConfigError(format!(
+                "no config: pass --config PATH, or create ./{FILE_NAME}, ./{EMBEDDED_DIR}/{FILE_NAME} or {SYSTEM_PATH} (letterbox init)"
+            ))),
+        }
+    }
+
+    /// Reads and validates one file.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let name = path.display();
+        let meta = std::fs::metadata(path).map_err(|e| ConfigError(format!("{name}: {e}")))?;
+        if meta.len() > toml::MAX_CONFIG_BYTES as u64 {
+            return Err(ConfigError(format!("{name}: file too large")));
+        }
+        let text =
+            std::fs::read_to_string(path).map_err(|e| ConfigError(format!("{name}: {e}")))?;
+        Self::parse(path, &text)
+    }
+
+    /// Validates `text` as if read from `path`.
+    pub fn parse(path: &Path, text: &str) -> Result<Config, ConfigError> {
+        let name = path.display().to_string();
+        let entries = toml::parse(text).map_err(|e| ConfigError(format!("{name}:{e}")))?;
+        let base = path.parent().map(Path::to_path_buf).unwrap_or_default();
+        let base = if base.as_os_str().is_empty() {
+            PathBuf::from(".")
+        } else {
+            base
+        };
+        Builder {
+            file: name,
+            base,
+            entries,
+        }
+        .build()
+    }
+}
+
+struct Builder {
+    file: String,
+    base: PathBuf,
+    entries: Vec<Entry>,
+}
+
+impl Builder {
+    fn err(&self, e: &Entry, msg: &str) -> ConfigError {
+        let key = if e.section.is_empty() {
+            e.key.clone()
+        } else {
+            format!("{}.{}", e.section, e.key)
+        };
+        ConfigError(format!("{}:{}: {}: {}", self.file, e.line, key, msg))
+    }
+
+    fn build(&self) -> Result<Config, ConfigError> {
+        let mut c = Config {
+            path: PathBuf::from(&self.file),
+            domain: String::new(),
+            aliases: Vec::new(),
+            user: String::new(),
+            data_dir: PathBuf::new(),
+            password_hash: None,
+            allow_plaintext_auth: false,
+            apop_secret: None,
+            run_as: None,
+            listen: Listen::default(),
+            tls: None,
+            limits: Limits::default(),
+        };
+        let (mut cert, mut key, mut have_data_dir) = (None, None, false);
+        for e in &self.entries {
+            match (e.section.as_str(), e.key.as_str()) {
+                ("", "domain") => c.domain = self.domain(e)?,
+                ("", "aliases") => {
+                    c.aliases = self.strings(e)?;
+                    for a in &c.aliases {
+                        if !valid_local_part(a) {
+                            return Err(self.err(e, &format!("{a:?} is not a valid local part")));
+                        }
+                    }
+                }
+                ("", "user") => {
+                    c.user = self.string(e)?;
+                    if !valid_local_part(&c.user) {
+                        return Err(self.err(e, "not a valid login name (letters, digits, . _ -)"));
+                    }
+                }
+                ("", "data_dir") => {
+                    c.data_dir = self.path(e)?;
+                    have_data_dir = true;
+                }
+                ("", "password_hash") => c.password_hash = Some(self.string(e)?),
+                ("", "allow_plaintext_auth") => c.allow_plaintext_auth = self.boolean(e)?,
+                ("", "apop_secret") => c.apop_secret = Some(self.string(e)?),
+                ("", "run_as") => c.run_as = Some(self.string(e)?),
+                ("listen", k) => {
+                    let addrs = self.addrs(e)?;
+                    match k {
+                        "smtp" => c.listen.smtp = addrs,
+                        "imap" => c.listen.imap = addrs,
+                        "imaps" => c.listen.imaps = addrs,
+                        "pop3" => c.listen.pop3 = addrs,
+                        "pop3s" => c.listen.pop3s = addrs,
+                        _ => return Err(self.err(e, "unknown key")),
+                    }
+                }
+                ("tls", "cert") => cert = Some(self.path(e)?),
+                ("tls", "key") => key = Some(self.path(e)?),
+                ("limits", _) => self.limit(&mut c.limits, e)?,
+                _ => return Err(self.err(e, "unknown key")),
+            }
+        }
+        for (k, missing) in [
+            ("domain", c.domain.is_empty()),
+            ("user", c.user.is_empty()),
+            ("data_dir", !have_data_dir),
+        ] {
+            if missing {
+                return Err(ConfigError(format!(
+                    "{}: {}: required key missing",
+                    self.file, k
+                )));
+            }
+        }
+        c.tls = match (cert, key) {
+            (Some(cert), Some(key)) => Some(Tls { cert, key }),
+            (None, None) => None,
+            _ => {
+                return Err(ConfigError(format!(
+                    "{}: tls: both cert and key are required",
+                    self.file
+                )))
+            }
+        };
+        Ok(c)
+    }
+
+    fn string(&self, e: &Entry) -> Result<String, ConfigError> {
+        match &e.value {
+            Value::Str(s) => Ok(s.clone()),
+            v => Err(self.err(e, &format!("expected a string, found {}", v.kind()))),
+        }
+    }
+
+    fn boolean(&self, e: &Entry) -> Result<bool, ConfigError> {
+        match &e.value {
+            Value::Bool(b) => Ok(*b),
+            v => Err(self.err(e, &format!("expected a boolean, found {}", v.kind()))),
+        }
+    }
+
+    fn strings(&self, e: &Entry) -> Result<Vec<String>, ConfigError> {
+        match &e.value {
+            Value::Array(items) => items
+                .iter()
+                .map(|v| match v {
+                    Value::Str(s) => Ok(s.clone()),
+                    v => Err(self.err(e, &format!("expected strings, found {}", v.kind()))),
+                })
+                .collect(),
+            v => Err(self.err(
+                e,
+                &format!("expected an array of strings, found {}", v.kind()),
+            )),
+        }
+    }
+
+    fn domain(&self, e: &Entry) -> Result<String, ConfigError> {
+        let d = self.string(e)?.to_ascii_lowercase();
+        let ok = !d.is_empty()
+            && d.len() <= 253
+            && d.split('.').all(|l| {
+                !l.is_empty()
+                    && l.len() <= 63
+                    && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+            });
+        if ok {
+            Ok(d)
+        } else {
+            Err(self.err(e, "not a valid domain name"))
+        }
+    }
+
+    fn path(&self, e: &Entry) -> Result<PathBuf, ConfigError> {
+        let s = self.string(e)?;
+        if s.is_empty() {
+            return Err(self.err(e, "empty path"));
+        }
+        Ok(self.base.join(s))
+    }
+
+    fn addrs(&self, e: &Entry) -> Result<Vec<SocketAddr>, ConfigError> {
+        self.strings(e)?
+            .iter()
+            .map(|s| {
+                s.parse()
+                    .map_err(|_| self.err(e, &format!("{s:?} is not an address:port")))
+            })
+            .collect()
+    }
+
+    fn limit(&self, l: &mut Limits, e: &Entry) -> Result<(), ConfigError> {
+        let n = match &e.value {
+            Value::Int(n) if *n >= 0 => *n as u64,
+            Value::Int(_) => return Err(self.err(e, "must not be negative")),
+            v => return Err(self.err(e, &format!("expected an integer, found {}", v.kind()))),
+        };
+        let small = |n: u64| usize::try_from(n).unwrap_or(usize::MAX);
+        match e.key.as_str() {
+            "message_size" => l.message_size = n,
+            "spool_memory" => l.spool_memory = small(n),
+            "free_space_reserve" => l.free_space_reserve = n,
+            "connections" => l.connections = small(n),
+            "connections_per_ip" => l.connections_per_ip = small(n),
+            "recipients" => l.recipients = small(n.max(1)),
+            "smtp_line" => l.smtp_line = small(n.max(1000)),
+            "imap_line" => l.imap_line = small(n.max(1024)),
+            "imap_literal" => l.imap_literal = n,
+            "imap_literal_prelogin" => l.imap_literal_prelogin = n,
+            "smtp_command_timeout" => l.smtp_command_timeout = n,
+            "smtp_session_timeout" => l.smtp_session_timeout = n,
+            "imap_idle_timeout" => l.imap_idle_timeout = n,
+            "imap_prelogin_timeout" => l.imap_prelogin_timeout = n,
+            "pop3_timeout" => l.pop3_timeout = n,
+            "tls_handshake_timeout" => l.tls_handshake_timeout = n,
+            "auth_failures_lockout" => {
+                l.auth_failures_lockout = u32::try_from(n).unwrap_or(u32::MAX)
+            }
+            "compact_threshold" => l.compact_threshold = n,
+            _ => return Err(self.err(e, "unknown key")),
+        }
+        Ok(())
+    }
+}
+
+/// RFC 5321 `Dot-string` local parts as the owner may name them (no quoting, ≤ 64 octets).
+pub fn valid_local_part(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 64
+        && !s.starts_with('.')
+        && !s.ends_with('.')
+        && !s.contains("..")
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b))
+}
+
+/// Rewrites the top-level `key = value` line of a config text (or inserts it before the first
+/// table), keeping every other line and comment as it was. Used by `passwd`.
+pub fn set_top_level_key(text: &str, key: &str, quoted_value: &str) -> String {
+    let new_line = format!("{key} = {quoted_value}");
+    let mut out = Vec::new();
+    let (mut done, mut in_table) = (false, false);
+    for line in text.lines() {
+        let t = line.trim_start();
+        if t.starts_with('[') && !done {
+            out.push(new_line.clone());
+            done = true;
+        }
+        in_table |= t.starts_with('[');
+        let is_key = !in_table
+            && t.strip_prefix(key)
+                .is_some_and(|r| r.trim_start().starts_with('='));
+        if is_key && !done {
+            out.push(new_line.clone());
+            done = true;
+        } else if !is_key {
+            out.push(line.to_owned());
+        }
+    }
+    if !done {
+        out.push(new_line);
+    }
+    let mut s = out.join("\n");
+    s.push('\n');
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cfg(text: &str) -> Result<Config, ConfigError> {
+        Config::parse(Path::new("/etc/x/letterbox.toml"), text)
+    }
+
+    #[test]
+    fn minimal_config_resolves_paths() {
+        let c = cfg("domain = \"Example.ORG\"\nuser = \"alice\"\ndata_dir = \"data\"\n").unwrap();
+        assert_eq!(c.domain, "example.org");
+        assert_eq!(c.data_dir, PathBuf::from("/etc/x/data"));
+        assert_eq!(c.limits, Limits::default());
+    }
+
+    #[test]
+    fn errors_name_file_line_and_key() {
+        let e = cfg("domain = \"a.b\"\nuser = \"u\"\ndata_dir = \"d\"\n[limits]\nbogus = 1\n")
+            .unwrap_err();
+        assert_eq!(e.0, "/etc/x/letterbox.toml:5: limits.bogus: unknown key");
+        let e = cfg("domain = 5\n").unwrap_err();
+        assert!(e.0.contains(":1: domain: expected a string"), "{}", e.0);
+        let e = cfg("domain = \"a.b\"\nuser = \"u\"\n").unwrap_err();
+        assert!(e.0.contains("data_dir: required key missing"), "{}", e.0);
+    }
+
+    #[test]
+    fn listen_and_tls() {
+        let c = cfg("domain = \"a.b\"\nuser = \"u\"\ndata_dir = \"d\"\n[listen]\nsmtp = [\"127.0.0.1:2525\"]\nimap = []\n[tls]\ncert = \"c.pem\"\nkey = \"k.pem\"\n").unwrap();
+        assert_eq!(c.listen.smtp.len(), 1);
+        assert_eq!(c.tls.unwrap().key, PathBuf::from("/etc/x/k.pem"));
+        assert!(cfg(
+            "domain = \"a.b\"\nuser = \"u\"\ndata_dir = \"d\"\n[listen]\nsmtp = [\"x\"]\n"
+        )
+        .is_err());
+    }
+
+    #[test]
+    fn set_key_replaces_or_inserts() {
+        let t = "domain = \"a\"\npassword_hash = \"old\"\n[tls]\ncert = \"c\"\n";
+        let n = set_top_level_key(t, "password_hash", "\"new\"");
+        assert_eq!(
+            n,
+            "domain = \"a\"\npassword_hash = \"new\"\n[tls]\ncert = \"c\"\n"
+        );
+        let n = set_top_level_key("domain = \"a\"\n[tls]\n", "password_hash", "\"h\"");
+        assert_eq!(n, "domain = \"a\"\npassword_hash = \"h\"\n[tls]\n");
+    }
+}
