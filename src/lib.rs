@@ -14,5 +14,10 @@
 //! `net` layer moves bytes between sockets and cores and performs the store actions.
 #![deny(unsafe_code)]
 
+pub mod cli;
 pub mod config;
+pub mod mbox;
 pub mod proto;
+pub mod store;
+pub mod sys;
+pub mod util;

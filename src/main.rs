@@ -1,7 +1,7 @@
-//! The `letterbox` command line (argh): serve, init, passwd, deliver, import, export, check,
-//! compact, list.
+//! The `letterbox` binary: parses the command line (argh) and runs a subcommand from
+//! `letterbox::cli`.
 
 fn main() {
-    eprintln!("letterbox: not yet");
-    std::process::exit(64);
+    let args: letterbox::cli::Args = argh::from_env();
+    std::process::exit(letterbox::cli::run(args));
 }

@@ -1,0 +1,165 @@
+//! The folder index: a cache of the folder's `State` so that opening a large folder does not
+//! replay it (DESIGN.md §2.6). It is rebuilt from the folder file when missing, corrupt or
+//! stale, so it is written without fsync.
+//!
+//! ```text
+//! index = "LBIX" version:4 head_len:4 head:head_len head_crc:4 entries:(32*count) entries_crc:4
+//! head  = postcard(Head)          (see the struct; every field is little-endian varint)
+//! entry = uid:4 flags:4 size:4 date:4 modseq:8 pos:8      (state::Entry)
+//! ```
+//!
+//! It is valid for a folder file when the inode matches, the file is at least `covered`
+//! bytes long, and the record at `last_pos` has the CRC field `last_crc` and ends at
+//! `covered`. Records after `covered` are replayed on open.
+
+use std::fs::File;
+use std::io::{self, Read, Write};
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use super::format::{self, HEADER_LEN};
+use super::state::{Entry, State};
+use crate::util::crc32c;
+
+const MAGIC: &[u8; 4] = b"LBIX";
+const VERSION: u32 = 1;
+/// Largest head accepted (keywords and damage list are small).
+const MAX_HEAD: u32 = 1 << 20;
+
+#[derive(Serialize, Deserialize)]
+struct Head {
+    ino: u64,
+    covered: u64,
+    last_pos: u64,
+    last_crc: u32,
+    uidvalidity: u32,
+    uidnext: u32,
+    highest_modseq: u64,
+    created: i64,
+    keywords: Vec<String>,
+    live_bytes: u64,
+    count: u64,
+    damaged: Vec<(u64, u64)>,
+}
+
+/// `NAME.lbx` → `NAME.idx`.
+pub fn path_for(folder: &Path) -> PathBuf {
+    folder.with_extension("idx")
+}
+
+/// Writes the index atomically (temp file + rename; no sync: it is a cache).
+pub fn save(path: &Path, st: &State, ino: u64) -> io::Result<()> {
+    let head = Head {
+        ino,
+        covered: st.end,
+        last_pos: st.last_pos,
+        last_crc: st.last_crc,
+        uidvalidity: st.uidvalidity,
+        uidnext: st.uidnext,
+        highest_modseq: st.highest_modseq,
+        created: st.created,
+        keywords: st.keywords.clone(),
+        live_bytes: st.live_bytes,
+        count: st.entries.len() as u64,
+        damaged: st.damaged.clone(),
+    };
+    let hb = postcard::to_stdvec(&head).map_err(io::Error::other)?;
+    let mut out = Vec::with_capacity(16 + hb.len() + st.entries.len() * 32 + 4);
+    out.extend_from_slice(MAGIC);
+    out.extend_from_slice(&VERSION.to_le_bytes());
+    out.extend_from_slice(&(hb.len() as u32).to_le_bytes());
+    out.extend_from_slice(&hb);
+    out.extend_from_slice(&crc32c(&hb).to_le_bytes());
+    let start = out.len();
+    for e in &st.entries {
+        e.encode(&mut out);
+    }
+    let ecrc = crc32c(out.get(start..).unwrap_or(&[]));
+    out.extend_from_slice(&ecrc.to_le_bytes());
+    let tmp = path.with_extension(format!("idx.tmp{}", std::process::id()));
+    let mut f = File::create(&tmp)?;
+    f.write_all(&out)?;
+    drop(f);
+    std::fs::rename(&tmp, path)
+}
+
+/// Loads the index if it is valid for `folder` (inode `ino`); `None` means rebuild.
+pub fn load(path: &Path, folder: &File, ino: u64, track_entries: bool) -> Option<State> {
+    let mut f = File::open(path).ok()?;
+    let mut fixed = [0u8; 12];
+    f.read_exact(&mut fixed).ok()?;
+    if fixed.get(0..4)? != MAGIC || fixed.get(4..8)? != VERSION.to_le_bytes() {
+        return None;
+    }
+    let head_len = u32::from_le_bytes(fixed.get(8..12)?.try_into().ok()?);
+    if head_len > MAX_HEAD {
+        return None;
+    }
+    let mut hb = vec![0u8; head_len as usize + 4];
+    f.read_exact(&mut hb).ok()?;
+    let (body, crc) = hb.split_at_checked(head_len as usize)?;
+    if crc32c(body).to_le_bytes() != crc {
+        return None;
+    }
+    let head: Head = postcard::from_bytes(body).ok()?;
+    if head.ino != ino || !matches_file(&head, folder) {
+        return None;
+    }
+    let mut st = State::new(track_entries);
+    if track_entries {
+        st.entries = read_entries(&mut f, head.count)?;
+    }
+    st.uidvalidity = head.uidvalidity;
+    st.uidnext = head.uidnext;
+    st.highest_modseq = head.highest_modseq;
+    st.created = head.created;
+    st.keywords = head.keywords;
+    st.live_bytes = head.live_bytes;
+    st.end = head.covered;
+    st.last_pos = head.last_pos;
+    st.last_crc = head.last_crc;
+    st.damaged = head.damaged;
+    st.have_header = true;
+    Some(st)
+}
+
+fn matches_file(head: &Head, folder: &File) -> bool {
+    let len = folder.metadata().map(|m| m.len()).unwrap_or(0);
+    let mut hb = [0u8; HEADER_LEN];
+    if head.covered > len || folder.read_exact_at(&mut hb, head.last_pos).is_err() {
+        return false;
+    }
+    match format::decode_header(&hb) {
+        Ok(h) => h.crc == head.last_crc && head.last_pos + h.total() == head.covered,
+        Err(_) => false,
+    }
+}
+
+fn read_entries(f: &mut File, count: u64) -> Option<Vec<Entry>> {
+    let bytes = usize::try_from(count.checked_mul(32)?).ok()?;
+    // Bound by the index file's real size before allocating.
+    let flen = f.metadata().ok()?.len();
+    if bytes as u64 > flen {
+        return None;
+    }
+    let mut raw = vec![0u8; bytes + 4];
+    f.read_exact(&mut raw).ok()?;
+    let (data, crc) = raw.split_at_checked(bytes)?;
+    if crc32c(data).to_le_bytes() != crc {
+        return None;
+    }
+    let entries: Vec<Entry> = data
+        .chunks_exact(32)
+        .filter_map(|c| c.try_into().ok().map(Entry::decode))
+        .collect();
+    // UIDs must ascend strictly, or the table is unusable.
+    if entries
+        .windows(2)
+        .any(|w| matches!(w, [a, b] if a.uid >= b.uid))
+    {
+        return None;
+    }
+    Some(entries)
+}

@@ -1,0 +1,310 @@
+//! The mailbox store: one append-only, checksummed file per folder in the owner's data
+//! directory, plus a cache index per folder (DESIGN.md §2). The record format is specified in
+//! [`format`]; concurrency, recovery and compaction in [`folder`].
+//!
+//! Layout of the data directory (created mode 0700):
+//!
+//! ```text
+//! INBOX.lbx  INBOX.idx          folder file and its index
+//! Sent.lbx   Sent.idx           other folders: name encoded by `file_stem`
+//! *.lbx.quarantine              damaged bytes moved aside by recovery or `check --repair`
+//! tmp/                          spill files of messages being received (unlinked at once)
+//! ```
+//!
+//! Folder names are keys, never paths: `file_stem` keeps `[A-Za-z0-9_-]` and
+//! percent-encodes every other byte (including `.` and `/`), so no name can reach outside the
+//! directory; names with empty, `.` or `..` components or control characters are refused.
+
+pub mod folder;
+pub mod format;
+pub mod index;
+pub mod state;
+
+use std::fmt;
+use std::io;
+use std::path::{Path, PathBuf};
+
+pub use folder::{FlagOp, Folder, NewMessage};
+pub use state::Entry;
+
+/// Store error classes; protocols map them to replies in one place.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorKind {
+    /// Disk full or quota (SMTP 452, sysexits 75).
+    NoSpace,
+    /// Read-only file system (SMTP 451).
+    ReadOnly,
+    /// Any other I/O failure, including a failed sync (SMTP 451).
+    Io,
+    /// Another process held the lock too long (SMTP 451).
+    LockTimeout,
+    TooBig,
+    TooMany,
+    Corrupt,
+    NotFound,
+    Exists,
+    BadName,
+}
+
+#[derive(Debug)]
+pub struct Error {
+    pub kind: ErrorKind,
+    pub msg: String,
+}
+
+impl Error {
+    pub fn new(kind: ErrorKind, msg: impl Into<String>) -> Error {
+        Error {
+            kind,
+            msg: msg.into(),
+        }
+    }
+
+    /// Whether the sender should retry later (SMTP 4xx, sysexits 75).
+    pub fn is_temporary(&self) -> bool {
+        matches!(
+            self.kind,
+            ErrorKind::NoSpace | ErrorKind::ReadOnly | ErrorKind::Io | ErrorKind::LockTimeout
+        )
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.msg)
+    }
+}
+
+impl std::error::Error for Error {}
+
+impl From<io::Error> for Error {
+    fn from(e: io::Error) -> Error {
+        let kind = match e.raw_os_error() {
+            Some(libc::ENOSPC) | Some(libc::EDQUOT) => ErrorKind::NoSpace,
+            Some(libc::EROFS) => ErrorKind::ReadOnly,
+            _ => ErrorKind::Io,
+        };
+        Error {
+            kind,
+            msg: e.to_string(),
+        }
+    }
+}
+
+pub type Result<T> = std::result::Result<T, Error>;
+
+/// Longest folder name in bytes.
+pub const MAX_NAME: usize = 200;
+/// The folder that always exists.
+pub const INBOX: &str = "INBOX";
+
+/// A data directory.
+#[derive(Debug, Clone)]
+pub struct Store {
+    dir: PathBuf,
+}
+
+impl Store {
+    /// Opens (creating if needed, mode 0700) a data directory with its INBOX.
+    pub fn open(dir: &Path) -> Result<Store> {
+        create_private_dir(dir)?;
+        let s = Store {
+            dir: dir.to_path_buf(),
+        };
+        s.ensure(INBOX)?;
+        Ok(s)
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Where spill files go.
+    pub fn tmp_dir(&self) -> PathBuf {
+        self.dir.join("tmp")
+    }
+
+    /// The folder file for a validated name.
+    pub fn folder_path(&self, name: &str) -> Result<PathBuf> {
+        let stem = file_stem(&canonical(name)?)?;
+        Ok(self.dir.join(format!("{stem}.lbx")))
+    }
+
+    /// Creates the folder if it does not exist yet.
+    pub fn ensure(&self, name: &str) -> Result<()> {
+        match self.create(name) {
+            Err(e) if e.kind == ErrorKind::Exists => Ok(()),
+            r => r,
+        }
+    }
+
+    /// Creates a folder; `Exists` if it is there.
+    pub fn create(&self, name: &str) -> Result<()> {
+        let p = self.folder_path(name)?;
+        if p.exists() {
+            return Err(Error::new(ErrorKind::Exists, "folder exists"));
+        }
+        Folder::create(&p, new_uidvalidity(), crate::util::unix_now())
+    }
+
+    pub fn open_folder(&self, name: &str) -> Result<Folder> {
+        Folder::open(&self.folder_path(name)?)
+    }
+
+    /// Append-only handle without the message table (for `deliver`).
+    pub fn open_folder_light(&self, name: &str) -> Result<Folder> {
+        Folder::open_light(&self.folder_path(name)?)
+    }
+
+    /// Deletes a folder and its index (INBOX cannot be deleted).
+    pub fn delete(&self, name: &str) -> Result<()> {
+        let canon = canonical(name)?;
+        if canon == INBOX {
+            return Err(Error::new(ErrorKind::BadName, "INBOX cannot be deleted"));
+        }
+        let p = self.folder_path(&canon)?;
+        std::fs::remove_file(&p).map_err(|e| match e.kind() {
+            io::ErrorKind::NotFound => Error::new(ErrorKind::NotFound, "no such folder"),
+            _ => e.into(),
+        })?;
+        let _ = std::fs::remove_file(index::path_for(&p));
+        crate::sys::fsync_dir(&self.dir)?;
+        Ok(())
+    }
+
+    /// Renames a folder (the caller handles INBOX's special rename, RFC 3501 §6.3.5).
+    pub fn rename(&self, from: &str, to: &str) -> Result<()> {
+        let (a, b) = (self.folder_path(from)?, self.folder_path(to)?);
+        if !a.exists() {
+            return Err(Error::new(ErrorKind::NotFound, "no such folder"));
+        }
+        // link + unlink: never replaces an existing target.
+        std::fs::hard_link(&a, &b).map_err(|e| match e.kind() {
+            io::ErrorKind::AlreadyExists => Error::new(ErrorKind::Exists, "target exists"),
+            _ => e.into(),
+        })?;
+        std::fs::remove_file(&a)?;
+        let _ = std::fs::remove_file(index::path_for(&a));
+        crate::sys::fsync_dir(&self.dir)?;
+        Ok(())
+    }
+
+    /// All folder names, INBOX first, then sorted.
+    pub fn list(&self) -> Result<Vec<String>> {
+        let mut names = Vec::new();
+        for ent in std::fs::read_dir(&self.dir)? {
+            let ent = ent?;
+            let fname = ent.file_name();
+            let Some(f) = fname.to_str() else { continue };
+            if let Some(stem) = f.strip_suffix(".lbx") {
+                if let Some(n) = decode_stem(stem) {
+                    names.push(n);
+                }
+            }
+        }
+        names.sort_by(|a, b| (a != INBOX, a).cmp(&(b != INBOX, b)));
+        Ok(names)
+    }
+
+    /// Bytes free for new mail.
+    pub fn free_space(&self) -> Result<u64> {
+        Ok(crate::sys::free_space(&self.dir)?)
+    }
+}
+
+/// Validates a folder name and canonicalises INBOX (case-insensitive, RFC 3501 §5.1).
+pub fn canonical(name: &str) -> Result<String> {
+    let bad = |m: &str| Err(Error::new(ErrorKind::BadName, m.to_owned()));
+    if name.is_empty() || name.len() > MAX_NAME {
+        return bad("folder name empty or too long");
+    }
+    if name.chars().any(|c| c.is_control()) {
+        return bad("control character in folder name");
+    }
+    if name
+        .split('/')
+        .any(|c| c.is_empty() || c == "." || c == "..")
+    {
+        return bad("empty, '.' or '..' component in folder name");
+    }
+    if name.eq_ignore_ascii_case(INBOX) {
+        return Ok(INBOX.to_owned());
+    }
+    Ok(name.to_owned())
+}
+
+/// Encodes a canonical name as a file stem (see module docs).
+pub fn file_stem(name: &str) -> Result<String> {
+    let mut s = String::with_capacity(name.len());
+    for b in name.bytes() {
+        if b.is_ascii_alphanumeric() || b == b'_' || b == b'-' {
+            s.push(b as char);
+        } else {
+            s.push_str(&format!("%{b:02X}"));
+        }
+    }
+    if s.len() > 240 {
+        return Err(Error::new(ErrorKind::BadName, "folder name too long"));
+    }
+    Ok(s)
+}
+
+/// Inverse of `file_stem`; `None` for stems we did not write.
+pub fn decode_stem(stem: &str) -> Option<String> {
+    let b = stem.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while let Some(&c) = b.get(i) {
+        if c == b'%' {
+            let hex = std::str::from_utf8(b.get(i + 1..i + 3)?).ok()?;
+            out.push(u8::from_str_radix(hex, 16).ok()?);
+            i += 3;
+        } else {
+            out.push(c);
+            i += 1;
+        }
+    }
+    let name = String::from_utf8(out).ok()?;
+    canonical(&name)
+        .ok()
+        .filter(|c| file_stem(c).ok().as_deref() == Some(stem))
+}
+
+/// A UIDVALIDITY that differs between folder incarnations: seconds since the epoch, as
+/// Dovecot does (RFC 3501 §2.3.1.1 only asks that it change when UIDs are reused).
+fn new_uidvalidity() -> u32 {
+    (crate::util::unix_now() as u64 & 0xFFFF_FFFF).max(1) as u32
+}
+
+/// Creates `dir` with mode 0700 (leaves an existing directory's mode alone).
+pub fn create_private_dir(dir: &Path) -> io::Result<()> {
+    use std::os::unix::fs::DirBuilderExt;
+    match std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+    {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists && dir.is_dir() => Ok(()),
+        Err(e) => Err(e),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_keys_never_paths() {
+        for bad in [
+            "", "..", "../x", "a/../b", "/etc", "a//b", "x\ny", "a/", "\u{7f}",
+        ] {
+            assert!(canonical(bad).is_err(), "{bad:?}");
+        }
+        assert_eq!(canonical("inbox").unwrap(), "INBOX");
+        let stem = file_stem("Archive/2024.old ü").unwrap();
+        assert!(!stem.contains('/') && !stem.contains('.'), "{stem}");
+        assert_eq!(decode_stem(&stem).unwrap(), "Archive/2024.old ü");
+        assert_eq!(decode_stem("not%zz"), None);
+    }
+}

@@ -1,0 +1,269 @@
+//! Small shared helpers: CRC-32C (Castagnoli, as in iSCSI RFC 3720 §B.4 and ext4 metadata),
+//! sysexits codes (sysexits.h, used by `deliver` as MTAs expect), and a message spool that
+//! keeps small messages in RAM and spills large ones to a file.
+
+use std::fs::File;
+use std::io::{self, Read, Seek, SeekFrom, Write};
+use std::path::Path;
+
+/// sysexits.h codes returned by `letterbox deliver` (Postfix/fetchmail/procmail read them).
+pub mod exit {
+    pub const OK: i32 = 0;
+    pub const USAGE: i32 = 64;
+    pub const DATAERR: i32 = 65;
+    pub const SOFTWARE: i32 = 70;
+    pub const CANTCREAT: i32 = 73;
+    pub const TEMPFAIL: i32 = 75;
+    pub const CONFIG: i32 = 78;
+}
+
+const CRC_POLY: u32 = 0x82F6_3B78; // CRC-32C reflected polynomial.
+
+/// Slicing-by-8 tables, built at compile time.
+static CRC_TABLES: [[u32; 256]; 8] = crc_tables();
+
+const fn crc_tables() -> [[u32; 256]; 8] {
+    let mut t = [[0u32; 256]; 8];
+    let mut i = 0;
+    while i < 256 {
+        let mut c = i as u32;
+        let mut k = 0;
+        while k < 8 {
+            c = if c & 1 != 0 {
+                (c >> 1) ^ CRC_POLY
+            } else {
+                c >> 1
+            };
+            k += 1;
+        }
+        t[0][i] = c;
+        i += 1;
+    }
+    let mut s = 1;
+    while s < 8 {
+        let mut i = 0;
+        while i < 256 {
+            let prev = t[s - 1][i];
+            t[s][i] = (prev >> 8) ^ t[0][(prev & 0xff) as usize];
+            i += 1;
+        }
+        s += 1;
+    }
+    t
+}
+
+/// Streaming CRC-32C.
+#[derive(Clone, Copy, Debug)]
+pub struct Crc(u32);
+
+impl Default for Crc {
+    fn default() -> Self {
+        Crc(!0)
+    }
+}
+
+impl Crc {
+    pub fn new() -> Crc {
+        Crc::default()
+    }
+
+    pub fn update(&mut self, data: &[u8]) {
+        let t = &CRC_TABLES;
+        let mut c = self.0;
+        let mut chunks = data.chunks_exact(8);
+        for b in &mut chunks {
+            let lo = c ^ u32::from_le_bytes([b[0], b[1], b[2], b[3]]);
+            c = t[7][(lo & 0xff) as usize]
+                ^ t[6][((lo >> 8) & 0xff) as usize]
+                ^ t[5][((lo >> 16) & 0xff) as usize]
+                ^ t[4][(lo >> 24) as usize]
+                ^ t[3][b[4] as usize]
+                ^ t[2][b[5] as usize]
+                ^ t[1][b[6] as usize]
+                ^ t[0][b[7] as usize];
+        }
+        for &b in chunks.remainder() {
+            c = (c >> 8) ^ t[0][((c ^ b as u32) & 0xff) as usize];
+        }
+        self.0 = c;
+    }
+
+    pub fn finish(self) -> u32 {
+        !self.0
+    }
+}
+
+/// CRC-32C of one buffer.
+pub fn crc32c(data: &[u8]) -> u32 {
+    let mut c = Crc::new();
+    c.update(data);
+    c.finish()
+}
+
+/// A message being received: RAM up to a limit, then a temporary file (already unlinked) in
+/// the data directory. Tracks length and the CRC-32C of what was written, so the store never
+/// re-reads a body to checksum it.
+pub struct Spool {
+    mem: Vec<u8>,
+    file: Option<File>,
+    len: u64,
+    crc: Crc,
+    mem_limit: usize,
+    dir: std::path::PathBuf,
+}
+
+impl Spool {
+    /// `dir` is where a spill file goes (the store's `tmp/`), so the final copy stays on one
+    /// file system.
+    pub fn new(dir: &Path, mem_limit: usize) -> Spool {
+        Spool {
+            mem: Vec::new(),
+            file: None,
+            len: 0,
+            crc: Crc::new(),
+            mem_limit,
+            dir: dir.to_path_buf(),
+        }
+    }
+
+    pub fn len(&self) -> u64 {
+        self.len
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    pub fn crc(&self) -> u32 {
+        self.crc.finish()
+    }
+
+    /// Appends bytes, spilling to disk once the RAM limit is passed.
+    pub fn write(&mut self, data: &[u8]) -> io::Result<()> {
+        self.crc.update(data);
+        self.len += data.len() as u64;
+        if self.file.is_none() && self.mem.len() + data.len() <= self.mem_limit {
+            self.mem.extend_from_slice(data);
+            return Ok(());
+        }
+        if self.file.is_none() {
+            let mut f = temp_file(&self.dir)?;
+            f.write_all(&self.mem)?;
+            self.mem = Vec::new();
+            self.file = Some(f);
+        }
+        match self.file.as_mut() {
+            Some(f) => f.write_all(data),
+            None => Err(io::Error::other("spool file missing")),
+        }
+    }
+
+    /// The bytes in RAM when the message never spilled.
+    pub fn in_memory(&self) -> Option<&[u8]> {
+        if self.file.is_none() {
+            Some(&self.mem)
+        } else {
+            None
+        }
+    }
+
+    /// A reader over the whole content from the start.
+    pub fn reader(&mut self) -> io::Result<SpoolReader<'_>> {
+        match self.file.as_mut() {
+            Some(f) => {
+                f.seek(SeekFrom::Start(0))?;
+                Ok(SpoolReader::File(f))
+            }
+            None => Ok(SpoolReader::Mem(&self.mem[..])),
+        }
+    }
+}
+
+/// Reads a spool's content.
+pub enum SpoolReader<'a> {
+    Mem(&'a [u8]),
+    File(&'a mut File),
+}
+
+impl Read for SpoolReader<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        match self {
+            SpoolReader::Mem(m) => m.read(buf),
+            SpoolReader::File(f) => f.read(buf),
+        }
+    }
+}
+
+/// Creates an anonymous temporary file in `dir` (created, opened, then unlinked at once, so
+/// a crash leaves nothing behind).
+pub fn temp_file(dir: &Path) -> io::Result<File> {
+    std::fs::create_dir_all(dir)?;
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
+    for attempt in 0..100u32 {
+        let name = dir.join(format!(
+            ".spool-{}-{}-{}",
+            std::process::id(),
+            nanos,
+            attempt
+        ));
+        match std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create_new(true)
+            .open(&name)
+        {
+            Ok(f) => {
+                std::fs::remove_file(&name)?;
+                return Ok(f);
+            }
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
+            Err(e) => return Err(e),
+        }
+    }
+    Err(io::Error::other("cannot create a spool file"))
+}
+
+/// Seconds since the Unix epoch.
+pub fn unix_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn crc32c_known_vectors() {
+        // RFC 3720 §B.4 test vectors.
+        assert_eq!(crc32c(&[0u8; 32]), 0x8A91_36AA);
+        assert_eq!(crc32c(&[0xffu8; 32]), 0x62A8_AB43);
+        let inc: Vec<u8> = (0..32).collect();
+        assert_eq!(crc32c(&inc), 0x46DD_794E);
+        assert_eq!(crc32c(b"123456789"), 0xE306_9283);
+        let mut c = Crc::new();
+        c.update(b"1234");
+        c.update(b"56789");
+        assert_eq!(c.finish(), 0xE306_9283);
+    }
+
+    #[test]
+    fn spool_spills_and_reads_back() {
+        let dir = std::env::temp_dir().join(format!("lb-spool-{}", std::process::id()));
+        let mut s = Spool::new(&dir, 10);
+        s.write(b"hello ").unwrap();
+        assert!(s.in_memory().is_some());
+        s.write(b"world, longer").unwrap();
+        assert!(s.in_memory().is_none());
+        let mut out = Vec::new();
+        s.reader().unwrap().read_to_end(&mut out).unwrap();
+        assert_eq!(out, b"hello world, longer");
+        assert_eq!(s.crc(), crc32c(b"hello world, longer"));
+        let _ = std::fs::remove_dir_all(dir);
+    }
+}
