@@ -248,6 +248,8 @@ pub enum NotMessage {
     Nul,
     NoHeader,
     HeaderTooLong,
+    /// Larger than the configured limit (sysexits 73).
+    TooBig,
 }
 
 /// Streams stdin into a spool as CRLF, checking it looks like an RFC 5322 message.
@@ -304,6 +306,9 @@ pub fn read_message(
     }
     if total == 0 {
         return Ok(Err(NotMessage::Empty));
+    }
+    if total > limit {
+        return Ok(Err(NotMessage::TooBig));
     }
     Ok(checker.finish())
 }
@@ -398,6 +403,13 @@ fn deliver(c: &Config, s: &Store, a: &DeliverArgs) -> i32 {
         Err(e) => {
             eprintln!("letterbox: reading the message: {e}");
             return exit::TEMPFAIL;
+        }
+        Ok(Err(NotMessage::TooBig)) => {
+            eprintln!(
+                "letterbox: message larger than the limit of {} bytes",
+                c.limits.message_size
+            );
+            return exit::CANTCREAT;
         }
         Ok(Err(why)) => {
             eprintln!("letterbox: not a message: {why:?}");

@@ -160,7 +160,8 @@ impl MboxReader {
                     }
                 }
             }
-            if starts && (line == b"\n" || line == b"\r\n") {
+            // Only a bare "\n" line separates messages, as in Python's mailbox module.
+            if starts && line == b"\n" {
                 pending_blank = Some(line.clone());
                 continue;
             }

@@ -169,6 +169,9 @@ impl Folder {
                 "not a folder file (bad signature)",
             ));
         }
+        // A compaction that died before its rename left this; we hold the lock, so no
+        // compaction is running.
+        let _ = std::fs::remove_file(compact_path(&self.path));
         let track = self.state.track_entries;
         self.state = match index::load(&index::path_for(&self.path), &self.file, self.ino, track) {
             Some(st) => st,

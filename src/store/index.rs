@@ -36,6 +36,7 @@ struct Head {
     last_crc: u32,
     uidvalidity: u32,
     uidnext: u32,
+    last_uid: u32,
     highest_modseq: u64,
     created: i64,
     keywords: Vec<String>,
@@ -58,6 +59,7 @@ pub fn save(path: &Path, st: &State, ino: u64) -> io::Result<()> {
         last_crc: st.last_crc,
         uidvalidity: st.uidvalidity,
         uidnext: st.uidnext,
+        last_uid: st.last_uid,
         highest_modseq: st.highest_modseq,
         created: st.created,
         keywords: st.keywords.clone(),
@@ -113,6 +115,7 @@ pub fn load(path: &Path, folder: &File, ino: u64, track_entries: bool) -> Option
     }
     st.uidvalidity = head.uidvalidity;
     st.uidnext = head.uidnext;
+    st.last_uid = head.last_uid;
     st.highest_modseq = head.highest_modseq;
     st.created = head.created;
     st.keywords = head.keywords;

@@ -68,6 +68,9 @@ impl Entry {
 pub struct State {
     pub uidvalidity: u32,
     pub uidnext: u32,
+    /// UID of the last MESSAGE record applied (UIDs ascend in file order; compaction keeps a
+    /// higher `uidnext` floor in HEADER, so this is tracked apart from it).
+    pub last_uid: u32,
     pub highest_modseq: u64,
     pub created: i64,
     pub keywords: Vec<String>,
@@ -152,10 +155,11 @@ impl State {
 
     fn apply_message(&mut self, pos: u64, h: &RecordHeader, p: &[u8]) -> Result<(), Invalid> {
         let m = MessageFixed::decode(p).ok_or(Invalid)?;
-        if m.uid < self.uidnext || m.uid == u32::MAX {
+        if m.uid <= self.last_uid || m.uid == u32::MAX {
             return Err(Invalid);
         }
-        self.uidnext = m.uid + 1;
+        self.last_uid = m.uid;
+        self.uidnext = self.uidnext.max(m.uid + 1);
         self.highest_modseq = self.highest_modseq.max(m.modseq);
         self.live_bytes += h.total();
         if self.track_entries {
