@@ -57,6 +57,20 @@ fn kill_9_during_deliveries_loses_nothing_acknowledged() {
     let seed = Rng::from_env(0x5eed_0003).0;
     let acked = std::sync::Mutex::new(Vec::<Vec<u8>>::new());
     let killed = std::sync::atomic::AtomicUsize::new(0);
+    // Calibrate: kill moments spread over twice the time one delivery takes while 8 run.
+    let t0 = std::time::Instant::now();
+    std::thread::scope(|s| {
+        for t in 0..8 {
+            let home = &home;
+            s.spawn(move || {
+                for i in 0..4 {
+                    assert_eq!(home.deliver(&message(&format!("cal{t}-{i}"), 60_000)), 0);
+                }
+            });
+        }
+    });
+    let window = (t0.elapsed().as_micros() as u64 / 4 * 2).max(1000);
+    eprintln!("kill window {window} µs");
     std::thread::scope(|s| {
         for t in 0..8u64 {
             let (home, acked, killed) = (&home, &acked, &killed);
@@ -77,7 +91,7 @@ fn kill_9_during_deliveries_loses_nothing_acknowledged() {
                         use std::io::Write;
                         let _ = stdin.write_all(&m2);
                     });
-                    std::thread::sleep(Duration::from_micros(rng.below(6000)));
+                    std::thread::sleep(Duration::from_micros(rng.below(window)));
                     let _ = child.kill();
                     let status = child.wait().unwrap();
                     let _ = w.join();
