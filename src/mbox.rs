@@ -171,7 +171,7 @@ impl MboxReader {
                 sink.put(&mut spool, &line)?;
             }
         }
-        let attrs = if sink.all_crlf && spool.len() > 0 {
+        let attrs = if sink.all_crlf && !spool.is_empty() {
             ATTR_EXPORT_CRLF
         } else {
             0

@@ -75,7 +75,7 @@ fn kill_9_during_deliveries_loses_nothing_acknowledged() {
         for t in 0..8u64 {
             let (home, acked, killed) = (&home, &acked, &killed);
             s.spawn(move || {
-                let mut rng = Rng(seed ^ (t + 1) * 0x9E37_79B9);
+                let mut rng = Rng(seed ^ ((t + 1) * 0x9E37_79B9));
                 for i in 0..40 {
                     let msg = message(&format!("t{t}-{i}"), 500 + rng.below(120_000) as usize);
                     let mut child = home

@@ -335,7 +335,7 @@ impl Folder {
     fn valid_record_at(&self, pos: u64, len: u64) -> Result<bool> {
         let mut r = BufReader::with_capacity(IO_BUF, &self.file);
         r.seek(SeekFrom::Start(pos))?;
-        Ok(matches!(read_record(&mut r, pos, len)?, Ok(_)))
+        Ok(read_record(&mut r, pos, len)?.is_ok())
     }
 
     /// Copies `from..to` into `NAME.lbx.quarantine` (appending) and syncs it.
@@ -816,13 +816,12 @@ fn fixed_header_bytes(fixed: &MessageFixed, meta: &[u8], body_len: u64) -> Resul
         .ok_or_else(|| Error::new(ErrorKind::TooBig, "message too large"))
 }
 
+/// A committed record (header and covered payload), or why not and its declared length.
+type RecordRead = std::result::Result<(format::RecordHeader, Vec<u8>), (Bad, Option<u64>)>;
+
 /// Reads one record at `pos` (reader positioned there). Returns the header and covered
 /// payload, or why it is not committed and its declared total length if known.
-fn read_record(
-    r: &mut impl Read,
-    pos: u64,
-    len: u64,
-) -> io::Result<std::result::Result<(format::RecordHeader, Vec<u8>), (Bad, Option<u64>)>> {
+fn read_record(r: &mut impl Read, pos: u64, len: u64) -> io::Result<RecordRead> {
     let mut hb = [0u8; HEADER_LEN];
     if len - pos < HEADER_LEN as u64 {
         return Ok(Err((Bad::Short, None)));
