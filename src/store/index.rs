@@ -141,28 +141,34 @@ fn matches_file(head: &Head, folder: &File) -> bool {
 }
 
 fn read_entries(f: &mut File, count: u64) -> Option<Vec<Entry>> {
-    let bytes = usize::try_from(count.checked_mul(32)?).ok()?;
+    let bytes = count.checked_mul(32)?;
     // Bound by the index file's real size before allocating.
-    let flen = f.metadata().ok()?.len();
-    if bytes as u64 > flen {
+    if bytes > f.metadata().ok()?.len() {
         return None;
     }
-    let mut raw = vec![0u8; bytes + 4];
-    f.read_exact(&mut raw).ok()?;
-    let (data, crc) = raw.split_at_checked(bytes)?;
-    if crc32c(data).to_le_bytes() != crc {
-        return None;
+    // Streamed in chunks so peak RAM is the table itself, not the table plus its bytes.
+    let mut entries = Vec::with_capacity(usize::try_from(count).ok()?);
+    let mut crc = crate::util::Crc::new();
+    let mut buf = vec![0u8; 32 * 2048];
+    let mut left = bytes;
+    let mut last_uid = 0u32;
+    while left > 0 {
+        let k = left.min(buf.len() as u64) as usize;
+        let chunk = buf.get_mut(..k)?;
+        f.read_exact(chunk).ok()?;
+        crc.update(chunk);
+        for c in chunk.chunks_exact(32) {
+            let e = Entry::decode(c.try_into().ok()?);
+            // UIDs must ascend strictly, or the table is unusable.
+            if e.uid <= last_uid {
+                return None;
+            }
+            last_uid = e.uid;
+            entries.push(e);
+        }
+        left -= k as u64;
     }
-    let entries: Vec<Entry> = data
-        .chunks_exact(32)
-        .filter_map(|c| c.try_into().ok().map(Entry::decode))
-        .collect();
-    // UIDs must ascend strictly, or the table is unusable.
-    if entries
-        .windows(2)
-        .any(|w| matches!(w, [a, b] if a.uid >= b.uid))
-    {
-        return None;
-    }
-    Some(entries)
+    let mut tail = [0u8; 4];
+    f.read_exact(&mut tail).ok()?;
+    (crc.finish().to_le_bytes() == tail).then_some(entries)
 }

@@ -19,6 +19,7 @@ pub mod folder;
 pub mod format;
 pub mod index;
 pub mod state;
+pub mod writer;
 
 use std::fmt;
 use std::io;

@@ -1,0 +1,134 @@
+//! The store writer thread: every write of the server process goes through one thread that
+//! batches concurrent requests, so N sessions' appends share one lock and one `fdatasync`
+//! (group commit, DESIGN.md §2.4). The executor never blocks on disk: callers await a
+//! reply channel.
+
+use std::collections::HashMap;
+use std::thread;
+
+use smol::channel::{self, Receiver, Sender};
+
+use super::{Error, ErrorKind, Folder, NewMessage, Result, Store};
+
+/// Most requests folded into one batch.
+pub const MAX_BATCH: usize = 256;
+/// Most bytes of message bodies folded into one batch.
+pub const MAX_BATCH_BYTES: u64 = 16 << 20;
+/// Requests that may wait for the writer; senders wait (backpressure) beyond it.
+pub const QUEUE: usize = 1024;
+
+/// One write request and its reply channel.
+pub enum Request {
+    Append {
+        folder: String,
+        msg: NewMessage,
+        reply: Sender<Result<u32>>,
+    },
+}
+
+/// A cloneable handle to the writer thread.
+#[derive(Clone)]
+pub struct Writer {
+    tx: Sender<Request>,
+}
+
+impl Writer {
+    /// Starts the writer thread for `store`.
+    pub fn spawn(store: Store) -> std::io::Result<Writer> {
+        let (tx, rx) = channel::bounded(QUEUE);
+        thread::Builder::new()
+            .name("store-writer".into())
+            .spawn(move || run(store, rx))?;
+        Ok(Writer { tx })
+    }
+
+    /// Appends a message durably; resolves with its UID once it is synced.
+    pub async fn append(&self, folder: &str, msg: NewMessage) -> Result<u32> {
+        let (reply, rx) = channel::bounded(1);
+        let req = Request::Append {
+            folder: folder.to_owned(),
+            msg,
+            reply,
+        };
+        self.tx.send(req).await.map_err(|_| gone())?;
+        rx.recv().await.map_err(|_| gone())?
+    }
+
+    /// Blocking form of `append` for threads outside the executor.
+    pub fn append_blocking(&self, folder: &str, msg: NewMessage) -> Result<u32> {
+        smol::block_on(self.append(folder, msg))
+    }
+}
+
+fn gone() -> Error {
+    Error::new(ErrorKind::Io, "store writer stopped")
+}
+
+fn run(store: Store, rx: Receiver<Request>) {
+    let mut folders: HashMap<String, Folder> = HashMap::new();
+    while let Ok(first) = rx.recv_blocking() {
+        let mut batch = vec![first];
+        let mut bytes = size_of(&batch[0]);
+        while batch.len() < MAX_BATCH && bytes < MAX_BATCH_BYTES {
+            match rx.try_recv() {
+                Ok(r) => {
+                    bytes += size_of(&r);
+                    batch.push(r);
+                }
+                Err(_) => break,
+            }
+        }
+        append_batch(&store, &mut folders, batch);
+    }
+}
+
+fn size_of(r: &Request) -> u64 {
+    match r {
+        Request::Append { msg, .. } => msg.body.len(),
+    }
+}
+
+/// Groups appends by folder; each group is one locked write and one sync.
+fn append_batch(store: &Store, folders: &mut HashMap<String, Folder>, batch: Vec<Request>) {
+    let mut groups: Vec<(String, Vec<NewMessage>, Vec<Sender<Result<u32>>>)> = Vec::new();
+    for Request::Append { folder, msg, reply } in batch {
+        match groups.iter_mut().find(|g| g.0 == folder) {
+            Some(g) => {
+                g.1.push(msg);
+                g.2.push(reply);
+            }
+            None => groups.push((folder, vec![msg], vec![reply])),
+        }
+    }
+    for (name, mut msgs, replies) in groups {
+        let r = folder_for(store, folders, &name).and_then(|f| f.append(&mut msgs));
+        if r.as_ref().is_err_and(|e| e.is_temporary()) {
+            // A failed sync poisons the handle: reopen (and re-verify) on the next request.
+            folders.remove(&name);
+        }
+        match r {
+            Ok(uids) => {
+                for (reply, uid) in replies.into_iter().zip(uids) {
+                    let _ = reply.try_send(Ok(uid));
+                }
+            }
+            Err(e) => {
+                for reply in replies {
+                    let _ = reply.try_send(Err(Error::new(e.kind, e.msg.clone())));
+                }
+            }
+        }
+    }
+}
+
+fn folder_for<'a>(
+    store: &Store,
+    folders: &'a mut HashMap<String, Folder>,
+    name: &str,
+) -> Result<&'a mut Folder> {
+    if !folders.contains_key(name) {
+        let f = store.open_folder(name)?;
+        folders.insert(name.to_owned(), f);
+    }
+    folders.get_mut(name).ok_or_else(gone)
+}
