@@ -14,5 +14,6 @@
 //! `net` layer moves bytes between sockets and cores and performs the store actions.
 #![deny(unsafe_code)]
 
+pub mod auth;
 pub mod config;
 pub mod proto;
