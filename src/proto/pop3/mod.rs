@@ -41,6 +41,7 @@
 //! The maildrop lock belongs to the driver: it is taken during `CheckCredentials` and held
 //! until the connection ends, so a second login gets `-ERR [IN-USE]` (RFC 1939 §8).
 
+mod api;
 mod command;
 mod dotstuff;
 mod line;
@@ -49,9 +50,9 @@ mod session;
 #[cfg(test)]
 mod tests;
 
+pub use api::{AuthOutcome, Event, PeerInfo, Pop3Policy, MIN_AUTOLOGOUT_MS};
 pub use command::ARGUMENT_MAX;
 pub use dotstuff::{stuff_all, DotStuffer};
 pub use line::{COMMAND_LINE_MAX, INPUT_BUFFER_MAX, SASL_LINE_MAX};
 pub use maildrop::MsgInfo;
-pub use session::{AuthOutcome, Event, PeerInfo, Pop3Policy, Session};
-pub use session::{LISTING_CHUNK, MAX_AUTH_FAILURES, MAX_ERRORS, MIN_AUTOLOGOUT_MS};
+pub use session::{Session, LISTING_CHUNK, MAX_AUTH_FAILURES, MAX_ERRORS};

@@ -3,95 +3,21 @@
 //! Commands are checked against the state first (`allowed`), then performed (`perform`).
 
 use std::collections::VecDeque;
-use std::net::IpAddr;
 use std::sync::Arc;
 
 use crate::auth::{decode_plain, Secret};
-use crate::config::Config;
 
+use super::api::{AuthOutcome, Event, PeerInfo, Pop3Policy};
 use super::command::{command, Command, ParseError};
 use super::line::{Frame, LineBuffer, COMMAND_LINE_MAX, SASL_LINE_MAX};
 use super::maildrop::{Maildrop, MsgError, MsgInfo};
 
-/// RFC 1939 §3: an autologout timer "MUST be of at least 10 minutes' duration".
-pub const MIN_AUTOLOGOUT_MS: u64 = 10 * 60 * 1_000;
 /// Failed logins in one connection before it is closed (the throttle handles the rest).
 pub const MAX_AUTH_FAILURES: u32 = 3;
 /// Consecutive bad commands before the connection is closed (house style 4).
 pub const MAX_ERRORS: u32 = 10;
 /// LIST/UIDL lines per `Reply` event, so a large maildrop streams in ~1 KB pieces.
 pub const LISTING_CHUNK: usize = 64;
-
-/// Settings shared by all POP3 sessions.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Pop3Policy {
-    allow_plaintext_auth: bool,
-    autologout_ms: u64,
-}
-
-impl Pop3Policy {
-    /// `autologout_ms` is raised to the RFC 1939 minimum of 10 minutes.
-    pub fn new(allow_plaintext_auth: bool, autologout_ms: u64) -> Pop3Policy {
-        let autologout_ms = autologout_ms.max(MIN_AUTOLOGOUT_MS);
-        Pop3Policy {
-            allow_plaintext_auth,
-            autologout_ms,
-        }
-    }
-
-    pub fn from_config(config: &Config) -> Pop3Policy {
-        let timeout_ms = config.limits.pop3_timeout.saturating_mul(1_000);
-        Pop3Policy::new(config.allow_plaintext_auth, timeout_ms)
-    }
-}
-
-/// What the driver knows about the connection.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct PeerInfo {
-    pub ip: IpAddr,
-    /// Implicit TLS (port 995, RFC 8314 §3.3) or after STLS.
-    pub is_tls: bool,
-    /// A certificate is loaded, so STLS can be offered.
-    pub tls_available: bool,
-}
-
-/// The driver's answer to [`Event::CheckCredentials`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum AuthOutcome {
-    /// Credentials good and the maildrop lock taken: call `open_maildrop` next.
-    Ok,
-    /// Wrong user or password (one answer for both, BAD-INPUTS 45).
-    Bad,
-    /// Another session holds the maildrop lock (RFC 2449 §8.1.2 [IN-USE]).
-    InUse,
-    /// The throttle refused the attempt; retry after this many ms (BAD-INPUTS 44).
-    Throttled(u64),
-    /// The store could not be opened (RFC 3206 [SYS/TEMP]).
-    Unavailable,
-}
-
-/// Output of [`Session::poll`], in order.
-#[derive(Debug)]
-pub enum Event {
-    /// Bytes to write to the client.
-    Reply(Vec<u8>),
-    /// Flush replies, then run the TLS handshake and call `tls_started`.
-    StartTls,
-    /// Throttle check, verify off the executor, lock the maildrop; answer `auth_result`.
-    CheckCredentials { user: String, pass: Secret },
-    /// Stream message `number` (store `uid`) through a `DotStuffer::new(top_lines)`, then
-    /// call `message_sent`.
-    SendMessage {
-        number: u32,
-        uid: u32,
-        top_lines: Option<u32>,
-    },
-    /// QUIT in TRANSACTION with marked messages: delete these uids durably, then call
-    /// `commit_result` (RFC 1939 §6 UPDATE state).
-    Commit { delete: Vec<u32> },
-    /// Flush replies and close the connection; release the maildrop lock.
-    Close,
-}
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum State {
@@ -212,7 +138,11 @@ impl Session {
                     self.idle_since_ms = now_ms;
                     self.on_frame(frame);
                 }
-                None if now_ms >= self.idle_since_ms.saturating_add(self.policy.autologout_ms) => {
+                None if now_ms
+                    >= self
+                        .idle_since_ms
+                        .saturating_add(self.policy.autologout_ms()) =>
+                {
                     // RFC 1939 §3: autologout closes without entering UPDATE.
                     self.reply("-ERR Autologout: idle for too long");
                     self.close();
@@ -228,7 +158,10 @@ impl Session {
         if self.state.is_waiting() || self.state == State::Closed {
             return None;
         }
-        Some(self.idle_since_ms.saturating_add(self.policy.autologout_ms))
+        Some(
+            self.idle_since_ms
+                .saturating_add(self.policy.autologout_ms()),
+        )
     }
 
     /// The TLS handshake after `StartTls` succeeded: back to a fresh AUTHORIZATION state.
@@ -360,7 +293,7 @@ impl Session {
 
     /// RFC 8314 §3 / RFC 2595 §4: no cleartext passwords on a non-loopback plain link.
     fn plaintext_ok(&self) -> bool {
-        self.peer.is_tls || self.peer.ip.is_loopback() || self.policy.allow_plaintext_auth
+        self.peer.is_tls || self.peer.ip.is_loopback() || self.policy.allow_plaintext_auth()
     }
 
     /// USER (RFC 1939 §7): always "+OK" so the reply does not reveal valid names.
