@@ -14,6 +14,7 @@
 //! `net` layer moves bytes between sockets and cores and performs the store actions.
 #![deny(unsafe_code)]
 
+pub mod auth;
 pub mod cli;
 pub mod config;
 pub mod mbox;

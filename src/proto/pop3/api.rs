@@ -1,0 +1,90 @@
+//! The types a POP3 driver exchanges with [`super::Session`]: policy, peer facts, events out
+//! (RFC 1939 §3 replies, RFC 2595 §4 STLS, §6 UPDATE commit) and answers in.
+
+use std::net::IpAddr;
+
+use crate::auth::Secret;
+use crate::config::Config;
+
+/// RFC 1939 §3: an autologout timer "MUST be of at least 10 minutes' duration".
+pub const MIN_AUTOLOGOUT_MS: u64 = 10 * 60 * 1_000;
+
+/// Settings shared by all POP3 sessions.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Pop3Policy {
+    allow_plaintext_auth: bool,
+    autologout_ms: u64,
+}
+
+impl Pop3Policy {
+    /// `autologout_ms` is raised to the RFC 1939 minimum of 10 minutes.
+    pub fn new(allow_plaintext_auth: bool, autologout_ms: u64) -> Pop3Policy {
+        let autologout_ms = autologout_ms.max(MIN_AUTOLOGOUT_MS);
+        Pop3Policy {
+            allow_plaintext_auth,
+            autologout_ms,
+        }
+    }
+
+    /// `allow_plaintext_auth` and `[limits] pop3_timeout` (seconds) from the config file.
+    pub fn from_config(config: &Config) -> Pop3Policy {
+        let timeout_ms = config.limits.pop3_timeout.saturating_mul(1_000);
+        Pop3Policy::new(config.allow_plaintext_auth, timeout_ms)
+    }
+
+    pub fn allow_plaintext_auth(&self) -> bool {
+        self.allow_plaintext_auth
+    }
+
+    pub fn autologout_ms(&self) -> u64 {
+        self.autologout_ms
+    }
+}
+
+/// What the driver knows about the connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PeerInfo {
+    pub ip: IpAddr,
+    /// Implicit TLS (port 995, RFC 8314 §3.3) or after STLS.
+    pub is_tls: bool,
+    /// A certificate is loaded, so STLS can be offered.
+    pub tls_available: bool,
+}
+
+/// The driver's answer to [`Event::CheckCredentials`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AuthOutcome {
+    /// Credentials good and the maildrop lock taken: call `open_maildrop` next.
+    Ok,
+    /// Wrong user or password (one answer for both, BAD-INPUTS 45).
+    Bad,
+    /// Another session holds the maildrop lock (RFC 2449 §8.1.2 [IN-USE]).
+    InUse,
+    /// The throttle refused the attempt; retry after this many ms (BAD-INPUTS 44).
+    Throttled(u64),
+    /// The store could not be opened (RFC 3206 [SYS/TEMP]).
+    Unavailable,
+}
+
+/// Output of [`Session::poll`], in order.
+#[derive(Debug)]
+pub enum Event {
+    /// Bytes to write to the client.
+    Reply(Vec<u8>),
+    /// Flush replies, then run the TLS handshake and call `tls_started`.
+    StartTls,
+    /// Throttle check, verify off the executor, lock the maildrop; answer `auth_result`.
+    CheckCredentials { user: String, pass: Secret },
+    /// Stream message `number` (store `uid`) through a `DotStuffer::new(top_lines)`, then
+    /// call `message_sent`.
+    SendMessage {
+        number: u32,
+        uid: u32,
+        top_lines: Option<u32>,
+    },
+    /// QUIT in TRANSACTION with marked messages: delete these uids durably, then call
+    /// `commit_result` (RFC 1939 §6 UPDATE state).
+    Commit { delete: Vec<u32> },
+    /// Flush replies and close the connection; release the maildrop lock.
+    Close,
+}
