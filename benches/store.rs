@@ -17,22 +17,12 @@ fn msg(store: &Store, size: usize, i: usize) -> NewMessage {
     body.resize(size - 2, b'x');
     body.extend_from_slice(b"\r\n");
     s.write(&body).unwrap();
-    NewMessage {
-        body: s,
-        date: 1_700_000_000,
-        flags: 0,
-        keywords: vec![],
-        meta: vec![],
-        attrs: 0,
-    }
+    NewMessage { body: s, date: 1_700_000_000, flags: 0, keywords: vec![], meta: vec![], attrs: 0 }
 }
 
 fn write_bytes() -> u64 {
     let io = std::fs::read_to_string("/proc/self/io").unwrap_or_default();
-    io.lines()
-        .find_map(|l| l.strip_prefix("write_bytes: "))
-        .and_then(|v| v.trim().parse().ok())
-        .unwrap_or(0)
+    io.lines().find_map(|l| l.strip_prefix("write_bytes: ")).and_then(|v| v.trim().parse().ok()).unwrap_or(0)
 }
 
 fn rss_kib(field: &str) -> u64 {
@@ -58,10 +48,7 @@ fn one_writer(dir: &Path, n: usize) {
     }
     let secs = t.elapsed().as_secs_f64();
     println!("deliveries_1_writer {:.0} msg/s", n as f64 / secs);
-    println!(
-        "bytes_written_per_4k_msg_1_writer {:.0} bytes",
-        (write_bytes() - w0) as f64 / n as f64
-    );
+    println!("bytes_written_per_4k_msg_1_writer {:.0} bytes", (write_bytes() - w0) as f64 / n as f64);
 }
 
 fn eight_handles(dir: &Path, n: usize) {
@@ -78,10 +65,7 @@ fn eight_handles(dir: &Path, n: usize) {
             });
         }
     });
-    println!(
-        "deliveries_8_handles {:.0} msg/s",
-        n as f64 / t.elapsed().as_secs_f64()
-    );
+    println!("deliveries_8_handles {:.0} msg/s", n as f64 / t.elapsed().as_secs_f64());
 }
 
 fn eight_group_commit(dir: &Path, n: usize) {
@@ -99,14 +83,8 @@ fn eight_group_commit(dir: &Path, n: usize) {
             });
         }
     });
-    println!(
-        "deliveries_8_group_commit {:.0} msg/s",
-        n as f64 / t.elapsed().as_secs_f64()
-    );
-    println!(
-        "bytes_written_per_4k_msg_group_commit {:.0} bytes",
-        (write_bytes() - w0) as f64 / n as f64
-    );
+    println!("deliveries_8_group_commit {:.0} msg/s", n as f64 / t.elapsed().as_secs_f64());
+    println!("bytes_written_per_4k_msg_group_commit {:.0} bytes", (write_bytes() - w0) as f64 / n as f64);
 }
 
 /// Builds a folder of `n` small messages in large batches (fast), then measures opens.
@@ -125,17 +103,9 @@ fn scale(dir: &Path, n: usize) {
     }
     // Measure in a child process so RSS is only the open folder.
     let exe = std::env::current_exe().unwrap();
-    let out = std::process::Command::new(exe)
-        .arg("--open")
-        .arg(dir)
-        .output()
-        .unwrap();
+    let out = std::process::Command::new(exe).arg("--open").arg(dir).output().unwrap();
     for line in String::from_utf8_lossy(&out.stdout).lines() {
-        println!(
-            "{}_{n} {}",
-            line.split(' ').next().unwrap_or(""),
-            line.split_once(' ').map_or("", |x| x.1)
-        );
+        println!("{}_{n} {}", line.split(' ').next().unwrap_or(""), line.split_once(' ').map_or("", |x| x.1));
     }
 }
 
@@ -149,18 +119,12 @@ fn open_child(dir: &Path) {
     let after = rss_kib("VmHWM:");
     println!("open_with_index_ms {ms:.1} ms");
     println!("rss_after_open_kib {after} KiB");
-    println!(
-        "ram_bytes_per_message {:.1} bytes",
-        (after.saturating_sub(before) * 1024) as f64 / n as f64
-    );
+    println!("ram_bytes_per_message {:.1} bytes", (after.saturating_sub(before) * 1024) as f64 / n as f64);
     drop(f);
     let _ = std::fs::remove_file(dir.join("INBOX.idx"));
     let t = Instant::now();
     let f = store.open_folder("INBOX").unwrap();
-    println!(
-        "open_rebuild_ms {:.1} ms",
-        t.elapsed().as_secs_f64() * 1000.0
-    );
+    println!("open_rebuild_ms {:.1} ms", t.elapsed().as_secs_f64() * 1000.0);
     assert_eq!(f.entries().len(), n);
 }
 
@@ -173,10 +137,7 @@ fn main() {
     let base = std::env::var("BENCH_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|_| std::env::temp_dir().join("letterbox-bench-store"));
-    let n: usize = std::env::var("BENCH_N")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(2000);
+    let n: usize = std::env::var("BENCH_N").ok().and_then(|v| v.parse().ok()).unwrap_or(2000);
     one_writer(&base, n);
     eight_handles(&base, n);
     eight_group_commit(&base, n);

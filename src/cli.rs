@@ -21,13 +21,34 @@ pub struct Args {
 #[derive(FromArgs)]
 #[argh(subcommand)]
 pub enum Cmd {
+    Serve(ServeArgs),
     Init(InitArgs),
+    Passwd(PasswdArgs),
     Deliver(DeliverArgs),
     Import(ImportArgs),
     Export(ExportArgs),
     Check(CheckArgs),
     Compact(CompactArgs),
     List(ListArgs),
+}
+
+/// Run the mail server (SMTP, POP3, IMAP) until SIGTERM.
+#[derive(FromArgs)]
+#[argh(subcommand, name = "serve")]
+pub struct ServeArgs {
+    /// config file (default: ./letterbox.toml, ./letterbox-data/letterbox.toml,
+    /// /etc/letterbox/letterbox.toml; created in ./letterbox-data when none exists)
+    #[argh(option)]
+    pub config: Option<PathBuf>,
+}
+
+/// Set the owner's password (from the terminal, or stdin when it is not one).
+#[derive(FromArgs)]
+#[argh(subcommand, name = "passwd")]
+pub struct PasswdArgs {
+    /// config file
+    #[argh(option)]
+    pub config: Option<PathBuf>,
 }
 
 /// Write a commented letterbox.toml and create the data directory.
@@ -129,7 +150,9 @@ pub struct ListArgs {
 /// Runs a parsed command line; returns the process exit code.
 pub fn run(args: Args) -> i32 {
     match args.cmd {
+        Cmd::Serve(a) => crate::net::serve(a.config.as_deref()),
         Cmd::Init(a) => init(&a),
+        Cmd::Passwd(a) => passwd(a.config.as_deref()),
         Cmd::Deliver(a) => with_store(a.config.as_deref(), |c, s| deliver(c, s, &a)),
         Cmd::Import(a) => with_store(a.config.as_deref(), |c, s| import(c, s, &a)),
         Cmd::Export(a) => with_store(a.config.as_deref(), |_, s| export(s, &a)),
@@ -161,20 +184,59 @@ fn with_store(cfg: Option<&Path>, f: impl FnOnce(&Config, &Store) -> i32) -> i32
 }
 
 /// The commented config `init` writes (every key present, optional ones commented).
-pub fn config_template(domain: &str, user: &str, data_dir: &str) -> String {
+pub fn config_template(domain: &str, user: &str, data_dir: &str, password_hash: &str) -> String {
     let q = config::toml::quote;
+    let l = config::Limits::default();
     format!(
         "# letterbox configuration. Paths are relative to this file's folder.\n\
          domain = {}        # mail for <user>@<domain> and <alias>@<domain> is the owner's\n\
          aliases = [\"postmaster\"]  # extra local parts delivered to the owner\n\
          user = {}          # the owner's login name (POP3/IMAP)\n\
          data_dir = {}      # folders live here, created mode 0700\n\
-         # password_hash = \"\"        # set with: letterbox passwd\n\
+         password_hash = {} # set with: letterbox passwd\n\
          # allow_plaintext_auth = false  # allow passwords without TLS off loopback (don't)\n\
-         # run_as = \"letterbox\"      # drop root to this user after binding ports\n",
+         # run_as = \"letterbox\"      # drop root to this user after binding ports\n\
+         \n\
+         [listen]                       # addresses per protocol; [] disables one\n\
+         smtp  = [\"0.0.0.0:25\"]\n\
+         imap  = [\"0.0.0.0:143\"]\n\
+         imaps = [\"0.0.0.0:993\"]\n\
+         pop3  = [\"0.0.0.0:110\"]\n\
+         pop3s = [\"0.0.0.0:995\"]\n\
+         \n\
+         [tls]\n\
+         cert = \"cert.pem\"              # PEM chain (self-signed by init; replace with a real one)\n\
+         key  = \"key.pem\"\n\
+         \n\
+         [limits]                       # defaults shown; boards override for their RAM\n\
+         # message_size = {}\n\
+         # spool_memory = {}\n\
+         # free_space_reserve = {}\n\
+         # connections = {}\n\
+         # connections_per_ip = {}\n\
+         # recipients = {}\n\
+         # smtp_command_timeout = {}\n\
+         # smtp_session_timeout = {}\n\
+         # imap_idle_timeout = {}\n\
+         # pop3_timeout = {}\n\
+         # auth_failures_lockout = {}\n\
+         # compact_threshold = {}\n",
         q(domain),
         q(user),
-        q(data_dir)
+        q(data_dir),
+        q(password_hash),
+        l.message_size,
+        l.spool_memory,
+        l.free_space_reserve,
+        l.connections,
+        l.connections_per_ip,
+        l.recipients,
+        l.smtp_command_timeout,
+        l.smtp_session_timeout,
+        l.imap_idle_timeout,
+        l.pop3_timeout,
+        l.auth_failures_lockout,
+        l.compact_threshold,
     )
 }
 
@@ -191,22 +253,29 @@ fn init(a: &InitArgs) -> i32 {
         .or_else(|| std::env::var("USER").ok())
         .filter(|u| config::valid_local_part(u))
         .unwrap_or_else(|| "owner".into());
-    let text = config_template(&domain, &user, "data");
+    let password = match crate::net::embedded::random_password() {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("letterbox: {e}");
+            return exit::SOFTWARE;
+        }
+    };
+    let hash = crate::auth::hash_password(&crate::auth::Secret::from(password.as_str()));
+    let text = config_template(&domain, &user, "data", &hash);
     // Validate what we are about to write, so init never leaves a config that fails to load.
     if let Err(e) = Config::parse(&path, &text) {
         eprintln!("letterbox: {e}");
         return exit::USAGE;
     }
+    let names = [domain.clone(), format!("mail.{domain}"), "localhost".to_owned()];
     let r = store::create_private_dir(&a.dir)
         .and_then(|()| write_new(&path, text.as_bytes()))
-        .and_then(|()| store::create_private_dir(&a.dir.join("data")));
+        .and_then(|()| store::create_private_dir(&a.dir.join("data")))
+        .and_then(|()| crate::net::tls::write_self_signed(&names, &a.dir.join("cert.pem"), &a.dir.join("key.pem")));
     match r {
         Ok(()) => {
-            println!(
-                "wrote {}; data directory {}",
-                path.display(),
-                a.dir.join("data").display()
-            );
+            println!("wrote {}; data directory {}", path.display(), a.dir.join("data").display());
+            println!("owner login: {user}  password: {password}  (shown once; change it with letterbox passwd)");
             exit::OK
         }
         Err(e) => {
@@ -216,24 +285,72 @@ fn init(a: &InitArgs) -> i32 {
     }
 }
 
+fn passwd(cfg: Option<&Path>) -> i32 {
+    let Some(path) = Config::locate(cfg) else {
+        eprintln!("letterbox: no config found (pass --config PATH)");
+        return exit::CONFIG;
+    };
+    if let Err(e) = Config::load(&path) {
+        eprintln!("letterbox: {e}");
+        return exit::CONFIG;
+    }
+    let pw = if io::stdin().is_terminal() {
+        let a = crate::sys::read_password_tty("New password: ");
+        let b = crate::sys::read_password_tty("Again: ");
+        match (a, b) {
+            (Ok(a), Ok(b)) if a == b => a,
+            (Ok(_), Ok(_)) => {
+                eprintln!("letterbox: the passwords differ; nothing changed");
+                return 1;
+            }
+            (Err(e), _) | (_, Err(e)) => {
+                eprintln!("letterbox: reading the password: {e}");
+                return 1;
+            }
+        }
+    } else {
+        let mut line = String::new();
+        if io::stdin().read_line(&mut line).is_err() {
+            eprintln!("letterbox: cannot read the password from stdin");
+            return 1;
+        }
+        line.trim_end_matches(['\r', '\n']).to_owned()
+    };
+    if pw.len() < 8 || pw.len() > 1024 {
+        eprintln!("letterbox: the password must have 8 to 1024 characters; nothing changed");
+        return 1;
+    }
+    let hash = crate::auth::hash_password(&crate::auth::Secret::from(pw.as_str()));
+    let r = std::fs::read_to_string(&path).and_then(|text| {
+        let new = config::set_top_level_key(&text, "password_hash", &config::toml::quote(&hash));
+        let tmp = path.with_extension("toml.new");
+        crate::net::tls::write_private(&tmp, new.as_bytes())?;
+        std::fs::rename(&tmp, &path)?;
+        crate::sys::fsync_dir(path.parent().unwrap_or(Path::new(".")))
+    });
+    match r {
+        Ok(()) => {
+            println!("password changed in {} (send SIGHUP to a running server to apply it)", path.display());
+            exit::OK
+        }
+        Err(e) => {
+            eprintln!("letterbox: {}: {e}", path.display());
+            1
+        }
+    }
+}
+
 fn default_domain() -> String {
     std::fs::read_to_string("/etc/mailname")
         .or_else(|_| std::fs::read_to_string("/etc/hostname"))
         .map(|s| s.trim().to_ascii_lowercase())
         .ok()
-        .filter(|s| {
-            s.contains('.')
-                && s.bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'-')
-        })
+        .filter(|s| s.contains('.') && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'-'))
         .unwrap_or_else(|| "example.org".into())
 }
 
 fn write_new(path: &Path, data: &[u8]) -> io::Result<()> {
-    let mut f = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .open(path)?;
+    let mut f = std::fs::OpenOptions::new().write(true).create_new(true).open(path)?;
     f.write_all(data)?;
     f.sync_all()
 }
@@ -326,11 +443,7 @@ impl HeaderCheck {
     fn feed(&mut self, mut data: &[u8]) -> Result<(), NotMessage> {
         while !self.done && !data.is_empty() {
             let (piece, rest, eol) = match memchr::memchr(b'\n', data) {
-                Some(i) => (
-                    data.get(..=i).unwrap_or(&[]),
-                    data.get(i + 1..).unwrap_or(&[]),
-                    true,
-                ),
+                Some(i) => (data.get(..=i).unwrap_or(&[]), data.get(i + 1..).unwrap_or(&[]), true),
                 None => (data, &[][..], false),
             };
             data = rest;
@@ -338,8 +451,7 @@ impl HeaderCheck {
             if self.seen > MAX_HEADER {
                 return Err(NotMessage::HeaderTooLong);
             }
-            self.line
-                .extend_from_slice(piece.get(..piece.len().min(1000)).unwrap_or(&[]));
+            self.line.extend_from_slice(piece.get(..piece.len().min(1000)).unwrap_or(&[]));
             if eol {
                 self.end_line()?;
             }
@@ -351,18 +463,13 @@ impl HeaderCheck {
         let l = std::mem::take(&mut self.line);
         if l == b"\r\n" {
             self.done = true;
-            return if self.lines == 0 {
-                Err(NotMessage::NoHeader)
-            } else {
-                Ok(())
-            };
+            return if self.lines == 0 { Err(NotMessage::NoHeader) } else { Ok(()) };
         }
         let cont = matches!(l.first(), Some(b' ' | b'\t'));
-        let field = l.iter().position(|&b| b == b':').is_some_and(|c| {
-            c > 0
-                && l.get(..c)
-                    .is_some_and(|n| n.iter().all(|&b| (33..=126).contains(&b)))
-        });
+        let field = l
+            .iter()
+            .position(|&b| b == b':')
+            .is_some_and(|c| c > 0 && l.get(..c).is_some_and(|n| n.iter().all(|&b| (33..=126).contains(&b))));
         if (cont && self.lines == 0) || (!cont && !field) {
             return Err(NotMessage::NoHeader);
         }
@@ -383,9 +490,7 @@ impl HeaderCheck {
 }
 
 fn valid_return_path(s: &str) -> bool {
-    s.len() <= 256
-        && s.bytes()
-            .all(|b| b.is_ascii_graphic() && b != b'<' && b != b'>')
+    s.len() <= 256 && s.bytes().all(|b| b.is_ascii_graphic() && b != b'<' && b != b'>')
 }
 
 fn deliver(c: &Config, s: &Store, a: &DeliverArgs) -> i32 {
@@ -394,21 +499,13 @@ fn deliver(c: &Config, s: &Store, a: &DeliverArgs) -> i32 {
         return exit::USAGE;
     }
     let mut spool = Spool::new(&s.tmp_dir(), c.limits.spool_memory);
-    match read_message(
-        &mut io::stdin().lock(),
-        &mut spool,
-        c.limits.message_size,
-        a.from.as_deref(),
-    ) {
+    match read_message(&mut io::stdin().lock(), &mut spool, c.limits.message_size, a.from.as_deref()) {
         Err(e) => {
             eprintln!("letterbox: reading the message: {e}");
             return exit::TEMPFAIL;
         }
         Ok(Err(NotMessage::TooBig)) => {
-            eprintln!(
-                "letterbox: message larger than the limit of {} bytes",
-                c.limits.message_size
-            );
+            eprintln!("letterbox: message larger than the limit of {} bytes", c.limits.message_size);
             return exit::CANTCREAT;
         }
         Ok(Err(why)) => {
@@ -418,10 +515,7 @@ fn deliver(c: &Config, s: &Store, a: &DeliverArgs) -> i32 {
         Ok(Ok(())) => {}
     }
     if spool.len() > c.limits.message_size {
-        eprintln!(
-            "letterbox: message larger than the limit of {} bytes",
-            c.limits.message_size
-        );
+        eprintln!("letterbox: message larger than the limit of {} bytes", c.limits.message_size);
         return exit::CANTCREAT;
     }
     let msg = NewMessage {
@@ -434,11 +528,7 @@ fn deliver(c: &Config, s: &Store, a: &DeliverArgs) -> i32 {
     };
     match open_or_create(s, &a.folder, true).and_then(|mut f| f.append(&mut [msg])) {
         Ok(uids) => {
-            eprintln!(
-                "letterbox: delivered to {} as UID {}",
-                a.folder,
-                uids.first().copied().unwrap_or(0)
-            );
+            eprintln!("letterbox: delivered to {} as UID {}", a.folder, uids.first().copied().unwrap_or(0));
             exit::OK
         }
         Err(e) => {
@@ -485,10 +575,7 @@ fn import(c: &Config, s: &Store, a: &ImportArgs) -> i32 {
             exit::OK
         }
         Err(e) => {
-            eprintln!(
-                "letterbox: import failed after {} messages: {e}",
-                prog.messages
-            );
+            eprintln!("letterbox: import failed after {} messages: {e}", prog.messages);
             exit::TEMPFAIL
         }
     }
@@ -496,22 +583,14 @@ fn import(c: &Config, s: &Store, a: &ImportArgs) -> i32 {
 
 fn flush(folder: &mut Folder, batch: &mut Vec<NewMessage>, bytes: &mut u64) -> io::Result<()> {
     if !batch.is_empty() {
-        folder
-            .append(batch)
-            .map_err(|e| io::Error::other(e.to_string()))?;
+        folder.append(batch).map_err(|e| io::Error::other(e.to_string()))?;
         batch.clear();
         *bytes = 0;
     }
     Ok(())
 }
 
-fn import_mbox(
-    c: &Config,
-    s: &Store,
-    path: &Path,
-    folder: &mut Folder,
-    prog: &mut Progress,
-) -> io::Result<u64> {
+fn import_mbox(c: &Config, s: &Store, path: &Path, folder: &mut Folder, prog: &mut Progress) -> io::Result<u64> {
     let mut r = mbox::MboxReader::open(path, &s.tmp_dir(), c.limits.spool_memory)?;
     let (mut batch, mut bytes, mut n) = (Vec::new(), 0u64, 0u64);
     while let Some(m) = r.next_message()? {
@@ -534,27 +613,14 @@ fn import_mbox(
     Ok(n)
 }
 
-fn import_maildir(
-    c: &Config,
-    s: &Store,
-    dir: &Path,
-    folder: &mut Folder,
-    prog: &mut Progress,
-) -> io::Result<u64> {
+fn import_maildir(c: &Config, s: &Store, dir: &Path, folder: &mut Folder, prog: &mut Progress) -> io::Result<u64> {
     let files = mbox::maildir_files(dir)?;
     let (mut batch, mut bytes, mut n, mut total) = (Vec::new(), 0u64, 0u64, 0u64);
     for (path, mtime, flags) in files {
         let (body, attrs) = mbox::read_message_file(&path, &s.tmp_dir(), c.limits.spool_memory)?;
         bytes += body.len();
         total += body.len();
-        batch.push(NewMessage {
-            body,
-            date: mtime,
-            flags,
-            keywords: Vec::new(),
-            meta: Vec::new(),
-            attrs,
-        });
+        batch.push(NewMessage { body, date: mtime, flags, keywords: Vec::new(), meta: Vec::new(), attrs });
         n += 1;
         prog.update(n, total);
         if batch.len() >= IMPORT_BATCH || bytes >= IMPORT_BATCH_BYTES {
@@ -576,12 +642,7 @@ struct Progress {
 impl Progress {
     fn new() -> Progress {
         let now = std::time::Instant::now();
-        Progress {
-            tty: io::stderr().is_terminal(),
-            start: now,
-            last: now,
-            messages: 0,
-        }
+        Progress { tty: io::stderr().is_terminal(), start: now, last: now, messages: 0 }
     }
 
     fn update(&mut self, messages: u64, bytes: u64) {
@@ -589,11 +650,7 @@ impl Progress {
         if self.tty && self.last.elapsed().as_millis() >= 250 {
             self.last = std::time::Instant::now();
             let secs = self.start.elapsed().as_secs_f64().max(0.001);
-            eprint!(
-                "\r{messages} messages, {:.1} MB, {:.0} msg/s   ",
-                bytes as f64 / 1e6,
-                messages as f64 / secs
-            );
+            eprint!("\r{messages} messages, {:.1} MB, {:.0} msg/s   ", bytes as f64 / 1e6, messages as f64 / secs);
         }
     }
 
@@ -639,16 +696,8 @@ fn export_to<W: Write>(folder: &Folder, out: W) -> io::Result<W> {
     let mut w = mbox::MboxWriter::new(out);
     for e in folder.entries() {
         let sender = return_path(folder, e).unwrap_or_else(|| "MAILER-DAEMON".into());
-        let crlf = folder
-            .attrs(e)
-            .map_err(|e| io::Error::other(e.to_string()))?
-            & store::format::ATTR_EXPORT_CRLF
-            != 0;
-        let mut reader = BodyReader {
-            folder,
-            entry: *e,
-            pos: 0,
-        };
+        let crlf = folder.attrs(e).map_err(|e| io::Error::other(e.to_string()))? & store::format::ATTR_EXPORT_CRLF != 0;
+        let mut reader = BodyReader { folder, entry: *e, pos: 0 };
         w.message(&sender, i64::from(e.date), crlf, &mut reader)?;
     }
     w.finish()
@@ -661,17 +710,8 @@ fn return_path(folder: &Folder, e: &store::Entry) -> Option<String> {
     let h = head.get(..n)?;
     let rest = h.strip_prefix(b"Return-Path:")?;
     let end = memchr::memchr(b'\n', rest)?;
-    let v = String::from_utf8_lossy(rest.get(..end)?)
-        .trim()
-        .trim_start_matches('<')
-        .trim_end_matches('>')
-        .to_string();
-    Some(if v.is_empty() {
-        "MAILER-DAEMON".into()
-    } else {
-        v
-    })
-    .filter(|v| valid_return_path(v))
+    let v = String::from_utf8_lossy(rest.get(..end)?).trim().trim_start_matches('<').trim_end_matches('>').to_string();
+    Some(if v.is_empty() { "MAILER-DAEMON".into() } else { v }).filter(|v| valid_return_path(v))
 }
 
 /// `Read` over a stored body.
@@ -683,10 +723,7 @@ pub struct BodyReader<'a> {
 
 impl Read for BodyReader<'_> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let n = self
-            .folder
-            .read_body(&self.entry, self.pos, buf)
-            .map_err(|e| io::Error::other(e.to_string()))?;
+        let n = self.folder.read_body(&self.entry, self.pos, buf).map_err(|e| io::Error::other(e.to_string()))?;
         self.pos += n as u64;
         Ok(n)
     }
@@ -715,10 +752,7 @@ fn check_folder(s: &Store, name: &str, repair: bool) -> store::Result<bool> {
     let path = s.folder_path(name)?;
     let v = Folder::verify(&path)?;
     let len = std::fs::metadata(&path)?.len();
-    let torn = v
-        .bad
-        .first()
-        .is_some_and(|&(at, _)| tail_is_torn(&path, at, len));
+    let torn = v.bad.first().is_some_and(|&(at, _)| tail_is_torn(&path, at, len));
     let mid_damage = !v.bad.is_empty() && !torn;
     let index_state = index_status(&path, &v);
     if repair && (!v.bad.is_empty() || index_state != "ok") {
@@ -733,10 +767,7 @@ fn check_folder(s: &Store, name: &str, repair: bool) -> store::Result<bool> {
         return Ok(true);
     }
     let tail = if torn {
-        format!(
-            ", uncommitted torn tail of {} bytes (cut on next write)",
-            len - v.bad.first().map_or(len, |b| b.0)
-        )
+        format!(", uncommitted torn tail of {} bytes (cut on next write)", len - v.bad.first().map_or(len, |b| b.0))
     } else {
         String::new()
     };
@@ -748,10 +779,7 @@ fn check_folder(s: &Store, name: &str, repair: bool) -> store::Result<bool> {
             v.messages
         );
     } else {
-        println!(
-            "{name}: ok: {} messages, {} records, index {index_state}{tail}",
-            v.messages, v.records
-        );
+        println!("{name}: ok: {} messages, {} records, index {index_state}{tail}", v.messages, v.records);
     }
     Ok(!mid_damage && index_state != "corrupt")
 }
@@ -803,21 +831,14 @@ fn quarantine_spans(path: &Path, spans: &[(u64, u64)]) -> store::Result<()> {
     use std::os::unix::fs::FileExt;
     let src = std::fs::File::open(path)?;
     let q = store::folder::quarantine_path(path);
-    let mut out = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(&q)?;
+    let mut out = std::fs::OpenOptions::new().create(true).append(true).open(&q)?;
     for &(a, b) in spans {
         let mut buf = vec![0u8; (b - a).min(64 << 20) as usize];
         src.read_exact_at(&mut buf, a)?;
         out.write_all(&buf)?;
     }
     out.sync_all()?;
-    println!(
-        "quarantined {} damaged spans into {}",
-        spans.len(),
-        q.display()
-    );
+    println!("quarantined {} damaged spans into {}", spans.len(), q.display());
     Ok(())
 }
 
@@ -843,27 +864,13 @@ fn list(s: &Store) -> i32 {
         Ok(n) => n,
         Err(e) => return report_err("list", &e),
     };
-    println!(
-        "{:<24} {:>9} {:>9} {:>12} {:>12}",
-        "folder", "messages", "unseen", "bytes", "reclaimable"
-    );
+    println!("{:<24} {:>9} {:>9} {:>12} {:>12}", "folder", "messages", "unseen", "bytes", "reclaimable");
     for name in names {
         match s.open_folder(&name) {
             Ok(f) => {
-                let unseen = f
-                    .entries()
-                    .iter()
-                    .filter(|e| e.flags & mbox::SEEN == 0)
-                    .count();
+                let unseen = f.entries().iter().filter(|e| e.flags & mbox::SEEN == 0).count();
                 let st = f.state();
-                println!(
-                    "{:<24} {:>9} {:>9} {:>12} {:>12}",
-                    name,
-                    f.entries().len(),
-                    unseen,
-                    st.end,
-                    st.reclaimable()
-                );
+                println!("{:<24} {:>9} {:>9} {:>12} {:>12}", name, f.entries().len(), unseen, st.end, st.reclaimable());
             }
             Err(e) => println!("{name:<24} error: {e}"),
         }

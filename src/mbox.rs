@@ -50,11 +50,7 @@ impl LineSink {
     fn put(&mut self, spool: &mut Spool, piece: &[u8]) -> io::Result<()> {
         let mut start = 0;
         for i in memchr::memchr_iter(b'\n', piece) {
-            let cr_before = if i == 0 {
-                self.prev_cr
-            } else {
-                piece.get(i - 1) == Some(&b'\r')
-            };
+            let cr_before = if i == 0 { self.prev_cr } else { piece.get(i - 1) == Some(&b'\r') };
             if !cr_before {
                 self.all_crlf = false;
                 spool.write(piece.get(start..i).unwrap_or(&[]))?;
@@ -103,14 +99,7 @@ impl MboxReader {
                 ));
             }
         }
-        Ok(MboxReader {
-            r,
-            tmp: tmp.to_path_buf(),
-            mem,
-            cl2,
-            next_from,
-            bytes_read: 0,
-        })
+        Ok(MboxReader { r, tmp: tmp.to_path_buf(), mem, cl2, next_from, bytes_read: 0 })
     }
 
     /// Whether Content-Length framing (mboxcl2) was detected.
@@ -126,10 +115,7 @@ impl MboxReader {
         self.bytes_read += from_line.len() as u64;
         let date = parse_from_line_date(&from_line).unwrap_or_else(crate::util::unix_now);
         let mut spool = Spool::new(&self.tmp, self.mem);
-        let mut sink = LineSink {
-            all_crlf: true,
-            prev_cr: false,
-        };
+        let mut sink = LineSink { all_crlf: true, prev_cr: false };
         let mut head = HeaderScan::default();
         let mut line = Vec::new();
         let mut pending_blank: Option<Vec<u8>> = None;
@@ -171,25 +157,11 @@ impl MboxReader {
                 sink.put(&mut spool, &line)?;
             }
         }
-        let attrs = if sink.all_crlf && !spool.is_empty() {
-            ATTR_EXPORT_CRLF
-        } else {
-            0
-        };
-        Ok(Some(Imported {
-            body: spool,
-            date,
-            flags: head.flags,
-            attrs,
-        }))
+        let attrs = if sink.all_crlf && !spool.is_empty() { ATTR_EXPORT_CRLF } else { 0 };
+        Ok(Some(Imported { body: spool, date, flags: head.flags, attrs }))
     }
 
-    fn read_exact_body(
-        &mut self,
-        spool: &mut Spool,
-        sink: &mut LineSink,
-        mut len: u64,
-    ) -> io::Result<()> {
+    fn read_exact_body(&mut self, spool: &mut Spool, sink: &mut LineSink, mut len: u64) -> io::Result<()> {
         let mut buf = vec![0u8; PIECE];
         while len > 0 {
             let k = len.min(PIECE as u64) as usize;
@@ -253,9 +225,7 @@ fn detect_cl2(f: &mut File) -> io::Result<bool> {
     let mut after = [0u8; 7];
     let n = f.read_at_least(end, &mut after)?;
     let after = after.get(..n).unwrap_or(&[]);
-    Ok(after.starts_with(b"From ")
-        || after.starts_with(b"\nFrom ")
-        || after.starts_with(b"\r\nFrom"))
+    Ok(after.starts_with(b"From ") || after.starts_with(b"\nFrom ") || after.starts_with(b"\r\nFrom"))
 }
 
 trait ReadAt {
@@ -295,21 +265,13 @@ impl HeaderScan {
         let Some(colon) = memchr::memchr(b':', line) else {
             return;
         };
-        let (name, value) = (
-            line.get(..colon).unwrap_or(&[]),
-            line.get(colon + 1..).unwrap_or(&[]),
-        );
+        let (name, value) = (line.get(..colon).unwrap_or(&[]), line.get(colon + 1..).unwrap_or(&[]));
         let value = String::from_utf8_lossy(value);
         let value = value.trim();
         if name.eq_ignore_ascii_case(b"Status") {
             self.flags |= if value.contains('R') { SEEN } else { 0 };
         } else if name.eq_ignore_ascii_case(b"X-Status") {
-            for (c, f) in [
-                ('A', ANSWERED),
-                ('F', FLAGGED),
-                ('T', DRAFT),
-                ('D', DELETED),
-            ] {
+            for (c, f) in [('A', ANSWERED), ('F', FLAGGED), ('T', DRAFT), ('D', DELETED)] {
                 if value.contains(c) {
                     self.flags |= f;
                 }
@@ -373,10 +335,7 @@ pub fn maildir_flags(name: &str) -> u32 {
 pub fn read_message_file(path: &Path, tmp: &Path, mem: usize) -> io::Result<(Spool, u32)> {
     let mut r = BufReader::with_capacity(PIECE, File::open(path)?);
     let mut spool = Spool::new(tmp, mem);
-    let mut sink = LineSink {
-        all_crlf: true,
-        prev_cr: false,
-    };
+    let mut sink = LineSink { all_crlf: true, prev_cr: false };
     let mut piece = Vec::new();
     while read_piece(&mut r, &mut piece)? > 0 {
         sink.put(&mut spool, &piece)?;
@@ -398,13 +357,7 @@ impl<W: Write> MboxWriter<W> {
     }
 
     /// `body` yields the stored (CRLF) bytes in chunks through `read`.
-    pub fn message(
-        &mut self,
-        sender: &str,
-        date: i64,
-        keep_crlf: bool,
-        body: &mut impl Read,
-    ) -> io::Result<()> {
+    pub fn message(&mut self, sender: &str, date: i64, keep_crlf: bool, body: &mut impl Read) -> io::Result<()> {
         self.out.write_all(self.pending)?;
         writeln!(self.out, "From {} {}", sender, asctime(date))?;
         let mut r = BufReader::with_capacity(PIECE, body);
@@ -428,11 +381,7 @@ impl<W: Write> MboxWriter<W> {
             last = piece.last().copied().unwrap_or(last);
         }
         // A last message without a final newline stays so (as Python's mailbox reads it).
-        self.pending = if last == b'\n' || last == 0 {
-            b"\n"
-        } else {
-            b"\n\n"
-        };
+        self.pending = if last == b'\n' || last == 0 { b"\n" } else { b"\n\n" };
         Ok(())
     }
 
@@ -445,9 +394,7 @@ impl<W: Write> MboxWriter<W> {
     }
 }
 
-const MONTHS: [&str; 12] = [
-    "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
-];
+const MONTHS: [&str; 12] = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
 const DAYS: [&str; 7] = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"];
 
 /// Days since 1970-01-01 → (year, month 1-12, day) (Howard Hinnant's civil_from_days).
@@ -479,17 +426,9 @@ pub fn asctime(t: i64) -> String {
     let days = t.div_euclid(86_400);
     let secs = t.rem_euclid(86_400);
     let (y, m, d) = civil_from_days(days);
-    let wd = DAYS
-        .get(days.rem_euclid(7) as usize)
-        .copied()
-        .unwrap_or("Thu");
+    let wd = DAYS.get(days.rem_euclid(7) as usize).copied().unwrap_or("Thu");
     let mon = MONTHS.get(m as usize - 1).copied().unwrap_or("Jan");
-    format!(
-        "{wd} {mon} {d:2} {:02}:{:02}:{:02} {y}",
-        secs / 3600,
-        secs % 3600 / 60,
-        secs % 60
-    )
+    format!("{wd} {mon} {d:2} {:02}:{:02}:{:02} {y}", secs / 3600, secs % 3600 / 60, secs % 60)
 }
 
 /// Parses the asctime date at the end of a From_ line: `From sender Www Mmm dd hh:mm:ss yyyy`.
@@ -497,21 +436,13 @@ pub fn parse_from_line_date(line: &[u8]) -> Option<i64> {
     let s = std::str::from_utf8(line).ok()?;
     let words: Vec<&str> = s.split_whitespace().collect();
     let n = words.len();
-    let (mon, day, time, year) = (
-        words.get(n.checked_sub(4)?)?,
-        words.get(n - 3)?,
-        words.get(n - 2)?,
-        words.get(n - 1)?,
-    );
+    let (mon, day, time, year) =
+        (words.get(n.checked_sub(4)?)?, words.get(n - 3)?, words.get(n - 2)?, words.get(n - 1)?);
     let m = MONTHS.iter().position(|x| x.eq_ignore_ascii_case(mon))? as u32 + 1;
     let d: u32 = day.parse().ok().filter(|d| (1..=31).contains(d))?;
     let y: i64 = year.parse().ok().filter(|y| (1970..=9999).contains(y))?;
     let mut hms = time.split(':').map(|p| p.parse::<i64>().ok());
-    let (h, mi, se) = (
-        hms.next()??,
-        hms.next()??,
-        hms.next().flatten().unwrap_or(0),
-    );
+    let (h, mi, se) = (hms.next()??, hms.next()??, hms.next().flatten().unwrap_or(0));
     Some(days_from_civil(y, m, d) * 86_400 + h * 3600 + mi * 60 + se)
 }
 
@@ -537,17 +468,8 @@ mod tests {
     #[test]
     fn export_quotes_and_terminates() {
         let mut w = MboxWriter::new(Vec::new());
-        w.message(
-            "a@b",
-            0,
-            false,
-            &mut &b"Subject: x\r\n\r\nFrom me\r\n>From you\r\nend"[..],
-        )
-        .unwrap();
+        w.message("a@b", 0, false, &mut &b"Subject: x\r\n\r\nFrom me\r\n>From you\r\nend"[..]).unwrap();
         let out = w.finish().unwrap();
-        assert_eq!(
-            out,
-            b"From a@b Thu Jan  1 00:00:00 1970\nSubject: x\n\n>From me\n>>From you\nend"
-        );
+        assert_eq!(out, b"From a@b Thu Jan  1 00:00:00 1970\nSubject: x\n\n>From me\n>>From you\nend");
     }
 }

@@ -9,19 +9,14 @@ use std::path::Path;
 
 /// fsyncs a directory so a created, linked or renamed entry survives a power cut.
 pub fn fsync_dir(dir: &Path) -> io::Result<()> {
-    let d = if dir.as_os_str().is_empty() {
-        Path::new(".")
-    } else {
-        dir
-    };
+    let d = if dir.as_os_str().is_empty() { Path::new(".") } else { dir };
     File::open(d)?.sync_all()
 }
 
 /// Bytes available to unprivileged users on the file system holding `path`.
 pub fn free_space(path: &Path) -> io::Result<u64> {
     use std::os::unix::ffi::OsStrExt;
-    let c =
-        CString::new(path.as_os_str().as_bytes()).map_err(|_| io::Error::other("NUL in path"))?;
+    let c = CString::new(path.as_os_str().as_bytes()).map_err(|_| io::Error::other("NUL in path"))?;
     // SAFETY: `c` is a valid NUL-terminated string; `st` is a plain C struct that statvfs
     // fills completely on success, and is only read when it returned 0.
     let mut st: libc::statvfs = unsafe { std::mem::zeroed() };
@@ -45,10 +40,7 @@ pub fn lookup_user(name: &str) -> io::Result<(u32, u32)> {
     // we copy the two integers out at once and call it only from the single startup thread.
     let pw = unsafe { libc::getpwnam(c.as_ptr()) };
     if pw.is_null() {
-        return Err(io::Error::new(
-            io::ErrorKind::NotFound,
-            format!("no user {name:?}"),
-        ));
+        return Err(io::Error::new(io::ErrorKind::NotFound, format!("no user {name:?}")));
     }
     let (uid, gid) = unsafe { ((*pw).pw_uid, (*pw).pw_gid) };
     Ok((uid, gid))
@@ -63,10 +55,73 @@ pub fn drop_privileges(uid: u32, gid: u32) -> io::Result<()> {
             return Err(io::Error::last_os_error());
         }
         if libc::setuid(0) == 0 {
-            return Err(io::Error::other(
-                "privileges could be regained after setuid",
-            ));
+            return Err(io::Error::other("privileges could be regained after setuid"));
         }
     }
     Ok(())
+}
+
+use std::sync::atomic::{AtomicBool, Ordering};
+
+static HUP: AtomicBool = AtomicBool::new(false);
+static TERM: AtomicBool = AtomicBool::new(false);
+
+extern "C" fn on_signal(sig: libc::c_int) {
+    // Async-signal-safe: only atomic stores.
+    if sig == libc::SIGHUP {
+        HUP.store(true, Ordering::SeqCst);
+    } else {
+        TERM.store(true, Ordering::SeqCst);
+    }
+}
+
+/// Routes SIGHUP (reload) and SIGTERM/SIGINT (stop) to flags the server polls.
+pub fn install_signal_flags() {
+    let handler = on_signal as extern "C" fn(libc::c_int) as libc::sighandler_t;
+    // SAFETY: the handler only performs atomic stores, which is async-signal-safe.
+    unsafe {
+        libc::signal(libc::SIGHUP, handler);
+        libc::signal(libc::SIGTERM, handler);
+        libc::signal(libc::SIGINT, handler);
+    }
+}
+
+/// True once after each SIGHUP.
+pub fn take_hup() -> bool {
+    HUP.swap(false, Ordering::SeqCst)
+}
+
+/// True after SIGTERM or SIGINT.
+pub fn term_requested() -> bool {
+    TERM.load(Ordering::SeqCst)
+}
+
+/// Reads one line from the terminal with echo off (for `passwd`).
+pub fn read_password_tty(prompt: &str) -> io::Result<String> {
+    use std::io::{BufRead, Write};
+    use std::os::fd::AsRawFd;
+    let tty = std::fs::OpenOptions::new().read(true).write(true).open("/dev/tty")?;
+    let fd = tty.as_raw_fd();
+    // SAFETY: termios is a plain C struct filled by tcgetattr before use; fd stays open.
+    let mut t: libc::termios = unsafe { std::mem::zeroed() };
+    if unsafe { libc::tcgetattr(fd, &mut t) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    let saved = t;
+    t.c_lflag &= !libc::ECHO;
+    unsafe { libc::tcsetattr(fd, libc::TCSANOW, &t) };
+    let mut w = &tty;
+    let _ = write!(w, "{prompt}");
+    let _ = w.flush();
+    let mut line = String::new();
+    let r = std::io::BufReader::new(&tty).read_line(&mut line);
+    unsafe { libc::tcsetattr(fd, libc::TCSANOW, &saved) };
+    let _ = writeln!(w);
+    r?;
+    Ok(line.trim_end_matches(['\r', '\n']).to_owned())
+}
+
+/// chown for the data directory handed to `run_as`.
+pub fn chown(path: &Path, uid: u32, gid: u32) -> io::Result<()> {
+    std::os::unix::fs::chown(path, Some(uid), Some(gid))
 }

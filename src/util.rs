@@ -29,11 +29,7 @@ const fn crc_tables() -> [[u32; 256]; 8] {
         let mut c = i as u32;
         let mut k = 0;
         while k < 8 {
-            c = if c & 1 != 0 {
-                (c >> 1) ^ CRC_POLY
-            } else {
-                c >> 1
-            };
+            c = if c & 1 != 0 { (c >> 1) ^ CRC_POLY } else { c >> 1 };
             k += 1;
         }
         t[0][i] = c;
@@ -116,14 +112,7 @@ impl Spool {
     /// `dir` is where a spill file goes (the store's `tmp/`), so the final copy stays on one
     /// file system.
     pub fn new(dir: &Path, mem_limit: usize) -> Spool {
-        Spool {
-            mem: Vec::new(),
-            file: None,
-            len: 0,
-            crc: Crc::new(),
-            mem_limit,
-            dir: dir.to_path_buf(),
-        }
+        Spool { mem: Vec::new(), file: None, len: 0, crc: Crc::new(), mem_limit, dir: dir.to_path_buf() }
     }
 
     pub fn len(&self) -> u64 {
@@ -198,23 +187,11 @@ impl Read for SpoolReader<'_> {
 /// a crash leaves nothing behind).
 pub fn temp_file(dir: &Path) -> io::Result<File> {
     std::fs::create_dir_all(dir)?;
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.subsec_nanos())
-        .unwrap_or(0);
+    let nanos =
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.subsec_nanos()).unwrap_or(0);
     for attempt in 0..100u32 {
-        let name = dir.join(format!(
-            ".spool-{}-{}-{}",
-            std::process::id(),
-            nanos,
-            attempt
-        ));
-        match std::fs::OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create_new(true)
-            .open(&name)
-        {
+        let name = dir.join(format!(".spool-{}-{}-{}", std::process::id(), nanos, attempt));
+        match std::fs::OpenOptions::new().read(true).write(true).create_new(true).open(&name) {
             Ok(f) => {
                 std::fs::remove_file(&name)?;
                 return Ok(f);
@@ -228,10 +205,7 @@ pub fn temp_file(dir: &Path) -> io::Result<File> {
 
 /// Seconds since the Unix epoch.
 pub fn unix_now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or(0)
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0)
 }
 
 #[cfg(test)]

@@ -18,9 +18,7 @@ use std::net::IpAddr;
 use std::path::Path;
 use std::sync::Arc;
 
-use letterbox::proto::pop3::{
-    AuthOutcome, DotStuffer, Event, MsgInfo, PeerInfo, Pop3Policy, Session,
-};
+use letterbox::proto::pop3::{AuthOutcome, DotStuffer, Event, MsgInfo, PeerInfo, Pop3Policy, Session};
 
 /// Driver configuration collected from `=` directives before the session starts.
 struct Setup {
@@ -46,11 +44,7 @@ struct Replay {
 
 impl Replay {
     fn start(setup: Setup) -> Replay {
-        let peer = PeerInfo {
-            ip: setup.ip,
-            is_tls: false,
-            tls_available: setup.tls_available,
-        };
+        let peer = PeerInfo { ip: setup.ip, is_tls: false, tls_available: setup.tls_available };
         let session = Session::new(Arc::new(Pop3Policy::new(false, 600_000)), peer, 0);
         let (output, pending) = (VecDeque::new(), Vec::new());
         let mut r = Replay {
@@ -83,8 +77,7 @@ impl Replay {
         // Split written bytes into lines; every reply must end in CRLF.
         while let Some(end) = self.pending.windows(2).position(|w| w == b"\r\n") {
             let line: Vec<u8> = self.pending.drain(..end + 2).take(end).collect();
-            self.output
-                .push_back(String::from_utf8(line).expect("server wrote UTF-8"));
+            self.output.push_back(String::from_utf8(line).expect("server wrote UTF-8"));
         }
     }
 
@@ -122,26 +115,14 @@ impl Replay {
         self.session.auth_result(outcome);
         if outcome == AuthOutcome::Ok {
             let infos = self.setup.messages.iter().zip(1..);
-            let infos = infos
-                .map(|(m, uid)| MsgInfo {
-                    uid,
-                    size: m.len() as u64,
-                })
-                .collect();
+            let infos = infos.map(|(m, uid)| MsgInfo { uid, size: m.len() as u64 }).collect();
             self.session.open_maildrop(infos, self.setup.uidvalidity);
         }
     }
 
     fn server(&mut self, expected: &str, prefix: bool, at: &str) {
-        let got = self
-            .output
-            .pop_front()
-            .unwrap_or_else(|| panic!("{at}: no server line, expected {expected:?}"));
-        let ok = if prefix {
-            got.starts_with(expected)
-        } else {
-            got == expected
-        };
+        let got = self.output.pop_front().unwrap_or_else(|| panic!("{at}: no server line, expected {expected:?}"));
+        let ok = if prefix { got.starts_with(expected) } else { got == expected };
         assert!(ok, "{at}: expected {expected:?}, got {got:?}");
     }
 }
@@ -149,9 +130,7 @@ impl Replay {
 /// A filler message of exactly `size` octets (at least 21).
 fn filler(size: usize) -> Vec<u8> {
     let mut m = b"Subject: filler\r\n\r\n".to_vec();
-    let body = size
-        .checked_sub(m.len() + 2)
-        .expect("message-size too small");
+    let body = size.checked_sub(m.len() + 2).expect("message-size too small");
     m.extend(std::iter::repeat_n(b'x', body));
     m.extend_from_slice(b"\r\n");
     m
@@ -163,9 +142,7 @@ fn setup_directive(setup: &mut Setup, directive: &str, arg: &str) -> bool {
         "tls-available" => setup.tls_available = true,
         "uidvalidity" => setup.uidvalidity = arg.parse().expect("uidvalidity"),
         "message-size" => setup.messages.push(filler(arg.parse().expect("size"))),
-        "message" => setup
-            .messages
-            .push(arg.replace("\\r\\n", "\r\n").into_bytes()),
+        "message" => setup.messages.push(arg.replace("\\r\\n", "\r\n").into_bytes()),
         "user" => {
             let (user, pass) = arg.split_once(' ').expect("user name password");
             (setup.user, setup.pass) = (user.to_owned(), pass.to_owned());
@@ -177,11 +154,7 @@ fn setup_directive(setup: &mut Setup, directive: &str, arg: &str) -> bool {
 
 fn replay(path: &Path) {
     let text = std::fs::read_to_string(path).expect("read transcript");
-    let name = path
-        .file_name()
-        .unwrap_or_default()
-        .to_string_lossy()
-        .into_owned();
+    let name = path.file_name().unwrap_or_default().to_string_lossy().into_owned();
     let mut setup = Some(Setup {
         ip: "127.0.0.1".parse().expect("ip"),
         tls_available: false,
@@ -209,10 +182,7 @@ fn replay(path: &Path) {
                 "commit-fails" => r.commit_ok = false,
                 "closed" => assert!(r.closed, "{at}: session not closed"),
                 "committed" => {
-                    let uids: Vec<u32> = arg
-                        .split_whitespace()
-                        .map(|u| u.parse().expect("uid"))
-                        .collect();
+                    let uids: Vec<u32> = arg.split_whitespace().map(|u| u.parse().expect("uid")).collect();
                     assert_eq!(r.committed, uids, "{at}");
                 }
                 _ => panic!("{at}: unknown directive {directive}"),
@@ -228,11 +198,7 @@ fn replay(path: &Path) {
         }
     }
     let r = replay.expect("empty transcript");
-    assert!(
-        r.output.is_empty(),
-        "{name}: unexpected server lines {:?}",
-        r.output
-    );
+    assert!(r.output.is_empty(), "{name}: unexpected server lines {:?}", r.output);
 }
 
 #[test]

@@ -16,9 +16,7 @@ use letterbox::store::{FlagOp, Store};
 #[test]
 fn crash_at_every_byte_of_the_last_record() {
     let home = Home::new("everybyte");
-    let msgs: Vec<Vec<u8>> = (0..5)
-        .map(|i| message(&format!("m{i}"), 200 + i * 50))
-        .collect();
+    let msgs: Vec<Vec<u8>> = (0..5).map(|i| message(&format!("m{i}"), 200 + i * 50)).collect();
     for m in &msgs {
         assert_eq!(home.deliver(m), 0);
     }
@@ -35,11 +33,7 @@ fn crash_at_every_byte_of_the_last_record() {
             assert_eq!(*uid, i as u32 + 1);
             assert_eq!(body, &msgs[i], "cut at {cut}");
         }
-        assert_eq!(
-            file_len(&path),
-            committed,
-            "torn tail truncated on open (cut {cut})"
-        );
+        assert_eq!(file_len(&path), committed, "torn tail truncated on open (cut {cut})");
         if cut % 37 == 0 || cut == committed {
             check_clean(&home);
         }
@@ -107,24 +101,15 @@ fn kill_9_during_deliveries_loses_nothing_acknowledged() {
     let acked = acked.into_inner().unwrap();
     let killed = killed.into_inner();
     eprintln!("{} acknowledged, {} killed", acked.len(), killed);
-    assert!(
-        killed > 20 && !acked.is_empty(),
-        "the test must both kill and complete deliveries"
-    );
+    assert!(killed > 20 && !acked.is_empty(), "the test must both kill and complete deliveries");
     let got = contents(&home.store(), "INBOX");
     assert!(got.windows(2).all(|w| w[0].0 < w[1].0), "UIDs ascend");
     let stored: HashMap<&[u8], usize> = got.iter().map(|(_, _, b)| (b.as_slice(), 1)).collect();
     for m in &acked {
-        assert!(
-            stored.contains_key(m.as_slice()),
-            "acknowledged message missing"
-        );
+        assert!(stored.contains_key(m.as_slice()), "acknowledged message missing");
     }
     for (_, _, b) in &got {
-        assert!(
-            b.starts_with(b"From: test@example.net\r\n") && b.ends_with(b"\r\n"),
-            "torn message visible"
-        );
+        assert!(b.starts_with(b"From: test@example.net\r\n") && b.ends_with(b"\r\n"), "torn message visible");
     }
     check_clean(&home);
 }
@@ -160,65 +145,40 @@ fn mbox_round_trip_matches_python_mailbox() {
     let home = Home::new("mbox");
     let mut src = Vec::new();
     src.extend_from_slice(b"From alice@example.net Mon Jan  1 10:00:00 2024\nSubject: one\nStatus: RO\n\nhello\n>From quoted in body\n>>From double quoted\nFrom: not a separator (no space after From? it has one)\n\n");
-    src.extend_from_slice(b"From bob@example.net Tue Jan  2 11:00:00 2024\r\nSubject: crlf\r\n\r\nline one\r\nline two\r\n\n");
-    src.extend_from_slice(b"From carol@example.net Wed Jan  3 12:00:00 2024\nSubject: 8bit \xe9\xff\nX-Status: AF\n\nna\xefve caf\xe9 \x80\x81\n\n");
     src.extend_from_slice(
-        b"From dave@example.net Thu Jan  4 13:00:00 2024\nSubject: empty body\n\n\n",
+        b"From bob@example.net Tue Jan  2 11:00:00 2024\r\nSubject: crlf\r\n\r\nline one\r\nline two\r\n\n",
     );
-    src.extend_from_slice(b"From erin@example.net Fri Jan  5 14:00:00 2024\nSubject: no final newline\n\nlast line without newline");
+    src.extend_from_slice(b"From carol@example.net Wed Jan  3 12:00:00 2024\nSubject: 8bit \xe9\xff\nX-Status: AF\n\nna\xefve caf\xe9 \x80\x81\n\n");
+    src.extend_from_slice(b"From dave@example.net Thu Jan  4 13:00:00 2024\nSubject: empty body\n\n\n");
+    src.extend_from_slice(
+        b"From erin@example.net Fri Jan  5 14:00:00 2024\nSubject: no final newline\n\nlast line without newline",
+    );
     let orig = home.dir.join("orig.mbox");
     std::fs::write(&orig, &src).unwrap();
     let out = home.run(&["import", orig.to_str().unwrap()], b"");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let got = contents(&home.store(), "INBOX");
     assert_eq!(got.len(), 5);
     assert_eq!(got[0].1 & 1, 1, "Status: R imported as \\Seen");
-    assert_eq!(
-        got[2].1 & 6,
-        6,
-        "X-Status: AF imported as \\Answered \\Flagged"
-    );
-    assert!(
-        got[0].2.windows(2).all(|w| w != b"\n\n"),
-        "stored with CRLF"
-    );
-    assert!(got[0].2.ends_with(b"From quoted in body\r\n>From double quoted\r\nFrom: not a separator (no space after From? it has one)\r\n"));
+    assert_eq!(got[2].1 & 6, 6, "X-Status: AF imported as \\Answered \\Flagged");
+    assert!(got[0].2.windows(2).all(|w| w != b"\n\n"), "stored with CRLF");
+    assert!(got[0].2.ends_with(
+        b"From quoted in body\r\n>From double quoted\r\nFrom: not a separator (no space after From? it has one)\r\n"
+    ));
     let exported = home.dir.join("out.mbox");
     let out = home.run(&["export", "--output", exported.to_str().unwrap()], b"");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let py = "import mailbox,sys,hashlib\n\
               for p in sys.argv[1:]:\n\
               \x20   mb = mailbox.mbox(p, create=False)\n\
               \x20   keys = list(mb.keys())\n\
               \x20   print(len(keys), ' '.join(hashlib.sha256(mb.get_bytes(k)).hexdigest()[:16] for k in keys))\n";
-    let out = Command::new("python3")
-        .arg("-c")
-        .arg(py)
-        .arg(&orig)
-        .arg(&exported)
-        .output()
-        .expect("python3");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let out = Command::new("python3").arg("-c").arg(py).arg(&orig).arg(&exported).output().expect("python3");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let text = String::from_utf8(out.stdout).unwrap();
     let lines: Vec<&str> = text.lines().collect();
     assert_eq!(lines.len(), 2);
-    assert!(
-        lines[0].starts_with("5 "),
-        "python reads 5 messages: {}",
-        lines[0]
-    );
+    assert!(lines[0].starts_with("5 "), "python reads 5 messages: {}", lines[0]);
     assert_eq!(
         lines[0],
         lines[1],
@@ -235,21 +195,10 @@ fn maildir_import_keeps_flags() {
     for d in ["cur", "new", "tmp"] {
         std::fs::create_dir_all(md.join(d)).unwrap();
     }
-    std::fs::write(
-        md.join("cur/1000.a.host:2,FS"),
-        b"Subject: a\n\nseen and flagged\n",
-    )
-    .unwrap();
+    std::fs::write(md.join("cur/1000.a.host:2,FS"), b"Subject: a\n\nseen and flagged\n").unwrap();
     std::fs::write(md.join("new/1001.b.host"), b"Subject: b\n\nnew\n").unwrap();
-    let out = home.run(
-        &["import", md.to_str().unwrap(), "--folder", "Archive"],
-        b"",
-    );
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let out = home.run(&["import", md.to_str().unwrap(), "--folder", "Archive"], b"");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let got = contents(&home.store(), "Archive");
     assert_eq!(got.len(), 2);
     let a = got.iter().find(|g| g.2.starts_with(b"Subject: a")).unwrap();
@@ -267,11 +216,7 @@ fn disk_full_gives_tempfail_and_recovers() {
     }
     let home = Home::new("diskfull");
     std::fs::create_dir_all(home.data()).unwrap();
-    let st = Command::new("mount")
-        .args(["-t", "tmpfs", "-o", "size=2m", "tmpfs"])
-        .arg(home.data())
-        .status()
-        .unwrap();
+    let st = Command::new("mount").args(["-t", "tmpfs", "-o", "size=2m", "tmpfs"]).arg(home.data()).status().unwrap();
     assert!(st.success(), "mount tmpfs");
     struct Unmount(std::path::PathBuf);
     impl Drop for Unmount {
@@ -294,10 +239,7 @@ fn disk_full_gives_tempfail_and_recovers() {
     assert_eq!(code, 75, "disk full must be a temporary failure");
     assert!(delivered.len() > 10);
     let got = contents(&home.store(), "INBOX");
-    assert_eq!(
-        got.iter().map(|g| &g.2).collect::<Vec<_>>(),
-        delivered.iter().collect::<Vec<_>>()
-    );
+    assert_eq!(got.iter().map(|g| &g.2).collect::<Vec<_>>(), delivered.iter().collect::<Vec<_>>());
     check_clean(&home);
     std::fs::remove_file(home.data().join("ballast")).unwrap();
     assert_eq!(home.deliver(&message("after", 60_000)), 0);
@@ -312,8 +254,7 @@ fn flagged_folder(home: &Home, n: usize) -> Vec<(u32, u32, Vec<u8>)> {
     let store = home.store();
     let mut f = store.open_folder("INBOX").unwrap();
     let odd: Vec<u32> = (1..=n as u32).filter(|u| u % 2 == 1).collect();
-    f.store_flags(&odd, FlagOp::Add, 1 | 4, &["$Forwarded".into()])
-        .unwrap();
+    f.store_flags(&odd, FlagOp::Add, 1 | 4, &["$Forwarded".into()]).unwrap();
     f.store_flags(&[2, 4], FlagOp::Add, 8, &[]).unwrap();
     f.expunge(&[2, 4]).unwrap();
     drop(f);
@@ -367,12 +308,7 @@ fn compaction_killed_at_random_points() {
             f.store_flags(&uids, FlagOp::Remove, 2, &[]).unwrap();
         }
         let before = file_len(&path);
-        let mut child = home
-            .cmd(&["compact"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
+        let mut child = home.cmd(&["compact"]).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
         std::thread::sleep(Duration::from_micros(rng.below(15_000)));
         let _ = child.kill();
         let _ = child.wait();
@@ -401,21 +337,12 @@ fn deliver_exit_codes() {
     assert_eq!(home.deliver(b"Subject: x\n\nnul \0 here\n"), 65);
     assert_eq!(home.deliver(b"just text, no header\n\nbody\n"), 65);
     assert_eq!(home.deliver(&message("big", 5000)), 73);
-    assert_eq!(
-        home.deliver(b"From sender@x Mon Jan  1 00:00:00 2024\nSubject: ok\n\nbody\n"),
-        0
-    );
-    let out = home.run(
-        &["deliver", "--from", "bob@example.net"],
-        b"Subject: rp\n\nx\n",
-    );
+    assert_eq!(home.deliver(b"From sender@x Mon Jan  1 00:00:00 2024\nSubject: ok\n\nbody\n"), 0);
+    let out = home.run(&["deliver", "--from", "bob@example.net"], b"Subject: rp\n\nx\n");
     assert!(out.status.success());
     let got = contents(&home.store(), "INBOX");
     assert_eq!(got[0].2, b"Subject: ok\r\n\r\nbody\r\n");
-    assert_eq!(
-        got[1].2,
-        b"Return-Path: <bob@example.net>\r\nSubject: rp\r\n\r\nx\r\n"
-    );
+    assert_eq!(got[1].2, b"Return-Path: <bob@example.net>\r\nSubject: rp\r\n\r\nx\r\n");
     let bad_cfg = Home::with_config("badcfg", "bogus = 1\n");
     let out = bad_cfg.run(&["deliver"], b"Subject: x\n\ny\n");
     assert_eq!(out.status.code(), Some(78));
@@ -433,32 +360,16 @@ fn mid_file_damage_is_quarantined_by_repair() {
     let path = home.data().join("INBOX.lbx");
     let mut b = std::fs::read(&path).unwrap();
     let third = contents(&home.store(), "INBOX")[2].2.clone();
-    let at = b
-        .windows(third.len())
-        .position(|w| w == third.as_slice())
-        .unwrap()
-        + 100;
+    let at = b.windows(third.len()).position(|w| w == third.as_slice()).unwrap() + 100;
     b[at] ^= 0xff;
     std::fs::write(&path, &b).unwrap();
     let _ = std::fs::remove_file(home.data().join("INBOX.idx"));
     let got = contents(&home.store(), "INBOX");
-    assert_eq!(
-        got.iter().map(|g| g.0).collect::<Vec<_>>(),
-        vec![1, 2, 4, 5, 6]
-    );
+    assert_eq!(got.iter().map(|g| g.0).collect::<Vec<_>>(), vec![1, 2, 4, 5, 6]);
     let out = home.run(&["check"], b"");
-    assert_eq!(
-        out.status.code(),
-        Some(1),
-        "{}",
-        String::from_utf8_lossy(&out.stdout)
-    );
+    assert_eq!(out.status.code(), Some(1), "{}", String::from_utf8_lossy(&out.stdout));
     let out = home.run(&["check", "--repair"], b"");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stdout)
-    );
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stdout));
     let q = std::fs::read(home.data().join("INBOX.lbx.quarantine")).unwrap();
     assert!(q.len() >= third.len(), "damaged record kept in quarantine");
     check_clean(&home);

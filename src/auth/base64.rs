@@ -96,9 +96,7 @@ mod tests {
 
     #[test]
     fn rejects_non_canonical_input() {
-        for bad in [
-            "Zg=", "Z", "Zh==", "Zm9v\r\n", "Zm 9v", "====", "Zg===", "Zm9=v", "Zm9vYg=", "-_",
-        ] {
+        for bad in ["Zg=", "Z", "Zh==", "Zm9v\r\n", "Zm 9v", "====", "Zg===", "Zm9=v", "Zm9vYg=", "-_"] {
             assert_eq!(decode(bad.as_bytes()), Err(Base64Error), "{bad:?}");
         }
     }

@@ -56,40 +56,24 @@ impl PasswordHash {
     pub fn parse(text: &str) -> Result<PasswordHash, HashFormatError> {
         let rest = text.strip_prefix(PREFIX).ok_or(HashFormatError)?;
         let mut fields = rest.split('$');
-        let (Some(iter), Some(salt), Some(hash), None) =
-            (fields.next(), fields.next(), fields.next(), fields.next())
+        let (Some(iter), Some(salt), Some(hash), None) = (fields.next(), fields.next(), fields.next(), fields.next())
         else {
             return Err(HashFormatError);
         };
         let iterations = parse_iterations(iter)?;
         let salt = decode_field(salt)?;
         let hash = decode_field(hash)?;
-        Ok(PasswordHash {
-            iterations,
-            salt,
-            hash,
-        })
+        Ok(PasswordHash { iterations, salt, hash })
     }
 
     /// Runs PBKDF2 and compares in constant time (ring's `pbkdf2::verify`).
     pub fn verify(&self, password: &Secret) -> bool {
-        pbkdf2::verify(
-            ALGORITHM,
-            self.iterations,
-            &self.salt,
-            password.expose(),
-            &self.hash,
-        )
-        .is_ok()
+        pbkdf2::verify(ALGORITHM, self.iterations, &self.salt, password.expose(), &self.hash).is_ok()
     }
 
     /// A hash no password matches, with the same cost as `self` (for unknown users).
     fn dummy(iterations: NonZeroU32) -> PasswordHash {
-        PasswordHash {
-            iterations,
-            salt: vec![0; SALT_LEN],
-            hash: vec![0; HASH_LEN],
-        }
+        PasswordHash { iterations, salt: vec![0; SALT_LEN], hash: vec![0; HASH_LEN] }
     }
 
     fn encode(&self) -> String {
@@ -126,18 +110,11 @@ pub fn hash_password(password: &Secret) -> String {
     // getrandom(2) fails only on kernels older than 3.17 without /dev/urandom: there is no
     // safe fallback for a salt, and this never runs on network input.
     #[allow(clippy::expect_used)]
-    SystemRandom::new()
-        .fill(&mut salt)
-        .expect("OS random number generator unavailable");
+    SystemRandom::new().fill(&mut salt).expect("OS random number generator unavailable");
     let iterations = NonZeroU32::MIN.saturating_add(PBKDF2_ITERATIONS - 1);
     let mut hash = vec![0u8; HASH_LEN];
     pbkdf2::derive(ALGORITHM, iterations, &salt, password.expose(), &mut hash);
-    PasswordHash {
-        iterations,
-        salt,
-        hash,
-    }
-    .encode()
+    PasswordHash { iterations, salt, hash }.encode()
 }
 
 /// True if `password` matches the stored `hash`; a malformed hash matches nothing.
@@ -161,11 +138,7 @@ impl Verifier {
         let hash = password_hash.map(PasswordHash::parse).transpose()?;
         let default = NonZeroU32::MIN.saturating_add(PBKDF2_ITERATIONS - 1);
         let iterations = hash.as_ref().map_or(default, |h| h.iterations);
-        Ok(Verifier {
-            user: user.to_owned(),
-            hash,
-            dummy: PasswordHash::dummy(iterations),
-        })
+        Ok(Verifier { user: user.to_owned(), hash, dummy: PasswordHash::dummy(iterations) })
     }
 
     pub fn check(&self, user: &str, password: &Secret) -> bool {
@@ -196,11 +169,7 @@ mod tests {
         assert!(hash.starts_with("$pbkdf2-sha256$i=20000$"), "{hash}");
         assert!(verify_password(&Secret::from("correct horse"), &hash));
         assert!(!verify_password(&Secret::from("correct hors"), &hash));
-        assert_ne!(
-            hash,
-            hash_password(&Secret::from("correct horse")),
-            "salt is random"
-        );
+        assert_ne!(hash, hash_password(&Secret::from("correct horse")), "salt is random");
     }
 
     #[test]
@@ -227,10 +196,7 @@ mod tests {
             format!("{PREFIX}99999999999${salt_hash}"),
             format!("{PREFIX}1000001${salt_hash}"),
             format!("{PREFIX}1${salt_hash}$extra"),
-            format!(
-                "{PREFIX}1$AAAA${}",
-                salt_hash.split('$').nth(1).unwrap_or("")
-            ),
+            format!("{PREFIX}1$AAAA${}", salt_hash.split('$').nth(1).unwrap_or("")),
             format!("{PREFIX}1$!!!!!!!!!!!!$AAAAAAAAAAA"),
         ] {
             assert_eq!(PasswordHash::parse(&bad), Err(HashFormatError), "{bad}");
@@ -277,9 +243,6 @@ mod tests {
         };
         let (unknown, wrong) = (time("mallory", "pw"), time("alice", "nope"));
         let ratio = unknown / wrong;
-        assert!(
-            (0.5..2.0).contains(&ratio),
-            "unknown {unknown} s vs wrong {wrong} s"
-        );
+        assert!((0.5..2.0).contains(&ratio), "unknown {unknown} s vs wrong {wrong} s");
     }
 }

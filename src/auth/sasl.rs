@@ -49,10 +49,7 @@ fn message(raw: &[u8]) -> Result<PlainCredentials, SaslError> {
     if authcid.is_empty() || passwd.is_empty() {
         return Err(SaslError::Format);
     }
-    if [authzid, authcid, passwd]
-        .iter()
-        .any(|f| f.len() > SASL_FIELD_MAX)
-    {
+    if [authzid, authcid, passwd].iter().any(|f| f.len() > SASL_FIELD_MAX) {
         return Err(SaslError::Format);
     }
     let text = |f: &[u8]| String::from_utf8(f.to_vec()).map_err(|_| SaslError::Utf8);
@@ -78,10 +75,7 @@ mod tests {
         assert_eq!((c.authzid, c.authcid.as_str()), (None, "tim"));
         assert_eq!(c.passwd.expose(), b"tanstaaftanstaaf");
         let c = decode_plain(&b64(b"Ursel\0Kurt\0xipj3plmq")).unwrap();
-        assert_eq!(
-            (c.authzid.as_deref(), c.authcid.as_str()),
-            (Some("Ursel"), "Kurt")
-        );
+        assert_eq!((c.authzid.as_deref(), c.authcid.as_str()), (Some("Ursel"), "Kurt"));
     }
 
     /// BAD-INPUTS 47: malformed SASL, embedded NULs and a 10 KB blob are errors.

@@ -51,10 +51,7 @@ mod tests {
     #[test]
     fn never_prints_the_password() {
         let s = Secret::from("hunter2");
-        assert_eq!(
-            format!("{s:?} {s} {s:#?}"),
-            "Secret(***) Secret(***) Secret(***)"
-        );
+        assert_eq!(format!("{s:?} {s} {s:#?}"), "Secret(***) Secret(***) Secret(***)");
         assert_eq!(s.expose(), b"hunter2");
     }
 }

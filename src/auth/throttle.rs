@@ -35,10 +35,7 @@ pub struct Throttle {
 impl Throttle {
     /// `lockout_after` is config `auth_failures_lockout` (0 disables the lockout, not the delay).
     pub fn new(lockout_after: u32) -> Throttle {
-        Throttle {
-            records: Vec::new(),
-            lockout_after,
-        }
+        Throttle { records: Vec::new(), lockout_after }
     }
 
     /// `Ok` if `ip` may try a login now, else `Err(ms)` to wait before the next attempt.
@@ -88,19 +85,13 @@ impl Throttle {
 
     /// Adds a fresh record, evicting the one with the oldest failure when full.
     fn insert(&mut self, key: IpAddr, now_ms: u64) -> usize {
-        let fresh = Record {
-            key,
-            failures: 0,
-            last_failure_ms: now_ms,
-            allowed_at_ms: 0,
-        };
+        let fresh = Record { key, failures: 0, last_failure_ms: now_ms, allowed_at_ms: 0 };
         if self.records.len() < THROTTLE_TABLE_MAX {
             self.records.push(fresh);
             return self.records.len() - 1;
         }
-        let oldest = (0..self.records.len())
-            .min_by_key(|&i| self.records.get(i).map_or(0, |r| r.last_failure_ms))
-            .unwrap_or(0);
+        let oldest =
+            (0..self.records.len()).min_by_key(|&i| self.records.get(i).map_or(0, |r| r.last_failure_ms)).unwrap_or(0);
         if let Some(slot) = self.records.get_mut(oldest) {
             *slot = fresh;
         }
@@ -143,9 +134,7 @@ mod tests {
         let mut t = Throttle::new(10);
         let mut now = 1_000;
         assert_eq!(t.check(a, now), Ok(()));
-        for expected in [
-            2_000, 4_000, 8_000, 15_000, 15_000, 15_000, 15_000, 15_000, 15_000,
-        ] {
+        for expected in [2_000, 4_000, 8_000, 15_000, 15_000, 15_000, 15_000, 15_000, 15_000] {
             t.failed(a, now);
             assert_eq!(t.check(a, now), Err(expected));
             assert_eq!(t.check(a, now + expected - 1), Err(1));
@@ -159,11 +148,7 @@ mod tests {
         assert_eq!(t.check(a, now + LOCKOUT_MS), Ok(()));
         t.succeeded(a);
         t.failed(a, now + LOCKOUT_MS);
-        assert_eq!(
-            t.check(a, now + LOCKOUT_MS),
-            Err(BASE_DELAY_MS),
-            "success reset the streak"
-        );
+        assert_eq!(t.check(a, now + LOCKOUT_MS), Err(BASE_DELAY_MS), "success reset the streak");
     }
 
     #[test]

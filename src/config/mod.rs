@@ -147,9 +147,7 @@ impl Config {
         }
         let local = PathBuf::from(FILE_NAME);
         let embedded = Path::new(EMBEDDED_DIR).join(FILE_NAME);
-        [local, embedded, PathBuf::from(SYSTEM_PATH)]
-            .into_iter()
-            .find(|p| p.is_file())
+        [local, embedded, PathBuf::from(SYSTEM_PATH)].into_iter().find(|p| p.is_file())
     }
 
     /// Finds and loads the config, or says where it looked.
@@ -169,8 +167,7 @@ impl Config {
         if meta.len() > toml::MAX_CONFIG_BYTES as u64 {
             return Err(ConfigError(format!("{name}: file too large")));
         }
-        let text =
-            std::fs::read_to_string(path).map_err(|e| ConfigError(format!("{name}: {e}")))?;
+        let text = std::fs::read_to_string(path).map_err(|e| ConfigError(format!("{name}: {e}")))?;
         Self::parse(path, &text)
     }
 
@@ -179,17 +176,8 @@ impl Config {
         let name = path.display().to_string();
         let entries = toml::parse(text).map_err(|e| ConfigError(format!("{name}:{e}")))?;
         let base = path.parent().map(Path::to_path_buf).unwrap_or_default();
-        let base = if base.as_os_str().is_empty() {
-            PathBuf::from(".")
-        } else {
-            base
-        };
-        Builder {
-            file: name,
-            base,
-            entries,
-        }
-        .build()
+        let base = if base.as_os_str().is_empty() { PathBuf::from(".") } else { base };
+        Builder { file: name, base, entries }.build()
     }
 }
 
@@ -201,11 +189,7 @@ struct Builder {
 
 impl Builder {
     fn err(&self, e: &Entry, msg: &str) -> ConfigError {
-        let key = if e.section.is_empty() {
-            e.key.clone()
-        } else {
-            format!("{}.{}", e.section, e.key)
-        };
+        let key = if e.section.is_empty() { e.key.clone() } else { format!("{}.{}", e.section, e.key) };
         ConfigError(format!("{}:{}: {}: {}", self.file, e.line, key, msg))
     }
 
@@ -267,27 +251,16 @@ impl Builder {
                 _ => return Err(self.err(e, "unknown key")),
             }
         }
-        for (k, missing) in [
-            ("domain", c.domain.is_empty()),
-            ("user", c.user.is_empty()),
-            ("data_dir", !have_data_dir),
-        ] {
+        for (k, missing) in [("domain", c.domain.is_empty()), ("user", c.user.is_empty()), ("data_dir", !have_data_dir)]
+        {
             if missing {
-                return Err(ConfigError(format!(
-                    "{}: {}: required key missing",
-                    self.file, k
-                )));
+                return Err(ConfigError(format!("{}: {}: required key missing", self.file, k)));
             }
         }
         c.tls = match (cert, key) {
             (Some(cert), Some(key)) => Some(Tls { cert, key }),
             (None, None) => None,
-            _ => {
-                return Err(ConfigError(format!(
-                    "{}: tls: both cert and key are required",
-                    self.file
-                )))
-            }
+            _ => return Err(ConfigError(format!("{}: tls: both cert and key are required", self.file))),
         };
         Ok(c)
     }
@@ -315,10 +288,7 @@ impl Builder {
                     v => Err(self.err(e, &format!("expected strings, found {}", v.kind()))),
                 })
                 .collect(),
-            v => Err(self.err(
-                e,
-                &format!("expected an array of strings, found {}", v.kind()),
-            )),
+            v => Err(self.err(e, &format!("expected an array of strings, found {}", v.kind()))),
         }
     }
 
@@ -326,11 +296,8 @@ impl Builder {
         let d = self.string(e)?.to_ascii_lowercase();
         let ok = !d.is_empty()
             && d.len() <= 253
-            && d.split('.').all(|l| {
-                !l.is_empty()
-                    && l.len() <= 63
-                    && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
-            });
+            && d.split('.')
+                .all(|l| !l.is_empty() && l.len() <= 63 && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-'));
         if ok {
             Ok(d)
         } else {
@@ -349,10 +316,7 @@ impl Builder {
     fn addrs(&self, e: &Entry) -> Result<Vec<SocketAddr>, ConfigError> {
         self.strings(e)?
             .iter()
-            .map(|s| {
-                s.parse()
-                    .map_err(|_| self.err(e, &format!("{s:?} is not an address:port")))
-            })
+            .map(|s| s.parse().map_err(|_| self.err(e, &format!("{s:?} is not an address:port"))))
             .collect()
     }
 
@@ -380,9 +344,7 @@ impl Builder {
             "imap_prelogin_timeout" => l.imap_prelogin_timeout = n,
             "pop3_timeout" => l.pop3_timeout = n,
             "tls_handshake_timeout" => l.tls_handshake_timeout = n,
-            "auth_failures_lockout" => {
-                l.auth_failures_lockout = u32::try_from(n).unwrap_or(u32::MAX)
-            }
+            "auth_failures_lockout" => l.auth_failures_lockout = u32::try_from(n).unwrap_or(u32::MAX),
             "compact_threshold" => l.compact_threshold = n,
             _ => return Err(self.err(e, "unknown key")),
         }
@@ -397,8 +359,7 @@ pub fn valid_local_part(s: &str) -> bool {
         && !s.starts_with('.')
         && !s.ends_with('.')
         && !s.contains("..")
-        && s.bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b))
+        && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b))
 }
 
 /// Rewrites the top-level `key = value` line of a config text (or inserts it before the first
@@ -414,9 +375,7 @@ pub fn set_top_level_key(text: &str, key: &str, quoted_value: &str) -> String {
             done = true;
         }
         in_table |= t.starts_with('[');
-        let is_key = !in_table
-            && t.strip_prefix(key)
-                .is_some_and(|r| r.trim_start().starts_with('='));
+        let is_key = !in_table && t.strip_prefix(key).is_some_and(|r| r.trim_start().starts_with('='));
         if is_key && !done {
             out.push(new_line.clone());
             done = true;
@@ -450,8 +409,7 @@ mod tests {
 
     #[test]
     fn errors_name_file_line_and_key() {
-        let e = cfg("domain = \"a.b\"\nuser = \"u\"\ndata_dir = \"d\"\n[limits]\nbogus = 1\n")
-            .unwrap_err();
+        let e = cfg("domain = \"a.b\"\nuser = \"u\"\ndata_dir = \"d\"\n[limits]\nbogus = 1\n").unwrap_err();
         assert_eq!(e.0, "/etc/x/letterbox.toml:5: limits.bogus: unknown key");
         let e = cfg("domain = 5\n").unwrap_err();
         assert!(e.0.contains(":1: domain: expected a string"), "{}", e.0);
@@ -464,20 +422,14 @@ mod tests {
         let c = cfg("domain = \"a.b\"\nuser = \"u\"\ndata_dir = \"d\"\n[listen]\nsmtp = [\"127.0.0.1:2525\"]\nimap = []\n[tls]\ncert = \"c.pem\"\nkey = \"k.pem\"\n").unwrap();
         assert_eq!(c.listen.smtp.len(), 1);
         assert_eq!(c.tls.unwrap().key, PathBuf::from("/etc/x/k.pem"));
-        assert!(cfg(
-            "domain = \"a.b\"\nuser = \"u\"\ndata_dir = \"d\"\n[listen]\nsmtp = [\"x\"]\n"
-        )
-        .is_err());
+        assert!(cfg("domain = \"a.b\"\nuser = \"u\"\ndata_dir = \"d\"\n[listen]\nsmtp = [\"x\"]\n").is_err());
     }
 
     #[test]
     fn set_key_replaces_or_inserts() {
         let t = "domain = \"a\"\npassword_hash = \"old\"\n[tls]\ncert = \"c\"\n";
         let n = set_top_level_key(t, "password_hash", "\"new\"");
-        assert_eq!(
-            n,
-            "domain = \"a\"\npassword_hash = \"new\"\n[tls]\ncert = \"c\"\n"
-        );
+        assert_eq!(n, "domain = \"a\"\npassword_hash = \"new\"\n[tls]\ncert = \"c\"\n");
         let n = set_top_level_key("domain = \"a\"\n[tls]\n", "password_hash", "\"h\"");
         assert_eq!(n, "domain = \"a\"\npassword_hash = \"h\"\n[tls]\n");
     }

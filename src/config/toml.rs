@@ -51,11 +51,7 @@ pub const MAX_CONFIG_BYTES: usize = 256 * 1024;
 
 /// Parses the whole document into entries in file order.
 pub fn parse(text: &str) -> Result<Vec<Entry>, SyntaxError> {
-    let mut p = Parser {
-        s: text.as_bytes(),
-        i: 0,
-        line: 1,
-    };
+    let mut p = Parser { s: text.as_bytes(), i: 0, line: 1 };
     let mut section = String::new();
     let mut out: Vec<Entry> = Vec::new();
     let mut tables: Vec<String> = Vec::new();
@@ -82,17 +78,9 @@ pub fn parse(text: &str) -> Result<Vec<Entry>, SyntaxError> {
             p.skip_inline_ws();
             let value = p.value()?;
             if out.iter().any(|e| e.section == section && e.key == key) {
-                return Err(SyntaxError {
-                    line,
-                    msg: format!("{key}: defined twice"),
-                });
+                return Err(SyntaxError { line, msg: format!("{key}: defined twice") });
             }
-            out.push(Entry {
-                section: section.clone(),
-                key,
-                value,
-                line,
-            });
+            out.push(Entry { section: section.clone(), key, value, line });
         }
         p.end_of_line()?;
     }
@@ -110,10 +98,7 @@ impl Parser<'_> {
     }
 
     fn err(&self, msg: impl Into<String>) -> SyntaxError {
-        SyntaxError {
-            line: self.line,
-            msg: msg.into(),
-        }
+        SyntaxError { line: self.line, msg: msg.into() }
     }
 
     fn expect(&mut self, c: u8) -> Result<(), SyntaxError> {
@@ -174,8 +159,7 @@ impl Parser<'_> {
     /// TOML `unquoted-key` (bare keys only: A-Za-z0-9_-).
     fn key(&mut self) -> Result<String, SyntaxError> {
         let start = self.i;
-        while matches!(self.peek(), Some(c) if c.is_ascii_alphanumeric() || c == b'_' || c == b'-')
-        {
+        while matches!(self.peek(), Some(c) if c.is_ascii_alphanumeric() || c == b'_' || c == b'-') {
             self.i += 1;
         }
         if self.i == start {
@@ -210,15 +194,8 @@ impl Parser<'_> {
         while matches!(self.peek(), Some(c) if c.is_ascii_digit() || c == b'_') {
             self.i += 1;
         }
-        let digits: String = self.s[start..self.i]
-            .iter()
-            .filter(|&&c| c != b'_')
-            .map(|&c| c as char)
-            .collect();
-        digits
-            .parse::<i64>()
-            .map(Value::Int)
-            .map_err(|_| self.err("invalid integer"))
+        let digits: String = self.s[start..self.i].iter().filter(|&&c| c != b'_').map(|&c| c as char).collect();
+        digits.parse::<i64>().map(Value::Int).map_err(|_| self.err("invalid integer"))
     }
 
     fn array(&mut self) -> Result<Value, SyntaxError> {
@@ -246,9 +223,7 @@ impl Parser<'_> {
         while !matches!(self.peek(), None | Some(b'\'' | b'\n')) {
             self.i += 1;
         }
-        let s = std::str::from_utf8(&self.s[start..self.i])
-            .map_err(|_| self.err("string is not UTF-8"))?
-            .to_owned();
+        let s = std::str::from_utf8(&self.s[start..self.i]).map_err(|_| self.err("string is not UTF-8"))?.to_owned();
         self.expect(b'\'')?;
         Ok(s)
     }
@@ -269,9 +244,7 @@ impl Parser<'_> {
                     let mut buf = [0u8; 4];
                     out.extend_from_slice(c.encode_utf8(&mut buf).as_bytes());
                 }
-                Some(c) if c < 0x20 && c != b'\t' => {
-                    return Err(self.err("control character in string"))
-                }
+                Some(c) if c < 0x20 && c != b'\t' => return Err(self.err("control character in string")),
                 Some(c) => {
                     out.push(c);
                     self.i += 1;
@@ -318,9 +291,7 @@ pub fn quote(s: &str) -> String {
             '\n' => out.push_str("\\n"),
             '\t' => out.push_str("\\t"),
             '\r' => out.push_str("\\r"),
-            c if (c as u32) < 0x20 || c == '\u{7f}' => {
-                out.push_str(&format!("\\u{:04x}", c as u32))
-            }
+            c if (c as u32) < 0x20 || c == '\u{7f}' => out.push_str(&format!("\\u{:04x}", c as u32)),
             c => out.push(c),
         }
     }
@@ -337,14 +308,8 @@ mod tests {
         let doc = "domain = \"example.org\" # c\naliases = [\"a\", 'b',\n  ]\n[limits]\nx = 1_000\ny = true\n";
         let e = parse(doc).unwrap();
         assert_eq!(e.len(), 4);
-        assert_eq!(
-            e[1].value,
-            Value::Array(vec![Value::Str("a".into()), Value::Str("b".into())])
-        );
-        assert_eq!(
-            (e[2].section.as_str(), e[2].line, &e[2].value),
-            ("limits", 5, &Value::Int(1000))
-        );
+        assert_eq!(e[1].value, Value::Array(vec![Value::Str("a".into()), Value::Str("b".into())]));
+        assert_eq!((e[2].section.as_str(), e[2].line, &e[2].value), ("limits", 5, &Value::Int(1000)));
         assert_eq!(e[3].value, Value::Bool(true));
     }
 

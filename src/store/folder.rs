@@ -58,11 +58,7 @@ pub enum FlagOp {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Stop {
     End,
-    Bad {
-        at: u64,
-        why: Bad,
-        total: Option<u64>,
-    },
+    Bad { at: u64, why: Bad, total: Option<u64> },
 }
 
 /// An open folder.
@@ -82,25 +78,11 @@ impl Folder {
     /// Creates a new, empty folder file at `path` atomically (temp file, sync, hard link,
     /// directory sync); an existing folder is left alone and `Exists` returned.
     pub fn create(path: &Path, uidvalidity: u32, now: i64) -> Result<()> {
-        let dir = path
-            .parent()
-            .ok_or_else(|| Error::new(ErrorKind::BadName, "no parent"))?;
+        let dir = path.parent().ok_or_else(|| Error::new(ErrorKind::BadName, "no parent"))?;
         let tmp = path.with_extension(format!("lbx.new{}", std::process::id()));
         let mut bytes = format::SIGNATURE.to_vec();
-        bytes.extend(
-            FolderHeader {
-                uidvalidity,
-                uidnext: 1,
-                modseq: 0,
-                created: now,
-            }
-            .encode(),
-        );
-        let f = OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .open(&tmp)?;
+        bytes.extend(FolderHeader { uidvalidity, uidnext: 1, modseq: 0, created: now }.encode());
+        let f = OpenOptions::new().write(true).create(true).truncate(true).open(&tmp)?;
         f.write_all_at(&bytes, 0)?;
         f.sync_all()?;
         let linked = std::fs::hard_link(&tmp, path);
@@ -108,9 +90,7 @@ impl Folder {
         crate::sys::fsync_dir(dir)?;
         match linked {
             Ok(()) => Ok(()),
-            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
-                Err(Error::new(ErrorKind::Exists, "folder exists"))
-            }
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Err(Error::new(ErrorKind::Exists, "folder exists")),
             Err(e) => Err(e.into()),
         }
     }
@@ -126,17 +106,13 @@ impl Folder {
     }
 
     fn open_mode(path: &Path, track: bool) -> Result<Folder> {
-        let file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .open(path)
-            .map_err(|e| {
-                if e.kind() == io::ErrorKind::NotFound {
-                    Error::new(ErrorKind::NotFound, "no such folder")
-                } else {
-                    e.into()
-                }
-            })?;
+        let file = OpenOptions::new().read(true).write(true).open(path).map_err(|e| {
+            if e.kind() == io::ErrorKind::NotFound {
+                Error::new(ErrorKind::NotFound, "no such folder")
+            } else {
+                e.into()
+            }
+        })?;
         let ino = file.metadata()?.ino();
         let mut f = Folder {
             path: path.to_path_buf(),
@@ -160,14 +136,9 @@ impl Folder {
     /// Loads state: index if it matches, then replays and repairs the tail (lock held).
     fn load(&mut self) -> Result<()> {
         let mut sig = [0u8; 8];
-        self.file
-            .read_exact_at(&mut sig, 0)
-            .map_err(|_| Error::new(ErrorKind::Corrupt, "not a folder file"))?;
+        self.file.read_exact_at(&mut sig, 0).map_err(|_| Error::new(ErrorKind::Corrupt, "not a folder file"))?;
         if sig != format::SIGNATURE {
-            return Err(Error::new(
-                ErrorKind::Corrupt,
-                "not a folder file (bad signature)",
-            ));
+            return Err(Error::new(ErrorKind::Corrupt, "not a folder file (bad signature)"));
         }
         // A compaction that died before its rename left this; we hold the lock, so no
         // compaction is running.
@@ -236,8 +207,8 @@ impl Folder {
         self.file = OpenOptions::new().read(true).write(true).open(&self.path)?;
         self.ino = self.file.metadata()?.ino();
         let track = self.state.track_entries;
-        self.state = index::load(&index::path_for(&self.path), &self.file, self.ino, track)
-            .unwrap_or_else(|| State::new(track));
+        self.state =
+            index::load(&index::path_for(&self.path), &self.file, self.ino, track).unwrap_or_else(|| State::new(track));
         self.catch_up_unlocked()?;
         Ok(())
     }
@@ -383,22 +354,12 @@ impl Folder {
             match read_record(&mut r, pos, len)? {
                 Ok((h, covered)) => {
                     if self.state.apply(pos, &h, &covered).is_err() {
-                        return Ok(Stop::Bad {
-                            at: pos,
-                            why: Bad::Garbage,
-                            total: Some(h.total()),
-                        });
+                        return Ok(Stop::Bad { at: pos, why: Bad::Garbage, total: Some(h.total()) });
                     }
                     self.unindexed += 1;
                     pos += h.total();
                 }
-                Err((why, total)) => {
-                    return Ok(Stop::Bad {
-                        at: pos,
-                        why,
-                        total,
-                    })
-                }
+                Err((why, total)) => return Ok(Stop::Bad { at: pos, why, total }),
             }
         }
         Ok(Stop::End)
@@ -408,10 +369,7 @@ impl Folder {
     /// partial bytes are cut off again so nothing torn stays behind.
     fn write_locked<T>(&mut self, write: impl FnOnce(&mut Self, u64) -> Result<T>) -> Result<T> {
         if self.poisoned {
-            return Err(Error::new(
-                ErrorKind::Io,
-                "folder handle poisoned by an earlier sync failure",
-            ));
+            return Err(Error::new(ErrorKind::Io, "folder handle poisoned by an earlier sync failure"));
         }
         self.lock()?;
         let r = self.catch_up_locked().and_then(|()| {
@@ -442,11 +400,10 @@ impl Folder {
             if rec.is_empty() {
                 break;
             }
-            let h = format::decode_header(rec)
-                .map_err(|_| Error::new(ErrorKind::Io, "internal record error"))?;
+            let h = format::decode_header(rec).map_err(|_| Error::new(ErrorKind::Io, "internal record error"))?;
             let payload = rec.get(HEADER_LEN..).unwrap_or(&[]);
-            let covered = format::covered_len(&h, payload)
-                .map_err(|_| Error::new(ErrorKind::Io, "internal record error"))?;
+            let covered =
+                format::covered_len(&h, payload).map_err(|_| Error::new(ErrorKind::Io, "internal record error"))?;
             let cov = payload.get(..covered).unwrap_or(&[]);
             self.state
                 .apply(pos + off as u64, &h, cov)
@@ -457,22 +414,14 @@ impl Folder {
     }
 
     /// Keyword bit for `name`, writing a KEYWORD record into `out` when new (RFC 3501 §2.3.2).
-    fn keyword_bit(
-        &mut self,
-        name: &str,
-        pending: &mut Vec<String>,
-        out: &mut Vec<u8>,
-    ) -> Result<u32> {
+    fn keyword_bit(&mut self, name: &str, pending: &mut Vec<String>, out: &mut Vec<u8>) -> Result<u32> {
         let all = self.state.keywords.iter().chain(pending.iter());
         if let Some(i) = all.clone().position(|k| k.eq_ignore_ascii_case(name)) {
             return Ok(1 << (5 + i));
         }
         let i = self.state.keywords.len() + pending.len();
         if i >= format::MAX_KEYWORDS || name.is_empty() || name.len() > 128 {
-            return Err(Error::new(
-                ErrorKind::TooMany,
-                "too many keywords in this folder",
-            ));
+            return Err(Error::new(ErrorKind::TooMany, "too many keywords in this folder"));
         }
         out.extend(format::encode_keyword(i as u8, name));
         pending.push(name.to_owned());
@@ -505,10 +454,7 @@ impl Folder {
         for (m, flags) in msgs.iter_mut().zip(flag_words) {
             let uid = self.state.uidnext;
             if uid == u32::MAX {
-                return Err(Error::new(
-                    ErrorKind::TooMany,
-                    "UIDs exhausted: compact into a new folder",
-                ));
+                return Err(Error::new(ErrorKind::TooMany, "UIDs exhausted: compact into a new folder"));
             }
             let fixed = MessageFixed {
                 uid,
@@ -541,9 +487,7 @@ impl Folder {
                 .map_err(|_| Error::new(ErrorKind::Io, "internal record error"))?;
             let mut covered = fixed.encode().to_vec();
             covered.extend_from_slice(&m.meta);
-            self.state
-                .apply(pos, &h, &covered)
-                .map_err(|_| Error::new(ErrorKind::Io, "internal record error"))?;
+            self.state.apply(pos, &h, &covered).map_err(|_| Error::new(ErrorKind::Io, "internal record error"))?;
             pos += h.total();
             uids.push(uid);
         }
@@ -565,12 +509,7 @@ impl Folder {
             let mut bits = system & format::SYSTEM_FLAGS;
             for k in keywords {
                 bits |= match op {
-                    FlagOp::Remove => match f
-                        .state
-                        .keywords
-                        .iter()
-                        .position(|x| x.eq_ignore_ascii_case(k))
-                    {
+                    FlagOp::Remove => match f.state.keywords.iter().position(|x| x.eq_ignore_ascii_case(k)) {
                         Some(i) => 1 << (5 + i),
                         None => 0,
                     },
@@ -605,11 +544,7 @@ impl Folder {
     /// Expunges the given UIDs that exist; returns them in ascending order.
     pub fn expunge(&mut self, uids: &[u32]) -> Result<Vec<u32>> {
         self.write_locked(|f, start| {
-            let mut gone: Vec<u32> = uids
-                .iter()
-                .copied()
-                .filter(|&u| f.state.find(u).is_ok())
-                .collect();
+            let mut gone: Vec<u32> = uids.iter().copied().filter(|&u| f.state.find(u).is_ok()).collect();
             gone.sort_unstable();
             gone.dedup();
             let ranges = to_ranges(&gone);
@@ -644,8 +579,7 @@ impl Folder {
     /// The MESSAGE attrs word of `e` (see format docs).
     pub fn attrs(&self, e: &Entry) -> Result<u32> {
         let mut b = [0u8; MESSAGE_FIXED];
-        self.file
-            .read_exact_at(&mut b, e.record_offset() + HEADER_LEN as u64)?;
+        self.file.read_exact_at(&mut b, e.record_offset() + HEADER_LEN as u64)?;
         Ok(MessageFixed::decode(&b).map_or(0, |m| m.attrs))
     }
 
@@ -659,9 +593,7 @@ impl Folder {
 
     /// Writes the index now (best effort: it is a cache).
     pub fn save_index(&mut self) {
-        if self.state.track_entries
-            && index::save(&index::path_for(&self.path), &self.state, self.ino).is_ok()
-        {
+        if self.state.track_entries && index::save(&index::path_for(&self.path), &self.state, self.ino).is_ok() {
             self.unindexed = 0;
         }
     }
@@ -685,12 +617,7 @@ impl Folder {
 
     fn compact_locked(&mut self) -> Result<(u64, u64, File)> {
         let tmp = compact_path(&self.path);
-        let out = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .open(&tmp)?;
+        let out = OpenOptions::new().read(true).write(true).create(true).truncate(true).open(&tmp)?;
         let st = &self.state;
         let mut head = format::SIGNATURE.to_vec();
         head.extend(
@@ -721,29 +648,20 @@ impl Folder {
     /// Copies one message record with its current flags and MODSEQ into `out` at `pos`.
     fn copy_message(&self, e: &Entry, out: &File, pos: u64) -> Result<u64> {
         let mut fixed_b = [0u8; MESSAGE_FIXED];
-        self.file
-            .read_exact_at(&mut fixed_b, e.record_offset() + HEADER_LEN as u64)?;
-        let mut fixed = MessageFixed::decode(&fixed_b)
-            .ok_or_else(|| Error::new(ErrorKind::Corrupt, "bad message record"))?;
+        self.file.read_exact_at(&mut fixed_b, e.record_offset() + HEADER_LEN as u64)?;
+        let mut fixed =
+            MessageFixed::decode(&fixed_b).ok_or_else(|| Error::new(ErrorKind::Corrupt, "bad message record"))?;
         fixed.flags = e.flags;
         fixed.modseq = e.modseq;
         let mut meta = vec![0u8; e.meta_len() as usize];
-        self.file.read_exact_at(
-            &mut meta,
-            e.record_offset() + (HEADER_LEN + MESSAGE_FIXED) as u64,
-        )?;
+        self.file.read_exact_at(&mut meta, e.record_offset() + (HEADER_LEN + MESSAGE_FIXED) as u64)?;
         let prefix = fixed
             .encode_record_prefix(&meta, u64::from(e.size))
             .ok_or_else(|| Error::new(ErrorKind::Corrupt, "bad message record"))?;
         out.write_all_at(&prefix, pos)?;
         let mut reader = BufReader::with_capacity(IO_BUF, &self.file);
         reader.seek(SeekFrom::Start(e.body_offset()))?;
-        copy_into(
-            &mut reader.take(u64::from(e.size)),
-            out,
-            pos + prefix.len() as u64,
-            u64::from(e.size),
-        )?;
+        copy_into(&mut reader.take(u64::from(e.size)), out, pos + prefix.len() as u64, u64::from(e.size))?;
         Ok(prefix.len() as u64 + u64::from(e.size))
     }
 
@@ -753,20 +671,10 @@ impl Folder {
         let len = file.metadata()?.len();
         let mut sig = [0u8; 8];
         if file.read_exact_at(&mut sig, 0).is_err() || sig != format::SIGNATURE {
-            return Ok(Verification {
-                records: 0,
-                bad: vec![(0, len)],
-                messages: 0,
-                state: State::new(true),
-            });
+            return Ok(Verification { records: 0, bad: vec![(0, len)], messages: 0, state: State::new(true) });
         }
         let mut state = State::new(true);
-        let mut v = Verification {
-            records: 0,
-            bad: Vec::new(),
-            messages: 0,
-            state: State::new(true),
-        };
+        let mut v = Verification { records: 0, bad: Vec::new(), messages: 0, state: State::new(true) };
         let mut r = BufReader::with_capacity(IO_BUF, &file);
         let mut pos = 8u64;
         r.seek(SeekFrom::Start(pos))?;
@@ -811,9 +719,7 @@ pub struct Verification {
 /// The record header, encoded, for a MESSAGE with this fixed part (used to apply our own
 /// appends without re-reading them).
 fn fixed_header_bytes(fixed: &MessageFixed, meta: &[u8], body_len: u64) -> Result<Vec<u8>> {
-    fixed
-        .encode_record_prefix(meta, body_len)
-        .ok_or_else(|| Error::new(ErrorKind::TooBig, "message too large"))
+    fixed.encode_record_prefix(meta, body_len).ok_or_else(|| Error::new(ErrorKind::TooBig, "message too large"))
 }
 
 /// A committed record (header and covered payload), or why not and its declared length.
@@ -838,11 +744,7 @@ fn read_record(r: &mut impl Read, pos: u64, len: u64) -> io::Result<RecordRead> 
     if h.kind != Kind::Message && h.len > MAX_META_RECORD {
         return Ok(Err((Bad::Garbage, Some(total))));
     }
-    let first = if h.kind == Kind::Message {
-        MESSAGE_FIXED
-    } else {
-        h.len as usize
-    };
+    let first = if h.kind == Kind::Message { MESSAGE_FIXED } else { h.len as usize };
     let mut covered = vec![0u8; first];
     r.read_exact(&mut covered)?;
     let cov_len = match format::covered_len(&h, &covered) {

@@ -112,10 +112,7 @@ impl RecordHeader {
 
 /// Decodes a record header from at least [`HEADER_LEN`] bytes.
 pub fn decode_header(b: &[u8]) -> Result<RecordHeader, Bad> {
-    let h: &[u8; HEADER_LEN] = b
-        .get(..HEADER_LEN)
-        .and_then(|s| s.try_into().ok())
-        .ok_or(Bad::Short)?;
+    let h: &[u8; HEADER_LEN] = b.get(..HEADER_LEN).and_then(|s| s.try_into().ok()).ok_or(Bad::Short)?;
     if h[0..4] != MAGIC || h[5..8] != [0, 0, 0] {
         return Err(Bad::Garbage);
     }
@@ -224,11 +221,7 @@ impl MessageFixed {
         covered.extend_from_slice(&self.encode());
         covered.extend_from_slice(meta);
         let mut out = Vec::with_capacity(HEADER_LEN + covered.len());
-        out.extend_from_slice(&encode_header(
-            Kind::Message,
-            len,
-            record_crc(Kind::Message, len, &covered),
-        ));
+        out.extend_from_slice(&encode_header(Kind::Message, len, record_crc(Kind::Message, len, &covered)));
         out.extend_from_slice(&covered);
         Some(out)
     }
@@ -255,12 +248,7 @@ impl FolderHeader {
 
     pub fn decode(p: &[u8]) -> Option<FolderHeader> {
         let mut r = Reader(p);
-        Some(FolderHeader {
-            uidvalidity: r.u32()?,
-            uidnext: r.u32()?,
-            modseq: r.u64()?,
-            created: r.u64()? as i64,
-        })
+        Some(FolderHeader { uidvalidity: r.u32()?, uidnext: r.u32()?, modseq: r.u64()?, created: r.u64()? as i64 })
     }
 }
 
@@ -382,13 +370,7 @@ mod tests {
             encode_flags(9, &[(1, 3), (2, 0)]),
             encode_expunge(10, &[(1, 5)]),
             encode_keyword(0, "$Forwarded"),
-            FolderHeader {
-                uidvalidity: 1,
-                uidnext: 1,
-                modseq: 0,
-                created: 0,
-            }
-            .encode(),
+            FolderHeader { uidvalidity: 1, uidnext: 1, modseq: 0, created: 0 }.encode(),
         ];
         for rec in &records {
             assert!(verify_record(rec).is_ok());
@@ -416,13 +398,7 @@ mod tests {
         let rec = encode_expunge(42, &[(1, 2), (7, 9)]);
         let h = verify_record(&rec).unwrap();
         assert_eq!(h.kind, Kind::Expunge);
-        assert_eq!(
-            decode_pairs(&rec[HEADER_LEN..]).unwrap(),
-            (42, vec![(1, 2), (7, 9)])
-        );
-        assert_eq!(
-            decode_keyword(&encode_keyword(3, "Junk")[HEADER_LEN..]).unwrap(),
-            (3, "Junk".into())
-        );
+        assert_eq!(decode_pairs(&rec[HEADER_LEN..]).unwrap(), (42, vec![(1, 2), (7, 9)]));
+        assert_eq!(decode_keyword(&encode_keyword(3, "Junk")[HEADER_LEN..]).unwrap(), (3, "Junk".into()));
     }
 }

@@ -55,18 +55,12 @@ pub struct Error {
 
 impl Error {
     pub fn new(kind: ErrorKind, msg: impl Into<String>) -> Error {
-        Error {
-            kind,
-            msg: msg.into(),
-        }
+        Error { kind, msg: msg.into() }
     }
 
     /// Whether the sender should retry later (SMTP 4xx, sysexits 75).
     pub fn is_temporary(&self) -> bool {
-        matches!(
-            self.kind,
-            ErrorKind::NoSpace | ErrorKind::ReadOnly | ErrorKind::Io | ErrorKind::LockTimeout
-        )
+        matches!(self.kind, ErrorKind::NoSpace | ErrorKind::ReadOnly | ErrorKind::Io | ErrorKind::LockTimeout)
     }
 }
 
@@ -85,10 +79,7 @@ impl From<io::Error> for Error {
             Some(libc::EROFS) => ErrorKind::ReadOnly,
             _ => ErrorKind::Io,
         };
-        Error {
-            kind,
-            msg: e.to_string(),
-        }
+        Error { kind, msg: e.to_string() }
     }
 }
 
@@ -98,6 +89,8 @@ pub type Result<T> = std::result::Result<T, Error>;
 pub const MAX_NAME: usize = 200;
 /// The folder that always exists.
 pub const INBOX: &str = "INBOX";
+/// Folders every mail app expects, created at the first start (RFC 6154 SPECIAL-USE).
+pub const SPECIAL_FOLDERS: [&str; 5] = ["Sent", "Drafts", "Trash", "Junk", "Archive"];
 
 /// A data directory.
 #[derive(Debug, Clone)]
@@ -109,9 +102,7 @@ impl Store {
     /// Opens (creating if needed, mode 0700) a data directory with its INBOX.
     pub fn open(dir: &Path) -> Result<Store> {
         create_private_dir(dir)?;
-        let s = Store {
-            dir: dir.to_path_buf(),
-        };
+        let s = Store { dir: dir.to_path_buf() };
         s.ensure(INBOX)?;
         Ok(s)
     }
@@ -222,10 +213,7 @@ pub fn canonical(name: &str) -> Result<String> {
     if name.chars().any(|c| c.is_control()) {
         return bad("control character in folder name");
     }
-    if name
-        .split('/')
-        .any(|c| c.is_empty() || c == "." || c == "..")
-    {
+    if name.split('/').any(|c| c.is_empty() || c == "." || c == "..") {
         return bad("empty, '.' or '..' component in folder name");
     }
     if name.eq_ignore_ascii_case(INBOX) {
@@ -266,9 +254,7 @@ pub fn decode_stem(stem: &str) -> Option<String> {
         }
     }
     let name = String::from_utf8(out).ok()?;
-    canonical(&name)
-        .ok()
-        .filter(|c| file_stem(c).ok().as_deref() == Some(stem))
+    canonical(&name).ok().filter(|c| file_stem(c).ok().as_deref() == Some(stem))
 }
 
 /// A UIDVALIDITY that differs between folder incarnations: seconds since the epoch, as
@@ -280,11 +266,7 @@ fn new_uidvalidity() -> u32 {
 /// Creates `dir` with mode 0700 (leaves an existing directory's mode alone).
 pub fn create_private_dir(dir: &Path) -> io::Result<()> {
     use std::os::unix::fs::DirBuilderExt;
-    match std::fs::DirBuilder::new()
-        .recursive(true)
-        .mode(0o700)
-        .create(dir)
-    {
+    match std::fs::DirBuilder::new().recursive(true).mode(0o700).create(dir) {
         Ok(()) => Ok(()),
         Err(e) if e.kind() == io::ErrorKind::AlreadyExists && dir.is_dir() => Ok(()),
         Err(e) => Err(e),
@@ -297,9 +279,7 @@ mod tests {
 
     #[test]
     fn names_are_keys_never_paths() {
-        for bad in [
-            "", "..", "../x", "a/../b", "/etc", "a//b", "x\ny", "a/", "\u{7f}",
-        ] {
+        for bad in ["", "..", "../x", "a/../b", "/etc", "a//b", "x\ny", "a/", "\u{7f}"] {
             assert!(canonical(bad).is_err(), "{bad:?}");
         }
         assert_eq!(canonical("inbox").unwrap(), "INBOX");

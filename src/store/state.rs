@@ -2,9 +2,7 @@
 //! the message table (32 bytes per message, DESIGN.md §2.6), UID and MODSEQ counters
 //! (RFC 3501 §2.3.1.1, RFC 7162 §3.1) and the keyword table.
 
-use super::format::{
-    self, FolderHeader, Kind, MessageFixed, RecordHeader, HEADER_LEN, MESSAGE_FIXED,
-};
+use super::format::{self, FolderHeader, Kind, MessageFixed, RecordHeader, HEADER_LEN, MESSAGE_FIXED};
 
 /// One live message: exactly 32 bytes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -95,11 +93,7 @@ pub struct Invalid;
 
 impl State {
     pub fn new(track_entries: bool) -> State {
-        State {
-            track_entries,
-            end: format::SIGNATURE.len() as u64,
-            ..State::default()
-        }
+        State { track_entries, end: format::SIGNATURE.len() as u64, ..State::default() }
     }
 
     /// Position of `uid` in the table.
@@ -166,14 +160,7 @@ impl State {
             let size = h.len - MESSAGE_FIXED as u32 - m.meta_len;
             let date = m.date.clamp(0, i64::from(u32::MAX)) as u32;
             let pos = pos | (u64::from(m.meta_len) << 48);
-            self.entries.push(Entry {
-                uid: m.uid,
-                flags: m.flags,
-                size,
-                date,
-                modseq: m.modseq,
-                pos,
-            });
+            self.entries.push(Entry { uid: m.uid, flags: m.flags, size, date, modseq: m.modseq, pos });
         }
         Ok(())
     }
@@ -219,14 +206,7 @@ mod tests {
     #[test]
     fn entry_is_32_bytes_and_round_trips() {
         assert_eq!(std::mem::size_of::<Entry>(), 32);
-        let e = Entry {
-            uid: 7,
-            flags: 3,
-            size: 4096,
-            date: 1_700_000_000,
-            modseq: 99,
-            pos: (12u64 << 48) | 1234,
-        };
+        let e = Entry { uid: 7, flags: 3, size: 4096, date: 1_700_000_000, modseq: 99, pos: (12u64 << 48) | 1234 };
         let mut b = Vec::new();
         e.encode(&mut b);
         let arr: [u8; 32] = b.as_slice().try_into().unwrap();

@@ -24,6 +24,12 @@ pub enum Request {
         msg: NewMessage,
         reply: Sender<Result<u32>>,
     },
+    /// Any other write (flags, expunge, compaction) run on the writer's handle of `folder`;
+    /// the closure sends its own reply.
+    Call {
+        folder: String,
+        f: Box<dyn FnOnce(Result<&mut Folder>) + Send>,
+    },
 }
 
 /// A cloneable handle to the writer thread.
@@ -36,21 +42,29 @@ impl Writer {
     /// Starts the writer thread for `store`.
     pub fn spawn(store: Store) -> std::io::Result<Writer> {
         let (tx, rx) = channel::bounded(QUEUE);
-        thread::Builder::new()
-            .name("store-writer".into())
-            .spawn(move || run(store, rx))?;
+        thread::Builder::new().name("store-writer".into()).spawn(move || run(store, rx))?;
         Ok(Writer { tx })
     }
 
     /// Appends a message durably; resolves with its UID once it is synced.
     pub async fn append(&self, folder: &str, msg: NewMessage) -> Result<u32> {
         let (reply, rx) = channel::bounded(1);
-        let req = Request::Append {
-            folder: folder.to_owned(),
-            msg,
-            reply,
-        };
+        let req = Request::Append { folder: folder.to_owned(), msg, reply };
         self.tx.send(req).await.map_err(|_| gone())?;
+        rx.recv().await.map_err(|_| gone())?
+    }
+
+    /// Runs `f` on the writer thread with its handle of `folder` and returns its result.
+    pub async fn call<T: Send + 'static>(
+        &self,
+        folder: &str,
+        f: impl FnOnce(&mut Folder) -> Result<T> + Send + 'static,
+    ) -> Result<T> {
+        let (reply, rx) = channel::bounded(1);
+        let f = Box::new(move |folder: Result<&mut Folder>| {
+            let _ = reply.try_send(folder.and_then(f));
+        });
+        self.tx.send(Request::Call { folder: folder.to_owned(), f }).await.map_err(|_| gone())?;
         rx.recv().await.map_err(|_| gone())?
     }
 
@@ -67,10 +81,23 @@ fn gone() -> Error {
 fn run(store: Store, rx: Receiver<Request>) {
     let mut folders: HashMap<String, Folder> = HashMap::new();
     while let Ok(first) = rx.recv_blocking() {
+        let first = match first {
+            Request::Call { folder, f } => {
+                f(folder_for(&store, &mut folders, &folder));
+                continue;
+            }
+            append => append,
+        };
         let mut batch = vec![first];
         let mut bytes = size_of(&batch[0]);
+        let mut call = None;
         while batch.len() < MAX_BATCH && bytes < MAX_BATCH_BYTES {
             match rx.try_recv() {
+                Ok(Request::Call { folder, f }) => {
+                    // Keep order: appends queued before the call are written first.
+                    call = Some((folder, f));
+                    break;
+                }
                 Ok(r) => {
                     bytes += size_of(&r);
                     batch.push(r);
@@ -79,19 +106,24 @@ fn run(store: Store, rx: Receiver<Request>) {
             }
         }
         append_batch(&store, &mut folders, batch);
+        if let Some((folder, f)) = call {
+            f(folder_for(&store, &mut folders, &folder));
+        }
     }
 }
 
 fn size_of(r: &Request) -> u64 {
     match r {
         Request::Append { msg, .. } => msg.body.len(),
+        Request::Call { .. } => 0,
     }
 }
 
 /// Groups appends by folder; each group is one locked write and one sync.
 fn append_batch(store: &Store, folders: &mut HashMap<String, Folder>, batch: Vec<Request>) {
     let mut groups: Vec<(String, Vec<NewMessage>, Vec<Sender<Result<u32>>>)> = Vec::new();
-    for Request::Append { folder, msg, reply } in batch {
+    for req in batch {
+        let Request::Append { folder, msg, reply } = req else { continue };
         match groups.iter_mut().find(|g| g.0 == folder) {
             Some(g) => {
                 g.1.push(msg);
@@ -121,11 +153,7 @@ fn append_batch(store: &Store, folders: &mut HashMap<String, Folder>, batch: Vec
     }
 }
 
-fn folder_for<'a>(
-    store: &Store,
-    folders: &'a mut HashMap<String, Folder>,
-    name: &str,
-) -> Result<&'a mut Folder> {
+fn folder_for<'a>(store: &Store, folders: &'a mut HashMap<String, Folder>, name: &str) -> Result<&'a mut Folder> {
     if !folders.contains_key(name) {
         let f = store.open_folder(name)?;
         folders.insert(name.to_owned(), f);

@@ -20,11 +20,12 @@ impl Home {
 
     /// `extra` is appended to the config (e.g. "[limits]\nmessage_size = 1000\n").
     pub fn with_config(name: &str, extra: &str) -> Home {
-        let dir =
-            std::env::temp_dir().join(format!("letterbox-test-{}-{}", name, std::process::id()));
+        let dir = std::env::temp_dir().join(format!("letterbox-test-{}-{}", name, std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();
-        let cfg = format!("domain = \"example.org\"\naliases = [\"postmaster\"]\nuser = \"alice\"\ndata_dir = \"data\"\n{extra}");
+        let cfg = format!(
+            "domain = \"example.org\"\naliases = [\"postmaster\"]\nuser = \"alice\"\ndata_dir = \"data\"\n{extra}"
+        );
         std::fs::write(dir.join("letterbox.toml"), cfg).unwrap();
         Home { dir }
     }
@@ -45,13 +46,8 @@ impl Home {
 
     /// Runs a subcommand with `--config`, stdin from `input`.
     pub fn run(&self, args: &[&str], input: &[u8]) -> Output {
-        let mut child = self
-            .cmd(args)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
+        let mut child =
+            self.cmd(args).stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
         let mut stdin = child.stdin.take().unwrap();
         let input = input.to_vec();
         let t = std::thread::spawn(move || {
@@ -84,10 +80,7 @@ pub struct Rng(pub u64);
 
 impl Rng {
     pub fn from_env(default: u64) -> Rng {
-        let seed = std::env::var("LETTERBOX_SEED")
-            .ok()
-            .and_then(|s| s.parse().ok())
-            .unwrap_or(default);
+        let seed = std::env::var("LETTERBOX_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or(default);
         eprintln!("seed = {seed} (set LETTERBOX_SEED to reproduce)");
         Rng(seed.max(1))
     }
@@ -106,7 +99,9 @@ impl Rng {
 
 /// A CRLF message with a unique subject and `size` body bytes.
 pub fn message(id: &str, size: usize) -> Vec<u8> {
-    let mut m = format!("From: test@example.net\r\nTo: alice@example.org\r\nSubject: {id}\r\nMessage-ID: <{id}@test>\r\n\r\n").into_bytes();
+    let mut m =
+        format!("From: test@example.net\r\nTo: alice@example.org\r\nSubject: {id}\r\nMessage-ID: <{id}@test>\r\n\r\n")
+            .into_bytes();
     let line = format!("{id} body line 0123456789 abcdefghijklmnopqrstuvwxyz\r\n");
     while m.len() < size {
         m.extend_from_slice(line.as_bytes());
@@ -117,10 +112,7 @@ pub fn message(id: &str, size: usize) -> Vec<u8> {
 /// Lists (uid, flags, body) of a folder through the library.
 pub fn contents(store: &letterbox::store::Store, folder: &str) -> Vec<(u32, u32, Vec<u8>)> {
     let f = store.open_folder(folder).unwrap();
-    f.entries()
-        .iter()
-        .map(|e| (e.uid, e.flags, f.body(e).unwrap()))
-        .collect()
+    f.entries().iter().map(|e| (e.uid, e.flags, f.body(e).unwrap())).collect()
 }
 
 pub fn check_clean(home: &Home) {

@@ -20,10 +20,7 @@ impl Pop3Policy {
     /// `autologout_ms` is raised to the RFC 1939 minimum of 10 minutes.
     pub fn new(allow_plaintext_auth: bool, autologout_ms: u64) -> Pop3Policy {
         let autologout_ms = autologout_ms.max(MIN_AUTOLOGOUT_MS);
-        Pop3Policy {
-            allow_plaintext_auth,
-            autologout_ms,
-        }
+        Pop3Policy { allow_plaintext_auth, autologout_ms }
     }
 
     /// `allow_plaintext_auth` and `[limits] pop3_timeout` (seconds) from the config file.
@@ -77,11 +74,7 @@ pub enum Event {
     CheckCredentials { user: String, pass: Secret },
     /// Stream message `number` (store `uid`) through a `DotStuffer::new(top_lines)`, then
     /// call `message_sent`.
-    SendMessage {
-        number: u32,
-        uid: u32,
-        top_lines: Option<u32>,
-    },
+    SendMessage { number: u32, uid: u32, top_lines: Option<u32> },
     /// QUIT in TRANSACTION with marked messages: delete these uids durably, then call
     /// `commit_result` (RFC 1939 §6 UPDATE state).
     Commit { delete: Vec<u32> },

@@ -126,9 +126,7 @@ impl<'a> Args<'a> {
         let mechanism = mechanism.ok_or(ParseError::Syntax)?;
         let mechanism = std::str::from_utf8(mechanism).map_err(|_| ParseError::Syntax)?;
         match parts.next() {
-            Some(initial) if initial.is_empty() || initial.contains(&b' ') => {
-                Err(ParseError::Syntax)
-            }
+            Some(initial) if initial.is_empty() || initial.contains(&b' ') => Err(ParseError::Syntax),
             initial => Ok(Some((mechanism, initial))),
         }
     }
@@ -141,9 +139,7 @@ fn number(digits: &[u8]) -> Result<u32, ParseError> {
         return Err(ParseError::Syntax);
     }
     digits.iter().try_fold(0u32, |acc, &d| {
-        acc.checked_mul(10)
-            .and_then(|v| v.checked_add(u32::from(d - b'0')))
-            .ok_or(ParseError::Syntax)
+        acc.checked_mul(10).and_then(|v| v.checked_add(u32::from(d - b'0'))).ok_or(ParseError::Syntax)
     })
 }
 
@@ -158,10 +154,7 @@ mod tests {
             (b"PASS my secret pw", Command::Pass(b"my secret pw")),
             (b"AUTH", Command::Auth(None)),
             (b"AUTH PLAIN", Command::Auth(Some(("PLAIN", None)))),
-            (
-                b"AUTH PLAIN AHQAdA==",
-                Command::Auth(Some(("PLAIN", Some(b"AHQAdA==")))),
-            ),
+            (b"AUTH PLAIN AHQAdA==", Command::Auth(Some(("PLAIN", Some(b"AHQAdA=="))))),
             (b"StLs", Command::Stls),
             (b"CAPA", Command::Capa),
             (b"STAT", Command::Stat),
@@ -175,12 +168,7 @@ mod tests {
             (b"quit", Command::Quit),
         ];
         for (line, expected) in ok {
-            assert_eq!(
-                command(line),
-                Ok(expected),
-                "{}",
-                String::from_utf8_lossy(line)
-            );
+            assert_eq!(command(line), Ok(expected), "{}", String::from_utf8_lossy(line));
         }
         assert_eq!(command(b"RSET"), Ok(Command::Rset));
     }
@@ -206,19 +194,9 @@ mod tests {
             b"LIST 11111111111111111111111111111111111111111",
         ];
         for line in syntax {
-            assert_eq!(
-                command(line),
-                Err(ParseError::Syntax),
-                "{}",
-                String::from_utf8_lossy(line)
-            );
+            assert_eq!(command(line), Err(ParseError::Syntax), "{}", String::from_utf8_lossy(line));
         }
-        for line in [
-            &b"APOP mrose c4c9334bac560ecc979e58001b3e22fb"[..],
-            b"XYZZY",
-            b"",
-            b" STAT",
-        ] {
+        for line in [&b"APOP mrose c4c9334bac560ecc979e58001b3e22fb"[..], b"XYZZY", b"", b" STAT"] {
             assert_eq!(command(line), Err(ParseError::Unknown));
         }
     }

@@ -105,39 +105,23 @@ mod tests {
 
     #[test]
     fn retr_stuffs_leading_dots() {
-        let expected: &[u8] =
-            b"Subject: x\r\n..From: y\r\n\r\nline1\r\n..line2\r\n...3\r\nline4\r\n.\r\n";
+        let expected: &[u8] = b"Subject: x\r\n..From: y\r\n\r\nline1\r\n..line2\r\n...3\r\nline4\r\n.\r\n";
         assert_eq!(stuff_all(MSG, None), expected);
     }
 
     #[test]
     fn top_cuts_after_n_body_lines() {
-        assert_eq!(
-            stuff_all(MSG, Some(0)),
-            b"Subject: x\r\n..From: y\r\n\r\n.\r\n"
-        );
-        assert_eq!(
-            stuff_all(MSG, Some(2)),
-            b"Subject: x\r\n..From: y\r\n\r\nline1\r\n..line2\r\n.\r\n"
-        );
+        assert_eq!(stuff_all(MSG, Some(0)), b"Subject: x\r\n..From: y\r\n\r\n.\r\n");
+        assert_eq!(stuff_all(MSG, Some(2)), b"Subject: x\r\n..From: y\r\n\r\nline1\r\n..line2\r\n.\r\n");
         assert_eq!(stuff_all(MSG, Some(u32::MAX)), stuff_all(MSG, None));
-        assert_eq!(
-            stuff_all(b"Subject: only header\r\n", Some(0)),
-            b"Subject: only header\r\n.\r\n"
-        );
+        assert_eq!(stuff_all(b"Subject: only header\r\n", Some(0)), b"Subject: only header\r\n.\r\n");
     }
 
     #[test]
     fn final_crlf_guaranteed_and_bare_lf_fixed() {
         assert_eq!(stuff_all(b"", None), b".\r\n");
-        assert_eq!(
-            stuff_all(b"a\r\n\r\nno newline", None),
-            b"a\r\n\r\nno newline\r\n.\r\n"
-        );
-        assert_eq!(
-            stuff_all(b"a\r\n\r\nends in CR\r", None),
-            b"a\r\n\r\nends in CR\r\n.\r\n"
-        );
+        assert_eq!(stuff_all(b"a\r\n\r\nno newline", None), b"a\r\n\r\nno newline\r\n.\r\n");
+        assert_eq!(stuff_all(b"a\r\n\r\nends in CR\r", None), b"a\r\n\r\nends in CR\r\n.\r\n");
         assert_eq!(stuff_all(b"a\n\n.\n", None), b"a\r\n\r\n..\r\n.\r\n");
     }
 }

@@ -39,9 +39,7 @@ impl LineBuffer {
             }
         }
         let rest = data.get(used..).unwrap_or(&[]);
-        let take = rest
-            .len()
-            .min(INPUT_BUFFER_MAX.saturating_sub(self.buf.len()));
+        let take = rest.len().min(INPUT_BUFFER_MAX.saturating_sub(self.buf.len()));
         self.buf.extend_from_slice(rest.get(..take).unwrap_or(&[]));
         used + take
     }

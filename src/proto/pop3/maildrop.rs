@@ -26,11 +26,7 @@ pub struct Maildrop {
 impl Maildrop {
     pub fn new(msgs: Vec<MsgInfo>, uidvalidity: u32) -> Maildrop {
         let deleted = vec![false; msgs.len()];
-        Maildrop {
-            msgs,
-            deleted,
-            uidvalidity,
-        }
+        Maildrop { msgs, deleted, uidvalidity }
     }
 
     /// Message `n` (1-based) if it exists and is not marked deleted.
@@ -57,9 +53,7 @@ impl Maildrop {
 
     /// Count and total size of messages not marked deleted (STAT, §5).
     pub fn stat(&self) -> (usize, u64) {
-        self.live().fold((0, 0), |(n, size), (_, _, m)| {
-            (n + 1, size.saturating_add(m.size))
-        })
+        self.live().fold((0, 0), |(n, size), (_, _, m)| (n + 1, size.saturating_add(m.size)))
     }
 
     /// `(index, number, info)` of live messages from index `from` (0-based) on.
@@ -72,12 +66,7 @@ impl Maildrop {
 
     /// Uids marked deleted, for the commit at QUIT (§6).
     pub fn deleted_uids(&self) -> Vec<u32> {
-        self.msgs
-            .iter()
-            .zip(&self.deleted)
-            .filter(|(_, &d)| d)
-            .map(|(m, _)| m.uid)
-            .collect()
+        self.msgs.iter().zip(&self.deleted).filter(|(_, &d)| d).map(|(m, _)| m.uid).collect()
     }
 
     /// RFC 1939 §7 unique-id: 16 hex digits from uidvalidity and uid, stable across

@@ -138,11 +138,7 @@ impl Session {
                     self.idle_since_ms = now_ms;
                     self.on_frame(frame);
                 }
-                None if now_ms
-                    >= self
-                        .idle_since_ms
-                        .saturating_add(self.policy.autologout_ms()) =>
-                {
+                None if now_ms >= self.idle_since_ms.saturating_add(self.policy.autologout_ms()) => {
                     // RFC 1939 §3: autologout closes without entering UPDATE.
                     self.reply("-ERR Autologout: idle for too long");
                     self.close();
@@ -158,10 +154,7 @@ impl Session {
         if self.state.is_waiting() || self.state == State::Closed {
             return None;
         }
-        Some(
-            self.idle_since_ms
-                .saturating_add(self.policy.autologout_ms()),
-        )
+        Some(self.idle_since_ms.saturating_add(self.policy.autologout_ms()))
     }
 
     /// The TLS handshake after `StartTls` succeeded: back to a fresh AUTHORIZATION state.
@@ -184,9 +177,7 @@ impl Session {
             AuthOutcome::InUse => self.reply(ERR_IN_USE),
             AuthOutcome::Throttled(ms) => {
                 let secs = ms.div_ceil(1_000);
-                self.auth_failed(&format!(
-                    "-ERR [SYS/TEMP] Too many failed logins, retry in {secs} s"
-                ));
+                self.auth_failed(&format!("-ERR [SYS/TEMP] Too many failed logins, retry in {secs} s"));
             }
             AuthOutcome::Unavailable => self.reply(ERR_UNAVAILABLE),
         }
@@ -194,19 +185,14 @@ impl Session {
 
     /// The snapshot of the locked maildrop, after `auth_result(Ok)`; enters TRANSACTION.
     pub fn open_maildrop(&mut self, msgs: Vec<MsgInfo>, uidvalidity: u32) {
-        if !matches!(
-            self.state,
-            State::OpeningMaildrop | State::CheckingCredentials
-        ) {
+        if !matches!(self.state, State::OpeningMaildrop | State::CheckingCredentials) {
             return;
         }
         let maildrop = Maildrop::new(msgs, uidvalidity);
         let (count, size) = maildrop.stat();
         self.maildrop = Some(maildrop);
         self.state = State::Transaction;
-        self.reply(&format!(
-            "+OK maildrop has {count} messages ({size} octets)"
-        ));
+        self.reply(&format!("+OK maildrop has {count} messages ({size} octets)"));
     }
 
     /// The message of `SendMessage` was written in full, terminator included.
@@ -262,10 +248,9 @@ impl Session {
     fn allowed(&self, cmd: &Command) -> bool {
         use Command as C;
         match self.state {
-            State::Authorization { .. } => matches!(
-                cmd,
-                C::User(_) | C::Pass(_) | C::Auth(_) | C::Stls | C::Capa | C::Quit
-            ),
+            State::Authorization { .. } => {
+                matches!(cmd, C::User(_) | C::Pass(_) | C::Auth(_) | C::Stls | C::Capa | C::Quit)
+            }
             State::Transaction => !matches!(cmd, C::User(_) | C::Pass(_) | C::Auth(_) | C::Stls),
             _ => false,
         }
@@ -301,9 +286,7 @@ impl Session {
         if !self.plaintext_ok() {
             return self.reply(ERR_PLAINTEXT);
         }
-        self.state = State::Authorization {
-            user: Some(name.to_owned()),
-        };
+        self.state = State::Authorization { user: Some(name.to_owned()) };
         self.reply("+OK send PASS");
     }
 
@@ -357,9 +340,7 @@ impl Session {
         match decode_plain(blob) {
             Err(_) => self.auth_failed(ERR_AUTH),
             // Single user: acting for another identity is never authorized (RFC 4616 §2).
-            Ok(c) if c.authzid.as_ref().is_some_and(|z| *z != c.authcid) => {
-                self.auth_failed(ERR_AUTH)
-            }
+            Ok(c) if c.authzid.as_ref().is_some_and(|z| *z != c.authcid) => self.auth_failed(ERR_AUTH),
             Ok(c) => self.check_credentials(c.authcid, c.passwd),
         }
     }
@@ -464,11 +445,7 @@ impl Session {
                 };
                 self.reply(&text);
                 self.state = State::Sending;
-                let event = Event::SendMessage {
-                    number: n,
-                    uid: m.uid,
-                    top_lines,
-                };
+                let event = Event::SendMessage { number: n, uid: m.uid, top_lines };
                 self.out.push_back(event);
             }
             Err(e) => self.reply(msg_error(e)),
@@ -491,18 +468,12 @@ impl Session {
         };
         drop.reset();
         let (count, size) = drop.stat();
-        self.reply(&format!(
-            "+OK maildrop has {count} messages ({size} octets)"
-        ));
+        self.reply(&format!("+OK maildrop has {count} messages ({size} octets)"));
     }
 
     /// QUIT (RFC 1939 §6): in TRANSACTION, marked messages go to the driver to delete.
     fn quit(&mut self) {
-        let delete = self
-            .maildrop
-            .as_ref()
-            .map(Maildrop::deleted_uids)
-            .unwrap_or_default();
+        let delete = self.maildrop.as_ref().map(Maildrop::deleted_uids).unwrap_or_default();
         if delete.is_empty() {
             self.reply(BYE);
             return self.close();

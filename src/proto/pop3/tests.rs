@@ -25,19 +25,9 @@ impl Driver {
 
     fn with_policy(ip: &str, is_tls: bool, policy: Pop3Policy) -> Driver {
         let ip: IpAddr = ip.parse().unwrap();
-        let peer = PeerInfo {
-            ip,
-            is_tls,
-            tls_available: true,
-        };
+        let peer = PeerInfo { ip, is_tls, tls_available: true };
         let s = Session::new(Arc::new(policy), peer, 0);
-        Driver {
-            s,
-            in_use: false,
-            commit_ok: true,
-            commits: Vec::new(),
-            chunk: 7,
-        }
+        Driver { s, in_use: false, commit_ok: true, commits: Vec::new(), chunk: 7 }
     }
 
     fn message(uid: u32) -> &'static [u8] {
@@ -102,10 +92,7 @@ impl Driver {
             return self.s.auth_result(AuthOutcome::InUse);
         }
         self.s.auth_result(AuthOutcome::Ok);
-        let msgs = [MSG1, MSG2].iter().zip(1..).map(|(m, uid)| MsgInfo {
-            uid,
-            size: m.len() as u64,
-        });
+        let msgs = [MSG1, MSG2].iter().zip(1..).map(|(m, uid)| MsgInfo { uid, size: m.len() as u64 });
         self.s.open_maildrop(msgs.collect(), 0xabc);
     }
 
@@ -121,10 +108,7 @@ fn lines(text: &str) -> Vec<&str> {
 #[test]
 fn greeting_login_and_basic_transaction() {
     let mut d = Driver::new("127.0.0.1", false);
-    let out = d.run(
-        b"USER alice\r\nPASS pw\r\nSTAT\r\nLIST\r\nUIDL 2\r\nRETR 1\r\nQUIT\r\n",
-        0,
-    );
+    let out = d.run(b"USER alice\r\nPASS pw\r\nSTAT\r\nLIST\r\nUIDL 2\r\nRETR 1\r\nQUIT\r\n", 0);
     let expected = "+OK letterbox POP3 server ready\r\n+OK send PASS\r\n\
         +OK maildrop has 2 messages (64 octets)\r\n+OK 2 64\r\n\
         +OK 2 messages (64 octets)\r\n1 41\r\n2 23\r\n.\r\n+OK 2 00000abc00000002\r\n\
@@ -158,17 +142,10 @@ fn bad_input_41_long_command_and_cr_lf_in_arguments() {
     max.extend_from_slice(&[b'a'; 248]);
     max.extend_from_slice(b"\r\n");
     assert_eq!(max.len(), COMMAND_LINE_MAX);
-    assert_eq!(
-        d.run(&max, 0),
-        "-ERR Syntax error\r\n",
-        "parsed: the 40-char argument rule applies"
-    );
+    assert_eq!(d.run(&max, 0), "-ERR Syntax error\r\n", "parsed: the 40-char argument rule applies");
     // Repeated garbage closes the connection.
     let out = d.run(&b"XYZZY\r\n".repeat(MAX_ERRORS as usize), 0);
-    assert!(
-        out.ends_with("-ERR Too many errors, closing\r\n<CLOSE>\r\n"),
-        "{out}"
-    );
+    assert!(out.ends_with("-ERR Too many errors, closing\r\n<CLOSE>\r\n"), "{out}");
 }
 
 /// BAD-INPUTS 42: `TOP 1 4294967295` sends the whole message (capped), `RETR 0`,
@@ -178,18 +155,9 @@ fn bad_input_42_top_huge_retr_zero_double_dele() {
     let mut d = Driver::new("127.0.0.1", false);
     d.login();
     let top = d.run(b"TOP 1 4294967295\r\n", 0);
-    assert_eq!(
-        top,
-        "+OK top of message follows\r\nSubject: one\r\n\r\nbody 1\r\n..dot line\r\nlast\r\n.\r\n"
-    );
-    assert_eq!(
-        d.run(b"TOP 1 0\r\n", 0),
-        "+OK top of message follows\r\nSubject: one\r\n\r\n.\r\n"
-    );
-    let errors = d.run(
-        b"RETR 0\r\nRETR 3\r\nRETR 4294967296\r\nTOP 1 4294967296\r\nTOP 0 1\r\nDELE 0\r\n",
-        0,
-    );
+    assert_eq!(top, "+OK top of message follows\r\nSubject: one\r\n\r\nbody 1\r\n..dot line\r\nlast\r\n.\r\n");
+    assert_eq!(d.run(b"TOP 1 0\r\n", 0), "+OK top of message follows\r\nSubject: one\r\n\r\n.\r\n");
+    let errors = d.run(b"RETR 0\r\nRETR 3\r\nRETR 4294967296\r\nTOP 1 4294967296\r\nTOP 0 1\r\nDELE 0\r\n", 0);
     assert_eq!(
         lines(&errors),
         [
@@ -201,10 +169,7 @@ fn bad_input_42_top_huge_retr_zero_double_dele() {
             "-ERR No such message",
         ]
     );
-    let out = d.run(
-        b"DELE 1\r\nDELE 1\r\nRETR 1\r\nTOP 1 1\r\nLIST 1\r\nSTAT\r\nLIST\r\nUIDL\r\n",
-        0,
-    );
+    let out = d.run(b"DELE 1\r\nDELE 1\r\nRETR 1\r\nTOP 1 1\r\nLIST 1\r\nSTAT\r\nLIST\r\nUIDL\r\n", 0);
     assert_eq!(
         lines(&out),
         [
@@ -227,10 +192,7 @@ fn bad_input_42_top_huge_retr_zero_double_dele() {
         "+OK maildrop has 2 messages (64 octets)\r\n+OK 2 64\r\n+OK message 2 deleted\r\n"
     );
     assert!(d.commits.is_empty(), "DELE alone deletes nothing");
-    assert_eq!(
-        d.run(b"QUIT\r\n", 0),
-        "+OK letterbox POP3 server signing off (1 messages left)\r\n<CLOSE>\r\n"
-    );
+    assert_eq!(d.run(b"QUIT\r\n", 0), "+OK letterbox POP3 server signing off (1 messages left)\r\n<CLOSE>\r\n");
     assert_eq!(d.commits, [vec![2]]);
 }
 
@@ -241,10 +203,7 @@ fn bad_input_43_locked_maildrop_dropped_session_autologout() {
     let mut second = Driver::new("127.0.0.1", false);
     second.in_use = true;
     let out = second.run(b"USER alice\r\nPASS pw\r\n", 0);
-    assert!(
-        out.ends_with("-ERR [IN-USE] Maildrop is locked by another session\r\n"),
-        "{out}"
-    );
+    assert!(out.ends_with("-ERR [IN-USE] Maildrop is locked by another session\r\n"), "{out}");
 
     let mut dropped = Driver::new("127.0.0.1", false);
     dropped.login();
@@ -255,20 +214,12 @@ fn bad_input_43_locked_maildrop_dropped_session_autologout() {
     let mut idle = Driver::with_policy("127.0.0.1", false, Pop3Policy::new(false, 1_000));
     idle.login();
     idle.run(b"DELE 1\r\n", 5_000);
-    assert_eq!(
-        idle.s.deadline(),
-        Some(5_000 + MIN_AUTOLOGOUT_MS),
-        "clamped to 10 min"
-    );
+    assert_eq!(idle.s.deadline(), Some(5_000 + MIN_AUTOLOGOUT_MS), "clamped to 10 min");
     assert_eq!(idle.run(b"", 5_000 + MIN_AUTOLOGOUT_MS - 1), "");
     let out = idle.run(b"", 5_000 + MIN_AUTOLOGOUT_MS);
     assert_eq!(out, "-ERR Autologout: idle for too long\r\n<CLOSE>\r\n");
     assert!(idle.commits.is_empty() && idle.s.deadline().is_none());
-    assert_eq!(
-        idle.run(b"QUIT\r\n", u64::MAX),
-        "",
-        "closed sessions ignore input"
-    );
+    assert_eq!(idle.run(b"QUIT\r\n", u64::MAX), "", "closed sessions ignore input");
 }
 
 #[test]
@@ -288,21 +239,12 @@ fn bad_input_44_throttled_login_is_refused_with_delay() {
     d.run(b"USER alice\r\n", 0);
     d.s.feed(b"PASS pw\r\n");
     assert!(matches!(d.s.poll(0), Some(Event::CheckCredentials { .. })));
-    assert!(
-        d.s.poll(0).is_none() && d.s.deadline().is_none(),
-        "waiting for the driver"
-    );
+    assert!(d.s.poll(0).is_none() && d.s.deadline().is_none(), "waiting for the driver");
     d.s.auth_result(AuthOutcome::Throttled(1_500));
     let out = d.run(b"", 0);
-    assert_eq!(
-        out,
-        "-ERR [SYS/TEMP] Too many failed logins, retry in 2 s\r\n"
-    );
+    assert_eq!(out, "-ERR [SYS/TEMP] Too many failed logins, retry in 2 s\r\n");
     let out = d.run(b"USER alice\r\nPASS x\r\n", 0);
-    assert!(
-        out.ends_with("-ERR [AUTH] Authentication failed\r\n<CLOSE>\r\n"),
-        "3rd failure closes"
-    );
+    assert!(out.ends_with("-ERR [AUTH] Authentication failed\r\n<CLOSE>\r\n"), "3rd failure closes");
 }
 
 /// BAD-INPUTS 45 (core side): the reply does not depend on which part was wrong.
@@ -323,14 +265,8 @@ fn bad_input_46_plaintext_auth_refused_before_tls() {
     let mut d = Driver::new("192.0.2.9", false);
     d.run(b"", 0);
     let capa = d.run(b"CAPA\r\n", 0);
-    assert!(
-        !capa.contains("USER\r\n") && !capa.contains("SASL") && capa.contains("STLS\r\n"),
-        "{capa}"
-    );
-    let out = d.run(
-        b"USER alice\r\nPASS pw\r\nAUTH PLAIN AGFsaWNlAHB3\r\nAUTH\r\n",
-        0,
-    );
+    assert!(!capa.contains("USER\r\n") && !capa.contains("SASL") && capa.contains("STLS\r\n"), "{capa}");
+    let out = d.run(b"USER alice\r\nPASS pw\r\nAUTH PLAIN AGFsaWNlAHB3\r\nAUTH\r\n", 0);
     assert_eq!(
         lines(&out),
         [
@@ -342,15 +278,9 @@ fn bad_input_46_plaintext_auth_refused_before_tls() {
         ]
     );
     let out = d.run(b"STLS\r\nUSER injected\r\nPASS pw\r\n", 0);
-    assert_eq!(
-        out, "+OK Begin TLS negotiation\r\n<TLS>\r\n",
-        "pipelined plaintext dropped"
-    );
+    assert_eq!(out, "+OK Begin TLS negotiation\r\n<TLS>\r\n", "pipelined plaintext dropped");
     let capa = d.run(b"CAPA\r\n", 0);
-    assert!(
-        capa.contains("USER\r\nSASL PLAIN\r\n") && !capa.contains("STLS"),
-        "{capa}"
-    );
+    assert!(capa.contains("USER\r\nSASL PLAIN\r\n") && !capa.contains("STLS"), "{capa}");
     assert_eq!(d.run(b"STLS\r\n", 0), "-ERR Already using TLS\r\n");
     let out = d.run(b"AUTH PLAIN AGFsaWNlAHB3\r\n", 0);
     assert_eq!(out, "+OK maildrop has 2 messages (64 octets)\r\n");
@@ -365,37 +295,19 @@ fn bad_input_47_pop3_malformed_sasl_and_10kb_blob() {
     let mut d = Driver::new("127.0.0.1", false);
     d.run(b"", 0);
     let nuls = crate::auth::base64::encode(b"\0alice\0p\0w", true);
-    let out = d.run(
-        format!("AUTH PLAIN {nuls}\r\nAUTH PLAIN\r\n*\r\n").as_bytes(),
-        0,
-    );
-    assert_eq!(
-        lines(&out),
-        [
-            "-ERR [AUTH] Authentication failed",
-            "+ ",
-            "-ERR Authentication cancelled"
-        ]
-    );
+    let out = d.run(format!("AUTH PLAIN {nuls}\r\nAUTH PLAIN\r\n*\r\n").as_bytes(), 0);
+    assert_eq!(lines(&out), ["-ERR [AUTH] Authentication failed", "+ ", "-ERR Authentication cancelled"]);
     let mut blob = b"AUTH PLAIN\r\n".to_vec();
     blob.extend_from_slice(&[b'A'; 10 * 1024]);
     blob.extend_from_slice(b"\r\nAUTH PLAIN !!!\r\n");
     let out = d.run(&blob, 0);
     assert_eq!(
         lines(&out),
-        [
-            "+ ",
-            "-ERR [AUTH] Authentication failed",
-            "-ERR [AUTH] Authentication failed",
-            "<CLOSE>"
-        ]
+        ["+ ", "-ERR [AUTH] Authentication failed", "-ERR [AUTH] Authentication failed", "<CLOSE>"]
     );
     let mut auth = Driver::new("127.0.0.1", false);
     let zid = crate::auth::base64::encode(b"bob\0alice\0pw", true);
-    let out = auth.run(
-        format!("AUTH PLAIN {zid}\r\nAUTH PLAIN =\r\nAUTH PLAIN\r\nAGFsaWNlAHB3\r\n").as_bytes(),
-        0,
-    );
+    let out = auth.run(format!("AUTH PLAIN {zid}\r\nAUTH PLAIN =\r\nAUTH PLAIN\r\nAGFsaWNlAHB3\r\n").as_bytes(), 0);
     // authzid "bob" acting as "alice" is refused; "=" is an empty (malformed) response.
     assert_eq!(
         lines(&out),
@@ -433,11 +345,7 @@ fn commands_out_of_state_are_refused() {
 #[test]
 fn large_listing_streams_in_chunks() {
     let policy = Arc::new(Pop3Policy::new(false, 0));
-    let peer = PeerInfo {
-        ip: "::1".parse().unwrap(),
-        is_tls: false,
-        tls_available: false,
-    };
+    let peer = PeerInfo { ip: "::1".parse().unwrap(), is_tls: false, tls_available: false };
     let mut s = Session::new(policy, peer, 0);
     s.feed(b"USER u\r\nPASS p\r\nLIST\r\n");
     while !matches!(s.poll(0), Some(Event::CheckCredentials { .. })) {}
@@ -494,8 +402,7 @@ fn chunk_splitting_is_deterministic() {
         let mut out = Vec::new();
         let mut rest: &[u8] = message;
         while !rest.is_empty() {
-            let (head, tail) =
-                rest.split_at((1 + xorshift(&mut seed) % 5).min(rest.len() as u64) as usize);
+            let (head, tail) = rest.split_at((1 + xorshift(&mut seed) % 5).min(rest.len() as u64) as usize);
             st.push(head, &mut out);
             rest = tail;
         }

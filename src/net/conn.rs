@@ -1,0 +1,124 @@
+//! A client connection, plain or TLS (RFC 8446 / RFC 5246 via rustls), with the STARTTLS
+//! upgrade (RFC 3207, RFC 2595) and reads bounded by a deadline.
+
+use std::io;
+use std::net::TcpStream;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use futures_rustls::rustls::ServerConfig;
+use futures_rustls::server::TlsStream;
+use futures_rustls::TlsAcceptor;
+use smol::future::FutureExt;
+use smol::io::{AsyncReadExt, AsyncWriteExt};
+use smol::Async;
+
+/// Bytes read from the socket at once (one buffer per connection).
+pub const READ_BUF: usize = 8 * 1024;
+
+/// The transport of one session.
+pub enum Conn {
+    Plain(Async<TcpStream>),
+    Tls(Box<TlsStream<Async<TcpStream>>>),
+    /// Transient state during an upgrade or after a failure.
+    Closed,
+}
+
+/// What a deadline-bounded read produced.
+pub enum Read {
+    Data(usize),
+    Eof,
+    TimedOut,
+}
+
+impl Conn {
+    pub fn is_tls(&self) -> bool {
+        matches!(self, Conn::Tls(_))
+    }
+
+    /// TLS protocol version and cipher suite, for logs and the Received header.
+    pub fn tls_info(&self) -> Option<(String, String)> {
+        let Conn::Tls(t) = self else { return None };
+        let (_, c) = t.get_ref();
+        let v = c.protocol_version().map(|v| format!("{v:?}").replace('_', ".").replace("TLSv", "TLSv"))?;
+        let s = c.negotiated_cipher_suite().map(|s| format!("{:?}", s.suite()))?;
+        Some((v, s))
+    }
+
+    /// Reads into `buf`, giving up at `deadline`.
+    pub async fn read_until(&mut self, buf: &mut [u8], deadline: Option<Instant>) -> io::Result<Read> {
+        let read = async {
+            let n = match self {
+                Conn::Plain(s) => s.read(buf).await?,
+                Conn::Tls(s) => s.read(buf).await?,
+                Conn::Closed => 0,
+            };
+            Ok(if n == 0 { Read::Eof } else { Read::Data(n) })
+        };
+        match deadline {
+            Some(d) => {
+                read.or(async {
+                    async_io::Timer::at(d).await;
+                    Ok(Read::TimedOut)
+                })
+                .await
+            }
+            None => read.await,
+        }
+    }
+
+    /// Writes everything, giving up after `timeout` (a reader that does not read).
+    pub async fn write_all(&mut self, data: &[u8], timeout: Duration) -> io::Result<()> {
+        let w = async {
+            match self {
+                Conn::Plain(s) => s.write_all(data).await,
+                Conn::Tls(s) => {
+                    s.write_all(data).await?;
+                    s.flush().await
+                }
+                Conn::Closed => Err(io::Error::from(io::ErrorKind::NotConnected)),
+            }
+        };
+        w.or(async {
+            async_io::Timer::after(timeout).await;
+            Err(io::Error::from(io::ErrorKind::TimedOut))
+        })
+        .await
+    }
+
+    /// Runs the server handshake on a plain connection (implicit TLS or STARTTLS). Any
+    /// plaintext the caller buffered must already be discarded (RFC 3207 §4.2).
+    pub async fn upgrade(&mut self, cfg: Arc<ServerConfig>, timeout: Duration) -> io::Result<()> {
+        let Conn::Plain(_) = self else { return Err(io::Error::other("already TLS")) };
+        let Conn::Plain(s) = std::mem::replace(self, Conn::Closed) else { return Err(io::Error::other("not plain")) };
+        let acc = TlsAcceptor::from(cfg);
+        let tls = acc
+            .accept(s)
+            .or(async {
+                async_io::Timer::after(timeout).await;
+                Err(io::Error::from(io::ErrorKind::TimedOut))
+            })
+            .await?;
+        *self = Conn::Tls(Box::new(tls));
+        Ok(())
+    }
+
+    pub async fn close(&mut self) {
+        match self {
+            Conn::Plain(s) => {
+                let _ = s.close().await;
+            }
+            Conn::Tls(s) => {
+                let _ = s
+                    .close()
+                    .or(async {
+                        async_io::Timer::after(Duration::from_secs(2)).await;
+                        Ok(())
+                    })
+                    .await;
+            }
+            Conn::Closed => {}
+        }
+        *self = Conn::Closed;
+    }
+}

@@ -1,0 +1,369 @@
+//! `letterbox serve`: the I/O layer. One thread runs a smol `LocalExecutor` with every
+//! listener and session; the store writer thread does all disk writes (group commit).
+//! Connection caps (global and per IP) answer with the protocol's "busy" reply; the accept
+//! loop survives EMFILE (BAD-INPUTS 58). SIGHUP reloads config and certificate for new
+//! sessions; SIGTERM stops accepting, lets sessions finish or say goodbye, then exits.
+//! When started as root with `run_as`, privileges are dropped after binding and loading
+//! keys, before any byte is read from the network.
+
+pub mod conn;
+pub mod embedded;
+pub mod pop3;
+pub mod tls;
+
+use std::cell::{Cell, RefCell};
+use std::collections::HashMap;
+use std::io;
+use std::net::{IpAddr, SocketAddr, TcpListener};
+use std::path::Path;
+use std::rc::Rc;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use futures_rustls::rustls::ServerConfig;
+use smol::channel::{Receiver, Sender};
+use smol::future::FutureExt;
+use smol::{Async, LocalExecutor};
+
+use crate::auth::{Throttle, Verifier};
+use crate::config::Config;
+use crate::store::writer::Writer;
+use crate::store::Store;
+
+use conn::Conn;
+
+/// Which protocol a listener speaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Proto {
+    Smtp,
+    Imap,
+    Imaps,
+    Pop3,
+    Pop3s,
+}
+
+impl Proto {
+    pub fn name(self) -> &'static str {
+        match self {
+            Proto::Smtp => "smtp",
+            Proto::Imap => "imap",
+            Proto::Imaps => "imaps",
+            Proto::Pop3 => "pop3",
+            Proto::Pop3s => "pop3s",
+        }
+    }
+
+    fn implicit_tls(self) -> bool {
+        matches!(self, Proto::Imaps | Proto::Pop3s)
+    }
+
+    /// The reply sent when the server is too busy to take a connection.
+    fn busy_reply(self) -> &'static [u8] {
+        match self {
+            Proto::Smtp => b"421 4.7.0 Too many connections, try again later\r\n",
+            Proto::Imap | Proto::Imaps => b"* BYE Too many connections\r\n",
+            Proto::Pop3 | Proto::Pop3s => b"-ERR [SYS/TEMP] Too many connections\r\n",
+        }
+    }
+}
+
+/// State shared by every session of the process.
+pub struct Server {
+    cfg: RefCell<Arc<Config>>,
+    pub store: Store,
+    pub writer: Writer,
+    tls: RefCell<Option<Arc<ServerConfig>>>,
+    verifier: RefCell<Arc<Verifier>>,
+    pub throttle: RefCell<Throttle>,
+    per_ip: RefCell<HashMap<IpAddr, usize>>,
+    total: Cell<usize>,
+    /// The POP3 maildrop lock (RFC 1939 §8): one TRANSACTION session at a time.
+    pub pop3_locked: Cell<bool>,
+    started: Instant,
+    /// Closed when the server stops: sessions waiting for input then say goodbye.
+    stop_tx: Sender<()>,
+    pub stop_rx: Receiver<()>,
+    pub hostname: String,
+}
+
+impl Server {
+    pub fn config(&self) -> Arc<Config> {
+        self.cfg.borrow().clone()
+    }
+
+    pub fn tls(&self) -> Option<Arc<ServerConfig>> {
+        self.tls.borrow().clone()
+    }
+
+    pub fn verifier(&self) -> Arc<Verifier> {
+        self.verifier.borrow().clone()
+    }
+
+    /// Milliseconds since start: the clock the protocol cores see.
+    pub fn now_ms(&self) -> u64 {
+        self.started.elapsed().as_millis() as u64
+    }
+
+    /// The wall-clock instant of a core deadline.
+    pub fn instant_of(&self, ms: u64) -> Instant {
+        self.started + Duration::from_millis(ms)
+    }
+
+    pub fn stopping(&self) -> bool {
+        self.stop_tx.is_closed()
+    }
+}
+
+/// Holds a connection slot; releases it on drop.
+struct Slot<'a> {
+    srv: &'a Server,
+    ip: IpAddr,
+}
+
+impl Drop for Slot<'_> {
+    fn drop(&mut self) {
+        self.srv.total.set(self.srv.total.get().saturating_sub(1));
+        let mut m = self.srv.per_ip.borrow_mut();
+        if let Some(n) = m.get_mut(&self.ip) {
+            *n -= 1;
+            if *n == 0 {
+                m.remove(&self.ip);
+            }
+        }
+    }
+}
+
+fn take_slot(srv: &Server, ip: IpAddr) -> Option<Slot<'_>> {
+    let l = srv.config().limits.clone();
+    let mut m = srv.per_ip.borrow_mut();
+    let n = m.entry(ip).or_insert(0);
+    if srv.total.get() >= l.connections || *n >= l.connections_per_ip {
+        if *n == 0 {
+            m.remove(&ip);
+        }
+        return None;
+    }
+    *n += 1;
+    srv.total.set(srv.total.get() + 1);
+    Some(Slot { srv, ip })
+}
+
+/// One log line per session event; never bodies or passwords.
+pub fn log(proto: &str, peer: &SocketAddr, msg: &str) {
+    eprintln!("{proto} {peer} {msg}");
+}
+
+/// Loads the TLS config named by `cfg`, if any.
+fn load_tls(cfg: &Config) -> io::Result<Option<Arc<ServerConfig>>> {
+    cfg.tls.as_ref().map(|t| tls::load(&t.cert, &t.key)).transpose()
+}
+
+fn make_verifier(cfg: &Config) -> io::Result<Arc<Verifier>> {
+    Verifier::new(&cfg.user, cfg.password_hash.as_deref()).map(Arc::new).map_err(|_| {
+        io::Error::other(format!(
+            "{}: password_hash: not a valid hash (set it with letterbox passwd)",
+            cfg.path.display()
+        ))
+    })
+}
+
+/// Runs the server until SIGTERM. Returns the process exit code.
+pub fn serve(explicit: Option<&Path>) -> i32 {
+    let cfg = match embedded::load_or_create(explicit) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("letterbox: {e}");
+            return crate::util::exit::CONFIG;
+        }
+    };
+    match run(cfg) {
+        Ok(()) => 0,
+        Err(e) => {
+            eprintln!("letterbox: {e}");
+            1
+        }
+    }
+}
+
+fn bind_all(cfg: &Config) -> io::Result<Vec<(Proto, TcpListener)>> {
+    let l = &cfg.listen;
+    let mut out = Vec::new();
+    for (proto, addrs) in [
+        (Proto::Smtp, &l.smtp),
+        (Proto::Imap, &l.imap),
+        (Proto::Imaps, &l.imaps),
+        (Proto::Pop3, &l.pop3),
+        (Proto::Pop3s, &l.pop3s),
+    ] {
+        for a in addrs {
+            let s =
+                TcpListener::bind(a).map_err(|e| io::Error::new(e.kind(), format!("{} on {a}: {e}", proto.name())))?;
+            out.push((proto, s));
+        }
+    }
+    Ok(out)
+}
+
+fn drop_privileges(cfg: &Config) -> io::Result<()> {
+    let root = crate::sys::euid() == 0;
+    match (&cfg.run_as, root) {
+        (Some(user), true) => {
+            let (uid, gid) = crate::sys::lookup_user(user)?;
+            chown_tree(&cfg.data_dir, uid, gid)?;
+            crate::sys::drop_privileges(uid, gid)?;
+            eprintln!("letterbox: running as {user} (uid {uid})");
+        }
+        (None, true) => eprintln!("letterbox: warning: running as root; set run_as in the config"),
+        _ => {}
+    }
+    Ok(())
+}
+
+fn chown_tree(dir: &Path, uid: u32, gid: u32) -> io::Result<()> {
+    crate::store::create_private_dir(dir)?;
+    crate::sys::chown(dir, uid, gid)?;
+    for e in std::fs::read_dir(dir)? {
+        let p = e?.path();
+        if p.is_dir() {
+            chown_tree(&p, uid, gid)?;
+        } else {
+            crate::sys::chown(&p, uid, gid)?;
+        }
+    }
+    Ok(())
+}
+
+fn run(cfg: Config) -> io::Result<()> {
+    let listeners = bind_all(&cfg)?;
+    let tls = load_tls(&cfg)?;
+    let verifier = make_verifier(&cfg)?;
+    drop_privileges(&cfg)?;
+    let store = Store::open(&cfg.data_dir).map_err(|e| io::Error::other(format!("{}: {e}", cfg.data_dir.display())))?;
+    for f in crate::store::SPECIAL_FOLDERS {
+        let _ = store.ensure(f);
+    }
+    let writer = Writer::spawn(store.clone())?;
+    crate::sys::install_signal_flags();
+    let (stop_tx, stop_rx) = smol::channel::bounded(1);
+    let srv = Rc::new(Server {
+        throttle: RefCell::new(Throttle::new(cfg.limits.auth_failures_lockout)),
+        hostname: cfg.domain.clone(),
+        cfg: RefCell::new(Arc::new(cfg)),
+        store,
+        writer,
+        tls: RefCell::new(tls),
+        verifier: RefCell::new(verifier),
+        per_ip: RefCell::new(HashMap::new()),
+        total: Cell::new(0),
+        pop3_locked: Cell::new(false),
+        started: Instant::now(),
+        stop_tx,
+        stop_rx,
+    });
+    let ex = Rc::new(LocalExecutor::new());
+    for (proto, l) in listeners {
+        let addr = l.local_addr()?;
+        eprintln!("letterbox: {} listening on {addr}", proto.name());
+        let l = Async::new(l)?;
+        ex.spawn(accept_loop(ex.clone(), srv.clone(), proto, l)).detach();
+    }
+    smol::block_on(ex.run(signals(srv.clone())));
+    // Stop: sessions waiting for input are told to go; give in-flight work time to finish.
+    let until = Instant::now() + Duration::from_secs(20);
+    smol::block_on(ex.run(async {
+        while srv.total.get() > 0 && Instant::now() < until {
+            async_io::Timer::after(Duration::from_millis(50)).await;
+        }
+    }));
+    eprintln!("letterbox: stopped");
+    Ok(())
+}
+
+/// Polls the signal flags: SIGHUP reloads, SIGTERM returns (stopping the server).
+async fn signals(srv: Rc<Server>) {
+    loop {
+        async_io::Timer::after(Duration::from_millis(200)).await;
+        if crate::sys::term_requested() {
+            eprintln!("letterbox: stopping");
+            srv.stop_tx.close();
+            return;
+        }
+        if crate::sys::take_hup() {
+            reload(&srv);
+        }
+    }
+}
+
+fn reload(srv: &Server) {
+    let path = srv.config().path.clone();
+    let r = Config::load(&path).and_then(|c| {
+        let tls = load_tls(&c).map_err(|e| crate::config::ConfigError(e.to_string()))?;
+        let v = make_verifier(&c).map_err(|e| crate::config::ConfigError(e.to_string()))?;
+        Ok((c, tls, v))
+    });
+    match r {
+        Ok((c, tls, v)) => {
+            *srv.cfg.borrow_mut() = Arc::new(c);
+            *srv.tls.borrow_mut() = tls;
+            *srv.verifier.borrow_mut() = v;
+            eprintln!("letterbox: reloaded {}", path.display());
+        }
+        Err(e) => eprintln!("letterbox: reload failed, keeping the old config: {e}"),
+    }
+}
+
+async fn accept_loop(ex: Rc<LocalExecutor<'static>>, srv: Rc<Server>, proto: Proto, l: Async<TcpListener>) {
+    let mut last_err_log = Instant::now() - Duration::from_secs(60);
+    loop {
+        let accepted = l.accept().or(async {
+            let _ = srv.stop_rx.recv().await;
+            Err(io::Error::other("stopping"))
+        });
+        match accepted.await {
+            Ok((stream, peer)) => {
+                let srv2 = srv.clone();
+                ex.spawn(async move { handle(srv2, proto, stream, peer).await }).detach();
+            }
+            Err(_) if srv.stopping() => return,
+            Err(e) => {
+                // EMFILE/ENFILE and friends: back off, log at most every 10 s, keep accepting.
+                if last_err_log.elapsed() > Duration::from_secs(10) {
+                    eprintln!("letterbox: {} accept: {e}", proto.name());
+                    last_err_log = Instant::now();
+                }
+                async_io::Timer::after(Duration::from_millis(100)).await;
+            }
+        }
+    }
+}
+
+async fn handle(srv: Rc<Server>, proto: Proto, stream: Async<std::net::TcpStream>, peer: SocketAddr) {
+    let _ = stream.get_ref().set_nodelay(true);
+    let mut conn = Conn::Plain(stream);
+    let Some(_slot) = take_slot(&srv, peer.ip()) else {
+        let _ = conn.write_all(proto.busy_reply(), Duration::from_secs(2)).await;
+        conn.close().await;
+        return;
+    };
+    log(proto.name(), &peer, "connect");
+    if proto.implicit_tls() {
+        let Some(tls) = srv.tls() else {
+            log(proto.name(), &peer, "disconnect: no certificate configured");
+            return;
+        };
+        let t = Duration::from_secs(srv.config().limits.tls_handshake_timeout);
+        if let Err(e) = conn.upgrade(tls, t).await {
+            log(proto.name(), &peer, &format!("disconnect: TLS handshake failed: {e}"));
+            return;
+        }
+        if let Some((v, c)) = conn.tls_info() {
+            log(proto.name(), &peer, &format!("TLS {v} {c}"));
+        }
+    }
+    let reason = match proto {
+        Proto::Pop3 | Proto::Pop3s => pop3::session(&srv, &mut conn, peer).await,
+        Proto::Smtp | Proto::Imap | Proto::Imaps => "protocol not yet served".to_string(),
+    };
+    conn.close().await;
+    log(proto.name(), &peer, &format!("disconnect: {reason}"));
+}

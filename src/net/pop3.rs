@@ -1,0 +1,197 @@
+//! POP3 session driver: moves bytes between a connection and the sans-IO core
+//! (`proto::pop3`), runs authentication off the executor with the per-IP throttle, holds
+//! the maildrop lock (RFC 1939 §8), streams RETR/TOP from the store, and commits deletions
+//! through the writer thread before `+OK` (RFC 1939 §6).
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use smol::future::FutureExt;
+
+use super::conn::{Conn, Read, READ_BUF};
+use super::{log, Server};
+use crate::auth::Secret;
+use crate::proto::pop3::{AuthOutcome, DotStuffer, Event, MsgInfo, PeerInfo, Pop3Policy, Session};
+use crate::store::{Folder, INBOX};
+
+/// How long a write may stall before the client is considered gone.
+pub const WRITE_TIMEOUT: Duration = Duration::from_secs(120);
+/// Chunk of a message read from the store at once.
+const SEND_CHUNK: usize = 64 * 1024;
+
+/// Releases the maildrop lock when the session ends, however it ends.
+struct MaildropLock<'a>(&'a Server);
+
+impl Drop for MaildropLock<'_> {
+    fn drop(&mut self) {
+        self.0.pop3_locked.set(false);
+    }
+}
+
+struct Driver<'a> {
+    srv: &'a Server,
+    peer: SocketAddr,
+    lock: Option<MaildropLock<'a>>,
+    folder: Option<Folder>,
+    out: Vec<u8>,
+}
+
+/// Runs one POP3 session; returns the disconnect reason for the log.
+pub async fn session(srv: &Server, conn: &mut Conn, peer: SocketAddr) -> String {
+    let cfg = srv.config();
+    let policy = Arc::new(Pop3Policy::from_config(&cfg));
+    let info = PeerInfo { ip: peer.ip(), is_tls: conn.is_tls(), tls_available: srv.tls().is_some() };
+    let mut s = Session::new(policy, info, srv.now_ms());
+    let mut d = Driver { srv, peer, lock: None, folder: None, out: Vec::new() };
+    let mut buf = vec![0u8; READ_BUF];
+    let mut pending: Vec<u8> = Vec::new();
+    loop {
+        match d.drain(&mut s, conn, &mut pending).await {
+            Ok(true) => return "quit".into(),
+            Ok(false) => {}
+            Err(e) => return e,
+        }
+        if !pending.is_empty() {
+            let n = s.feed(&pending);
+            pending.drain(..n);
+            if n > 0 {
+                continue;
+            }
+        }
+        let deadline = s.deadline().map(|ms| srv.instant_of(ms));
+        let read = conn.read_until(&mut buf, deadline).or(async {
+            let _ = srv.stop_rx.recv().await;
+            Ok(Read::TimedOut)
+        });
+        match read.await {
+            Ok(Read::Data(n)) => pending.extend_from_slice(buf.get(..n).unwrap_or(&[])),
+            Ok(Read::TimedOut) if srv.stopping() => {
+                let _ = conn.write_all(b"-ERR [SYS/TEMP] server shutting down\r\n", WRITE_TIMEOUT).await;
+                return "server stopping".into();
+            }
+            Ok(Read::TimedOut) => {}
+            Ok(Read::Eof) => return "client closed (nothing deleted)".into(),
+            Err(e) => return format!("read error: {e}"),
+        }
+    }
+}
+
+impl Driver<'_> {
+    /// Handles every pending event; Ok(true) when the session is over.
+    async fn drain(&mut self, s: &mut Session, conn: &mut Conn, pending: &mut Vec<u8>) -> Result<bool, String> {
+        while let Some(ev) = s.poll(self.srv.now_ms()) {
+            match ev {
+                Event::Reply(b) => self.out.extend_from_slice(&b),
+                Event::StartTls => {
+                    self.flush(conn).await?;
+                    pending.clear(); // RFC 2595 §4: nothing sent before the handshake counts.
+                    let tls = self.srv.tls().ok_or("STLS without a certificate")?;
+                    let t = Duration::from_secs(self.srv.config().limits.tls_handshake_timeout);
+                    conn.upgrade(tls, t).await.map_err(|e| format!("STLS handshake failed: {e}"))?;
+                    log("pop3", &self.peer, "STLS done");
+                    s.tls_started();
+                }
+                Event::CheckCredentials { user, pass } => {
+                    let outcome = self.authenticate(user, pass).await;
+                    s.auth_result(outcome);
+                    if outcome == AuthOutcome::Ok {
+                        self.open_maildrop(s);
+                    }
+                }
+                Event::SendMessage { uid, top_lines, .. } => {
+                    self.flush(conn).await?;
+                    self.send_message(conn, uid, top_lines).await?;
+                    s.message_sent();
+                }
+                Event::Commit { delete } => {
+                    let n = delete.len();
+                    let r = self.srv.writer.call(INBOX, move |f| f.expunge(&delete)).await;
+                    if let Err(e) = &r {
+                        log("pop3", &self.peer, &format!("delete failed: {e}"));
+                    } else {
+                        log("pop3", &self.peer, &format!("deleted {n} messages"));
+                    }
+                    s.commit_result(r.is_ok());
+                }
+                Event::Close => {
+                    self.flush(conn).await?;
+                    return Ok(true);
+                }
+            }
+        }
+        self.flush(conn).await?;
+        Ok(false)
+    }
+
+    async fn flush(&mut self, conn: &mut Conn) -> Result<(), String> {
+        if !self.out.is_empty() {
+            conn.write_all(&self.out, WRITE_TIMEOUT).await.map_err(|e| format!("write error: {e}"))?;
+            self.out.clear();
+        }
+        Ok(())
+    }
+
+    /// Throttle, verify off the executor (PBKDF2 is slow on purpose), then the lock.
+    async fn authenticate(&mut self, user: String, pass: Secret) -> AuthOutcome {
+        let ip = self.peer.ip();
+        if let Err(ms) = self.srv.throttle.borrow().check(ip, self.srv.now_ms()) {
+            log("pop3", &self.peer, "login throttled");
+            return AuthOutcome::Throttled(ms);
+        }
+        let v = self.srv.verifier();
+        let ok = smol::unblock(move || v.check(&user, &pass)).await;
+        if !ok {
+            self.srv.throttle.borrow_mut().failed(ip, self.srv.now_ms());
+            log("pop3", &self.peer, "login failed");
+            return AuthOutcome::Bad;
+        }
+        self.srv.throttle.borrow_mut().succeeded(ip);
+        if self.srv.pop3_locked.get() {
+            return AuthOutcome::InUse;
+        }
+        match self.srv.store.open_folder(INBOX) {
+            Ok(f) => {
+                self.srv.pop3_locked.set(true);
+                self.lock = Some(MaildropLock(self.srv));
+                self.folder = Some(f);
+                log("pop3", &self.peer, "login ok");
+                AuthOutcome::Ok
+            }
+            Err(e) => {
+                log("pop3", &self.peer, &format!("maildrop unavailable: {e}"));
+                AuthOutcome::Unavailable
+            }
+        }
+    }
+
+    fn open_maildrop(&mut self, s: &mut Session) {
+        if let Some(f) = &self.folder {
+            let msgs = f.entries().iter().map(|e| MsgInfo { uid: e.uid, size: u64::from(e.size) }).collect();
+            s.open_maildrop(msgs, f.uidvalidity());
+        }
+    }
+
+    /// Streams a stored message, dot-stuffed, in bounded chunks.
+    async fn send_message(&mut self, conn: &mut Conn, uid: u32, top: Option<u32>) -> Result<(), String> {
+        let f = self.folder.as_ref().ok_or("no maildrop")?;
+        let e = f.state().find(uid).ok().and_then(|i| f.entries().get(i).copied()).ok_or("message vanished")?;
+        let mut d = DotStuffer::new(top);
+        let mut chunk = vec![0u8; SEND_CHUNK];
+        let mut out = Vec::with_capacity(SEND_CHUNK + SEND_CHUNK / 8);
+        let mut pos = 0u64;
+        while pos < u64::from(e.size) && !d.is_done() {
+            let n = f.read_body(&e, pos, &mut chunk).map_err(|e| format!("read error: {e}"))?;
+            if n == 0 {
+                break;
+            }
+            pos += n as u64;
+            out.clear();
+            d.push(chunk.get(..n).unwrap_or(&[]), &mut out);
+            conn.write_all(&out, WRITE_TIMEOUT).await.map_err(|e| format!("write error: {e}"))?;
+        }
+        out.clear();
+        d.finish(&mut out);
+        conn.write_all(&out, WRITE_TIMEOUT).await.map_err(|e| format!("write error: {e}"))
+    }
+}
