@@ -40,7 +40,7 @@ impl Conn {
     pub fn tls_info(&self) -> Option<(String, String)> {
         let Conn::Tls(t) = self else { return None };
         let (_, c) = t.get_ref();
-        let v = c.protocol_version().map(|v| format!("{v:?}").replace('_', ".").replace("TLSv", "TLSv"))?;
+        let v = c.protocol_version().map(|v| format!("{v:?}").replace('_', "."))?;
         let s = c.negotiated_cipher_suite().map(|s| format!("{:?}", s.suite()))?;
         Some((v, s))
     }

@@ -17,6 +17,12 @@ pub const MAX_BATCH_BYTES: u64 = 16 << 20;
 /// Requests that may wait for the writer; senders wait (backpressure) beyond it.
 pub const QUEUE: usize = 1024;
 
+/// A closure run on the writer thread with its handle of a folder.
+pub type WriterCall = Box<dyn FnOnce(Result<&mut Folder>) + Send>;
+
+/// Appends for one folder inside a batch, with their reply channels.
+type Group = (String, Vec<NewMessage>, Vec<Sender<Result<u32>>>);
+
 /// One write request and its reply channel.
 pub enum Request {
     Append {
@@ -28,7 +34,7 @@ pub enum Request {
     /// the closure sends its own reply.
     Call {
         folder: String,
-        f: Box<dyn FnOnce(Result<&mut Folder>) + Send>,
+        f: WriterCall,
     },
 }
 
@@ -121,7 +127,7 @@ fn size_of(r: &Request) -> u64 {
 
 /// Groups appends by folder; each group is one locked write and one sync.
 fn append_batch(store: &Store, folders: &mut HashMap<String, Folder>, batch: Vec<Request>) {
-    let mut groups: Vec<(String, Vec<NewMessage>, Vec<Sender<Result<u32>>>)> = Vec::new();
+    let mut groups: Vec<Group> = Vec::new();
     for req in batch {
         let Request::Append { folder, msg, reply } = req else { continue };
         match groups.iter_mut().find(|g| g.0 == folder) {
