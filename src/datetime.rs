@@ -16,7 +16,10 @@ pub fn rfc5322(unix_secs: u64) -> String {
     let secs = unix_secs % SECS_PER_DAY;
     let (year, month, day) = civil_from_days(days);
     let day_name = DAYS.get((days % 7) as usize).copied().unwrap_or("Thu");
-    let month_name = MONTHS.get(month.saturating_sub(1) as usize).copied().unwrap_or("Jan");
+    let month_name = MONTHS
+        .get(month.saturating_sub(1) as usize)
+        .copied()
+        .unwrap_or("Jan");
     format!(
         "{day_name}, {day} {month_name} {year:04} {:02}:{:02}:{:02} +0000",
         secs / 3600,

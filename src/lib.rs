@@ -15,5 +15,5 @@
 #![deny(unsafe_code)]
 
 pub mod config;
-pub mod proto;
 pub mod datetime;
+pub mod proto;

@@ -182,16 +182,34 @@ mod tests {
 
     #[test]
     fn limit_counts_crlf() {
-        assert_eq!(frames(6, b"abcd\r\n", 1), vec![(Frame::Line, b"abcd".to_vec())]);
-        assert_eq!(frames(6, b"abcde\r\nx\r\n", 3).first().map(|f| f.0), Some(Frame::TooLong));
-        assert_eq!(frames(6, b"abcde\r\nx\r\n", 3).get(1), Some(&(Frame::Line, b"x".to_vec())));
+        assert_eq!(
+            frames(6, b"abcd\r\n", 1),
+            vec![(Frame::Line, b"abcd".to_vec())]
+        );
+        assert_eq!(
+            frames(6, b"abcde\r\nx\r\n", 3).first().map(|f| f.0),
+            Some(Frame::TooLong)
+        );
+        assert_eq!(
+            frames(6, b"abcde\r\nx\r\n", 3).get(1),
+            Some(&(Frame::Line, b"x".to_vec()))
+        );
     }
 
     #[test]
     fn bare_lf_and_cr() {
-        assert_eq!(frames(100, b"ab\ncd", 1).first().map(|f| f.0), Some(Frame::BareLf));
-        assert_eq!(frames(100, b"ab\rcd", 1).first().map(|f| f.0), Some(Frame::BareCr));
-        assert_eq!(frames(100, b"ab\r\rcd", 2).first().map(|f| f.0), Some(Frame::BareCr));
+        assert_eq!(
+            frames(100, b"ab\ncd", 1).first().map(|f| f.0),
+            Some(Frame::BareLf)
+        );
+        assert_eq!(
+            frames(100, b"ab\rcd", 1).first().map(|f| f.0),
+            Some(Frame::BareCr)
+        );
+        assert_eq!(
+            frames(100, b"ab\r\rcd", 2).first().map(|f| f.0),
+            Some(Frame::BareCr)
+        );
     }
 
     #[test]

@@ -2,3 +2,4 @@
 //! Each core consumes bytes and the current time and produces replies and store actions;
 //! none of them opens a socket, a file or reads a clock.
 pub mod line;
+pub mod smtp;
