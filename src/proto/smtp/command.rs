@@ -290,4 +290,26 @@ mod tests {
         );
         assert!(command("MAIL FROM:<ü@b> SMTPUTF8".as_bytes(), false).is_ok());
     }
+
+    #[test]
+    fn random_lines_never_panic() {
+        let mut x = 0x2545_F491_4F6C_DD1Du64;
+        let alphabet = b"MAILRCPT FROM:TO:<>@\"\\.[]+%!,SIZE=BODY8\xc3\xa9\xff 0123456789";
+        for _ in 0..20_000 {
+            let line: Vec<u8> = (0..x % 80)
+                .map(|_| {
+                    x ^= x << 13;
+                    x ^= x >> 7;
+                    x ^= x << 17;
+                    alphabet
+                        .get((x % alphabet.len() as u64) as usize)
+                        .copied()
+                        .unwrap_or(b' ')
+                })
+                .collect();
+            for prefix in [&b""[..], b"MAIL FROM:<", b"RCPT TO:<", b"RCPT TO:<@"] {
+                let _ = command(&[prefix, &line].concat(), x % 2 == 0);
+            }
+        }
+    }
 }
