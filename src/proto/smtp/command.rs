@@ -308,7 +308,7 @@ mod tests {
                 })
                 .collect();
             for prefix in [&b""[..], b"MAIL FROM:<", b"RCPT TO:<", b"RCPT TO:<@"] {
-                let _ = command(&[prefix, &line].concat(), x % 2 == 0);
+                let _ = command(&[prefix, &line].concat(), x & 1 == 0);
             }
         }
     }
