@@ -728,3 +728,50 @@ fn property_same_events_for_any_chunking() {
         "{stats:?}"
     );
 }
+
+#[test]
+fn trace_headers_tls_ipv6_many_recipients() {
+    let policy = policy();
+    let peer = PeerInfo {
+        ip: "2001:db8::1"
+            .parse()
+            .unwrap_or(IpAddr::V4(Ipv4Addr::LOCALHOST)),
+        is_tls: true,
+    };
+    let tls = TlsInfo {
+        version: "TLSv1.3".into(),
+        cipher: "TLS13_AES_128_GCM_SHA256 (x)\r\n".into(),
+    };
+    let rcpt = |a: &str| Recipient {
+        address: a.into(),
+        tag: None,
+    };
+    let env = Envelope {
+        mail_from: String::new(),
+        rcpts: vec![rcpt("alice@example.org"), rcpt("info@example.org")],
+        helo: "[192.0.2.9]".into(),
+        esmtp: true,
+        size_hint: None,
+        smtputf8: true,
+        body_8bit: true,
+    };
+    let got = trace::trace_headers(&policy, &peer, Some(&tls), &env, 0);
+    let want = "Return-Path: <>\r\n\
+                Received: from [192.0.2.9] ([IPv6:2001:db8::1])\r\n\
+                \tby mx.example.org with UTF8SMTPS (TLSv1.3 TLS13_AES_128_GCM_SHA256x);\r\n\
+                \tThu, 1 Jan 1970 00:00:00 +0000\r\n";
+    assert_eq!(String::from_utf8_lossy(&got), want);
+}
+
+#[test]
+fn policy_from_config_converts_seconds() {
+    let text = "domain = \"example.org\"\nuser = \"alice\"\ndata_dir = \"d\"\n";
+    let Ok(config) = crate::config::Config::parse(std::path::Path::new("t.toml"), text) else {
+        panic!("config did not parse");
+    };
+    let p = Policy::from_config(&config, "mx.example.org".into(), false);
+    assert_eq!(
+        (p.command_timeout_ms, p.smtp_line, p.max_recipients),
+        (300_000, 1000, 100)
+    );
+}
