@@ -17,6 +17,7 @@
 pub mod auth;
 pub mod cli;
 pub mod config;
+pub mod datetime;
 pub mod mbox;
 pub mod net;
 pub mod proto;

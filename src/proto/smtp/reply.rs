@@ -1,0 +1,100 @@
+//! SMTP replies: RFC 5321 §4.2 reply codes with RFC 3463 enhanced status codes (announced
+//! as ENHANCEDSTATUSCODES, RFC 2034 §3: every 2xx/4xx/5xx reply except greeting and EHLO).
+//! All reply texts live here, in one place; the client sees generic text only.
+
+/// One fixed single-line reply: code, RFC 3463 enhanced code, text.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Reply {
+    pub code: u16,
+    pub enhanced: &'static str,
+    pub text: &'static str,
+}
+
+const fn r(code: u16, enhanced: &'static str, text: &'static str) -> Reply {
+    Reply { code, enhanced, text }
+}
+
+pub const OK: Reply = r(250, "2.0.0", "Ok");
+pub const SENDER_OK: Reply = r(250, "2.1.0", "Sender ok");
+pub const RCPT_OK: Reply = r(250, "2.1.5", "Recipient ok");
+pub const BYE: Reply = r(221, "2.0.0", "Bye");
+pub const TLS_GO: Reply = r(220, "2.0.0", "Ready to start TLS");
+pub const HELP: Reply = r(214, "2.0.0", "See RFC 5321");
+pub const VRFY: Reply = r(252, "2.5.2", "Cannot VRFY user, but will accept message");
+pub const LINE_TOO_LONG: Reply = r(500, "5.5.2", "Line too long");
+pub const UNRECOGNIZED: Reply = r(500, "5.5.1", "Command unrecognized");
+pub const NOT_IMPLEMENTED: Reply = r(502, "5.5.1", "Command not implemented");
+pub const SYNTAX: Reply = r(501, "5.5.4", "Syntax error in parameters");
+pub const NUL_BYTE: Reply = r(501, "5.5.2", "NUL in command");
+pub const BAD_HELO: Reply = r(501, "5.5.4", "Invalid EHLO/HELO hostname");
+pub const NEED_HELO: Reply = r(503, "5.5.1", "Send EHLO/HELO first");
+pub const NESTED_MAIL: Reply = r(503, "5.5.1", "Sender already specified");
+pub const NEED_MAIL: Reply = r(503, "5.5.1", "Need MAIL first");
+pub const NEED_RCPT: Reply = r(503, "5.5.1", "Need RCPT first");
+pub const TLS_ACTIVE: Reply = r(503, "5.5.1", "TLS already active");
+pub const NO_TLS: Reply = r(502, "5.5.1", "TLS not available");
+pub const BAD_SENDER: Reply = r(501, "5.1.7", "Bad sender address syntax");
+pub const BAD_RCPT: Reply = r(501, "5.1.3", "Bad recipient address syntax");
+pub const LONG_SENDER: Reply = r(501, "5.1.7", "Sender address too long");
+pub const LONG_RCPT: Reply = r(501, "5.1.3", "Recipient address too long");
+pub const NON_ASCII: Reply = r(553, "5.6.7", "Non-ASCII address needs SMTPUTF8");
+pub const UNKNOWN_USER: Reply = r(550, "5.1.1", "User unknown");
+pub const RELAY_DENIED: Reply = r(550, "5.7.1", "Relay access denied");
+pub const TOO_MANY_RCPTS: Reply = r(452, "4.5.3", "Too many recipients");
+pub const TOO_BIG: Reply = r(552, "5.3.4", "Message size exceeds limit");
+pub const BAD_PARAM: Reply = r(501, "5.5.4", "Invalid parameter value");
+pub const UNKNOWN_PARAM: Reply = r(555, "5.5.4", "Unsupported parameter");
+pub const BARE_NEWLINE: Reply = r(550, "5.5.2", "Bare CR or LF received");
+pub const PIPELINING: Reply = r(554, "5.5.0", "Improper use of SMTP command pipelining");
+pub const LOOP: Reply = r(554, "5.4.6", "Too many Received headers: mail loop");
+pub const DATA_LINE_TOO_LONG: Reply = r(554, "5.6.0", "Message line too long");
+pub const TEMP_FAIL: Reply = r(451, "4.3.0", "Temporary local error");
+pub const NO_SPACE: Reply = r(452, "4.3.1", "Insufficient system storage");
+
+/// 354 has no enhanced code (RFC 2034 §3 covers 2xx/4xx/5xx only).
+pub const DATA_GO: &[u8] = b"354 End data with <CR><LF>.<CR><LF>\r\n";
+
+impl Reply {
+    /// The wire form: `code SP enhanced SP text CRLF` (RFC 5321 §4.2, RFC 2034 §4).
+    pub fn to_bytes(self) -> Vec<u8> {
+        format!("{} {} {}\r\n", self.code, self.enhanced, self.text).into_bytes()
+    }
+}
+
+/// 421 closing replies carry our hostname (RFC 5321 §4.2.2 `421 <domain>`).
+pub fn closing(hostname: &str, enhanced: &str, text: &str) -> Vec<u8> {
+    format!("421 {enhanced} {hostname} {text}\r\n").into_bytes()
+}
+
+/// RFC 5321 §4.2 greeting; no enhanced code (RFC 2034 §3).
+pub fn greeting(hostname: &str) -> Vec<u8> {
+    format!("220 {hostname} ESMTP letterbox\r\n").into_bytes()
+}
+
+/// RFC 5321 §4.1.1.1 HELO reply.
+pub fn helo(hostname: &str) -> Vec<u8> {
+    format!("250 {hostname}\r\n").into_bytes()
+}
+
+/// RFC 5321 §4.1.1.1 multi-line EHLO reply with the extension keywords, in the order
+/// RFC 2920, RFC 1870, RFC 6152, RFC 2034, RFC 3207, RFC 6531. No CHUNKING (BAD-INPUTS 27).
+pub fn ehlo(hostname: &str, max_size: u64, offer_tls: bool) -> Vec<u8> {
+    let size = format!("SIZE {max_size}");
+    let mut lines = vec![hostname, "PIPELINING", &size, "8BITMIME", "ENHANCEDSTATUSCODES"];
+    if offer_tls {
+        lines.push("STARTTLS");
+    }
+    lines.push("SMTPUTF8");
+    let last = lines.len().saturating_sub(1);
+    let mut out = Vec::new();
+    for (i, line) in lines.iter().enumerate() {
+        let sep = if i == last { ' ' } else { '-' };
+        out.extend_from_slice(format!("250{sep}{line}\r\n").as_bytes());
+    }
+    out
+}
+
+/// The reply to an accepted message (RFC 5321 §4.1.1.4).
+pub fn stored(uid: u32) -> Vec<u8> {
+    format!("250 2.0.0 Ok: stored as {uid}\r\n").into_bytes()
+}

@@ -1,0 +1,481 @@
+//! The SMTP session state machine (RFC 5321 §4.1.4 command order, §4.3.2 replies,
+//! RFC 2920 §3.1 pipelining, RFC 3207 §4.2 STARTTLS reset). "Is this command allowed now?"
+//! is decided in [`Session::command`]; "do it" lives in the `do_*` functions.
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+
+use super::address::{self, AddrError, Destination};
+use super::command::{self, Command, CommandError, MailParams};
+use super::data::{DataRx, Refusal, Step};
+use super::reply::{self, Reply};
+use super::{trace, DeliverError, Envelope, Event, PeerInfo, Policy, Recipient, TlsInfo};
+use super::{COMMAND_LINE_MAX, MAX_ERRORS, MAX_LONG_LINES, MAX_REFUSED_RCPTS, OUTBOX_MAX};
+use super::{TARPIT_BASE_MS, TARPIT_MAX_MS};
+use crate::proto::line::{Frame, LineFramer};
+
+/// Queued output: an event, or a tarpit pause before the next one.
+#[derive(Debug)]
+enum Out {
+    Event(Event),
+    /// Hold the following output for `ms`; `until` is fixed at the first poll.
+    Hold {
+        ms: u64,
+        until: Option<u64>,
+    },
+}
+
+#[derive(Debug)]
+enum Phase {
+    Command,
+    Data(DataRx),
+    AwaitDelivery,
+    AwaitTls,
+    Closed,
+}
+
+/// The open transaction after MAIL (RFC 5321 §3.3).
+#[derive(Debug)]
+struct Transaction {
+    from: String,
+    params: MailParams,
+    rcpts: Vec<Recipient>,
+}
+
+/// One SMTP connection's protocol state. See the module documentation for the driver loop.
+#[derive(Debug)]
+pub struct Session {
+    policy: Arc<Policy>,
+    peer: PeerInfo,
+    tls: Option<TlsInfo>,
+    framer: LineFramer,
+    phase: Phase,
+    /// EHLO/HELO argument and whether it was EHLO.
+    helo: Option<(String, bool)>,
+    tx: Option<Transaction>,
+    out: VecDeque<Out>,
+    started_ms: u64,
+    last_line_ms: u64,
+    /// A line completed since the last poll (refreshes the command deadline).
+    active: bool,
+    errors: u32,
+    long_lines: u32,
+    refused_rcpts: u32,
+}
+
+/// What `feed` does with the rest of the offered bytes after a frame.
+enum After {
+    Continue,
+    DiscardRest,
+}
+
+impl Session {
+    /// A new session; queues the 220 greeting (RFC 5321 §4.3.1).
+    pub fn new(policy: Arc<Policy>, peer: PeerInfo, now_ms: u64) -> Self {
+        let mut s = Session {
+            framer: LineFramer::new(COMMAND_LINE_MAX),
+            tls: None,
+            phase: Phase::Command,
+            helo: None,
+            tx: None,
+            out: VecDeque::new(),
+            started_ms: now_ms,
+            last_line_ms: now_ms,
+            active: false,
+            errors: 0,
+            long_lines: 0,
+            refused_rcpts: 0,
+            peer,
+            policy,
+        };
+        s.send(reply::greeting(&s.policy.hostname));
+        s
+    }
+
+    /// Consumes bytes up to the next point where the driver must act; returns the count.
+    pub fn feed(&mut self, input: &[u8]) -> usize {
+        let mut used = 0;
+        while !self.paused() {
+            let Some(rest) = input.get(used..).filter(|r| !r.is_empty()) else {
+                break;
+            };
+            let (n, frame) = self.framer.push(rest);
+            used += n;
+            let Some(frame) = frame else { break };
+            self.active = true;
+            let more = used < input.len();
+            if let After::DiscardRest = self.frame(frame, more) {
+                return input.len();
+            }
+        }
+        used
+    }
+
+    /// The next event, if any is due at `now_ms`. Emits 421 + Close past a deadline.
+    pub fn poll(&mut self, now_ms: u64) -> Option<Event> {
+        if std::mem::take(&mut self.active) {
+            self.last_line_ms = now_ms;
+        }
+        if self.timeout().is_some_and(|t| now_ms >= t) {
+            self.time_out();
+        }
+        loop {
+            match self.out.front_mut()? {
+                Out::Hold { until: Some(t), .. } if now_ms < *t => return None,
+                Out::Hold { ms, until: until @ None } => *until = Some(now_ms.saturating_add(*ms)),
+                Out::Hold { .. } => drop(self.out.pop_front()),
+                Out::Event(_) => match self.out.pop_front() {
+                    Some(Out::Event(e)) => return Some(e),
+                    _ => return None,
+                },
+            }
+        }
+    }
+
+    /// When the driver must call `poll` even without input (ms), if ever.
+    pub fn deadline(&self) -> Option<u64> {
+        let hold = match self.out.front() {
+            // Not yet anchored: poll now, which starts the hold.
+            Some(Out::Hold { until, .. }) => Some(until.unwrap_or(0)),
+            _ => None,
+        };
+        [hold, self.timeout()].into_iter().flatten().min()
+    }
+
+    /// The driver's answer to [`Event::MessageEnd`]: the uid stored, or why not.
+    /// Ignored unless a message is waiting for it.
+    pub fn delivered(&mut self, result: Result<u32, DeliverError>) {
+        if !matches!(self.phase, Phase::AwaitDelivery) {
+            return;
+        }
+        let bytes = match result {
+            Ok(uid) => reply::stored(uid),
+            Err(DeliverError::Temporary) => reply::TEMP_FAIL.to_bytes(),
+            Err(DeliverError::NoSpace) => reply::NO_SPACE.to_bytes(),
+            Err(DeliverError::TooBig) => reply::TOO_BIG.to_bytes(),
+        };
+        self.send(bytes);
+        self.end_transaction();
+    }
+
+    /// The TLS handshake after [`Event::StartTls`] succeeded; the client must EHLO again.
+    pub fn tls_started(&mut self, info: TlsInfo) {
+        if matches!(self.phase, Phase::AwaitTls) {
+            self.tls = Some(info);
+            self.peer.is_tls = true;
+            self.phase = Phase::Command;
+        }
+    }
+
+    /// `Return-Path:` and `Received:` for `envelope`, stamped with `unix_secs`.
+    pub fn trace_headers(&self, envelope: &Envelope, unix_secs: u64) -> Vec<u8> {
+        trace::trace_headers(&self.policy, &self.peer, self.tls.as_ref(), envelope, unix_secs)
+    }
+
+    fn paused(&self) -> bool {
+        let waiting = matches!(self.phase, Phase::AwaitDelivery | Phase::AwaitTls | Phase::Closed);
+        let mut reply_bytes = 0;
+        let blocked = self.out.iter().any(|o| match o {
+            Out::Event(Event::Reply(b)) => {
+                reply_bytes += b.len();
+                false
+            }
+            _ => true,
+        });
+        waiting || blocked || reply_bytes > OUTBOX_MAX
+    }
+
+    /// The command or session deadline while we wait for the client.
+    fn timeout(&self) -> Option<u64> {
+        match self.phase {
+            Phase::Command | Phase::Data(_) => {
+                let command = self.last_line_ms.saturating_add(self.policy.command_timeout_ms);
+                let session = self.started_ms.saturating_add(self.policy.session_timeout_ms);
+                Some(command.min(session))
+            }
+            _ => None,
+        }
+    }
+
+    /// RFC 5321 §4.5.3.2: the client was too slow.
+    fn time_out(&mut self) {
+        let text = reply::closing(&self.policy.hostname, "4.4.2", "Timeout, closing connection");
+        self.close(text);
+    }
+
+    fn frame(&mut self, frame: Frame, more: bool) -> After {
+        match (frame, &mut self.phase) {
+            (Frame::BareLf | Frame::BareCr, _) => {
+                self.close(reply::BARE_NEWLINE.to_bytes());
+                After::Continue
+            }
+            (Frame::Line, Phase::Data(_)) => {
+                self.data_line();
+                After::Continue
+            }
+            (Frame::TooLong, Phase::Data(rx)) => {
+                if rx.too_long() == Step::Refused {
+                    self.push(Event::MessageAborted);
+                }
+                After::Continue
+            }
+            (Frame::TooLong, _) => {
+                self.long_line();
+                After::Continue
+            }
+            (Frame::Line, _) => self.command_line(more),
+        }
+    }
+
+    fn long_line(&mut self) {
+        self.long_lines += 1;
+        self.send(reply::LINE_TOO_LONG.to_bytes());
+        if self.long_lines >= MAX_LONG_LINES {
+            self.too_many_errors();
+        }
+    }
+
+    /// One DATA line from the framer's buffer.
+    fn data_line(&mut self) {
+        let Phase::Data(rx) = &mut self.phase else {
+            return;
+        };
+        let step = rx.line(self.framer.line());
+        let chunk = rx.take_chunk(step == Step::End);
+        let refusal = rx.refusal();
+        if let Some(chunk) = chunk {
+            self.push(Event::MessageData(chunk));
+        }
+        match step {
+            Step::Continue => {}
+            Step::Refused => self.push(Event::MessageAborted),
+            Step::End => self.end_of_data(refusal),
+        }
+    }
+
+    /// RFC 5321 §4.1.1.4: after the final dot, commit or report the refusal.
+    fn end_of_data(&mut self, refusal: Option<Refusal>) {
+        self.framer.set_limit(COMMAND_LINE_MAX);
+        let Some(refusal) = refusal else {
+            self.push(Event::MessageEnd);
+            self.phase = Phase::AwaitDelivery;
+            return;
+        };
+        let r = match refusal {
+            Refusal::TooBig => reply::TOO_BIG,
+            Refusal::LineTooLong => reply::DATA_LINE_TOO_LONG,
+            Refusal::Loop => reply::LOOP,
+        };
+        self.send(r.to_bytes());
+        self.end_transaction();
+    }
+
+    fn end_transaction(&mut self) {
+        self.tx = None;
+        self.phase = Phase::Command;
+    }
+
+    fn command_line(&mut self, more: bool) -> After {
+        let line = self.framer.line();
+        if memchr::memchr(0, line).is_some() {
+            self.error(reply::NUL_BYTE);
+            return After::Continue;
+        }
+        let utf8 = self.tx.as_ref().is_some_and(|t| t.params.smtputf8);
+        match command::command(line, utf8) {
+            Ok(cmd) => self.command(cmd, more),
+            Err(e) => {
+                self.command_error(e);
+                After::Continue
+            }
+        }
+    }
+
+    /// RFC 5321 §4.1.4 order rules: which command is allowed in which state.
+    fn command(&mut self, cmd: Command, more: bool) -> After {
+        let sequence_error = match (&cmd, &self.helo, &self.tx) {
+            (Command::Mail { .. }, None, _) => Some(reply::NEED_HELO),
+            (Command::Mail { .. }, _, Some(_)) => Some(reply::NESTED_MAIL),
+            (Command::Rcpt { .. }, _, None) => Some(reply::NEED_MAIL),
+            (Command::Data, _, None) => Some(reply::NEED_MAIL),
+            (Command::Data, _, Some(tx)) if tx.rcpts.is_empty() => Some(reply::NEED_RCPT),
+            (Command::StartTls, ..) if self.peer.is_tls => Some(reply::TLS_ACTIVE),
+            (Command::StartTls, ..) if !self.policy.tls_available => Some(reply::NO_TLS),
+            _ => None,
+        };
+        if let Some(r) = sequence_error {
+            self.error(r);
+            return After::Continue;
+        }
+        self.do_command(cmd, more)
+    }
+
+    fn do_command(&mut self, cmd: Command, more: bool) -> After {
+        match cmd {
+            Command::Ehlo(name) => self.do_hello(name, true),
+            Command::Helo(name) => self.do_hello(name, false),
+            Command::Mail { from, params } => self.do_mail(from, params),
+            Command::Rcpt { to } => self.do_rcpt(to),
+            Command::Data => self.do_data(more),
+            Command::StartTls => return self.do_starttls(),
+            Command::Rset => {
+                self.tx = None;
+                self.send(reply::OK.to_bytes());
+            }
+            Command::Noop => self.send(reply::OK.to_bytes()),
+            Command::Vrfy => self.send(reply::VRFY.to_bytes()),
+            Command::Help => self.send(reply::HELP.to_bytes()),
+            Command::Quit => self.close(reply::BYE.to_bytes()),
+            Command::NotImplemented => self.error(reply::NOT_IMPLEMENTED),
+        }
+        After::Continue
+    }
+
+    /// RFC 5321 §4.1.4: EHLO/HELO resets the transaction.
+    fn do_hello(&mut self, name: String, esmtp: bool) {
+        self.tx = None;
+        self.helo = Some((name, esmtp));
+        let host = &self.policy.hostname;
+        let bytes = if esmtp {
+            let offer_tls = self.policy.tls_available && !self.peer.is_tls;
+            reply::ehlo(host, self.policy.max_message_size, offer_tls)
+        } else {
+            reply::helo(host)
+        };
+        self.send(bytes);
+    }
+
+    /// RFC 5321 §4.1.1.2 and RFC 1870 §6.1: refuse a declared size over the limit now.
+    fn do_mail(&mut self, from: Option<address::Mailbox>, params: MailParams) {
+        if params.size.is_some_and(|s| s > self.policy.max_message_size) {
+            self.send(reply::TOO_BIG.to_bytes());
+            return;
+        }
+        let from = from.map(|m| m.text).unwrap_or_default();
+        self.tx = Some(Transaction { from, params, rcpts: Vec::new() });
+        self.send(reply::SENDER_OK.to_bytes());
+    }
+
+    /// RFC 5321 §4.1.1.3 and §4.5.3.1.10: judge one recipient.
+    fn do_rcpt(&mut self, to: address::Mailbox) {
+        let Some(tx) = self.tx.as_mut() else { return };
+        if tx.rcpts.len() >= self.policy.max_recipients {
+            self.send(reply::TOO_MANY_RCPTS.to_bytes());
+            return;
+        }
+        match address::destination(&to, &self.policy) {
+            Destination::Local { tag } => {
+                tx.rcpts.push(Recipient { address: to.text, tag });
+                self.send(reply::RCPT_OK.to_bytes());
+            }
+            Destination::UnknownUser => self.refuse_rcpt(reply::UNKNOWN_USER),
+            Destination::Relay => self.refuse_rcpt(reply::RELAY_DENIED),
+        }
+    }
+
+    /// BAD-INPUTS 11: a growing delay before each refusal, then 421 and close.
+    fn refuse_rcpt(&mut self, r: Reply) {
+        self.refused_rcpts += 1;
+        let shift = self.refused_rcpts.saturating_sub(1).min(16);
+        let ms = TARPIT_BASE_MS.saturating_mul(1 << shift).min(TARPIT_MAX_MS);
+        self.out.push_back(Out::Hold { ms, until: None });
+        self.send(r.to_bytes());
+        if self.refused_rcpts >= MAX_REFUSED_RCPTS {
+            let text = "Too many refused recipients";
+            self.close(reply::closing(&self.policy.hostname, "4.7.0", text));
+        }
+    }
+
+    /// RFC 5321 §4.1.1.4 with the RFC 2920 §3.1 rule that DATA ends a pipelined group.
+    fn do_data(&mut self, more: bool) {
+        if more {
+            self.close(reply::PIPELINING.to_bytes());
+            return;
+        }
+        let Some(tx) = self.tx.as_ref() else { return };
+        let (helo, esmtp) = self.helo.clone().unwrap_or_default();
+        let envelope = Envelope {
+            mail_from: tx.from.clone(),
+            rcpts: tx.rcpts.clone(),
+            helo,
+            esmtp,
+            size_hint: tx.params.size,
+            smtputf8: tx.params.smtputf8,
+            body_8bit: tx.params.body_8bit,
+        };
+        self.push(Event::MessageBegin(envelope));
+        self.send(reply::DATA_GO.to_vec());
+        self.framer.set_limit(self.policy.smtp_line);
+        self.phase = Phase::Data(DataRx::new(self.policy.max_message_size));
+    }
+
+    /// RFC 3207 §4.2: reply, forget everything buffered and all EHLO/MAIL state.
+    fn do_starttls(&mut self) -> After {
+        self.send(reply::TLS_GO.to_bytes());
+        self.push(Event::StartTls);
+        self.framer.reset();
+        self.helo = None;
+        self.tx = None;
+        self.phase = Phase::AwaitTls;
+        After::DiscardRest
+    }
+
+    fn command_error(&mut self, e: CommandError) {
+        let r = match e {
+            CommandError::Unrecognized => reply::UNRECOGNIZED,
+            CommandError::Syntax => reply::SYNTAX,
+            CommandError::BadHelo => reply::BAD_HELO,
+            CommandError::BadParam => reply::BAD_PARAM,
+            CommandError::UnknownParam => reply::UNKNOWN_PARAM,
+            CommandError::Sender(AddrError::Syntax) => reply::BAD_SENDER,
+            CommandError::Sender(AddrError::TooLong) => reply::LONG_SENDER,
+            CommandError::Recipient(AddrError::Syntax) => reply::BAD_RCPT,
+            CommandError::Recipient(AddrError::TooLong) => reply::LONG_RCPT,
+            CommandError::Sender(AddrError::NonAscii) => reply::NON_ASCII,
+            CommandError::Recipient(AddrError::NonAscii) => reply::NON_ASCII,
+        };
+        self.error(r);
+    }
+
+    /// A protocol error reply; too many of them end the session.
+    fn error(&mut self, r: Reply) {
+        self.errors += 1;
+        self.send(r.to_bytes());
+        if self.errors >= MAX_ERRORS {
+            self.too_many_errors();
+        }
+    }
+
+    fn too_many_errors(&mut self) {
+        self.close(reply::closing(&self.policy.hostname, "4.7.0", "Too many errors"));
+    }
+
+    /// Final reply then Close; an open message is aborted first.
+    fn close(&mut self, bytes: Vec<u8>) {
+        if matches!(self.phase, Phase::Closed) {
+            return;
+        }
+        if let Phase::Data(rx) = &self.phase {
+            // A refused body already sent MessageAborted.
+            if rx.refusal().is_none() {
+                self.push(Event::MessageAborted);
+            }
+        }
+        self.send(bytes);
+        self.push(Event::Close);
+        self.phase = Phase::Closed;
+    }
+
+    /// Queues reply bytes, merging with a reply already queued (one write per batch).
+    fn send(&mut self, bytes: Vec<u8>) {
+        if let Some(Out::Event(Event::Reply(last))) = self.out.back_mut() {
+            last.extend_from_slice(&bytes);
+        } else {
+            self.push(Event::Reply(bytes));
+        }
+    }
+
+    fn push(&mut self, event: Event) {
+        self.out.push_back(Out::Event(event));
+    }
+}
