@@ -9,6 +9,7 @@
 pub mod conn;
 pub mod embedded;
 pub mod pop3;
+pub mod smtp;
 pub mod tls;
 
 use std::cell::{Cell, RefCell};
@@ -362,7 +363,8 @@ async fn handle(srv: Rc<Server>, proto: Proto, stream: Async<std::net::TcpStream
     }
     let reason = match proto {
         Proto::Pop3 | Proto::Pop3s => pop3::session(&srv, &mut conn, peer).await,
-        Proto::Smtp | Proto::Imap | Proto::Imaps => "protocol not yet served".to_string(),
+        Proto::Smtp => smtp::session(&srv, &mut conn, peer).await,
+        Proto::Imap | Proto::Imaps => "protocol not yet served".to_string(),
     };
     conn.close().await;
     log(proto.name(), &peer, &format!("disconnect: {reason}"));

@@ -1,0 +1,156 @@
+//! SMTP session driver: moves bytes between a connection and the sans-IO receiver
+//! (`proto::smtp`), spools each message (RAM up to a limit, then a file), prepends the trace
+//! headers (RFC 5321 §4.4) and hands it to the group-commit writer. `250` is sent only after
+//! the writer's `fdatasync` returned (DESIGN.md §2.4); any failure answers 451/452 and
+//! leaves nothing visible. The free-space reserve is checked when a message begins
+//! (BAD-INPUTS 50).
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use smol::future::FutureExt;
+
+use super::conn::{Conn, Read, READ_BUF};
+use super::pop3::WRITE_TIMEOUT;
+use super::{log, Server};
+use crate::proto::smtp::{DeliverError, Envelope, Event, PeerInfo, Policy, Session, TlsInfo};
+use crate::store::{ErrorKind, NewMessage, INBOX};
+use crate::util::Spool;
+
+/// A message being received.
+struct Incoming {
+    spool: Spool,
+    /// Set when the spool could not be written or the disk is below the reserve.
+    failed: Option<DeliverError>,
+    rcpts: usize,
+}
+
+/// Runs one SMTP session; returns the disconnect reason for the log.
+pub async fn session(srv: &Server, conn: &mut Conn, peer: SocketAddr) -> String {
+    let cfg = srv.config();
+    let policy = Arc::new(Policy::from_config(&cfg, srv.hostname.clone(), srv.tls().is_some()));
+    let mut s = Session::new(policy, PeerInfo { ip: peer.ip(), is_tls: conn.is_tls() }, srv.now_ms());
+    if let Some((version, cipher)) = conn.tls_info() {
+        s.tls_started(TlsInfo { version, cipher });
+    }
+    let mut buf = vec![0u8; READ_BUF];
+    let mut pending: Vec<u8> = Vec::new();
+    let mut out: Vec<u8> = Vec::new();
+    let mut msg: Option<Incoming> = None;
+    loop {
+        while let Some(ev) = s.poll(srv.now_ms()) {
+            match ev {
+                Event::Reply(b) => out.extend_from_slice(&b),
+                Event::StartTls => {
+                    if let Err(e) = flush(conn, &mut out).await {
+                        return e;
+                    }
+                    pending.clear(); // RFC 3207 §4.2: discard anything sent before the handshake.
+                    let Some(tls) = srv.tls() else { return "STARTTLS without a certificate".into() };
+                    let t = std::time::Duration::from_secs(cfg.limits.tls_handshake_timeout);
+                    if let Err(e) = conn.upgrade(tls, t).await {
+                        return format!("STARTTLS handshake failed: {e}");
+                    }
+                    let (version, cipher) = conn.tls_info().unwrap_or_default();
+                    log("smtp", &peer, &format!("STARTTLS {version} {cipher}"));
+                    s.tls_started(TlsInfo { version, cipher });
+                }
+                Event::MessageBegin(env) => msg = Some(begin(srv, &s, &env, &peer)),
+                Event::MessageData(d) => {
+                    if let Some(m) = msg.as_mut().filter(|m| m.failed.is_none()) {
+                        if m.spool.write(&d).is_err() {
+                            m.failed = Some(DeliverError::Temporary);
+                        }
+                    }
+                }
+                Event::MessageEnd => {
+                    let r = match msg.take() {
+                        Some(m) => deliver(srv, m, &peer).await,
+                        None => Err(DeliverError::Temporary),
+                    };
+                    s.delivered(r);
+                }
+                Event::MessageAborted => {
+                    msg = None;
+                    log("smtp", &peer, "message refused during DATA");
+                }
+                Event::Close => {
+                    let _ = flush(conn, &mut out).await;
+                    return "closed by server".into();
+                }
+            }
+        }
+        if let Err(e) = flush(conn, &mut out).await {
+            return e;
+        }
+        if !pending.is_empty() {
+            let n = s.feed(&pending);
+            pending.drain(..n);
+            if n > 0 {
+                continue;
+            }
+        }
+        let deadline = s.deadline().map(|ms| srv.instant_of(ms));
+        let read = conn.read_until(&mut buf, deadline).or(async {
+            let _ = srv.stop_rx.recv().await;
+            Ok(Read::TimedOut)
+        });
+        match read.await {
+            Ok(Read::Data(n)) => pending.extend_from_slice(buf.get(..n).unwrap_or(&[])),
+            Ok(Read::TimedOut) if srv.stopping() && msg.is_none() => {
+                let _ = conn.write_all(b"421 4.3.2 Service shutting down\r\n", WRITE_TIMEOUT).await;
+                return "server stopping".into();
+            }
+            Ok(Read::TimedOut) => {}
+            Ok(Read::Eof) => return if msg.is_some() { "client vanished during DATA (nothing delivered)" } else { "client closed" }.into(),
+            Err(e) => return format!("read error: {e}"),
+        }
+    }
+}
+
+async fn flush(conn: &mut Conn, out: &mut Vec<u8>) -> Result<(), String> {
+    if !out.is_empty() {
+        conn.write_all(out, WRITE_TIMEOUT).await.map_err(|e| format!("write error: {e}"))?;
+        out.clear();
+    }
+    Ok(())
+}
+
+/// Opens the spool with the trace headers, or marks the message as refused for lack of space.
+fn begin(srv: &Server, s: &Session, env: &Envelope, peer: &SocketAddr) -> Incoming {
+    let cfg = srv.config();
+    let mut spool = Spool::new(&srv.store.tmp_dir(), cfg.limits.spool_memory);
+    let need = cfg.limits.free_space_reserve.saturating_add(env.size_hint.unwrap_or(0));
+    let failed = match srv.store.free_space() {
+        Ok(free) if free < need => Some(DeliverError::NoSpace),
+        _ => None,
+    };
+    let trace = s.trace_headers(env, crate::util::unix_now().max(0) as u64);
+    let failed = failed.or_else(|| spool.write(&trace).err().map(|_| DeliverError::Temporary));
+    log("smtp", peer, &format!("MAIL from=<{}> rcpts={}", env.mail_from, env.rcpts.len()));
+    Incoming { spool, failed, rcpts: env.rcpts.len() }
+}
+
+/// Appends through the writer; Ok only once the message is durable.
+async fn deliver(srv: &Server, m: Incoming, peer: &SocketAddr) -> Result<u32, DeliverError> {
+    if let Some(e) = m.failed {
+        log("smtp", peer, &format!("not delivered: {e:?}"));
+        return Err(e);
+    }
+    let size = m.spool.len();
+    let nm = NewMessage { body: m.spool, date: crate::util::unix_now(), flags: 0, keywords: Vec::new(), meta: Vec::new(), attrs: 0 };
+    match srv.writer.append(INBOX, nm).await {
+        Ok(uid) => {
+            log("smtp", peer, &format!("delivered size={size} uid={uid} rcpts={}", m.rcpts));
+            Ok(uid)
+        }
+        Err(e) => {
+            log("smtp", peer, &format!("delivery failed: {e}"));
+            Err(match e.kind {
+                ErrorKind::NoSpace => DeliverError::NoSpace,
+                ErrorKind::TooBig => DeliverError::TooBig,
+                _ => DeliverError::Temporary,
+            })
+        }
+    }
+}
