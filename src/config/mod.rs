@@ -131,6 +131,8 @@ pub struct Config {
     pub data_dir: PathBuf,
     pub password_hash: Option<String>,
     pub allow_plaintext_auth: bool,
+    /// Loopback peers may log in without TLS (true); set false behind a local TLS proxy.
+    pub loopback_plaintext: bool,
     pub apop_secret: Option<String>,
     pub run_as: Option<String>,
     pub listen: Listen,
@@ -202,6 +204,7 @@ impl Builder {
             data_dir: PathBuf::new(),
             password_hash: None,
             allow_plaintext_auth: false,
+            loopback_plaintext: true,
             apop_secret: None,
             run_as: None,
             listen: Listen::default(),
@@ -232,6 +235,7 @@ impl Builder {
                 }
                 ("", "password_hash") => c.password_hash = Some(self.string(e)?),
                 ("", "allow_plaintext_auth") => c.allow_plaintext_auth = self.boolean(e)?,
+                ("", "loopback_plaintext") => c.loopback_plaintext = self.boolean(e)?,
                 ("", "apop_secret") => c.apop_secret = Some(self.string(e)?),
                 ("", "run_as") => c.run_as = Some(self.string(e)?),
                 ("listen", k) => {

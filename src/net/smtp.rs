@@ -102,7 +102,10 @@ pub async fn session(srv: &Server, conn: &mut Conn, peer: SocketAddr) -> String 
                 return "server stopping".into();
             }
             Ok(Read::TimedOut) => {}
-            Ok(Read::Eof) => return if msg.is_some() { "client vanished during DATA (nothing delivered)" } else { "client closed" }.into(),
+            Ok(Read::Eof) => {
+                return if msg.is_some() { "client vanished during DATA (nothing delivered)" } else { "client closed" }
+                    .into()
+            }
             Err(e) => return format!("read error: {e}"),
         }
     }
@@ -138,7 +141,14 @@ async fn deliver(srv: &Server, m: Incoming, peer: &SocketAddr) -> Result<u32, De
         return Err(e);
     }
     let size = m.spool.len();
-    let nm = NewMessage { body: m.spool, date: crate::util::unix_now(), flags: 0, keywords: Vec::new(), meta: Vec::new(), attrs: 0 };
+    let nm = NewMessage {
+        body: m.spool,
+        date: crate::util::unix_now(),
+        flags: 0,
+        keywords: Vec::new(),
+        meta: Vec::new(),
+        attrs: 0,
+    };
     match srv.writer.append(INBOX, nm).await {
         Ok(uid) => {
             log("smtp", peer, &format!("delivered size={size} uid={uid} rcpts={}", m.rcpts));

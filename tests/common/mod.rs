@@ -128,3 +128,154 @@ pub fn check_clean(home: &Home) {
 pub fn file_len(p: &Path) -> u64 {
     std::fs::metadata(p).unwrap().len()
 }
+
+/// The owner's password in every test server.
+pub const PASSWORD: &str = "correct horse battery";
+
+/// A running `letterbox serve` on free loopback ports, with a self-signed certificate.
+pub struct Server {
+    pub home: Home,
+    pub child: Option<std::process::Child>,
+    pub smtp: u16,
+    pub imap: u16,
+    pub imaps: u16,
+    pub pop3: u16,
+    pub pop3s: u16,
+    pub log: PathBuf,
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+impl Server {
+    /// Starts a server; `extra` is appended to the top-level config keys (before tables),
+    /// `limits` to a `[limits]` table.
+    pub fn start(name: &str, extra: &str, limits: &str) -> Server {
+        let (smtp, imap, imaps, pop3, pop3s) = (free_port(), free_port(), free_port(), free_port(), free_port());
+        let cfg = format!(
+            "{extra}\n[listen]\nsmtp = [\"127.0.0.1:{smtp}\"]\nimap = [\"127.0.0.1:{imap}\"]\nimaps = [\"127.0.0.1:{imaps}\"]\npop3 = [\"127.0.0.1:{pop3}\"]\npop3s = [\"127.0.0.1:{pop3s}\"]\n[tls]\ncert = \"init/cert.pem\"\nkey = \"init/key.pem\"\n[limits]\n{limits}\n"
+        );
+        let home = Home::with_config(name, &cfg);
+        let init = Command::new(BIN)
+            .args(["init", "--dir"])
+            .arg(home.dir.join("init"))
+            .args(["--domain", "example.org", "--user", "alice"])
+            .output()
+            .unwrap();
+        assert!(init.status.success(), "init: {}", String::from_utf8_lossy(&init.stderr));
+        let pw = home.run(&["passwd"], format!("{PASSWORD}\n").as_bytes());
+        assert!(pw.status.success(), "passwd: {}", String::from_utf8_lossy(&pw.stderr));
+        let log = home.dir.join("server.log");
+        let mut s = Server { home, child: None, smtp, imap, imaps, pop3, pop3s, log };
+        s.spawn();
+        s
+    }
+
+    /// (Re)starts the process on the same config and data.
+    pub fn spawn(&mut self) {
+        let logf = std::fs::OpenOptions::new().create(true).append(true).open(&self.log).unwrap();
+        let child = self.home.cmd(&["serve"]).stdout(Stdio::null()).stderr(logf).spawn().unwrap();
+        self.child = Some(child);
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        for port in [self.smtp, self.pop3, self.imap] {
+            while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+                assert!(std::time::Instant::now() < deadline, "server did not start: {}", self.log_text());
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+        }
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().map(|c| c.id()).unwrap_or(0)
+    }
+
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// A field of /proc/PID/status in KiB (e.g. "VmHWM:", "VmRSS:").
+    pub fn status_kib(&self, field: &str) -> u64 {
+        let st = std::fs::read_to_string(format!("/proc/{}/status", self.pid())).unwrap_or_default();
+        st.lines()
+            .find_map(|l| l.strip_prefix(field))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            .unwrap_or(0)
+    }
+
+    /// Open file descriptors of the server process.
+    pub fn fd_count(&self) -> usize {
+        std::fs::read_dir(format!("/proc/{}/fd", self.pid())).map(|d| d.count()).unwrap_or(0)
+    }
+
+    pub fn kill9(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    /// SIGTERM and wait; returns the exit status code.
+    pub fn stop(&mut self) -> Option<i32> {
+        let c = self.child.take()?;
+        let _ = Command::new("kill").args(["-TERM", &c.id().to_string()]).status();
+        let mut c = c;
+        c.wait().ok().and_then(|s| s.code())
+    }
+
+    /// Python 3 with this server's ports and password in the environment (LB_SMTP, LB_POP3,
+    /// LB_POP3S, LB_IMAP, LB_IMAPS, LB_USER, LB_PASS); fails the test on a non-zero exit.
+    pub fn python(&self, script: &str) -> String {
+        let out = Command::new("python3")
+            .arg("-c")
+            .arg(script)
+            .env("LB_SMTP", self.smtp.to_string())
+            .env("LB_POP3", self.pop3.to_string())
+            .env("LB_POP3S", self.pop3s.to_string())
+            .env("LB_IMAP", self.imap.to_string())
+            .env("LB_IMAPS", self.imaps.to_string())
+            .env("LB_USER", "alice")
+            .env("LB_PASS", PASSWORD)
+            .output()
+            .expect("python3");
+        assert!(
+            out.status.success(),
+            "python failed:\n{}\n{}\nserver log:\n{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr),
+            self.log_text()
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.kill9();
+    }
+}
+
+/// Strips the `Return-Path:` and `Received:` trace headers letterbox prepends.
+pub fn strip_trace(stored: &[u8]) -> &[u8] {
+    let mut rest = stored;
+    loop {
+        let is_trace = rest.starts_with(b"Return-Path:") || rest.starts_with(b"Received:");
+        if !is_trace {
+            return rest;
+        }
+        // Skip the field and its folded continuation lines.
+        let mut i = 0;
+        loop {
+            match rest[i..].windows(2).position(|w| w == b"\r\n") {
+                Some(p) => {
+                    i += p + 2;
+                    if !matches!(rest.get(i), Some(b' ' | b'\t')) {
+                        break;
+                    }
+                }
+                None => return &[],
+            }
+        }
+        rest = &rest[i..];
+    }
+}

@@ -14,19 +14,31 @@ pub const MIN_AUTOLOGOUT_MS: u64 = 10 * 60 * 1_000;
 pub struct Pop3Policy {
     allow_plaintext_auth: bool,
     autologout_ms: u64,
+    loopback_plaintext: bool,
 }
 
 impl Pop3Policy {
     /// `autologout_ms` is raised to the RFC 1939 minimum of 10 minutes.
     pub fn new(allow_plaintext_auth: bool, autologout_ms: u64) -> Pop3Policy {
         let autologout_ms = autologout_ms.max(MIN_AUTOLOGOUT_MS);
-        Pop3Policy { allow_plaintext_auth, autologout_ms }
+        Pop3Policy { allow_plaintext_auth, autologout_ms, loopback_plaintext: true }
+    }
+
+    /// Whether loopback peers may send passwords without TLS (config `loopback_plaintext`;
+    /// off behind a local TLS proxy, where loopback carries internet traffic).
+    pub fn with_loopback_plaintext(mut self, on: bool) -> Pop3Policy {
+        self.loopback_plaintext = on;
+        self
+    }
+
+    pub fn loopback_plaintext(&self) -> bool {
+        self.loopback_plaintext
     }
 
     /// `allow_plaintext_auth` and `[limits] pop3_timeout` (seconds) from the config file.
     pub fn from_config(config: &Config) -> Pop3Policy {
         let timeout_ms = config.limits.pop3_timeout.saturating_mul(1_000);
-        Pop3Policy::new(config.allow_plaintext_auth, timeout_ms)
+        Pop3Policy::new(config.allow_plaintext_auth, timeout_ms).with_loopback_plaintext(config.loopback_plaintext)
     }
 
     pub fn allow_plaintext_auth(&self) -> bool {

@@ -278,7 +278,9 @@ impl Session {
 
     /// RFC 8314 §3 / RFC 2595 §4: no cleartext passwords on a non-loopback plain link.
     fn plaintext_ok(&self) -> bool {
-        self.peer.is_tls || self.peer.ip.is_loopback() || self.policy.allow_plaintext_auth()
+        self.peer.is_tls
+            || (self.peer.ip.is_loopback() && self.policy.loopback_plaintext())
+            || self.policy.allow_plaintext_auth()
     }
 
     /// USER (RFC 1939 §7): always "+OK" so the reply does not reveal valid names.

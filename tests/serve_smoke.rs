@@ -1,0 +1,32 @@
+//! End-to-end smoke test of `letterbox serve`: SMTP in (smtplib with STARTTLS), POP3 out
+//! (poplib over POP3S), byte for byte.
+
+mod common;
+
+use common::*;
+
+#[test]
+fn smtp_in_pop3_out_byte_exact() {
+    let srv = Server::start("smoke", "", "");
+    let out = srv.python(
+        r#"
+import os, smtplib, poplib, ssl
+ctx = ssl.create_default_context(); ctx.check_hostname = False; ctx.verify_mode = ssl.CERT_NONE
+msg = b"From: bob@example.net\r\nSubject: smoke\r\n\r\nline\r\n.leading dot\r\n"
+s = smtplib.SMTP("127.0.0.1", int(os.environ["LB_SMTP"]))
+s.starttls(context=ctx)
+s.sendmail("bob@example.net", ["alice@example.org"], msg)
+s.quit()
+p = poplib.POP3_SSL("127.0.0.1", int(os.environ["LB_POP3S"]), context=ctx)
+p.user(os.environ["LB_USER"]); p.pass_(os.environ["LB_PASS"])
+resp, lines, octets = p.retr(1)
+body = b"\r\n".join(lines) + b"\r\n"
+assert body.endswith(msg), body
+print("ok", octets)
+p.quit()
+"#,
+    );
+    assert!(out.starts_with("ok"), "{out}");
+    let got = contents(&srv.home.store(), "INBOX");
+    assert_eq!(strip_trace(&got[0].2), b"From: bob@example.net\r\nSubject: smoke\r\n\r\nline\r\n.leading dot\r\n");
+}
