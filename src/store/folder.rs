@@ -14,7 +14,7 @@
 
 use std::fs::{File, OpenOptions};
 use std::io::{self, BufReader, Read, Seek, SeekFrom};
-use std::os::unix::fs::{FileExt, MetadataExt};
+use std::os::unix::fs::{FileExt, MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -82,7 +82,7 @@ impl Folder {
         let tmp = path.with_extension(format!("lbx.new{}", std::process::id()));
         let mut bytes = format::SIGNATURE.to_vec();
         bytes.extend(FolderHeader { uidvalidity, uidnext: 1, modseq: 0, created: now }.encode());
-        let f = OpenOptions::new().write(true).create(true).truncate(true).open(&tmp)?;
+        let f = OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(&tmp)?;
         f.write_all_at(&bytes, 0)?;
         f.sync_all()?;
         let linked = std::fs::hard_link(&tmp, path);
@@ -325,7 +325,7 @@ impl Folder {
             return Ok(()); // Unwritten blocks after a power cut: nothing to keep.
         }
         let q = quarantine_path(&self.path);
-        let out = OpenOptions::new().create(true).append(true).open(&q)?;
+        let out = OpenOptions::new().create(true).append(true).mode(0o600).open(&q)?;
         let mut pos = from;
         while pos < to {
             let n = (to - pos).min(IO_BUF as u64) as usize;
@@ -617,7 +617,7 @@ impl Folder {
 
     fn compact_locked(&mut self) -> Result<(u64, u64, File)> {
         let tmp = compact_path(&self.path);
-        let out = OpenOptions::new().read(true).write(true).create(true).truncate(true).open(&tmp)?;
+        let out = OpenOptions::new().read(true).write(true).create(true).truncate(true).mode(0o600).open(&tmp)?;
         let st = &self.state;
         let mut head = format::SIGNATURE.to_vec();
         head.extend(

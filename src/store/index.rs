@@ -14,7 +14,7 @@
 
 use std::fs::File;
 use std::io::{self, Read, Write};
-use std::os::unix::fs::FileExt;
+use std::os::unix::fs::{FileExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -81,7 +81,7 @@ pub fn save(path: &Path, st: &State, ino: u64) -> io::Result<()> {
     let ecrc = crc32c(out.get(start..).unwrap_or(&[]));
     out.extend_from_slice(&ecrc.to_le_bytes());
     let tmp = path.with_extension(format!("idx.tmp{}", std::process::id()));
-    let mut f = File::create(&tmp)?;
+    let mut f = std::fs::OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(&tmp)?;
     f.write_all(&out)?;
     drop(f);
     std::fs::rename(&tmp, path)

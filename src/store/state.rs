@@ -186,8 +186,12 @@ impl State {
         self.highest_modseq = self.highest_modseq.max(modseq);
         if self.track_entries {
             let mut freed = 0u64;
+            let mut ranges = ranges;
+            ranges.sort_unstable();
             self.entries.retain(|e| {
-                let gone = ranges.iter().any(|&(a, b)| a <= e.uid && e.uid <= b);
+                // Ranges are sorted by start: the candidate is the last one starting <= uid.
+                let i = ranges.partition_point(|&(a, _)| a <= e.uid);
+                let gone = i > 0 && ranges.get(i - 1).is_some_and(|&(_, b)| e.uid <= b);
                 if gone {
                     freed += e.record_len();
                 }

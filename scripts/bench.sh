@@ -1,0 +1,154 @@
+#!/usr/bin/env bash
+# Side-by-side benchmark (issues 3, 4, 9). Builds the release binary, starts letterbox on
+# loopback with a fresh data directory and measures:
+#   - SMTP ingest: smtp-source (Debian postfix package) 2,000 x 4 KiB over 1 and 10
+#     sessions; 250 is sent only after fsync, so "smtp-source finished" = all durable.
+#   - POP3: RETR of all 2,000 messages in one session.
+#   - RSS idle and peak, binary size.
+# With --peers it installs Postfix and Dovecot on loopback ports (mbox in the home
+# directory) and runs the same load against them in the same run. Output: one table
+# `metric | letterbox | peers | ratio`, also written to target/bench/results.tsv.
+# Loopback only; every loop is bounded.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PEERS=0
+[ "${1:-}" = "--peers" ] && PEERS=1
+N=${BENCH_MESSAGES:-2000}
+SIZE=${BENCH_SIZE:-4096}
+OUT=target/bench
+mkdir -p "$OUT"
+RESULTS="$OUT/results.tsv"
+: > "$RESULTS"
+export DEBIAN_FRONTEND=noninteractive
+
+need() { command -v "$1" >/dev/null 2>&1 || [ -x "/usr/sbin/$1" ]; }
+if ! need smtp-source; then
+  apt-get update -qq && apt-get install -y -qq postfix >/dev/null
+  # Only the smtp-source tool is wanted unless --peers: keep the daemon off.
+  [ "$PEERS" = 1 ] || { postfix stop >/dev/null 2>&1 || true; }
+fi
+SMTP_SOURCE=$(command -v smtp-source || echo /usr/sbin/smtp-source)
+
+cargo build --release --quiet
+BIN=target/release/letterbox
+row() { printf '%s\t%s\t%s\t%s\n' "$1" "$2" "${3:--}" "${4:--}" | tee -a "$RESULTS"; }
+ratio() { python3 -c "import sys; a,b=float(sys.argv[1]),float(sys.argv[2]); print(f'{a/b:.2f}' if b else '-')" "$1" "$2"; }
+now() { date +%s.%N; }
+elapsed() { python3 -c "import sys; print(f'{float(sys.argv[2])-float(sys.argv[1]):.3f}')" "$1" "$2"; }
+kib() { awk -v f="$2" '$1==f {print $2}' "/proc/$1/status" 2>/dev/null || echo 0; }
+
+# --- letterbox --------------------------------------------------------------------------
+HOME_LB=$(mktemp -d /tmp/lb-bench.XXXXXX)
+cat > "$HOME_LB/letterbox.toml" <<EOF
+domain = "example.org"
+user = "alice"
+data_dir = "data"
+[listen]
+smtp = ["127.0.0.1:12525"]
+pop3 = ["127.0.0.1:11110"]
+imap = ["127.0.0.1:11143"]
+imaps = []
+pop3s = []
+[limits]
+connections_per_ip = 200
+connections = 400
+EOF
+printf 'benchpassword\n' | "$BIN" passwd --config "$HOME_LB/letterbox.toml" >/dev/null
+start_lb() {
+  "$BIN" serve --config "$HOME_LB/letterbox.toml" 2>"$OUT/letterbox.log" &
+  LB_PID=$!
+  for _ in $(seq 100); do (exec 3<>/dev/tcp/127.0.0.1/12525) 2>/dev/null && break; sleep 0.05; done
+}
+stop_lb() { kill "$LB_PID" 2>/dev/null || true; wait "$LB_PID" 2>/dev/null || true; }
+trap 'stop_lb; rm -rf "$HOME_LB"' EXIT
+
+start_lb
+sleep 0.5
+row "rss_idle_kib" "$(kib "$LB_PID" VmRSS:)"
+smtp_run() { # sessions port -> seconds
+  local t0 t1
+  t0=$(now)
+  "$SMTP_SOURCE" -s "$1" -m "$N" -l "$SIZE" -f bench@example.net -t alice@example.org "127.0.0.1:$2" >/dev/null
+  t1=$(now)
+  elapsed "$t0" "$t1"
+}
+LB1=$(smtp_run 1 12525)
+LB10=$(smtp_run 10 12525)
+LB_HWM=$(kib "$LB_PID" VmHWM:)
+COUNT=$("$BIN" list --config "$HOME_LB/letterbox.toml" | awk '$1=="INBOX"{print $2}')
+[ "$COUNT" = "$((2 * N))" ] || echo "warning: letterbox stored $COUNT of $((2 * N)) messages" >&2
+
+# POP3 RETR of every message (the first N) in one session.
+pop3_time() { # port user pass -> seconds
+  python3 - "$@" "$N" <<'PY'
+import poplib, sys, time
+port, user, pw, n = int(sys.argv[1]), sys.argv[2], sys.argv[3], int(sys.argv[4])
+p = poplib.POP3("127.0.0.1", port)
+p.user(user); p.pass_(pw)
+t = time.perf_counter()
+total = 0
+for i in range(1, n + 1):
+    total += p.retr(i)[2]
+print(f"{time.perf_counter() - t:.3f}")
+p.quit()
+PY
+}
+LB_POP=$(pop3_time 11110 alice benchpassword)
+stop_lb
+
+PF1="" PF10="" PF_HWM="" DV_POP=""
+if [ "$PEERS" = 1 ]; then
+  # --- Postfix: local delivery to ~/Mailbox (mbox in the home directory), fsync on. ------
+  apt-get install -y -qq postfix dovecot-pop3d >/dev/null
+  id benchuser >/dev/null 2>&1 || useradd -m benchuser
+  echo "benchuser:benchpassword" | chpasswd
+  postconf -e "inet_interfaces = loopback-only" "mydestination = example.org, localhost" \
+    "home_mailbox = Mailbox" "message_size_limit = 0" "mailbox_size_limit = 0" \
+    "smtpd_recipient_restrictions = permit_mynetworks, reject" "default_process_limit = 100"
+  postconf -M "12526/inet=12526 inet n - y - - smtpd"
+  postfix stop >/dev/null 2>&1 || true
+  postfix start >/dev/null 2>&1
+  peer_run() { # sessions -> seconds until all N are in the mailbox
+    : > /home/benchuser/Mailbox
+    chown benchuser:benchuser /home/benchuser/Mailbox
+    local t0 t1
+    t0=$(now)
+    "$SMTP_SOURCE" -s "$1" -m "$N" -l "$SIZE" -f bench@example.net -t benchuser@example.org 127.0.0.1:12526 >/dev/null
+    for _ in $(seq 1200); do
+      c=$(grep -c '^From ' /home/benchuser/Mailbox 2>/dev/null || true)
+      [ "${c:-0}" -ge "$N" ] && break
+      sleep 0.05
+    done
+    t1=$(now)
+    elapsed "$t0" "$t1"
+  }
+  PF1=$(peer_run 1)
+  PF10=$(peer_run 10)
+  PF_HWM=$(for p in $(pgrep -f 'postfix|smtpd|cleanup|qmgr|local|trivial-rewrite' ); do kib "$p" VmHWM:; done | awk '{s+=$1} END {print s+0}')
+  # --- Dovecot pop3d on the same mailbox content. -----------------------------------------
+  cat > /etc/dovecot/local.conf <<EOF
+listen = 127.0.0.1
+protocols = pop3
+mail_location = mbox:~/mail:INBOX=~/Mailbox
+ssl = no
+disable_plaintext_auth = no
+service pop3-login {
+  inet_listener pop3 {
+    port = 11111
+  }
+}
+EOF
+  chown benchuser /home/benchuser/Mailbox
+  systemctl restart dovecot >/dev/null 2>&1 || { dovecot stop >/dev/null 2>&1 || true; sleep 0.5; dovecot; }
+  sleep 1
+  DV_POP=$(pop3_time 11111 benchuser benchpassword)
+  postfix stop >/dev/null 2>&1 || true
+fi
+
+msgs_s() { python3 -c "import sys; print(f'{int(sys.argv[1])/float(sys.argv[2]):.0f}')" "$N" "$1"; }
+row "metric" "letterbox" "peers" "ratio"
+row "smtp_ingest_1_session_msg_per_s" "$(msgs_s "$LB1")" "${PF1:+$(msgs_s "$PF1")}" "${PF1:+$(ratio "$PF1" "$LB1")}"
+row "smtp_ingest_10_sessions_msg_per_s" "$(msgs_s "$LB10")" "${PF10:+$(msgs_s "$PF10")}" "${PF10:+$(ratio "$PF10" "$LB10")}"
+row "smtp_peak_rss_kib" "$LB_HWM" "${PF_HWM}" "${PF_HWM:+$(ratio "$PF_HWM" "$LB_HWM")}"
+row "pop3_retr_${N}_s" "$LB_POP" "${DV_POP}" "${DV_POP:+$(ratio "$DV_POP" "$LB_POP")}"
+row "binary_size_bytes" "$(stat -c %s "$BIN")"
