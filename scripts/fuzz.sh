@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# Runs every fuzz target under tests/fuzz (libFuzzer via libfuzzer-sys, AddressSanitizer,
+# nightly) for SECONDS each (default 30). Seed corpora come from the RFC transcripts in
+# tests/transcripts. Crashes are kept in tests/fuzz/artifacts/TARGET/ and fail the run.
+#   scripts/fuzz.sh [SECONDS] [TARGET...]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+SECS=${1:-30}
+shift || true
+rustup toolchain list | grep -q '^nightly' || rustup toolchain install nightly --profile minimal >/dev/null
+TRIPLE=$(rustc -vV | awk '/^host/ {print $2}')
+export RUSTFLAGS="-Cpasses=sancov-module -Cllvm-args=-sanitizer-coverage-level=4 -Cllvm-args=-sanitizer-coverage-inline-8bit-counters -Cllvm-args=-sanitizer-coverage-pc-table -Cllvm-args=-sanitizer-coverage-trace-compares --cfg fuzzing -Zsanitizer=address -Cdebug-assertions"
+export ASAN_OPTIONS=detect_leaks=0
+cd tests/fuzz
+cargo +nightly build --release --quiet --target "$TRIPLE"
+targets=("$@")
+[ ${#targets[@]} -gt 0 ] || mapfile -t targets < <(sed -n 's/^name = "\(.*\)"$/\1/p' Cargo.toml | grep -v letterbox-fuzz)
+failed=0
+passed=0
+for t in "${targets[@]}"; do
+  corpus="corpus/$t"
+  mkdir -p "$corpus" "artifacts/$t"
+  case "$t" in
+    smtp_*) src=../transcripts/smtp ;;
+    pop3_*) src=../transcripts/pop3 ;;
+    imap_*) src=../transcripts/imap ;;
+    *) src="" ;;
+  esac
+  if [ -n "$src" ] && [ -d "$src" ]; then
+    for f in "$src"/*.txt; do
+      [ -e "$f" ] || continue
+      # Client lines of a transcript, as the bytes a client would send.
+      sed -n 's/^C: \{0,1\}//p' "$f" | sed 's/$/\r/' > "$corpus/seed-$(basename "$f")"
+    done
+  fi
+  echo "== $t: ${SECS}s"
+  if "target/$TRIPLE/release/$t" "$corpus" -max_total_time="$SECS" -artifact_prefix="artifacts/$t/" -print_final_stats=1 2> "artifacts/$t.log"; then
+    passed=$((passed + 1))
+    grep -E "stat::number_of_executed_units|cov:" "artifacts/$t.log" | tail -2 || true
+  else
+    failed=$((failed + 1))
+    tail -30 "artifacts/$t.log"
+  fi
+done
+echo "fuzz: $passed passed, $failed failed"
+[ "$failed" -eq 0 ]
