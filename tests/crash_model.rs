@@ -151,7 +151,6 @@ fn random_operations_with_sigkill() {
     let mut srv = Server::start("crashmodel", "", "");
     let model = Arc::new(Mutex::new(Model::default()));
     let mut seen = BTreeMap::new();
-    let mut next_tag = 0usize;
     for round in 0..kills {
         model.lock().unwrap().history.clear();
         let kill_after = Duration::from_micros(rng.below(150_000));
@@ -165,7 +164,7 @@ fn random_operations_with_sigkill() {
             .enumerate()
             .map(|(w, (kind, size, _))| {
                 let model = model.clone();
-                let tag = format!("r{round}w{w}n{next_tag}");
+                let tag = format!("r{round}w{w}");
                 let cfg = home_cfg.clone();
                 std::thread::spawn(move || match kind {
                     0..=5 => {
@@ -212,7 +211,6 @@ fn random_operations_with_sigkill() {
                 })
             })
             .collect();
-        next_tag += 1;
         std::thread::sleep(kill_after);
         srv.kill9();
         for w in workers {
