@@ -68,6 +68,8 @@ pub struct Folder {
     ino: u64,
     state: State,
     poisoned: bool,
+    /// Opened read-only (read-only file system): reads work, writes answer ReadOnly.
+    readonly: bool,
     /// Records applied since the on-disk index was written.
     unindexed: u64,
     /// Whether the file-level exclusive lock is held.
@@ -106,13 +108,17 @@ impl Folder {
     }
 
     fn open_mode(path: &Path, track: bool) -> Result<Folder> {
-        let file = OpenOptions::new().read(true).write(true).open(path).map_err(|e| {
-            if e.kind() == io::ErrorKind::NotFound {
-                Error::new(ErrorKind::NotFound, "no such folder")
-            } else {
-                e.into()
+        let (file, readonly) = match OpenOptions::new().read(true).write(true).open(path) {
+            Ok(f) => (f, false),
+            // A read-only file system (or file) still serves reads (BAD-INPUTS 56).
+            Err(e) if matches!(e.raw_os_error(), Some(libc::EROFS | libc::EACCES | libc::EPERM)) => {
+                (File::open(path)?, true)
             }
-        })?;
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                return Err(Error::new(ErrorKind::NotFound, "no such folder"))
+            }
+            Err(e) => return Err(e.into()),
+        };
         let ino = file.metadata()?.ino();
         let mut f = Folder {
             path: path.to_path_buf(),
@@ -120,6 +126,7 @@ impl Folder {
             ino,
             state: State::new(track),
             poisoned: false,
+            readonly,
             unindexed: 0,
             locked: false,
         };
@@ -142,7 +149,9 @@ impl Folder {
         }
         // A compaction that died before its rename left this; we hold the lock, so no
         // compaction is running.
-        let _ = std::fs::remove_file(compact_path(&self.path));
+        if !self.readonly {
+            let _ = std::fs::remove_file(compact_path(&self.path));
+        }
         let track = self.state.track_entries;
         self.state = match index::load(&index::path_for(&self.path), &self.file, self.ino, track) {
             Some(st) => st,
@@ -204,7 +213,11 @@ impl Folder {
     }
 
     fn reopen(&mut self) -> Result<()> {
-        self.file = OpenOptions::new().read(true).write(true).open(&self.path)?;
+        self.file = if self.readonly {
+            File::open(&self.path)?
+        } else {
+            OpenOptions::new().read(true).write(true).open(&self.path)?
+        };
         self.ino = self.file.metadata()?.ino();
         let track = self.state.track_entries;
         self.state =
@@ -251,6 +264,12 @@ impl Folder {
     }
 
     fn handle_bad(&mut self, at: u64, why: Bad, total: Option<u64>, len: u64) -> Result<()> {
+        if self.readonly {
+            // Cannot repair: serve what is committed before the bad record.
+            self.state.damaged.push((at, len));
+            self.state.end = len;
+            return Ok(());
+        }
         if why != Bad::Short {
             if let Some(next) = self.next_valid_after(at, total, len)? {
                 // Damage in the middle: skip it in RAM; `check --repair` quarantines it.
@@ -370,6 +389,9 @@ impl Folder {
     fn write_locked<T>(&mut self, write: impl FnOnce(&mut Self, u64) -> Result<T>) -> Result<T> {
         if self.poisoned {
             return Err(Error::new(ErrorKind::Io, "folder handle poisoned by an earlier sync failure"));
+        }
+        if self.readonly {
+            return Err(Error::new(ErrorKind::ReadOnly, "folder is on a read-only file system"));
         }
         self.lock()?;
         let r = self.catch_up_locked().and_then(|()| {
@@ -593,7 +615,10 @@ impl Folder {
 
     /// Writes the index now (best effort: it is a cache).
     pub fn save_index(&mut self) {
-        if self.state.track_entries && index::save(&index::path_for(&self.path), &self.state, self.ino).is_ok() {
+        if !self.readonly
+            && self.state.track_entries
+            && index::save(&index::path_for(&self.path), &self.state, self.ino).is_ok()
+        {
             self.unindexed = 0;
         }
     }

@@ -1,0 +1,123 @@
+//! Storage faults under the running server (issue 8, BAD-INPUTS 50, 53, 56): a small tmpfs
+//! filled up under SMTP load answers 452/451 (never 250 for what was not stored), keeps
+//! every acknowledged message, and delivers again once space is freed; a read-only data
+//! directory answers 4xx while POP3 reads keep working.
+
+mod common;
+
+use std::process::Command;
+
+use common::*;
+
+struct Unmount(std::path::PathBuf);
+
+impl Drop for Unmount {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg("-l").arg(&self.0).status();
+    }
+}
+
+const SEND: &str = r#"
+import os, smtplib, sys
+n, size = int(sys.argv[1]), int(sys.argv[2])
+codes = []
+for i in range(n):
+    s = smtplib.SMTP("127.0.0.1", int(os.environ["LB_SMTP"]))
+    body = ("Subject: fill %d\r\n\r\n" % i + ("x" * 78 + "\r\n") * (size // 80)).encode()
+    try:
+        s.sendmail("a@example.net", ["alice@example.org"], body)
+        codes.append("250:%d" % i)
+    except smtplib.SMTPDataError as e:
+        codes.append("%d:%d" % (e.smtp_code, i))
+    except smtplib.SMTPSenderRefused as e:
+        codes.append("%d:%d" % (e.smtp_code, i))
+    s.quit()
+print(" ".join(codes))
+"#;
+
+fn send(srv: &Server, n: usize, size: usize) -> Vec<(u16, usize)> {
+    let script = format!("import sys\nsys.argv = ['x', '{n}', '{size}']\n{SEND}");
+    srv.python(&script)
+        .split_whitespace()
+        .map(|c| {
+            let (code, i) = c.split_once(':').unwrap();
+            (code.parse().unwrap(), i.parse().unwrap())
+        })
+        .collect()
+}
+
+#[test]
+fn tmpfs_fills_up_under_smtp_load() {
+    if letterbox::sys::euid() != 0 {
+        eprintln!("SKIPPED tmpfs_fills_up_under_smtp_load: needs root to mount a tmpfs (CI runs as root)");
+        return;
+    }
+    // A reserve smaller than the tmpfs so the disk really fills (ENOSPC path), not only the
+    // reserve check.
+    let mut srv = Server::start("tmpfsfull", "", "free_space_reserve = 65536\nspool_memory = 1048576");
+    srv.kill9();
+    let data = srv.home.data();
+    let _ = std::fs::remove_dir_all(&data);
+    std::fs::create_dir_all(&data).unwrap();
+    assert!(Command::new("mount")
+        .args(["-t", "tmpfs", "-o", "size=3m", "tmpfs"])
+        .arg(&data)
+        .status()
+        .unwrap()
+        .success());
+    let _guard = Unmount(data.clone());
+    std::fs::write(data.join("ballast"), vec![7u8; 512 * 1024]).unwrap();
+    srv.spawn();
+    let codes = send(&srv, 60, 60_000);
+    let ok: Vec<usize> = codes.iter().filter(|c| c.0 == 250).map(|c| c.1).collect();
+    let temp: Vec<&(u16, usize)> = codes.iter().filter(|c| c.0 == 452 || c.0 == 451).collect();
+    assert!(!temp.is_empty(), "disk full must answer 452/451: {codes:?}");
+    assert!(codes.iter().all(|c| c.0 == 250 || c.0 == 452 || c.0 == 451), "only 250 or temporary failures: {codes:?}");
+    let stored: Vec<String> = contents(&srv.home.store(), "INBOX")
+        .iter()
+        .map(|(_, _, b)| String::from_utf8_lossy(strip_trace(b)).lines().next().unwrap_or("").to_string())
+        .collect();
+    for i in &ok {
+        assert!(stored.contains(&format!("Subject: fill {i}")), "acknowledged message {i} missing");
+    }
+    assert_eq!(stored.len(), ok.len(), "nothing refused is visible");
+    std::fs::remove_file(data.join("ballast")).unwrap();
+    let again = send(&srv, 2, 60_000);
+    assert!(again.iter().all(|c| c.0 == 250), "delivers again after space is freed: {again:?}");
+    srv.kill9();
+    check_clean(&srv.home);
+}
+
+#[test]
+fn read_only_data_dir_gives_4xx_and_reads_keep_working() {
+    if letterbox::sys::euid() != 0 {
+        eprintln!("SKIPPED read_only_data_dir: needs root to mount a tmpfs (CI runs as root)");
+        return;
+    }
+    let mut srv = Server::start("erofs", "", "free_space_reserve = 65536");
+    srv.kill9();
+    let data = srv.home.data();
+    let _ = std::fs::remove_dir_all(&data);
+    std::fs::create_dir_all(&data).unwrap();
+    assert!(Command::new("mount")
+        .args(["-t", "tmpfs", "-o", "size=4m", "tmpfs"])
+        .arg(&data)
+        .status()
+        .unwrap()
+        .success());
+    let _guard = Unmount(data.clone());
+    srv.spawn();
+    assert_eq!(send(&srv, 1, 100)[0].0, 250);
+    srv.kill9();
+    assert!(Command::new("mount").args(["-o", "remount,ro"]).arg(&data).status().unwrap().success());
+    srv.spawn();
+    let codes = send(&srv, 2, 100);
+    assert!(codes.iter().all(|c| c.0 == 451 || c.0 == 452), "EROFS answers 4xx: {codes:?}");
+    let out = srv.python(
+        "import os, poplib\np = poplib.POP3('127.0.0.1', int(os.environ['LB_POP3']))\np.user('alice'); p.pass_(os.environ['LB_PASS'])\nprint(p.stat()[0], len(p.retr(1)[1]))\np.quit()",
+    );
+    assert!(out.starts_with("1 "), "reads keep working: {out}");
+    assert!(Command::new("mount").args(["-o", "remount,rw"]).arg(&data).status().unwrap().success());
+    assert_eq!(send(&srv, 1, 100)[0].0, 250, "recovers when the fault clears");
+    assert_eq!(contents(&srv.home.store(), "INBOX").len(), 2);
+}
