@@ -121,3 +121,72 @@ fn read_only_data_dir_gives_4xx_and_reads_keep_working() {
     assert_eq!(send(&srv, 1, 100)[0].0, 250, "recovers when the fault clears");
     assert_eq!(contents(&srv.home.store(), "INBOX").len(), 2);
 }
+
+/// Runs `n` sequential SMTP deliveries against a server started with `LETTERBOX_FAULT=fault`,
+/// restarts it without the fault, and checks that every 250 is stored and `check` is clean.
+/// Returns the reply codes.
+#[cfg(feature = "fault-injection")]
+fn under_fault(name: &str, fault: &str, n: usize) -> (Vec<(u16, usize)>, Server) {
+    let mut srv = Server::start_env(name, "", "free_space_reserve = 0", &[("LETTERBOX_FAULT", fault)]);
+    let script = format!(
+        "import os, smtplib\nout = []\nfor i in range({n}):\n    try:\n        s = smtplib.SMTP('127.0.0.1', int(os.environ['LB_SMTP']), timeout=10)\n        s.sendmail('a@example.net', ['alice@example.org'], ('Subject: fault %d\\r\\n\\r\\n' % i + 'body line\\r\\n' * 200).encode())\n        out.append('250:%d' % i)\n        s.quit()\n    except smtplib.SMTPDataError as e:\n        out.append('%d:%d' % (e.smtp_code, i))\n    except (OSError, smtplib.SMTPException):\n        out.append('0:%d' % i)\nprint(' '.join(out))\n"
+    );
+    let codes: Vec<(u16, usize)> = srv
+        .python(&script)
+        .split_whitespace()
+        .map(|c| {
+            let (a, b) = c.split_once(':').unwrap();
+            (a.parse().unwrap(), b.parse().unwrap())
+        })
+        .collect();
+    srv.kill9();
+    srv.env.clear();
+    srv.spawn();
+    let stored: Vec<String> = contents(&srv.home.store(), "INBOX")
+        .iter()
+        .map(|(_, _, b)| String::from_utf8_lossy(strip_trace(b)).lines().next().unwrap_or("").to_string())
+        .collect();
+    for (code, i) in &codes {
+        if *code == 250 {
+            assert!(stored.contains(&format!("Subject: fault {i}")), "{fault}: acknowledged {i} lost; codes {codes:?}");
+        }
+    }
+    assert_eq!(send(&srv, 1, 100)[0].0, 250, "{fault}: recovers when the fault clears");
+    srv.kill9();
+    check_clean(&srv.home);
+    (codes, srv)
+}
+
+#[cfg(feature = "fault-injection")]
+#[test]
+fn fsync_eio_answers_451_and_is_never_retried_as_success() {
+    let (codes, srv) = under_fault("synceio", "sync-eio@3", 6);
+    assert_eq!(codes.iter().filter(|c| c.0 == 451).count(), 1, "{codes:?}");
+    assert_eq!(codes.iter().filter(|c| c.0 == 250).count(), 5, "later deliveries work (handle reopened): {codes:?}");
+    assert!(srv.log_text().contains("fdatasync EIO"));
+}
+
+#[cfg(feature = "fault-injection")]
+#[test]
+fn write_enospc_answers_452_and_leaves_nothing_partial() {
+    let (codes, srv) = under_fault("enospc", "write-enospc@2", 4);
+    assert_eq!(codes.iter().filter(|c| c.0 == 452).count(), 1, "{codes:?}");
+    assert_eq!(contents(&srv.home.store(), "INBOX").len(), 3 + 1);
+}
+
+#[cfg(feature = "fault-injection")]
+#[test]
+fn torn_write_crash_loses_nothing_acknowledged() {
+    let (codes, _srv) = under_fault("tear", "tear@3", 4);
+    // The server died at the third write: deliveries after it failed to connect.
+    assert!(codes.iter().any(|c| c.0 == 0), "{codes:?}");
+    assert_eq!(codes.iter().filter(|c| c.0 == 250).count(), 2, "{codes:?}");
+}
+
+#[cfg(feature = "fault-injection")]
+#[test]
+fn power_cut_dropping_unsynced_data_loses_nothing_acknowledged() {
+    let (codes, srv) = under_fault("powercut", "lose-unsynced@3", 4);
+    assert_eq!(codes.iter().filter(|c| c.0 == 250).count(), 2, "{codes:?}");
+    assert_eq!(contents(&srv.home.store(), "INBOX").len(), 2 + 1);
+}

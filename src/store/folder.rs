@@ -394,8 +394,9 @@ impl Folder {
             return Err(Error::new(ErrorKind::ReadOnly, "folder is on a read-only file system"));
         }
         self.lock()?;
+        let mut start = 0;
         let r = self.catch_up_locked().and_then(|()| {
-            let start = self.state.end;
+            start = self.state.end;
             let r = write(self, start);
             if r.is_err() {
                 let _ = self.file.set_len(start);
@@ -404,7 +405,7 @@ impl Folder {
         });
         self.unlock();
         let v = r?;
-        if let Err(e) = self.file.sync_data() {
+        if let Err(e) = super::fault::sync(&self.file, start) {
             self.poisoned = true;
             return Err(e.into());
         }
@@ -416,7 +417,7 @@ impl Folder {
 
     /// Writes `bytes` at `pos` and applies the records it holds (written by us, so valid).
     fn write_records(&mut self, pos: u64, bytes: &[u8]) -> Result<()> {
-        self.file.write_all_at(bytes, pos)?;
+        super::fault::write_at(&self.file, bytes, pos)?;
         let mut off = 0usize;
         while let Some(rec) = bytes.get(off..) {
             if rec.is_empty() {
@@ -495,7 +496,7 @@ impl Folder {
             match m.body.in_memory() {
                 Some(b) => rec.extend_from_slice(b),
                 None => {
-                    self.file.write_all_at(&rec, pos)?;
+                    super::fault::write_at(&self.file, &rec, pos)?;
                     let body_at = pos + prefix_len as u64;
                     let n = m.body.len();
                     copy_into(&mut m.body.reader()?, &self.file, body_at, n)?;
@@ -503,7 +504,7 @@ impl Folder {
                 }
             }
             if !rec.is_empty() {
-                self.file.write_all_at(&rec, pos)?;
+                super::fault::write_at(&self.file, &rec, pos)?;
             }
             let h = format::decode_header(&fixed_header_bytes(&fixed, &m.meta, m.body.len())?)
                 .map_err(|_| Error::new(ErrorKind::Io, "internal record error"))?;
@@ -831,7 +832,7 @@ fn copy_into(src: &mut impl Read, dst: &File, mut at: u64, n: u64) -> Result<()>
         let k = left.min(IO_BUF as u64) as usize;
         let chunk = buf.get_mut(..k).unwrap_or(&mut []);
         src.read_exact(chunk)?;
-        dst.write_all_at(chunk, at)?;
+        super::fault::write_at(dst, chunk, at)?;
         at += k as u64;
         left -= k as u64;
     }

@@ -15,6 +15,7 @@
 //! percent-encodes every other byte (including `.` and `/`), so no name can reach outside the
 //! directory; names with empty, `.` or `..` components or control characters are refused.
 
+pub mod fault;
 pub mod folder;
 pub mod format;
 pub mod index;

@@ -142,6 +142,8 @@ pub struct Server {
     pub pop3: u16,
     pub pop3s: u16,
     pub log: PathBuf,
+    /// Extra environment for the server process (e.g. LETTERBOX_FAULT).
+    pub env: Vec<(String, String)>,
 }
 
 fn free_port() -> u16 {
@@ -152,6 +154,11 @@ impl Server {
     /// Starts a server; `extra` is appended to the top-level config keys (before tables),
     /// `limits` to a `[limits]` table.
     pub fn start(name: &str, extra: &str, limits: &str) -> Server {
+        Self::start_env(name, extra, limits, &[])
+    }
+
+    /// Like `start`, with extra environment variables for the server process.
+    pub fn start_env(name: &str, extra: &str, limits: &str, env: &[(&str, &str)]) -> Server {
         let (smtp, imap, imaps, pop3, pop3s) = (free_port(), free_port(), free_port(), free_port(), free_port());
         let cfg = format!(
             "{extra}\n[listen]\nsmtp = [\"127.0.0.1:{smtp}\"]\nimap = [\"127.0.0.1:{imap}\"]\nimaps = [\"127.0.0.1:{imaps}\"]\npop3 = [\"127.0.0.1:{pop3}\"]\npop3s = [\"127.0.0.1:{pop3s}\"]\n[tls]\ncert = \"init/cert.pem\"\nkey = \"init/key.pem\"\n[limits]\n{limits}\n"
@@ -167,7 +174,8 @@ impl Server {
         let pw = home.run(&["passwd"], format!("{PASSWORD}\n").as_bytes());
         assert!(pw.status.success(), "passwd: {}", String::from_utf8_lossy(&pw.stderr));
         let log = home.dir.join("server.log");
-        let mut s = Server { home, child: None, smtp, imap, imaps, pop3, pop3s, log };
+        let env = env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let mut s = Server { home, child: None, smtp, imap, imaps, pop3, pop3s, log, env };
         s.spawn();
         s
     }
@@ -175,7 +183,14 @@ impl Server {
     /// (Re)starts the process on the same config and data.
     pub fn spawn(&mut self) {
         let logf = std::fs::OpenOptions::new().create(true).append(true).open(&self.log).unwrap();
-        let child = self.home.cmd(&["serve"]).stdout(Stdio::null()).stderr(logf).spawn().unwrap();
+        let child = self
+            .home
+            .cmd(&["serve"])
+            .envs(self.env.iter().cloned())
+            .stdout(Stdio::null())
+            .stderr(logf)
+            .spawn()
+            .unwrap();
         self.child = Some(child);
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
         for port in [self.smtp, self.pop3, self.imap] {

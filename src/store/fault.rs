@@ -1,0 +1,96 @@
+//! Test-only fault injection under the store's file operations (issue 8): with the cargo
+//! feature `fault-injection` and `LETTERBOX_FAULT=KIND@N` in the environment, the Nth
+//! write or sync (counted per process) misbehaves:
+//!
+//! * `sync-eio@N`: the Nth `fdatasync` fails with EIO without syncing (BAD-INPUTS 53);
+//! * `write-enospc@N`: the Nth write fails with ENOSPC (BAD-INPUTS 50);
+//! * `tear@N`: the Nth write stores only half its bytes, then the process aborts (a crash
+//!   in the middle of a write, BAD-INPUTS 51/52);
+//! * `lose-unsynced@N`: at the Nth sync, everything written since the last sync is cut off
+//!   and the process aborts: a power cut dropping the page cache (BAD-INPUTS 52).
+//!
+//! Without the feature every hook is an inlined `Ok(())`.
+
+use std::fs::File;
+use std::io;
+
+#[cfg(feature = "fault-injection")]
+mod imp {
+    use std::fs::File;
+    use std::io;
+    use std::os::unix::fs::FileExt;
+    use std::sync::atomic::{AtomicU64, Ordering};
+    use std::sync::OnceLock;
+
+    static WRITES: AtomicU64 = AtomicU64::new(0);
+    static SYNCS: AtomicU64 = AtomicU64::new(0);
+
+    fn plan() -> &'static Option<(String, u64)> {
+        static PLAN: OnceLock<Option<(String, u64)>> = OnceLock::new();
+        PLAN.get_or_init(|| {
+            let v = std::env::var("LETTERBOX_FAULT").ok()?;
+            let (kind, n) = v.split_once('@')?;
+            Some((kind.to_owned(), n.parse().ok()?))
+        })
+    }
+
+    fn hit(kind: &str, counter: &AtomicU64) -> bool {
+        match plan() {
+            Some((k, n)) if k == kind => counter.fetch_add(1, Ordering::SeqCst) + 1 == *n,
+            _ => false,
+        }
+    }
+
+    pub fn write_at(file: &File, buf: &[u8], pos: u64) -> io::Result<()> {
+        let kind = plan().as_ref().map(|p| p.0.as_str()).unwrap_or("");
+        if kind == "write-enospc" && hit("write-enospc", &WRITES) {
+            return Err(io::Error::from_raw_os_error(libc::ENOSPC));
+        }
+        if kind == "tear" && hit("tear", &WRITES) {
+            let half = buf.get(..buf.len() / 2).unwrap_or(&[]);
+            file.write_all_at(half, pos)?;
+            eprintln!("letterbox: fault injection: torn write, aborting");
+            std::process::abort();
+        }
+        file.write_all_at(buf, pos)
+    }
+
+    pub fn sync(file: &File, synced_len: u64) -> io::Result<()> {
+        let kind = plan().as_ref().map(|p| p.0.as_str()).unwrap_or("");
+        if kind == "sync-eio" && hit("sync-eio", &SYNCS) {
+            eprintln!("letterbox: fault injection: fdatasync EIO");
+            return Err(io::Error::from_raw_os_error(libc::EIO));
+        }
+        if kind == "lose-unsynced" && hit("lose-unsynced", &SYNCS) {
+            file.set_len(synced_len)?;
+            file.sync_all()?;
+            eprintln!("letterbox: fault injection: power cut, unsynced data lost");
+            std::process::abort();
+        }
+        file.sync_data()
+    }
+}
+
+/// Writes all of `buf` at `pos` (the store's only write path for folder files).
+#[inline]
+pub fn write_at(file: &File, buf: &[u8], pos: u64) -> io::Result<()> {
+    #[cfg(feature = "fault-injection")]
+    return imp::write_at(file, buf, pos);
+    #[cfg(not(feature = "fault-injection"))]
+    {
+        use std::os::unix::fs::FileExt;
+        file.write_all_at(buf, pos)
+    }
+}
+
+/// `fdatasync`; `synced_len` is the file length at the previous successful sync.
+#[inline]
+pub fn sync(file: &File, synced_len: u64) -> io::Result<()> {
+    #[cfg(feature = "fault-injection")]
+    return imp::sync(file, synced_len);
+    #[cfg(not(feature = "fault-injection"))]
+    {
+        let _ = synced_len;
+        file.sync_data()
+    }
+}
