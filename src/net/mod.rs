@@ -28,8 +28,9 @@ use smol::{Async, LocalExecutor};
 
 use crate::auth::{Throttle, Verifier};
 use crate::config::Config;
+use crate::proto::pop3::AuthOutcome;
 use crate::store::writer::Writer;
-use crate::store::Store;
+use crate::store::{Folder, Store};
 
 use conn::Conn;
 
@@ -85,9 +86,70 @@ pub struct Server {
     stop_tx: Sender<()>,
     pub stop_rx: Receiver<()>,
     pub hostname: String,
+    /// Read handles of folders, shared by every session (one index in RAM per folder).
+    folders: RefCell<HashMap<String, Rc<RefCell<Folder>>>>,
 }
 
+/// Folder read handles kept open at most (each holds its message table).
+const OPEN_FOLDERS_MAX: usize = 64;
+
 impl Server {
+    /// The shared read handle of `name`, opened on first use and caught up with the file.
+    pub fn folder(&self, name: &str) -> crate::store::Result<Rc<RefCell<Folder>>> {
+        let canon = crate::store::canonical(name)?;
+        let f = self.folder_cached(&canon)?;
+        f.borrow_mut().refresh()?;
+        Ok(f)
+    }
+
+    /// The shared read handle without catching up (reads of known messages).
+    pub fn folder_cached(&self, name: &str) -> crate::store::Result<Rc<RefCell<Folder>>> {
+        let canon = crate::store::canonical(name)?;
+        if let Some(f) = self.folders.borrow().get(&canon) {
+            return Ok(f.clone());
+        }
+        let f = Rc::new(RefCell::new(self.store.open_folder(&canon)?));
+        let mut m = self.folders.borrow_mut();
+        if m.len() >= OPEN_FOLDERS_MAX {
+            m.retain(|_, v| Rc::strong_count(v) > 1);
+        }
+        m.insert(canon, f.clone());
+        Ok(f)
+    }
+
+    /// Catches a cached handle up after a write (ignores folders not open here).
+    pub fn refresh_folder(&self, name: &str) {
+        let f = self.folders.borrow().get(name).cloned();
+        if let Some(f) = f {
+            if let Ok(mut f) = f.try_borrow_mut() {
+                let _ = f.refresh();
+            }
+        }
+    }
+
+    /// Throttle, then verify off the executor (PBKDF2 is slow on purpose), shared by POP3
+    /// and IMAP (BAD-INPUTS 44/45).
+    pub async fn authenticate(
+        &self,
+        peer: &SocketAddr,
+        user: String,
+        pass: crate::auth::Secret,
+    ) -> Result<(), AuthOutcome> {
+        let ip = peer.ip();
+        if let Err(ms) = self.throttle.borrow().check(ip, self.now_ms()) {
+            return Err(AuthOutcome::Throttled(ms));
+        }
+        let v = self.verifier();
+        let ok = smol::unblock(move || v.check(&user, &pass)).await;
+        if ok {
+            self.throttle.borrow_mut().succeeded(ip);
+            Ok(())
+        } else {
+            self.throttle.borrow_mut().failed(ip, self.now_ms());
+            Err(AuthOutcome::Bad)
+        }
+    }
+
     pub fn config(&self) -> Arc<Config> {
         self.cfg.borrow().clone()
     }
@@ -260,6 +322,7 @@ fn run(cfg: Config) -> io::Result<()> {
         started: Instant::now(),
         stop_tx,
         stop_rx,
+        folders: RefCell::new(HashMap::new()),
     });
     let ex = Rc::new(LocalExecutor::new());
     for (proto, l) in listeners {

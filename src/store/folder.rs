@@ -599,6 +599,13 @@ impl Folder {
         Ok(v)
     }
 
+    /// The meta bytes stored with `e` (the MIME summary for messages received by the server).
+    pub fn meta(&self, e: &Entry) -> Result<Vec<u8>> {
+        let mut m = vec![0u8; e.meta_len() as usize];
+        self.file.read_exact_at(&mut m, e.record_offset() + (HEADER_LEN + MESSAGE_FIXED) as u64)?;
+        Ok(m)
+    }
+
     /// The MESSAGE attrs word of `e` (see format docs).
     pub fn attrs(&self, e: &Entry) -> Result<u32> {
         let mut b = [0u8; MESSAGE_FIXED];

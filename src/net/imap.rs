@@ -1,0 +1,328 @@
+//! IMAP session driver: moves bytes between a connection and the sans-IO core
+//! (`proto::imap`), implements its `Mailstore` over the store (reads through the process's
+//! shared folder handles, changes computed from MODSEQs and UID lists), sends writes to the
+//! group-commit writer (APPEND, STORE, EXPUNGE: tagged OK only after fsync), and wakes
+//! selected sessions twice a second so IDLE sees deliveries by SMTP, `letterbox deliver`
+//! and other sessions within a second (RFC 2177).
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use smol::future::FutureExt;
+
+use super::conn::{Conn, Read, READ_BUF};
+use super::pop3::WRITE_TIMEOUT;
+use super::{log, Server};
+use crate::mime::{MimeParser, MimeSummary};
+use crate::proto::imap::{
+    AuthOutcome, Changes, Event, FlagUpdate, FolderInfo, ImapPolicy, Mailstore, MsgMeta, PeerInfo, Session, Snapshot,
+    State, StoreError, StoreOp,
+};
+use crate::store::{self, ErrorKind, FlagOp, NewMessage};
+use crate::util::Spool;
+
+/// How often a selected session looks for changes by others (IDLE within 1 s).
+const CHANGE_TICK: Duration = Duration::from_millis(500);
+/// Replies gathered before a write (the core's chunks stay bounded by its own limit).
+const OUT_BATCH: usize = 16 * 1024;
+
+/// What this session last reported for a folder, to compute `Changes`.
+#[derive(Default)]
+struct Reported {
+    generation: u64,
+    uids: Vec<u32>,
+    modseq: u64,
+    uidnext: u32,
+}
+
+/// The `Mailstore` of one session.
+struct Store<'a> {
+    srv: &'a Server,
+    reported: HashMap<String, Reported>,
+}
+
+fn store_err(e: &store::Error) -> StoreError {
+    match e.kind {
+        ErrorKind::NotFound | ErrorKind::BadName => StoreError::NotFound,
+        ErrorKind::NoSpace | ErrorKind::TooBig | ErrorKind::TooMany => StoreError::Full,
+        _ => StoreError::Io,
+    }
+}
+
+fn meta_of(e: &store::Entry) -> MsgMeta {
+    MsgMeta { uid: e.uid, flags: e.flags, size: u64::from(e.size), internal_date: i64::from(e.date), modseq: e.modseq }
+}
+
+impl Mailstore for Store<'_> {
+    fn folders(&mut self) -> Result<Vec<FolderInfo>, StoreError> {
+        let names = self.srv.store.list().map_err(|e| store_err(&e))?;
+        Ok(names
+            .into_iter()
+            .map(|name| {
+                let attributes = special_use(&name).map(|a| vec![a.to_owned()]).unwrap_or_default();
+                FolderInfo { name, attributes }
+            })
+            .collect())
+    }
+
+    fn open(&mut self, folder: &str) -> Result<Snapshot, StoreError> {
+        let f = self.srv.folder(folder).map_err(|e| store_err(&e))?;
+        let f = f.borrow();
+        let st = f.state();
+        let rep = self.reported.entry(folder.to_owned()).or_default();
+        rep.generation += 1;
+        rep.uids = st.entries.iter().map(|e| e.uid).collect();
+        rep.modseq = st.highest_modseq;
+        rep.uidnext = st.uidnext;
+        Ok(Snapshot {
+            uidvalidity: st.uidvalidity,
+            uidnext: st.uidnext,
+            highest_modseq: st.highest_modseq,
+            messages: st.entries.iter().map(meta_of).collect(),
+            keywords: st.keywords.clone(),
+            generation: rep.generation,
+        })
+    }
+
+    fn changes(&mut self, folder: &str, _generation: u64) -> Result<Changes, StoreError> {
+        let f = self.srv.folder(folder).map_err(|e| store_err(&e))?;
+        let f = f.borrow();
+        let st = f.state();
+        let rep = self.reported.entry(folder.to_owned()).or_default();
+        let mut c = Changes { generation: rep.generation, uidnext: st.uidnext, keywords: st.keywords.clone(), ..Changes::default() };
+        if st.highest_modseq == rep.modseq && st.uidnext == rep.uidnext {
+            return Ok(c);
+        }
+        // Expunged: reported UIDs no longer present (both lists ascend).
+        let mut cur = st.entries.iter().map(|e| e.uid).peekable();
+        for &u in &rep.uids {
+            while cur.next_if(|&c| c < u).is_some() {}
+            if cur.peek() != Some(&u) {
+                c.expunged.push(u);
+            }
+        }
+        for e in &st.entries {
+            if e.uid >= rep.uidnext {
+                c.added.push(meta_of(e));
+            } else if e.modseq > rep.modseq {
+                c.flags.push(meta_of(e));
+            }
+        }
+        rep.generation += 1;
+        rep.uids = st.entries.iter().map(|e| e.uid).collect();
+        rep.modseq = st.highest_modseq;
+        rep.uidnext = st.uidnext;
+        c.generation = rep.generation;
+        Ok(c)
+    }
+
+    fn read(&mut self, folder: &str, uid: u32, offset: u64, buf: &mut [u8]) -> Result<usize, StoreError> {
+        let f = self.srv.folder_cached(folder).map_err(|e| store_err(&e))?;
+        let f = f.borrow();
+        let e = f.state().find(uid).ok().and_then(|i| f.entries().get(i).copied()).ok_or(StoreError::NoMessage)?;
+        f.read_body(&e, offset, buf).map_err(|e| store_err(&e))
+    }
+
+    fn mime(&mut self, folder: &str, uid: u32) -> Result<MimeSummary, StoreError> {
+        if let Some(m) = self.srv.mime_cache.borrow().get(&(folder.to_owned(), uid)) {
+            return Ok(m.clone());
+        }
+        let f = self.srv.folder_cached(folder).map_err(|e| store_err(&e))?;
+        let f = f.borrow();
+        let e = f.state().find(uid).ok().and_then(|i| f.entries().get(i).copied()).ok_or(StoreError::NoMessage)?;
+        let summary = match f.meta(&e).ok().and_then(|m| postcard::from_bytes::<MimeSummary>(&m).ok()) {
+            Some(s) => s,
+            None => {
+                let mut p = MimeParser::new();
+                let mut buf = vec![0u8; 64 * 1024];
+                let mut pos = 0u64;
+                while pos < u64::from(e.size) {
+                    let n = f.read_body(&e, pos, &mut buf).map_err(|e| store_err(&e))?;
+                    if n == 0 {
+                        break;
+                    }
+                    p.push(buf.get(..n).unwrap_or(&[]));
+                    pos += n as u64;
+                }
+                p.finish()
+            }
+        };
+        self.srv.cache_mime(folder, uid, &summary);
+        Ok(summary)
+    }
+}
+
+/// RFC 6154 attribute of the folders every client expects.
+pub fn special_use(name: &str) -> Option<&'static str> {
+    Some(match name {
+        "Sent" => "\\Sent",
+        "Drafts" => "\\Drafts",
+        "Trash" => "\\Trash",
+        "Junk" => "\\Junk",
+        "Archive" => "\\Archive",
+        _ => return None,
+    })
+}
+
+/// An APPEND in progress.
+struct Append {
+    folder: String,
+    spool: Spool,
+    flags: u32,
+    keywords: Vec<String>,
+    date: i64,
+    mime: MimeParser,
+}
+
+/// Runs one IMAP session; returns the disconnect reason for the log.
+pub async fn session(srv: &Server, conn: &mut Conn, peer: SocketAddr) -> String {
+    let cfg = srv.config();
+    let policy = Arc::new(ImapPolicy::from_config(&cfg));
+    let info = PeerInfo { ip: peer.ip(), is_tls: conn.is_tls(), tls_available: srv.tls().is_some() };
+    let mut s = Session::new(policy, info, srv.now_ms());
+    let mut store = Store { srv, reported: HashMap::new() };
+    let mut buf = vec![0u8; READ_BUF];
+    let mut pending: Vec<u8> = Vec::new();
+    let mut out: Vec<u8> = Vec::new();
+    let mut append: Option<Append> = None;
+    loop {
+        while let Some(ev) = s.poll(srv.now_ms(), &mut store) {
+            match ev {
+                Event::Reply(b) => {
+                    out.extend_from_slice(&b);
+                    if out.len() >= OUT_BATCH {
+                        if let Err(e) = flush(conn, &mut out).await {
+                            return e;
+                        }
+                    }
+                }
+                Event::StartTls => {
+                    if let Err(e) = flush(conn, &mut out).await {
+                        return e;
+                    }
+                    pending.clear(); // RFC 2595 §3.1: nothing sent before the handshake counts.
+                    let Some(tls) = srv.tls() else { return "STARTTLS without a certificate".into() };
+                    let t = Duration::from_secs(cfg.limits.tls_handshake_timeout);
+                    if let Err(e) = conn.upgrade(tls, t).await {
+                        return format!("STARTTLS handshake failed: {e}");
+                    }
+                    s.tls_started();
+                }
+                Event::CheckCredentials { user, pass } => {
+                    let outcome = match srv.authenticate(&peer, user, pass).await {
+                        Ok(()) => AuthOutcome::Ok,
+                        Err(o) => o,
+                    };
+                    log("imap", &peer, if outcome == AuthOutcome::Ok { "login ok" } else { "login failed" });
+                    s.auth_result(outcome);
+                }
+                Event::AppendStarted { folder, flags, keywords, date, size: _ } => {
+                    append = Some(Append {
+                        folder,
+                        spool: Spool::new(&srv.store.tmp_dir(), cfg.limits.spool_memory),
+                        flags,
+                        keywords,
+                        date: date.unwrap_or_else(crate::util::unix_now),
+                        mime: MimeParser::new(),
+                    });
+                }
+                Event::AppendData(d) => {
+                    if let Some(a) = append.as_mut() {
+                        a.mime.push(&d);
+                        let _ = a.spool.write(&d);
+                    }
+                }
+                Event::AppendEnded => {
+                    let r = match append.take() {
+                        Some(a) => do_append(srv, a).await,
+                        None => Err(StoreError::Io),
+                    };
+                    s.append_done(r);
+                }
+                Event::AppendAborted => append = None,
+                Event::Store { folder, uids, op, flags, keywords } => {
+                    let op = match op {
+                        StoreOp::Add => FlagOp::Add,
+                        StoreOp::Remove => FlagOp::Remove,
+                        StoreOp::Replace => FlagOp::Replace,
+                    };
+                    let r = srv
+                        .writer
+                        .call(&folder, move |f| {
+                            let ch = f.store_flags(&uids, op, flags, &keywords)?;
+                            Ok((ch, f.state().keywords.clone()))
+                        })
+                        .await;
+                    srv.refresh_folder(&folder);
+                    s.store_done(
+                        r.map(|(ch, kw)| (ch.into_iter().map(|(uid, flags, modseq)| FlagUpdate { uid, flags, modseq }).collect(), kw))
+                            .map_err(|e| store_err(&e)),
+                    );
+                }
+                Event::Expunge { folder, uids } => {
+                    let r = srv.writer.call(&folder, move |f| f.expunge(&uids)).await;
+                    srv.refresh_folder(&folder);
+                    s.expunge_done(r.map_err(|e| store_err(&e)));
+                }
+                Event::Close => {
+                    let _ = flush(conn, &mut out).await;
+                    return "logout".into();
+                }
+            }
+        }
+        if let Err(e) = flush(conn, &mut out).await {
+            return e;
+        }
+        if !pending.is_empty() {
+            let n = s.feed(&pending);
+            pending.drain(..n);
+            if n > 0 {
+                continue;
+            }
+        }
+        let mut deadline = s.deadline().map(|ms| srv.instant_of(ms));
+        if s.state() == State::Selected {
+            let tick = Instant::now() + CHANGE_TICK;
+            deadline = Some(deadline.map_or(tick, |d| d.min(tick)));
+            if let Some(name) = store.reported.keys().next().cloned() {
+                srv.refresh_folder(&name);
+            }
+        }
+        let read = conn.read_until(&mut buf, deadline).or(async {
+            let _ = srv.stop_rx.recv().await;
+            Ok(Read::TimedOut)
+        });
+        match read.await {
+            Ok(Read::Data(n)) => pending.extend_from_slice(buf.get(..n).unwrap_or(&[])),
+            Ok(Read::TimedOut) if srv.stopping() && append.is_none() => {
+                let _ = conn.write_all(b"* BYE server shutting down\r\n", WRITE_TIMEOUT).await;
+                return "server stopping".into();
+            }
+            Ok(Read::TimedOut) => {}
+            Ok(Read::Eof) => {
+                return if append.is_some() { "client vanished during APPEND (nothing stored)" } else { "client closed" }.into()
+            }
+            Err(e) => return format!("read error: {e}"),
+        }
+    }
+}
+
+async fn flush(conn: &mut Conn, out: &mut Vec<u8>) -> Result<(), String> {
+    if !out.is_empty() {
+        conn.write_all(out, WRITE_TIMEOUT).await.map_err(|e| format!("write error: {e}"))?;
+        out.clear();
+    }
+    Ok(())
+}
+
+/// Commits an APPEND through the writer; the MIME structure goes into the record's meta.
+async fn do_append(srv: &Server, a: Append) -> Result<(u32, u32), StoreError> {
+    let uidvalidity = srv.folder(&a.folder).map_err(|e| store_err(&e))?.borrow().uidvalidity();
+    let meta = postcard::to_stdvec(&a.mime.finish()).ok().filter(|m| m.len() <= usize::from(u16::MAX)).unwrap_or_default();
+    let nm = NewMessage { body: a.spool, date: a.date, flags: a.flags, keywords: a.keywords, meta, attrs: 0 };
+    let uid = srv.writer.append(&a.folder, nm).await.map_err(|e| store_err(&e))?;
+    srv.refresh_folder(&a.folder);
+    Ok((uidvalidity, uid))
+}
