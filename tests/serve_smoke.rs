@@ -30,3 +30,34 @@ p.quit()
     let got = contents(&srv.home.store(), "INBOX");
     assert_eq!(strip_trace(&got[0].2), b"From: bob@example.net\r\nSubject: smoke\r\n\r\nline\r\n.leading dot\r\n");
 }
+
+/// Issue 6: once expunged bytes pass `compact_threshold`, the writer compacts the folder in
+/// the background; UIDs survive and new mail gets fresh UIDs.
+#[test]
+fn background_compaction_after_expunge() {
+    let srv = Server::start("autocompact", "", "compact_threshold = 100000");
+    let out = srv.python(
+        r#"
+import os, smtplib, poplib
+s = smtplib.SMTP("127.0.0.1", int(os.environ["LB_SMTP"]))
+for i in range(30):
+    s.sendmail("a@example.net", ["alice@example.org"], ("Subject: %d\r\n\r\n" % i).encode() + (("x" * 78 + "\r\n") * 60).encode())
+s.quit()
+p = poplib.POP3("127.0.0.1", int(os.environ["LB_POP3"]))
+p.user(os.environ["LB_USER"]); p.pass_(os.environ["LB_PASS"])
+for i in range(1, 26):
+    p.dele(i)
+p.quit()
+print("ok")
+"#,
+    );
+    assert_eq!(out.trim(), "ok");
+    let t = std::time::Instant::now();
+    while !srv.log_text().contains("compacted INBOX") {
+        assert!(t.elapsed() < std::time::Duration::from_secs(5), "no compaction: {}", srv.log_text());
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let got = contents(&srv.home.store(), "INBOX");
+    assert_eq!(got.iter().map(|g| g.0).collect::<Vec<_>>(), vec![26, 27, 28, 29, 30]);
+    assert!(file_len(&srv.home.data().join("INBOX.lbx")) < 5 * 6000);
+}

@@ -305,7 +305,7 @@ fn run(cfg: Config) -> io::Result<()> {
     for f in crate::store::SPECIAL_FOLDERS {
         let _ = store.ensure(f);
     }
-    let writer = Writer::spawn(store.clone())?;
+    let writer = Writer::spawn_with(store.clone(), cfg.limits.compact_threshold)?;
     crate::sys::install_signal_flags();
     let (stop_tx, stop_rx) = smol::channel::bounded(1);
     let srv = Rc::new(Server {

@@ -45,10 +45,16 @@ pub struct Writer {
 }
 
 impl Writer {
-    /// Starts the writer thread for `store`.
+    /// Starts the writer thread for `store` (no automatic compaction).
     pub fn spawn(store: Store) -> std::io::Result<Writer> {
+        Self::spawn_with(store, u64::MAX)
+    }
+
+    /// Starts the writer thread; a folder whose reclaimable bytes pass `compact_threshold`
+    /// after a write is compacted in the background of the sessions (issue 6).
+    pub fn spawn_with(store: Store, compact_threshold: u64) -> std::io::Result<Writer> {
         let (tx, rx) = channel::bounded(QUEUE);
-        thread::Builder::new().name("store-writer".into()).spawn(move || run(store, rx))?;
+        thread::Builder::new().name("store-writer".into()).spawn(move || run(store, rx, compact_threshold))?;
         Ok(Writer { tx })
     }
 
@@ -84,12 +90,13 @@ fn gone() -> Error {
     Error::new(ErrorKind::Io, "store writer stopped")
 }
 
-fn run(store: Store, rx: Receiver<Request>) {
+fn run(store: Store, rx: Receiver<Request>, compact_threshold: u64) {
     let mut folders: HashMap<String, Folder> = HashMap::new();
     while let Ok(first) = rx.recv_blocking() {
         let first = match first {
             Request::Call { folder, f } => {
                 f(folder_for(&store, &mut folders, &folder));
+                maybe_compact(&mut folders, &folder, compact_threshold);
                 continue;
             }
             append => append,
@@ -114,6 +121,23 @@ fn run(store: Store, rx: Receiver<Request>) {
         append_batch(&store, &mut folders, batch);
         if let Some((folder, f)) = call {
             f(folder_for(&store, &mut folders, &folder));
+            maybe_compact(&mut folders, &folder, compact_threshold);
+        }
+    }
+}
+
+/// Compacts `name` when expunged and superseded records pass the threshold. Readers keep
+/// their old file open until they refresh, so no session waits on this.
+fn maybe_compact(folders: &mut HashMap<String, Folder>, name: &str, threshold: u64) {
+    let Some(f) = folders.get_mut(name) else { return };
+    if f.state().reclaimable() < threshold {
+        return;
+    }
+    match f.compact() {
+        Ok((before, after)) => eprintln!("letterbox: compacted {name}: {before} -> {after} bytes"),
+        Err(e) => {
+            eprintln!("letterbox: compacting {name} failed: {e}");
+            folders.remove(name);
         }
     }
 }
