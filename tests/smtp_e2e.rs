@@ -848,3 +848,76 @@ c.send(msg(99999) + b".\r\n"); assert c.reply()[0] == 250
 "#,
     );
 }
+
+#[test]
+fn command_edge_cases_over_the_wire() {
+    let srv = Server::start("smtp-edge", "", "");
+    let out = py(
+        &srv,
+        r#"
+c = session()
+# 8: NUL in a command → 501, the line is not truncated at the NUL.
+code, text = c.cmd(b"MAIL FROM:<bob@example.net>\0 SIZE=1")
+assert code == 501, (code, text)
+# 20: over-long local part and path, missing <>.
+assert c.cmd(b"MAIL FROM:<" + b"a" * 65 + b"@example.net>")[0] in (501, 553)
+assert c.cmd(b"MAIL FROM:bob@example.net")[0] in (501, 553)
+# 24: non-ASCII without SMTPUTF8 → 553; with it, accepted.
+assert c.cmd(b"MAIL FROM:<b\xc3\xb6b@example.net>")[0] == 553
+c.ok(b"MAIL FROM:<b\xc3\xb6b@example.net> SMTPUTF8")
+c.ok(b"RSET")
+# 21: shell metacharacters: unquoted → syntax error; quoted → an opaque address.
+assert c.cmd(b"MAIL FROM:<;touch${IFS}/tmp/lb-pwned;@example.net>")[0] == 501
+c.ok(b'MAIL FROM:<";touch /tmp/lb-pwned;"@example.net>')
+# 10: 150 RCPTs pipelined → 100 accepted, then 452.
+c.send(b"".join(b"RCPT TO:<alice+%d@example.org>\r\n" % i for i in range(150)))
+codes = [c.reply()[0] for _ in range(150)]
+assert codes.count(250) == 100 and set(codes[100:]) == {452}, codes
+c.ok(b"DATA", 354)
+# 26: a mail loop (too many Received headers) is refused.
+c.send(b"Received: from x by y; Thu, 1 Jan 2026 00:00:00 +0000\r\n" * 100 + b"Subject: loop\r\n\r\nx\r\n.\r\n")
+code, text = c.reply()
+assert code == 554 and b"loop" in text.lower(), (code, text)
+# 5: ..x is stored as .x; 23: 8-bit headers are opaque bytes.
+c.ok(b'MAIL FROM:<";touch /tmp/lb-pwned;"@example.net>')
+c.ok(b"RCPT TO:<alice@example.org>"); c.ok(b"DATA", 354)
+c.send(b"Subject: \xff\xfe\x80 raw\r\n\r\n..x\r\n...\r\n.\r\n")
+assert c.reply()[0] == 250
+c.ok(b"QUIT", 221)
+print("ok")
+"#,
+    );
+    assert!(out.contains("ok"));
+    assert!(!std::path::Path::new("/tmp/lb-pwned").exists());
+    assert_inbox(&srv, &[b"Subject: \xff\xfe\x80 raw\r\n\r\n.x\r\n..\r\n"]);
+    let got = contents(&srv.home.store(), "INBOX");
+    assert!(String::from_utf8_lossy(&got[0].2).starts_with("Return-Path: <\";touch /tmp/lb-pwned;\"@example.net>"));
+}
+
+#[test]
+fn recipient_harvesting_tarpit_grows() {
+    // BAD-INPUTS 11: each unknown recipient is refused after a growing delay (1 s doubling).
+    // Three refusals (~7 s) show the growth; waiting for the 5th refusal's 421 would take
+    // 31 s, so that close is left to the core's unit tests.
+    let srv = Server::start("smtp-harvest", "", "");
+    let out = py(
+        &srv,
+        r#"
+c = C(timeout=40); assert c.reply()[0] == 220; c.ok(b"EHLO h.example.net")
+c.ok(b"MAIL FROM:<bob@example.net>")
+times = []
+for i in range(3):
+    t0 = time.time()
+    code, text = c.cmd(b"RCPT TO:<user%d@example.org>" % i)
+    times.append(round(time.time() - t0, 2))
+    assert code == 550, (i, code, text)
+print("refusal delays", times)
+# The session still works for a valid recipient.
+c.ok(b"RCPT TO:<alice@example.org>")
+for a, b in zip(times, times[1:]):
+    assert b > a * 1.5, times
+assert times[0] >= 0.9, times
+"#,
+    );
+    eprintln!("{out}");
+}
