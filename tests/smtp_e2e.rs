@@ -222,7 +222,6 @@ fn swaks_tls_pipeline_data_and_5mb_attachment() {
             &server,
             "--tls",
             "--pipeline",
-            "--suppress-data",
             "--from",
             "swaks@example.net",
             "--to",
@@ -238,9 +237,21 @@ fn swaks_tls_pipeline_data_and_5mb_attachment() {
         .arg(format!("@{}", dir.join("att.bin").display())));
     assert!(ok, "swaks attach: {text}");
     eprintln!("5 MB attachment over STARTTLS in {:?}", t.elapsed());
+    // The message swaks sent, from its transcript: the " ~> " lines after the 354.
+    let data_start = text.find("<~  354 ").expect("no 354 in the swaks transcript");
+    let mut sent = Vec::new();
+    for line in text[data_start..].lines().skip(1).filter_map(|l| l.strip_prefix(" ~> ")) {
+        if line == "." {
+            break;
+        }
+        sent.extend_from_slice(line.strip_prefix('.').filter(|l| l.starts_with('.')).unwrap_or(line).as_bytes());
+        sent.extend_from_slice(b"\r\n");
+    }
+    assert!(sent.len() > 5 << 20, "transcript parse: {} bytes", sent.len());
     let got = contents(&srv.home.store(), "INBOX");
     assert_eq!(got.len(), 2);
     assert_eq!(strip_trace(&got[0].2), &m[..]);
+    assert!(strip_trace(&got[1].2) == &sent[..], "the 5 MB message differs from what swaks sent");
     assert!(String::from_utf8_lossy(&got[0].2).contains("Received: "));
     // Decode the attachment from the stored copy and compare it with the file.
     std::fs::write(dir.join("stored.eml"), &got[1].2).unwrap();
