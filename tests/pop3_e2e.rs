@@ -498,3 +498,38 @@ assert r.startswith(b"+OK"), r
     );
     assert!(inbox(&srv).is_empty());
 }
+
+#[test]
+fn per_ip_cap_busy_reply_and_tls_port() {
+    let srv = Server::start("pop3-cap", "", "connections_per_ip = 3");
+    py(
+        &srv,
+        r#"
+held = [C() for _ in range(3)]
+for h in held: assert h.line().startswith(b"+OK")
+c = C()
+r = c.line()
+assert r.startswith(b"-ERR [SYS/TEMP]"), r
+assert c.eof()
+# On the implicit-TLS port a refused connection gets no plaintext bytes: it is closed.
+c = C(POP3S)
+data = b""
+try:
+    while True:
+        d = c.s.recv(100)
+        if not d: break
+        data += d
+except ConnectionResetError:
+    pass
+assert data == b"", data
+# A TLS client sees a failed handshake, not garbage.
+try:
+    CTX.wrap_socket(socket.create_connection(("127.0.0.1", POP3S), timeout=5)); raise AssertionError("handshake ok")
+except (ssl.SSLError, ConnectionResetError, OSError) as e:
+    print("busy pop3s:", e)
+for h in held: h.s.close()
+time.sleep(0.3)
+p = pop(); p.quit()
+"#,
+    );
+}

@@ -932,3 +932,27 @@ assert times[0] >= 0.9, times
     );
     eprintln!("{out}");
 }
+
+#[test]
+fn session_deadline_cuts_a_dribbling_client() {
+    // BAD-INPUTS 14, second half: a client that keeps every command inside the command
+    // timeout is still cut at the session deadline.
+    let srv = Server::start("smtp-session-deadline", "", "smtp_command_timeout = 60\nsmtp_session_timeout = 3");
+    let out = py(
+        &srv,
+        r#"
+t0 = time.time()
+c = session()
+code = 250
+while code == 250 and time.time() - t0 < 8:
+    time.sleep(0.4)
+    code, text = c.cmd(b"NOOP")
+el = time.time() - t0
+assert code == 421, (code, text)
+assert c.eof()
+assert 2.5 <= el <= 4.5, el
+print("dribbling client cut after %.2f s" % el)
+"#,
+    );
+    eprintln!("{out}");
+}
