@@ -405,7 +405,12 @@ async fn handle(srv: Rc<Server>, proto: Proto, stream: Async<std::net::TcpStream
     let _ = stream.get_ref().set_nodelay(true);
     let mut conn = Conn::Plain(stream);
     let Some(_slot) = take_slot(&srv, peer.ip()) else {
-        let _ = conn.write_all(proto.busy_reply(), Duration::from_secs(2)).await;
+        // On an implicit-TLS port the first bytes must be TLS (RFC 8314 §3): a plaintext
+        // busy reply only made TLS clients fail with "wrong version number", so just close.
+        // Found by tests/pop3_e2e.rs per_ip_cap_busy_reply_and_tls_port.
+        if !proto.implicit_tls() {
+            let _ = conn.write_all(proto.busy_reply(), Duration::from_secs(2)).await;
+        }
         conn.close().await;
         return;
     };
