@@ -11,7 +11,7 @@ use smol::future::FutureExt;
 
 use super::conn::{Conn, Read, READ_BUF};
 use super::{log, Server};
-use crate::auth::{Secret, MAX_DELAY_MS};
+use crate::auth::Secret;
 use crate::proto::pop3::{AuthOutcome, DotStuffer, Event, MsgInfo, PeerInfo, Pop3Policy, Session};
 use crate::store::{Folder, INBOX};
 
@@ -134,33 +134,10 @@ impl Driver<'_> {
 
     /// Throttle, verify off the executor (PBKDF2 is slow on purpose), then the lock.
     async fn authenticate(&mut self, user: String, pass: Secret) -> AuthOutcome {
-        let ip = self.peer.ip();
-        // BAD-INPUTS 44: an attempt inside the per-IP delay (2 s doubling to 15 s) waits it
-        // out, so the delay slows guessing without failing a client that retries after a
-        // typo; only a lockout (longer than the delay cap) is refused at once. Found by
-        // tests/pop3_e2e.rs: the retry used to get an immediate "-ERR [SYS/TEMP]".
-        loop {
-            let wait = self.srv.throttle.borrow().check(ip, self.srv.now_ms());
-            match wait {
-                Ok(()) => break,
-                Err(ms) if ms <= MAX_DELAY_MS => {
-                    log("pop3", &self.peer, &format!("login delayed {ms} ms"));
-                    async_io::Timer::after(Duration::from_millis(ms)).await;
-                }
-                Err(ms) => {
-                    log("pop3", &self.peer, "login throttled");
-                    return AuthOutcome::Throttled(ms);
-                }
-            }
-        }
-        let v = self.srv.verifier();
-        let ok = smol::unblock(move || v.check(&user, &pass)).await;
-        if !ok {
-            self.srv.throttle.borrow_mut().failed(ip, self.srv.now_ms());
+        if let Err(outcome) = self.srv.authenticate(&self.peer, user, pass).await {
             log("pop3", &self.peer, "login failed");
-            return AuthOutcome::Bad;
+            return outcome;
         }
-        self.srv.throttle.borrow_mut().succeeded(ip);
         if self.srv.pop3_locked.get() {
             return AuthOutcome::InUse;
         }
