@@ -36,11 +36,11 @@ fi
 
 dir=$root$data
 [ -d "$dir" ] || { mkdir -p "$dir"; echo "created $dir"; }
-[ "$(stat -c %a "$dir")" = 750 ] || chmod 0750 "$dir"
+chmod 0750 "$dir"   # unconditional: no stat on some busybox builds; mtime is unchanged
 pw=$(entry "$user" "$passwd")
 if [ -n "$pw" ]; then
 	owner=$(echo "$pw" | cut -d: -f3):$(echo "$pw" | cut -d: -f4)
-	[ "$(stat -c %u:%g "$dir")" = "$owner" ] || chown "$owner" "$dir"
+	chown "$owner" "$dir"
 else
-	echo "setup.sh: no user $user in $passwd: $dir stays owned by $(stat -c %U "$dir")" >&2
+	echo "setup.sh: no user $user in $passwd: $dir keeps its owner" >&2
 fi
