@@ -19,6 +19,7 @@
 #                        (same: LETTERBOX_FLASH_SKIP_START=1)
 #   --no-check           do not run `letterbox check` (same: LETTERBOX_FLASH_SKIP_CHECK=1)
 #   --force-arch         install even if the device's uname -m does not match the board
+#   --strict-arch        with --root, refuse a mismatch too (default there: stage, skip check)
 #   -p PORT, -i KEYFILE, -o SSH_OPTION   passed to ssh
 #   --render DIR         only write the board's init files and default config to DIR
 #   --print-config       only print the default config for BOARD
@@ -34,13 +35,13 @@ repo=$(cd "$here/.." && pwd)
 # shellcheck source=scripts/lib.sh
 . "$here/lib.sh"
 
-usage() { sed -n '3,25p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2; exit 2; }
+usage() { sed -n '3,26p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2; exit 2; }
 
 [ $# -ge 1 ] || usage
 case $1 in -h|--help) usage ;; esac
 board=$1; shift
 host="" root="" dry_run=0 uninstall=0 binary="" domain=example.org mail_user=me data_dir=""
-init_override="" force_arch=0 render_dir="" print_config=0
+init_override="" force_arch=0 strict_arch=0 render_dir="" print_config=0
 no_start=${LETTERBOX_FLASH_SKIP_START:-0}
 no_check=${LETTERBOX_FLASH_SKIP_CHECK:-0}
 ssh_opts=()
@@ -57,6 +58,7 @@ while [ $# -gt 0 ]; do
     --no-start) no_start=1 ;;
     --no-check) no_check=1 ;;
     --force-arch) force_arch=1 ;;
+    --strict-arch) strict_arch=1 ;;
     -p) ssh_opts+=(-p "${2:?}"); shift ;;
     -i) ssh_opts+=(-i "${2:?}"); shift ;;
     -o) ssh_opts+=(-o "${2:?}"); shift ;;
@@ -258,12 +260,12 @@ fi
 arch_match=1
 if [ "$dry_run" = 0 ] && ! grep -qw -- "$machine" <<<"$(uname_ok)"; then
   arch_match=0
-  if [ -n "$root" ]; then
+  if [ -n "$root" ] && [ "$strict_arch" = 0 ]; then
     log "note: $B_target does not run on this ${machine} host: staging only, letterbox check is skipped"
   elif [ "$force_arch" = 1 ]; then
     log "warning: device is $machine, board $board wants $(uname_ok): --force-arch given"
   else
-    die "refusing: ${host} is $machine but board $board ($B_target) runs on: $(uname_ok)"
+    die "refusing: ${host:-this machine} is $machine but board $board ($B_target) runs on: $(uname_ok)"
   fi
 fi
 

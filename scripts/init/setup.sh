@@ -24,10 +24,15 @@ if [ -f "$passwd" ] && [ -z "$(entry "$user" "$passwd")" ]; then
 		addgroup -S "$user" 2>/dev/null || true
 		adduser -S -D -H -h "$data" -s /bin/false -G "$user" "$user"
 	else
-		id=200
-		while cut -d: -f3 "$passwd" "$group" 2>/dev/null | grep -qx "$id"; do id=$((id + 1)); done
-		[ -n "$(entry "$user" "$group")" ] || echo "$user:x:$id:" >> "$group"
+		used() { cut -d: -f3 "$@" 2>/dev/null | grep -qx "$id"; }
+		if [ -z "$(entry "$user" "$group")" ]; then
+			id=200
+			while used "$passwd" "$group"; do id=$((id + 1)); done
+			echo "$user:x:$id:" >> "$group"
+		fi
 		gid=$(entry "$user" "$group" | cut -d: -f3)
+		id=$gid
+		if used "$passwd"; then id=200; while used "$passwd"; do id=$((id + 1)); done; fi
 		echo "$user:x:$id:$gid:letterbox mail server:$data:/bin/false" >> "$passwd"
 		[ ! -f "$root/etc/shadow" ] || echo "$user:*:0:0:99999:7:::" >> "$root/etc/shadow"
 	fi
