@@ -54,7 +54,7 @@ else
   RUSTFLAGS="$rustflags" cargo "+$B_toolchain" build "${args[@]}"
 fi
 
-built=$root/target/$B_target/release/letterbox
+built=${CARGO_TARGET_DIR:-$root/target}/$B_target/release/letterbox
 mkdir -p "$out"
 # The release profile strips (strip = true); `file` below verifies it.
 cp -f "$built" "$out/letterbox.tmp"

@@ -19,6 +19,7 @@ work=$(mktemp -d /tmp/letterbox-boards.XXXXXX)
 trap 'rm -rf "$work"' EXIT
 passed=0 failed=0 skipped=0
 failures=()
+test_start=$(date +%s)
 
 fail() { echo "assertion failed: $*"; exit 1; }
 skip() { echo "SKIP: $*"; exit 77; }
@@ -350,6 +351,8 @@ for b in $(python3 scripts/board.py --list); do
   [ ! -f "target/boards/$b/size" ] || printf '  %-18s %s\n' "$b" "$(cat "target/boards/$b/size")"
 done
 [ ${#failures[@]} = 0 ] || echo "failed: ${failures[*]}"
+elapsed=$(( $(date +%s) - ${LETTERBOX_TEST_START:-$test_start} ))
+echo "time: $((elapsed / 60))m $((elapsed % 60))s"
 if [ "$skipped" -gt 0 ]; then
   echo "$passed passed, $failed failed, $skipped skipped"
 else
