@@ -55,7 +55,7 @@ run_test() { # NAME: runs t_NAME in a subshell, output to a log shown on failure
 t_shellcheck() {
   command -v shellcheck >/dev/null || skip "shellcheck not installed"
   shellcheck -x scripts/*.sh
-  shellcheck -s sh scripts/init/setup.sh scripts/init/letterbox.sysv scripts/init/letterbox.procd
+  shellcheck -s sh scripts/qemu-runner scripts/init/setup.sh scripts/init/letterbox.sysv scripts/init/letterbox.procd
 }
 
 t_board_files() {
@@ -109,10 +109,10 @@ t_qemu_run() {
 }
 
 # The crate's whole test suite, built for aarch64-musl and run under qemu-aarch64-static
-# (runner from .cargo/config.toml). Tests that spawn the binary use LETTERBOX_TEST_RUNNER.
+# (runner scripts/qemu-runner from .cargo/config.toml, which also exports
+# LETTERBOX_TEST_RUNNER for tests that spawn the binary).
 t_cargo_test_aarch64() {
-  LETTERBOX_TEST_RUNNER=qemu-aarch64-static \
-    cargo test --locked --target aarch64-unknown-linux-musl 2>&1 | tee "$work/cargo-test.out"
+  cargo test --locked --target aarch64-unknown-linux-musl 2>&1 | tee "$work/cargo-test.out"
   local rc=${PIPESTATUS[0]}
   [ "$rc" = 0 ] || fail "cargo test under qemu exited $rc"
   grep -q '^test result: ok' "$work/cargo-test.out" || fail "no test ran"

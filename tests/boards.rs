@@ -3,8 +3,9 @@
 //! Also shows how an integration test starts the binary so that it works under
 //! `cargo test --target <cross triple>` too: the test itself runs under the qemu runner from
 //! `.cargo/config.toml`, but a child it spawns is started by the host kernel, which cannot run
-//! an ARM binary (binfmt_misc is not registered here). `scripts/test-boards.sh` therefore sets
-//! `LETTERBOX_TEST_RUNNER=qemu-aarch64-static`, and tests start the binary through
+//! an ARM binary (binfmt_misc is not registered here: "Exec format error"). The runner,
+//! `scripts/qemu-runner`, therefore exports `LETTERBOX_TEST_RUNNER` (e.g. `qemu-aarch64-static`
+//! or `qemu-arm-static -cpu arm1176`), and tests start the binary through
 //! [`letterbox_command`]. Copy that helper into tests that spawn `letterbox`.
 
 use std::path::{Path, PathBuf};
@@ -16,10 +17,12 @@ use letterbox::config::Config;
 /// (e.g. `qemu-aarch64-static`) when that is set.
 fn letterbox_command() -> Command {
     let exe = env!("CARGO_BIN_EXE_letterbox");
-    match std::env::var_os("LETTERBOX_TEST_RUNNER").filter(|r| !r.is_empty()) {
-        Some(runner) => {
-            let mut c = Command::new(runner);
-            c.arg(exe);
+    let runner = std::env::var("LETTERBOX_TEST_RUNNER").unwrap_or_default();
+    let mut words = runner.split_whitespace();
+    match words.next() {
+        Some(emulator) => {
+            let mut c = Command::new(emulator);
+            c.args(words).arg(exe);
             c
         }
         None => Command::new(exe),
