@@ -82,8 +82,9 @@ for v in "$bin" "$config" "$data_dir" "$user" "$root" "$domain" "$mail_user"; do
   [[ $v =~ ^[A-Za-z0-9_./@:+-]*$ ]] || die "unsupported character in '$v'"
 done
 case $init in systemd|procd|sysv) ;; *) die "--init must be systemd, procd or sysv" ;; esac
-[ "${root%/}" != "" ] || root=""
 root=${root%/}
+# A local tree is used from other working directories (the check step): make it absolute.
+if [ -n "$root" ] && [ -z "$host" ]; then root=$(realpath -m "$root"); fi
 
 # ---------------------------------------------------------------- rendering
 
