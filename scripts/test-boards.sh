@@ -80,6 +80,10 @@ build_and_check() { # BOARD "file(1) words"
 t_build_aarch64() {
   build_and_check raspberry-pi-64 "ARM aarch64"
   build_and_check openwrt-aarch64 "ARM aarch64"
+  # The budget is enforced (cached build: takes a second).
+  if scripts/build.sh raspberry-pi-64 --no-install --budget 1000 --out "$work/over"; then
+    fail "build.sh accepted a binary over its size budget"
+  fi
 }
 t_build_armv7() { build_and_check openwrt-armv7 "ARM, EABI5"; }
 t_build_armv6() {
