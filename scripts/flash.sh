@@ -9,6 +9,7 @@
 # Options:
 #   --dry-run            print every step, connect to nothing, change nothing
 #   --uninstall          stop, disable and remove binary and init files (keeps config, data, user)
+#   --rollback           put BIN.prev (the binary before the last upgrade) back and restart
 #   --root DIR           install under DIR; does not start the service
 #   --binary PATH        binary to install (default target/boards/BOARD/letterbox)
 #   --domain NAME        mail domain for a new config (default example.org)
@@ -35,12 +36,12 @@ repo=$(cd "$here/.." && pwd)
 # shellcheck source=scripts/lib.sh
 . "$here/lib.sh"
 
-usage() { sed -n '3,26p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2; exit 2; }
+usage() { sed -n '3,27p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2; exit 2; }
 
 [ $# -ge 1 ] || usage
 case $1 in -h|--help) usage ;; esac
 board=$1; shift
-host="" root="" dry_run=0 uninstall=0 binary="" domain=example.org mail_user=me data_dir=""
+host="" root="" dry_run=0 uninstall=0 rollback=0 binary="" domain=example.org mail_user=me data_dir=""
 init_override="" force_arch=0 strict_arch=0 render_dir="" print_config=0
 no_start=${LETTERBOX_FLASH_SKIP_START:-0}
 no_check=${LETTERBOX_FLASH_SKIP_CHECK:-0}
@@ -49,6 +50,7 @@ while [ $# -gt 0 ]; do
   case $1 in
     --dry-run) dry_run=1 ;;
     --uninstall) uninstall=1 ;;
+    --rollback) rollback=1 ;;
     --root) root=${2:?--root DIR}; shift ;;
     --binary) binary=${2:?}; shift ;;
     --domain) domain=${2:?}; shift ;;
@@ -236,7 +238,7 @@ link() {
 # ---------------------------------------------------------------- probe
 
 [ -n "$host" ] || [ -n "$root" ] || [ "$dry_run" = 1 ] || die "give a HOST or --root DIR"
-[ "$uninstall" = 1 ] || [ -f "$binary" ] || die "no binary at $binary: run scripts/build.sh $board first"
+[ "$uninstall" = 1 ] || [ "$rollback" = 1 ] || [ -f "$binary" ] || die "no binary at $binary: run scripts/build.sh $board first"
 
 machine="" device_init=$init uid=0
 if [ "$dry_run" = 1 ]; then
@@ -252,7 +254,7 @@ else echo init=sysv; fi') || die "cannot reach ${host:-the local shell}"
   [ "$uid" = 0 ] || sudo="sudo -n"
 fi
 
-if [ "$uninstall" = 0 ]; then
+if [ "$uninstall" = 0 ] && [ "$rollback" = 0 ]; then
   want=$(elf_machine_expected)
   have=$(elf_machine "$binary")
   [ "$have" = "$want" ] || die "$binary is not a $B_target binary (ELF machine $have, want $want)"
@@ -298,6 +300,23 @@ $R/etc/systemd/system/multi-user.target.wants/letterbox.service $R/etc/init.d/le
 $R/etc/rc.d/S95letterbox $R/etc/rc.d/K10letterbox $R/etc/init.d/S95letterbox"
   [ -n "$root" ] || [ "$init" != systemd ] || step "reload systemd" "systemctl daemon-reload"
   log "uninstalled letterbox from ${host:-}${root:-/}; remove $config and $data_dir by hand to purge"
+  exit 0
+fi
+
+# ---------------------------------------------------------------- rollback
+
+restart_service() {
+  case $init in
+    systemd) step "restart the service" "systemctl restart letterbox" ;;
+    *) step "restart the service" "/etc/init.d/letterbox restart" ;;
+  esac
+}
+
+if [ "$rollback" = 1 ]; then
+  step "roll back $R$bin to $R$bin.prev" "[ -f $R$bin.prev ] || { echo 'no $R$bin.prev to roll back to' >&2; exit 1; }
+mv -f $R$bin.prev $R$bin"
+  [ "$no_start" = 1 ] || restart_service
+  log "rolled back letterbox on ${host:-this machine}${root:+ under $root}"
   exit 0
 fi
 

@@ -252,6 +252,14 @@ EOF
   listing "$R" > "$T/l4"
   diff "$T/l3" "$T/l4" || fail "re-running the upgrade changed the tree"
 
+  echo "--- rollback puts the previous binary back"
+  flash x86_64 --root "$R" --rollback
+  [ "$(sha "$R/usr/local/bin/letterbox")" = "$(sha "$bin")" ] || fail "not rolled back"
+  [ ! -e "$R/usr/local/bin/letterbox.prev" ] || fail ".prev left after rollback"
+  if flash x86_64 --root "$R" --rollback 2>/dev/null; then fail "second rollback without .prev succeeded"; fi
+  flash x86_64 --root "$R" --binary "$T/letterbox.v2" "${extra[@]}"
+  [ "$(sha "$R/usr/local/bin/letterbox.prev")" = "$(sha "$bin")" ] || fail "no .prev after re-upgrade"
+
   echo "--- wrong architecture is refused before anything changes"
   [ -f "$(bin_of raspberry-pi-64)" ] || fail "aarch64 binary not built"
   if flash raspberry-pi-64 --root "$T/r-refuse" --strict-arch > "$T/refuse.out" 2>&1; then
