@@ -299,6 +299,7 @@ command -v update-rc.d >/dev/null 2>&1 && update-rc.d -f letterbox remove >/dev/
 $R/etc/systemd/system/multi-user.target.wants/letterbox.service $R/etc/init.d/letterbox \
 $R/etc/rc.d/S95letterbox $R/etc/rc.d/K10letterbox $R/etc/init.d/S95letterbox"
   [ -n "$root" ] || [ "$init" != systemd ] || step "reload systemd" "systemctl daemon-reload"
+  [ "$dry_run" = 0 ] || { log "dry run: nothing changed"; exit 0; }
   log "uninstalled letterbox from ${host:-}${root:-/}; remove $config and $data_dir by hand to purge"
   exit 0
 fi
@@ -316,6 +317,7 @@ if [ "$rollback" = 1 ]; then
   step "roll back $R$bin to $R$bin.prev" "[ -f $R$bin.prev ] || { echo 'no $R$bin.prev to roll back to' >&2; exit 1; }
 mv -f $R$bin.prev $R$bin"
   [ "$no_start" = 1 ] || restart_service
+  [ "$dry_run" = 0 ] || { log "dry run: nothing changed"; exit 0; }
   log "rolled back letterbox on ${host:-this machine}${root:+ under $root}"
   exit 0
 fi
@@ -327,7 +329,7 @@ render_all "$tmp/files" "$init"
 step "create user $user and data directory $R$data_dir" \
   "$(printf 'set -- %s %s %s\n' "${root:-/}" "$user" "$data_dir"; cat "$here/init/setup.sh")"
 
-ids=0:0
+ids="0:<gid of $user>"   # shown by --dry-run; the real ids are read after setup
 if [ "$dry_run" = 0 ]; then
   ids=$(dev "grep '^$user:' $R/etc/passwd 2>/dev/null | cut -d: -f3,4 | head -n 1")
   [ -n "$ids" ] || ids=$(dev "echo \$(id -u):\$(id -g)")
@@ -396,6 +398,7 @@ fi
 
 if [ "$no_start" = 1 ]; then
   log "not starting the service (${root:+--root }${root:---no-start})"
+  [ "$dry_run" = 0 ] || { log "dry run: nothing changed"; exit 0; }
   log "done: letterbox on ${host:-this machine}${root:+ under $root}"
   exit 0
 fi
@@ -424,4 +427,5 @@ for p in \$ports; do
   [ -n \"\$g\" ] || { echo \"port \$p: no answer\"; exit 1; }
   echo \"port \$p: \$g\"
 done"
+[ "$dry_run" = 0 ] || { log "dry run: nothing changed"; exit 0; }
 log "done: letterbox is running on ${host:-this machine}"
