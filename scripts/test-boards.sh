@@ -116,7 +116,7 @@ t_qemu_run() {
 # (runner scripts/qemu-runner from .cargo/config.toml, which also exports
 # LETTERBOX_TEST_RUNNER for tests that spawn the binary).
 t_cargo_test_aarch64() {
-  cargo test --locked --target aarch64-unknown-linux-musl 2>&1 | tee "$work/cargo-test.out"
+  cargo test --release --locked --target aarch64-unknown-linux-musl 2>&1 | tee "$work/cargo-test.out"
   local rc=${PIPESTATUS[0]}
   [ "$rc" = 0 ] || fail "cargo test under qemu exited $rc"
   grep -q '^test result: ok' "$work/cargo-test.out" || fail "no test ran"

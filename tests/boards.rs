@@ -38,8 +38,7 @@ fn boards() -> Vec<String> {
         .expect("boards/")
         .filter_map(|e| {
             let p = e.ok()?.path();
-            (p.extension()? == "toml")
-                .then(|| p.file_stem().unwrap().to_string_lossy().into_owned())
+            (p.extension()? == "toml").then(|| p.file_stem().unwrap().to_string_lossy().into_owned())
         })
         .collect();
     names.sort();
@@ -47,26 +46,16 @@ fn boards() -> Vec<String> {
 }
 
 fn has_tools() -> bool {
-    ["bash", "python3"].iter().all(|t| {
-        Command::new(t)
-            .arg("--version")
-            .output()
-            .map(|o| o.status.success())
-            .unwrap_or(false)
-    })
+    ["bash", "python3"]
+        .iter()
+        .all(|t| Command::new(t).arg("--version").output().map(|o| o.status.success()).unwrap_or(false))
 }
 
 #[test]
 fn every_board_has_a_file() {
     let b = boards();
-    for want in [
-        "openwrt-aarch64",
-        "openwrt-armv7",
-        "openwrt-mipsel",
-        "raspberry-pi-64",
-        "raspberry-pi-zero",
-        "x86_64",
-    ] {
+    for want in ["openwrt-aarch64", "openwrt-armv7", "openwrt-mipsel", "raspberry-pi-64", "raspberry-pi-zero", "x86_64"]
+    {
         assert!(b.iter().any(|n| n == want), "boards/{want}.toml missing");
     }
 }
@@ -83,11 +72,7 @@ fn default_configs_pass_the_config_contract() {
             .args([&board, "--print-config", "--domain", "mail.example.net"])
             .output()
             .expect("run flash.sh");
-        assert!(
-            out.status.success(),
-            "{board}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        assert!(out.status.success(), "{board}: {}", String::from_utf8_lossy(&out.stderr));
         let text = String::from_utf8(out.stdout).unwrap();
         let cfg = Config::parse(Path::new("/etc/letterbox/letterbox.toml"), &text)
             .unwrap_or_else(|e| panic!("{board}: default config rejected: {e}\n{text}"));
@@ -103,15 +88,8 @@ fn default_configs_pass_the_config_contract() {
         );
         assert!(l.connections_per_ip <= l.connections, "{board}");
         if board.starts_with("openwrt-") {
-            assert_eq!(
-                cfg.run_as.as_deref(),
-                Some("letterbox"),
-                "{board}: procd needs run_as"
-            );
-            assert!(
-                l.message_size <= 32 * 1024 * 1024,
-                "{board}: message_size too big for a router"
-            );
+            assert_eq!(cfg.run_as.as_deref(), Some("letterbox"), "{board}: procd needs run_as");
+            assert!(l.message_size <= 32 * 1024 * 1024, "{board}: message_size too big for a router");
         }
     }
 }
@@ -121,9 +99,5 @@ fn the_binary_starts_under_the_runner() {
     let out = letterbox_command().output().expect("spawn letterbox");
     // Whatever the CLI prints today, the process must have run and exited, not crashed
     // (a signal gives no exit code; qemu reports an illegal instruction that way too).
-    assert!(
-        out.status.code().is_some(),
-        "letterbox died: {:?}",
-        out.status
-    );
+    assert!(out.status.code().is_some(), "letterbox died: {:?}", out.status);
 }

@@ -179,7 +179,7 @@ fn random_operations_with_sigkill() {
                     6..=7 => {
                         let b = body(&tag, size);
                         model.lock().unwrap().history.push(format!("deliver {tag}"));
-                        let out = std::process::Command::new(BIN)
+                        let out = letterbox()
                             .args(["deliver", "--config"])
                             .arg(&cfg)
                             .stdin(std::process::Stdio::piped())
@@ -206,7 +206,7 @@ fn random_operations_with_sigkill() {
                     }
                     _ => {
                         model.lock().unwrap().history.push("compact".into());
-                        let _ = std::process::Command::new(BIN).args(["compact", "--config"]).arg(&cfg).output();
+                        let _ = letterbox().args(["compact", "--config"]).arg(&cfg).output();
                     }
                 })
             })

@@ -105,7 +105,10 @@ fn thousand_connections_stay_bounded_and_leak_nothing() {
     // Still serving real work while loaded.
     let out = srv.python("import os, smtplib\ns = smtplib.SMTP('127.0.0.1', int(os.environ['LB_SMTP']))\ns.sendmail('a@example.net', ['alice@example.org'], b'Subject: under load\\r\\n\\r\\nx\\r\\n')\nprint('ok')");
     assert_eq!(out.trim(), "ok");
-    assert!(peak < 64 * 1024, "peak RSS {peak} KiB for 1000 connections");
+    // Under qemu-user the RSS is the emulator's; the native run asserts it.
+    if !under_emulator() {
+        assert!(peak < 64 * 1024, "peak RSS {peak} KiB for 1000 connections");
+    }
     drop(conns);
     let t = Instant::now();
     while srv.fd_count() > fds_before && t.elapsed() < Duration::from_secs(15) {

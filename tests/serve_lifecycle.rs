@@ -105,7 +105,7 @@ fn embedded_default_creates_and_reuses_letterbox_data() {
         return;
     }
     let mut child =
-        Command::new(BIN).arg("serve").current_dir(&dir).stdout(Stdio::piped()).stderr(Stdio::null()).spawn().unwrap();
+        letterbox().arg("serve").current_dir(&dir).stdout(Stdio::piped()).stderr(Stdio::null()).spawn().unwrap();
     let mut out = BufReader::new(child.stdout.take().unwrap());
     let mut text = String::new();
     while !text.contains("password:") {
@@ -129,7 +129,12 @@ fn embedded_default_creates_and_reuses_letterbox_data() {
     signal(child.id(), "-TERM");
     child.wait().unwrap();
     // Second start reuses it: no new password printed.
-    let o = Command::new("timeout").args(["2", BIN, "serve"]).current_dir(&dir).output().unwrap();
+    let mut second = letterbox();
+    let o = second.arg("serve").current_dir(&dir).stdout(Stdio::piped()).spawn().unwrap();
+    let pid = o.id();
+    std::thread::sleep(Duration::from_secs(1));
+    signal(pid, "-TERM");
+    let o = o.wait_with_output().unwrap();
     assert!(!String::from_utf8_lossy(&o.stdout).contains("password:"));
     let _ = std::fs::remove_dir_all(&dir);
 }

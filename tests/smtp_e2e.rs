@@ -731,7 +731,10 @@ fn rss_with_100_idle_connections() {
     let busy = srv.status_kib("VmRSS:");
     let per_conn = (busy.saturating_sub(idle)) * 1024 / 100;
     eprintln!("VmRSS idle {idle} KiB, with 100 connections {busy} KiB (~{per_conn} B per connection)");
-    assert!(busy < 8 * 1024, "VmRSS {busy} KiB with 100 idle connections");
+    // Under qemu-user the RSS is the emulator's; the native run of this test asserts it.
+    if !under_emulator() {
+        assert!(busy < 8 * 1024, "VmRSS {busy} KiB with 100 idle connections");
+    }
     assert!(busy - idle < 3 * 1024, "100 idle connections cost {} KiB", busy - idle);
     drop(conns);
 }
@@ -786,7 +789,9 @@ print(h.hexdigest(), len(head) + n * len(line))
     std::fs::write(&dir, body).unwrap();
     let (ok, sum) = run(Command::new("sha256sum").arg(&dir));
     assert!(ok && sum.starts_with(&hash), "{sum} vs {hash}");
-    assert!(after - before < 2048, "VmHWM grew by {} KiB for a 50 MB message", after - before);
+    if !under_emulator() {
+        assert!(after - before < 2048, "VmHWM grew by {} KiB for a 50 MB message", after - before);
+    }
 }
 
 #[test]

@@ -8,6 +8,27 @@ use std::process::{Command, Output, Stdio};
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_letterbox");
 
+/// A command running the letterbox binary; under a cross target through the emulator named
+/// by `LETTERBOX_TEST_RUNNER` (set by scripts/qemu-runner), so the tested binary is the one
+/// that ships.
+pub fn letterbox() -> Command {
+    let runner = std::env::var("LETTERBOX_TEST_RUNNER").unwrap_or_default();
+    let mut words = runner.split_whitespace();
+    match words.next() {
+        Some(emulator) => {
+            let mut c = Command::new(emulator);
+            c.args(words).arg(BIN);
+            c
+        }
+        None => Command::new(BIN),
+    }
+}
+
+/// True when the binary runs under an emulator: RSS figures then measure qemu, not us.
+pub fn under_emulator() -> bool {
+    std::env::var("LETTERBOX_TEST_RUNNER").is_ok_and(|r| !r.trim().is_empty())
+}
+
 /// A temporary folder with `letterbox.toml` (domain example.org, user alice, data in data/).
 pub struct Home {
     pub dir: PathBuf,
@@ -39,7 +60,7 @@ impl Home {
     }
 
     pub fn cmd(&self, args: &[&str]) -> Command {
-        let mut c = Command::new(BIN);
+        let mut c = letterbox();
         c.args(args).arg("--config").arg(self.config());
         c
     }
@@ -164,7 +185,7 @@ impl Server {
             "{extra}\n[listen]\nsmtp = [\"127.0.0.1:{smtp}\"]\nimap = [\"127.0.0.1:{imap}\"]\nimaps = [\"127.0.0.1:{imaps}\"]\npop3 = [\"127.0.0.1:{pop3}\"]\npop3s = [\"127.0.0.1:{pop3s}\"]\n[tls]\ncert = \"init/cert.pem\"\nkey = \"init/key.pem\"\n[limits]\n{limits}\n"
         );
         let home = Home::with_config(name, &cfg);
-        let init = Command::new(BIN)
+        let init = letterbox()
             .args(["init", "--dir"])
             .arg(home.dir.join("init"))
             .args(["--domain", "example.org", "--user", "alice"])
