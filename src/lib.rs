@@ -18,6 +18,7 @@ pub mod auth;
 pub mod cli;
 pub mod config;
 pub mod mbox;
+pub mod mime;
 pub mod proto;
 pub mod store;
 pub mod sys;
