@@ -111,7 +111,11 @@ impl Framer {
     pub fn next(&mut self, limits: Limits) -> Option<Frame> {
         loop {
             match self.mode {
-                Mode::Line => return self.line(limits),
+                Mode::Line => match self.line(limits) {
+                    Some(Some(frame)) => return Some(frame),
+                    Some(None) => {}
+                    None => return None,
+                },
                 Mode::Literal(n) => self.literal(n)?,
                 Mode::AppendPending { .. } => return None,
                 Mode::Append(n) => return self.append_data(n),
@@ -150,16 +154,17 @@ impl Framer {
         self.mode = Mode::Line;
     }
 
-    fn line(&mut self, limits: Limits) -> Option<Frame> {
+    /// `None`: wait for input; `Some(None)`: a `{N+}` literal started, keep going.
+    fn line(&mut self, limits: Limits) -> Option<Option<Frame>> {
         let room = limits.line.saturating_sub(self.cmd.len() - self.line_start);
         let Some(lf) = memchr::memchr(b'\n', &self.input) else {
             if self.input.len() >= room {
-                return Some(self.too_long());
+                return Some(Some(self.too_long()));
             }
             return None;
         };
         if lf + 1 > room {
-            return Some(self.too_long());
+            return Some(Some(self.too_long()));
         }
         self.cmd.extend(self.input.drain(..=lf));
         let line = self.cmd.get(self.line_start..).unwrap_or(&[]);
@@ -168,10 +173,10 @@ impl Framer {
                 let mut cmd = std::mem::take(&mut self.cmd);
                 cmd.truncate(cmd.len() - if cmd.ends_with(b"\r\n") { 2 } else { 1 });
                 self.reset_command();
-                Some(Frame::Command(cmd))
+                Some(Some(Frame::Command(cmd)))
             }
-            Some(Err(sync)) => Some(self.refuse(!sync)),
-            Some(Ok((size, sync))) => self.start_literal(size, sync, limits),
+            Some(Err(sync)) => Some(Some(self.refuse(!sync))),
+            Some(Ok((size, sync))) => Some(self.start_literal(size, sync, limits)),
         }
     }
 
