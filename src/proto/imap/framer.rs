@@ -156,17 +156,17 @@ impl Framer {
 
     /// `None`: wait for input; `Some(None)`: a `{N+}` literal started, keep going.
     fn line(&mut self, limits: Limits) -> Option<Option<Frame>> {
+        // Bytes move to `cmd` as they come, so a line may be longer than INPUT_MAX.
         let room = limits.line.saturating_sub(self.cmd.len() - self.line_start);
-        let Some(lf) = memchr::memchr(b'\n', &self.input) else {
-            if self.input.len() >= room {
-                return Some(Some(self.too_long()));
-            }
-            return None;
-        };
-        if lf + 1 > room {
+        let lf = memchr::memchr(b'\n', &self.input);
+        let take = lf.map_or(self.input.len(), |p| p + 1);
+        if take > room || (lf.is_none() && take == room) {
             return Some(Some(self.too_long()));
         }
-        self.cmd.extend(self.input.drain(..=lf));
+        self.cmd.extend(self.input.drain(..take));
+        if lf.is_none() {
+            return None;
+        }
         let line = self.cmd.get(self.line_start..).unwrap_or(&[]);
         match literal_header(line) {
             None => {

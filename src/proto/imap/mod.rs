@@ -71,6 +71,8 @@ mod search;
 mod session;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_bad;
 pub mod types;
 mod view;
 

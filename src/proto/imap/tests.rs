@@ -59,6 +59,7 @@ impl H {
     pub fn run(&mut self, input: &[u8]) -> String {
         let mut out = Vec::new();
         let mut rest = input;
+        let mut stuck = 0;
         loop {
             self.drain(&mut out);
             if rest.is_empty() || self.closed {
@@ -66,6 +67,8 @@ impl H {
             }
             let n = self.s.feed(rest);
             rest = rest.get(n..).unwrap_or(&[]);
+            stuck = if n == 0 { stuck + 1 } else { 0 };
+            assert!(stuck < 3, "session stuck with {} bytes unread", rest.len());
         }
         String::from_utf8_lossy(&out).into_owned()
     }
