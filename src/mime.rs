@@ -147,6 +147,7 @@ pub struct MimeParser {
     body_start_line: Vec<u64>,
     /// Length of the previous line's terminator (the CRLF before a boundary).
     last_eol: u64,
+    last_byte: u8,
 }
 
 impl Default for MimeParser {
@@ -169,6 +170,7 @@ impl MimeParser {
             lines: 0,
             body_start_line: vec![0],
             last_eol: 0,
+            last_byte: 0,
         }
     }
 
@@ -182,8 +184,14 @@ impl MimeParser {
             let (chunk, rest) = data.split_at(take);
             self.take_bytes(chunk);
             self.pos += take as u64;
+            // CR before LF, even when the line was cut at LINE_KEEP or split across pushes.
+            let before_lf = match chunk.len() {
+                1 => self.last_byte,
+                n => chunk.get(n - 2).copied().unwrap_or(0),
+            };
+            self.last_byte = chunk.last().copied().unwrap_or(0);
             if end {
-                self.end_line();
+                self.end_line(if before_lf == b'\r' { 2 } else { 1 });
             }
             data = rest;
         }
@@ -208,16 +216,17 @@ impl MimeParser {
     fn take_bytes(&mut self, chunk: &[u8]) {
         let keep = match self.mode {
             Mode::Header(_) => HEADER_BYTES_MAX.saturating_sub(self.header.len() + self.line.len()),
-            Mode::Body(_) => LINE_KEEP.saturating_sub(self.line.len()),
+            Mode::Body(_) => 0,
         };
+        // Always enough of the line to recognise a boundary.
+        let keep = keep.max(LINE_KEEP.saturating_sub(self.line.len()));
         self.line
             .extend_from_slice(chunk.get(..keep.min(chunk.len())).unwrap_or(&[]));
     }
 
-    fn end_line(&mut self) {
+    fn end_line(&mut self, eol: u64) {
         self.lines += 1;
         let line = std::mem::take(&mut self.line);
-        let eol = if line.ends_with(b"\r\n") { 2 } else { 1 };
         self.process_line(&line, eol);
         self.line = line;
         self.line.clear();
@@ -239,9 +248,10 @@ impl MimeParser {
             let content = line
                 .get(..line.len().saturating_sub(eol as usize))
                 .unwrap_or(&[]);
-            if content.is_empty() && eol > 0 {
+            let blank = content.is_empty() && eol > 0 && self.pos - self.line_start == eol;
+            if blank {
                 self.end_header(i, self.pos);
-            } else {
+            } else if self.header.len() + line.len() <= HEADER_BYTES_MAX {
                 self.header.extend_from_slice(line);
             }
         }
@@ -514,4 +524,119 @@ fn split_params(value: &str) -> (String, Vec<(String, String)>) {
         .take(64)
         .collect();
     (head, params)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn timed(msg: &[u8]) -> (MimeSummary, std::time::Duration) {
+        let start = std::time::Instant::now();
+        let mut p = MimeParser::new();
+        for chunk in msg.chunks(8192) {
+            p.push(chunk);
+        }
+        (p.finish(), start.elapsed())
+    }
+
+    #[test]
+    fn single_part_defaults_and_offsets() {
+        let m = MimeSummary::parse(b"Subject: x\r\n\r\nbody\r\nline2");
+        let p = &m.parts[0];
+        assert_eq!(
+            (p.header_len, p.body_offset, p.body_len, p.body_lines),
+            (14, 14, 11, 2)
+        );
+        assert_eq!(
+            (p.mime_type.as_str(), p.subtype.as_str()),
+            ("text", "plain")
+        );
+        assert_eq!(param(&p.params, "CHARSET"), Some("us-ascii"));
+        assert_eq!(
+            p.envelope.as_ref().and_then(|e| e.subject.as_deref()),
+            Some("x")
+        );
+    }
+
+    #[test]
+    fn folded_headers_and_quoted_params() {
+        let m = MimeSummary::parse(b"Content-Type: multipart/mixed;\r\n boundary=\"a;b\"\r\nSubject: one\r\n two\r\n\r\n--a;b\r\n\r\nx\r\n--a;b--\r\n");
+        assert_eq!(param(&m.parts[0].params, "boundary"), Some("a;b"));
+        assert_eq!(
+            m.parts[0]
+                .envelope
+                .as_ref()
+                .and_then(|e| e.subject.as_deref()),
+            Some("one two")
+        );
+        assert_eq!(m.parts.len(), 2);
+        assert_eq!(m.parts[1].body_len, 1);
+    }
+
+    #[test]
+    fn digest_default_is_message_rfc822() {
+        let msg = b"Content-Type: multipart/digest; boundary=d\r\n\r\n--d\r\n\r\nSubject: in\r\n\r\nhi\r\n--d--\r\n";
+        let m = MimeSummary::parse(msg);
+        assert!(m.is_message(1));
+        assert_eq!(
+            m.parts[2]
+                .envelope
+                .as_ref()
+                .and_then(|e| e.subject.as_deref()),
+            Some("in")
+        );
+    }
+
+    /// BAD-INPUTS 25: 500k headers, 10k parts, 10k-deep nesting: capped and linear.
+    #[test]
+    fn bad_input_25_huge_headers_parts_and_nesting_are_capped() {
+        let mut msg = b"Content-Type: multipart/mixed; boundary=b\r\n".to_vec();
+        for i in 0..500_000 {
+            msg.extend_from_slice(format!("X-H{i}: v\r\n").as_bytes());
+        }
+        msg.extend_from_slice(b"\r\n");
+        for _ in 0..10_000 {
+            msg.extend_from_slice(b"--b\r\nContent-Type: text/plain\r\n\r\nx\r\n");
+        }
+        msg.extend_from_slice(b"--b--\r\n");
+        let (m, t) = timed(&msg);
+        assert_eq!(m.parts.len(), PARTS_MAX);
+        assert_eq!(m.size, msg.len() as u64);
+        assert!(t.as_secs() < 5, "{t:?}");
+
+        let mut deep = Vec::new();
+        for i in 0..10_000 {
+            deep.extend_from_slice(
+                format!("Content-Type: multipart/mixed; boundary=b{i}\r\n\r\n--b{i}\r\n")
+                    .as_bytes(),
+            );
+        }
+        deep.extend_from_slice(b"\r\nleaf\r\n");
+        let (m, t) = timed(&deep);
+        assert!(m.parts.len() <= DEPTH_MAX + 1, "{}", m.parts.len());
+        assert!(t.as_secs() < 5, "{t:?}");
+
+        let mut nested = Vec::new();
+        for _ in 0..10_000 {
+            nested.extend_from_slice(b"Content-Type: message/rfc822\r\n\r\n");
+        }
+        let (m, _) = timed(&nested);
+        assert!(m.parts.len() <= DEPTH_MAX + 1);
+        let bytes = postcard::to_allocvec(&m).unwrap_or_default();
+        assert!(!bytes.is_empty());
+    }
+
+    #[test]
+    fn long_lines_are_not_buffered() {
+        let mut msg = b"Content-Type: multipart/mixed; boundary=q\r\n\r\n--q\r\n\r\n".to_vec();
+        msg.extend(std::iter::repeat_n(b'z', 5 << 20));
+        msg.extend_from_slice(b"\r\n--q--\r\n");
+        let mut p = MimeParser::new();
+        for chunk in msg.chunks(4096) {
+            p.push(chunk);
+            assert!(p.line.len() <= LINE_KEEP);
+        }
+        let m = p.finish();
+        assert_eq!(m.parts[1].body_len, 5 << 20);
+    }
 }
