@@ -55,7 +55,9 @@ impl Replay {
     }
 
     fn pump(&mut self) {
-        let Some(s) = self.session.as_mut() else { return };
+        let Some(s) = self.session.as_mut() else {
+            return;
+        };
         while let Some(ev) = s.poll(0, &mut self.store) {
             match ev {
                 Event::Reply(b) => self.partial.push_str(&String::from_utf8_lossy(&b)),
@@ -63,14 +65,19 @@ impl Replay {
                 Event::StartTls => s.tls_started(),
                 Event::CheckCredentials { user, pass } => {
                     let ok = user == "alice" && pass.expose() == b"secret";
-                    s.auth_result(if ok { AuthOutcome::Ok } else { AuthOutcome::Bad });
+                    s.auth_result(if ok {
+                        AuthOutcome::Ok
+                    } else {
+                        AuthOutcome::Bad
+                    });
                 }
                 other => self.store.apply(&other, s),
             }
         }
         while let Some(i) = self.partial.find("\r\n") {
             let line: String = self.partial.drain(..i + 2).collect();
-            self.lines.push_back(line.trim_end_matches("\r\n").to_owned());
+            self.lines
+                .push_back(line.trim_end_matches("\r\n").to_owned());
         }
     }
 }
@@ -102,7 +109,11 @@ fn replay(path: &Path) {
         session: None,
         store: MemStore::default(),
         folders: vec!["INBOX".into()],
-        peer: PeerInfo { ip: "127.0.0.1".parse().expect("ip"), is_tls: false, tls_available: false },
+        peer: PeerInfo {
+            ip: "127.0.0.1".parse().expect("ip"),
+            is_tls: false,
+            tls_available: false,
+        },
         lines: VecDeque::new(),
         partial: String::new(),
         closed: false,
@@ -120,9 +131,18 @@ fn replay(path: &Path) {
                 Some("tls-available") => r.peer.tls_available = true,
                 Some("folder") => r.folders.push(w.next().expect("name").to_owned()),
                 Some("message") => {
-                    let (f, bits, date) = (w.next().expect("folder"), w.next().expect("flags"), w.next().expect("date"));
+                    let (f, bits, date) = (
+                        w.next().expect("folder"),
+                        w.next().expect("flags"),
+                        w.next().expect("date"),
+                    );
                     let body = w.next().unwrap_or("").replace("\\r\\n", "\r\n");
-                    messages.push((f.to_owned(), bits.parse::<u32>().expect("bits"), date.parse::<i64>().expect("date"), body));
+                    messages.push((
+                        f.to_owned(),
+                        bits.parse::<u32>().expect("bits"),
+                        date.parse::<i64>().expect("date"),
+                        body,
+                    ));
                 }
                 Some("closed") => {
                     r.pump();
@@ -143,25 +163,47 @@ fn replay(path: &Path) {
         if let Some(c) = line.strip_prefix("C: ") {
             r.send(c);
         } else if let Some(s) = line.strip_prefix("S: ") {
-            let got = r.lines.pop_front().unwrap_or_else(|| panic!("{at}: no more output, expected {s:?}"));
-            assert!(wild_match(s, &got), "{at}:\n expected {s:?}\n      got {got:?}");
+            let got = r
+                .lines
+                .pop_front()
+                .unwrap_or_else(|| panic!("{at}: no more output, expected {s:?}"));
+            assert!(
+                wild_match(s, &got),
+                "{at}:\n expected {s:?}\n      got {got:?}"
+            );
         } else if let Some(s) = line.strip_prefix("S* ") {
-            let got = r.lines.pop_front().unwrap_or_else(|| panic!("{at}: no more output, expected {s:?}"));
-            assert!(got.starts_with(s), "{at}:\n expected prefix {s:?}\n             got {got:?}");
+            let got = r
+                .lines
+                .pop_front()
+                .unwrap_or_else(|| panic!("{at}: no more output, expected {s:?}"));
+            assert!(
+                got.starts_with(s),
+                "{at}:\n expected prefix {s:?}\n             got {got:?}"
+            );
         } else {
             panic!("{at}: cannot parse {line:?}");
         }
     }
-    assert!(r.lines.is_empty(), "{name}: unexpected output left: {:?}", r.lines);
+    assert!(
+        r.lines.is_empty(),
+        "{name}: unexpected output left: {:?}",
+        r.lines
+    );
 }
 
 #[test]
 fn imap_transcripts() {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/transcripts/imap");
-    let mut paths: Vec<_> = std::fs::read_dir(&dir).expect("dir").map(|e| e.expect("entry").path()).collect();
+    let mut paths: Vec<_> = std::fs::read_dir(&dir)
+        .expect("dir")
+        .map(|e| e.expect("entry").path())
+        .collect();
     paths.sort();
     assert!(paths.len() >= 5);
-    for p in paths.iter().filter(|p| p.extension().is_some_and(|e| e == "txt")) {
+    for p in paths
+        .iter()
+        .filter(|p| p.extension().is_some_and(|e| e == "txt"))
+    {
         replay(p);
     }
 }

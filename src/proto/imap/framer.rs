@@ -164,9 +164,7 @@ impl Framer {
             return Some(Some(self.too_long()));
         }
         self.cmd.extend(self.input.drain(..take));
-        if lf.is_none() {
-            return None;
-        }
+        lf?;
         let line = self.cmd.get(self.line_start..).unwrap_or(&[]);
         match literal_header(line) {
             None => {

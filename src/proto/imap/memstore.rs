@@ -21,12 +21,15 @@ struct Folder {
     expunged: Vec<(u64, u32)>,
 }
 
+/// An APPEND between `AppendStarted` and `AppendEnded`: folder, flags, keywords, date, body.
+type PendingAppend = (String, u32, Vec<String>, Option<i64>, Vec<u8>);
+
 /// See the module doc.
 #[derive(Debug, Default)]
 pub struct MemStore {
     folders: BTreeMap<String, Folder>,
     generation: u64,
-    append: Option<(String, u32, Vec<String>, Option<i64>, Vec<u8>)>,
+    append: Option<PendingAppend>,
     /// Counts `read` calls (tests of streaming).
     pub reads: usize,
 }

@@ -609,7 +609,8 @@ pub fn allowed(state: State, cmd: &Command) -> bool {
     match state {
         State::NotAuthenticated => any || nonauth,
         State::Authenticated => any || auth,
-        State::Selected => any || auth || !(nonauth || any),
+        // Selected: everything but the not-authenticated commands.
+        State::Selected => !nonauth,
         State::Logout => false,
     }
 }

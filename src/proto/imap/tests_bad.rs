@@ -224,8 +224,10 @@ fn bad_input_36_fetch_body_streams_with_backpressure() {
 
 #[test]
 fn bad_input_37_idle_autologout_at_least_30_minutes() {
-    let mut policy = ImapPolicy::default();
-    policy.autologout_ms = 1_000;
+    let policy = ImapPolicy {
+        autologout_ms: 1_000,
+        ..ImapPolicy::default()
+    };
     let policy = Arc::new(policy.checked());
     let peer = PeerInfo {
         ip: [127, 0, 0, 1].into(),
