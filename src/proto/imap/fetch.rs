@@ -5,7 +5,7 @@
 
 use super::api::{Mailstore, MsgMeta, StoreError};
 use super::encode;
-use super::parser::{Bad, P, R};
+use super::reader::{Bad, P, R};
 use super::search::read_range;
 use super::view::Selected;
 use crate::mime::MimeSummary;

@@ -4,7 +4,7 @@
 //! stream the message through [`Mailstore::read`] in bounded chunks.
 
 use super::api::{flag, Mailstore, MsgMeta, StoreError};
-use super::parser::{date, Bad, P, R};
+use super::reader::{date, Bad, P, R};
 use super::types::SequenceSet;
 use crate::mime::{fields, MimeSummary};
 

@@ -7,9 +7,7 @@
 use std::collections::VecDeque;
 use std::sync::Arc;
 
-use crate::auth::{decode_plain, Secret};
-
-use super::api::{AuthOutcome, Event, FlagUpdate, ImapPolicy, Mailstore, PeerInfo, StoreError};
+use super::api::{Event, FlagUpdate, ImapPolicy, Mailstore, PeerInfo, StoreError};
 use super::fetch::FetchJob;
 use super::framer::{Frame, Framer, Limits};
 use super::parser::{command, Command};
@@ -95,7 +93,7 @@ pub struct Session {
     pub(super) out: VecDeque<Event>,
     pub(super) pending: Pending,
     idle_since_ms: u64,
-    auth_failures: u32,
+    pub(super) auth_failures: u32,
     errors: u32,
 }
 
@@ -174,44 +172,6 @@ impl Session {
             _ => self.policy.autologout_ms,
         };
         Some(self.idle_since_ms.saturating_add(timeout))
-    }
-
-    /// The TLS handshake after `StartTls` succeeded (RFC 2595 §3.1: fresh state, the
-    /// client asks CAPABILITY again and gets the post-TLS list).
-    pub fn tls_started(&mut self) {
-        if matches!(self.pending, Pending::StartTls) {
-            self.peer.is_tls = true;
-            self.framer.clear();
-            self.pending = Pending::None;
-        }
-    }
-
-    /// The driver's answer to `CheckCredentials`.
-    pub fn auth_result(&mut self, outcome: AuthOutcome) {
-        let Pending::Credentials(tag) = std::mem::replace(&mut self.pending, Pending::None) else {
-            return;
-        };
-        match outcome {
-            AuthOutcome::Ok => {
-                self.state = State::Authenticated;
-                let caps = self.capabilities();
-                self.tagged(&tag, &format!("OK [CAPABILITY {caps}] Logged in"));
-            }
-            AuthOutcome::Bad => {
-                self.auth_failed(&tag, "NO [AUTHENTICATIONFAILED] Authentication failed")
-            }
-            AuthOutcome::Throttled(ms) => {
-                let secs = ms.div_ceil(1_000);
-                self.auth_failed(
-                    &tag,
-                    &format!("NO [UNAVAILABLE] Too many failed logins, retry in {secs} s"),
-                );
-            }
-            AuthOutcome::InUse | AuthOutcome::Unavailable => self.tagged(
-                &tag,
-                "NO [UNAVAILABLE] Mailbox unavailable, try again later",
-            ),
-        }
     }
 
     /// The driver's answer to `AppendEnded`: `(uidvalidity, uid)` of the new message.
@@ -448,105 +408,6 @@ impl Session {
             true => self.tagged(&tag, "OK IDLE terminated"),
             false => self.tagged(&tag, "BAD Expected DONE"),
         }
-    }
-
-    /// RFC 2595 §3.1 / RFC 3501 §6.2.1: buffered plaintext is dropped so it cannot be
-    /// replayed as if it came over TLS (BAD-INPUTS 38).
-    fn starttls(&mut self, tag: Tag) {
-        if self.peer.is_tls {
-            return self.tagged(&tag, "BAD Already using TLS");
-        }
-        if !self.peer.tls_available {
-            return self.tagged(&tag, "NO STARTTLS not available");
-        }
-        self.tagged(&tag, "OK Begin TLS negotiation now");
-        self.framer.clear();
-        self.pending = Pending::StartTls;
-        self.out.push_back(Event::StartTls);
-    }
-
-    /// RFC 8314 §3 / RFC 2595 §3.2: no cleartext passwords on a non-loopback plain link.
-    fn plaintext_ok(&self) -> bool {
-        self.peer.is_tls || self.peer.ip.is_loopback() || self.policy.allow_plaintext_auth
-    }
-
-    /// RFC 3501 §6.2.3 LOGIN; LOGINDISABLED gets NO [PRIVACYREQUIRED] (RFC 5530 §3).
-    fn login(&mut self, tag: Tag, user: String, pass: Secret) {
-        if !self.plaintext_ok() {
-            return self.tagged(&tag, "NO [PRIVACYREQUIRED] Use STARTTLS first");
-        }
-        self.pending = Pending::Credentials(tag);
-        self.out.push_back(Event::CheckCredentials { user, pass });
-    }
-
-    /// RFC 3501 §6.2.2 AUTHENTICATE PLAIN with RFC 4959 initial response ("=" is empty).
-    fn authenticate(&mut self, tag: Tag, mechanism: &str, initial: Option<Vec<u8>>) {
-        if !mechanism.eq_ignore_ascii_case("PLAIN") {
-            return self.tagged(&tag, "NO Unsupported authentication mechanism");
-        }
-        if !self.plaintext_ok() {
-            return self.tagged(&tag, "NO [PRIVACYREQUIRED] Use STARTTLS first");
-        }
-        match initial.as_deref() {
-            None => {
-                self.pending = Pending::Sasl(tag);
-                self.raw(b"+ \r\n".to_vec());
-            }
-            Some(b"=") => self.sasl_plain(tag, b""),
-            Some(blob) => self.sasl_plain(tag, blob),
-        }
-    }
-
-    /// The client's line after "+ ": "*" cancels (RFC 3501 §6.2.2).
-    fn sasl_response(&mut self, tag: Tag, line: &[u8]) {
-        if line == b"*" {
-            return self.tagged(&tag, "BAD Authentication cancelled");
-        }
-        self.sasl_plain(tag, line);
-    }
-
-    fn sasl_plain(&mut self, tag: Tag, blob: &[u8]) {
-        match decode_plain(blob) {
-            Err(_) => self.auth_failed(&tag, "NO [AUTHENTICATIONFAILED] Authentication failed"),
-            // Single user: acting for another identity is never authorized (RFC 4616 §2).
-            Ok(c) if c.authzid.as_ref().is_some_and(|z| *z != c.authcid) => {
-                self.auth_failed(&tag, "NO [AUTHORIZATIONFAILED] Authorization failed")
-            }
-            Ok(c) => {
-                self.pending = Pending::Credentials(tag);
-                self.out.push_back(Event::CheckCredentials {
-                    user: c.authcid,
-                    pass: c.passwd,
-                });
-            }
-        }
-    }
-
-    fn auth_failed(&mut self, tag: &Tag, text: &str) {
-        self.auth_failures = self.auth_failures.saturating_add(1);
-        self.tagged(tag, text);
-        if self.auth_failures >= MAX_AUTH_FAILURES {
-            self.untagged("BYE Too many failed logins");
-            self.close();
-        }
-    }
-
-    /// RFC 3501 §7.2.1 capability list, per state and TLS policy (RFC 2595 §3.2).
-    pub(super) fn capabilities(&self) -> String {
-        let mut caps = String::from(
-            "IMAP4rev1 LITERAL+ SASL-IR ID ENABLE IDLE NAMESPACE UNSELECT UIDPLUS CHILDREN",
-        );
-        if self.state == State::NotAuthenticated {
-            if self.peer.tls_available && !self.peer.is_tls {
-                caps.push_str(" STARTTLS");
-            }
-            caps.push_str(if self.plaintext_ok() {
-                " AUTH=PLAIN"
-            } else {
-                " LOGINDISABLED"
-            });
-        }
-        caps
     }
 
     fn count_error(&mut self) {

@@ -257,7 +257,7 @@ pub fn xorshift(x: &mut u32) -> u32 {
 
 #[test]
 fn sequence_sets() {
-    let set = |s: &str| super::parser::P::new(s.as_bytes()).sequence_set();
+    let set = |s: &str| super::reader::P::new(s.as_bytes()).sequence_set();
     assert_eq!(
         set("1:4294967295").map(|s| s.normalize(10, true)),
         Ok(vec![(1, 10)])

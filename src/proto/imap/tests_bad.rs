@@ -5,7 +5,7 @@ use std::sync::Arc;
 use super::api::{Event, ImapPolicy, PeerInfo, MIN_AUTOLOGOUT_MS};
 use super::framer::INPUT_MAX;
 use super::memstore::MemStore;
-use super::parser::P;
+use super::reader::P;
 use super::session::Session;
 use super::tests::H;
 use super::types::SEQ_RANGES_MAX;
