@@ -467,7 +467,9 @@ pub fn pattern_match(pattern: &[u8], name: &[u8]) -> bool {
         false => (pattern, name),
     };
     let mut row = vec![false; name.len() + 1];
-    row[0] = true;
+    if let Some(empty) = row.first_mut() {
+        *empty = true;
+    }
     for &pc in pattern {
         let mut next = vec![false; name.len() + 1];
         for j in 0..=name.len() {

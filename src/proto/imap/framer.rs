@@ -169,7 +169,10 @@ impl Framer {
         match literal_header(line) {
             None => {
                 let mut cmd = std::mem::take(&mut self.cmd);
-                cmd.truncate(cmd.len() - if cmd.ends_with(b"\r\n") { 2 } else { 1 });
+                cmd.truncate(
+                    cmd.len()
+                        .saturating_sub(if cmd.ends_with(b"\r\n") { 2 } else { 1 }),
+                );
                 self.reset_command();
                 Some(Some(Frame::Command(cmd)))
             }

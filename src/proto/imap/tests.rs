@@ -593,3 +593,50 @@ fn mailbox_errors_are_no() {
     assert_eq!(Mailbox::from_wire(b"&AGE-"), Err(MailboxError::Encoding));
     assert_eq!(Mailbox::from_wire(b"a/../b"), Err(MailboxError::Name));
 }
+
+#[test]
+fn random_token_soup_never_panics_and_stays_bounded() {
+    const TOKENS: [&str; 24] = [
+        "a ",
+        "FETCH ",
+        "1:* ",
+        "(",
+        ")",
+        "BODY[",
+        "]",
+        "{3}\r\n",
+        "{2+}\r\n",
+        "\r\n",
+        "\"",
+        "\\",
+        "SEARCH ",
+        "OR ",
+        "NOT ",
+        "STORE ",
+        "+FLAGS ",
+        "APPEND INBOX ",
+        "IDLE\r\n",
+        "DONE\r\n",
+        "SELECT INBOX\r\n",
+        "*",
+        "<0.5>",
+        "UID ",
+    ];
+    let mut x = 0x1234_5678_u32;
+    for _ in 0..300 {
+        let mut h = H::new();
+        h.login();
+        let mut input = String::new();
+        for _ in 0..60 {
+            input.push_str(
+                TOKENS
+                    .get(xorshift(&mut x) as usize % TOKENS.len())
+                    .copied()
+                    .unwrap_or(""),
+            );
+        }
+        let out = h.run(input.as_bytes());
+        assert!(h.s.framer.buffered() <= super::INPUT_MAX + 64 * 1024);
+        assert!(out.len() < 1 << 20);
+    }
+}

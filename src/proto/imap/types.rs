@@ -275,12 +275,20 @@ fn flush_b64(out: &mut String, units: &mut Vec<u16>) {
         nbits += 16;
         while nbits >= 6 {
             nbits -= 6;
-            out.push(char::from(ALPHABET[((bits >> nbits) & 63) as usize]));
+            out.extend(
+                ALPHABET
+                    .get(((bits >> nbits) & 63) as usize)
+                    .map(|&c| char::from(c)),
+            );
         }
         bits &= (1 << nbits) - 1;
     }
     if nbits > 0 {
-        out.push(char::from(ALPHABET[((bits << (6 - nbits)) & 63) as usize]));
+        out.extend(
+            ALPHABET
+                .get(((bits << (6 - nbits)) & 63) as usize)
+                .map(|&c| char::from(c)),
+        );
     }
     out.push('-');
 }

@@ -113,7 +113,10 @@ impl Selected {
         seqs.sort_unstable_by(|a, b| b.cmp(a));
         seqs.dedup();
         for s in seqs {
-            self.msgs.remove(s as usize - 1);
+            let Some(i) = (s as usize).checked_sub(1).filter(|&i| i < self.msgs.len()) else {
+                continue;
+            };
+            self.msgs.remove(i);
             out.extend_from_slice(format!("* {s} EXPUNGE\r\n").as_bytes());
         }
     }
