@@ -135,13 +135,13 @@ pub struct Changes {
 /// Why a store call failed; mapped to response codes in one place (session).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum StoreError {
-    /// No such folder (NO [NONEXISTENT], APPEND: NO [TRYCREATE]).
+    /// No such folder (`NO [NONEXISTENT]`, APPEND: `NO [TRYCREATE]`).
     NotFound,
     /// No such message (expunged meanwhile).
     NoMessage,
-    /// Too big or disk full (NO [OVERQUOTA] / [LIMIT]).
+    /// Too big or disk full (`NO [OVERQUOTA]`).
     Full,
-    /// I/O error (NO [SERVERBUG]-like, generic text).
+    /// I/O error (`NO [UNAVAILABLE]`, generic text).
     Io,
 }
 

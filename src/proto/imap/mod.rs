@@ -59,6 +59,26 @@
 //! * IDLE: on every `poll` while idling the core calls `changes`; the driver should poll
 //!   when the store signals a change to the folder. Cap the number of IDLE sessions in the
 //!   driver (BAD-INPUTS 37); the autologout stays ≥ 30 minutes.
+//!
+//! # Limits
+//!
+//! | name | value | bounds |
+//! |---|---|---|
+//! | `ImapPolicy::line_max` (`imap_line`) | 64 KiB | one command line; over: `* BAD [TOOBIG]`, BYE, close |
+//! | `ImapPolicy::literal_prelogin_max` (`imap_literal_prelogin`) | 1 KiB | any literal before login |
+//! | `ImapPolicy::literal_max` (`imap_literal`, ≥ 4096) | 64 KiB | non-APPEND literals after login |
+//! | `ImapPolicy::message_max` (`message_size`) | 64 MiB | the APPEND literal (streamed, never buffered) |
+//! | `ImapPolicy::autologout_ms` (`imap_idle_timeout`, ≥ 30 min) / `prelogin_timeout_ms` | 31 min / 60 s | autologout |
+//! | [`INPUT_MAX`] | 16 KiB | unparsed input held; `feed` takes no more |
+//! | [`LITERALS_MAX`] / [`COMMAND_LITERAL_TOTAL_MAX`] | 16 / 256 KiB | literals per command |
+//! | [`OUTPUT_CHUNK`] | 16 KiB | FETCH output per `poll` |
+//! | [`HEADER_FIELDS_MAX`] / [`SEARCH_HEADER_MAX`] | 256 / 64 KiB | header bytes read for HEADER.FIELDS / SEARCH HEADER |
+//! | [`PAREN_DEPTH_MAX`] / [`SEARCH_DEPTH_MAX`] / [`SECTION_DEPTH_MAX`] | 8 / 32 / 32 | nesting |
+//! | [`SEARCH_KEYS_MAX`] / [`FETCH_ATTS_MAX`] / [`FLAGS_MAX`] | 256 / 64 / 64 | list lengths |
+//! | [`types::SEQ_RANGES_MAX`] | 32768 | ranges in one sequence set (never expanded) |
+//! | [`types::MAILBOX_MAX`] / [`KEYWORD_MAX`] / [`LIST_PATTERN_MAX`] | 255 / 64 / 1024 | names |
+//! | [`MAX_ERRORS`] / [`MAX_AUTH_FAILURES`] | 10 / 3 | then BYE and close |
+//! | `crate::mime::{DEPTH_MAX, PARTS_MAX, HEADER_BYTES_MAX}` | 20 / 1000 / 64 KiB | MIME structure |
 
 pub mod api;
 mod commands;
