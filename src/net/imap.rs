@@ -91,7 +91,12 @@ impl Mailstore for Store<'_> {
         let f = f.borrow();
         let st = f.state();
         let rep = self.reported.entry(folder.to_owned()).or_default();
-        let mut c = Changes { generation: rep.generation, uidnext: st.uidnext, keywords: st.keywords.clone(), ..Changes::default() };
+        let mut c = Changes {
+            generation: rep.generation,
+            uidnext: st.uidnext,
+            keywords: st.keywords.clone(),
+            ..Changes::default()
+        };
         if st.highest_modseq == rep.modseq && st.uidnext == rep.uidnext {
             return Ok(c);
         }
@@ -257,8 +262,10 @@ pub async fn session(srv: &Server, conn: &mut Conn, peer: SocketAddr) -> String 
                         .await;
                     srv.refresh_folder(&folder);
                     s.store_done(
-                        r.map(|(ch, kw)| (ch.into_iter().map(|(uid, flags, modseq)| FlagUpdate { uid, flags, modseq }).collect(), kw))
-                            .map_err(|e| store_err(&e)),
+                        r.map(|(ch, kw)| {
+                            (ch.into_iter().map(|(uid, flags, modseq)| FlagUpdate { uid, flags, modseq }).collect(), kw)
+                        })
+                        .map_err(|e| store_err(&e)),
                     );
                 }
                 Event::Expunge { folder, uids } => {
@@ -302,7 +309,12 @@ pub async fn session(srv: &Server, conn: &mut Conn, peer: SocketAddr) -> String 
             }
             Ok(Read::TimedOut) => {}
             Ok(Read::Eof) => {
-                return if append.is_some() { "client vanished during APPEND (nothing stored)" } else { "client closed" }.into()
+                return if append.is_some() {
+                    "client vanished during APPEND (nothing stored)"
+                } else {
+                    "client closed"
+                }
+                .into()
             }
             Err(e) => return format!("read error: {e}"),
         }
@@ -320,7 +332,8 @@ async fn flush(conn: &mut Conn, out: &mut Vec<u8>) -> Result<(), String> {
 /// Commits an APPEND through the writer; the MIME structure goes into the record's meta.
 async fn do_append(srv: &Server, a: Append) -> Result<(u32, u32), StoreError> {
     let uidvalidity = srv.folder(&a.folder).map_err(|e| store_err(&e))?.borrow().uidvalidity();
-    let meta = postcard::to_stdvec(&a.mime.finish()).ok().filter(|m| m.len() <= usize::from(u16::MAX)).unwrap_or_default();
+    let meta =
+        postcard::to_stdvec(&a.mime.finish()).ok().filter(|m| m.len() <= usize::from(u16::MAX)).unwrap_or_default();
     let nm = NewMessage { body: a.spool, date: a.date, flags: a.flags, keywords: a.keywords, meta, attrs: 0 };
     let uid = srv.writer.append(&a.folder, nm).await.map_err(|e| store_err(&e))?;
     srv.refresh_folder(&a.folder);

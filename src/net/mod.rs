@@ -8,6 +8,7 @@
 
 pub mod conn;
 pub mod embedded;
+pub mod imap;
 pub mod pop3;
 pub mod smtp;
 pub mod tls;
@@ -88,7 +89,12 @@ pub struct Server {
     pub hostname: String,
     /// Read handles of folders, shared by every session (one index in RAM per folder).
     folders: RefCell<HashMap<String, Rc<RefCell<Folder>>>>,
+    /// MIME structures computed on first use for messages stored without one (bounded).
+    pub mime_cache: RefCell<HashMap<(String, u32), crate::mime::MimeSummary>>,
 }
+
+/// MIME structures cached in RAM at most.
+const MIME_CACHE_MAX: usize = 4096;
 
 /// Folder read handles kept open at most (each holds its message table).
 const OPEN_FOLDERS_MAX: usize = 64;
@@ -115,6 +121,16 @@ impl Server {
         }
         m.insert(canon, f.clone());
         Ok(f)
+    }
+
+    /// Remembers a computed MIME structure (the cache is emptied when full: it only saves
+    /// re-parsing messages delivered by `letterbox deliver` or import).
+    pub fn cache_mime(&self, folder: &str, uid: u32, m: &crate::mime::MimeSummary) {
+        let mut c = self.mime_cache.borrow_mut();
+        if c.len() >= MIME_CACHE_MAX {
+            c.clear();
+        }
+        c.insert((folder.to_owned(), uid), m.clone());
     }
 
     /// Catches a cached handle up after a write (ignores folders not open here).
@@ -335,6 +351,7 @@ fn run(cfg: Config) -> io::Result<()> {
         stop_tx,
         stop_rx,
         folders: RefCell::new(HashMap::new()),
+        mime_cache: RefCell::new(HashMap::new()),
     });
     let ex = Rc::new(LocalExecutor::new());
     for (proto, l) in listeners {
@@ -444,7 +461,7 @@ async fn handle(srv: Rc<Server>, proto: Proto, stream: Async<std::net::TcpStream
     let reason = match proto {
         Proto::Pop3 | Proto::Pop3s => pop3::session(&srv, &mut conn, peer).await,
         Proto::Smtp => smtp::session(&srv, &mut conn, peer).await,
-        Proto::Imap | Proto::Imaps => "protocol not yet served".to_string(),
+        Proto::Imap | Proto::Imaps => imap::session(&srv, &mut conn, peer).await,
     };
     conn.close().await;
     log(proto.name(), &peer, &format!("disconnect: {reason}"));

@@ -1,0 +1,225 @@
+//! The types an IMAP driver exchanges with [`super::Session`]: the policy (limits), the
+//! [`Mailstore`] read trait (RFC 3501 §6.3-§6.4 data the core reads synchronously), the
+//! events out (replies and store writes, RFC 3501 §6.3.11 APPEND, §6.4.3 EXPUNGE, §6.4.6
+//! STORE) and the answers in.
+
+use std::io;
+
+use crate::auth::Secret;
+use crate::config::{Config, Limits};
+use crate::mime::MimeSummary;
+
+pub use crate::proto::pop3::{AuthOutcome, PeerInfo};
+
+/// RFC 3501 §5.4: an autologout timer "MUST be of at least 30 minutes' duration" once
+/// authenticated (also while IDLE; RFC 2177 §3).
+pub const MIN_AUTOLOGOUT_MS: u64 = 30 * 60 * 1_000;
+/// RFC 7888 §4: LITERAL- caps non-synchronizing literals at 4096; we also cap synchronizing
+/// non-APPEND literals by policy, this is the smallest post-login value allowed.
+pub const LITERAL_FLOOR: u64 = 4096;
+
+/// System flag bits of a message's `flags` word (the store's `Entry` layout): bits 5..31
+/// are keywords, index `bit - 5` into the folder's keyword list.
+pub mod flag {
+    pub const SEEN: u32 = 1;
+    pub const ANSWERED: u32 = 1 << 1;
+    pub const FLAGGED: u32 = 1 << 2;
+    pub const DELETED: u32 = 1 << 3;
+    pub const DRAFT: u32 = 1 << 4;
+    pub const SYSTEM: u32 = 0x1f;
+    pub const KEYWORD_SHIFT: u32 = 5;
+    pub const KEYWORDS_MAX: usize = 27;
+}
+
+/// Settings shared by all IMAP sessions (from `[limits]`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ImapPolicy {
+    pub allow_plaintext_auth: bool,
+    /// `imap_line`: longest command line (between literals), CRLF included.
+    pub line_max: usize,
+    /// `imap_literal`: largest non-APPEND literal after login.
+    pub literal_max: u64,
+    /// `imap_literal_prelogin`: largest literal before login (credentials only).
+    pub literal_prelogin_max: u64,
+    /// `message_size`: largest APPEND literal.
+    pub message_max: u64,
+    /// `imap_idle_timeout` (ms): autologout once authenticated, raised to 30 min.
+    pub autologout_ms: u64,
+    /// `imap_prelogin_timeout` (ms): autologout before login.
+    pub prelogin_timeout_ms: u64,
+}
+
+impl ImapPolicy {
+    /// `allow_plaintext_auth` and `[limits]` from the config file.
+    pub fn from_config(config: &Config) -> ImapPolicy {
+        ImapPolicy::from_limits(&config.limits, config.allow_plaintext_auth)
+    }
+
+    pub fn from_limits(l: &Limits, allow_plaintext_auth: bool) -> ImapPolicy {
+        ImapPolicy {
+            allow_plaintext_auth,
+            line_max: l.imap_line,
+            literal_max: l.imap_literal,
+            literal_prelogin_max: l.imap_literal_prelogin,
+            message_max: l.message_size,
+            autologout_ms: l.imap_idle_timeout.saturating_mul(1_000),
+            prelogin_timeout_ms: l.imap_prelogin_timeout.saturating_mul(1_000),
+        }
+        .checked()
+    }
+
+    /// Raises values below their RFC floors (RFC 3501 §5.4; RFC 7888 §4).
+    pub fn checked(mut self) -> ImapPolicy {
+        self.autologout_ms = self.autologout_ms.max(MIN_AUTOLOGOUT_MS);
+        self.literal_max = self.literal_max.max(LITERAL_FLOOR);
+        self.line_max = self.line_max.max(1024);
+        self
+    }
+}
+
+impl Default for ImapPolicy {
+    fn default() -> ImapPolicy {
+        ImapPolicy::from_limits(&Limits::default(), false)
+    }
+}
+
+/// One message as the core sees it: `seq` is its position in [`Snapshot::messages`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MsgMeta {
+    pub uid: u32,
+    /// System flags and keyword bits, see [`flag`].
+    pub flags: u32,
+    /// RFC822.SIZE: exact bytes `read` returns.
+    pub size: u64,
+    /// INTERNALDATE, unix seconds (UTC).
+    pub internal_date: i64,
+    pub modseq: u64,
+}
+
+/// A folder as listed by [`Mailstore::folders`]; `name` is decoded UTF-8 with `/` levels.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FolderInfo {
+    pub name: String,
+    /// RFC 3501 §7.2.2 / RFC 6154 attributes, e.g. `\Sent`, `\Noselect`.
+    pub attributes: Vec<String>,
+}
+
+/// A folder's state when opened: messages in UID order.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Snapshot {
+    pub uidvalidity: u32,
+    pub uidnext: u32,
+    pub highest_modseq: u64,
+    pub messages: Vec<MsgMeta>,
+    /// Keyword names; bit `5 + i` of `flags` is `keywords[i]`.
+    pub keywords: Vec<String>,
+    /// Opaque change counter passed back to [`Mailstore::changes`].
+    pub generation: u64,
+}
+
+/// What changed in a folder since a generation (RFC 3501 §7.4.1 / §7.3.1 / §7.4.2 FLAGS).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Changes {
+    pub generation: u64,
+    pub uidnext: u32,
+    /// UIDs no longer in the folder.
+    pub expunged: Vec<u32>,
+    /// New messages, ascending UIDs above all known ones.
+    pub added: Vec<MsgMeta>,
+    /// Messages whose flags changed (current values).
+    pub flags: Vec<MsgMeta>,
+    /// The full keyword list (it only grows).
+    pub keywords: Vec<String>,
+}
+
+/// Why a store call failed; mapped to response codes in one place (session).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StoreError {
+    /// No such folder (`NO [NONEXISTENT]`, APPEND: `NO [TRYCREATE]`).
+    NotFound,
+    /// No such message (expunged meanwhile).
+    NoMessage,
+    /// Too big or disk full (`NO [OVERQUOTA]`).
+    Full,
+    /// I/O error (`NO [UNAVAILABLE]`, generic text).
+    Io,
+}
+
+impl From<io::Error> for StoreError {
+    fn from(_: io::Error) -> StoreError {
+        StoreError::Io
+    }
+}
+
+/// Synchronous reads the core makes during [`super::Session::poll`]. The driver passes its
+/// implementation into each `poll`. Reads must be quick (page cache, in-RAM index); writes
+/// never go through this trait, they are [`Event`]s.
+pub trait Mailstore {
+    /// All folders (INBOX included).
+    fn folders(&mut self) -> Result<Vec<FolderInfo>, StoreError>;
+    /// The current state of `folder` (SELECT, EXAMINE, STATUS).
+    fn open(&mut self, folder: &str) -> Result<Snapshot, StoreError>;
+    /// Changes to `folder` after `generation` (NOOP, CHECK, IDLE, after writes).
+    fn changes(&mut self, folder: &str, generation: u64) -> Result<Changes, StoreError>;
+    /// Up to `buf.len()` bytes of message `uid` from `offset`; 0 at the end.
+    fn read(&mut self, folder: &str, uid: u32, offset: u64, buf: &mut [u8]) -> Result<usize, StoreError>;
+    /// The cached MIME structure of message `uid` (computed at delivery, see `crate::mime`).
+    fn mime(&mut self, folder: &str, uid: u32) -> Result<MimeSummary, StoreError>;
+}
+
+/// How STORE changes flags (RFC 3501 §6.4.6).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StoreOp {
+    Replace,
+    Add,
+    Remove,
+}
+
+/// A flag change reported by the driver after a [`Event::Store`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FlagUpdate {
+    pub uid: u32,
+    pub flags: u32,
+    pub modseq: u64,
+}
+
+/// Output of [`super::Session::poll`], in order. Writes wait for their callback: the core
+/// polls no further input (returns `None`) until the driver answers.
+#[derive(Debug)]
+pub enum Event {
+    /// Bytes to write to the client (at most about [`super::OUTPUT_CHUNK`] each).
+    Reply(Vec<u8>),
+    /// Flush replies, discard unread plaintext, run the TLS handshake, call `tls_started`.
+    StartTls,
+    /// Throttle, verify, then `auth_result` (as POP3; `InUse` is treated as `Unavailable`).
+    CheckCredentials { user: String, pass: Secret },
+    /// An APPEND literal starts: open a spool for `size` bytes.
+    AppendStarted {
+        folder: String,
+        flags: u32,
+        keywords: Vec<String>,
+        /// INTERNALDATE from the command, unix seconds; `None` means now.
+        date: Option<i64>,
+        size: u64,
+    },
+    /// The next bytes of the APPEND literal, in order.
+    AppendData(Vec<u8>),
+    /// The literal is complete and the command valid: commit durably, call `append_done`.
+    AppendEnded,
+    /// The command failed after `AppendStarted`: discard the spool. (A dropped connection
+    /// gives neither `AppendEnded` nor this: the driver discards the spool then too.)
+    AppendAborted,
+    /// Change flags of `uids` in `folder`; call `store_done`.
+    Store {
+        folder: String,
+        uids: Vec<u32>,
+        op: StoreOp,
+        /// System flag bits (see [`flag`]).
+        flags: u32,
+        keywords: Vec<String>,
+    },
+    /// Remove `uids` from `folder` durably; call `expunge_done` with the UIDs removed.
+    Expunge { folder: String, uids: Vec<u32> },
+    /// Flush replies and close the connection.
+    Close,
+}

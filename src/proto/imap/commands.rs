@@ -1,0 +1,375 @@
+//! Authenticated- and selected-state commands (RFC 3501 §6.3 LIST/LSUB/SELECT/EXAMINE/
+//! STATUS/APPEND, §6.4 CLOSE/EXPUNGE/SEARCH/FETCH/STORE; RFC 3691 UNSELECT; RFC 4315
+//! UID EXPUNGE and APPENDUID; RFC 3348 CHILDREN attributes). Reads go through the
+//! [`Mailstore`]; writes become [`Event`]s answered by the driver's callbacks.
+
+use super::api::{flag, Event, FolderInfo, Mailstore, StoreOp};
+use super::fetch::{FetchAtt, FetchJob};
+use super::parser::{append_prefix, Command, Flag, StatusItem};
+use super::search::{Candidate, SearchKey};
+use super::session::{store_error, Pending, Session, State};
+use super::types::{Mailbox, MailboxError, SequenceSet, Tag, DELIMITER};
+use super::view::Selected;
+
+/// Longest LIST pattern (the matcher is O(pattern x name)).
+pub const LIST_PATTERN_MAX: usize = 1024;
+/// Longest keyword name accepted in STORE / APPEND.
+pub const KEYWORD_MAX: usize = 64;
+
+impl Session {
+    pub(super) fn perform_mailbox(&mut self, tag: Tag, cmd: Command, store: &mut dyn Mailstore) {
+        match cmd {
+            Command::List { reference, pattern, lsub } => self.list(tag, &reference, &pattern, lsub, store),
+            Command::Select { mailbox, read_only } => self.select(tag, &mailbox, read_only, store),
+            Command::Status { mailbox, items } => self.status(tag, &mailbox, &items, store),
+            Command::Rename(a, b) => match Mailbox::from_wire(&a).and(Mailbox::from_wire(&b)) {
+                Err(e) => self.tagged(&tag, name_error(e)),
+                Ok(_) => self.tagged(&tag, "NO [CANNOT] Folder management is not supported"),
+            },
+            Command::Create(m) | Command::Delete(m) => match Mailbox::from_wire(&m) {
+                Err(e) => self.tagged(&tag, name_error(e)),
+                Ok(_) => self.tagged(&tag, "NO [CANNOT] Folder management is not supported"),
+            },
+            Command::Subscribe(m) => match Mailbox::from_wire(&m) {
+                Err(e) => self.tagged(&tag, name_error(e)),
+                Ok(_) => self.tagged(&tag, "OK Done"),
+            },
+            Command::Close => self.close_mailbox(tag),
+            Command::Unselect => {
+                self.deselect();
+                self.tagged(&tag, "OK UNSELECT completed");
+            }
+            Command::Expunge(uids) => self.expunge(tag, uids),
+            Command::Search { uid, key } => self.search(tag, uid, key, store),
+            Command::Fetch { uid, set, atts } => self.fetch(tag, uid, &set, atts),
+            Command::Store { uid, set, op, silent, flags } => self.store(tag, uid, &set, op, silent, &flags),
+            _ => self.tagged(&tag, "BAD Command not valid in this state"),
+        }
+    }
+
+    /// RFC 3501 §6.3.8 LIST / §6.3.9 LSUB (every folder counts as subscribed).
+    fn list(&mut self, tag: Tag, reference: &[u8], pattern: &[u8], lsub: bool, store: &mut dyn Mailstore) {
+        let cmd = if lsub { "LSUB" } else { "LIST" };
+        if pattern.is_empty() {
+            self.untagged(&format!("{cmd} (\\Noselect) \"/\" \"\""));
+            return self.tagged(&tag, &format!("OK {cmd} completed"));
+        }
+        let mut full = reference.to_vec();
+        full.extend_from_slice(pattern);
+        if full.len() > LIST_PATTERN_MAX {
+            return self.tagged(&tag, "BAD Pattern too long");
+        }
+        let folders = match store.folders() {
+            Ok(f) => f,
+            Err(e) => return self.tagged(&tag, store_error(e, false)),
+        };
+        let mut buf = Vec::new();
+        for f in &folders {
+            let wire = Mailbox::from_utf8(f.name.clone()).map(|m| m.to_wire()).unwrap_or_default();
+            if !wire.is_empty() && pattern_match(&full, wire.as_bytes()) {
+                list_line(&mut buf, cmd, f, &folders, &wire);
+            }
+        }
+        self.raw(buf);
+        self.tagged(&tag, &format!("OK {cmd} completed"));
+    }
+
+    /// RFC 3501 §6.3.1 SELECT / §6.3.2 EXAMINE.
+    fn select(&mut self, tag: Tag, raw: &[u8], read_only: bool, store: &mut dyn Mailstore) {
+        if self.selected.is_some() {
+            self.deselect();
+            // RFC 7162 §3.2.11: [CLOSED] marks the end of the old mailbox's responses.
+            self.untagged("OK [CLOSED] Previous mailbox closed");
+        }
+        let name = match Mailbox::from_wire(raw) {
+            Ok(m) => m,
+            Err(e) => return self.tagged(&tag, name_error(e)),
+        };
+        let snap = match store.open(name.as_str()) {
+            Ok(s) => s,
+            Err(e) => return self.tagged(&tag, store_error(e, false)),
+        };
+        let sel = Selected::new(name.as_str().to_owned(), snap, read_only);
+        let mut buf = Vec::new();
+        sel.flags_responses(&mut buf);
+        buf.extend_from_slice(format!("* {} EXISTS\r\n* 0 RECENT\r\n", sel.count()).as_bytes());
+        if let Some(i) = sel.msgs.iter().position(|m| m.flags & flag::SEEN == 0) {
+            buf.extend_from_slice(format!("* OK [UNSEEN {}] First unseen\r\n", i + 1).as_bytes());
+        }
+        buf.extend_from_slice(format!("* OK [UIDVALIDITY {}] UIDs valid\r\n", sel.uidvalidity).as_bytes());
+        buf.extend_from_slice(format!("* OK [UIDNEXT {}] Predicted next UID\r\n", sel.uidnext).as_bytes());
+        self.raw(buf);
+        self.selected = Some(sel);
+        self.state = State::Selected;
+        let mode = if read_only { "READ-ONLY" } else { "READ-WRITE" };
+        self.tagged(&tag, &format!("OK [{mode}] {} completed", if read_only { "EXAMINE" } else { "SELECT" }));
+    }
+
+    /// RFC 3501 §6.3.10 STATUS.
+    fn status(&mut self, tag: Tag, raw: &[u8], items: &[StatusItem], store: &mut dyn Mailstore) {
+        let name = match Mailbox::from_wire(raw) {
+            Ok(m) => m,
+            Err(e) => return self.tagged(&tag, name_error(e)),
+        };
+        let snap = match store.open(name.as_str()) {
+            Ok(s) => s,
+            Err(e) => return self.tagged(&tag, store_error(e, false)),
+        };
+        let values: Vec<String> = items
+            .iter()
+            .map(|i| match i {
+                StatusItem::Messages => format!("MESSAGES {}", snap.messages.len()),
+                StatusItem::Recent => "RECENT 0".into(),
+                StatusItem::UidNext => format!("UIDNEXT {}", snap.uidnext),
+                StatusItem::UidValidity => format!("UIDVALIDITY {}", snap.uidvalidity),
+                StatusItem::Unseen => {
+                    format!("UNSEEN {}", snap.messages.iter().filter(|m| m.flags & flag::SEEN == 0).count())
+                }
+                StatusItem::Size => {
+                    format!("SIZE {}", snap.messages.iter().map(|m| m.size).sum::<u64>())
+                }
+            })
+            .collect();
+        let mut buf = b"* STATUS ".to_vec();
+        super::encode::string(&mut buf, name.to_wire().as_bytes());
+        buf.extend_from_slice(format!(" ({})\r\n", values.join(" ")).as_bytes());
+        self.raw(buf);
+        self.tagged(&tag, "OK STATUS completed");
+    }
+
+    /// RFC 3501 §6.4.2 CLOSE: silently expunges \Deleted messages unless read-only.
+    fn close_mailbox(&mut self, tag: Tag) {
+        let Some(sel) = self.selected.as_ref() else {
+            return;
+        };
+        let uids: Vec<u32> = sel.msgs.iter().filter(|m| m.flags & flag::DELETED != 0).map(|m| m.uid).collect();
+        if sel.read_only || uids.is_empty() {
+            self.deselect();
+            return self.tagged(&tag, "OK CLOSE completed");
+        }
+        let folder = sel.name.clone();
+        self.pending = Pending::Expunge { tag, close: true };
+        self.out.push_back(Event::Expunge { folder, uids });
+    }
+
+    /// RFC 3501 §6.4.3 EXPUNGE and RFC 4315 §2.1 UID EXPUNGE.
+    fn expunge(&mut self, tag: Tag, set: Option<SequenceSet>) {
+        let Some(sel) = self.selected.as_ref() else {
+            return;
+        };
+        if sel.read_only {
+            return self.tagged(&tag, "NO [READ-ONLY] Mailbox is read-only");
+        }
+        let within = set.map(|s| s.normalize(sel.max_uid(), false));
+        let uids: Vec<u32> = sel
+            .msgs
+            .iter()
+            .filter(|m| m.flags & flag::DELETED != 0)
+            .filter(|m| within.as_ref().is_none_or(|r| SequenceSet::contains(r, m.uid)))
+            .map(|m| m.uid)
+            .collect();
+        if uids.is_empty() {
+            return self.finish(tag, "OK EXPUNGE completed");
+        }
+        let folder = sel.name.clone();
+        self.pending = Pending::Expunge { tag, close: false };
+        self.out.push_back(Event::Expunge { folder, uids });
+    }
+
+    /// RFC 3501 §6.4.4 SEARCH / UID SEARCH: evaluated synchronously in this poll.
+    fn search(&mut self, tag: Tag, uid: bool, mut key: SearchKey, store: &mut dyn Mailstore) {
+        let Some(sel) = self.selected.as_ref() else {
+            return;
+        };
+        key.prepare(sel.count(), sel.max_uid());
+        let mut line = b"* SEARCH".to_vec();
+        for (i, m) in sel.msgs.iter().enumerate() {
+            let seq = i as u32 + 1;
+            let mut c = Candidate::new(&sel.name, seq, *m, &sel.keywords, (sel.count(), sel.max_uid()));
+            match c.matches(&key, store) {
+                Ok(true) => line.extend_from_slice(format!(" {}", if uid { m.uid } else { seq }).as_bytes()),
+                Ok(false) => {}
+                Err(e) => return self.tagged(&tag, store_error(e, false)),
+            }
+        }
+        line.extend_from_slice(b"\r\n");
+        self.raw(line);
+        self.tagged(&tag, "OK SEARCH completed");
+    }
+
+    /// RFC 3501 §6.4.5 FETCH / §6.4.8 UID FETCH. Body items without .PEEK set \Seen first
+    /// (a Store event), then the output streams from `poll`.
+    fn fetch(&mut self, tag: Tag, uid: bool, set: &SequenceSet, mut atts: Vec<FetchAtt>) {
+        let Some(sel) = self.selected.as_ref() else {
+            return;
+        };
+        if uid && !atts.contains(&FetchAtt::Uid) {
+            atts.insert(0, FetchAtt::Uid);
+        }
+        let ranges = sel.seq_ranges(set, uid);
+        let sets_seen = !sel.read_only && atts.iter().any(FetchAtt::sets_seen);
+        if sets_seen && !atts.contains(&FetchAtt::Flags) {
+            atts.push(FetchAtt::Flags);
+        }
+        let unseen: Vec<u32> = match sets_seen {
+            true => sel
+                .uids(&ranges)
+                .into_iter()
+                .filter(|&u| sel.seq_of(u).and_then(|s| sel.meta(s)).is_some_and(|m| m.flags & flag::SEEN == 0))
+                .collect(),
+            false => Vec::new(),
+        };
+        let job = FetchJob::new(atts, ranges);
+        if unseen.is_empty() {
+            self.pending = Pending::Fetch { tag, job };
+            return;
+        }
+        let folder = sel.name.clone();
+        self.pending = Pending::Store { tag, uid, silent: true, fetch: Some(job) };
+        self.out.push_back(Event::Store {
+            folder,
+            uids: unseen,
+            op: StoreOp::Add,
+            flags: flag::SEEN,
+            keywords: Vec::new(),
+        });
+    }
+
+    /// RFC 3501 §6.4.6 STORE / UID STORE.
+    fn store(&mut self, tag: Tag, uid: bool, set: &SequenceSet, op: StoreOp, silent: bool, flags: &[Flag]) {
+        let Some(sel) = self.selected.as_ref() else {
+            return;
+        };
+        if sel.read_only {
+            return self.tagged(&tag, "NO [READ-ONLY] Mailbox is read-only");
+        }
+        let Some((bits, keywords)) = split_flags(flags) else {
+            return self.tagged(&tag, "BAD Invalid keyword");
+        };
+        let uids = sel.uids(&sel.seq_ranges(set, uid));
+        if uids.is_empty() {
+            return self.tagged(&tag, "OK STORE completed");
+        }
+        let folder = sel.name.clone();
+        self.pending = Pending::Store { tag, uid, silent, fetch: None };
+        self.out.push_back(Event::Store { folder, uids, op, flags: bits, keywords });
+    }
+
+    /// An APPEND literal was announced (RFC 3501 §6.3.11): check the command before
+    /// taking any of it; a refused synchronizing literal is never sent by the client.
+    pub(super) fn append_started(&mut self, prefix: &[u8], size: u64, store: &mut dyn Mailstore) {
+        let checked = self.check_append(prefix, store);
+        let (tag, event) = match checked {
+            Ok(ok) => ok,
+            Err((tag, text)) => {
+                self.framer.reject_append();
+                let tag = tag.map_or_else(|| "*".to_owned(), |t| t.to_string());
+                return self.raw(format!("{tag} {text}\r\n").into_bytes());
+            }
+        };
+        if self.framer.accept_append() {
+            self.raw(b"+ Ready for literal data\r\n".to_vec());
+        }
+        let Event::AppendStarted { folder, flags, keywords, date, .. } = event else {
+            return;
+        };
+        self.out.push_back(Event::AppendStarted { folder, flags, keywords, date, size });
+        self.pending = Pending::AppendData(tag);
+    }
+
+    fn check_append(&self, prefix: &[u8], store: &mut dyn Mailstore) -> Result<(Tag, Event), (Option<Tag>, String)> {
+        let p = append_prefix(prefix).map_err(|b| (None, format!("BAD {}", b.0)))?;
+        let tag = p.tag.clone();
+        let fail = |text: &str| (Some(tag.clone()), text.to_owned());
+        if !matches!(self.state, State::Authenticated | State::Selected) {
+            return Err(fail("BAD Command not valid in this state"));
+        }
+        let name = Mailbox::from_wire(&p.mailbox).map_err(|e| fail(name_error(e)))?;
+        let folders = store.folders().map_err(|e| fail(store_error(e, true)))?;
+        if !folders.iter().any(|f| f.name == name.as_str()) {
+            return Err(fail(store_error(super::api::StoreError::NotFound, true)));
+        }
+        let (flags, keywords) = split_flags(&p.flags).ok_or_else(|| fail("BAD Invalid keyword"))?;
+        let folder = name.as_str().to_owned();
+        Ok((p.tag, Event::AppendStarted { folder, flags, keywords, date: p.date, size: 0 }))
+    }
+
+    /// The APPEND literal ended: commit (CRLF followed) or abort.
+    pub(super) fn append_finished(&mut self, ok: bool) {
+        let Pending::AppendData(tag) = std::mem::replace(&mut self.pending, Pending::None) else {
+            return;
+        };
+        if ok {
+            self.pending = Pending::AppendCommit(tag);
+            self.out.push_back(Event::AppendEnded);
+        } else {
+            self.out.push_back(Event::AppendAborted);
+            self.tagged(&tag, "BAD Expected CRLF after the message literal");
+        }
+    }
+}
+
+fn name_error(e: MailboxError) -> &'static str {
+    match e {
+        MailboxError::Encoding => "NO Invalid modified UTF-7 in mailbox name",
+        MailboxError::Name => "NO [CANNOT] Invalid mailbox name",
+    }
+}
+
+/// System bits and keyword names; `None` for an over-long keyword.
+fn split_flags(flags: &[Flag]) -> Option<(u32, Vec<String>)> {
+    let mut bits = 0;
+    let mut keywords = Vec::new();
+    for f in flags {
+        match f {
+            Flag::System(b) => bits |= b,
+            Flag::Keyword(k) if k.len() > KEYWORD_MAX => return None,
+            Flag::Keyword(k) => keywords.push(k.clone()),
+        }
+    }
+    Some((bits, keywords))
+}
+
+/// `* LIST (attrs) "/" name` with RFC 3348 \HasChildren / \HasNoChildren.
+fn list_line(buf: &mut Vec<u8>, cmd: &str, f: &FolderInfo, all: &[FolderInfo], wire: &str) {
+    let prefix = format!("{}{DELIMITER}", f.name);
+    let children = all.iter().any(|o| o.name.starts_with(&prefix));
+    let mut attrs = f.attributes.clone();
+    attrs.push(if children { "\\HasChildren" } else { "\\HasNoChildren" }.into());
+    buf.extend_from_slice(format!("* {cmd} ({}) \"/\" ", attrs.join(" ")).as_bytes());
+    super::encode::string(buf, wire.as_bytes());
+    buf.extend_from_slice(b"\r\n");
+}
+
+/// RFC 3501 §6.3.8 wildcards: `*` matches anything, `%` anything but the delimiter.
+/// INBOX matches case-insensitively. Dynamic programming, O(pattern x name).
+pub fn pattern_match(pattern: &[u8], name: &[u8]) -> bool {
+    let inbox = |s: &[u8]| s.len() >= 5 && s.get(..5).is_some_and(|p| p.eq_ignore_ascii_case(b"INBOX"));
+    let (pattern, name) = match inbox(pattern) && inbox(name) {
+        true => (pattern.get(5..).unwrap_or(&[]), name.get(5..).unwrap_or(&[])),
+        false => (pattern, name),
+    };
+    let mut row = vec![false; name.len() + 1];
+    if let Some(empty) = row.first_mut() {
+        *empty = true;
+    }
+    for &pc in pattern {
+        let mut next = vec![false; name.len() + 1];
+        for j in 0..=name.len() {
+            let prev = row.get(j).copied().unwrap_or(false);
+            let left = j.checked_sub(1).and_then(|k| next.get(k).copied()).unwrap_or(false);
+            let diag = j.checked_sub(1).and_then(|k| row.get(k).copied()).unwrap_or(false);
+            let c = j.checked_sub(1).and_then(|k| name.get(k).copied());
+            let hit = match pc {
+                b'*' => prev || (left && c.is_some()),
+                b'%' => prev || (left && c.is_some_and(|c| c != b'/')),
+                _ => diag && c == Some(pc),
+            };
+            if let Some(slot) = next.get_mut(j) {
+                *slot = hit;
+            }
+        }
+        row = next;
+    }
+    row.last().copied().unwrap_or(false)
+}

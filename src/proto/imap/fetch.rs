@@ -1,0 +1,492 @@
+//! FETCH (RFC 3501 §6.4.5, §7.4.2; §9 `fetch-att`, `section`, partial `<o.n>`): parsing
+//! and a streaming job. Message bytes are never loaded whole: a [`FetchJob`] yields output
+//! in chunks of about [`OUTPUT_CHUNK`] bytes, reading sections through [`Mailstore::read`],
+//! one chunk per `poll`, so a client that stops reading stops the job (BAD-INPUTS 36).
+
+use super::api::{Mailstore, MsgMeta, StoreError};
+use super::encode;
+use super::reader::{Bad, P, R};
+use super::search::read_range;
+use super::view::Selected;
+use crate::mime::MimeSummary;
+
+/// Bytes of FETCH output produced per `poll` (plus one small non-streamed item at most).
+pub const OUTPUT_CHUNK: usize = 16 * 1024;
+/// Header bytes read to answer HEADER.FIELDS (the answer is built in memory).
+pub const HEADER_FIELDS_MAX: u64 = 256 * 1024;
+/// Items in one FETCH and fields in one HEADER.FIELDS list.
+pub const FETCH_ATTS_MAX: usize = 64;
+/// Depth of a section part path (`1.2.3...`); MIME nesting is capped lower anyway.
+pub const SECTION_DEPTH_MAX: usize = 32;
+
+/// How a body section is named in the response (RFC 3501 §6.4.5).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SectionName {
+    Body,
+    Rfc822,
+    Rfc822Header,
+    Rfc822Text,
+}
+
+/// RFC 3501 §9 `section-msgtext` / `section-text`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SectionText {
+    Header,
+    HeaderFields { not: bool, fields: Vec<String> },
+    Text,
+    Mime,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BodySection {
+    pub name: SectionName,
+    pub peek: bool,
+    pub part: Vec<u32>,
+    pub text: Option<SectionText>,
+    pub partial: Option<(u32, u32)>,
+}
+
+/// RFC 3501 §9 `fetch-att`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FetchAtt {
+    Envelope,
+    Flags,
+    InternalDate,
+    Size,
+    Uid,
+    BodyStructure,
+    Body,
+    Section(BodySection),
+}
+
+impl FetchAtt {
+    /// Does this item set \Seen (RFC 3501 §6.4.5: BODY[...] without .PEEK, RFC822, RFC822.TEXT)?
+    pub fn sets_seen(&self) -> bool {
+        matches!(self, FetchAtt::Section(s) if !s.peek)
+    }
+}
+
+/// `("ALL" / "FULL" / "FAST" / fetch-att / "(" fetch-att *(SP fetch-att) ")")`, then
+/// optional RFC 4466 fetch modifiers, skipped.
+pub fn fetch_atts(p: &mut P) -> R<Vec<FetchAtt>> {
+    use FetchAtt as F;
+    let atts = if p.keyword("ALL") {
+        vec![F::Flags, F::InternalDate, F::Size, F::Envelope]
+    } else if p.keyword("FAST") {
+        vec![F::Flags, F::InternalDate, F::Size]
+    } else if p.keyword("FULL") {
+        vec![F::Flags, F::InternalDate, F::Size, F::Envelope, F::Body]
+    } else if p.eat(b'(') {
+        let mut v = vec![fetch_att(p)?];
+        while p.eat(b' ') {
+            v.push(fetch_att(p)?);
+            if v.len() > FETCH_ATTS_MAX {
+                return Err(Bad("Too many fetch items"));
+            }
+        }
+        p.expect(b')')?;
+        v
+    } else {
+        vec![fetch_att(p)?]
+    };
+    if p.eat(b' ') {
+        p.skip_value(1)?;
+    }
+    Ok(atts)
+}
+
+/// RFC 3501 §9 `fetch-att`.
+fn fetch_att(p: &mut P) -> R<FetchAtt> {
+    use FetchAtt as F;
+    let section = |name, peek, text| F::Section(BodySection { name, peek, part: Vec::new(), text, partial: None });
+    Ok(if p.keyword("ENVELOPE") {
+        F::Envelope
+    } else if p.keyword("FLAGS") {
+        F::Flags
+    } else if p.keyword("INTERNALDATE") {
+        F::InternalDate
+    } else if p.keyword("RFC822.SIZE") {
+        F::Size
+    } else if p.keyword("RFC822.HEADER") {
+        section(SectionName::Rfc822Header, true, Some(SectionText::Header))
+    } else if p.keyword("RFC822.TEXT") {
+        section(SectionName::Rfc822Text, false, Some(SectionText::Text))
+    } else if p.keyword("RFC822") {
+        section(SectionName::Rfc822, false, None)
+    } else if p.keyword("UID") {
+        F::Uid
+    } else if p.keyword("BODYSTRUCTURE") {
+        F::BodyStructure
+    } else if p.keyword("BODY.PEEK") {
+        body_section(p, true)?
+    } else if p.keyword("BODY") {
+        match p.peek() {
+            Some(b'[') => body_section(p, false)?,
+            _ => F::Body,
+        }
+    } else {
+        return Err(Bad("Unknown fetch item"));
+    })
+}
+
+/// `section ["<" number "." nz-number ">"]` after BODY / BODY.PEEK.
+fn body_section(p: &mut P, peek: bool) -> R<FetchAtt> {
+    p.expect(b'[')?;
+    let mut part = Vec::new();
+    let mut text = None;
+    while p.peek().is_some_and(|c| c.is_ascii_digit()) {
+        part.push(p.nz_number()?);
+        if part.len() > SECTION_DEPTH_MAX {
+            return Err(Bad("Section too deep"));
+        }
+        if !p.eat(b'.') {
+            break;
+        }
+    }
+    if p.peek() != Some(b']') {
+        text = Some(section_text(p, !part.is_empty())?);
+    }
+    p.expect(b']')?;
+    let partial = match p.eat(b'<') {
+        true => {
+            let o = p.number()?;
+            p.expect(b'.')?;
+            let n = p.nz_number()?;
+            p.expect(b'>')?;
+            Some((o, n))
+        }
+        false => None,
+    };
+    Ok(FetchAtt::Section(BodySection { name: SectionName::Body, peek, part, text, partial }))
+}
+
+/// RFC 3501 §9 `section-text` (MIME only after a part number).
+fn section_text(p: &mut P, has_part: bool) -> R<SectionText> {
+    let not = p.keyword("HEADER.FIELDS.NOT");
+    if not || p.keyword("HEADER.FIELDS") {
+        p.sp()?;
+        p.expect(b'(')?;
+        let mut fields = vec![p.text()?];
+        while p.eat(b' ') {
+            fields.push(p.text()?);
+            if fields.len() > FETCH_ATTS_MAX {
+                return Err(Bad("Too many header fields"));
+            }
+        }
+        p.expect(b')')?;
+        return Ok(SectionText::HeaderFields { not, fields });
+    }
+    if p.keyword("HEADER") {
+        Ok(SectionText::Header)
+    } else if p.keyword("TEXT") {
+        Ok(SectionText::Text)
+    } else if has_part && p.keyword("MIME") {
+        Ok(SectionText::Mime)
+    } else {
+        Err(Bad("Bad section"))
+    }
+}
+
+/// Where a section's bytes come from.
+#[derive(Debug)]
+enum Source {
+    Range(u64, u64),
+    Bytes(Vec<u8>),
+    Nil,
+}
+
+#[derive(Debug)]
+struct Stream {
+    uid: u32,
+    offset: u64,
+    left: u64,
+}
+
+#[derive(Debug)]
+struct Current {
+    meta: MsgMeta,
+    att: usize,
+    mime: Option<MimeSummary>,
+}
+
+/// One FETCH in progress; see the module doc.
+#[derive(Debug)]
+pub struct FetchJob {
+    atts: Vec<FetchAtt>,
+    /// Normalized sequence-number ranges still to send, and the next number.
+    ranges: Vec<(u32, u32)>,
+    range: usize,
+    next: u32,
+    current: Option<Current>,
+    stream: Option<Stream>,
+    pub failed: bool,
+}
+
+impl FetchJob {
+    pub fn new(atts: Vec<FetchAtt>, ranges: Vec<(u32, u32)>) -> FetchJob {
+        let next = ranges.first().map_or(0, |r| r.0);
+        FetchJob { atts, ranges, range: 0, next, current: None, stream: None, failed: false }
+    }
+
+    /// The next output chunk; `None` when the job is complete.
+    pub fn step(&mut self, view: &Selected, store: &mut dyn Mailstore) -> Option<Vec<u8>> {
+        let mut out = Vec::new();
+        while out.len() < OUTPUT_CHUNK {
+            if self.stream.is_some() {
+                self.pump(view, store, &mut out);
+            } else if let Some(cur) = self.current.as_mut() {
+                match self.atts.get(cur.att).cloned() {
+                    Some(att) => {
+                        cur.att += 1;
+                        out.push(if cur.att == 1 { b'(' } else { b' ' });
+                        self.item(&att, view, store, &mut out);
+                    }
+                    None => {
+                        out.extend_from_slice(b")\r\n");
+                        self.current = None;
+                    }
+                }
+            } else if !self.start_next(view, &mut out) {
+                break;
+            }
+        }
+        (!out.is_empty()).then_some(out)
+    }
+
+    fn start_next(&mut self, view: &Selected, out: &mut Vec<u8>) -> bool {
+        while let Some(&(a, b)) = self.ranges.get(self.range) {
+            let seq = self.next.max(a);
+            if seq > b {
+                self.range += 1;
+                self.next = 0;
+                continue;
+            }
+            self.next = seq.saturating_add(1);
+            if seq == u32::MAX {
+                self.range += 1;
+            }
+            let Some(meta) = view.meta(seq) else { continue };
+            out.extend_from_slice(format!("* {seq} FETCH ").as_bytes());
+            self.current = Some(Current { meta, att: 0, mime: None });
+            return true;
+        }
+        false
+    }
+
+    /// Copies the next piece of the current section literal.
+    fn pump(&mut self, view: &Selected, store: &mut dyn Mailstore, out: &mut Vec<u8>) {
+        let Some(s) = self.stream.as_mut() else {
+            return;
+        };
+        let room = (OUTPUT_CHUNK - out.len().min(OUTPUT_CHUNK)).max(1) as u64;
+        let want = s.left.min(room) as usize;
+        let start = out.len();
+        out.resize(start + want, b' ');
+        let got = store.read(&view.name, s.uid, s.offset, out.get_mut(start..).unwrap_or(&mut []));
+        let n = match got {
+            Ok(0) | Err(_) => {
+                // The literal length is promised: pad with spaces and report failure.
+                self.failed = true;
+                want
+            }
+            Ok(n) => n.min(want),
+        };
+        out.truncate(start + n);
+        s.offset += n as u64;
+        s.left -= n as u64;
+        if s.left == 0 {
+            self.stream = None;
+        }
+    }
+
+    fn item(&mut self, att: &FetchAtt, view: &Selected, store: &mut dyn Mailstore, out: &mut Vec<u8>) {
+        let Some(cur) = self.current.as_mut() else {
+            return;
+        };
+        let m = cur.meta;
+        match att {
+            FetchAtt::Uid => out.extend_from_slice(format!("UID {}", m.uid).as_bytes()),
+            FetchAtt::Flags => {
+                out.extend_from_slice(b"FLAGS ");
+                encode::flags(out, m.flags, &view.keywords);
+            }
+            FetchAtt::InternalDate => {
+                out.extend_from_slice(format!("INTERNALDATE {}", encode::date_time(m.internal_date)).as_bytes())
+            }
+            FetchAtt::Size => out.extend_from_slice(format!("RFC822.SIZE {}", m.size).as_bytes()),
+            FetchAtt::Envelope | FetchAtt::Body | FetchAtt::BodyStructure => {
+                let mime = load_mime(cur, view, store, &mut self.failed);
+                match att {
+                    FetchAtt::Envelope => {
+                        out.extend_from_slice(b"ENVELOPE ");
+                        let env = mime.parts.first().and_then(|p| p.envelope.clone()).unwrap_or_default();
+                        encode::envelope(out, &env);
+                    }
+                    FetchAtt::Body => {
+                        out.extend_from_slice(b"BODY ");
+                        encode::body(out, mime, 0, false);
+                    }
+                    _ => {
+                        out.extend_from_slice(b"BODYSTRUCTURE ");
+                        encode::body(out, mime, 0, true);
+                    }
+                }
+            }
+            FetchAtt::Section(sec) => {
+                let source = match sec.needs_mime() {
+                    true => {
+                        let mime = load_mime(cur, view, store, &mut self.failed).clone();
+                        resolve(sec, &mime, m, view, store)
+                    }
+                    false => Source::Range(0, m.size),
+                };
+                self.section(sec, source, m.uid, out);
+            }
+        }
+    }
+
+    /// Writes `NAME {len}\r\n` and starts streaming, or the bytes inline, or NIL.
+    fn section(&mut self, sec: &BodySection, source: Source, uid: u32, out: &mut Vec<u8>) {
+        out.extend_from_slice(sec.response_name().as_bytes());
+        out.push(b' ');
+        match apply_partial(source, sec.partial) {
+            Source::Nil => out.extend_from_slice(b"NIL"),
+            Source::Bytes(b) => {
+                out.extend_from_slice(format!("{{{}}}\r\n", b.len()).as_bytes());
+                out.extend_from_slice(&b);
+            }
+            Source::Range(offset, len) => {
+                out.extend_from_slice(format!("{{{len}}}\r\n").as_bytes());
+                if len > 0 {
+                    self.stream = Some(Stream { uid, offset, left: len });
+                }
+            }
+        }
+    }
+}
+
+fn load_mime<'a>(
+    cur: &'a mut Current,
+    view: &Selected,
+    store: &mut dyn Mailstore,
+    failed: &mut bool,
+) -> &'a MimeSummary {
+    if cur.mime.is_none() {
+        let m = store.mime(&view.name, cur.meta.uid).unwrap_or_else(|_: StoreError| {
+            *failed = true;
+            MimeSummary::default()
+        });
+        cur.mime = Some(m);
+    }
+    cur.mime.get_or_insert_with(MimeSummary::default)
+}
+
+impl BodySection {
+    fn needs_mime(&self) -> bool {
+        !(self.part.is_empty() && self.text.is_none())
+    }
+
+    /// RFC 3501 §7.4.2: `BODY[1.2.HEADER.FIELDS (A B)]<0>` or the RFC822 names.
+    pub fn response_name(&self) -> String {
+        let base = match self.name {
+            SectionName::Rfc822 => return "RFC822".into(),
+            SectionName::Rfc822Header => return "RFC822.HEADER".into(),
+            SectionName::Rfc822Text => return "RFC822.TEXT".into(),
+            SectionName::Body => "BODY",
+        };
+        let mut spec: Vec<String> = self.part.iter().map(u32::to_string).collect();
+        match &self.text {
+            None => {}
+            Some(SectionText::Header) => spec.push("HEADER".into()),
+            Some(SectionText::Text) => spec.push("TEXT".into()),
+            Some(SectionText::Mime) => spec.push("MIME".into()),
+            Some(SectionText::HeaderFields { not, fields }) => {
+                let quoted: Vec<String> = fields.iter().map(|f| quote_field(f)).collect();
+                let kind = if *not { "HEADER.FIELDS.NOT" } else { "HEADER.FIELDS" };
+                spec.push(format!("{kind} ({})", quoted.join(" ")));
+            }
+        }
+        let partial = self.partial.map(|(o, _)| format!("<{o}>")).unwrap_or_default();
+        format!("{base}[{}]{partial}", spec.join("."))
+    }
+}
+
+fn quote_field(f: &str) -> String {
+    let mut out = Vec::new();
+    encode::string(&mut out, f.as_bytes());
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// Maps a section to message bytes (RFC 3501 §6.4.5 section rules).
+fn resolve(sec: &BodySection, mime: &MimeSummary, meta: MsgMeta, view: &Selected, store: &mut dyn Mailstore) -> Source {
+    let Some(idx) = mime.resolve(&sec.part) else {
+        return Source::Nil;
+    };
+    let Some(part) = mime.part(idx) else {
+        return Source::Nil;
+    };
+    // HEADER / TEXT / HEADER.FIELDS of a part address its embedded message.
+    let target = match (&sec.text, sec.part.is_empty()) {
+        (Some(SectionText::Mime) | None, _) | (_, true) => idx,
+        _ if mime.is_message(idx) => mime.children(idx).next().unwrap_or(idx),
+        _ => return Source::Nil,
+    };
+    let Some(t) = mime.part(target) else {
+        return Source::Nil;
+    };
+    match &sec.text {
+        None if sec.part.is_empty() => Source::Range(0, meta.size),
+        None => Source::Range(part.body_offset, part.body_len),
+        Some(SectionText::Mime) => Source::Range(part.header_offset, part.header_len),
+        Some(SectionText::Header) => Source::Range(t.header_offset, t.header_len),
+        Some(SectionText::Text) => Source::Range(t.body_offset, t.body_len),
+        Some(SectionText::HeaderFields { not, fields }) => {
+            let len = t.header_len.min(HEADER_FIELDS_MAX);
+            match read_range(store, &view.name, meta.uid, t.header_offset, len) {
+                Ok(h) => Source::Bytes(filter_fields(&h, fields, *not)),
+                Err(_) => Source::Nil,
+            }
+        }
+    }
+}
+
+/// The header fields named (or not named) in `names`, raw, then the blank line.
+pub fn filter_fields(header: &[u8], names: &[String], not: bool) -> Vec<u8> {
+    let mut out = Vec::new();
+    let mut keep = false;
+    for line in header.split_inclusive(|&c| c == b'\n') {
+        let trimmed = line.strip_suffix(b"\n").unwrap_or(line);
+        let trimmed = trimmed.strip_suffix(b"\r").unwrap_or(trimmed);
+        if trimmed.is_empty() {
+            break;
+        }
+        if !matches!(line.first(), Some(b' ' | b'\t')) {
+            let name = trimmed.split(|&c| c == b':').next().unwrap_or(&[]);
+            let hit = names.iter().any(|n| n.as_bytes().eq_ignore_ascii_case(name.trim_ascii()));
+            keep = hit != not;
+        }
+        if keep {
+            out.extend_from_slice(line);
+        }
+    }
+    out.extend_from_slice(b"\r\n");
+    out
+}
+
+/// RFC 3501 §6.4.5 partial: `<o.n>` takes up to `n` octets from `o`.
+fn apply_partial(source: Source, partial: Option<(u32, u32)>) -> Source {
+    let Some((o, n)) = partial else { return source };
+    let (o, n) = (u64::from(o), u64::from(n));
+    match source {
+        Source::Range(off, len) => {
+            let skip = o.min(len);
+            Source::Range(off + skip, (len - skip).min(n))
+        }
+        Source::Bytes(b) => {
+            let skip = (o as usize).min(b.len());
+            let rest = b.get(skip..).unwrap_or(&[]);
+            Source::Bytes(rest.get(..rest.len().min(n as usize)).unwrap_or(rest).to_vec())
+        }
+        Source::Nil => Source::Nil,
+    }
+}

@@ -1,0 +1,195 @@
+//! An in-memory [`Mailstore`] for tests and transcripts, plus [`MemStore::apply`] which
+//! performs a session's write [`Event`]s the way a driver would (RFC 3501 semantics of
+//! APPEND, STORE and EXPUNGE), so tests run without the real store.
+
+use std::collections::BTreeMap;
+
+use super::api::{flag, Changes, Event, FlagUpdate, FolderInfo, Mailstore, MsgMeta, Snapshot, StoreError, StoreOp};
+use super::session::Session;
+use crate::mime::MimeSummary;
+
+#[derive(Debug, Default)]
+struct Folder {
+    uidvalidity: u32,
+    uidnext: u32,
+    msgs: Vec<(MsgMeta, Vec<u8>)>,
+    keywords: Vec<String>,
+    /// Generation at which each uid was last touched (added or flags changed).
+    touched: BTreeMap<u32, u64>,
+    expunged: Vec<(u64, u32)>,
+}
+
+/// An APPEND between `AppendStarted` and `AppendEnded`: folder, flags, keywords, date, body.
+type PendingAppend = (String, u32, Vec<String>, Option<i64>, Vec<u8>);
+
+/// See the module doc.
+#[derive(Debug, Default)]
+pub struct MemStore {
+    folders: BTreeMap<String, Folder>,
+    generation: u64,
+    append: Option<PendingAppend>,
+    /// Counts `read` calls (tests of streaming).
+    pub reads: usize,
+}
+
+impl MemStore {
+    pub fn new(folders: &[&str]) -> MemStore {
+        let mut s = MemStore::default();
+        for (i, f) in folders.iter().enumerate() {
+            let folder = Folder { uidvalidity: 1000 + i as u32, uidnext: 1, ..Folder::default() };
+            s.folders.insert((*f).to_owned(), folder);
+        }
+        s
+    }
+
+    /// Delivers a message (as SMTP would); returns its UID.
+    pub fn deliver(&mut self, folder: &str, body: &[u8], flags: u32, date: i64) -> u32 {
+        self.generation += 1;
+        let g = self.generation;
+        let Some(f) = self.folders.get_mut(folder) else {
+            return 0;
+        };
+        let uid = f.uidnext;
+        f.uidnext += 1;
+        let meta = MsgMeta { uid, flags, size: body.len() as u64, internal_date: date, modseq: g };
+        f.msgs.push((meta, body.to_vec()));
+        f.touched.insert(uid, g);
+        uid
+    }
+
+    /// Performs a write event and answers the session, as a driver does.
+    pub fn apply(&mut self, event: &Event, session: &mut Session) {
+        match event {
+            Event::AppendStarted { folder, flags, keywords, date, .. } => {
+                self.append = Some((folder.clone(), *flags, keywords.clone(), *date, Vec::new()));
+            }
+            Event::AppendData(d) => {
+                if let Some(a) = self.append.as_mut() {
+                    a.4.extend_from_slice(d);
+                }
+            }
+            Event::AppendAborted => self.append = None,
+            Event::AppendEnded => {
+                let result = self.append.take().map(|(f, flags, kws, date, body)| {
+                    let bits = flags | self.keyword_bits(&f, &kws);
+                    let uid = self.deliver(&f, &body, bits, date.unwrap_or(0));
+                    (self.folders.get(&f).map_or(0, |x| x.uidvalidity), uid)
+                });
+                session.append_done(result.ok_or(StoreError::Io));
+            }
+            Event::Store { folder, uids, op, flags, keywords } => {
+                let r = self.store(folder, uids, *op, *flags, keywords);
+                session.store_done(r);
+            }
+            Event::Expunge { folder, uids } => session.expunge_done(self.expunge(folder, uids)),
+            _ => {}
+        }
+    }
+
+    fn keyword_bits(&mut self, folder: &str, kws: &[String]) -> u32 {
+        let Some(f) = self.folders.get_mut(folder) else {
+            return 0;
+        };
+        let mut bits = 0;
+        for k in kws {
+            let i = match f.keywords.iter().position(|x| x.eq_ignore_ascii_case(k)) {
+                Some(i) => i,
+                None if f.keywords.len() < flag::KEYWORDS_MAX => {
+                    f.keywords.push(k.clone());
+                    f.keywords.len() - 1
+                }
+                None => continue,
+            };
+            bits |= 1 << (i as u32 + flag::KEYWORD_SHIFT);
+        }
+        bits
+    }
+
+    /// RFC 3501 §6.4.6 semantics on the stored flags word.
+    pub fn store(
+        &mut self,
+        folder: &str,
+        uids: &[u32],
+        op: StoreOp,
+        flags: u32,
+        kws: &[String],
+    ) -> Result<(Vec<FlagUpdate>, Vec<String>), StoreError> {
+        let bits = flags | self.keyword_bits(folder, kws);
+        self.generation += 1;
+        let g = self.generation;
+        let f = self.folders.get_mut(folder).ok_or(StoreError::NotFound)?;
+        let mut out = Vec::new();
+        for (m, _) in f.msgs.iter_mut().filter(|(m, _)| uids.contains(&m.uid)) {
+            m.flags = match op {
+                StoreOp::Replace => bits,
+                StoreOp::Add => m.flags | bits,
+                StoreOp::Remove => m.flags & !bits,
+            };
+            m.modseq = g;
+            f.touched.insert(m.uid, g);
+            out.push(FlagUpdate { uid: m.uid, flags: m.flags, modseq: g });
+        }
+        Ok((out, f.keywords.clone()))
+    }
+
+    pub fn expunge(&mut self, folder: &str, uids: &[u32]) -> Result<Vec<u32>, StoreError> {
+        self.generation += 1;
+        let g = self.generation;
+        let f = self.folders.get_mut(folder).ok_or(StoreError::NotFound)?;
+        let gone: Vec<u32> = f.msgs.iter().map(|(m, _)| m.uid).filter(|u| uids.contains(u)).collect();
+        f.msgs.retain(|(m, _)| !uids.contains(&m.uid));
+        f.expunged.extend(gone.iter().map(|&u| (g, u)));
+        Ok(gone)
+    }
+
+    fn message(&self, folder: &str, uid: u32) -> Result<&[u8], StoreError> {
+        let f = self.folders.get(folder).ok_or(StoreError::NotFound)?;
+        let i = f.msgs.binary_search_by_key(&uid, |(m, _)| m.uid).map_err(|_| StoreError::NoMessage)?;
+        f.msgs.get(i).map(|(_, b)| b.as_slice()).ok_or(StoreError::NoMessage)
+    }
+}
+
+impl Mailstore for MemStore {
+    fn folders(&mut self) -> Result<Vec<FolderInfo>, StoreError> {
+        Ok(self.folders.keys().map(|n| FolderInfo { name: n.clone(), attributes: Vec::new() }).collect())
+    }
+
+    fn open(&mut self, folder: &str) -> Result<Snapshot, StoreError> {
+        let f = self.folders.get(folder).ok_or(StoreError::NotFound)?;
+        Ok(Snapshot {
+            uidvalidity: f.uidvalidity,
+            uidnext: f.uidnext,
+            highest_modseq: self.generation,
+            messages: f.msgs.iter().map(|(m, _)| *m).collect(),
+            keywords: f.keywords.clone(),
+            generation: self.generation,
+        })
+    }
+
+    fn changes(&mut self, folder: &str, since: u64) -> Result<Changes, StoreError> {
+        let f = self.folders.get(folder).ok_or(StoreError::NotFound)?;
+        let touched = |uid: u32| f.touched.get(&uid).is_some_and(|&g| g > since);
+        Ok(Changes {
+            generation: self.generation,
+            uidnext: f.uidnext,
+            expunged: f.expunged.iter().filter(|(g, _)| *g > since).map(|(_, u)| *u).collect(),
+            added: f.msgs.iter().map(|(m, _)| *m).filter(|m| touched(m.uid)).collect(),
+            flags: f.msgs.iter().map(|(m, _)| *m).filter(|m| touched(m.uid)).collect(),
+            keywords: f.keywords.clone(),
+        })
+    }
+
+    fn read(&mut self, folder: &str, uid: u32, offset: u64, buf: &mut [u8]) -> Result<usize, StoreError> {
+        self.reads += 1;
+        let body = self.message(folder, uid)?;
+        let start = usize::try_from(offset).unwrap_or(usize::MAX).min(body.len());
+        let src = body.get(start..).unwrap_or(&[]);
+        let n = src.len().min(buf.len());
+        buf.get_mut(..n).unwrap_or(&mut []).copy_from_slice(src.get(..n).unwrap_or(&[]));
+        Ok(n)
+    }
+
+    fn mime(&mut self, folder: &str, uid: u32) -> Result<MimeSummary, StoreError> {
+        Ok(MimeSummary::parse(self.message(folder, uid)?))
+    }
+}

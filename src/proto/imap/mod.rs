@@ -1,0 +1,111 @@
+//! IMAP server core, sans-IO (part 1): RFC 3501 (IMAP4rev1: states §3, commands §6,
+//! responses §7, grammar §9), with RFC 9051 relaxations where harmless, RFC 7888 LITERAL+,
+//! RFC 4959 SASL-IR, RFC 2971 ID, RFC 5161 ENABLE, RFC 2177 IDLE, RFC 2342 NAMESPACE,
+//! RFC 3691 UNSELECT, RFC 4315 UIDPLUS, RFC 3348 CHILDREN, RFC 2595 STARTTLS and
+//! LOGINDISABLED, RFC 8314 §3 (no plaintext passwords off TLS). No sockets, files or clocks.
+//!
+//! Layers: [`framer`] (bounded lines and literals) → `parser` (ABNF rules) → `session`
+//! (state machine; `allowed` then `perform`) → `commands`, `fetch`, `search` → `encode`.
+//!
+//! # Driver loop
+//!
+//! ```text
+//! let policy = Arc::new(ImapPolicy::from_config(&cfg));
+//! let mut s = Session::new(policy, peer, now_ms);          // greeting is the first Reply
+//! loop {
+//!     while let Some(event) = s.poll(now_ms, &mut store) {  // store: &mut dyn Mailstore
+//!         match event {
+//!             Event::Reply(bytes) => write_all(bytes).await,   // poll again only once written
+//!             Event::StartTls => { flush; drop unread plaintext; handshake; s.tls_started() }
+//!             Event::CheckCredentials { user, pass } => {
+//!                 // Throttle::check, Verifier::check off the executor, then
+//!                 s.auth_result(AuthOutcome::Ok | Bad | Throttled(ms) | Unavailable)
+//!             }
+//!             Event::AppendStarted { folder, flags, keywords, date, size } => open a spool,
+//!             Event::AppendData(chunk) => spool.write(chunk),     // ≤ framer::INPUT_MAX each
+//!             Event::AppendEnded => { commit via the writer thread, await fsync;
+//!                                     s.append_done(Ok((uidvalidity, uid)) or Err(e)) }
+//!             Event::AppendAborted => discard the spool,
+//!             Event::Store { folder, uids, op, flags, keywords } => {
+//!                 // apply (RFC 3501 §6.4.6) durably; new keywords get the next free bit
+//!                 s.store_done(Ok((vec![FlagUpdate { uid, flags, modseq }], keyword_list)))
+//!             }
+//!             Event::Expunge { folder, uids } => s.expunge_done(Ok(uids_removed)),
+//!             Event::Close => { flush; close; if a spool is open, discard it; return }
+//!         }
+//!     }
+//!     // wait for socket bytes, a folder-changed notification (IDLE), or s.deadline();
+//!     // feed returns how many bytes it took: keep the rest and feed again after polling.
+//!     // EOF: drop the session; an open APPEND spool is discarded (no partial message).
+//!     let taken = s.feed(&bytes);
+//! }
+//! ```
+//!
+//! # Store interaction
+//!
+//! * Reads are synchronous calls on the [`Mailstore`] passed to `poll`: `folders` (LIST,
+//!   APPEND target check), `open` (SELECT/EXAMINE/STATUS snapshot), `changes(folder,
+//!   generation)` (NOOP, CHECK, IDLE polls, after APPEND/EXPUNGE: the core turns them into
+//!   EXISTS/EXPUNGE/FETCH FLAGS only at those points, never during FETCH, STORE or SEARCH,
+//!   RFC 3501 §7.4.1), `read(folder, uid, offset, buf)` (bodies, streamed in
+//!   [`OUTPUT_CHUNK`] pieces, one `Reply` per `poll`: the driver's write is the
+//!   backpressure), `mime(folder, uid)` (cached [`crate::mime::MimeSummary`]).
+//! * Writes are events; while one is outstanding `poll` returns `None` and input stays
+//!   buffered. Each has exactly one callback: `auth_result`, `append_done`, `store_done`,
+//!   `expunge_done`, `tls_started`. FETCH of a body without .PEEK first emits a `Store`
+//!   (add `\Seen` to the unseen UIDs), then streams.
+//! * The selected folder's messages are held as [`MsgMeta`] (32 bytes each).
+//! * SEARCH BODY/TEXT scans messages synchronously inside `poll` (16 KiB reads).
+//! * IDLE: on every `poll` while idling the core calls `changes`; the driver should poll
+//!   when the store signals a change to the folder. Cap the number of IDLE sessions in the
+//!   driver (BAD-INPUTS 37); the autologout stays ≥ 30 minutes.
+//!
+//! # Limits
+//!
+//! | name | value | bounds |
+//! |---|---|---|
+//! | `ImapPolicy::line_max` (`imap_line`) | 64 KiB | one command line; over: `* BAD [TOOBIG]`, BYE, close |
+//! | `ImapPolicy::literal_prelogin_max` (`imap_literal_prelogin`) | 1 KiB | any literal before login |
+//! | `ImapPolicy::literal_max` (`imap_literal`, ≥ 4096) | 64 KiB | non-APPEND literals after login |
+//! | `ImapPolicy::message_max` (`message_size`) | 64 MiB | the APPEND literal (streamed, never buffered) |
+//! | `ImapPolicy::autologout_ms` (`imap_idle_timeout`, ≥ 30 min) / `prelogin_timeout_ms` | 31 min / 60 s | autologout |
+//! | [`INPUT_MAX`] | 16 KiB | unparsed input held; `feed` takes no more |
+//! | [`LITERALS_MAX`] / [`COMMAND_LITERAL_TOTAL_MAX`] | 16 / 256 KiB | literals per command |
+//! | [`OUTPUT_CHUNK`] | 16 KiB | FETCH output per `poll` |
+//! | [`HEADER_FIELDS_MAX`] / [`SEARCH_HEADER_MAX`] | 256 / 64 KiB | header bytes read for HEADER.FIELDS / SEARCH HEADER |
+//! | [`PAREN_DEPTH_MAX`] / [`SEARCH_DEPTH_MAX`] / [`SECTION_DEPTH_MAX`] | 8 / 32 / 32 | nesting |
+//! | [`SEARCH_KEYS_MAX`] / [`FETCH_ATTS_MAX`] / [`FLAGS_MAX`] | 256 / 64 / 64 | list lengths |
+//! | [`types::SEQ_RANGES_MAX`] | 32768 | ranges in one sequence set (never expanded) |
+//! | [`types::MAILBOX_MAX`] / [`KEYWORD_MAX`] / [`LIST_PATTERN_MAX`] | 255 / 64 / 1024 | names |
+//! | [`MAX_ERRORS`] / [`MAX_AUTH_FAILURES`] | 10 / 3 | then BYE and close |
+//! | `crate::mime::{DEPTH_MAX, PARTS_MAX, HEADER_BYTES_MAX}` | 20 / 1000 / 64 KiB | MIME structure |
+
+pub mod api;
+mod commands;
+mod encode;
+mod fetch;
+pub mod framer;
+mod login;
+pub mod memstore;
+mod parser;
+mod reader;
+mod search;
+mod session;
+#[cfg(test)]
+mod tests;
+#[cfg(test)]
+mod tests_bad;
+pub mod types;
+mod view;
+
+pub use api::{flag, AuthOutcome, Changes, Event, FlagUpdate, FolderInfo, ImapPolicy, Mailstore, MsgMeta};
+pub use api::{PeerInfo, Snapshot, StoreError, StoreOp, LITERAL_FLOOR, MIN_AUTOLOGOUT_MS};
+pub use commands::{pattern_match, KEYWORD_MAX, LIST_PATTERN_MAX};
+pub use encode::{parse_addresses, Address};
+pub use fetch::{FETCH_ATTS_MAX, HEADER_FIELDS_MAX, OUTPUT_CHUNK, SECTION_DEPTH_MAX};
+pub use framer::{COMMAND_LITERAL_TOTAL_MAX, INPUT_MAX, LITERALS_MAX};
+pub use memstore::MemStore;
+pub use reader::{FLAGS_MAX, PAREN_DEPTH_MAX};
+pub use search::{SEARCH_DEPTH_MAX, SEARCH_HEADER_MAX, SEARCH_KEYS_MAX};
+pub use session::{Session, State, MAX_AUTH_FAILURES, MAX_ERRORS};
+pub use types::{Mailbox, MailboxError, SequenceSet, Tag};

@@ -1,0 +1,368 @@
+//! Hand-written parser for the IMAP commands we serve (RFC 3501 §6 and §9 ABNF, RFC 9051
+//! where it relaxes it; RFC 2971 ID, RFC 5161 ENABLE, RFC 2177 IDLE, RFC 4315 UID EXPUNGE,
+//! RFC 3691 UNSELECT, RFC 4959 SASL-IR). Input is one frame from the framer: a command with
+//! its literals inline, final CRLF removed. Each function is named after its ABNF rule.
+//! Mailbox names are returned raw: validating them is a NO, not a BAD (BAD-INPUTS 33/34).
+
+use crate::auth::Secret;
+
+use super::api::StoreOp;
+use super::fetch::{fetch_atts, FetchAtt};
+use super::reader::date_time;
+pub use super::reader::{Bad, Flag, FLAGS_MAX, P, R};
+use super::search::{search_program, SearchKey};
+use super::types::{is_astring_char, SequenceSet, Tag};
+
+/// STATUS items (RFC 3501 §6.3.10).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StatusItem {
+    Messages,
+    Recent,
+    UidNext,
+    UidValidity,
+    Unseen,
+    Size,
+}
+
+#[derive(Debug)]
+pub enum Command {
+    Capability,
+    Noop,
+    Logout,
+    StartTls,
+    Login {
+        user: String,
+        pass: Secret,
+    },
+    Authenticate {
+        mechanism: String,
+        initial: Option<Vec<u8>>,
+    },
+    Id,
+    /// RFC 5161: names are accepted; none of ours needs enabling.
+    Enable,
+    Namespace,
+    List {
+        reference: Vec<u8>,
+        pattern: Vec<u8>,
+        lsub: bool,
+    },
+    Select {
+        mailbox: Vec<u8>,
+        read_only: bool,
+    },
+    Create(Vec<u8>),
+    Delete(Vec<u8>),
+    Rename(Vec<u8>, Vec<u8>),
+    /// SUBSCRIBE and UNSUBSCRIBE (every folder is listed by LSUB anyway).
+    Subscribe(Vec<u8>),
+    Status {
+        mailbox: Vec<u8>,
+        items: Vec<StatusItem>,
+    },
+    Close,
+    Unselect,
+    Check,
+    Expunge(Option<SequenceSet>),
+    Search {
+        uid: bool,
+        key: SearchKey,
+    },
+    Fetch {
+        uid: bool,
+        set: SequenceSet,
+        atts: Vec<FetchAtt>,
+    },
+    Store {
+        uid: bool,
+        set: SequenceSet,
+        op: StoreOp,
+        silent: bool,
+        flags: Vec<Flag>,
+    },
+    Idle,
+}
+
+/// The parsed front of an APPEND (everything before the message literal).
+#[derive(Debug)]
+pub struct AppendPrefix {
+    pub tag: Tag,
+    pub mailbox: Vec<u8>,
+    pub flags: Vec<Flag>,
+    pub date: Option<i64>,
+}
+
+/// RFC 3501 §9 `command = tag SP (command-any / command-auth / command-nonauth /
+/// command-select) CRLF`. The tag comes back with the error when it was readable.
+pub fn command(frame: &[u8]) -> Result<(Tag, Command), (Option<Tag>, Bad)> {
+    let mut p = P::new(frame);
+    let tag = tag(&mut p).map_err(|e| (None, e))?;
+    let cmd = (|| {
+        p.sp()?;
+        let cmd = command_body(&mut p)?;
+        p.end()?;
+        Ok(cmd)
+    })();
+    match cmd {
+        Ok(c) => Ok((tag, c)),
+        Err(e) => Err((Some(tag), e)),
+    }
+}
+
+/// RFC 3501 §9 `tag`.
+fn tag(p: &mut P) -> R<Tag> {
+    let t = p.take_while(|c| is_astring_char(c) && c != b'+');
+    Tag::new(t).ok_or(Bad("Invalid tag"))
+}
+
+/// The command name and its arguments.
+fn command_body(p: &mut P) -> R<Command> {
+    let name = p.atom()?.to_ascii_uppercase();
+    match name.as_slice() {
+        b"CAPABILITY" => Ok(Command::Capability),
+        b"NOOP" => Ok(Command::Noop),
+        b"LOGOUT" => Ok(Command::Logout),
+        b"STARTTLS" => Ok(Command::StartTls),
+        b"NAMESPACE" => Ok(Command::Namespace),
+        b"CLOSE" => Ok(Command::Close),
+        b"UNSELECT" => Ok(Command::Unselect),
+        b"CHECK" => Ok(Command::Check),
+        b"EXPUNGE" => Ok(Command::Expunge(None)),
+        b"IDLE" => Ok(Command::Idle),
+        b"LOGIN" => login(p),
+        b"AUTHENTICATE" => authenticate(p),
+        b"ID" => id(p),
+        b"ENABLE" => enable(p),
+        b"LIST" | b"LSUB" => list(p, name.as_slice() == b"LSUB"),
+        b"SELECT" | b"EXAMINE" => select(p, name.as_slice() == b"EXAMINE"),
+        b"CREATE" | b"DELETE" | b"SUBSCRIBE" | b"UNSUBSCRIBE" => one_mailbox(p, &name),
+        b"RENAME" => rename(p),
+        b"STATUS" => status(p),
+        b"SEARCH" | b"FETCH" | b"STORE" => selected_command(p, &name, false),
+        b"UID" => uid(p),
+        _ => Err(Bad("Unknown command")),
+    }
+}
+
+/// RFC 3501 §9 `login = "LOGIN" SP userid SP password`.
+fn login(p: &mut P) -> R<Command> {
+    p.sp()?;
+    let user = p.text()?;
+    p.sp()?;
+    let pass = Secret::new(p.astring()?);
+    Ok(Command::Login { user, pass })
+}
+
+/// RFC 4959 §3 `authenticate = "AUTHENTICATE" SP auth-type [SP (base64 / "=")]`.
+fn authenticate(p: &mut P) -> R<Command> {
+    p.sp()?;
+    let mechanism = String::from_utf8_lossy(p.atom()?).into_owned();
+    let initial = match p.eat(b' ') {
+        true => Some(p.take_while(|c| c.is_ascii_alphanumeric() || b"+/=".contains(&c)).to_vec()),
+        false => None,
+    };
+    Ok(Command::Authenticate { mechanism, initial })
+}
+
+/// RFC 2971 §4 `id = "ID" SP id-params-list`; the client's values are not used.
+fn id(p: &mut P) -> R<Command> {
+    p.sp()?;
+    if !p.keyword("NIL") {
+        p.skip_value(1)?;
+    }
+    Ok(Command::Id)
+}
+
+/// RFC 5161 §4 `enable = "ENABLE" 1*(SP capability)`.
+fn enable(p: &mut P) -> R<Command> {
+    let mut caps = Vec::new();
+    while p.eat(b' ') {
+        caps.push(String::from_utf8_lossy(p.atom()?).to_ascii_uppercase());
+        if caps.len() > FLAGS_MAX {
+            return Err(Bad("Too many capabilities"));
+        }
+    }
+    match caps.is_empty() {
+        true => Err(Bad("Capability expected")),
+        false => Ok(Command::Enable),
+    }
+}
+
+/// RFC 3501 §9 `list = "LIST" SP mailbox SP list-mailbox` (LSUB alike).
+fn list(p: &mut P, lsub: bool) -> R<Command> {
+    p.sp()?;
+    let reference = p.mailbox()?;
+    p.sp()?;
+    let pattern = p.list_mailbox()?;
+    Ok(Command::List { reference, pattern, lsub })
+}
+
+/// RFC 3501 §9 `select = "SELECT" SP mailbox`; RFC 4466 §2.1 select params are skipped
+/// (CONDSTORE, QRESYNC), so clients that send them get no BAD.
+fn select(p: &mut P, read_only: bool) -> R<Command> {
+    p.sp()?;
+    let mailbox = p.mailbox()?;
+    if p.eat(b' ') {
+        if p.peek() != Some(b'(') {
+            return Err(Bad("Select parameters expected"));
+        }
+        p.skip_value(1)?;
+    }
+    Ok(Command::Select { mailbox, read_only })
+}
+
+fn one_mailbox(p: &mut P, name: &[u8]) -> R<Command> {
+    p.sp()?;
+    let m = p.mailbox()?;
+    Ok(match name {
+        b"CREATE" => Command::Create(m),
+        b"DELETE" => Command::Delete(m),
+        _ => Command::Subscribe(m),
+    })
+}
+
+fn rename(p: &mut P) -> R<Command> {
+    p.sp()?;
+    let from = p.mailbox()?;
+    p.sp()?;
+    Ok(Command::Rename(from, p.mailbox()?))
+}
+
+/// RFC 3501 §9 `status = "STATUS" SP mailbox SP "(" status-att *(SP status-att) ")"`.
+fn status(p: &mut P) -> R<Command> {
+    p.sp()?;
+    let mailbox = p.mailbox()?;
+    p.sp()?;
+    p.expect(b'(')?;
+    let mut items = Vec::new();
+    loop {
+        let a = p.atom()?.to_ascii_uppercase();
+        items.push(match a.as_slice() {
+            b"MESSAGES" => StatusItem::Messages,
+            b"RECENT" => StatusItem::Recent,
+            b"UIDNEXT" => StatusItem::UidNext,
+            b"UIDVALIDITY" => StatusItem::UidValidity,
+            b"UNSEEN" => StatusItem::Unseen,
+            b"SIZE" => StatusItem::Size,
+            _ => return Err(Bad("Unknown status item")),
+        });
+        if items.len() > 16 {
+            return Err(Bad("Too many status items"));
+        }
+        if p.eat(b')') {
+            return Ok(Command::Status { mailbox, items });
+        }
+        p.sp()?;
+    }
+}
+
+/// RFC 3501 §9 `uid = "UID" SP (copy / fetch / search / store)`; RFC 4315 `uid-expunge`.
+fn uid(p: &mut P) -> R<Command> {
+    p.sp()?;
+    let name = p.atom()?.to_ascii_uppercase();
+    match name.as_slice() {
+        b"EXPUNGE" => {
+            p.sp()?;
+            Ok(Command::Expunge(Some(p.sequence_set()?)))
+        }
+        b"SEARCH" | b"FETCH" | b"STORE" => selected_command(p, &name, true),
+        _ => Err(Bad("Unknown UID command")),
+    }
+}
+
+fn selected_command(p: &mut P, name: &[u8], uid: bool) -> R<Command> {
+    p.sp()?;
+    match name {
+        b"SEARCH" => Ok(Command::Search { uid, key: search_program(p)? }),
+        b"FETCH" => {
+            let set = p.sequence_set()?;
+            p.sp()?;
+            let atts = fetch_atts(p)?;
+            Ok(Command::Fetch { uid, set, atts })
+        }
+        _ => store(p, uid),
+    }
+}
+
+/// RFC 3501 §9 `store = "STORE" SP sequence-set SP store-att-flags`.
+fn store(p: &mut P, uid: bool) -> R<Command> {
+    let set = p.sequence_set()?;
+    p.sp()?;
+    let op = match p.peek() {
+        Some(b'+') => StoreOp::Add,
+        Some(b'-') => StoreOp::Remove,
+        _ => StoreOp::Replace,
+    };
+    if op != StoreOp::Replace {
+        p.i += 1;
+    }
+    let silent = if p.keyword("FLAGS.SILENT") {
+        true
+    } else if p.keyword("FLAGS") {
+        false
+    } else {
+        return Err(Bad("FLAGS expected"));
+    };
+    p.sp()?;
+    let flags = match p.peek() {
+        Some(b'(') => p.flag_list()?,
+        _ => flag_sequence(p)?,
+    };
+    Ok(Command::Store { uid, set, op, silent, flags })
+}
+
+/// `flag *(SP flag)` without parentheses.
+fn flag_sequence(p: &mut P) -> R<Vec<Flag>> {
+    let mut flags: Vec<Flag> = p.flag()?.into_iter().collect();
+    while p.eat(b' ') {
+        flags.extend(p.flag()?);
+        if flags.len() > FLAGS_MAX {
+            return Err(Bad("Too many flags"));
+        }
+    }
+    Ok(flags)
+}
+
+/// RFC 3501 §9 `append = "APPEND" SP mailbox [SP flag-list] [SP date-time] SP literal`,
+/// up to the message literal header (included in `prefix`).
+pub fn append_prefix(prefix: &[u8]) -> R<AppendPrefix> {
+    let mut p = P::new(prefix);
+    let tag = tag(&mut p)?;
+    p.sp()?;
+    if !p.keyword("APPEND") {
+        return Err(Bad("APPEND expected"));
+    }
+    p.sp()?;
+    let mailbox = p.mailbox()?;
+    p.sp()?;
+    let mut flags = Vec::new();
+    if p.peek() == Some(b'(') {
+        flags = p.flag_list()?;
+        p.sp()?;
+    }
+    let mut date = None;
+    if p.peek() == Some(b'"') {
+        date = Some(date_time(&mut p)?);
+        p.sp()?;
+    }
+    literal_header_only(&mut p)?;
+    Ok(AppendPrefix { tag, mailbox, flags, date })
+}
+
+/// `{N}` or `{N+}` then CRLF and nothing else.
+fn literal_header_only(p: &mut P) -> R<()> {
+    p.expect(b'{')?;
+    p.number()?;
+    p.eat(b'+');
+    p.expect(b'}')?;
+    p.eat(b'\r');
+    p.expect(b'\n')?;
+    p.end()
+}
+
+/// Is this literal header (ending `prefix`) the message of an APPEND? (framer hook)
+pub fn is_append_message(prefix: &[u8]) -> bool {
+    let mut with_crlf = prefix.to_vec();
+    with_crlf.extend_from_slice(b"\r\n");
+    append_prefix(&with_crlf).is_ok()
+}

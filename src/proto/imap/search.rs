@@ -1,0 +1,367 @@
+//! SEARCH (RFC 3501 §6.4.4, §9 `search-key`): parsing with a depth cap on parentheses,
+//! NOT and OR (BAD-INPUTS 31), and evaluation against one message. Text keys are
+//! case-insensitive ASCII substring matches (§6.4.4: "case-insensitive"); BODY and TEXT
+//! stream the message through [`Mailstore::read`] in bounded chunks.
+
+use super::api::{flag, Mailstore, MsgMeta, StoreError};
+use super::reader::{date, Bad, P, R};
+use super::types::SequenceSet;
+use crate::mime::{fields, MimeSummary};
+
+/// Nesting of `(`, NOT and OR in one search program.
+pub const SEARCH_DEPTH_MAX: usize = 32;
+/// Keys in one search program.
+pub const SEARCH_KEYS_MAX: usize = 256;
+/// Bytes read per step when scanning bodies.
+const SCAN_CHUNK: usize = 16 * 1024;
+/// Header bytes read for HEADER keys.
+pub const SEARCH_HEADER_MAX: u64 = 64 * 1024;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DateKey {
+    Before,
+    On,
+    Since,
+}
+
+/// RFC 3501 §6.4.4 search keys (FROM/TO/CC/BCC/SUBJECT become `Header`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SearchKey {
+    All,
+    /// A system flag set (`true`) or unset.
+    Flag(u32, bool),
+    Keyword(String, bool),
+    /// NEW and RECENT: we keep no \Recent, so they match nothing.
+    Never,
+    Internal(DateKey, i64),
+    Sent(DateKey, i64),
+    Larger(u64),
+    Smaller(u64),
+    Header(String, String),
+    Body(String),
+    Text(String),
+    Seq(SequenceSet),
+    Uid(SequenceSet),
+    /// A set after [`SearchKey::prepare`]: normalized ranges of UIDs or sequence numbers.
+    Ranges {
+        uid: bool,
+        ranges: Vec<(u32, u32)>,
+    },
+    Not(Box<SearchKey>),
+    Or(Box<SearchKey>, Box<SearchKey>),
+    And(Vec<SearchKey>),
+}
+
+impl SearchKey {
+    /// Resolves `*` and normalizes sets once, before the per-message loop.
+    pub fn prepare(&mut self, max_seq: u32, max_uid: u32) {
+        match self {
+            SearchKey::Seq(set) => {
+                let ranges = set.normalize(max_seq, false);
+                *self = SearchKey::Ranges { uid: false, ranges };
+            }
+            SearchKey::Uid(set) => {
+                let ranges = set.normalize(max_uid, false);
+                *self = SearchKey::Ranges { uid: true, ranges };
+            }
+            SearchKey::Not(k) => k.prepare(max_seq, max_uid),
+            SearchKey::Or(a, b) => {
+                a.prepare(max_seq, max_uid);
+                b.prepare(max_seq, max_uid);
+            }
+            SearchKey::And(keys) => keys.iter_mut().for_each(|k| k.prepare(max_seq, max_uid)),
+            _ => {}
+        }
+    }
+}
+
+/// `[SP "CHARSET" SP astring] 1*(SP search-key)` after "SEARCH SP" (RFC 3501 §9 `search`).
+pub fn search_program(p: &mut P) -> R<SearchKey> {
+    if p.keyword("CHARSET") {
+        p.sp()?;
+        let cs = p.astring()?.to_ascii_uppercase();
+        if cs != b"UTF-8" && cs != b"US-ASCII" {
+            return Err(Bad("[BADCHARSET (UTF-8 US-ASCII)] Unsupported charset"));
+        }
+        p.sp()?;
+    }
+    let mut keys = vec![search_key(p, 0)?];
+    while p.eat(b' ') {
+        keys.push(search_key(p, 0)?);
+        if keys.len() > SEARCH_KEYS_MAX {
+            return Err(Bad("Too many search keys"));
+        }
+    }
+    Ok(SearchKey::And(keys))
+}
+
+/// RFC 3501 §9 `search-key`.
+fn search_key(p: &mut P, depth: usize) -> R<SearchKey> {
+    if depth > SEARCH_DEPTH_MAX {
+        return Err(Bad("Search nesting too deep"));
+    }
+    match p.peek() {
+        Some(b'(') => return paren_keys(p, depth),
+        Some(b'*' | b'0'..=b'9') => return Ok(SearchKey::Seq(p.sequence_set()?)),
+        _ => {}
+    }
+    let name = p.atom()?.to_ascii_uppercase();
+    let flag_key = |bit, set| Ok(SearchKey::Flag(bit, set));
+    match name.as_slice() {
+        b"ALL" => Ok(SearchKey::All),
+        b"ANSWERED" => flag_key(flag::ANSWERED, true),
+        b"DELETED" => flag_key(flag::DELETED, true),
+        b"DRAFT" => flag_key(flag::DRAFT, true),
+        b"FLAGGED" => flag_key(flag::FLAGGED, true),
+        b"SEEN" => flag_key(flag::SEEN, true),
+        b"UNANSWERED" => flag_key(flag::ANSWERED, false),
+        b"UNDELETED" => flag_key(flag::DELETED, false),
+        b"UNDRAFT" => flag_key(flag::DRAFT, false),
+        b"UNFLAGGED" => flag_key(flag::FLAGGED, false),
+        b"UNSEEN" => flag_key(flag::SEEN, false),
+        b"NEW" | b"RECENT" => Ok(SearchKey::Never),
+        b"OLD" => Ok(SearchKey::All),
+        b"KEYWORD" | b"UNKEYWORD" => {
+            p.sp()?;
+            let kw = String::from_utf8_lossy(p.atom()?).into_owned();
+            Ok(SearchKey::Keyword(kw, name.as_slice() == b"KEYWORD"))
+        }
+        b"BEFORE" | b"ON" | b"SINCE" | b"SENTBEFORE" | b"SENTON" | b"SENTSINCE" => date_key(p, &name),
+        b"LARGER" | b"SMALLER" => {
+            p.sp()?;
+            let n = u64::from(p.number()?);
+            Ok(if name.as_slice() == b"LARGER" { SearchKey::Larger(n) } else { SearchKey::Smaller(n) })
+        }
+        b"FROM" | b"TO" | b"CC" | b"BCC" | b"SUBJECT" => {
+            p.sp()?;
+            Ok(SearchKey::Header(String::from_utf8_lossy(&name).into_owned(), p.text()?))
+        }
+        b"HEADER" => {
+            p.sp()?;
+            let field = p.text()?;
+            p.sp()?;
+            Ok(SearchKey::Header(field, p.text()?))
+        }
+        b"BODY" | b"TEXT" => {
+            p.sp()?;
+            let s = p.text()?;
+            Ok(if name.as_slice() == b"BODY" { SearchKey::Body(s) } else { SearchKey::Text(s) })
+        }
+        b"UID" => {
+            p.sp()?;
+            Ok(SearchKey::Uid(p.sequence_set()?))
+        }
+        b"NOT" => {
+            p.sp()?;
+            Ok(SearchKey::Not(Box::new(search_key(p, depth + 1)?)))
+        }
+        b"OR" => {
+            p.sp()?;
+            let a = search_key(p, depth + 1)?;
+            p.sp()?;
+            let b = search_key(p, depth + 1)?;
+            Ok(SearchKey::Or(Box::new(a), Box::new(b)))
+        }
+        _ => Err(Bad("Unknown search key")),
+    }
+}
+
+fn paren_keys(p: &mut P, depth: usize) -> R<SearchKey> {
+    p.expect(b'(')?;
+    let mut keys = vec![search_key(p, depth + 1)?];
+    while p.eat(b' ') {
+        keys.push(search_key(p, depth + 1)?);
+        if keys.len() > SEARCH_KEYS_MAX {
+            return Err(Bad("Too many search keys"));
+        }
+    }
+    p.expect(b')')?;
+    Ok(SearchKey::And(keys))
+}
+
+fn date_key(p: &mut P, name: &[u8]) -> R<SearchKey> {
+    p.sp()?;
+    let day = date(p)?;
+    let (sent, rest) = match name.strip_prefix(b"SENT") {
+        Some(r) => (true, r),
+        None => (false, name),
+    };
+    let k = match rest {
+        b"BEFORE" => DateKey::Before,
+        b"ON" => DateKey::On,
+        _ => DateKey::Since,
+    };
+    Ok(if sent { SearchKey::Sent(k, day) } else { SearchKey::Internal(k, day) })
+}
+
+/// One message under evaluation; MIME and header are fetched at most once.
+pub struct Candidate<'a> {
+    pub folder: &'a str,
+    pub seq: u32,
+    pub meta: MsgMeta,
+    pub keywords: &'a [String],
+    /// Normalized ranges for `*` resolution are computed by the caller.
+    pub max_seq: u32,
+    pub max_uid: u32,
+    mime: Option<MimeSummary>,
+    header: Option<Vec<u8>>,
+}
+
+impl<'a> Candidate<'a> {
+    pub fn new(folder: &'a str, seq: u32, meta: MsgMeta, keywords: &'a [String], max: (u32, u32)) -> Self {
+        Candidate { folder, seq, meta, keywords, max_seq: max.0, max_uid: max.1, mime: None, header: None }
+    }
+
+    /// Does the message match `key`? (Recursion is bounded by SEARCH_DEPTH_MAX.)
+    pub fn matches(&mut self, key: &SearchKey, store: &mut dyn Mailstore) -> Result<bool, StoreError> {
+        let m = self.meta;
+        Ok(match key {
+            SearchKey::All => true,
+            SearchKey::Never => false,
+            SearchKey::Flag(bit, set) => (m.flags & bit != 0) == *set,
+            SearchKey::Keyword(kw, set) => self.has_keyword(kw) == *set,
+            SearchKey::Internal(k, day) => date_cmp(*k, m.internal_date.div_euclid(86_400), *day),
+            SearchKey::Sent(k, day) => self.sent_day(store)?.is_some_and(|d| date_cmp(*k, d, *day)),
+            SearchKey::Larger(n) => m.size > *n,
+            SearchKey::Smaller(n) => m.size < *n,
+            SearchKey::Header(f, v) => self.header_match(f, v, store)?,
+            SearchKey::Body(s) => self.scan(s, true, store)?,
+            SearchKey::Text(s) => self.scan(s, false, store)?,
+            SearchKey::Seq(set) => SequenceSet::contains(&set.normalize(self.max_seq, false), self.seq),
+            SearchKey::Uid(set) => SequenceSet::contains(&set.normalize(self.max_uid, false), m.uid),
+            SearchKey::Ranges { uid, ranges } => SequenceSet::contains(ranges, if *uid { m.uid } else { self.seq }),
+            SearchKey::Not(k) => !self.matches(k, store)?,
+            SearchKey::Or(a, b) => self.matches(a, store)? || self.matches(b, store)?,
+            SearchKey::And(keys) => {
+                for k in keys {
+                    if !self.matches(k, store)? {
+                        return Ok(false);
+                    }
+                }
+                true
+            }
+        })
+    }
+
+    fn has_keyword(&self, kw: &str) -> bool {
+        self.keywords
+            .iter()
+            .position(|k| k.eq_ignore_ascii_case(kw))
+            .is_some_and(|i| i < flag::KEYWORDS_MAX && self.meta.flags & (1 << (i as u32 + flag::KEYWORD_SHIFT)) != 0)
+    }
+
+    fn mime(&mut self, store: &mut dyn Mailstore) -> Result<&MimeSummary, StoreError> {
+        if self.mime.is_none() {
+            self.mime = Some(store.mime(self.folder, self.meta.uid)?);
+        }
+        self.mime.as_ref().ok_or(StoreError::Io)
+    }
+
+    fn sent_day(&mut self, store: &mut dyn Mailstore) -> Result<Option<i64>, StoreError> {
+        let mime = self.mime(store)?;
+        let date = mime.parts.first().and_then(|p| p.envelope.as_ref()).and_then(|e| e.date.clone());
+        Ok(date.as_deref().and_then(rfc5322_day))
+    }
+
+    fn header_match(&mut self, field: &str, value: &str, store: &mut dyn Mailstore) -> Result<bool, StoreError> {
+        if self.header.is_none() {
+            let len = self.mime(store)?.parts.first().map_or(0, |p| p.header_len);
+            self.header = Some(read_range(store, self.folder, self.meta.uid, 0, len.min(SEARCH_HEADER_MAX))?);
+        }
+        let header = self.header.as_deref().unwrap_or(&[]);
+        let needle = value.to_ascii_lowercase();
+        Ok(fields(header)
+            .iter()
+            .any(|(n, v)| n.eq_ignore_ascii_case(field) && v.to_ascii_lowercase().contains(&needle)))
+    }
+
+    /// Substring scan of the body (`body_only`) or the whole message, chunk by chunk with
+    /// an overlap so matches across chunk edges are found.
+    fn scan(&mut self, needle: &str, body_only: bool, store: &mut dyn Mailstore) -> Result<bool, StoreError> {
+        let needle = needle.to_ascii_lowercase().into_bytes();
+        let start = match body_only {
+            true => self.mime(store)?.parts.first().map_or(0, |p| p.body_offset),
+            false => 0,
+        };
+        let mut finder = Finder { needle: &needle, tail: Vec::new() };
+        let mut buf = vec![0u8; SCAN_CHUNK];
+        let mut off = start;
+        loop {
+            let n = store.read(self.folder, self.meta.uid, off, &mut buf)?;
+            if n == 0 {
+                return Ok(needle.is_empty());
+            }
+            if finder.push(buf.get(..n).unwrap_or(&[])) {
+                return Ok(true);
+            }
+            off += n as u64;
+        }
+    }
+}
+
+/// Case-insensitive streaming substring search keeping `needle.len() - 1` bytes of overlap.
+struct Finder<'a> {
+    needle: &'a [u8],
+    tail: Vec<u8>,
+}
+
+impl Finder<'_> {
+    fn push(&mut self, chunk: &[u8]) -> bool {
+        if self.needle.is_empty() {
+            return true;
+        }
+        self.tail.extend(chunk.iter().map(u8::to_ascii_lowercase));
+        let hit = memchr::memmem::find(&self.tail, self.needle).is_some();
+        let keep = self.needle.len() - 1;
+        let cut = self.tail.len().saturating_sub(keep);
+        self.tail.drain(..cut);
+        hit
+    }
+}
+
+/// Reads `len` bytes from `offset` (bounded by the callers' caps).
+pub fn read_range(
+    store: &mut dyn Mailstore,
+    folder: &str,
+    uid: u32,
+    offset: u64,
+    len: u64,
+) -> Result<Vec<u8>, StoreError> {
+    let mut out = vec![0u8; usize::try_from(len).unwrap_or(0)];
+    let mut got = 0;
+    while got < out.len() {
+        let n = store.read(folder, uid, offset + got as u64, out.get_mut(got..).unwrap_or(&mut []))?;
+        if n == 0 {
+            break;
+        }
+        got += n;
+    }
+    out.truncate(got);
+    Ok(out)
+}
+
+fn date_cmp(k: DateKey, have: i64, want: i64) -> bool {
+    match k {
+        DateKey::Before => have < want,
+        DateKey::On => have == want,
+        DateKey::Since => have >= want,
+    }
+}
+
+/// The day of an RFC 5322 §3.3 `date-time` (`[day-of-week ","] day month year time zone`),
+/// in the sender's zone as RFC 3501 §6.4.4 SENTON compares dates "disregarding time".
+pub fn rfc5322_day(s: &str) -> Option<i64> {
+    let s = s.split_once(',').map_or(s, |(_, r)| r);
+    let mut w = s.split_whitespace();
+    let d: u32 = w.next()?.parse().ok()?;
+    let mon = w.next()?.to_ascii_lowercase();
+    let months = ["jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"];
+    let m = months.iter().position(|x| mon.starts_with(x))? as u32 + 1;
+    let mut y: i64 = w.next()?.parse().ok()?;
+    if y < 50 {
+        y += 2000;
+    } else if y < 1000 {
+        y += 1900;
+    }
+    ((1..=31).contains(&d)).then(|| crate::mbox::days_from_civil(y, m, d))
+}

@@ -1,0 +1,463 @@
+//! The IMAP session state machine (RFC 3501 §3 states, §5.4 autologout, §6.1-§6.2 any-state
+//! and not-authenticated commands, §7.1 status responses; RFC 2595 §3.1 STARTTLS and §3.2
+//! LOGINDISABLED; RFC 4959 SASL-IR; RFC 8314 §3 plaintext refusal; RFC 2177 IDLE).
+//! "Is this command allowed now?" ([`allowed`]) is kept apart from doing it (`perform`);
+//! mailbox commands live in `commands.rs`.
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+
+use super::api::{Event, FlagUpdate, ImapPolicy, Mailstore, PeerInfo, StoreError};
+use super::fetch::FetchJob;
+use super::framer::{Frame, Framer, Limits};
+use super::parser::{command, Command};
+use super::types::Tag;
+use super::view::{Report, Selected};
+
+/// Failed logins in one connection before it is closed (the throttle handles the rest).
+pub const MAX_AUTH_FAILURES: u32 = 3;
+/// Consecutive BAD commands before the connection is closed (house style 4).
+pub const MAX_ERRORS: u32 = 10;
+
+/// RFC 3501 §3 connection states.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum State {
+    NotAuthenticated,
+    Authenticated,
+    Selected,
+    Logout,
+}
+
+/// What the session waits for before reading the next command.
+#[derive(Debug)]
+pub(super) enum Pending {
+    None,
+    /// "+ " sent after AUTHENTICATE PLAIN: the next line is the SASL response.
+    Sasl(Tag),
+    /// Driver: `auth_result`.
+    Credentials(Tag),
+    /// Driver: `tls_started`.
+    StartTls,
+    /// Client: the APPEND literal is arriving.
+    AppendData(Tag),
+    /// Driver: `append_done`.
+    AppendCommit(Tag),
+    /// Driver: `store_done`; then the FETCH that caused it, if any.
+    Store {
+        tag: Tag,
+        uid: bool,
+        silent: bool,
+        fetch: Option<FetchJob>,
+    },
+    /// Driver: `expunge_done`; `close` for CLOSE (no untagged EXPUNGE, then deselect).
+    Expunge {
+        tag: Tag,
+        close: bool,
+    },
+    /// Streaming FETCH output, one chunk per poll.
+    Fetch {
+        tag: Tag,
+        job: FetchJob,
+    },
+    /// Sends untagged updates (if `refresh`) then the tagged line, at the next poll.
+    Finish {
+        tag: Tag,
+        text: String,
+        refresh: bool,
+    },
+    /// "+ idling" sent; waiting for DONE (RFC 2177 §3).
+    Idle(Tag),
+}
+
+impl Pending {
+    fn waits_for_driver(&self) -> bool {
+        matches!(
+            self,
+            Pending::Credentials(_)
+                | Pending::StartTls
+                | Pending::AppendCommit(_)
+                | Pending::Store { .. }
+                | Pending::Expunge { .. }
+        )
+    }
+}
+
+/// One IMAP connection. See the module doc of `proto::imap` for the driver loop.
+#[derive(Debug)]
+pub struct Session {
+    pub(super) policy: Arc<ImapPolicy>,
+    pub(super) peer: PeerInfo,
+    pub(super) state: State,
+    pub(super) selected: Option<Selected>,
+    pub(super) framer: Framer,
+    pub(super) out: VecDeque<Event>,
+    pub(super) pending: Pending,
+    idle_since_ms: u64,
+    pub(super) auth_failures: u32,
+    errors: u32,
+}
+
+impl Session {
+    /// Starts a session; the greeting is the first event.
+    pub fn new(policy: Arc<ImapPolicy>, peer: PeerInfo, now_ms: u64) -> Session {
+        let mut s = Session {
+            policy,
+            peer,
+            state: State::NotAuthenticated,
+            selected: None,
+            framer: Framer::default(),
+            out: VecDeque::new(),
+            pending: Pending::None,
+            idle_since_ms: now_ms,
+            auth_failures: 0,
+            errors: 0,
+        };
+        let caps = s.capabilities();
+        s.untagged(&format!("OK [CAPABILITY {caps}] letterbox IMAP4rev1 ready"));
+        s
+    }
+
+    pub fn state(&self) -> State {
+        self.state
+    }
+
+    /// Buffers client bytes; returns how many were taken (feed the rest after polling).
+    /// Bytes arriving during a STARTTLS handshake or after logout are dropped.
+    pub fn feed(&mut self, data: &[u8]) -> usize {
+        match (&self.pending, self.state) {
+            (Pending::StartTls, _) | (_, State::Logout) => data.len(),
+            _ => self.framer.feed(data),
+        }
+    }
+
+    /// The next event, or `None` until more input, a driver answer or the deadline.
+    /// Store reads happen here, through `store`.
+    pub fn poll(&mut self, now_ms: u64, store: &mut dyn Mailstore) -> Option<Event> {
+        loop {
+            if let Some(event) = self.out.pop_front() {
+                return Some(event);
+            }
+            if self.state == State::Logout {
+                return None;
+            }
+            if self.pending.waits_for_driver() {
+                self.idle_since_ms = now_ms;
+                return None;
+            }
+            if self.run_pending(store) {
+                continue;
+            }
+            match self.framer.next(self.limits()) {
+                Some(frame) => {
+                    self.idle_since_ms = now_ms;
+                    self.on_frame(frame, store);
+                }
+                None if self.deadline().is_some_and(|d| now_ms >= d) => {
+                    self.untagged("BYE Autologout; idle for too long");
+                    self.close();
+                }
+                None => return None,
+            }
+        }
+    }
+
+    /// When `poll` must be called without input (autologout, RFC 3501 §5.4: at least
+    /// 30 minutes once authenticated, also while IDLE); `None` while waiting for the driver.
+    pub fn deadline(&self) -> Option<u64> {
+        if self.pending.waits_for_driver() || self.state == State::Logout {
+            return None;
+        }
+        let timeout = match self.state {
+            State::NotAuthenticated => self.policy.prelogin_timeout_ms,
+            _ => self.policy.autologout_ms,
+        };
+        Some(self.idle_since_ms.saturating_add(timeout))
+    }
+
+    /// The driver's answer to `AppendEnded`: `(uidvalidity, uid)` of the new message.
+    pub fn append_done(&mut self, result: Result<(u32, u32), StoreError>) {
+        let Pending::AppendCommit(tag) = std::mem::replace(&mut self.pending, Pending::None) else {
+            return;
+        };
+        let text = match result {
+            Ok((validity, uid)) => format!("OK [APPENDUID {validity} {uid}] APPEND completed"),
+            Err(e) => store_error(e, true).to_owned(),
+        };
+        self.pending = Pending::Finish { tag, text, refresh: true };
+    }
+
+    /// The driver's answer to `Store`: new flags and the folder's keyword list.
+    pub fn store_done(&mut self, result: Result<(Vec<FlagUpdate>, Vec<String>), StoreError>) {
+        let Pending::Store { tag, uid, silent, fetch } = std::mem::replace(&mut self.pending, Pending::None) else {
+            return;
+        };
+        let mut buf = Vec::new();
+        let ok = result.is_ok();
+        if let (Ok((updates, keywords)), Some(sel)) = (result, self.selected.as_mut()) {
+            sel.set_keywords(keywords, &mut buf);
+            let report = match (silent, fetch.is_some()) {
+                (true, _) | (_, true) => Report::Never,
+                _ => Report::Always { uid },
+            };
+            sel.update_flags(&updates, report, &mut buf);
+        }
+        self.raw(buf);
+        match (fetch, ok) {
+            (Some(job), true) => self.pending = Pending::Fetch { tag, job },
+            (_, true) => self.tagged(&tag, "OK STORE completed"),
+            (_, false) => self.tagged(&tag, "NO [UNAVAILABLE] Flags could not be changed"),
+        }
+    }
+
+    /// The driver's answer to `Expunge`: the UIDs actually removed.
+    pub fn expunge_done(&mut self, result: Result<Vec<u32>, StoreError>) {
+        let Pending::Expunge { tag, close } = std::mem::replace(&mut self.pending, Pending::None) else {
+            return;
+        };
+        let mut buf = Vec::new();
+        match (result, self.selected.as_mut()) {
+            (Ok(_), _) if close => {
+                self.deselect();
+                return self.tagged(&tag, "OK CLOSE completed");
+            }
+            (Ok(uids), Some(sel)) => sel.expunge(&uids, &mut buf),
+            (Ok(_), None) => {}
+            (Err(_), _) => return self.tagged(&tag, "NO [UNAVAILABLE] Expunge failed"),
+        }
+        self.raw(buf);
+        self.tagged(&tag, "OK EXPUNGE completed");
+    }
+
+    fn limits(&self) -> Limits {
+        let authed = self.state != State::NotAuthenticated;
+        Limits {
+            line: self.policy.line_max,
+            literal: if authed { self.policy.literal_max } else { self.policy.literal_prelogin_max },
+            message: if authed { self.policy.message_max } else { 0 },
+        }
+    }
+
+    /// Work the session does without input: FETCH chunks, deferred tagged replies, IDLE
+    /// updates. `true` if it queued output.
+    fn run_pending(&mut self, store: &mut dyn Mailstore) -> bool {
+        match std::mem::replace(&mut self.pending, Pending::None) {
+            Pending::Fetch { tag, mut job } => {
+                let chunk = self.selected.as_ref().and_then(|sel| job.step(sel, store));
+                match chunk {
+                    Some(bytes) => {
+                        self.raw(bytes);
+                        self.pending = Pending::Fetch { tag, job };
+                    }
+                    None if job.failed => self.tagged(&tag, "NO [SERVERBUG] Some messages could not be read"),
+                    None => self.tagged(&tag, "OK FETCH completed"),
+                }
+                true
+            }
+            Pending::Finish { tag, text, refresh } => {
+                if refresh {
+                    self.refresh(store);
+                }
+                self.tagged(&tag, &text);
+                true
+            }
+            Pending::Idle(tag) => {
+                self.pending = Pending::Idle(tag);
+                self.refresh(store);
+                !self.out.is_empty()
+            }
+            other => {
+                self.pending = other;
+                false
+            }
+        }
+    }
+
+    /// Untagged updates for the selected mailbox (allowed here: NOOP, CHECK, IDLE,
+    /// APPEND/EXPUNGE completion; never during FETCH, STORE or SEARCH, RFC 3501 §7.4.1).
+    pub(super) fn refresh(&mut self, store: &mut dyn Mailstore) {
+        let Some(sel) = self.selected.as_mut() else {
+            return;
+        };
+        if let Ok(changes) = store.changes(&sel.name, sel.generation) {
+            let mut buf = Vec::new();
+            sel.apply(changes, &mut buf);
+            self.raw(buf);
+        }
+    }
+
+    fn on_frame(&mut self, frame: Frame, store: &mut dyn Mailstore) {
+        match frame {
+            Frame::Command(line) => match std::mem::replace(&mut self.pending, Pending::None) {
+                Pending::Sasl(tag) => self.sasl_response(tag, &line),
+                Pending::Idle(tag) => self.idle_done(tag, &line),
+                other => {
+                    self.pending = other;
+                    self.on_command(&line, store);
+                }
+            },
+            Frame::Continue => self.raw(b"+ Ready for literal data\r\n".to_vec()),
+            Frame::AppendStarted { prefix, size, .. } => self.append_started(&prefix, size, store),
+            Frame::AppendData(bytes) => self.out.push_back(Event::AppendData(bytes)),
+            Frame::AppendFinished(ok) => self.append_finished(ok),
+            Frame::TooLong => {
+                self.untagged("BAD [TOOBIG] Command line too long");
+                self.untagged("BYE Closing connection");
+                self.close();
+            }
+            Frame::LiteralRefused { tag, fatal } => {
+                let tag = Tag::new(&tag).map_or_else(|| "*".to_owned(), |t| t.to_string());
+                self.raw(format!("{tag} BAD [TOOBIG] Literal too large or malformed\r\n").into_bytes());
+                if fatal {
+                    self.untagged("BYE Closing connection");
+                    self.close();
+                } else {
+                    self.count_error();
+                }
+            }
+        }
+    }
+
+    fn on_command(&mut self, line: &[u8], store: &mut dyn Mailstore) {
+        match command(line) {
+            Err((tag, bad)) => {
+                let tag = tag.map_or_else(|| "*".to_owned(), |t| t.to_string());
+                self.raw(format!("{tag} BAD {}\r\n", bad.0).into_bytes());
+                self.count_error();
+            }
+            Ok((tag, cmd)) if !allowed(self.state, &cmd) => {
+                self.tagged(&tag, "BAD Command not valid in this state");
+                self.count_error();
+            }
+            Ok((tag, cmd)) => {
+                self.errors = 0;
+                self.perform(tag, cmd, store);
+            }
+        }
+    }
+
+    fn perform(&mut self, tag: Tag, cmd: Command, store: &mut dyn Mailstore) {
+        match cmd {
+            Command::Capability => {
+                let caps = self.capabilities();
+                self.untagged(&format!("CAPABILITY {caps}"));
+                self.tagged(&tag, "OK CAPABILITY completed");
+            }
+            Command::Noop => self.finish(tag, "OK NOOP completed"),
+            Command::Check => self.finish(tag, "OK CHECK completed"),
+            Command::Logout => {
+                self.untagged("BYE letterbox logging out");
+                self.tagged(&tag, "OK LOGOUT completed");
+                self.close();
+            }
+            Command::StartTls => self.starttls(tag),
+            Command::Login { user, pass } => self.login(tag, user, pass),
+            Command::Authenticate { mechanism, initial } => self.authenticate(tag, &mechanism, initial),
+            Command::Id => {
+                self.untagged("ID (\"name\" \"letterbox\")");
+                self.tagged(&tag, "OK ID completed");
+            }
+            Command::Enable => {
+                // RFC 5161 §3.1: list only extensions we enabled; none need enabling here.
+                self.untagged("ENABLED");
+                self.tagged(&tag, "OK ENABLE completed");
+            }
+            Command::Namespace => {
+                self.untagged("NAMESPACE ((\"\" \"/\")) NIL NIL");
+                self.tagged(&tag, "OK NAMESPACE completed");
+            }
+            Command::Idle => {
+                self.pending = Pending::Idle(tag);
+                self.raw(b"+ idling\r\n".to_vec());
+            }
+            other => self.perform_mailbox(tag, other, store),
+        }
+    }
+
+    /// Ends the command at the next poll, after untagged updates (NOOP, CHECK).
+    pub(super) fn finish(&mut self, tag: Tag, text: &str) {
+        self.pending = Pending::Finish { tag, text: text.to_owned(), refresh: true };
+    }
+
+    fn idle_done(&mut self, tag: Tag, line: &[u8]) {
+        match line.eq_ignore_ascii_case(b"DONE") {
+            true => self.tagged(&tag, "OK IDLE terminated"),
+            false => self.tagged(&tag, "BAD Expected DONE"),
+        }
+    }
+
+    fn count_error(&mut self) {
+        self.errors = self.errors.saturating_add(1);
+        if self.errors >= MAX_ERRORS {
+            self.untagged("BYE Too many errors");
+            self.close();
+        }
+    }
+
+    pub(super) fn deselect(&mut self) {
+        self.selected = None;
+        if self.state == State::Selected {
+            self.state = State::Authenticated;
+        }
+    }
+
+    pub(super) fn close(&mut self) {
+        self.state = State::Logout;
+        if matches!(self.pending, Pending::AppendData(_)) {
+            self.out.push_back(Event::AppendAborted);
+        }
+        self.pending = Pending::None;
+        self.out.push_back(Event::Close);
+    }
+
+    pub(super) fn tagged(&mut self, tag: &Tag, text: &str) {
+        self.raw(format!("{tag} {text}\r\n").into_bytes());
+    }
+
+    pub(super) fn untagged(&mut self, text: &str) {
+        self.raw(format!("* {text}\r\n").into_bytes());
+    }
+
+    pub(super) fn raw(&mut self, bytes: Vec<u8>) {
+        if !bytes.is_empty() {
+            self.out.push_back(Event::Reply(bytes));
+        }
+    }
+}
+
+/// Is `cmd` valid in `state` (RFC 3501 §6.1-§6.4)?
+pub fn allowed(state: State, cmd: &Command) -> bool {
+    use Command as C;
+    let any = matches!(cmd, C::Capability | C::Noop | C::Logout | C::Id);
+    let nonauth = matches!(cmd, C::StartTls | C::Login { .. } | C::Authenticate { .. });
+    let auth = matches!(
+        cmd,
+        C::Enable
+            | C::Namespace
+            | C::List { .. }
+            | C::Select { .. }
+            | C::Create(_)
+            | C::Delete(_)
+            | C::Rename(..)
+            | C::Subscribe(_)
+            | C::Status { .. }
+            | C::Idle
+    );
+    match state {
+        State::NotAuthenticated => any || nonauth,
+        State::Authenticated => any || auth,
+        // Selected: everything but the not-authenticated commands.
+        State::Selected => !nonauth,
+        State::Logout => false,
+    }
+}
+
+/// Store errors as tagged responses (house style 8: one place).
+pub(super) fn store_error(e: StoreError, append: bool) -> &'static str {
+    match e {
+        StoreError::NotFound if append => "NO [TRYCREATE] No such mailbox",
+        StoreError::NotFound => "NO [NONEXISTENT] No such mailbox",
+        StoreError::NoMessage => "NO [EXPUNGEISSUED] Message was expunged",
+        StoreError::Full => "NO [OVERQUOTA] Message too large or disk full",
+        StoreError::Io => "NO [UNAVAILABLE] Temporary failure, try again later",
+    }
+}
