@@ -373,11 +373,14 @@ pub enum NotMessage {
 pub fn read_message(
     input: &mut impl Read,
     spool: &mut Spool,
+    mime: &mut crate::mime::MimeParser,
     limit: u64,
     return_path: Option<&str>,
 ) -> io::Result<Result<(), NotMessage>> {
     if let Some(rp) = return_path {
-        spool.write(format!("Return-Path: <{rp}>\r\n").as_bytes())?;
+        let h = format!("Return-Path: <{rp}>\r\n");
+        mime.push(h.as_bytes());
+        spool.write(h.as_bytes())?;
     }
     let mut checker = HeaderCheck::default();
     let mut buf = vec![0u8; 64 * 1024];
@@ -418,6 +421,7 @@ pub fn read_message(
         }
         total += data.len() as u64;
         if total <= limit {
+            mime.push(data);
             spool.write(data)?;
         }
     }
@@ -499,7 +503,8 @@ fn deliver(c: &Config, s: &Store, a: &DeliverArgs) -> i32 {
         return exit::USAGE;
     }
     let mut spool = Spool::new(&s.tmp_dir(), c.limits.spool_memory);
-    match read_message(&mut io::stdin().lock(), &mut spool, c.limits.message_size, a.from.as_deref()) {
+    let mut mime = crate::mime::MimeParser::new();
+    match read_message(&mut io::stdin().lock(), &mut spool, &mut mime, c.limits.message_size, a.from.as_deref()) {
         Err(e) => {
             eprintln!("letterbox: reading the message: {e}");
             return exit::TEMPFAIL;

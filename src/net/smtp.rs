@@ -20,6 +20,9 @@ use crate::util::Spool;
 /// A message being received.
 struct Incoming {
     spool: Spool,
+    /// MIME structure computed while the body streams in, stored with the message so IMAP
+    /// never re-reads it for ENVELOPE/BODYSTRUCTURE (issue 5).
+    mime: crate::mime::MimeParser,
     /// Set when the spool could not be written or the disk is below the reserve.
     failed: Option<DeliverError>,
     rcpts: usize,
@@ -58,6 +61,7 @@ pub async fn session(srv: &Server, conn: &mut Conn, peer: SocketAddr) -> String 
                 Event::MessageBegin(env) => msg = Some(begin(srv, &s, &env, &peer)),
                 Event::MessageData(d) => {
                     if let Some(m) = msg.as_mut().filter(|m| m.failed.is_none()) {
+                        m.mime.push(&d);
                         if m.spool.write(&d).is_err() {
                             m.failed = Some(DeliverError::Temporary);
                         }
@@ -130,8 +134,10 @@ fn begin(srv: &Server, s: &Session, env: &Envelope, peer: &SocketAddr) -> Incomi
     };
     let trace = s.trace_headers(env, crate::util::unix_now().max(0) as u64);
     let failed = failed.or_else(|| spool.write(&trace).err().map(|_| DeliverError::Temporary));
+    let mut mime = crate::mime::MimeParser::new();
+    mime.push(&trace);
     log("smtp", peer, &format!("MAIL from=<{}> rcpts={}", env.mail_from, env.rcpts.len()));
-    Incoming { spool, failed, rcpts: env.rcpts.len() }
+    Incoming { spool, mime, failed, rcpts: env.rcpts.len() }
 }
 
 /// Appends through the writer; Ok only once the message is durable.
