@@ -44,7 +44,9 @@ budget=${budget:-$B_size_budget}
 # .cargo/config.toml: repeat what that file says for zig-linked targets.
 rustflags="-C target-cpu=$B_target_cpu"
 if [ "$B_build_std" = 1 ]; then
-  rustflags="$rustflags -C link-self-contained=no"
+  # Rebuilding std lets panics abort at once (no unwinding tables, no backtrace printer,
+  # no panic location strings): about a third off the binary (DESIGN.md §4).
+  rustflags="$rustflags -C link-self-contained=no -Zunstable-options -Cpanic=immediate-abort -Zlocation-detail=none"
 fi
 
 cd "$root"

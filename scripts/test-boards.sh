@@ -116,7 +116,9 @@ t_qemu_run() {
 # (runner scripts/qemu-runner from .cargo/config.toml, which also exports
 # LETTERBOX_TEST_RUNNER for tests that spawn the binary).
 t_cargo_test_aarch64() {
-  cargo test --release --locked --target aarch64-unknown-linux-musl 2>&1 | tee "$work/cargo-test.out"
+  # Integration tests run the board build (the binary that ships), not cargo's own build.
+  LETTERBOX_BIN="$(bin_of raspberry-pi-64)" \
+    cargo test --release --locked --target aarch64-unknown-linux-musl 2>&1 | tee "$work/cargo-test.out"
   local rc=${PIPESTATUS[0]}
   [ "$rc" = 0 ] || fail "cargo test under qemu exited $rc"
   grep -q '^test result: ok' "$work/cargo-test.out" || fail "no test ran"

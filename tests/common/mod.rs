@@ -12,15 +12,17 @@ pub const BIN: &str = env!("CARGO_BIN_EXE_letterbox");
 /// by `LETTERBOX_TEST_RUNNER` (set by scripts/qemu-runner), so the tested binary is the one
 /// that ships.
 pub fn letterbox() -> Command {
+    // LETTERBOX_BIN names a board build (scripts/test-boards.sh): the binary that ships.
+    let bin = std::env::var("LETTERBOX_BIN").unwrap_or_else(|_| BIN.to_owned());
     let runner = std::env::var("LETTERBOX_TEST_RUNNER").unwrap_or_default();
     let mut words = runner.split_whitespace();
     match words.next() {
         Some(emulator) => {
             let mut c = Command::new(emulator);
-            c.args(words).arg(BIN);
+            c.args(words).arg(bin);
             c
         }
-        None => Command::new(BIN),
+        None => Command::new(bin),
     }
 }
 
