@@ -45,7 +45,9 @@ struct Store<'a> {
 
 fn store_err(e: &store::Error) -> StoreError {
     match e.kind {
-        ErrorKind::NotFound | ErrorKind::BadName => StoreError::NotFound,
+        ErrorKind::NotFound => StoreError::NotFound,
+        ErrorKind::BadName => StoreError::Cannot,
+        ErrorKind::Exists => StoreError::Exists,
         ErrorKind::NoSpace | ErrorKind::TooBig | ErrorKind::TooMany => StoreError::Full,
         _ => StoreError::Io,
     }
@@ -157,6 +159,127 @@ impl Mailstore for Store<'_> {
         self.srv.cache_mime(folder, uid, &summary);
         Ok(summary)
     }
+
+    fn create(&mut self, folder: &str) -> Result<(), StoreError> {
+        self.srv.store.create(folder).map_err(|e| store_err(&e))
+    }
+
+    fn delete(&mut self, folder: &str) -> Result<(), StoreError> {
+        self.srv.forget_folder(folder);
+        self.reported.remove(folder);
+        self.srv.store.delete(folder).map_err(|e| store_err(&e))
+    }
+
+    fn rename(&mut self, from: &str, to: &str) -> Result<(), StoreError> {
+        if from.eq_ignore_ascii_case(store::INBOX) {
+            // RFC 3501 §6.3.5: renaming INBOX moves its messages and leaves it empty; done
+            // by the driver through the writer (see `rename_inbox`).
+            return Err(StoreError::Cannot);
+        }
+        let st = &self.srv.store;
+        let names = st.list().map_err(|e| store_err(&e))?;
+        // Inferior names move with their parent (RFC 3501 §6.3.5).
+        let prefix = format!("{from}/");
+        let mut moves: Vec<(String, String)> = vec![(from.to_owned(), to.to_owned())];
+        moves.extend(
+            names.iter().filter_map(|n| n.strip_prefix(&prefix).map(|rest| (n.clone(), format!("{to}/{rest}")))),
+        );
+        for (a, b) in &moves {
+            self.srv.forget_folder(a);
+            self.reported.remove(a);
+            st.rename(a, b).map_err(|e| store_err(&e))?;
+        }
+        let subs = self.srv.subscriptions();
+        if moves.iter().any(|(a, _)| subs.contains(a)) {
+            let renamed =
+                subs.into_iter().map(|s| moves.iter().find(|(a, _)| *a == s).map_or(s.clone(), |(_, b)| b.clone()));
+            let _ = self.srv.set_subscriptions(renamed.collect());
+        }
+        Ok(())
+    }
+
+    fn subscribe(&mut self, folder: &str, on: bool) -> Result<(), StoreError> {
+        let mut subs = self.srv.subscriptions();
+        subs.retain(|s| s != folder);
+        if on {
+            subs.push(folder.to_owned());
+        }
+        self.srv.set_subscriptions(subs).map_err(|_| StoreError::Io)
+    }
+
+    fn subscriptions(&mut self) -> Result<Vec<String>, StoreError> {
+        Ok(self.srv.subscriptions())
+    }
+}
+
+/// Messages read into spools per writer batch during COPY (bounds RAM on large copies).
+const COPY_BATCH: usize = 64;
+
+/// COPY/MOVE: reads the messages through the shared handle and appends them (flags,
+/// keywords, dates and MIME meta kept) to `to` through the writer, then for MOVE expunges
+/// them from `from` (RFC 6851 §3.3).
+async fn copy(
+    srv: &Server,
+    from: &str,
+    uids: &[u32],
+    to: &str,
+    mv: bool,
+) -> Result<(u32, Vec<(u32, u32)>), StoreError> {
+    srv.folder(to).map_err(|e| store_err(&e))?;
+    let src = srv.folder(from).map_err(|e| store_err(&e))?;
+    let spool_memory = srv.config().limits.spool_memory;
+    let mut pairs = Vec::new();
+    let mut validity = 0;
+    for chunk in uids.chunks(COPY_BATCH) {
+        let mut msgs = Vec::new();
+        let mut olds = Vec::new();
+        {
+            let f = src.borrow();
+            for &uid in chunk {
+                let Some(e) = f.state().find(uid).ok().and_then(|i| f.entries().get(i).copied()) else { continue };
+                let mut spool = Spool::new(&srv.store.tmp_dir(), spool_memory);
+                let mut buf = vec![0u8; 64 * 1024];
+                let mut pos = 0u64;
+                while pos < u64::from(e.size) {
+                    let n = f.read_body(&e, pos, &mut buf).map_err(|e| store_err(&e))?;
+                    if n == 0 {
+                        break;
+                    }
+                    spool.write(buf.get(..n).unwrap_or(&[])).map_err(|_| StoreError::Io)?;
+                    pos += n as u64;
+                }
+                let keywords = f.keyword_names(e.flags).into_iter().map(str::to_owned).collect();
+                let meta = f.meta(&e).unwrap_or_default();
+                let attrs = f.attrs(&e).unwrap_or(0);
+                msgs.push(NewMessage {
+                    body: spool,
+                    date: i64::from(e.date),
+                    flags: e.flags & 0x1f,
+                    keywords,
+                    meta,
+                    attrs,
+                });
+                olds.push(uid);
+            }
+        }
+        let (v, new) = srv
+            .writer
+            .call(to, move |f| {
+                let uids = f.append(&mut msgs)?;
+                Ok((f.uidvalidity(), uids))
+            })
+            .await
+            .map_err(|e| store_err(&e))?;
+        validity = v;
+        if mv {
+            let gone = olds.clone();
+            srv.writer.call(from, move |f| f.expunge(&gone)).await.map_err(|e| store_err(&e))?;
+        }
+        pairs.extend(olds.into_iter().zip(new));
+    }
+    srv.refresh_folder(to);
+    srv.refresh_folder(from);
+    Ok((validity, pairs))
 }
 
 /// RFC 6154 attribute of the folders every client expects.
@@ -267,6 +390,20 @@ pub async fn session(srv: &Server, conn: &mut Conn, peer: SocketAddr) -> String 
                         })
                         .map_err(|e| store_err(&e)),
                     );
+                }
+                Event::Copy { from, uids, to, mv } => {
+                    let r = copy(srv, &from, &uids, &to, mv).await;
+                    log(
+                        "imap",
+                        &peer,
+                        &format!(
+                            "{} {} messages to {to}: {}",
+                            if mv { "move" } else { "copy" },
+                            uids.len(),
+                            if r.is_ok() { "ok" } else { "failed" }
+                        ),
+                    );
+                    s.copy_done(r);
                 }
                 Event::Expunge { folder, uids } => {
                     let r = srv.writer.call(&folder, move |f| f.expunge(&uids)).await;

@@ -143,6 +143,10 @@ pub enum StoreError {
     Full,
     /// I/O error (`NO [UNAVAILABLE]`, generic text).
     Io,
+    /// CREATE/RENAME target exists (`NO [ALREADYEXISTS]`, RFC 5530).
+    Exists,
+    /// The operation is refused for this folder (`NO [CANNOT]`, e.g. DELETE INBOX).
+    Cannot,
 }
 
 impl From<io::Error> for StoreError {
@@ -165,6 +169,16 @@ pub trait Mailstore {
     fn read(&mut self, folder: &str, uid: u32, offset: u64, buf: &mut [u8]) -> Result<usize, StoreError>;
     /// The cached MIME structure of message `uid` (computed at delivery, see `crate::mime`).
     fn mime(&mut self, folder: &str, uid: u32) -> Result<MimeSummary, StoreError>;
+    /// CREATE (RFC 3501 §6.3.3): a new empty folder; `Exists` if it is there.
+    fn create(&mut self, folder: &str) -> Result<(), StoreError>;
+    /// DELETE (§6.3.4): removes the folder and its messages.
+    fn delete(&mut self, folder: &str) -> Result<(), StoreError>;
+    /// RENAME (§6.3.5); INBOX's special rename (move its messages) is the store's job.
+    fn rename(&mut self, from: &str, to: &str) -> Result<(), StoreError>;
+    /// SUBSCRIBE / UNSUBSCRIBE (§6.3.6-7): persisted names.
+    fn subscribe(&mut self, folder: &str, on: bool) -> Result<(), StoreError>;
+    /// Subscribed names, for LSUB (§6.3.9).
+    fn subscriptions(&mut self) -> Result<Vec<String>, StoreError>;
 }
 
 /// How STORE changes flags (RFC 3501 §6.4.6).
@@ -220,6 +234,10 @@ pub enum Event {
     },
     /// Remove `uids` from `folder` durably; call `expunge_done` with the UIDs removed.
     Expunge { folder: String, uids: Vec<u32> },
+    /// COPY `uids` of `from` to `to` (flags, keywords and dates kept); with `mv` also
+    /// expunge them from `from` (RFC 6851). Call `copy_done` with the target UIDVALIDITY and
+    /// the (source, new) UID pairs in order.
+    Copy { from: String, uids: Vec<u32>, to: String, mv: bool },
     /// Flush replies and close the connection.
     Close,
 }

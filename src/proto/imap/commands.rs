@@ -11,6 +11,15 @@ use super::session::{store_error, Pending, Session, State};
 use super::types::{Mailbox, MailboxError, SequenceSet, Tag, DELIMITER};
 use super::view::Selected;
 
+/// A folder name from the wire: modified UTF-7 decoded, a trailing delimiter dropped.
+fn folder_name(raw: &[u8]) -> Result<String, MailboxError> {
+    let trimmed = match raw.strip_suffix(&[DELIMITER as u8]) {
+        Some(t) if !t.is_empty() => t,
+        _ => raw,
+    };
+    Mailbox::from_wire(trimmed).map(|m| m.as_str().to_owned())
+}
+
 /// Longest LIST pattern (the matcher is O(pattern x name)).
 pub const LIST_PATTERN_MAX: usize = 1024;
 /// Longest keyword name accepted in STORE / APPEND.
@@ -22,18 +31,17 @@ impl Session {
             Command::List { reference, pattern, lsub } => self.list(tag, &reference, &pattern, lsub, store),
             Command::Select { mailbox, read_only } => self.select(tag, &mailbox, read_only, store),
             Command::Status { mailbox, items } => self.status(tag, &mailbox, &items, store),
-            Command::Rename(a, b) => match Mailbox::from_wire(&a).and(Mailbox::from_wire(&b)) {
+            Command::Rename(a, b) => self.rename(tag, &a, &b, store),
+            Command::Create(m) => self.create(tag, &m, store),
+            Command::Delete(m) => self.delete(tag, &m, store),
+            Command::Subscribe(m, on) => match folder_name(&m) {
                 Err(e) => self.tagged(&tag, name_error(e)),
-                Ok(_) => self.tagged(&tag, "NO [CANNOT] Folder management is not supported"),
+                Ok(name) => match store.subscribe(&name, on) {
+                    Ok(()) => self.tagged(&tag, if on { "OK SUBSCRIBE completed" } else { "OK UNSUBSCRIBE completed" }),
+                    Err(e) => self.tagged(&tag, store_error(e, false)),
+                },
             },
-            Command::Create(m) | Command::Delete(m) => match Mailbox::from_wire(&m) {
-                Err(e) => self.tagged(&tag, name_error(e)),
-                Ok(_) => self.tagged(&tag, "NO [CANNOT] Folder management is not supported"),
-            },
-            Command::Subscribe(m) => match Mailbox::from_wire(&m) {
-                Err(e) => self.tagged(&tag, name_error(e)),
-                Ok(_) => self.tagged(&tag, "OK Done"),
-            },
+            Command::Copy { uid, set, mailbox, mv } => self.copy(tag, uid, &set, &mailbox, mv),
             Command::Close => self.close_mailbox(tag),
             Command::Unselect => {
                 self.deselect();
@@ -47,7 +55,77 @@ impl Session {
         }
     }
 
-    /// RFC 3501 §6.3.8 LIST / §6.3.9 LSUB (every folder counts as subscribed).
+    /// RFC 3501 §6.3.3 CREATE: a trailing delimiter only says a child is intended.
+    fn create(&mut self, tag: Tag, raw: &[u8], store: &mut dyn Mailstore) {
+        let name = match folder_name(raw) {
+            Ok(n) => n,
+            Err(e) => return self.tagged(&tag, name_error(e)),
+        };
+        if name.eq_ignore_ascii_case("INBOX") {
+            return self.tagged(&tag, "NO [ALREADYEXISTS] INBOX always exists");
+        }
+        match store.create(&name) {
+            Ok(()) => self.tagged(&tag, "OK CREATE completed"),
+            Err(e) => self.tagged(&tag, store_error(e, false)),
+        }
+    }
+
+    /// RFC 3501 §6.3.4 DELETE (INBOX and the selected folder are refused).
+    fn delete(&mut self, tag: Tag, raw: &[u8], store: &mut dyn Mailstore) {
+        let name = match folder_name(raw) {
+            Ok(n) => n,
+            Err(e) => return self.tagged(&tag, name_error(e)),
+        };
+        if name.eq_ignore_ascii_case("INBOX") {
+            return self.tagged(&tag, "NO [CANNOT] INBOX cannot be deleted");
+        }
+        if self.selected.as_ref().is_some_and(|s| s.name == name) {
+            self.deselect();
+        }
+        match store.delete(&name) {
+            Ok(()) => self.tagged(&tag, "OK DELETE completed"),
+            Err(e) => self.tagged(&tag, store_error(e, false)),
+        }
+    }
+
+    /// RFC 3501 §6.3.5 RENAME.
+    fn rename(&mut self, tag: Tag, a: &[u8], b: &[u8], store: &mut dyn Mailstore) {
+        let (from, to) = match (folder_name(a), folder_name(b)) {
+            (Ok(f), Ok(t)) => (f, t),
+            (Err(e), _) | (_, Err(e)) => return self.tagged(&tag, name_error(e)),
+        };
+        if self.selected.as_ref().is_some_and(|s| s.name == from) {
+            self.deselect();
+        }
+        match store.rename(&from, &to) {
+            Ok(()) => self.tagged(&tag, "OK RENAME completed"),
+            Err(e) => self.tagged(&tag, store_error(e, false)),
+        }
+    }
+
+    /// RFC 3501 §6.4.7 COPY, RFC 6851 MOVE: the driver copies durably, then `copy_done`.
+    fn copy(&mut self, tag: Tag, uid: bool, set: &SequenceSet, raw: &[u8], mv: bool) {
+        let to = match folder_name(raw) {
+            Ok(n) => n,
+            Err(e) => return self.tagged(&tag, name_error(e)),
+        };
+        let Some(sel) = self.selected.as_ref() else {
+            return;
+        };
+        if mv && sel.read_only {
+            return self.tagged(&tag, "NO [READ-ONLY] Mailbox is read-only");
+        }
+        let uids = sel.uids(&sel.seq_ranges(set, uid));
+        if uids.is_empty() {
+            let cmd = if mv { "MOVE" } else { "COPY" };
+            return self.tagged(&tag, &format!("OK {cmd} completed"));
+        }
+        let from = sel.name.clone();
+        self.pending = Pending::Copy { tag, mv };
+        self.out.push_back(Event::Copy { from, uids, to, mv });
+    }
+
+    /// RFC 3501 §6.3.8 LIST / §6.3.9 LSUB (LSUB: subscribed names only).
     fn list(&mut self, tag: Tag, reference: &[u8], pattern: &[u8], lsub: bool, store: &mut dyn Mailstore) {
         let cmd = if lsub { "LSUB" } else { "LIST" };
         if pattern.is_empty() {
@@ -59,10 +137,17 @@ impl Session {
         if full.len() > LIST_PATTERN_MAX {
             return self.tagged(&tag, "BAD Pattern too long");
         }
-        let folders = match store.folders() {
+        let mut folders = match store.folders() {
             Ok(f) => f,
             Err(e) => return self.tagged(&tag, store_error(e, false)),
         };
+        if lsub {
+            let subs = match store.subscriptions() {
+                Ok(s) => s,
+                Err(e) => return self.tagged(&tag, store_error(e, false)),
+            };
+            folders.retain(|f| subs.iter().any(|s| *s == f.name));
+        }
         let mut buf = Vec::new();
         for f in &folders {
             let wire = Mailbox::from_utf8(f.name.clone()).map(|m| m.to_wire()).unwrap_or_default();

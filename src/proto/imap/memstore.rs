@@ -28,6 +28,7 @@ pub struct MemStore {
     folders: BTreeMap<String, Folder>,
     generation: u64,
     append: Option<PendingAppend>,
+    subscribed: std::collections::BTreeSet<String>,
     /// Counts `read` calls (tests of streaming).
     pub reads: usize,
 }
@@ -82,6 +83,13 @@ impl MemStore {
                 session.store_done(r);
             }
             Event::Expunge { folder, uids } => session.expunge_done(self.expunge(folder, uids)),
+            Event::Copy { from, uids, to, mv } => {
+                let r = self.copy(from, uids, to);
+                if *mv && r.is_ok() {
+                    let _ = self.expunge(from, uids);
+                }
+                session.copy_done(r);
+            }
             _ => {}
         }
     }
@@ -142,6 +150,21 @@ impl MemStore {
         Ok(gone)
     }
 
+    /// COPY: the messages of `uids` appended to `to` with their flags and dates.
+    pub fn copy(&mut self, from: &str, uids: &[u32], to: &str) -> Result<(u32, Vec<(u32, u32)>), StoreError> {
+        let src = self.folders.get(from).ok_or(StoreError::NotFound)?;
+        let picked: Vec<(MsgMeta, Vec<u8>)> = src.msgs.iter().filter(|(m, _)| uids.contains(&m.uid)).cloned().collect();
+        if !self.folders.contains_key(to) {
+            return Err(StoreError::NotFound);
+        }
+        let mut pairs = Vec::new();
+        for (m, body) in picked {
+            let uid = self.deliver(to, &body, m.flags & flag::SYSTEM, m.internal_date);
+            pairs.push((m.uid, uid));
+        }
+        Ok((self.folders.get(to).map_or(0, |f| f.uidvalidity), pairs))
+    }
+
     fn message(&self, folder: &str, uid: u32) -> Result<&[u8], StoreError> {
         let f = self.folders.get(folder).ok_or(StoreError::NotFound)?;
         let i = f.msgs.binary_search_by_key(&uid, |(m, _)| m.uid).map_err(|_| StoreError::NoMessage)?;
@@ -191,5 +214,40 @@ impl Mailstore for MemStore {
 
     fn mime(&mut self, folder: &str, uid: u32) -> Result<MimeSummary, StoreError> {
         Ok(MimeSummary::parse(self.message(folder, uid)?))
+    }
+
+    fn create(&mut self, folder: &str) -> Result<(), StoreError> {
+        if self.folders.contains_key(folder) {
+            return Err(StoreError::Exists);
+        }
+        let uidvalidity = 2000 + self.folders.len() as u32;
+        self.folders.insert(folder.to_owned(), Folder { uidvalidity, uidnext: 1, ..Folder::default() });
+        Ok(())
+    }
+
+    fn delete(&mut self, folder: &str) -> Result<(), StoreError> {
+        self.folders.remove(folder).map(|_| ()).ok_or(StoreError::NotFound)
+    }
+
+    fn rename(&mut self, from: &str, to: &str) -> Result<(), StoreError> {
+        if self.folders.contains_key(to) {
+            return Err(StoreError::Exists);
+        }
+        let f = self.folders.remove(from).ok_or(StoreError::NotFound)?;
+        self.folders.insert(to.to_owned(), f);
+        Ok(())
+    }
+
+    fn subscribe(&mut self, folder: &str, on: bool) -> Result<(), StoreError> {
+        if on {
+            self.subscribed.insert(folder.to_owned());
+        } else {
+            self.subscribed.remove(folder);
+        }
+        Ok(())
+    }
+
+    fn subscriptions(&mut self) -> Result<Vec<String>, StoreError> {
+        Ok(self.subscribed.iter().cloned().collect())
     }
 }

@@ -54,8 +54,15 @@ pub enum Command {
     Create(Vec<u8>),
     Delete(Vec<u8>),
     Rename(Vec<u8>, Vec<u8>),
-    /// SUBSCRIBE and UNSUBSCRIBE (every folder is listed by LSUB anyway).
-    Subscribe(Vec<u8>),
+    /// SUBSCRIBE (true) and UNSUBSCRIBE (false), RFC 3501 §6.3.6/§6.3.7.
+    Subscribe(Vec<u8>, bool),
+    /// COPY / UID COPY (RFC 3501 §6.4.7) and MOVE / UID MOVE (RFC 6851 §3).
+    Copy {
+        uid: bool,
+        set: SequenceSet,
+        mailbox: Vec<u8>,
+        mv: bool,
+    },
     Status {
         mailbox: Vec<u8>,
         items: Vec<StatusItem>,
@@ -139,6 +146,7 @@ fn command_body(p: &mut P) -> R<Command> {
         b"RENAME" => rename(p),
         b"STATUS" => status(p),
         b"SEARCH" | b"FETCH" | b"STORE" => selected_command(p, &name, false),
+        b"COPY" | b"MOVE" => copy(p, false, name.as_slice() == b"MOVE"),
         b"UID" => uid(p),
         _ => Err(Bad("Unknown command")),
     }
@@ -217,7 +225,8 @@ fn one_mailbox(p: &mut P, name: &[u8]) -> R<Command> {
     Ok(match name {
         b"CREATE" => Command::Create(m),
         b"DELETE" => Command::Delete(m),
-        _ => Command::Subscribe(m),
+        b"SUBSCRIBE" => Command::Subscribe(m, true),
+        _ => Command::Subscribe(m, false),
     })
 }
 
@@ -266,8 +275,18 @@ fn uid(p: &mut P) -> R<Command> {
             Ok(Command::Expunge(Some(p.sequence_set()?)))
         }
         b"SEARCH" | b"FETCH" | b"STORE" => selected_command(p, &name, true),
+        b"COPY" | b"MOVE" => copy(p, true, name.as_slice() == b"MOVE"),
         _ => Err(Bad("Unknown UID command")),
     }
+}
+
+/// RFC 3501 §9 `copy = "COPY" SP sequence-set SP mailbox`; RFC 6851 §3 `move`.
+fn copy(p: &mut P, uid: bool, mv: bool) -> R<Command> {
+    p.sp()?;
+    let set = p.sequence_set()?;
+    p.sp()?;
+    let mailbox = p.mailbox()?;
+    Ok(Command::Copy { uid, set, mailbox, mv })
 }
 
 fn selected_command(p: &mut P, name: &[u8], uid: bool) -> R<Command> {

@@ -54,6 +54,11 @@ pub(super) enum Pending {
         tag: Tag,
         close: bool,
     },
+    /// Driver: `copy_done`; `mv` for MOVE.
+    Copy {
+        tag: Tag,
+        mv: bool,
+    },
     /// Streaming FETCH output, one chunk per poll.
     Fetch {
         tag: Tag,
@@ -78,6 +83,7 @@ impl Pending {
                 | Pending::AppendCommit(_)
                 | Pending::Store { .. }
                 | Pending::Expunge { .. }
+                | Pending::Copy { .. }
         )
     }
 }
@@ -226,6 +232,35 @@ impl Session {
         }
         self.raw(buf);
         self.tagged(&tag, "OK EXPUNGE completed");
+    }
+
+    /// Answer to [`Event::Copy`]: the target's UIDVALIDITY and (source, new) UID pairs.
+    pub fn copy_done(&mut self, result: Result<(u32, Vec<(u32, u32)>), StoreError>) {
+        let Pending::Copy { tag, mv } = std::mem::replace(&mut self.pending, Pending::None) else {
+            return;
+        };
+        let (validity, pairs) = match result {
+            Ok(r) => r,
+            Err(e) => return self.tagged(&tag, store_error(e, true)),
+        };
+        let cmd = if mv { "MOVE" } else { "COPY" };
+        if pairs.is_empty() {
+            return self.tagged(&tag, &format!("OK {cmd} completed"));
+        }
+        let src: Vec<u32> = pairs.iter().map(|p| p.0).collect();
+        let dst: Vec<u32> = pairs.iter().map(|p| p.1).collect();
+        let code = format!("COPYUID {validity} {} {}", uid_list(&src), uid_list(&dst));
+        if !mv {
+            return self.tagged(&tag, &format!("OK [{code}] COPY completed"));
+        }
+        // RFC 6851 §4.3: COPYUID in an untagged OK before the EXPUNGEs.
+        self.untagged(&format!("OK [{code}] Moved"));
+        let mut buf = Vec::new();
+        if let Some(sel) = self.selected.as_mut() {
+            sel.expunge(&src, &mut buf);
+        }
+        self.raw(buf);
+        self.tagged(&tag, "OK MOVE completed");
     }
 
     fn limits(&self) -> Limits {
@@ -438,7 +473,7 @@ pub fn allowed(state: State, cmd: &Command) -> bool {
             | C::Create(_)
             | C::Delete(_)
             | C::Rename(..)
-            | C::Subscribe(_)
+            | C::Subscribe(..)
             | C::Status { .. }
             | C::Idle
     );
@@ -451,6 +486,18 @@ pub fn allowed(state: State, cmd: &Command) -> bool {
     }
 }
 
+/// UIDs as a compact IMAP set in the given order (`1:3,7`), for COPYUID (RFC 4315 §3).
+fn uid_list(uids: &[u32]) -> String {
+    let mut out: Vec<(u32, u32)> = Vec::new();
+    for &u in uids {
+        match out.last_mut() {
+            Some(last) if last.1.checked_add(1) == Some(u) => last.1 = u,
+            _ => out.push((u, u)),
+        }
+    }
+    super::types::format_ranges(&out)
+}
+
 /// Store errors as tagged responses (house style 8: one place).
 pub(super) fn store_error(e: StoreError, append: bool) -> &'static str {
     match e {
@@ -459,5 +506,7 @@ pub(super) fn store_error(e: StoreError, append: bool) -> &'static str {
         StoreError::NoMessage => "NO [EXPUNGEISSUED] Message was expunged",
         StoreError::Full => "NO [OVERQUOTA] Message too large or disk full",
         StoreError::Io => "NO [UNAVAILABLE] Temporary failure, try again later",
+        StoreError::Exists => "NO [ALREADYEXISTS] Mailbox already exists",
+        StoreError::Cannot => "NO [CANNOT] Not allowed for this mailbox",
     }
 }
