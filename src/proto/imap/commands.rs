@@ -146,7 +146,7 @@ impl Session {
                 Ok(s) => s,
                 Err(e) => return self.tagged(&tag, store_error(e, false)),
             };
-            folders.retain(|f| subs.iter().any(|s| *s == f.name));
+            folders.retain(|f| subs.contains(&f.name));
         }
         let mut buf = Vec::new();
         for f in &folders {
