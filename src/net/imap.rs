@@ -133,30 +133,32 @@ impl Mailstore for Store<'_> {
     }
 
     fn mime(&mut self, folder: &str, uid: u32) -> Result<MimeSummary, StoreError> {
-        if let Some(m) = self.srv.mime_cache.borrow().get(&(folder.to_owned(), uid)) {
-            return Ok(m.clone());
-        }
         let f = self.srv.folder_cached(folder).map_err(|e| store_err(&e))?;
         let f = f.borrow();
         let e = f.state().find(uid).ok().and_then(|i| f.entries().get(i).copied()).ok_or(StoreError::NoMessage)?;
-        let summary = match f.meta(&e).ok().and_then(|m| postcard::from_bytes::<MimeSummary>(&m).ok()) {
-            Some(s) => s,
-            None => {
-                let mut p = MimeParser::new();
-                let mut buf = vec![0u8; 64 * 1024];
-                let mut pos = 0u64;
-                while pos < u64::from(e.size) {
-                    let n = f.read_body(&e, pos, &mut buf).map_err(|e| store_err(&e))?;
-                    if n == 0 {
-                        break;
-                    }
-                    p.push(buf.get(..n).unwrap_or(&[]));
-                    pos += n as u64;
-                }
-                p.finish()
+        // Stored with the message at delivery: no re-read (issue 5).
+        if let Some(s) = f.meta(&e).ok().and_then(|m| postcard::from_bytes::<MimeSummary>(&m).ok()) {
+            return Ok(s);
+        }
+        // Delivered without one (import): parse once, keep in the bounded cache. The key has
+        // UIDVALIDITY, so a deleted and re-created folder never sees old structures.
+        let key = (folder.to_owned(), f.uidvalidity(), uid);
+        if let Some(m) = self.srv.mime_cache.borrow().get(&key) {
+            return Ok(m.clone());
+        }
+        let mut p = MimeParser::new();
+        let mut buf = vec![0u8; 64 * 1024];
+        let mut pos = 0u64;
+        while pos < u64::from(e.size) {
+            let n = f.read_body(&e, pos, &mut buf).map_err(|e| store_err(&e))?;
+            if n == 0 {
+                break;
             }
-        };
-        self.srv.cache_mime(folder, uid, &summary);
+            p.push(buf.get(..n).unwrap_or(&[]));
+            pos += n as u64;
+        }
+        let summary = p.finish();
+        self.srv.cache_mime(key, &summary);
         Ok(summary)
     }
 

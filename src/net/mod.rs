@@ -90,7 +90,7 @@ pub struct Server {
     /// Read handles of folders, shared by every session (one index in RAM per folder).
     folders: RefCell<HashMap<String, Rc<RefCell<Folder>>>>,
     /// MIME structures computed on first use for messages stored without one (bounded).
-    pub mime_cache: RefCell<HashMap<(String, u32), crate::mime::MimeSummary>>,
+    pub mime_cache: RefCell<HashMap<(String, u32, u32), crate::mime::MimeSummary>>,
 }
 
 /// MIME structures cached in RAM at most.
@@ -125,12 +125,12 @@ impl Server {
 
     /// Remembers a computed MIME structure (the cache is emptied when full: it only saves
     /// re-parsing messages delivered by `letterbox deliver` or import).
-    pub fn cache_mime(&self, folder: &str, uid: u32, m: &crate::mime::MimeSummary) {
+    pub fn cache_mime(&self, key: (String, u32, u32), m: &crate::mime::MimeSummary) {
         let mut c = self.mime_cache.borrow_mut();
         if c.len() >= MIME_CACHE_MAX {
             c.clear();
         }
-        c.insert((folder.to_owned(), uid), m.clone());
+        c.insert(key, m.clone());
     }
 
     /// Drops the shared handle of a deleted or renamed folder.
