@@ -260,8 +260,18 @@ pub fn decode_stem(stem: &str) -> Option<String> {
 
 /// A UIDVALIDITY that differs between folder incarnations: seconds since the epoch, as
 /// Dovecot does (RFC 3501 §2.3.1.1 only asks that it change when UIDs are reused).
+/// Within one process it also strictly increases, so a folder deleted and re-created in
+/// the same second still gets a new value (imaptest `uidvalidity`).
 fn new_uidvalidity() -> u32 {
-    (crate::util::unix_now() as u64 & 0xFFFF_FFFF).max(1) as u32
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static LAST: AtomicU32 = AtomicU32::new(0);
+    let now = (crate::util::unix_now() as u64 & 0xFFFF_FFFF).max(1) as u32;
+    let prev = LAST.fetch_max(now, Ordering::SeqCst);
+    if prev >= now {
+        LAST.fetch_add(1, Ordering::SeqCst).wrapping_add(1).max(1)
+    } else {
+        now
+    }
 }
 
 /// Creates `dir` with mode 0700 (leaves an existing directory's mode alone).
