@@ -94,9 +94,64 @@ p.quit()
 PY
 }
 LB_POP=$(pop3_time 11110 alice benchpassword)
+
+# IMAP: RSS with 10 and 100 sessions logged in, INBOX (2,000 messages) selected.
+imap_sessions_rss() { # port user pass n pids -> KiB (sum over the pids)
+  python3 - "$@" <<'PY'
+import imaplib, sys, time
+port, user, pw, n, pids = int(sys.argv[1]), sys.argv[2], sys.argv[3], int(sys.argv[4]), sys.argv[5]
+conns = []
+for _ in range(n):
+    m = imaplib.IMAP4("127.0.0.1", port)
+    m.login(user, pw)
+    m.select("INBOX")
+    conns.append(m)
+time.sleep(0.5)
+def rss(p):
+    try:
+        for l in open(f"/proc/{p}/status"):
+            if l.startswith("VmRSS:"):
+                return int(l.split()[1])
+    except OSError:
+        pass
+    return 0
+print(sum(rss(p) for p in pids.split(",") if p))
+for m in conns:
+    m.logout()
+PY
+}
+LB_IMAP10=$(imap_sessions_rss 11143 alice benchpassword 10 "$LB_PID")
+LB_IMAP100=$(imap_sessions_rss 11143 alice benchpassword 100 "$LB_PID")
+
+# imaptest stress (when built locally; never committed): 10 clients, 30 s, 200 messages.
+IMAPTEST=$(command -v imaptest || true)
+imaptest_rate() { # port user pass -> "commands/s errors"
+  if [ -z "$IMAPTEST" ]; then echo "- -"; return; fi
+  local mbox="$OUT/imaptest.mbox" log="$OUT/imaptest-$1.log"
+  python3 - "$mbox" <<'PY'
+import sys
+with open(sys.argv[1], "w") as f:
+    for i in range(200):
+        f.write(f"From bench@example.net Mon Jan  1 00:00:00 2024\nFrom: bench{i}@example.net\nTo: alice@example.org\nSubject: stress {i}\nMessage-ID: <{i}@bench>\n\n" + ("line of text for the stress mailbox\n" * 40) + "\n")
+PY
+  LD_LIBRARY_PATH=/usr/lib/dovecot timeout 90 "$IMAPTEST" host=127.0.0.1 port="$1" user="$2" pass="$3" mbox="$mbox" clients=10 secs=30 > "$log" 2>&1 || true
+  python3 - "$log" <<'PY'
+import re, sys
+lines = open(sys.argv[1], errors="replace").read().splitlines()
+# imaptest prints a header of command names and, per interval, a row of counts; the final
+# "Totals:" block has the totals row right after its header row.
+total = 0
+for i, l in enumerate(lines):
+    if l.startswith("Totals:") and i + 2 < len(lines):
+        total = sum(int(x) for x in re.findall(r"\d+", lines[i + 2]))
+errors = sum(1 for l in lines if "Error:" in l)
+print(f"{total / 30:.0f} {errors}")
+PY
+}
+read -r LB_IMAPT LB_IMAPT_ERR <<< "$(imaptest_rate 11143 alice benchpassword)"
 stop_lb
 
-PF1="" PF10="" PF_HWM="" DV_POP=""
+PF1="" PF10="" PF_HWM="" DV_POP="" DV_IMAP10="" DV_IMAP100="" DV_IMAPT="" DV_IMAPT_ERR=""
 if [ "$PEERS" = 1 ]; then
   # --- Postfix: local delivery to ~/Mailbox (mbox in the home directory), fsync on. ------
   apt-get install -y -qq postfix dovecot-pop3d >/dev/null
@@ -142,6 +197,21 @@ EOF
   systemctl restart dovecot >/dev/null 2>&1 || { dovecot stop >/dev/null 2>&1 || true; sleep 0.5; dovecot; }
   sleep 1
   DV_POP=$(pop3_time 11111 benchuser benchpassword)
+  # Dovecot IMAP on the same mailbox content.
+  sed -i 's/^protocols = pop3$/protocols = pop3 imap/' /etc/dovecot/local.conf
+  cat >> /etc/dovecot/local.conf <<EOF
+mail_max_userip_connections = 200
+service imap-login {
+  inet_listener imap {
+    port = 11144
+  }
+}
+EOF
+  systemctl restart dovecot >/dev/null 2>&1 || { dovecot stop >/dev/null 2>&1 || true; sleep 1; dovecot; }
+  sleep 1
+  DV_IMAP10=$(imap_sessions_rss 11144 benchuser benchpassword 10 "$(pgrep -d, -f 'dovecot|imap' || echo 0)")
+  DV_IMAP100=$(imap_sessions_rss 11144 benchuser benchpassword 100 "$(pgrep -d, -f 'dovecot|imap' || echo 0)")
+  read -r DV_IMAPT DV_IMAPT_ERR <<< "$(imaptest_rate 11144 benchuser benchpassword)"
   postfix stop >/dev/null 2>&1 || true
 fi
 
@@ -151,4 +221,8 @@ row "smtp_ingest_1_session_msg_per_s" "$(msgs_s "$LB1")" "${PF1:+$(msgs_s "$PF1"
 row "smtp_ingest_10_sessions_msg_per_s" "$(msgs_s "$LB10")" "${PF10:+$(msgs_s "$PF10")}" "${PF10:+$(ratio "$PF10" "$LB10")}"
 row "smtp_peak_rss_kib" "$LB_HWM" "${PF_HWM}" "${PF_HWM:+$(ratio "$PF_HWM" "$LB_HWM")}"
 row "pop3_retr_${N}_s" "$LB_POP" "${DV_POP}" "${DV_POP:+$(ratio "$DV_POP" "$LB_POP")}"
+row "imap_10_sessions_rss_kib" "$LB_IMAP10" "${DV_IMAP10}" "${DV_IMAP10:+$(ratio "$DV_IMAP10" "$LB_IMAP10")}"
+row "imap_100_sessions_rss_kib" "$LB_IMAP100" "${DV_IMAP100}" "${DV_IMAP100:+$(ratio "$DV_IMAP100" "$LB_IMAP100")}"
+row "imaptest_10_clients_cmds_per_s" "$LB_IMAPT" "${DV_IMAPT}" "${DV_IMAPT:+$(ratio "$LB_IMAPT" "$DV_IMAPT")}"
+row "imaptest_errors" "$LB_IMAPT_ERR" "${DV_IMAPT_ERR}"
 row "binary_size_bytes" "$(stat -c %s "$BIN")"
