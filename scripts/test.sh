@@ -4,4 +4,4 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/deps.sh
-cargo test --release --features fault-injection 2>&1
+cargo test --release --no-fail-fast --features fault-injection 2>&1

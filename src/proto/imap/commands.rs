@@ -137,19 +137,17 @@ impl Session {
         if full.len() > LIST_PATTERN_MAX {
             return self.tagged(&tag, "BAD Pattern too long");
         }
-        let mut folders = match store.folders() {
+        let folders = match store.folders() {
             Ok(f) => f,
             Err(e) => return self.tagged(&tag, store_error(e, false)),
         };
-        if lsub {
-            let subs = match store.subscriptions() {
-                Ok(s) => s,
-                Err(e) => return self.tagged(&tag, store_error(e, false)),
-            };
-            folders.retain(|f| subs.contains(&f.name));
-        }
+        let subs = match lsub.then(|| store.subscriptions()).transpose() {
+            Ok(s) => s,
+            Err(e) => return self.tagged(&tag, store_error(e, false)),
+        };
         let mut buf = Vec::new();
-        for f in &folders {
+        // LSUB lists subscribed names; children attributes still come from every folder.
+        for f in folders.iter().filter(|f| subs.as_ref().is_none_or(|s| s.contains(&f.name))) {
             let wire = Mailbox::from_utf8(f.name.clone()).map(|m| m.to_wire()).unwrap_or_default();
             if !wire.is_empty() && pattern_match(&full, wire.as_bytes()) {
                 list_line(&mut buf, cmd, f, &folders, &wire);
