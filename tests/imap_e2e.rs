@@ -1,0 +1,287 @@
+//! End-to-end IMAP tests (issue 5): Python imaplib for every command, two concurrent
+//! sessions and IDLE, curl imap:// (STARTTLS) and imaps://, a 10,000-message INBOX's
+//! ENVELOPE and BODYSTRUCTURE, session RSS, and BAD-INPUTS 28-40 and 44-49 over a real
+//! socket against the real `letterbox serve` binary on loopback.
+
+mod common;
+
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::*;
+
+const PY: &str = r#"
+import os, socket, ssl, time, smtplib, imaplib, base64, threading, re
+SMTP = int(os.environ["LB_SMTP"]); IMAP = int(os.environ["LB_IMAP"]); IMAPS = int(os.environ["LB_IMAPS"])
+USER = os.environ["LB_USER"]; PASS = os.environ["LB_PASS"]
+CTX = ssl.create_default_context(); CTX.check_hostname = False; CTX.verify_mode = ssl.CERT_NONE
+imaplib.Commands.setdefault("ID", ("NONAUTH", "AUTH", "SELECTED"))
+def send(msgs):
+    s = smtplib.SMTP("127.0.0.1", SMTP)
+    for m in msgs: assert s.sendmail("bob@example.net", ["alice@example.org"], m) == {}
+    s.quit()
+def imap(tls=False, src=None):
+    M = imaplib.IMAP4_SSL("127.0.0.1", IMAPS, ssl_context=CTX) if tls else imaplib.IMAP4("127.0.0.1", IMAP)
+    M.login(USER, PASS); return M
+def ok(r):
+    assert r[0] == "OK", r
+    return r[1]
+class C:
+    """A raw IMAP client: cmd() returns every line up to and including the tagged one."""
+    n = 0
+    def __init__(self, port=IMAP, src=None, timeout=10, tls=False, greet=True):
+        self.s = socket.create_connection(("127.0.0.1", port), timeout=timeout,
+                                          source_address=(src, 0) if src else None)
+        if tls: self.s = CTX.wrap_socket(self.s)
+        self.buf = b""
+        if greet: self.greeting = self.line()
+    def starttls(self):
+        self.s = CTX.wrap_socket(self.s); self.buf = b""
+    def line(self):
+        while b"\r\n" not in self.buf:
+            d = self.s.recv(65536)
+            if not d:
+                l, self.buf = self.buf, b""
+                return l
+            self.buf += d
+        l, self.buf = self.buf.split(b"\r\n", 1)
+        return l
+    def read_exact(self, n):
+        while len(self.buf) < n:
+            d = self.s.recv(65536)
+            if not d: break
+            self.buf += d
+        d, self.buf = self.buf[:n], self.buf[n:]
+        return d
+    def send(self, b):
+        self.s.sendall(b)
+    def resp(self, tag):
+        out = []
+        while True:
+            l = self.line()
+            out.append(l)
+            m = re.search(rb"\{(\d+)\}$", l)
+            if m: out.append(self.read_exact(int(m.group(1))))
+            if l.startswith(tag + b" ") or l == b"": return out
+    def cmd(self, b, tag=None):
+        C.n += 1
+        tag = tag or b"t%d" % C.n
+        self.send(tag + b" " + b + b"\r\n")
+        return self.resp(tag)
+    def login(self):
+        r = self.cmd(b'LOGIN "%s" "%s"' % (USER.encode(), PASS.encode()))
+        assert r[-1].split()[1] == b"OK", r
+    def eof(self):
+        try:
+            while True:
+                d = self.s.recv(65536)
+                if not d: return True
+        except (ConnectionResetError, BrokenPipeError, ssl.SSLError): return True
+        except socket.timeout: return False
+def last(r): return r[-1].split(b" ", 2)[1]
+def msg(i, extra=b""):
+    return (b"From: Bob <bob@example.net>\r\nTo: alice@example.org\r\nSubject: m%d\r\nDate: Mon, 02 Mar 2026 10:00:00 +0000\r\n"
+            b"Message-ID: <m%d@example.net>\r\n\r\nline one\r\n.dot line\r\n" % (i, i)) + extra + b"last line %d\r\n" % i
+"#;
+
+fn py(srv: &Server, script: &str) -> String {
+    srv.python(&format!("{PY}\n{script}"))
+}
+
+fn inbox(srv: &Server) -> Vec<Vec<u8>> {
+    contents(&srv.home.store(), "INBOX").into_iter().map(|(_, _, b)| b).collect()
+}
+
+/// Where a Python script can leave files for the Rust side.
+fn out_dir(srv: &Server) -> String {
+    srv.home.dir.display().to_string()
+}
+
+#[test]
+fn imaplib_every_command() {
+    let srv = Server::start("imap-every", "", "");
+    let script = r#"
+OUT = os.environ.get("OUT", "")
+mime = (b"From: Carol <carol@example.net>\r\nTo: alice@example.org, Dave <dave@example.com>\r\nCc: eve@example.com\r\n"
+        b"Subject: =?UTF-8?Q?caf=C3=A9?= mime\r\nDate: Tue, 03 Mar 2026 11:00:00 +0100\r\nMIME-Version: 1.0\r\n"
+        b"Content-Type: multipart/mixed; boundary=\"XX\"\r\n\r\npreamble\r\n--XX\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n"
+        b"hello caf\xc3\xa9 plain part\r\n--XX\r\nContent-Type: application/octet-stream; name=\"a.bin\"\r\n"
+        b"Content-Transfer-Encoding: base64\r\nContent-Disposition: attachment; filename=\"a.bin\"\r\n\r\n"
+        b"AAECAwQFBgcICQ==\r\n--XX--\r\n")
+big = b"".join(b"body line %05d with some text\r\n" % i for i in range(3000))
+send([msg(1), msg(2, big), mime])
+# Not authenticated: CAPABILITY, NOOP, STARTTLS, LOGIN (quoted), LOGOUT.
+M = imaplib.IMAP4("127.0.0.1", IMAP)
+caps = ok(M.capability())[0].split()
+for c in [b"IMAP4rev1", b"STARTTLS", b"IDLE", b"LITERAL+", b"SASL-IR", b"UIDPLUS", b"NAMESPACE", b"ENABLE", b"ID", b"UNSELECT", b"AUTH=PLAIN"]:
+    assert c in caps, (c, caps)
+ok(M.noop())
+ok(M.starttls(ssl_context=CTX))
+caps = ok(M.capability())[0].split()
+assert b"STARTTLS" not in caps and b"AUTH=PLAIN" in caps, caps
+ok(M.login(USER, PASS))
+caps = ok(M.capability())[0].split()
+assert b"AUTH=PLAIN" not in caps and b"IDLE" in caps, caps
+assert M.logout()[0] == "BYE"
+# LOGIN with literal strings (imaplib sends the password as a synchronizing literal).
+M = imaplib.IMAP4("127.0.0.1", IMAP)
+M.literal = PASS.encode()
+ok(M._simple_command("LOGIN", USER))
+M.logout()
+c = C()
+c.send(b"a LOGIN {5+}\r\nalice {%d+}\r\n%s\r\n" % (len(PASS), PASS.encode()))
+r = c.resp(b"a"); assert last(r) == b"OK", r
+# AUTHENTICATE PLAIN without SASL-IR (imaplib waits for "+"), then with SASL-IR (raw).
+M = imaplib.IMAP4("127.0.0.1", IMAP)
+ok(M.authenticate("PLAIN", lambda _: b"\0" + USER.encode() + b"\0" + PASS.encode()))
+M.logout()
+c = C()
+r = c.cmd(b"AUTHENTICATE PLAIN " + base64.b64encode(b"\0alice\0" + PASS.encode()))
+assert last(r) == b"OK", r
+# Authenticated: ID, ENABLE, NAMESPACE, LIST, LSUB, STATUS.
+M = imap()
+typ, dat = M._simple_command("ID", '("name" "e2e")'); assert typ == "OK"
+assert M.untagged_responses.get("ID", [b""])[0].startswith(b"("), M.untagged_responses
+typ, dat = M._simple_command("ENABLE", "CONDSTORE"); assert typ == "OK", dat
+typ, dat = M.namespace(); assert typ == "OK" and dat[0].startswith(b"(("), dat
+folders = ok(M.list())
+names = {}
+for l in folders:
+    m = re.match(rb'\(([^)]*)\) (?:"[^"]*"|NIL) "?([^"]*)"?$', l); assert m, l
+    names[m.group(2).decode()] = m.group(1).decode()
+for f, a in [("INBOX", None), ("Sent", "\\Sent"), ("Drafts", "\\Drafts"), ("Trash", "\\Trash"), ("Junk", "\\Junk"), ("Archive", "\\Archive")]:
+    assert f in names, (f, names)
+    assert a is None or a in names[f], (f, names[f])
+assert ok(M.list('""', "INBOX")) != [None]
+ok(M.lsub())
+st = ok(M.status("INBOX", "(MESSAGES UIDNEXT UIDVALIDITY UNSEEN RECENT)"))[0]
+assert b"MESSAGES 3" in st and b"UIDNEXT 4" in st and b"UNSEEN 3" in st, st
+# EXAMINE is read-only: a non-PEEK fetch does not set \Seen.
+typ, dat = M.select("INBOX", readonly=True); assert typ == "OK" and dat == [b"3"], dat
+assert "READ-ONLY" in M.untagged_responses, M.untagged_responses
+ok(M.fetch("1", "(BODY[TEXT])"))
+assert b"\\Seen" not in ok(M.fetch("1", "(FLAGS)"))[0]
+assert M.store("1", "+FLAGS", "\\Seen")[0] == "NO"
+ok(M.unselect())
+# SELECT; every FETCH item.
+typ, dat = M.select("INBOX"); assert typ == "OK" and dat == [b"3"], dat
+r = ok(M.fetch("1:3", "(FLAGS INTERNALDATE RFC822.SIZE UID)"))
+assert len(r) == 3 and b"UID 1" in r[0] and b"UID 3" in r[2] and b"INTERNALDATE \"" in r[0], r
+sizes = [int(re.search(rb"RFC822.SIZE (\d+)", x).group(1)) for x in r]
+full = []
+for i in (1, 2, 3):
+    d = ok(M.fetch(str(i), "(BODY.PEEK[])"))
+    full.append(d[0][1])
+    assert len(d[0][1]) == sizes[i - 1], (i, len(d[0][1]), sizes[i - 1])
+    if OUT: open(OUT + "/%d.eml" % i, "wb").write(d[0][1])
+assert full[0].endswith(msg(1)) and full[1].endswith(msg(2, big)) and full[2].endswith(mime)
+assert b"\\Seen" not in ok(M.fetch("1:3", "(FLAGS)"))[0]
+env = ok(M.fetch("3", "(ENVELOPE)"))[0]
+assert b'"Tue, 03 Mar 2026 11:00:00 +0100"' in env and b'"=?UTF-8?Q?caf=C3=A9?= mime"' in env, env
+assert b'(("Carol" NIL "carol" "example.net"))' in env and b'("Dave" NIL "dave" "example.com")' in env, env
+bs = ok(M.fetch("3", "(BODYSTRUCTURE)"))[0]
+assert b'"MIXED"' in bs.upper() and b'"XX"' in bs and b'"BASE64"' in bs.upper() and b'"ATTACHMENT"' in bs.upper(), bs
+b1 = ok(M.fetch("1", "(BODY)"))[0]
+assert b'("TEXT" "PLAIN"' in b1.upper(), b1
+d = ok(M.fetch("3", "(BODY.PEEK[1] BODY.PEEK[2.MIME] BODY.PEEK[2])"))
+flat = b"".join(x if isinstance(x, bytes) else x[0] + x[1] for x in d)
+assert b"hello caf\xc3\xa9 plain part" in flat and b"AAECAwQFBgcICQ==" in flat and b"Content-Disposition: attachment" in flat, flat
+d = ok(M.fetch("2", "(BODY.PEEK[TEXT]<0.20> BODY.PEEK[]<10.5>)"))
+flat = b"".join(x if isinstance(x, bytes) else x[0] + x[1] for x in d)
+assert b"BODY[TEXT]<0> {20}" in flat and b"BODY[]<10> {5}" in flat, flat
+texts = [x[1] for x in d if isinstance(x, tuple)]
+assert texts[0] == b"line one\r\n.dot line\r" and texts[1] == full[1][10:15], texts
+d = ok(M.fetch("1", "(BODY.PEEK[HEADER.FIELDS (SUBJECT FROM)])"))
+assert d[0][1] == b"From: Bob <bob@example.net>\r\nSubject: m1\r\n\r\n", d
+d = ok(M.fetch("1", "(BODY.PEEK[HEADER.FIELDS.NOT (SUBJECT FROM DATE MESSAGE-ID TO)])"))
+assert b"Subject" not in d[0][1] and d[0][1].endswith(b"\r\n\r\n"), d
+head, _, text = full[0].partition(b"\r\n\r\n")
+assert ok(M.fetch("1", "(BODY.PEEK[HEADER])"))[0][1] == head + b"\r\n\r\n"
+assert ok(M.fetch("1", "(RFC822.HEADER)"))[0][1] == head + b"\r\n\r\n"
+assert b"\\Seen" not in ok(M.fetch("1", "(FLAGS)"))[0]
+assert ok(M.fetch("1", "(RFC822.TEXT)"))[0][1] == text
+assert b"\\Seen" in ok(M.fetch("1", "(FLAGS)"))[0], "RFC822.TEXT did not set \\Seen"
+assert ok(M.fetch("2", "(BODY[TEXT])"))[0][1] == full[1].partition(b"\r\n\r\n")[2]
+assert b"\\Seen" in ok(M.fetch("2", "(FLAGS)"))[0]
+assert ok(M.uid("FETCH", "3", "(RFC822)"))[0][1] == full[2]
+assert b"\\Seen" in ok(M.fetch("3", "(FLAGS)"))[0]
+# STORE / UID STORE: +FLAGS, -FLAGS, FLAGS, .SILENT, keywords.
+r = ok(M.store("1", "+FLAGS", "(\\Flagged $Work)"))
+assert b"\\Flagged" in r[0] and b"$Work" in r[0], r
+r = ok(M.store("1", "-FLAGS.SILENT", "(\\Seen)")); assert r == [None], r
+r = ok(M.uid("STORE", "2", "FLAGS", "(\\Answered \\Seen Later)"))
+assert b"\\Answered" in r[0] and b"Later" in r[0] and b"UID 2" in r[0], r
+r = ok(M.fetch("1:2", "(FLAGS)"))
+assert b"\\Seen" not in r[0] and b"$Work" in r[0] and b"\\Answered" in r[1], r
+# SEARCH / UID SEARCH.
+def S(*c, uid=False, charset=None):
+    r = ok(M.uid("SEARCH", *c) if uid else M.search(charset, *c))
+    return r[0].split()
+assert S("ALL") == [b"1", b"2", b"3"]
+assert S("FLAGGED") == [b"1"] and S("UNSEEN") == [b"1"] and S("SEEN") == [b"2", b"3"]
+assert S("KEYWORD", "$Work") == [b"1"] and S("UNKEYWORD", "$Work") == [b"2", b"3"]
+assert S("ANSWERED") == [b"2"] and S("NOT", "ANSWERED") == [b"1", b"3"]
+assert S("OR", "FLAGGED", "ANSWERED") == [b"1", b"2"]
+assert S("LARGER", "10000") == [b"2"] and S("SMALLER", "10000") == [b"1", b"3"]
+assert S("SUBJECT", "m2") == [b"2"] and S("FROM", "carol") == [b"3"] and S("TO", "dave") == [b"3"]
+assert S("HEADER", "Message-ID", "m1@") == [b"1"]
+for c, want in [(("BODY", '"line 02999"'), [b"2"]), (("TEXT", "Carol"), [b"3"]), (("TEXT", "m1@example"), [b"1"]), (("TEXT", '"plain part"'), [b"3"]), (("BODY", "Carol"), [])]:
+    assert S(*c) == want, (c, S(*c), want)
+assert S("SENTON", "2-Mar-2026") == [b"1", b"2"] and S("SENTSINCE", "3-Mar-2026") == [b"3"]
+assert S("SINCE", "1-Jan-2020") == [b"1", b"2", b"3"] and S("BEFORE", "1-Jan-2020") == []
+assert S("2:*") == [b"2", b"3"] and S("1,3") == [b"1", b"3"]
+assert S("UID", "2:3", uid=True) == [b"2", b"3"] and S("FLAGGED", uid=True) == [b"1"]
+M.literal = "caf\u00e9".encode()
+assert S("BODY", charset="UTF-8") == [b"3"]
+# (RFC 2047 encoded words are not decoded for SEARCH SUBJECT: an ASCII part matches.)
+M.literal = b"mime"
+assert S("SUBJECT", charset="UTF-8") == [b"3"]
+# APPEND (flags + date) with APPENDUID; CHECK; EXPUNGE; UID EXPUNGE; CLOSE.
+date = imaplib.Time2Internaldate(time.mktime((2025, 1, 2, 3, 4, 5, 0, 0, -1)))
+typ, dat = M.append("INBOX", "(\\Draft \\Deleted $Custom)", date, msg(4)); assert typ == "OK", dat
+m = re.search(rb"\[APPENDUID (\d+) (\d+)\]", dat[0]); assert m and m.group(2) == b"4", dat
+ok(M.noop())
+r = ok(M.fetch("4", "(UID FLAGS INTERNALDATE BODY.PEEK[])"))
+assert b"UID 4" in r[0][0] and b"\\Draft" in r[0][0] and b"$Custom" in r[0][0] and b"02-Jan-2025" in r[0][0], r
+assert r[0][1] == msg(4), r
+ok(M.check())
+ok(M.store("2", "+FLAGS.SILENT", "\\Deleted"))
+ok(M.uid("EXPUNGE", "2"))                       # UID EXPUNGE: only UID 2 (4 is \Deleted too)
+assert S("ALL", uid=True) == [b"1", b"3", b"4"], S("ALL", uid=True)
+r = ok(M.expunge()); assert r == [b"2", b"3"], r    # imaplib keeps UID EXPUNGE's "* 2"; UID 4 was seq 3
+assert S("ALL", uid=True) == [b"1", b"3"]
+ok(M.store("1", "+FLAGS.SILENT", "\\Deleted"))
+ok(M.close())
+assert M.state == "AUTH"
+st = ok(M.status("INBOX", "(MESSAGES UIDNEXT)"))[0]
+assert b"MESSAGES 1" in st and b"UIDNEXT 5" in st, st
+# SELECT with a CONDSTORE parameter (RFC 7162 §3.1.8) must not be BAD.
+c = C(); c.login()
+r = c.cmd(b"SELECT INBOX (CONDSTORE)"); assert last(r) == b"OK", r
+# IDLE: a delivery shows up as EXISTS; DONE ends it.
+ok(M.select("INBOX"))
+tag = M._new_tag()
+M.send(tag + b" IDLE\r\n")
+assert M.readline().startswith(b"+"), "no continuation for IDLE"
+send([msg(5)])
+l = M.readline(); assert re.match(rb"\* 2 EXISTS", l), l
+M.send(b"DONE\r\n")
+while True:
+    l = M.readline()
+    if l.startswith(tag): break
+assert b"OK" in l, l
+assert M.logout()[0] == "BYE"
+print("ok")
+"#;
+    py(&srv, &script.replace("os.environ.get(\"OUT\", \"\")", &format!("{:?}", out_dir(&srv))));
+    // Bodies fetched are the stored bytes; the stored bytes are what SMTP delivered.
+    let store = srv.home.store();
+    let all = contents(&store, "INBOX");
+    assert_eq!(all.len(), 2);
+    let got = std::fs::read(srv.home.dir.join("3.eml")).unwrap();
+    assert_eq!(all[0].2, got, "BODY[] of UID 3 differs from the store");
+    assert!(strip_trace(&got).starts_with(b"From: Carol"), "trace headers not where expected");
+    let got1 = std::fs::read(srv.home.dir.join("1.eml")).unwrap();
+    assert!(got1.ends_with(b"last line 1\r\n"));
+    check_clean(&srv.home);
+}
