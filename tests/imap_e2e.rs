@@ -285,3 +285,176 @@ print("ok")
     assert!(got1.ends_with(b"last line 1\r\n"));
     check_clean(&srv.home);
 }
+
+/// The `letterbox deliver` command line as a Python list (through the emulator if any).
+fn deliver_argv(srv: &Server) -> String {
+    let runner = std::env::var("LETTERBOX_TEST_RUNNER").unwrap_or_default();
+    let mut argv: Vec<String> = runner.split_whitespace().map(str::to_owned).collect();
+    argv.push(BIN.to_owned());
+    argv.extend(["deliver".to_owned(), "--config".to_owned(), srv.home.config().display().to_string()]);
+    format!("{argv:?}")
+}
+
+#[test]
+fn two_sessions_idle_see_each_others_changes() {
+    let srv = Server::start("imap-idle", "", "");
+    let script = r#"
+import subprocess
+A = C(); A.login()
+r = A.cmd(b"SELECT INBOX"); assert b"* 0 EXISTS" in r, r
+B = imap(); ok(B.select("INBOX"))
+A.send(b"i IDLE\r\n"); assert A.line().startswith(b"+"), "no IDLE continuation"
+def expect(pat):
+    t0 = time.time()
+    while True:
+        l = A.line()
+        assert l, "connection closed"
+        if re.match(pat, l): return l
+lat = {}
+t0 = time.time(); send([msg(1)]); expect(rb"\* 1 EXISTS"); lat["smtp EXISTS"] = time.time() - t0
+t0 = time.time()
+subprocess.run(DELIVER, input=msg(2), check=True)
+expect(rb"\* 2 EXISTS"); lat["deliver EXISTS"] = time.time() - t0
+ok(B.noop())
+t0 = time.time(); ok(B.store("1", "+FLAGS.SILENT", "(\\Flagged $Shared)"))
+l = expect(rb"\* 1 FETCH \(.*FLAGS"); lat["flag FETCH"] = time.time() - t0
+assert b"\\Flagged" in l and b"$Shared" in l, l
+ok(B.store("2", "+FLAGS.SILENT", "\\Deleted"))
+t0 = time.time(); ok(B.expunge())
+expect(rb"\* 2 EXPUNGE"); lat["EXPUNGE"] = time.time() - t0
+A.send(b"DONE\r\n")
+r = A.resp(b"i"); assert last(r) == b"OK", r
+for k, v in lat.items():
+    print("IDLE latency %-15s %.3f s" % (k, v))
+    assert v < 1.5, (k, v)
+# Sequence numbers agree after DONE, and A's change reaches B at its next NOOP.
+r = A.cmd(b"FETCH 1:* (UID FLAGS)")
+assert len([l for l in r if l.startswith(b"* ")]) == 1 and r[0].startswith(b"* 1 FETCH (UID 1 "), r
+assert b"\\Flagged" in r[0], r
+ok(B.noop())   # absorb the state B already knows
+r = A.cmd(b"STORE 1 -FLAGS (\\Flagged)"); assert last(r) == b"OK", r
+B.untagged_responses.clear()
+ok(B.noop())
+f = B.untagged_responses.get("FETCH", [])
+assert f and b"\\Flagged" not in f[-1] and b"$Shared" in f[-1], f
+send([msg(3)])
+time.sleep(0.2)
+typ, dat = B.noop(); assert B.untagged_responses.get("EXISTS", [b""])[-1] == b"2", B.untagged_responses
+r = A.cmd(b"NOOP"); assert b"* 2 EXISTS" in r, r
+B.untagged_responses.clear(); r = ok(B.fetch("1:*", "(UID)")); assert r == [b"1 (UID 1)", b"2 (UID 3)"], r
+r = A.cmd(b"FETCH 1:* (UID)"); assert r[:2] == [b"* 1 FETCH (UID 1)", b"* 2 FETCH (UID 3)"], r
+"#;
+    let out = py(&srv, &script.replace("DELIVER", &deliver_argv(&srv)));
+    eprint!("{out}");
+}
+
+#[test]
+fn curl_imap_starttls_and_imaps() {
+    let srv = Server::start("imap-curl", "loopback_plaintext = false", "");
+    py(&srv, "send([msg(1), msg(2)])");
+    let stored = inbox(&srv);
+    let auth = format!("alice:{PASSWORD}");
+    let curl = |args: &[&str]| {
+        let o = Command::new("curl").arg("-sS").args(args).stdin(Stdio::null()).output().unwrap();
+        assert!(o.status.success(), "curl {args:?}: {}", String::from_utf8_lossy(&o.stderr));
+        o.stdout
+    };
+    let imap = format!("imap://127.0.0.1:{}", srv.imap);
+    let imaps = format!("imaps://127.0.0.1:{}", srv.imaps);
+    let list = String::from_utf8(curl(&["-k", "--ssl-reqd", "-u", &auth, &format!("{imap}/")])).unwrap();
+    for f in ["INBOX", "Sent", "Drafts", "Trash", "Junk", "Archive"] {
+        assert!(list.contains(&format!("* LIST (")) && list.contains(f), "{f} not listed: {list}");
+    }
+    let m1 = curl(&["-k", "--ssl-reqd", "-u", &auth, &format!("{imap}/INBOX;UID=1")]);
+    assert_eq!(m1, stored[0], "curl imap:// UID 1 differs");
+    let m2 = curl(&["-k", "-u", &auth, &format!("{imaps}/INBOX;UID=2")]);
+    assert_eq!(m2, stored[1], "curl imaps:// UID 2 differs");
+    let search = String::from_utf8(curl(&["-k", "-u", &auth, &format!("{imaps}/INBOX?SUBJECT%20m2")])).unwrap();
+    assert!(search.contains("* SEARCH 2"), "{search}");
+    // Without TLS the password is refused here (loopback_plaintext = false): curl fails.
+    let o = Command::new("curl").args(["-sS", "-u", &auth, &format!("{imap}/INBOX;UID=1")]).output().unwrap();
+    assert!(!o.status.success(), "plaintext LOGIN accepted");
+    // A wrong password fails over TLS too.
+    let o = Command::new("curl").args(["-sS", "-k", "-u", "alice:wrong", &format!("{imaps}/")]).output().unwrap();
+    assert!(!o.status.success());
+}
+
+/// An mbox of `n` messages (every third one multipart), written to `path`.
+fn write_mbox(path: &std::path::Path, n: usize, body_bytes: usize) {
+    let mut out = Vec::with_capacity(n * (body_bytes + 600));
+    let filler = "x".repeat(70);
+    for i in 0..n {
+        out.extend_from_slice(b"From sender@example.net Mon Mar  2 10:00:00 2026\n");
+        out.extend_from_slice(
+            format!(
+                "From: Sender {i} <s{i}@example.net>\nTo: alice@example.org\nSubject: bulk {i}\nDate: Mon, 02 Mar 2026 10:00:00 +0000\nMessage-ID: <b{i}@example.net>\n"
+            )
+            .as_bytes(),
+        );
+        if i % 3 == 0 {
+            out.extend_from_slice(b"MIME-Version: 1.0\nContent-Type: multipart/alternative; boundary=\"b\"\n\n--b\nContent-Type: text/plain\n\nplain\n--b\nContent-Type: text/html\n\n<p>html</p>\n--b--\n");
+        } else {
+            out.extend_from_slice(b"\n");
+        }
+        let mut written = 0;
+        while written < body_bytes {
+            out.extend_from_slice(filler.as_bytes());
+            out.push(b'\n');
+            written += 71;
+        }
+        out.push(b'\n');
+    }
+    std::fs::write(path, out).unwrap();
+}
+
+fn import(srv: &Server, n: usize, body_bytes: usize) {
+    let mbox = srv.home.dir.join("bulk.mbox");
+    write_mbox(&mbox, n, body_bytes);
+    let t = Instant::now();
+    let out = srv.home.run(&["import", mbox.to_str().unwrap()], b"");
+    assert!(out.status.success(), "import: {}", String::from_utf8_lossy(&out.stderr));
+    eprintln!("imported {n} messages in {:.2} s", t.elapsed().as_secs_f64());
+    let _ = std::fs::remove_file(mbox);
+}
+
+#[test]
+fn ten_thousand_messages_envelope_and_bodystructure() {
+    let srv = Server::start("imap-10k", "", "");
+    import(&srv, 10_000, 200);
+    let hwm0 = srv.status_kib("VmHWM:");
+    let out = py(
+        &srv,
+        r#"
+c = C(timeout=60); c.login()
+t0 = time.time()
+r = c.cmd(b"SELECT INBOX"); assert b"* 10000 EXISTS" in r, r
+sel = time.time() - t0
+t0 = time.time()
+c.send(b"f FETCH 1:* (ENVELOPE BODYSTRUCTURE)\r\n")
+n = 0; multi = 0; size = 0
+while True:
+    l = c.line(); size += len(l) + 2
+    if l.startswith(b"f "): break
+    assert l.startswith(b"* %d FETCH (" % (n + 1)), l[:100]
+    assert b"ENVELOPE (\"Mon, 02 Mar 2026 10:00:00 +0000\" \"bulk %d\"" % n in l, l[:200]
+    if b'"ALTERNATIVE"' in l.upper(): multi += 1
+    n += 1
+el = time.time() - t0
+assert l.startswith(b"f OK"), l
+assert n == 10000 and multi == 3334, (n, multi)
+print("SELECT 10000: %.3f s; FETCH 1:* (ENVELOPE BODYSTRUCTURE): %d responses, %d bytes in %.2f s" % (sel, n, size, el))
+# Twice: the second run is served from the stored structures / cache.
+t0 = time.time()
+r = c.cmd(b"FETCH 1:* (ENVELOPE BODYSTRUCTURE)")
+print("second FETCH: %.2f s" % (time.time() - t0))
+assert len(r) == 10001, len(r)
+r = c.cmd(b"UID SEARCH SUBJECT \"bulk 9999\""); assert r[0] == b"* SEARCH 10000", r
+"#,
+    );
+    let hwm1 = srv.status_kib("VmHWM:");
+    eprint!("{out}");
+    eprintln!("server VmHWM before {hwm0} KiB, after {hwm1} KiB (+{} KiB)", hwm1.saturating_sub(hwm0));
+    if !under_emulator() {
+        assert!(hwm1.saturating_sub(hwm0) < 16 * 1024, "peak RSS grew by {} KiB", hwm1 - hwm0);
+    }
+}
