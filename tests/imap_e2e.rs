@@ -458,3 +458,242 @@ r = c.cmd(b"UID SEARCH SUBJECT \"bulk 9999\""); assert r[0] == b"* SEARCH 10000"
         assert!(hwm1.saturating_sub(hwm0) < 16 * 1024, "peak RSS grew by {} KiB", hwm1 - hwm0);
     }
 }
+
+/// Server RSS (KiB) after a script; fails if it grew more than `max_kib`.
+fn assert_rss_flat(srv: &Server, before: u64, max_kib: u64, what: &str) {
+    let after = srv.status_kib("VmRSS:");
+    eprintln!("{what}: server VmRSS {before} -> {after} KiB");
+    if !under_emulator() {
+        assert!(after.saturating_sub(before) < max_kib, "{what}: RSS grew {before} -> {after} KiB");
+    }
+}
+
+#[test]
+fn bad_input_28_huge_literal_refused_without_allocating() {
+    let srv = Server::start("imap-bad28", "", "");
+    let rss = srv.status_kib("VmRSS:");
+    py(
+        &srv,
+        r#"
+c = C()
+for line in [b"a LOGIN {4294967295}", b"b LOGIN {99999999999999999999}", b"c LOGIN alice {4294967295+}"]:
+    c.send(line + b"\r\n")
+    l = c.line()
+    assert b" BAD [TOOBIG]" in l, (line, l)
+c = C(); c.login()
+for line in [b"d SELECT {4294967295}", b"e APPEND INBOX {4294967295}", b"f APPEND INBOX {4294967295+}"]:
+    c = C(); c.login()
+    c.send(line + b"\r\n")
+    l = c.line()
+    assert l.split()[1] in (b"BAD", b"NO") and b"TOOBIG" in l, (line, l)
+c = C(); c.login(); assert last(c.cmd(b"NOOP")) == b"OK"
+"#,
+    );
+    assert_rss_flat(&srv, rss, 2048, "BAD-INPUTS 28");
+    assert!(inbox(&srv).is_empty());
+}
+
+#[test]
+fn bad_input_29_many_literals_capped() {
+    let srv = Server::start("imap-bad29", "", "");
+    let rss = srv.status_kib("VmRSS:");
+    py(
+        &srv,
+        r#"
+c = C(); c.login()
+c.send(b"a SEARCH" + b" SUBJECT {1+}\r\nx" * 40 + b"\r\n")
+r = c.resp(b"a"); assert b"a BAD [TOOBIG]" in r[-1] or r[-1] == b"", r
+# Total bytes: 60 KiB literals, five of them exceed the per-command total.
+c = C(); c.login()
+c.send(b"b SEARCH")
+for i in range(6):
+    c.send(b" TEXT {61440+}\r\n" + b"y" * 61440)
+c.send(b"\r\n")
+r = c.resp(b"b"); assert b"b BAD [TOOBIG]" in b"\n".join(r) or r[-1] == b"", r
+c = C(); c.login(); assert last(c.cmd(b"NOOP")) == b"OK"
+"#,
+    );
+    assert_rss_flat(&srv, rss, 2048, "BAD-INPUTS 29");
+}
+
+#[test]
+fn bad_input_30_oversized_nonsync_literal_not_parsed_as_commands() {
+    let srv = Server::start("imap-bad30", "", "message_size = 65536");
+    py(
+        &srv,
+        r#"
+# Before login: a 5000-byte LITERAL+ (limit 1 KiB) full of commands: BAD, BYE, close.
+c = C()
+c.send(b"a LOGIN {5000+}\r\n" + b"b LOGOUT\r\n" * 500)
+r = c.resp(b"a"); assert r[-1].startswith(b"a BAD [TOOBIG]"), r
+rest = c.buf
+while True:
+    try: d = c.s.recv(65536)
+    except (ConnectionResetError, socket.timeout): break
+    if not d: break
+    rest += d
+assert b"b OK" not in rest and b"* BYE" in rest, rest[:200]
+# After login: a 70 KiB non-APPEND literal (limit 64 KiB) the same way.
+c = C(); c.login()
+c.send(b"c SEARCH TEXT {70000+}\r\n" + b"d LOGOUT\r\n" * 7000 + b"\r\n")
+r = c.resp(b"c"); assert r[-1].startswith(b"c BAD [TOOBIG]"), r
+rest = c.buf
+while True:
+    try: d = c.s.recv(65536)
+    except (ConnectionResetError, socket.timeout): break
+    if not d: break
+    rest += d
+assert b"d OK" not in rest and b"BYE letterbox logging out" not in rest, rest[:200]
+# An APPEND over message_size with LITERAL+ is refused and nothing is stored.
+c = C(); c.login()
+c.send(b"e APPEND INBOX {70000+}\r\n" + b"z" * 70000 + b"\r\n")
+r = c.resp(b"e"); assert r[-1].split()[1] in (b"NO", b"BAD") and b"TOOBIG" in r[-1], r
+"#,
+    );
+    assert!(inbox(&srv).is_empty());
+}
+
+#[test]
+fn bad_input_31_deep_parens_bad_connection_survives() {
+    let srv = Server::start("imap-bad31", "", "");
+    py(
+        &srv,
+        r#"
+send([msg(1)])
+c = C(); c.login(); assert last(c.cmd(b"SELECT INBOX")) == b"OK"
+deep = b"(" * 30000
+for cmd in [b"SEARCH " + deep + b"ALL", b"SELECT INBOX " + deep, b"ID " + deep, b"FETCH 1 " + deep + b"FLAGS",
+            b"SEARCH " + b"NOT " * 10000 + b"ALL", b"SEARCH " + b"OR ALL " * 5000 + b"ALL",
+            b"FETCH 1 BODY[" + b"1." * 5000 + b"1]"]:
+    r = c.cmd(cmd); assert last(r) == b"BAD", (cmd[:30], r)
+r = c.cmd(b"SEARCH ((((ALL))))"); assert r[0] == b"* SEARCH 1" and last(r) == b"OK", r
+"#,
+    );
+}
+
+#[test]
+fn bad_input_32_nul_in_quoted_is_bad() {
+    let srv = Server::start("imap-bad32", "", "");
+    py(
+        &srv,
+        r#"
+c = C()
+r = c.cmd(b'LOGIN "al\0ice" "x"'); assert last(r) == b"BAD", r
+c.send(b"b LOGIN {5}\r\n"); assert c.line().startswith(b"+")
+c.send(b"al\0ce x\r\n"); r = c.resp(b"b"); assert last(r) == b"BAD", r
+c.login()
+for cmd in [b'SELECT "IN\0BOX"', b'STATUS "IN\0BOX" (MESSAGES)', b'SEARCH SUBJECT "a\0b"', b'APPEND "IN\0BOX" {1+}\r\nx']:
+    r = c.cmd(cmd); assert last(r) == b"BAD", (cmd, r)
+assert last(c.cmd(b"SELECT INBOX")) == b"OK"
+"#,
+    );
+    assert!(inbox(&srv).is_empty());
+}
+
+/// Every file under `dir`, relative.
+fn tree(dir: &std::path::Path) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).into_iter().flatten().flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                stack.push(p.clone());
+            }
+            out.push(p.strip_prefix(dir).unwrap().display().to_string());
+        }
+    }
+    out.sort();
+    out
+}
+
+#[test]
+fn bad_input_33_path_like_and_control_mailbox_names() {
+    let srv = Server::start("imap-bad33", "", "");
+    let parent = srv.home.dir.parent().unwrap().to_path_buf();
+    let before_parent = std::fs::read_dir(&parent).unwrap().count();
+    let before = tree(&srv.home.dir);
+    let outside = ["x", "evil", "etc"].map(|n| parent.join(n).exists());
+    py(
+        &srv,
+        r#"
+c = C(); c.login()
+names = [b"..", b"../x", b"/etc", b"/tmp/evil", b"a/../../x", b"a/./b", b"a//b", b"x/", b"\"../../etc\"",
+         b"\"a\x01b\"", b"\"a\x7fb\"", b"\"a\x1b[31mb\"", b"{4+}\r\na\tb"]
+for n in names:
+    for cmd in [b"SELECT ", b"EXAMINE ", b"CREATE ", b"DELETE ", b"STATUS ", b"APPEND ", b"RENAME INBOX ", b"SUBSCRIBE "]:
+        line = cmd + n
+        if cmd == b"STATUS ": line += b" (MESSAGES)"
+        if cmd == b"APPEND ":
+            line += b" {1+}\r\nx"
+        r = c.cmd(line)
+        assert last(r) in (b"NO", b"BAD"), (line, r)
+    r = c.cmd(b"LIST \"\" " + (n if not n.startswith(b"{") else b"*"))
+    assert last(r) in (b"OK", b"NO", b"BAD"), r
+    assert not any(b"etc" in l or b"evil" in l for l in r), r
+assert last(c.cmd(b"NOOP")) == b"OK"
+"#,
+    );
+    assert_eq!(
+        tree(&srv.home.dir).into_iter().filter(|p| !p.ends_with(".log") && !p.contains("tmp")).count(),
+        before.iter().filter(|p| !p.ends_with(".log") && !p.contains("tmp")).count(),
+        "files appeared in the home"
+    );
+    assert_eq!(std::fs::read_dir(&parent).unwrap().count() >= before_parent, true);
+    assert!(!srv.home.dir.join("x").exists() && !srv.home.dir.join("evil").exists());
+    assert_eq!(["x", "evil", "etc"].map(|n| parent.join(n).exists()), outside, "created next to the home");
+    assert!(inbox(&srv).is_empty());
+    let listed = srv.home.store().list().unwrap();
+    assert_eq!(listed.len(), 6, "{listed:?}");
+}
+
+#[test]
+fn bad_input_34_invalid_mutf7_is_no() {
+    let srv = Server::start("imap-bad34", "", "");
+    py(
+        &srv,
+        r#"
+c = C(); c.login()
+for n in [b"&Jjo", b"&AGE-", b"&-&", b"&U,BTFw", b"&2D3dHQ-", b"\"\xc3\xa9t\xc3\xa9\"", b"&ZeVnLIqe", b"&AAA-"]:
+    for cmd in [b"SELECT ", b"STATUS "]:
+        line = cmd + n + (b" (MESSAGES)" if cmd == b"STATUS " else b"")
+        r = c.cmd(line); assert last(r) in (b"NO", b"BAD"), (line, r)
+# A valid encoding of a folder that does not exist is a plain NO; INBOX still works.
+r = c.cmd(b"SELECT Entw&APw-rfe"); assert last(r) == b"NO", r
+assert last(c.cmd(b"SELECT INBOX")) == b"OK"
+"#,
+    );
+}
+
+#[test]
+fn bad_input_35_huge_sequence_sets() {
+    let srv = Server::start("imap-bad35", "", "");
+    let rss = srv.status_kib("VmRSS:");
+    py(
+        &srv,
+        r#"
+send([msg(1), msg(2), msg(3)])
+c = C(); c.login(); assert last(c.cmd(b"SELECT INBOX")) == b"OK"
+r = c.cmd(b"FETCH 1:4294967295 (UID)"); assert len(r) == 4 and last(r) == b"OK", r
+r = c.cmd(b"UID FETCH 4294967295:* (UID)"); assert r[0] == b"* 3 FETCH (UID 3)" and last(r) == b"OK", r
+for bad in [b"FETCH 0 (UID)", b"FETCH 4294967296 (UID)", b"FETCH 1:0 (UID)", b"UID FETCH 0:* (UID)", b"FETCH -1 (UID)"]:
+    r = c.cmd(bad); assert last(r) == b"BAD", (bad, r)
+r = c.cmd(b"STORE 1:4294967295 +FLAGS.SILENT (x)"); assert last(r) == b"OK", r
+r = c.cmd(b"SEARCH 4294967295,1:4294967295"); assert r[0] == b"* SEARCH 1 2 3", r
+# 10k ranges fit a line; 100k items exceed the line (or the range cap): BAD, no hang.
+s = b",".join(b"%d" % (i * 7) for i in range(1, 10001))
+t0 = time.time(); r = c.cmd(b"FETCH " + s + b" (UID)"); assert last(r) == b"OK", r[-1]
+s = b",".join(b"%d" % i for i in range(1, 100001))
+try:
+    r = c.cmd(b"UID FETCH " + s + b" (UID)")
+    assert r[-1] == b"" or last(r) == b"BAD" or r[-1].startswith(b"* BAD"), r[-3:]
+except (ConnectionResetError, BrokenPipeError):
+    pass   # over imap_line: * BAD [TOOBIG], BYE and close while we were still sending
+print("10k-range FETCH and 100k-item set: %.2f s" % (time.time() - t0))
+c = C(); c.login(); r = c.cmd(b"EXAMINE INBOX"); assert last(r) == b"OK"
+s = b",".join(b"%d:%d" % (i, i) for i in range(1, 6000))
+r = c.cmd(b"UID SEARCH UID " + s); assert r[0] == b"* SEARCH 1 2 3", r
+"#,
+    );
+    assert_rss_flat(&srv, rss, 4096, "BAD-INPUTS 35");
+}
