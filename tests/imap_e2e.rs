@@ -890,3 +890,227 @@ assert last(c.cmd(b"NOOP")) == b"OK"
 "#,
     );
 }
+
+#[test]
+fn bad_input_44_45_brute_force_delay_and_same_reply_for_unknown_user() {
+    let srv = Server::start("imap-bad44", "", "");
+    let out = py(
+        &srv,
+        r#"
+def attempt(user, pw, src):
+    c = C(src=src, timeout=30)
+    t0 = time.time(); r = c.cmd(b'LOGIN "' + user + b'" "' + pw + b'"'); el = time.time() - t0
+    c.s.close()
+    return r[-1].split(b" ", 1)[1], el
+# BAD-INPUTS 45: unknown user and bad password get the same reply in about the same time,
+# each a first failure from its own loopback address.
+unk, bad = [], []
+for i in range(3):
+    r1, t1 = attempt(b"mallory", b"wrong-password", "127.0.0.%d" % (10 + 2 * i))
+    r2, t2 = attempt(b"alice", b"wrong-password", "127.0.0.%d" % (11 + 2 * i))
+    assert r1 == r2 and r1.startswith(b"NO [AUTHENTICATIONFAILED]"), (r1, r2)
+    unk.append(t1); bad.append(t2)
+unk.sort(); bad.sort()
+print("unknown user %.3f s, bad password %.3f s (medians)" % (unk[1], bad[1]))
+assert abs(unk[1] - bad[1]) < max(0.05, 0.5 * bad[1]), (unk, bad)
+# AUTHENTICATE PLAIN: the same reply too.
+def sasl(authc, pw, src):
+    c = C(src=src); r = c.cmd(b"AUTHENTICATE PLAIN " + base64.b64encode(b"\0" + authc + b"\0" + pw)); c.s.close()
+    return r[-1].split(b" ", 1)[1]
+assert sasl(b"mallory", b"x", "127.0.0.30") == sasl(b"alice", b"x", "127.0.0.31")
+# BAD-INPUTS 44: the second failure from one address waits at least 2 s.
+r, t1 = attempt(b"alice", b"guess-1", "127.0.0.50")
+r, t2 = attempt(b"alice", b"guess-2", "127.0.0.50")
+print("first failure %.2f s, second %.2f s" % (t1, t2))
+assert r.startswith(b"NO"), r
+assert t2 >= 1.9 and t1 < 1.5, (t1, t2)
+# Within one connection too (three failures, then BYE).
+c = C(src="127.0.0.60")
+t0 = time.time()
+for i in range(3):
+    r = c.cmd(b'LOGIN alice "guess-%d"' % i); assert last(r) == b"NO", r
+print("three failures in one connection: %.2f s" % (time.time() - t0))
+assert time.time() - t0 >= 5.5
+assert b"* BYE" in c.buf or c.eof()
+# Other addresses are not slowed down, and the right password works.
+r, t = attempt(USER.encode(), PASS.encode(), "127.0.0.51")
+assert r.startswith(b"OK"), r
+assert t < 1.5, t
+"#,
+    );
+    eprint!("{out}");
+}
+
+#[test]
+fn bad_input_46_logindisabled_before_tls_with_loopback_plaintext_false() {
+    let srv = Server::start("imap-bad46", "loopback_plaintext = false", "");
+    py(
+        &srv,
+        r#"
+c = C()
+assert b"LOGINDISABLED" in c.greeting or b"CAPABILITY" not in c.greeting, c.greeting
+r = c.cmd(b"CAPABILITY")
+assert b"LOGINDISABLED" in r[0] and b"STARTTLS" in r[0] and b"AUTH=PLAIN" not in r[0], r
+r = c.cmd(b'LOGIN alice "' + PASS.encode() + b'"'); assert last(r) == b"NO" and b"PRIVACYREQUIRED" in r[-1], r
+r = c.cmd(b"AUTHENTICATE PLAIN " + base64.b64encode(b"\0alice\0" + PASS.encode())); assert last(r) in (b"NO", b"BAD"), r
+r = c.cmd(b"STARTTLS"); assert last(r) == b"OK", r
+c.starttls()
+r = c.cmd(b"CAPABILITY")
+assert b"LOGINDISABLED" not in r[0] and b"AUTH=PLAIN" in r[0] and b"STARTTLS" not in r[0], r
+c.login()
+# imaplib the usual way, and IMAPS.
+M = imaplib.IMAP4("127.0.0.1", IMAP)
+try:
+    M.login(USER, PASS); raise AssertionError("LOGIN accepted before TLS")
+except imaplib.IMAP4.error as e:
+    assert "PRIVACYREQUIRED" in str(e) or "LOGINDISABLED" in str(e), e
+M = imaplib.IMAP4("127.0.0.1", IMAP); M.starttls(ssl_context=CTX); ok(M.login(USER, PASS)); M.logout()
+c = C(IMAPS, tls=True)
+r = c.cmd(b"CAPABILITY"); assert b"AUTH=PLAIN" in r[0] and b"STARTTLS" not in r[0] and b"LOGINDISABLED" not in r[0], r
+c.login()
+"#,
+    );
+}
+
+#[test]
+fn bad_input_47_malformed_sasl() {
+    let srv = Server::start("imap-bad47", "", "");
+    py(
+        &srv,
+        r#"
+def one(lines, src="127.0.0.1"):
+    c = C(src=src)
+    r = None
+    for l in lines:
+        if l is None:
+            l2 = c.line(); assert l2.startswith(b"+"), l2
+            continue
+        c.send(l + b"\r\n")
+    r = c.resp(b"a")
+    return c, r
+cases = [
+    [b"a AUTHENTICATE PLAIN !!!not-base64!!!"],
+    [b"a AUTHENTICATE PLAIN " + base64.b64encode(b"alice" + PASS.encode())],          # no NULs
+    [b"a AUTHENTICATE PLAIN " + base64.b64encode(b"\0alice")],                          # no password
+    [b"a AUTHENTICATE PLAIN " + base64.b64encode(b"bob\0alice\0" + PASS.encode())],    # other authzid
+    [b"a AUTHENTICATE PLAIN " + base64.b64encode(b"\0alice\0" + PASS.encode() + b"\0x")],
+    [b"a AUTHENTICATE PLAIN " + base64.b64encode(b"\0" * 10000)],                       # 10 KB blob
+    [b"a AUTHENTICATE PLAIN " + b"A" * 10240],
+    [b"a AUTHENTICATE PLAIN", None, b"*"],                                             # cancelled
+    [b"a AUTHENTICATE PLAIN", None, base64.b64encode(b"\xff" * 7500)],                 # 10 KB response
+    [b"a AUTHENTICATE PLAIN", None, b"=="],
+    [b"a AUTHENTICATE CRAM-MD5"],
+    [b"a AUTHENTICATE"],
+    [b"a AUTHENTICATE PLAIN a b c"],
+]
+for i, lines in enumerate(cases):
+    c, r = one(lines, "127.0.0.%d" % (100 + i))
+    assert r[-1].split()[1:2] in ([b"NO"], [b"BAD"]) or r[-1] == b"", (lines[0][:60], r)
+    assert not any(b"OK" == l.split()[1:2] for l in r if l.startswith(b"a ")), r
+    # The connection is still usable afterwards (or closed after too many failures).
+    c.send(b"z NOOP\r\n"); r = c.resp(b"z"); assert r[-1].startswith(b"z OK") or r[-1] == b"", r
+c = C(); r = c.cmd(b"AUTHENTICATE PLAIN " + base64.b64encode(b"alice\0alice\0" + PASS.encode())); assert last(r) == b"OK", r
+"#,
+    );
+    assert!(srv.log_text().contains("imap"), "no log");
+}
+
+fn sh(cmd: String) -> (bool, String) {
+    let o = Command::new("sh").arg("-c").arg(&cmd).output().unwrap();
+    (o.status.success(), String::from_utf8_lossy(&o.stdout).into_owned() + &String::from_utf8_lossy(&o.stderr))
+}
+
+#[test]
+fn bad_input_48_old_tls_refused_openssl_starttls_works() {
+    let srv = Server::start("imap-bad48", "", "");
+    let (_, text) = sh(format!(
+        "(sleep 0.5; printf 'a CAPABILITY\\r\\n'; sleep 0.3; printf 'b LOGOUT\\r\\n') | openssl s_client -ign_eof -starttls imap -connect 127.0.0.1:{} 2>&1",
+        srv.imap
+    ));
+    assert!(text.contains("Protocol  : TLSv1.3"), "{text}");
+    assert!(text.contains("AUTH=PLAIN") && text.contains("b OK"), "{text}");
+    for v in ["-tls1_1", "-tls1"] {
+        for (port, extra) in [(srv.imaps, ""), (srv.imap, "-starttls imap")] {
+            let (ok, text) = sh(format!(
+                "openssl s_client {v} {extra} -cipher 'DEFAULT@SECLEVEL=0' -connect 127.0.0.1:{port} </dev/null 2>&1"
+            ));
+            assert!(!ok, "{v} {extra} handshake succeeded: {text}");
+            assert!(text.contains("Cipher is (NONE)") || text.contains("no protocols available"), "{v}: {text}");
+        }
+    }
+    py(&srv, "M = imap(True); ok(M.select('INBOX')); M.logout()");
+}
+
+#[test]
+fn bad_input_49_plaintext_and_stalled_hello_on_imaps_closed() {
+    let srv = Server::start("imap-bad49", "", "tls_handshake_timeout = 2");
+    let out = py(
+        &srv,
+        r#"
+res = {}
+def probe(name, payload, port=IMAPS, starttls=False):
+    c = C(port, timeout=8, greet=starttls)
+    if starttls:
+        r = c.cmd(b"STARTTLS"); assert last(r) == b"OK", r
+    t0 = time.time()
+    if payload: c.s.sendall(payload)
+    closed = c.eof()
+    res[name] = (closed, time.time() - t0, c.buf)
+ts = [threading.Thread(target=probe, args=a) for a in [
+    ("plaintext", b"a LOGIN alice x\r\n"),
+    ("silent", b""),
+    ("stalled hello", b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03" + b"\x00" * 20),
+    ("garbage record", b"\x16\x03\x03\xff\xff" + b"\xaa" * 64),
+    ("starttls then silent", b"", IMAP, True),
+    ("starttls then plaintext", b"b LOGIN alice x\r\n", IMAP, True),
+]]
+for t in ts: t.start()
+for t in ts: t.join()
+for k, (closed, el, buf) in res.items():
+    print("%-24s closed=%s after %.2f s %r" % (k, closed, el, buf[:40]))
+    assert closed, k
+    assert el < 3.5, (k, el)
+    assert b"OK" not in buf and b"alice" not in buf, (k, buf)
+assert res["silent"][1] >= 1.5 and res["stalled hello"][1] >= 1.5 and res["starttls then silent"][1] >= 1.5, res
+M = imap(True); M.logout()
+"#,
+    );
+    eprint!("{out}");
+}
+
+/// Opens `n` logged-in sessions with INBOX selected and prints the server's VmRSS.
+const SESSIONS: &str = r#"
+def rss():
+    return [int(l.split()[1]) for l in open("/proc/PID/status") if l.startswith("VmRSS:")][0]
+time.sleep(0.3)
+base = rss()
+conns = []
+out = {}
+for n in (10, 100):
+    while len(conns) < n:
+        c = C(); c.login(); r = c.cmd(b"SELECT INBOX"); assert b"* 2000 EXISTS" in r, r
+        conns.append(c)
+    for c in conns: assert last(c.cmd(b"NOOP")) == b"OK"
+    time.sleep(0.3)
+    out[n] = rss()
+    print("%d sessions: VmRSS %d KiB (idle server %d KiB, +%d KiB, %.1f KiB/session)" % (n, out[n], base, out[n] - base, (out[n] - base) / n))
+for c in conns: c.s.close()
+print("RESULT", base, out[10], out[100])
+"#;
+
+#[test]
+fn rss_10_and_100_sessions_with_2000_messages() {
+    let srv = Server::start("imap-rss", "", "connections = 128\nconnections_per_ip = 128");
+    import(&srv, 2000, 500);
+    let out = py(&srv, &SESSIONS.replace("PID", &srv.pid().to_string()));
+    eprint!("{out}");
+    let nums: Vec<u64> =
+        out.lines().find_map(|l| l.strip_prefix("RESULT ")).unwrap().split(' ').map(|v| v.parse().unwrap()).collect();
+    let (base, r10, r100) = (nums[0], nums[1], nums[2]);
+    eprintln!("server VmRSS: idle {base} KiB, 10 sessions {r10} KiB, 100 sessions {r100} KiB");
+    if !under_emulator() {
+        // Issue goal 3 MiB / 8 MiB total; measured (x86-64 release) in the report.
+        assert!(r10 <= 8 * 1024, "10 sessions: {r10} KiB");
+        assert!(r100 <= 16 * 1024, "100 sessions: {r100} KiB");
+    }
+}
