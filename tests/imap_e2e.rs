@@ -6,7 +6,7 @@
 mod common;
 
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use common::*;
 
@@ -176,6 +176,8 @@ for i in (1, 2, 3):
     assert len(d[0][1]) == sizes[i - 1], (i, len(d[0][1]), sizes[i - 1])
     if OUT: open(OUT + "/%d.eml" % i, "wb").write(d[0][1])
 assert full[0].endswith(msg(1)) and full[1].endswith(msg(2, big)) and full[2].endswith(mime)
+if OUT:
+    open(OUT + "/sent3.eml", "wb").write(mime); open(OUT + "/sent1.eml", "wb").write(msg(1))
 assert b"\\Seen" not in ok(M.fetch("1:3", "(FLAGS)"))[0]
 env = ok(M.fetch("3", "(ENVELOPE)"))[0]
 assert b'"Tue, 03 Mar 2026 11:00:00 +0100"' in env and b'"=?UTF-8?Q?caf=C3=A9?= mime"' in env, env
@@ -282,8 +284,12 @@ print("ok")
     let got = std::fs::read(srv.home.dir.join("3.eml")).unwrap();
     assert_eq!(all[0].2, got, "BODY[] of UID 3 differs from the store");
     assert!(strip_trace(&got).starts_with(b"From: Carol"), "trace headers not where expected");
+    // After the trace headers, exactly what went in over SMTP.
+    let sent3 = std::fs::read(srv.home.dir.join("sent3.eml")).unwrap();
+    assert_eq!(strip_trace(&got), &sent3[..], "UID 3 is not the SMTP message byte for byte");
     let got1 = std::fs::read(srv.home.dir.join("1.eml")).unwrap();
-    assert!(got1.ends_with(b"last line 1\r\n"));
+    let sent1 = std::fs::read(srv.home.dir.join("sent1.eml")).unwrap();
+    assert_eq!(strip_trace(&got1), &sent1[..], "UID 1 is not the SMTP message byte for byte");
     check_clean(&srv.home);
 }
 
@@ -364,7 +370,7 @@ fn curl_imap_starttls_and_imaps() {
     let imaps = format!("imaps://127.0.0.1:{}", srv.imaps);
     let list = String::from_utf8(curl(&["-k", "--ssl-reqd", "-u", &auth, &format!("{imap}/")])).unwrap();
     for f in ["INBOX", "Sent", "Drafts", "Trash", "Junk", "Archive"] {
-        assert!(list.contains(&format!("* LIST (")) && list.contains(f), "{f} not listed: {list}");
+        assert!(list.contains("* LIST (") && list.contains(f), "{f} not listed: {list}");
     }
     let m1 = curl(&["-k", "--ssl-reqd", "-u", &auth, &format!("{imap}/INBOX;UID=1")]);
     assert_eq!(m1, stored[0], "curl imap:// UID 1 differs");
@@ -612,7 +618,6 @@ fn tree(dir: &std::path::Path) -> Vec<String> {
 fn bad_input_33_path_like_and_control_mailbox_names() {
     let srv = Server::start("imap-bad33", "", "");
     let parent = srv.home.dir.parent().unwrap().to_path_buf();
-    let before_parent = std::fs::read_dir(&parent).unwrap().count();
     let before = tree(&srv.home.dir);
     let outside = ["x", "evil", "etc"].map(|n| parent.join(n).exists());
     py(
@@ -640,7 +645,6 @@ assert last(c.cmd(b"NOOP")) == b"OK"
         before.iter().filter(|p| !p.ends_with(".log") && !p.contains("tmp")).count(),
         "files appeared in the home"
     );
-    assert_eq!(std::fs::read_dir(&parent).unwrap().count() >= before_parent, true);
     assert!(!srv.home.dir.join("x").exists() && !srv.home.dir.join("evil").exists());
     assert_eq!(["x", "evil", "etc"].map(|n| parent.join(n).exists()), outside, "created next to the home");
     assert!(inbox(&srv).is_empty());
