@@ -751,7 +751,8 @@ s.close()
 }
 
 /// BAD-INPUTS 36, the cut itself: the stalled session is closed by the driver's 120 s
-/// write timeout (too slow for the default run: `cargo test -- --ignored`).
+/// write timeout, which only starts once the kernel send buffer (tcp_wmem max, 4 MiB here)
+/// stops growing: minutes, too slow for the default run (`cargo test -- --ignored`).
 #[test]
 #[ignore]
 fn bad_input_36_stalled_reader_is_cut_by_write_timeout() {
@@ -766,11 +767,11 @@ c = C.__new__(C); c.s = s; c.buf = b""; c.line(); c.login()
 assert last(c.cmd(b"SELECT INBOX")) == b"OK"
 c.send(b"s FETCH 1:* BODY.PEEK[]\r\n")
 t0 = time.time()
-while time.time() - t0 < 200:
+while time.time() - t0 < 600:
     time.sleep(2)
     if b"disconnect: write error" in open(LOG).read().encode(): break
 print("stalled session cut after %.0f s" % (time.time() - t0))
-assert time.time() - t0 < 200
+assert time.time() - t0 < 600
 "#
         .replace("LOG", &format!("{:?}", srv.log.display().to_string()))
         .as_str(),
