@@ -236,9 +236,10 @@ assert S("2:*") == [b"2", b"3"] and S("1,3") == [b"1", b"3"]
 assert S("UID", "2:3", uid=True) == [b"2", b"3"] and S("FLAGGED", uid=True) == [b"1"]
 M.literal = "caf\u00e9".encode()
 assert S("BODY", charset="UTF-8") == [b"3"]
-# (RFC 2047 encoded words are not decoded for SEARCH SUBJECT: an ASCII part matches.)
-M.literal = b"mime"
+# RFC 2047 encoded words match decoded (and raw).
+M.literal = "caf\u00e9 mime".encode()
 assert S("SUBJECT", charset="UTF-8") == [b"3"]
+assert S("SUBJECT", "C3=A9") == [b"3"] and S("SUBJECT", "mime") == [b"3"]
 # APPEND (flags + date) with APPENDUID; CHECK; EXPUNGE; UID EXPUNGE; CLOSE.
 date = imaplib.Time2Internaldate(time.mktime((2025, 1, 2, 3, 4, 5, 0, 0, -1)))
 typ, dat = M.append("INBOX", "(\\Draft \\Deleted $Custom)", date, msg(4)); assert typ == "OK", dat
