@@ -35,6 +35,9 @@ pub mod flag {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ImapPolicy {
     pub allow_plaintext_auth: bool,
+    /// Config `loopback_plaintext`: whether loopback peers may send passwords without TLS
+    /// (off behind a local TLS proxy, where loopback carries internet traffic; as POP3).
+    pub loopback_plaintext: bool,
     /// `imap_line`: longest command line (between literals), CRLF included.
     pub line_max: usize,
     /// `imap_literal`: largest non-APPEND literal after login.
@@ -52,12 +55,16 @@ pub struct ImapPolicy {
 impl ImapPolicy {
     /// `allow_plaintext_auth` and `[limits]` from the config file.
     pub fn from_config(config: &Config) -> ImapPolicy {
-        ImapPolicy::from_limits(&config.limits, config.allow_plaintext_auth)
+        ImapPolicy {
+            loopback_plaintext: config.loopback_plaintext,
+            ..ImapPolicy::from_limits(&config.limits, config.allow_plaintext_auth)
+        }
     }
 
     pub fn from_limits(l: &Limits, allow_plaintext_auth: bool) -> ImapPolicy {
         ImapPolicy {
             allow_plaintext_auth,
+            loopback_plaintext: true,
             line_max: l.imap_line,
             literal_max: l.imap_literal,
             literal_prelogin_max: l.imap_literal_prelogin,

@@ -59,7 +59,9 @@ impl Session {
 
     /// RFC 8314 §3 / RFC 2595 §3.2: no cleartext passwords on a non-loopback plain link.
     pub(super) fn plaintext_ok(&self) -> bool {
-        self.peer.is_tls || self.peer.ip.is_loopback() || self.policy.allow_plaintext_auth
+        self.peer.is_tls
+            || (self.peer.ip.is_loopback() && self.policy.loopback_plaintext)
+            || self.policy.allow_plaintext_auth
     }
 
     /// RFC 3501 §6.2.3 LOGIN; LOGINDISABLED gets NO [PRIVACYREQUIRED] (RFC 5530 §3).

@@ -270,9 +270,13 @@ impl<'a> Candidate<'a> {
         }
         let header = self.header.as_deref().unwrap_or(&[]);
         let needle = value.to_ascii_lowercase();
-        Ok(fields(header)
-            .iter()
-            .any(|(n, v)| n.eq_ignore_ascii_case(field) && v.to_ascii_lowercase().contains(&needle)))
+        // RFC 2047 encoded words are matched decoded as well, so `SEARCH CHARSET UTF-8
+        // SUBJECT café` finds `Subject: =?UTF-8?Q?caf=C3=A9?=` (found by tests/imap_e2e.rs
+        // imaplib_every_command: non-ASCII subjects were unsearchable).
+        Ok(fields(header).iter().any(|(n, v)| {
+            n.eq_ignore_ascii_case(field)
+                && (v.to_ascii_lowercase().contains(&needle) || decode_words(v).to_ascii_lowercase().contains(&needle))
+        }))
     }
 
     /// Substring scan of the body (`body_only`) or the whole message, chunk by chunk with
@@ -297,6 +301,80 @@ impl<'a> Candidate<'a> {
             off += n as u64;
         }
     }
+}
+
+/// RFC 2047 §4-§6: decodes `=?charset?B|Q?text?=` words (UTF-8, US-ASCII and ISO-8859-1 /
+/// Windows-1252 as Latin-1; other charsets and malformed words stay as they are) and drops
+/// the whitespace between adjacent encoded words (§6.2).
+pub fn decode_words(v: &str) -> String {
+    let mut out = String::with_capacity(v.len());
+    let mut rest = v;
+    let mut after_word = false;
+    while let Some(start) = rest.find("=?") {
+        let (before, word) = rest.split_at(start);
+        let decoded = word.get(2..).and_then(|w| {
+            let (charset, w) = w.split_once('?')?;
+            let (enc, w) = w.split_once('?')?;
+            let end = w.find("?=")?;
+            let text = w.get(..end)?;
+            let bytes = match enc {
+                "B" | "b" => crate::auth::base64::decode(text.as_bytes()).ok()?,
+                "Q" | "q" => q_decode(text.as_bytes()),
+                _ => return None,
+            };
+            let used = 2 + charset.len() + 1 + enc.len() + 1 + end + 2; // "=?cs?e?text?="
+            let charset = charset.split('*').next().unwrap_or("").to_ascii_lowercase();
+            let s = match charset.as_str() {
+                "utf-8" | "utf8" | "us-ascii" => String::from_utf8_lossy(&bytes).into_owned(),
+                "iso-8859-1" | "latin1" | "windows-1252" => bytes.iter().map(|&b| char::from(b)).collect(),
+                _ => return None,
+            };
+            Some((s, used))
+        });
+        match decoded {
+            Some((s, used)) => {
+                if !(after_word && before.trim().is_empty()) {
+                    out.push_str(before);
+                }
+                out.push_str(&s);
+                rest = word.get(used..).unwrap_or("");
+                after_word = true;
+            }
+            None => {
+                out.push_str(before);
+                out.push_str("=?");
+                rest = word.get(2..).unwrap_or("");
+                after_word = false;
+            }
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
+/// RFC 2047 §4.2 "Q": `_` is a space, `=XX` a byte.
+fn q_decode(text: &[u8]) -> Vec<u8> {
+    let hex = |c: u8| char::from(c).to_digit(16);
+    let mut out = Vec::with_capacity(text.len());
+    let mut i = 0;
+    while let Some(&c) = text.get(i) {
+        match c {
+            b'_' => out.push(b' '),
+            b'=' => {
+                if let (Some(h), Some(l)) =
+                    (text.get(i + 1).and_then(|&c| hex(c)), text.get(i + 2).and_then(|&c| hex(c)))
+                {
+                    out.push((h * 16 + l) as u8);
+                    i += 2;
+                } else {
+                    out.push(b'=');
+                }
+            }
+            _ => out.push(c),
+        }
+        i += 1;
+    }
+    out
 }
 
 /// Case-insensitive streaming substring search keeping `needle.len() - 1` bytes of overlap.

@@ -561,3 +561,14 @@ fn random_token_soup_never_panics_and_stays_bounded() {
         assert!(out.len() < 1 << 20);
     }
 }
+
+#[test]
+fn search_decodes_rfc2047_words() {
+    use super::search::decode_words;
+    assert_eq!(decode_words("=?UTF-8?Q?caf=C3=A9?= mime"), "caf\u{e9} mime");
+    assert_eq!(decode_words("=?utf-8?B?Y2Fmw6k=?= =?ISO-8859-1?Q?_d=E9j=E0?="), "caf\u{e9} d\u{e9}j\u{e0}");
+    assert_eq!(decode_words("plain =?x-unknown?Q?a?= text"), "plain =?x-unknown?Q?a?= text");
+    assert_eq!(decode_words("=?UTF-8?Q?broken"), "=?UTF-8?Q?broken");
+    assert_eq!(decode_words("=?UTF-8?Z?a?= =?"), "=?UTF-8?Z?a?= =?");
+    assert_eq!(decode_words("a =?UTF-8?Q?=ZZ=4?= b"), "a =ZZ=4 b");
+}
