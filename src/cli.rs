@@ -595,6 +595,21 @@ fn flush(folder: &mut Folder, batch: &mut Vec<NewMessage>, bytes: &mut u64) -> i
     Ok(())
 }
 
+/// The MIME structure of a spooled message, for the record's meta (IMAP never re-parses).
+fn mime_meta(body: &mut Spool) -> Vec<u8> {
+    let mut p = crate::mime::MimeParser::new();
+    let mut buf = vec![0u8; 64 * 1024];
+    if let Ok(mut r) = body.reader() {
+        while let Ok(n) = r.read(&mut buf) {
+            if n == 0 {
+                break;
+            }
+            p.push(buf.get(..n).unwrap_or(&[]));
+        }
+    }
+    postcard::to_stdvec(&p.finish()).ok().filter(|b| b.len() <= usize::from(u16::MAX)).unwrap_or_default()
+}
+
 fn import_mbox(c: &Config, s: &Store, path: &Path, folder: &mut Folder, prog: &mut Progress) -> io::Result<u64> {
     let mut r = mbox::MboxReader::open(path, &s.tmp_dir(), c.limits.spool_memory)?;
     let (mut batch, mut bytes, mut n) = (Vec::new(), 0u64, 0u64);
@@ -622,10 +637,11 @@ fn import_maildir(c: &Config, s: &Store, dir: &Path, folder: &mut Folder, prog: 
     let files = mbox::maildir_files(dir)?;
     let (mut batch, mut bytes, mut n, mut total) = (Vec::new(), 0u64, 0u64, 0u64);
     for (path, mtime, flags) in files {
-        let (body, attrs) = mbox::read_message_file(&path, &s.tmp_dir(), c.limits.spool_memory)?;
+        let (mut body, attrs) = mbox::read_message_file(&path, &s.tmp_dir(), c.limits.spool_memory)?;
         bytes += body.len();
         total += body.len();
-        batch.push(NewMessage { body, date: mtime, flags, keywords: Vec::new(), meta: Vec::new(), attrs });
+        let meta = mime_meta(&mut body);
+        batch.push(NewMessage { body, date: mtime, flags, keywords: Vec::new(), meta, attrs });
         n += 1;
         prog.update(n, total);
         if batch.len() >= IMPORT_BATCH || bytes >= IMPORT_BATCH_BYTES {

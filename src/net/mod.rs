@@ -98,7 +98,7 @@ pub struct Server {
 const SEND_BUFFER: i32 = 128 * 1024;
 
 /// MIME structures cached in RAM at most.
-const MIME_CACHE_MAX: usize = 4096;
+const MIME_CACHE_MAX: usize = 512;
 
 /// Folder read handles kept open at most (each holds its message table).
 const OPEN_FOLDERS_MAX: usize = 64;
