@@ -270,9 +270,18 @@ impl<'a> Candidate<'a> {
         }
         let header = self.header.as_deref().unwrap_or(&[]);
         let needle = value.to_ascii_lowercase();
-        Ok(fields(header)
-            .iter()
-            .any(|(n, v)| n.eq_ignore_ascii_case(field) && v.to_ascii_lowercase().contains(&needle)))
+        let is_address =
+            ["from", "to", "cc", "bcc", "sender", "reply-to"].iter().any(|f| f.eq_ignore_ascii_case(field));
+        Ok(fields(header).iter().any(|(n, v)| {
+            n.eq_ignore_ascii_case(field)
+                && (v.to_ascii_lowercase().contains(&needle)
+                    // Addresses also match in their normalized form (comments, spaces and
+                    // quoting removed), as the ENVELOPE shows them.
+                    || (is_address
+                        && super::encode::parse_addresses(v)
+                            .iter()
+                            .any(|a| a.display().to_ascii_lowercase().contains(&needle))))
+        }))
     }
 
     /// Substring scan of the body (`body_only`) or the whole message, chunk by chunk with
