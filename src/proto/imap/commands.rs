@@ -177,7 +177,10 @@ impl Session {
         let sel = Selected::new(name.as_str().to_owned(), snap, read_only);
         let mut buf = Vec::new();
         sel.flags_responses(&mut buf);
-        buf.extend_from_slice(format!("* {} EXISTS\r\n* 0 RECENT\r\n", sel.count()).as_bytes());
+        buf.extend_from_slice(format!("* {} EXISTS\r\n* {} RECENT\r\n", sel.count(), sel.recent()).as_bytes());
+        if !read_only {
+            store.claim_recent(name.as_str());
+        }
         if let Some(i) = sel.msgs.iter().position(|m| m.flags & flag::SEEN == 0) {
             buf.extend_from_slice(format!("* OK [UNSEEN {}] First unseen\r\n", i + 1).as_bytes());
         }
@@ -204,7 +207,7 @@ impl Session {
             .iter()
             .map(|i| match i {
                 StatusItem::Messages => format!("MESSAGES {}", snap.messages.len()),
-                StatusItem::Recent => "RECENT 0".into(),
+                StatusItem::Recent => format!("RECENT {}", snap.messages.iter().filter(|m| m.recent).count()),
                 StatusItem::UidNext => format!("UIDNEXT {}", snap.uidnext),
                 StatusItem::UidValidity => format!("UIDVALIDITY {}", snap.uidvalidity),
                 StatusItem::Unseen => {

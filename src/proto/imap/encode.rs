@@ -57,6 +57,17 @@ pub fn flags(out: &mut Vec<u8>, bits: u32, keywords: &[String]) {
     out.push(b')');
 }
 
+/// A message's `flag-list`, with `\Recent` first when it is recent (RFC 3501 §2.3.2).
+pub fn msg_flags(out: &mut Vec<u8>, bits: u32, recent: bool, keywords: &[String]) {
+    let start = out.len();
+    flags(out, bits, keywords);
+    if recent {
+        let sep: &[u8] = if out.len() > start + 2 { b"\\Recent " } else { b"\\Recent" };
+        let at = (start + 1).min(out.len());
+        out.splice(at..at, sep.iter().copied());
+    }
+}
+
 /// RFC 3501 §9 `date-time` in UTC: `"01-Jan-1970 00:00:00 +0000"`.
 pub fn date_time(t: i64) -> String {
     const MONTHS: [&str; 12] = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
@@ -467,5 +478,23 @@ mod tests {
         );
         assert_eq!(env(""), "NIL");
         assert_eq!(parse_addresses("RealFrom <user-from@domain.org>")[0].display(), "RealFrom <user-from@domain.org>");
+    }
+}
+
+#[cfg(test)]
+mod flag_tests {
+    use super::*;
+
+    #[test]
+    fn recent_goes_first_in_flag_lists() {
+        let mut out = Vec::new();
+        msg_flags(&mut out, flag::SEEN, true, &[]);
+        assert_eq!(out, b"(\\Recent \\Seen)");
+        out.clear();
+        msg_flags(&mut out, 0, true, &[]);
+        assert_eq!(out, b"(\\Recent)");
+        out.clear();
+        msg_flags(&mut out, 0, false, &[]);
+        assert_eq!(out, b"()");
     }
 }

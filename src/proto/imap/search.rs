@@ -31,8 +31,8 @@ pub enum SearchKey {
     /// A system flag set (`true`) or unset.
     Flag(u32, bool),
     Keyword(String, bool),
-    /// NEW and RECENT: we keep no \Recent, so they match nothing.
-    Never,
+    /// RECENT (OLD is `Not(Recent)`, NEW is `And(Recent, Unseen)`).
+    Recent,
     Internal(DateKey, i64),
     Sent(DateKey, i64),
     Larger(u64),
@@ -119,8 +119,9 @@ fn search_key(p: &mut P, depth: usize) -> R<SearchKey> {
         b"UNDRAFT" => flag_key(flag::DRAFT, false),
         b"UNFLAGGED" => flag_key(flag::FLAGGED, false),
         b"UNSEEN" => flag_key(flag::SEEN, false),
-        b"NEW" | b"RECENT" => Ok(SearchKey::Never),
-        b"OLD" => Ok(SearchKey::All),
+        b"RECENT" => Ok(SearchKey::Recent),
+        b"NEW" => Ok(SearchKey::And(vec![SearchKey::Recent, SearchKey::Flag(flag::SEEN, false)])),
+        b"OLD" => Ok(SearchKey::Not(Box::new(SearchKey::Recent))),
         b"KEYWORD" | b"UNKEYWORD" => {
             p.sp()?;
             let kw = String::from_utf8_lossy(p.atom()?).into_owned();
@@ -217,7 +218,7 @@ impl<'a> Candidate<'a> {
         let m = self.meta;
         Ok(match key {
             SearchKey::All => true,
-            SearchKey::Never => false,
+            SearchKey::Recent => m.recent,
             SearchKey::Flag(bit, set) => (m.flags & bit != 0) == *set,
             SearchKey::Keyword(kw, set) => self.has_keyword(kw) == *set,
             SearchKey::Internal(k, day) => date_cmp(*k, m.internal_date.div_euclid(86_400), *day),
