@@ -561,3 +561,16 @@ fn random_token_soup_never_panics_and_stays_bounded() {
         assert!(out.len() < 1 << 20);
     }
 }
+
+#[test]
+fn copy_and_move_into_the_selected_folder_announce_exists_before_ok() {
+    let mut h = H::new();
+    h.select();
+    let out = h.run(b"c COPY 1 INBOX\r\n");
+    let (exists, ok) = (out.find("* 4 EXISTS"), out.find("c OK [COPYUID"));
+    assert!(exists.is_some() && ok.is_some() && exists < ok, "{out}");
+    let out = h.run(b"m MOVE 1 INBOX\r\n");
+    let (expunge, exists, ok) = (out.find("* 1 EXPUNGE"), out.find("* 4 EXISTS"), out.find("m OK MOVE"));
+    assert!(expunge.is_some() && expunge < exists && exists < ok, "{out}");
+    assert_eq!(out.matches("EXPUNGE").count(), 1, "{out}");
+}
