@@ -141,14 +141,34 @@ impl Session {
             Ok(f) => f,
             Err(e) => return self.tagged(&tag, store_error(e, false)),
         };
+        let mut buf = Vec::new();
         if lsub {
             let subs = match store.subscriptions() {
                 Ok(s) => s,
                 Err(e) => return self.tagged(&tag, store_error(e, false)),
             };
+            // RFC 3501 §6.3.9: a subscribed name the pattern misses whose unsubscribed parent
+            // it matches (`%`) brings the parent, flagged \Noselect.
+            let mut parents: Vec<String> = Vec::new();
+            for s in &subs {
+                let wire = |n: &str| Mailbox::from_utf8(n.to_owned()).map(|m| m.to_wire()).unwrap_or_default();
+                if pattern_match(&full, wire(s).as_bytes()) {
+                    continue;
+                }
+                let ancestors = s.match_indices(DELIMITER).map(|(i, _)| s.get(..i).unwrap_or(""));
+                for a in ancestors {
+                    let w = wire(a);
+                    let fresh = !subs.iter().any(|x| x == a) && !parents.iter().any(|p| p == a);
+                    if fresh && !w.is_empty() && pattern_match(&full, w.as_bytes()) {
+                        buf.extend_from_slice(b"* LSUB (\\Noselect) \"/\" ");
+                        super::encode::string(&mut buf, w.as_bytes());
+                        buf.extend_from_slice(b"\r\n");
+                        parents.push(a.to_owned());
+                    }
+                }
+            }
             folders.retain(|f| subs.contains(&f.name));
         }
-        let mut buf = Vec::new();
         for f in &folders {
             let wire = Mailbox::from_utf8(f.name.clone()).map(|m| m.to_wire()).unwrap_or_default();
             if !wire.is_empty() && pattern_match(&full, wire.as_bytes()) {

@@ -574,3 +574,13 @@ fn copy_and_move_into_the_selected_folder_announce_exists_before_ok() {
     assert!(expunge.is_some() && expunge < exists && exists < ok, "{out}");
     assert_eq!(out.matches("EXPUNGE").count(), 1, "{out}");
 }
+
+#[test]
+fn lsub_percent_returns_unsubscribed_parent_as_noselect() {
+    let mut h = H::new();
+    h.login();
+    let out = h.run(b"a CREATE p/q/r\r\nb SUBSCRIBE p/q/r\r\nc LSUB \"\" p/%\r\n");
+    assert!(out.contains("* LSUB (\\Noselect) \"/\" \"p/q\"\r\n") && out.contains("c OK"), "{out}");
+    let out = h.run(b"d LSUB \"\" *r\r\n");
+    assert!(!out.contains("Noselect") && out.contains("\"p/q/r\""), "{out}");
+}
