@@ -103,11 +103,13 @@ impl MimeSummary {
     }
 
     /// Resolves an IMAP part path (RFC 3501 §6.4.5 section-part) to a part index.
-    /// For a non-multipart entity, part 1 is the entity itself.
+    /// For a non-multipart entity, part 1 is the entity itself; below a message/rfc822
+    /// part, numbers address the parts of the encapsulated message (the top-level message
+    /// is never descended into: `BODY[1]` of a message/rfc822 message is its body).
     pub fn resolve(&self, path: &[u32]) -> Option<u32> {
         let mut cur = 0u32;
-        for &n in path {
-            if self.is_message(cur) {
+        for (depth, &n) in path.iter().enumerate() {
+            if depth > 0 && self.is_message(cur) {
                 cur = self.children(cur).next()?;
             }
             if self.is_multipart(cur) {
@@ -146,6 +148,8 @@ pub struct MimeParser {
     /// Length of the previous line's terminator (the CRLF before a boundary).
     last_eol: u64,
     last_byte: u8,
+    /// The previous line was empty (its CRLF, eaten by a boundary, was all it had).
+    prev_empty: bool,
 }
 
 impl Default for MimeParser {
@@ -169,6 +173,7 @@ impl MimeParser {
             body_start_line: vec![0],
             last_eol: 0,
             last_byte: 0,
+            prev_empty: false,
         }
     }
 
@@ -222,6 +227,7 @@ impl MimeParser {
         self.lines += 1;
         let line = std::mem::take(&mut self.line);
         self.process_line(&line, eol);
+        self.prev_empty = self.pos - self.line_start == eol;
         self.line = line;
         self.line.clear();
         self.line_start = self.pos;
@@ -268,7 +274,9 @@ impl MimeParser {
         if let Mode::Header(i) = self.mode {
             self.end_header(i, self.line_start);
         }
-        self.close_open(owner + 1, end, 1);
+        // The boundary line is not body, nor is the CRLF before it: a part ending in an
+        // empty line has one line fewer (RFC 2046 §5.1.1).
+        self.close_open(owner + 1, end, if self.prev_empty { 2 } else { 1 });
         self.boundaries.truncate(k + 1);
         if closing {
             self.boundaries.truncate(k);
@@ -586,6 +594,29 @@ mod tests {
         assert!(m.parts.len() <= DEPTH_MAX + 1);
         let bytes = postcard::to_allocvec(&m).unwrap_or_default();
         assert!(!bytes.is_empty());
+    }
+
+    #[test]
+    fn line_counts_exclude_the_crlf_before_a_boundary() {
+        let m = MimeSummary::parse(b"Content-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\n\r\nhello\r\n\r\n--b\r\n\r\nhello\r\n--b\r\n\r\n\r\n--b--\r\n");
+        assert_eq!((m.parts[1].body_len, m.parts[1].body_lines), (7, 1));
+        assert_eq!((m.parts[2].body_len, m.parts[2].body_lines), (5, 1));
+        assert_eq!((m.parts[3].body_len, m.parts[3].body_lines), (0, 0));
+    }
+
+    #[test]
+    fn resolve_message_rfc822_paths() {
+        let msg = b"Content-Type: message/rfc822\r\n\r\nContent-Type: message/rfc822\r\n\r\nSubject: s\r\n\r\nhi\r\n";
+        let m = MimeSummary::parse(msg);
+        assert_eq!(m.parts.len(), 3);
+        assert_eq!(m.resolve(&[1]), Some(0));
+        assert_eq!(m.resolve(&[1, 1]), Some(1));
+        assert_eq!(m.resolve(&[1, 1, 1]), Some(2));
+        assert_eq!(m.resolve(&[2]), None);
+        let digest = b"Content-Type: multipart/digest; boundary=d\r\n\r\n--d\r\n\r\nSubject: a\r\n\r\nx\r\n--d--\r\n";
+        let m = MimeSummary::parse(digest);
+        assert_eq!(m.resolve(&[1]), Some(1));
+        assert_eq!(m.resolve(&[1, 1]), Some(2));
     }
 
     #[test]

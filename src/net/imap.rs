@@ -41,6 +41,37 @@ struct Reported {
 struct Store<'a> {
     srv: &'a Server,
     reported: HashMap<String, Reported>,
+    /// The folder this session has SELECTed and so takes \Recent for (RFC 3501 §2.3.2).
+    claiming: Option<String>,
+}
+
+thread_local! {
+    /// Per folder: (UIDVALIDITY, highest UID already announced as recent to some session).
+    /// Process-wide for the sessions of this thread (sessions share one executor thread).
+    static RECENT_CLAIMED: std::cell::RefCell<HashMap<String, (u32, u32)>> =
+        std::cell::RefCell::new(HashMap::new());
+}
+
+/// The highest UID of `folder` already recent in some session (0 after a UIDVALIDITY change).
+fn recent_claimed(folder: &str, uidvalidity: u32) -> u32 {
+    RECENT_CLAIMED.with(|m| m.borrow().get(folder).filter(|(v, _)| *v == uidvalidity).map_or(0, |(_, u)| *u))
+}
+
+/// A deleted or renamed folder: its successor may reuse UIDVALIDITY and UIDs.
+fn forget_recent(folder: &str) {
+    RECENT_CLAIMED.with(|m| m.borrow_mut().remove(folder));
+}
+
+/// Marks every UID of `folder` up to `uid` as announced.
+fn claim_recent_upto(folder: &str, uidvalidity: u32, uid: u32) {
+    RECENT_CLAIMED.with(|m| {
+        let mut m = m.borrow_mut();
+        let e = m.entry(folder.to_owned()).or_insert((uidvalidity, 0));
+        if e.0 != uidvalidity {
+            *e = (uidvalidity, 0);
+        }
+        e.1 = e.1.max(uid);
+    });
 }
 
 fn store_err(e: &store::Error) -> StoreError {
@@ -54,7 +85,14 @@ fn store_err(e: &store::Error) -> StoreError {
 }
 
 fn meta_of(e: &store::Entry) -> MsgMeta {
-    MsgMeta { uid: e.uid, flags: e.flags, size: u64::from(e.size), internal_date: i64::from(e.date), modseq: e.modseq }
+    MsgMeta {
+        uid: e.uid,
+        flags: e.flags,
+        size: u64::from(e.size),
+        internal_date: i64::from(e.date),
+        modseq: e.modseq,
+        recent: false,
+    }
 }
 
 impl Mailstore for Store<'_> {
@@ -82,10 +120,22 @@ impl Mailstore for Store<'_> {
             uidvalidity: st.uidvalidity,
             uidnext: st.uidnext,
             highest_modseq: st.highest_modseq,
-            messages: st.entries.iter().map(meta_of).collect(),
+            messages: {
+                let claimed = recent_claimed(folder, st.uidvalidity);
+                st.entries.iter().map(|e| MsgMeta { recent: e.uid > claimed, ..meta_of(e) }).collect()
+            },
             keywords: st.keywords.clone(),
             generation: rep.generation,
         })
+    }
+
+    fn claim_recent(&mut self, folder: &str) {
+        if let Ok(f) = self.srv.folder(folder) {
+            let f = f.borrow();
+            let st = f.state();
+            claim_recent_upto(folder, st.uidvalidity, st.uidnext.saturating_sub(1));
+        }
+        self.claiming = Some(folder.to_owned());
     }
 
     fn changes(&mut self, folder: &str, _generation: u64) -> Result<Changes, StoreError> {
@@ -110,12 +160,16 @@ impl Mailstore for Store<'_> {
                 c.expunged.push(u);
             }
         }
+        let claimed = recent_claimed(folder, st.uidvalidity);
         for e in &st.entries {
             if e.uid >= rep.uidnext {
-                c.added.push(meta_of(e));
+                c.added.push(MsgMeta { recent: e.uid > claimed, ..meta_of(e) });
             } else if e.modseq > rep.modseq {
                 c.flags.push(meta_of(e));
             }
+        }
+        if self.claiming.as_deref() == Some(folder) {
+            claim_recent_upto(folder, st.uidvalidity, st.uidnext.saturating_sub(1));
         }
         rep.generation += 1;
         rep.uids = st.entries.iter().map(|e| e.uid).collect();
@@ -169,6 +223,7 @@ impl Mailstore for Store<'_> {
     fn delete(&mut self, folder: &str) -> Result<(), StoreError> {
         self.srv.forget_folder(folder);
         self.reported.remove(folder);
+        forget_recent(folder);
         self.srv.store.delete(folder).map_err(|e| store_err(&e))
     }
 
@@ -189,6 +244,8 @@ impl Mailstore for Store<'_> {
         for (a, b) in &moves {
             self.srv.forget_folder(a);
             self.reported.remove(a);
+            forget_recent(a);
+            forget_recent(b);
             st.rename(a, b).map_err(|e| store_err(&e))?;
         }
         let subs = self.srv.subscriptions();
@@ -312,7 +369,7 @@ pub async fn session(srv: &Server, conn: &mut Conn, peer: SocketAddr) -> String 
     let policy = Arc::new(ImapPolicy::from_config(&cfg));
     let info = PeerInfo { ip: peer.ip(), is_tls: conn.is_tls(), tls_available: srv.tls().is_some() };
     let mut s = Session::new(policy, info, srv.now_ms());
-    let mut store = Store { srv, reported: HashMap::new() };
+    let mut store = Store { srv, reported: HashMap::new(), claiming: None };
     let mut buf = vec![0u8; READ_BUF];
     let mut pending: Vec<u8> = Vec::new();
     let mut out: Vec<u8> = Vec::new();

@@ -101,6 +101,8 @@ pub struct MsgMeta {
     /// INTERNALDATE, unix seconds (UTC).
     pub internal_date: i64,
     pub modseq: u64,
+    /// RFC 3501 §2.3.2 \Recent: this session is the first to see the message.
+    pub recent: bool,
 }
 
 /// A folder as listed by [`Mailstore::folders`]; `name` is decoded UTF-8 with `/` levels.
@@ -170,6 +172,9 @@ pub trait Mailstore {
     fn folders(&mut self) -> Result<Vec<FolderInfo>, StoreError>;
     /// The current state of `folder` (SELECT, EXAMINE, STATUS).
     fn open(&mut self, folder: &str) -> Result<Snapshot, StoreError>;
+    /// SELECT (not EXAMINE) of `folder`: this session takes \Recent for every message in
+    /// it, and for later arrivals reported by `changes` (RFC 3501 §2.3.2).
+    fn claim_recent(&mut self, _folder: &str) {}
     /// Changes to `folder` after `generation` (NOOP, CHECK, IDLE, after writes).
     fn changes(&mut self, folder: &str, generation: u64) -> Result<Changes, StoreError>;
     /// Up to `buf.len()` bytes of message `uid` from `offset`; 0 at the end.

@@ -141,13 +141,37 @@ impl Session {
             Ok(f) => f,
             Err(e) => return self.tagged(&tag, store_error(e, false)),
         };
-        let subs = match lsub.then(|| store.subscriptions()).transpose() {
-            Ok(s) => s,
-            Err(e) => return self.tagged(&tag, store_error(e, false)),
-        };
         let mut buf = Vec::new();
+        let mut subs_kept: Option<Vec<String>> = None;
+        if lsub {
+            let subs = match store.subscriptions() {
+                Ok(s) => s,
+                Err(e) => return self.tagged(&tag, store_error(e, false)),
+            };
+            // RFC 3501 §6.3.9: a subscribed name the pattern misses whose unsubscribed parent
+            // it matches (`%`) brings the parent, flagged \Noselect.
+            let mut parents: Vec<String> = Vec::new();
+            for s in &subs {
+                let wire = |n: &str| Mailbox::from_utf8(n.to_owned()).map(|m| m.to_wire()).unwrap_or_default();
+                if pattern_match(&full, wire(s).as_bytes()) {
+                    continue;
+                }
+                let ancestors = s.match_indices(DELIMITER).map(|(i, _)| s.get(..i).unwrap_or(""));
+                for a in ancestors {
+                    let w = wire(a);
+                    let fresh = !subs.iter().any(|x| x == a) && !parents.iter().any(|p| p == a);
+                    if fresh && !w.is_empty() && pattern_match(&full, w.as_bytes()) {
+                        buf.extend_from_slice(b"* LSUB (\\Noselect) \"/\" ");
+                        super::encode::string(&mut buf, w.as_bytes());
+                        buf.extend_from_slice(b"\r\n");
+                        parents.push(a.to_owned());
+                    }
+                }
+            }
+            subs_kept = Some(subs);
+        }
         // LSUB lists subscribed names; children attributes still come from every folder.
-        for f in folders.iter().filter(|f| subs.as_ref().is_none_or(|s| s.contains(&f.name))) {
+        for f in folders.iter().filter(|f| subs_kept.as_ref().is_none_or(|s| s.contains(&f.name))) {
             let wire = Mailbox::from_utf8(f.name.clone()).map(|m| m.to_wire()).unwrap_or_default();
             if !wire.is_empty() && pattern_match(&full, wire.as_bytes()) {
                 list_line(&mut buf, cmd, f, &folders, &wire);
@@ -175,7 +199,10 @@ impl Session {
         let sel = Selected::new(name.as_str().to_owned(), snap, read_only);
         let mut buf = Vec::new();
         sel.flags_responses(&mut buf);
-        buf.extend_from_slice(format!("* {} EXISTS\r\n* 0 RECENT\r\n", sel.count()).as_bytes());
+        buf.extend_from_slice(format!("* {} EXISTS\r\n* {} RECENT\r\n", sel.count(), sel.recent()).as_bytes());
+        if !read_only {
+            store.claim_recent(name.as_str());
+        }
         if let Some(i) = sel.msgs.iter().position(|m| m.flags & flag::SEEN == 0) {
             buf.extend_from_slice(format!("* OK [UNSEEN {}] First unseen\r\n", i + 1).as_bytes());
         }
@@ -202,7 +229,7 @@ impl Session {
             .iter()
             .map(|i| match i {
                 StatusItem::Messages => format!("MESSAGES {}", snap.messages.len()),
-                StatusItem::Recent => "RECENT 0".into(),
+                StatusItem::Recent => format!("RECENT {}", snap.messages.iter().filter(|m| m.recent).count()),
                 StatusItem::UidNext => format!("UIDNEXT {}", snap.uidnext),
                 StatusItem::UidValidity => format!("UIDVALIDITY {}", snap.uidvalidity),
                 StatusItem::Unseen => {

@@ -57,6 +57,17 @@ pub fn flags(out: &mut Vec<u8>, bits: u32, keywords: &[String]) {
     out.push(b')');
 }
 
+/// A message's `flag-list`, with `\Recent` first when it is recent (RFC 3501 §2.3.2).
+pub fn msg_flags(out: &mut Vec<u8>, bits: u32, recent: bool, keywords: &[String]) {
+    let start = out.len();
+    flags(out, bits, keywords);
+    if recent {
+        let sep: &[u8] = if out.len() > start + 2 { b"\\Recent " } else { b"\\Recent" };
+        let at = (start + 1).min(out.len());
+        out.splice(at..at, sep.iter().copied());
+    }
+}
+
 /// RFC 3501 §9 `date-time` in UTC: `"01-Jan-1970 00:00:00 +0000"`.
 pub fn date_time(t: i64) -> String {
     const MONTHS: [&str; 12] = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
@@ -67,16 +78,18 @@ pub fn date_time(t: i64) -> String {
 }
 
 /// RFC 3501 §7.4.2 ENVELOPE; sender and reply-to default to from.
-pub fn envelope(out: &mut Vec<u8>, e: &Envelope) {
+pub fn envelope<'a>(out: &mut Vec<u8>, e: &'a Envelope) {
     out.push(b'(');
     nstring(out, e.date.as_deref());
     out.push(b' ');
     nstring(out, e.subject.as_deref());
     let from = e.from.as_deref();
+    // RFC 3501 §7.4.2: an absent or empty Sender / Reply-To is sent as From.
+    let or_from = |f: Option<&'a str>| f.filter(|v| !parse_addresses(v).is_empty()).or(from);
     for list in [
         from,
-        e.sender.as_deref().or(from),
-        e.reply_to.as_deref().or(from),
+        or_from(e.sender.as_deref()),
+        or_from(e.reply_to.as_deref()),
         e.to.as_deref(),
         e.cc.as_deref(),
         e.bcc.as_deref(),
@@ -101,7 +114,9 @@ fn addresses(out: &mut Vec<u8>, list: Option<&str>) {
     for a in addrs {
         out.push(b'(');
         nstring(out, a.name.as_deref());
-        out.extend_from_slice(b" NIL ");
+        out.push(b' ');
+        nstring(out, a.adl.as_deref());
+        out.push(b' ');
         nstring(out, a.mailbox.as_deref());
         out.push(b' ');
         nstring(out, a.host.as_deref());
@@ -114,98 +129,218 @@ fn addresses(out: &mut Vec<u8>, list: Option<&str>) {
 #[derive(Debug, Default, PartialEq, Eq)]
 pub struct Address {
     pub name: Option<String>,
+    pub adl: Option<String>,
     pub mailbox: Option<String>,
     pub host: Option<String>,
 }
 
-/// RFC 5322 §3.4 `address-list`, forgiving: `Name <a@b>`, `a@b (comment)`, `g: a@b, c@d;`.
-pub fn parse_addresses(s: &str) -> Vec<Address> {
-    let mut out = Vec::new();
-    for item in split_top(s, &[',', ';', ':']) {
-        match item {
-            (text, Some(':')) => out.push(Address { mailbox: Some(unquote(text.trim())), ..Address::default() }),
-            (text, end) => {
-                if let Some(a) = one_address(text) {
-                    out.push(a);
-                }
-                if end == Some(';') {
-                    out.push(Address::default());
-                }
-            }
+impl Address {
+    /// `Name <mailbox@host>` / `mailbox@host` / the group name, for SEARCH matching.
+    pub fn display(&self) -> String {
+        let spec = match (&self.mailbox, &self.host) {
+            (Some(m), Some(h)) => format!("{m}@{h}"),
+            (Some(m), None) => m.clone(),
+            _ => String::new(),
+        };
+        match &self.name {
+            Some(n) => format!("{n} <{spec}>"),
+            None => spec,
         }
-        if out.len() >= 256 {
-            break;
+    }
+}
+
+/// Lexical pieces of an address list (RFC 5322 §3.2).
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Tok {
+    Word(String),
+    Quoted(String),
+    Comment(String),
+    Special(char),
+    Space,
+}
+
+/// Addresses kept per header (a cap, not a protocol limit).
+const ADDRESSES_MAX: usize = 256;
+
+fn tokenize(s: &str) -> Vec<Tok> {
+    let mut out = Vec::new();
+    let mut it = s.chars().peekable();
+    while let Some(c) = it.next() {
+        match c {
+            '"' => {
+                let mut q = String::new();
+                while let Some(c) = it.next() {
+                    match c {
+                        '\\' => q.extend(it.next()),
+                        '"' => break,
+                        _ => q.push(c),
+                    }
+                }
+                out.push(Tok::Quoted(q));
+            }
+            '(' => {
+                let (mut depth, mut text) = (1u32, String::new());
+                while let Some(c) = it.next() {
+                    match c {
+                        '\\' => text.extend(it.next()),
+                        '(' => {
+                            depth += 1;
+                            text.push(c);
+                        }
+                        ')' => {
+                            depth -= 1;
+                            if depth == 0 {
+                                break;
+                            }
+                            text.push(c);
+                        }
+                        _ => text.push(c),
+                    }
+                }
+                out.push(Tok::Comment(text));
+            }
+            '<' | '>' | ',' | ';' | ':' | '@' | '.' | '[' | ']' => out.push(Tok::Special(c)),
+            _ if c.is_whitespace() => {
+                while it.peek().is_some_and(|c| c.is_whitespace()) {
+                    it.next();
+                }
+                out.push(Tok::Space);
+            }
+            _ => {
+                let mut w = String::from(c);
+                while let Some(&n) = it.peek() {
+                    if n.is_whitespace() || "\"()<>,;:@.[]".contains(n) {
+                        break;
+                    }
+                    w.push(n);
+                    it.next();
+                }
+                out.push(Tok::Word(w));
+            }
         }
     }
     out
 }
 
-/// Splits on `seps` outside quotes, comments and angle brackets, keeping the separator.
-fn split_top<'a>(s: &'a str, seps: &[char]) -> Vec<(&'a str, Option<char>)> {
-    let (mut out, mut start, mut quoted, mut depth, mut angle) = (Vec::new(), 0, false, 0u32, false);
-    let mut escape = false;
-    for (i, c) in s.char_indices() {
-        match c {
-            _ if escape => escape = false,
-            '\\' => escape = true,
-            '"' if depth == 0 => quoted = !quoted,
-            '(' if !quoted => depth += 1,
-            ')' if !quoted => depth = depth.saturating_sub(1),
-            '<' if !quoted && depth == 0 => angle = true,
-            '>' if !quoted && depth == 0 => angle = false,
-            _ if seps.contains(&c) && !quoted && depth == 0 && !angle => {
-                out.push((s.get(start..i).unwrap_or(""), Some(c)));
-                start = i + c.len_utf8();
+/// A display-name phrase: words and quoted strings joined by single spaces, comments dropped.
+fn phrase(toks: &[Tok]) -> Option<String> {
+    let mut s = String::new();
+    let mut space = false;
+    for t in toks {
+        match t {
+            Tok::Word(w) | Tok::Quoted(w) => {
+                if space && !s.is_empty() {
+                    s.push(' ');
+                }
+                space = false;
+                s.push_str(w);
+            }
+            Tok::Special(c) => {
+                s.push(*c);
+                space = false;
+            }
+            Tok::Space => space = true,
+            Tok::Comment(_) => space = true,
+        }
+    }
+    let s = s.trim().to_owned();
+    (!s.is_empty()).then_some(s)
+}
+
+/// An addr-spec (optionally `@route,@route:` first) with spaces and comments removed.
+fn addr_spec(toks: &[Tok]) -> (Option<String>, Option<String>, Option<String>) {
+    let mut adl = None;
+    let mut rest = toks;
+    if let Some(colon) = toks.iter().position(|t| *t == Tok::Special(':')) {
+        let route = join_spec(toks.get(..colon).unwrap_or(&[]));
+        adl = (!route.is_empty()).then_some(route);
+        rest = toks.get(colon + 1..).unwrap_or(&[]);
+    }
+    let at = rest.iter().rposition(|t| *t == Tok::Special('@'));
+    let (local, host) = match at {
+        Some(i) => (rest.get(..i).unwrap_or(&[]), Some(rest.get(i + 1..).unwrap_or(&[]))),
+        None => (rest, None),
+    };
+    let mailbox = join_spec(local);
+    let host = host.map(join_spec).filter(|h| !h.is_empty());
+    (adl, (!mailbox.is_empty()).then_some(mailbox), host)
+}
+
+fn join_spec(toks: &[Tok]) -> String {
+    let mut s = String::new();
+    for t in toks {
+        match t {
+            Tok::Word(w) | Tok::Quoted(w) => s.push_str(w),
+            Tok::Special(c) => s.push(*c),
+            Tok::Space | Tok::Comment(_) => {}
+        }
+    }
+    s
+}
+
+/// One `mailbox` (RFC 5322 §3.4): `phrase <spec>` or `spec (comment)`.
+fn one_address(toks: &[Tok]) -> Option<Address> {
+    if let Some(lt) = toks.iter().position(|t| *t == Tok::Special('<')) {
+        let gt = toks.iter().rposition(|t| *t == Tok::Special('>')).filter(|&g| g > lt).unwrap_or(toks.len());
+        let (adl, mailbox, host) = addr_spec(toks.get(lt + 1..gt).unwrap_or(&[]));
+        let name = phrase(toks.get(..lt).unwrap_or(&[]));
+        return Some(Address { name, adl, mailbox, host });
+    }
+    let (adl, mailbox, host) = addr_spec(toks);
+    if mailbox.is_none() && host.is_none() {
+        return None;
+    }
+    // RFC 822 style `user@host (Real Name)`: the last comment is the name.
+    let name = toks
+        .iter()
+        .rev()
+        .find_map(|t| match t {
+            Tok::Comment(c) => Some(c.trim().to_owned()),
+            _ => None,
+        })
+        .filter(|c| !c.is_empty());
+    Some(Address { name, adl, mailbox, host })
+}
+
+/// RFC 5322 §3.4 `address-list`, forgiving: `Name <a@b>`, `a@b (comment)`, `g: a@b, c@d;`,
+/// `<@route:a@b>`.
+pub fn parse_addresses(s: &str) -> Vec<Address> {
+    let toks = tokenize(s);
+    let mut out = Vec::new();
+    let (mut start, mut angle, mut in_group) = (0usize, false, false);
+    for (i, t) in toks.iter().enumerate() {
+        let piece = || toks.get(start..i).unwrap_or(&[]);
+        match t {
+            Tok::Special('<') => angle = true,
+            Tok::Special('>') => angle = false,
+            Tok::Special(':') if !angle && !in_group => {
+                in_group = true;
+                out.push(Address { mailbox: phrase(piece()).or(Some(String::new())), ..Address::default() });
+                start = i + 1;
+            }
+            Tok::Special(',') if !angle => {
+                out.extend(one_address(piece()));
+                start = i + 1;
+            }
+            Tok::Special(';') if !angle => {
+                out.extend(one_address(piece()));
+                if in_group {
+                    out.push(Address::default());
+                    in_group = false;
+                }
+                start = i + 1;
             }
             _ => {}
         }
+        if out.len() >= ADDRESSES_MAX {
+            return out;
+        }
     }
-    out.push((s.get(start..).unwrap_or(""), None));
+    out.extend(one_address(toks.get(start..).unwrap_or(&[])));
+    if in_group {
+        out.push(Address::default());
+    }
     out
-}
-
-fn one_address(text: &str) -> Option<Address> {
-    let text = text.trim();
-    if text.is_empty() {
-        return None;
-    }
-    let (name, spec) = match (text.rfind('<'), text.rfind('>')) {
-        (Some(a), Some(b)) if a < b => (Some(text.get(..a).unwrap_or("").trim()), text.get(a + 1..b).unwrap_or("")),
-        _ => (None, text),
-    };
-    let spec = strip_comments(spec);
-    let spec = spec.trim();
-    let (mailbox, host) = match spec.rsplit_once('@') {
-        Some((m, h)) => (m, Some(h.to_owned())),
-        None => (spec, None),
-    };
-    let name = name.filter(|n| !n.is_empty()).map(unquote);
-    Some(Address { name, mailbox: Some(unquote(mailbox)), host })
-}
-
-fn strip_comments(s: &str) -> String {
-    let mut depth = 0u32;
-    s.chars()
-        .filter(|&c| {
-            match c {
-                '(' => depth += 1,
-                ')' => {
-                    depth = depth.saturating_sub(1);
-                    return false;
-                }
-                _ => {}
-            }
-            depth == 0
-        })
-        .collect()
-}
-
-fn unquote(s: &str) -> String {
-    let s = s.trim();
-    match s.strip_prefix('"').and_then(|r| r.strip_suffix('"')) {
-        Some(inner) => inner.replace("\\\"", "\"").replace("\\\\", "\\"),
-        None => s.to_owned(),
-    }
 }
 
 /// RFC 3501 §7.4.2 BODYSTRUCTURE (`ext`) or BODY for part `index`. Recursion depth is
@@ -313,5 +448,53 @@ impl std::fmt::Write for Vec8<'_> {
     fn write_str(&mut self, s: &str) -> std::fmt::Result {
         self.0.extend_from_slice(s.as_bytes());
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(list: &str) -> String {
+        let mut out = Vec::new();
+        addresses(&mut out, Some(list));
+        String::from_utf8_lossy(&out).into_owned()
+    }
+
+    #[test]
+    fn addresses_names_groups_routes() {
+        assert_eq!(env("\"Real Name\" <user@domain>"), r#"(("Real Name" NIL "user" "domain"))"#);
+        assert_eq!(env("Real Name <user@domain>"), r#"(("Real Name" NIL "user" "domain"))"#);
+        assert_eq!(env("user@domain (Real Name)"), r#"(("Real Name" NIL "user" "domain"))"#);
+        assert_eq!(env("<@route:user@domain>"), r#"((NIL "@route" "user" "domain"))"#);
+        assert_eq!(env("<user (c)@ (c) domain.org>"), r#"((NIL NIL "user" "domain.org"))"#);
+        assert_eq!(
+            env("group: g1@d1.org, g2@d2.org;, group2: g3@d3.org;"),
+            r#"((NIL NIL "group" NIL)(NIL NIL "g1" "d1.org")(NIL NIL "g2" "d2.org")(NIL NIL NIL NIL)(NIL NIL "group2" NIL)(NIL NIL "g3" "d3.org")(NIL NIL NIL NIL))"#
+        );
+        assert_eq!(
+            env("group:;, group2: (foo) ;"),
+            r#"((NIL NIL "group" NIL)(NIL NIL NIL NIL)(NIL NIL "group2" NIL)(NIL NIL NIL NIL))"#
+        );
+        assert_eq!(env(""), "NIL");
+        assert_eq!(parse_addresses("RealFrom <user-from@domain.org>")[0].display(), "RealFrom <user-from@domain.org>");
+    }
+}
+
+#[cfg(test)]
+mod flag_tests {
+    use super::*;
+
+    #[test]
+    fn recent_goes_first_in_flag_lists() {
+        let mut out = Vec::new();
+        msg_flags(&mut out, flag::SEEN, true, &[]);
+        assert_eq!(out, b"(\\Recent \\Seen)");
+        out.clear();
+        msg_flags(&mut out, 0, true, &[]);
+        assert_eq!(out, b"(\\Recent)");
+        out.clear();
+        msg_flags(&mut out, 0, false, &[]);
+        assert_eq!(out, b"()");
     }
 }

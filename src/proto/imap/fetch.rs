@@ -308,7 +308,7 @@ impl FetchJob {
             FetchAtt::Uid => out.extend_from_slice(format!("UID {}", m.uid).as_bytes()),
             FetchAtt::Flags => {
                 out.extend_from_slice(b"FLAGS ");
-                encode::flags(out, m.flags, &view.keywords);
+                encode::msg_flags(out, m.flags, m.recent, &view.keywords);
             }
             FetchAtt::InternalDate => {
                 out.extend_from_slice(format!("INTERNALDATE {}", encode::date_time(m.internal_date)).as_bytes())

@@ -52,7 +52,7 @@ impl MemStore {
         };
         let uid = f.uidnext;
         f.uidnext += 1;
-        let meta = MsgMeta { uid, flags, size: body.len() as u64, internal_date: date, modseq: g };
+        let meta = MsgMeta { uid, flags, size: body.len() as u64, internal_date: date, modseq: g, recent: false };
         f.msgs.push((meta, body.to_vec()));
         f.touched.insert(uid, g);
         uid

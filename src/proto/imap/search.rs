@@ -31,8 +31,8 @@ pub enum SearchKey {
     /// A system flag set (`true`) or unset.
     Flag(u32, bool),
     Keyword(String, bool),
-    /// NEW and RECENT: we keep no \Recent, so they match nothing.
-    Never,
+    /// RECENT (OLD is `Not(Recent)`, NEW is `And(Recent, Unseen)`).
+    Recent,
     Internal(DateKey, i64),
     Sent(DateKey, i64),
     Larger(u64),
@@ -119,8 +119,9 @@ fn search_key(p: &mut P, depth: usize) -> R<SearchKey> {
         b"UNDRAFT" => flag_key(flag::DRAFT, false),
         b"UNFLAGGED" => flag_key(flag::FLAGGED, false),
         b"UNSEEN" => flag_key(flag::SEEN, false),
-        b"NEW" | b"RECENT" => Ok(SearchKey::Never),
-        b"OLD" => Ok(SearchKey::All),
+        b"RECENT" => Ok(SearchKey::Recent),
+        b"NEW" => Ok(SearchKey::And(vec![SearchKey::Recent, SearchKey::Flag(flag::SEEN, false)])),
+        b"OLD" => Ok(SearchKey::Not(Box::new(SearchKey::Recent))),
         b"KEYWORD" | b"UNKEYWORD" => {
             p.sp()?;
             let kw = String::from_utf8_lossy(p.atom()?).into_owned();
@@ -217,7 +218,7 @@ impl<'a> Candidate<'a> {
         let m = self.meta;
         Ok(match key {
             SearchKey::All => true,
-            SearchKey::Never => false,
+            SearchKey::Recent => m.recent,
             SearchKey::Flag(bit, set) => (m.flags & bit != 0) == *set,
             SearchKey::Keyword(kw, set) => self.has_keyword(kw) == *set,
             SearchKey::Internal(k, day) => date_cmp(*k, m.internal_date.div_euclid(86_400), *day),
@@ -273,9 +274,18 @@ impl<'a> Candidate<'a> {
         // RFC 2047 encoded words are matched decoded as well, so `SEARCH CHARSET UTF-8
         // SUBJECT café` finds `Subject: =?UTF-8?Q?caf=C3=A9?=` (found by tests/imap_e2e.rs
         // imaplib_every_command: non-ASCII subjects were unsearchable).
+        let is_address =
+            ["from", "to", "cc", "bcc", "sender", "reply-to"].iter().any(|f| f.eq_ignore_ascii_case(field));
         Ok(fields(header).iter().any(|(n, v)| {
             n.eq_ignore_ascii_case(field)
-                && (v.to_ascii_lowercase().contains(&needle) || decode_words(v).to_ascii_lowercase().contains(&needle))
+                && (v.to_ascii_lowercase().contains(&needle)
+                    || decode_words(v).to_ascii_lowercase().contains(&needle)
+                    // Addresses also match in their normalized form (comments, spaces and
+                    // quoting removed), as the ENVELOPE shows them.
+                    || (is_address
+                        && super::encode::parse_addresses(v)
+                            .iter()
+                            .any(|a| a.display().to_ascii_lowercase().contains(&needle))))
         }))
     }
 

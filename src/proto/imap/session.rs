@@ -250,8 +250,11 @@ impl Session {
         let src: Vec<u32> = pairs.iter().map(|p| p.0).collect();
         let dst: Vec<u32> = pairs.iter().map(|p| p.1).collect();
         let code = format!("COPYUID {validity} {} {}", uid_list(&src), uid_list(&dst));
+        // A copy into the selected folder is announced (EXISTS) before the tagged OK, through
+        // the same deferred refresh as APPEND; UIDs expunged here are not reported again.
         if !mv {
-            return self.tagged(&tag, &format!("OK [{code}] COPY completed"));
+            self.pending = Pending::Finish { tag, text: format!("OK [{code}] COPY completed"), refresh: true };
+            return;
         }
         // RFC 6851 §4.3: COPYUID in an untagged OK before the EXPUNGEs.
         self.untagged(&format!("OK [{code}] Moved"));
@@ -260,7 +263,7 @@ impl Session {
             sel.expunge(&src, &mut buf);
         }
         self.raw(buf);
-        self.tagged(&tag, "OK MOVE completed");
+        self.pending = Pending::Finish { tag, text: "OK MOVE completed".into(), refresh: true };
     }
 
     fn limits(&self) -> Limits {

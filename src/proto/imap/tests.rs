@@ -572,3 +572,26 @@ fn search_decodes_rfc2047_words() {
     assert_eq!(decode_words("=?UTF-8?Z?a?= =?"), "=?UTF-8?Z?a?= =?");
     assert_eq!(decode_words("a =?UTF-8?Q?=ZZ=4?= b"), "a =ZZ=4 b");
 }
+
+#[test]
+fn copy_and_move_into_the_selected_folder_announce_exists_before_ok() {
+    let mut h = H::new();
+    h.select();
+    let out = h.run(b"c COPY 1 INBOX\r\n");
+    let (exists, ok) = (out.find("* 4 EXISTS"), out.find("c OK [COPYUID"));
+    assert!(exists.is_some() && ok.is_some() && exists < ok, "{out}");
+    let out = h.run(b"m MOVE 1 INBOX\r\n");
+    let (expunge, exists, ok) = (out.find("* 1 EXPUNGE"), out.find("* 4 EXISTS"), out.find("m OK MOVE"));
+    assert!(expunge.is_some() && expunge < exists && exists < ok, "{out}");
+    assert_eq!(out.matches("EXPUNGE").count(), 1, "{out}");
+}
+
+#[test]
+fn lsub_percent_returns_unsubscribed_parent_as_noselect() {
+    let mut h = H::new();
+    h.login();
+    let out = h.run(b"a CREATE p/q/r\r\nb SUBSCRIBE p/q/r\r\nc LSUB \"\" p/%\r\n");
+    assert!(out.contains("* LSUB (\\Noselect) \"/\" \"p/q\"\r\n") && out.contains("c OK"), "{out}");
+    let out = h.run(b"d LSUB \"\" *r\r\n");
+    assert!(!out.contains("Noselect") && out.contains("\"p/q/r\""), "{out}");
+}

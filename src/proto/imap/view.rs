@@ -36,6 +36,11 @@ impl Selected {
         u32::try_from(self.msgs.len()).unwrap_or(u32::MAX)
     }
 
+    /// Messages with \Recent in this session.
+    pub fn recent(&self) -> usize {
+        self.msgs.iter().filter(|m| m.recent).count()
+    }
+
     pub fn max_uid(&self) -> u32 {
         self.msgs.last().map_or(0, |m| m.uid)
     }
@@ -89,7 +94,7 @@ impl Selected {
         let top = self.max_uid();
         self.msgs.extend(c.added.into_iter().filter(|m| m.uid > top));
         if self.msgs.len() != before {
-            out.extend_from_slice(format!("* {} EXISTS\r\n* 0 RECENT\r\n", self.msgs.len()).as_bytes());
+            out.extend_from_slice(format!("* {} EXISTS\r\n* {} RECENT\r\n", self.msgs.len(), self.recent()).as_bytes());
         }
         self.uidnext = self.uidnext.max(self.max_uid().saturating_add(1));
     }
@@ -146,6 +151,7 @@ impl Selected {
                 continue;
             };
             let changed = m.flags != u.flags;
+            let recent = m.recent;
             m.flags = u.flags;
             m.modseq = u.modseq;
             let (send, uid) = match report {
@@ -161,7 +167,7 @@ impl Selected {
                 out.extend_from_slice(format!("UID {} ", u.uid).as_bytes());
             }
             out.extend_from_slice(b"FLAGS ");
-            encode::flags(out, u.flags, &self.keywords);
+            encode::msg_flags(out, u.flags, recent, &self.keywords);
             out.extend_from_slice(b")\r\n");
         }
     }
