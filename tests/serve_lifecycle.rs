@@ -35,6 +35,12 @@ fn privileges_are_dropped_after_binding() {
         eprintln!("SKIPPED privileges_are_dropped_after_binding: needs root (CI runs as root)");
         return;
     }
+    if under_emulator() {
+        // qemu-user performs the guest's setgid/setuid in the calling host thread only, so
+        // /proc shows the emulator's credentials unchanged; the native run proves the drop.
+        eprintln!("SKIPPED privileges_are_dropped_after_binding under an emulator (see comment)");
+        return;
+    }
     let (uid, _) = letterbox::sys::lookup_user("nobody").expect("user nobody");
     let srv = Server::start("privdrop", "run_as = \"nobody\"", "");
     let status = std::fs::read_to_string(format!("/proc/{}/status", srv.pid())).unwrap();
