@@ -118,7 +118,7 @@ t_qemu_run() {
 t_cargo_test_aarch64() {
   # Integration tests run the board build (the binary that ships), not cargo's own build.
   LETTERBOX_BIN="$(bin_of raspberry-pi-64)" \
-    cargo test --release --no-fail-fast --locked --target aarch64-unknown-linux-musl 2>&1 | tee "$work/cargo-test.out"
+    timeout 1800 cargo test --release --no-fail-fast --locked --target aarch64-unknown-linux-musl 2>&1 | tee "$work/cargo-test.out"
   local rc=${PIPESTATUS[0]}
   [ "$rc" = 0 ] || fail "cargo test under qemu exited $rc"
   grep -q '^test result: ok' "$work/cargo-test.out" || fail "no test ran"
