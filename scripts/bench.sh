@@ -154,7 +154,7 @@ stop_lb
 PF1="" PF10="" PF_HWM="" DV_POP="" DV_IMAP10="" DV_IMAP100="" DV_IMAPT="" DV_IMAPT_ERR=""
 if [ "$PEERS" = 1 ]; then
   # --- Postfix: local delivery to ~/Mailbox (mbox in the home directory), fsync on. ------
-  apt-get install -y -qq postfix dovecot-pop3d >/dev/null
+  apt-get install -y -qq postfix dovecot-pop3d dovecot-imapd >/dev/null
   id benchuser >/dev/null 2>&1 || useradd -m benchuser
   echo "benchuser:benchpassword" | chpasswd
   postconf -e "inet_interfaces = loopback-only" "mydestination = example.org, localhost" \
