@@ -139,11 +139,13 @@ PY
 import re, sys
 lines = open(sys.argv[1], errors="replace").read().splitlines()
 # imaptest prints a header of command names and, per interval, a row of counts; the final
-# "Totals:" block has the totals row right after its header row.
+# "Totals:" block is: header row, percentage row(s), then the totals row.
 total = 0
 for i, l in enumerate(lines):
-    if l.startswith("Totals:") and i + 2 < len(lines):
-        total = sum(int(x) for x in re.findall(r"\d+", lines[i + 2]))
+    if l.startswith("Totals:"):
+        rows = [r for r in lines[i + 2:i + 6] if r.strip() and "%" not in r]
+        if rows:
+            total = sum(int(x) for x in re.findall(r"\d+", rows[0]))
 errors = sum(1 for l in lines if "Error:" in l)
 print(f"{total / 30:.0f} {errors}")
 PY

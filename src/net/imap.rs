@@ -182,14 +182,14 @@ impl Mailstore for Store<'_> {
     fn read(&mut self, folder: &str, uid: u32, offset: u64, buf: &mut [u8]) -> Result<usize, StoreError> {
         let f = self.srv.folder_cached(folder).map_err(|e| store_err(&e))?;
         let f = f.borrow();
-        let e = f.state().find(uid).ok().and_then(|i| f.entries().get(i).copied()).ok_or(StoreError::NoMessage)?;
+        let e = f.entry(uid).ok_or(StoreError::NoMessage)?;
         f.read_body(&e, offset, buf).map_err(|e| store_err(&e))
     }
 
     fn mime(&mut self, folder: &str, uid: u32) -> Result<MimeSummary, StoreError> {
         let f = self.srv.folder_cached(folder).map_err(|e| store_err(&e))?;
         let f = f.borrow();
-        let e = f.state().find(uid).ok().and_then(|i| f.entries().get(i).copied()).ok_or(StoreError::NoMessage)?;
+        let e = f.entry(uid).ok_or(StoreError::NoMessage)?;
         // Stored with the message at delivery: no re-read (issue 5).
         if let Some(s) = f.meta(&e).ok().and_then(|m| postcard::from_bytes::<MimeSummary>(&m).ok()) {
             return Ok(s);

@@ -583,6 +583,15 @@ impl Folder {
         })
     }
 
+    /// The entry of `uid`, also if it was expunged recently and this handle still has the
+    /// file it lives in (sessions may FETCH what they still show, RFC 2180 §4.1.1).
+    pub fn entry(&self, uid: u32) -> Option<Entry> {
+        match self.state.find(uid) {
+            Ok(i) => self.state.entries.get(i).copied(),
+            Err(_) => self.state.graveyard.iter().rev().find(|e| e.uid == uid).copied(),
+        }
+    }
+
     /// Reads up to `buf.len()` body bytes of `e` from `offset`.
     pub fn read_body(&self, e: &Entry, offset: u64, buf: &mut [u8]) -> Result<usize> {
         let avail = u64::from(e.size).saturating_sub(offset);

@@ -85,7 +85,13 @@ pub struct State {
     /// Byte spans skipped as damaged, and whether a HEADER was seen.
     pub damaged: Vec<(u64, u64)>,
     pub have_header: bool,
+    /// The last expunged messages: their bytes stay in the file until compaction, so an
+    /// IMAP session that still shows them can FETCH them (RFC 2180 §4.1.1).
+    pub graveyard: std::collections::VecDeque<Entry>,
 }
+
+/// Expunged entries remembered for sessions that still show them.
+pub const GRAVEYARD_MAX: usize = 1024;
 
 /// Why a committed record could not be applied (a logic error on disk, never expected).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -188,12 +194,17 @@ impl State {
             let mut freed = 0u64;
             let mut ranges = ranges;
             ranges.sort_unstable();
+            let grave = &mut self.graveyard;
             self.entries.retain(|e| {
                 // Ranges are sorted by start: the candidate is the last one starting <= uid.
                 let i = ranges.partition_point(|&(a, _)| a <= e.uid);
                 let gone = i > 0 && ranges.get(i - 1).is_some_and(|&(_, b)| e.uid <= b);
                 if gone {
                     freed += e.record_len();
+                    if grave.len() >= GRAVEYARD_MAX {
+                        grave.pop_front();
+                    }
+                    grave.push_back(*e);
                 }
                 !gone
             });
