@@ -26,6 +26,10 @@ for t in "${targets[@]}"; do
     imap_*) src=../transcripts/imap ;;
     *) src="" ;;
   esac
+  # Inputs that once crashed a target stay in its corpus (tests/fuzz/regressions/TARGET-*).
+  for f in regressions/"$t"-*; do
+    [ -e "$f" ] && cp "$f" "$corpus/"
+  done
   if [ -n "$src" ] && [ -d "$src" ]; then
     for f in "$src"/*.txt; do
       [ -e "$f" ] || continue

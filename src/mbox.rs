@@ -84,10 +84,13 @@ impl MboxReader {
         let mut line = Vec::new();
         // Skip anything before the first From_ line (blank lines in sloppy files).
         let mut next_from = None;
+        let mut consumed = 0u64;
         loop {
-            if read_piece(&mut r, &mut line)? == 0 {
+            let n = read_piece(&mut r, &mut line)?;
+            if n == 0 {
                 break;
             }
+            consumed += n as u64;
             if line.starts_with(b"From ") {
                 next_from = Some(line.clone());
                 break;
@@ -99,7 +102,7 @@ impl MboxReader {
                 ));
             }
         }
-        Ok(MboxReader { r, tmp: tmp.to_path_buf(), mem, cl2, next_from, bytes_read: 0 })
+        Ok(MboxReader { r, tmp: tmp.to_path_buf(), mem, cl2, next_from, bytes_read: consumed })
     }
 
     /// Whether Content-Length framing (mboxcl2) was detected.
@@ -112,7 +115,8 @@ impl MboxReader {
         let Some(from_line) = self.next_from.take() else {
             return Ok(None);
         };
-        self.bytes_read += from_line.len() as u64;
+        // The From_ line was counted in `bytes_read` when it was read (found by fuzzing:
+        // counting it again here overstated progress).
         let date = parse_from_line_date(&from_line).unwrap_or_else(crate::util::unix_now);
         let mut spool = Spool::new(&self.tmp, self.mem);
         let mut sink = LineSink { all_crlf: true, prev_cr: false };
@@ -471,5 +475,28 @@ mod tests {
         w.message("a@b", 0, false, &mut &b"Subject: x\r\n\r\nFrom me\r\n>From you\r\nend"[..]).unwrap();
         let out = w.finish().unwrap();
         assert_eq!(out, b"From a@b Thu Jan  1 00:00:00 1970\nSubject: x\n\n>From me\n>>From you\nend");
+    }
+}
+
+#[cfg(test)]
+mod fuzz_regressions {
+    use super::*;
+
+    /// Found by the mbox_import fuzz target: progress counted the From_ line twice.
+    #[test]
+    fn bytes_read_never_exceeds_the_file() {
+        let data = b"From \x0c\nFrom \t\x0cG\x00x\x0c\x00\x00\x00";
+        let dir = std::env::temp_dir().join(format!("lb-mbox-regr-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let p = dir.join("in.mbox");
+        std::fs::write(&p, data).unwrap();
+        let mut r = MboxReader::open(&p, &dir, 4096).unwrap();
+        let mut n = 0;
+        while let Some(_m) = r.next_message().unwrap() {
+            n += 1;
+        }
+        assert_eq!(n, 2);
+        assert_eq!(r.bytes_read, data.len() as u64);
+        let _ = std::fs::remove_dir_all(dir);
     }
 }
