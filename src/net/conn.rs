@@ -15,6 +15,8 @@ use smol::Async;
 
 /// Bytes read from the socket at once (one buffer per connection).
 pub const READ_BUF: usize = 8 * 1024;
+/// How long a write may stall before the client is considered gone.
+pub const WRITE_TIMEOUT: Duration = Duration::from_secs(120);
 
 /// The transport of one session.
 pub enum Conn {
@@ -84,6 +86,15 @@ impl Conn {
             Err(io::Error::from(io::ErrorKind::TimedOut))
         })
         .await
+    }
+
+    /// Writes and clears gathered replies; the error is the disconnect reason for the log.
+    pub async fn flush(&mut self, out: &mut Vec<u8>) -> Result<(), String> {
+        if !out.is_empty() {
+            self.write_all(out, WRITE_TIMEOUT).await.map_err(|e| format!("write error: {e}"))?;
+            out.clear();
+        }
+        Ok(())
     }
 
     /// Runs the server handshake on a plain connection (implicit TLS or STARTTLS). Any

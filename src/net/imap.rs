@@ -10,10 +10,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use smol::future::FutureExt;
-
-use super::conn::{Conn, Read, READ_BUF};
-use super::pop3::WRITE_TIMEOUT;
+use super::conn::{Conn, Read, READ_BUF, WRITE_TIMEOUT};
 use super::{log, Server};
 use crate::mime::{MimeParser, MimeSummary};
 use crate::proto::imap::{
@@ -201,16 +198,11 @@ impl Mailstore for Store<'_> {
             return Ok(m.clone());
         }
         let mut p = MimeParser::new();
-        let mut buf = vec![0u8; 64 * 1024];
-        let mut pos = 0u64;
-        while pos < u64::from(e.size) {
-            let n = f.read_body(&e, pos, &mut buf).map_err(|e| store_err(&e))?;
-            if n == 0 {
-                break;
-            }
-            p.push(buf.get(..n).unwrap_or(&[]));
-            pos += n as u64;
-        }
+        f.read_chunks(&e, |c| {
+            p.push(c);
+            Ok(())
+        })
+        .map_err(|e| store_err(&e))?;
         let summary = p.finish();
         self.srv.cache_mime(key, &summary);
         Ok(summary)
@@ -297,16 +289,7 @@ async fn copy(
             for &uid in chunk {
                 let Some(e) = f.state().find(uid).ok().and_then(|i| f.entries().get(i).copied()) else { continue };
                 let mut spool = Spool::new(&srv.store.tmp_dir(), spool_memory);
-                let mut buf = vec![0u8; 64 * 1024];
-                let mut pos = 0u64;
-                while pos < u64::from(e.size) {
-                    let n = f.read_body(&e, pos, &mut buf).map_err(|e| store_err(&e))?;
-                    if n == 0 {
-                        break;
-                    }
-                    spool.write(buf.get(..n).unwrap_or(&[])).map_err(|_| StoreError::Io)?;
-                    pos += n as u64;
-                }
+                f.read_chunks(&e, |c| Ok(spool.write(c)?)).map_err(|e| store_err(&e))?;
                 let keywords = f.keyword_names(e.flags).into_iter().map(str::to_owned).collect();
                 let meta = f.meta(&e).unwrap_or_default();
                 let attrs = f.attrs(&e).unwrap_or(0);
@@ -380,13 +363,13 @@ pub async fn session(srv: &Server, conn: &mut Conn, peer: SocketAddr) -> String 
                 Event::Reply(b) => {
                     out.extend_from_slice(&b);
                     if out.len() >= OUT_BATCH {
-                        if let Err(e) = flush(conn, &mut out).await {
+                        if let Err(e) = conn.flush(&mut out).await {
                             return e;
                         }
                     }
                 }
                 Event::StartTls => {
-                    if let Err(e) = flush(conn, &mut out).await {
+                    if let Err(e) = conn.flush(&mut out).await {
                         return e;
                     }
                     pending.clear(); // RFC 2595 §3.1: nothing sent before the handshake counts.
@@ -470,12 +453,12 @@ pub async fn session(srv: &Server, conn: &mut Conn, peer: SocketAddr) -> String 
                     s.expunge_done(r.map_err(|e| store_err(&e)));
                 }
                 Event::Close => {
-                    let _ = flush(conn, &mut out).await;
+                    let _ = conn.flush(&mut out).await;
                     return "logout".into();
                 }
             }
         }
-        if let Err(e) = flush(conn, &mut out).await {
+        if let Err(e) = conn.flush(&mut out).await {
             return e;
         }
         if !pending.is_empty() {
@@ -493,11 +476,7 @@ pub async fn session(srv: &Server, conn: &mut Conn, peer: SocketAddr) -> String 
                 srv.refresh_folder(&name);
             }
         }
-        let read = conn.read_until(&mut buf, deadline).or(async {
-            let _ = srv.stop_rx.recv().await;
-            Ok(Read::TimedOut)
-        });
-        match read.await {
+        match srv.read_or_stop(conn, &mut buf, deadline).await {
             Ok(Read::Data(n)) => pending.extend_from_slice(buf.get(..n).unwrap_or(&[])),
             Ok(Read::TimedOut) if srv.stopping() && append.is_none() => {
                 let _ = conn.write_all(b"* BYE server shutting down\r\n", WRITE_TIMEOUT).await;
@@ -515,14 +494,6 @@ pub async fn session(srv: &Server, conn: &mut Conn, peer: SocketAddr) -> String 
             Err(e) => return format!("read error: {e}"),
         }
     }
-}
-
-async fn flush(conn: &mut Conn, out: &mut Vec<u8>) -> Result<(), String> {
-    if !out.is_empty() {
-        conn.write_all(out, WRITE_TIMEOUT).await.map_err(|e| format!("write error: {e}"))?;
-        out.clear();
-    }
-    Ok(())
 }
 
 /// Commits an APPEND through the writer; the MIME structure goes into the record's meta.

@@ -232,6 +232,22 @@ impl Server {
     pub fn stopping(&self) -> bool {
         self.stop_tx.is_closed()
     }
+
+    /// Reads from `conn` until data, EOF, `deadline` or server stop (then `TimedOut` with
+    /// `stopping()` true): the wait every session driver makes between commands.
+    pub async fn read_or_stop(
+        &self,
+        conn: &mut Conn,
+        buf: &mut [u8],
+        deadline: Option<Instant>,
+    ) -> io::Result<conn::Read> {
+        conn.read_until(buf, deadline)
+            .or(async {
+                let _ = self.stop_rx.recv().await;
+                Ok(conn::Read::TimedOut)
+            })
+            .await
+    }
 }
 
 /// Holds a connection slot; releases it on drop.

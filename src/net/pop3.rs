@@ -7,16 +7,12 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use smol::future::FutureExt;
-
-use super::conn::{Conn, Read, READ_BUF};
+use super::conn::{Conn, Read, READ_BUF, WRITE_TIMEOUT};
 use super::{log, Server};
 use crate::auth::Secret;
 use crate::proto::pop3::{AuthOutcome, DotStuffer, Event, MsgInfo, PeerInfo, Pop3Policy, Session};
 use crate::store::{Folder, INBOX};
 
-/// How long a write may stall before the client is considered gone.
-pub const WRITE_TIMEOUT: Duration = Duration::from_secs(120);
 /// Chunk of a message read from the store at once.
 const SEND_CHUNK: usize = 64 * 1024;
 
@@ -60,11 +56,7 @@ pub async fn session(srv: &Server, conn: &mut Conn, peer: SocketAddr) -> String 
             }
         }
         let deadline = s.deadline().map(|ms| srv.instant_of(ms));
-        let read = conn.read_until(&mut buf, deadline).or(async {
-            let _ = srv.stop_rx.recv().await;
-            Ok(Read::TimedOut)
-        });
-        match read.await {
+        match srv.read_or_stop(conn, &mut buf, deadline).await {
             Ok(Read::Data(n)) => pending.extend_from_slice(buf.get(..n).unwrap_or(&[])),
             Ok(Read::TimedOut) if srv.stopping() => {
                 let _ = conn.write_all(b"-ERR [SYS/TEMP] server shutting down\r\n", WRITE_TIMEOUT).await;
@@ -84,7 +76,7 @@ impl Driver<'_> {
             match ev {
                 Event::Reply(b) => self.out.extend_from_slice(&b),
                 Event::StartTls => {
-                    self.flush(conn).await?;
+                    conn.flush(&mut self.out).await?;
                     pending.clear(); // RFC 2595 §4: nothing sent before the handshake counts.
                     let tls = self.srv.tls().ok_or("STLS without a certificate")?;
                     let t = Duration::from_secs(self.srv.config().limits.tls_handshake_timeout);
@@ -100,7 +92,7 @@ impl Driver<'_> {
                     }
                 }
                 Event::SendMessage { uid, top_lines, .. } => {
-                    self.flush(conn).await?;
+                    conn.flush(&mut self.out).await?;
                     self.send_message(conn, uid, top_lines).await?;
                     s.message_sent();
                 }
@@ -115,21 +107,13 @@ impl Driver<'_> {
                     s.commit_result(r.is_ok());
                 }
                 Event::Close => {
-                    self.flush(conn).await?;
+                    conn.flush(&mut self.out).await?;
                     return Ok(true);
                 }
             }
         }
-        self.flush(conn).await?;
+        conn.flush(&mut self.out).await?;
         Ok(false)
-    }
-
-    async fn flush(&mut self, conn: &mut Conn) -> Result<(), String> {
-        if !self.out.is_empty() {
-            conn.write_all(&self.out, WRITE_TIMEOUT).await.map_err(|e| format!("write error: {e}"))?;
-            self.out.clear();
-        }
-        Ok(())
     }
 
     /// Throttle, verify off the executor (PBKDF2 is slow on purpose), then the lock.

@@ -8,10 +8,7 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use smol::future::FutureExt;
-
-use super::conn::{Conn, Read, READ_BUF};
-use super::pop3::WRITE_TIMEOUT;
+use super::conn::{Conn, Read, READ_BUF, WRITE_TIMEOUT};
 use super::{log, Server};
 use crate::proto::smtp::{DeliverError, Envelope, Event, PeerInfo, Policy, Session, TlsInfo};
 use crate::store::{ErrorKind, NewMessage, INBOX};
@@ -45,7 +42,7 @@ pub async fn session(srv: &Server, conn: &mut Conn, peer: SocketAddr) -> String 
             match ev {
                 Event::Reply(b) => out.extend_from_slice(&b),
                 Event::StartTls => {
-                    if let Err(e) = flush(conn, &mut out).await {
+                    if let Err(e) = conn.flush(&mut out).await {
                         return e;
                     }
                     pending.clear(); // RFC 3207 §4.2: discard anything sent before the handshake.
@@ -79,12 +76,12 @@ pub async fn session(srv: &Server, conn: &mut Conn, peer: SocketAddr) -> String 
                     log("smtp", &peer, "message refused during DATA");
                 }
                 Event::Close => {
-                    let _ = flush(conn, &mut out).await;
+                    let _ = conn.flush(&mut out).await;
                     return "closed by server".into();
                 }
             }
         }
-        if let Err(e) = flush(conn, &mut out).await {
+        if let Err(e) = conn.flush(&mut out).await {
             return e;
         }
         if !pending.is_empty() {
@@ -95,11 +92,7 @@ pub async fn session(srv: &Server, conn: &mut Conn, peer: SocketAddr) -> String 
             }
         }
         let deadline = s.deadline().map(|ms| srv.instant_of(ms));
-        let read = conn.read_until(&mut buf, deadline).or(async {
-            let _ = srv.stop_rx.recv().await;
-            Ok(Read::TimedOut)
-        });
-        match read.await {
+        match srv.read_or_stop(conn, &mut buf, deadline).await {
             Ok(Read::Data(n)) => pending.extend_from_slice(buf.get(..n).unwrap_or(&[])),
             Ok(Read::TimedOut) if srv.stopping() && msg.is_none() => {
                 let _ = conn.write_all(b"421 4.3.2 Service shutting down\r\n", WRITE_TIMEOUT).await;
@@ -113,14 +106,6 @@ pub async fn session(srv: &Server, conn: &mut Conn, peer: SocketAddr) -> String 
             Err(e) => return format!("read error: {e}"),
         }
     }
-}
-
-async fn flush(conn: &mut Conn, out: &mut Vec<u8>) -> Result<(), String> {
-    if !out.is_empty() {
-        conn.write_all(out, WRITE_TIMEOUT).await.map_err(|e| format!("write error: {e}"))?;
-        out.clear();
-    }
-    Ok(())
 }
 
 /// Opens the spool with the trace headers, or marks the message as refused for lack of space.

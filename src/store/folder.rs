@@ -601,6 +601,21 @@ impl Folder {
         Ok(n)
     }
 
+    /// Streams the whole body of `e` to `f` in bounded chunks.
+    pub fn read_chunks(&self, e: &Entry, mut f: impl FnMut(&[u8]) -> Result<()>) -> Result<()> {
+        let mut buf = vec![0u8; IO_BUF];
+        let mut pos = 0u64;
+        while pos < u64::from(e.size) {
+            let n = self.read_body(e, pos, &mut buf)?;
+            if n == 0 {
+                break;
+            }
+            f(buf.get(..n).unwrap_or(&[]))?;
+            pos += n as u64;
+        }
+        Ok(())
+    }
+
     /// The whole body of a message (callers bound the size; streaming readers use read_body).
     pub fn body(&self, e: &Entry) -> Result<Vec<u8>> {
         let mut v = vec![0u8; e.size as usize];
