@@ -169,8 +169,31 @@ pub struct Server {
     pub env: Vec<(String, String)>,
 }
 
+/// A free loopback port for a test server to listen on.
+///
+/// Never from the kernel's ephemeral range (`ip_local_port_range`): the kernel hands those to
+/// outgoing client sockets, so a port found free by binding port 0 can be taken by some other
+/// test's client connection before the server binds it (CI saw `Address already in use`).
+/// Ports below the ephemeral range are only ever taken by explicit binds; a per-process
+/// counter (starting at a pid-derived offset) keeps this process's servers apart, and each
+/// candidate is checked with a real bind.
 fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let low: u32 = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|s| s.split_whitespace().next().and_then(|v| v.parse().ok()))
+        .unwrap_or(32768);
+    let (base, span) = if low > 12000 { (10000, low - 10000) } else { (low.saturating_sub(2000).max(1024), 1000) };
+    let start = std::process::id().wrapping_mul(2654435761) % span;
+    for _ in 0..span {
+        let n = NEXT.fetch_add(1, Ordering::Relaxed);
+        let port = (base + (start + n) % span) as u16;
+        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+    panic!("no free port below the ephemeral range");
 }
 
 impl Server {
@@ -203,9 +226,21 @@ impl Server {
         s
     }
 
-    /// (Re)starts the process on the same config and data.
+    /// (Re)starts the process on the same config and data. Should a port have been taken by
+    /// someone else meanwhile, the listeners move to fresh ports (the fields follow).
     pub fn spawn(&mut self) {
+        for attempt in 0.. {
+            match self.try_spawn() {
+                Ok(()) => return,
+                Err(log) if attempt < 5 && log.contains("Address already in use") => self.move_ports(),
+                Err(log) => panic!("server did not start: {log}"),
+            }
+        }
+    }
+
+    fn try_spawn(&mut self) -> Result<(), String> {
         let logf = std::fs::OpenOptions::new().create(true).append(true).open(&self.log).unwrap();
+        let log_start = file_len(&self.log);
         let child = self
             .home
             .cmd(&["serve"])
@@ -218,10 +253,27 @@ impl Server {
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
         for port in [self.smtp, self.pop3, self.imap] {
             while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-                assert!(std::time::Instant::now() < deadline, "server did not start: {}", self.log_text());
+                let exited = self.child.as_mut().map(|c| matches!(c.try_wait(), Ok(Some(_)))).unwrap_or(true);
+                if exited || std::time::Instant::now() >= deadline {
+                    self.kill9();
+                    let log = self.log_text();
+                    return Err(log.get(log_start as usize..).unwrap_or(&log).to_string());
+                }
                 std::thread::sleep(std::time::Duration::from_millis(20));
             }
         }
+        Ok(())
+    }
+
+    /// Rewrites the `[listen]` addresses in the config to fresh free ports.
+    fn move_ports(&mut self) {
+        let mut cfg = std::fs::read_to_string(self.home.config()).unwrap();
+        for port in [&mut self.smtp, &mut self.imap, &mut self.imaps, &mut self.pop3, &mut self.pop3s] {
+            let fresh = free_port();
+            cfg = cfg.replace(&format!("\"127.0.0.1:{port}\""), &format!("\"127.0.0.1:{fresh}\""));
+            *port = fresh;
+        }
+        std::fs::write(self.home.config(), cfg).unwrap();
     }
 
     pub fn pid(&self) -> u32 {
