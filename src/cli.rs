@@ -187,7 +187,7 @@ fn with_store(cfg: Option<&Path>, f: impl FnOnce(&Config, &Store) -> i32) -> i32
 pub fn config_template(domain: &str, user: &str, data_dir: &str, password_hash: &str) -> String {
     let q = config::toml::quote;
     let l = config::Limits::default();
-    format!(
+    let text = format!(
         "# letterbox configuration. Paths are relative to this file's folder.\n\
          domain = {}        # mail for <user>@<domain> and <alias>@<domain> is the owner's\n\
          aliases = [\"postmaster\"]  # extra local parts delivered to the owner\n\
@@ -237,7 +237,8 @@ pub fn config_template(domain: &str, user: &str, data_dir: &str, password_hash: 
         l.pop3_timeout,
         l.auth_failures_lockout,
         l.compact_threshold,
-    )
+    );
+    crate::net::without_absent_protocols(text)
 }
 
 fn init(a: &InitArgs) -> i32 {

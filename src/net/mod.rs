@@ -8,7 +8,9 @@
 
 pub mod conn;
 pub mod embedded;
+#[cfg(feature = "imap")]
 pub mod imap;
+#[cfg(feature = "pop3")]
 pub mod pop3;
 pub mod smtp;
 pub mod tls;
@@ -29,7 +31,7 @@ use smol::{Async, LocalExecutor};
 
 use crate::auth::{Throttle, Verifier};
 use crate::config::Config;
-use crate::proto::pop3::AuthOutcome;
+use crate::proto::AuthOutcome;
 use crate::store::writer::Writer;
 use crate::store::{Folder, Store};
 
@@ -53,6 +55,15 @@ impl Proto {
             Proto::Imaps => "imaps",
             Proto::Pop3 => "pop3",
             Proto::Pop3s => "pop3s",
+        }
+    }
+
+    /// Whether this build has the protocol (cargo features `imap`, `pop3`; SMTP always).
+    fn built_in(self) -> bool {
+        match self {
+            Proto::Smtp => true,
+            Proto::Imap | Proto::Imaps => cfg!(feature = "imap"),
+            Proto::Pop3 | Proto::Pop3s => cfg!(feature = "pop3"),
         }
     }
 
@@ -321,6 +332,28 @@ pub fn serve(explicit: Option<&Path>) -> i32 {
     }
 }
 
+/// A generated config (`init`, the embedded default) with the listeners of protocols this
+/// build left out set to `[]`, so that it starts.
+pub fn without_absent_protocols(text: String) -> String {
+    let absent: &[&str] = match (cfg!(feature = "imap"), cfg!(feature = "pop3")) {
+        (true, true) => return text,
+        (true, false) => &["pop3 ", "pop3s "],
+        (false, true) => &["imap ", "imaps "],
+        (false, false) => &["imap ", "imaps ", "pop3 ", "pop3s "],
+    };
+    let mut out = String::with_capacity(text.len());
+    for line in text.lines() {
+        if absent.iter().any(|k| line.starts_with(k)) {
+            let key = line.split_whitespace().next().unwrap_or_default();
+            out.push_str(&format!("{key} = []  # not in this build (cargo feature)"));
+        } else {
+            out.push_str(line);
+        }
+        out.push('\n');
+    }
+    out
+}
+
 fn bind_all(cfg: &Config) -> io::Result<Vec<(Proto, TcpListener)>> {
     let l = &cfg.listen;
     let mut out = Vec::new();
@@ -331,6 +364,15 @@ fn bind_all(cfg: &Config) -> io::Result<Vec<(Proto, TcpListener)>> {
         (Proto::Pop3, &l.pop3),
         (Proto::Pop3s, &l.pop3s),
     ] {
+        if !addrs.is_empty() && !proto.built_in() {
+            return Err(io::Error::new(
+                io::ErrorKind::Unsupported,
+                format!(
+                    "listen.{0}: this letterbox was built without {0} (cargo feature); remove the key",
+                    proto.name()
+                ),
+            ));
+        }
         for a in addrs {
             let s =
                 TcpListener::bind(a).map_err(|e| io::Error::new(e.kind(), format!("{} on {a}: {e}", proto.name())))?;
@@ -511,9 +553,14 @@ async fn handle(srv: Rc<Server>, proto: Proto, stream: Async<std::net::TcpStream
         }
     }
     let reason = match proto {
+        #[cfg(feature = "pop3")]
         Proto::Pop3 | Proto::Pop3s => pop3::session(&srv, &mut conn, peer).await,
         Proto::Smtp => smtp::session(&srv, &mut conn, peer).await,
+        #[cfg(feature = "imap")]
         Proto::Imap | Proto::Imaps => imap::session(&srv, &mut conn, peer).await,
+        // Never bound (bind_all refuses listeners of protocols left out of the build).
+        #[allow(unreachable_patterns)]
+        _ => "protocol not built in".to_owned(),
     };
     conn.close().await;
     log(proto.name(), &peer, &format!("disconnect: {reason}"));

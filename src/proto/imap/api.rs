@@ -9,7 +9,7 @@ use crate::auth::Secret;
 use crate::config::{Config, Limits};
 use crate::mime::MimeSummary;
 
-pub use crate::proto::pop3::{AuthOutcome, PeerInfo};
+pub use crate::proto::{AuthOutcome, PeerInfo};
 
 /// RFC 3501 §5.4: an autologout timer "MUST be of at least 30 minutes' duration" once
 /// authenticated (also while IDLE; RFC 2177 §3).
