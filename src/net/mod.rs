@@ -24,7 +24,6 @@ use std::rc::Rc;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use futures_rustls::rustls::ServerConfig;
 use smol::channel::{Receiver, Sender};
 use smol::future::FutureExt;
 use smol::{Async, LocalExecutor};
@@ -36,6 +35,7 @@ use crate::store::writer::Writer;
 use crate::store::{Folder, Store};
 
 use conn::Conn;
+use tls::ServerConfig;
 
 /// Which protocol a listener speaks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -62,8 +62,10 @@ impl Proto {
     fn built_in(self) -> bool {
         match self {
             Proto::Smtp => true,
-            Proto::Imap | Proto::Imaps => cfg!(feature = "imap"),
-            Proto::Pop3 | Proto::Pop3s => cfg!(feature = "pop3"),
+            Proto::Imap => cfg!(feature = "imap"),
+            Proto::Pop3 => cfg!(feature = "pop3"),
+            Proto::Imaps => cfg!(feature = "imap") && tls::BUILT_IN,
+            Proto::Pop3s => cfg!(feature = "pop3") && tls::BUILT_IN,
         }
     }
 
@@ -332,18 +334,33 @@ pub fn serve(explicit: Option<&Path>) -> i32 {
     }
 }
 
-/// A generated config (`init`, the embedded default) with the listeners of protocols this
-/// build left out set to `[]`, so that it starts.
+/// A generated config (`init`, the embedded default) fitted to this build: listeners of
+/// protocols left out (and the implicit-TLS ones without TLS) set to `[]`, and without TLS
+/// the `[tls]` table commented out, so that it starts.
 pub fn without_absent_protocols(text: String) -> String {
-    let absent: &[&str] = match (cfg!(feature = "imap"), cfg!(feature = "pop3")) {
-        (true, true) => return text,
-        (true, false) => &["pop3 ", "pop3s "],
-        (false, true) => &["imap ", "imaps "],
-        (false, false) => &["imap ", "imaps ", "pop3 ", "pop3s "],
-    };
+    let mut absent: Vec<&str> = Vec::new();
+    if !cfg!(feature = "imap") {
+        absent.extend(["imap ", "imaps "]);
+    }
+    if !cfg!(feature = "pop3") {
+        absent.extend(["pop3 ", "pop3s "]);
+    }
+    if !tls::BUILT_IN {
+        absent.extend(["imaps ", "pop3s "]);
+    }
     let mut out = String::with_capacity(text.len());
+    let mut in_tls = false;
     for line in text.lines() {
-        if absent.iter().any(|k| line.starts_with(k)) {
+        if line.starts_with('[') {
+            in_tls = !tls::BUILT_IN && line.starts_with("[tls]");
+        }
+        if in_tls {
+            out.push_str("# ");
+            out.push_str(line);
+            if line.starts_with("[tls]") {
+                out.push_str("  # not in this build (cargo feature tls)");
+            }
+        } else if absent.iter().any(|k| line.starts_with(k)) {
             let key = line.split_whitespace().next().unwrap_or_default();
             out.push_str(&format!("{key} = []  # not in this build (cargo feature)"));
         } else {
