@@ -7,7 +7,7 @@ use super::api::{Mailstore, MsgMeta, StoreError};
 use super::encode;
 use super::reader::{Bad, P, R};
 use super::search::read_range;
-use super::view::Selected;
+use super::view::{MetaCursor, Selected};
 use crate::mime::MimeSummary;
 
 /// Bytes of FETCH output produced per `poll` (plus one small non-streamed item at most).
@@ -219,13 +219,28 @@ pub struct FetchJob {
     next: u32,
     current: Option<Current>,
     stream: Option<Stream>,
+    /// Batched lookups of the messages' flags, sizes and dates.
+    cursor: MetaCursor,
     pub failed: bool,
+    /// Some messages were skipped: expunged by another session and gone from the store
+    /// (RFC 5530 EXPUNGEISSUED, as RFC 2180 §4.1.3 allows).
+    pub gone: bool,
 }
 
 impl FetchJob {
     pub fn new(atts: Vec<FetchAtt>, ranges: Vec<(u32, u32)>) -> FetchJob {
         let next = ranges.first().map_or(0, |r| r.0);
-        FetchJob { atts, ranges, range: 0, next, current: None, stream: None, failed: false }
+        FetchJob {
+            atts,
+            ranges,
+            range: 0,
+            next,
+            current: None,
+            stream: None,
+            cursor: MetaCursor::default(),
+            failed: false,
+            gone: false,
+        }
     }
 
     /// The next output chunk; `None` when the job is complete.
@@ -246,14 +261,14 @@ impl FetchJob {
                         self.current = None;
                     }
                 }
-            } else if !self.start_next(view, &mut out) {
+            } else if !self.start_next(view, store, &mut out) {
                 break;
             }
         }
         (!out.is_empty()).then_some(out)
     }
 
-    fn start_next(&mut self, view: &Selected, out: &mut Vec<u8>) -> bool {
+    fn start_next(&mut self, view: &Selected, store: &mut dyn Mailstore, out: &mut Vec<u8>) -> bool {
         while let Some(&(a, b)) = self.ranges.get(self.range) {
             let seq = self.next.max(a);
             if seq > b {
@@ -265,7 +280,13 @@ impl FetchJob {
             if seq == u32::MAX {
                 self.range += 1;
             }
-            let Some(meta) = view.meta(seq) else { continue };
+            if view.uid(seq).is_none() {
+                continue;
+            }
+            let Some(meta) = self.cursor.get(view, seq, store) else {
+                self.gone = true;
+                continue;
+            };
             out.extend_from_slice(format!("* {seq} FETCH ").as_bytes());
             self.current = Some(Current { meta, att: 0, mime: None });
             return true;
@@ -284,6 +305,11 @@ impl FetchJob {
         out.resize(start + want, b' ');
         let got = store.read(&view.name, s.uid, s.offset, out.get_mut(start..).unwrap_or(&mut []));
         let n = match got {
+            Err(StoreError::NoMessage) => {
+                // Gone between lookup and read: the literal length is promised, pad it.
+                self.gone = true;
+                want
+            }
             Ok(0) | Err(_) => {
                 // The literal length is promised: pad with spaces and report failure.
                 self.failed = true;
