@@ -576,6 +576,8 @@ fn import(c: &Config, s: &Store, a: &ImportArgs) -> i32 {
     prog.done();
     match r {
         Ok(n) => {
+            // The next open loads the table instead of replaying every record (issue 9).
+            folder.save_index();
             eprintln!("letterbox: imported {n} messages into {}", a.folder);
             exit::OK
         }
