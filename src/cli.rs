@@ -576,8 +576,12 @@ fn import(c: &Config, s: &Store, a: &ImportArgs) -> i32 {
     prog.done();
     match r {
         Ok(n) => {
-            // The next open loads the table instead of replaying every record (issue 9).
-            folder.save_index();
+            // Imported light (no table in RAM): one full open writes the index, so the
+            // server's first SELECT loads it instead of replaying every record (issue 9).
+            drop(folder);
+            if n > 0 {
+                let _ = s.open_folder(&a.folder);
+            }
             eprintln!("letterbox: imported {n} messages into {}", a.folder);
             exit::OK
         }

@@ -1153,9 +1153,13 @@ fn rss_10_and_100_sessions_with_2000_messages() {
         out.lines().find_map(|l| l.strip_prefix("RESULT ")).unwrap().split(' ').map(|v| v.parse().unwrap()).collect();
     let (base, r10, r100) = (nums[0], nums[1], nums[2]);
     eprintln!("server VmRSS: idle {base} KiB, 10 sessions {r10} KiB, 100 sessions {r100} KiB");
+    // Sessions share the folder's UID list and read flags from the store's table (issue 5):
+    // a session costs its buffers, not a copy of the folder (which was ~84 KiB here).
+    let per_session = r100.saturating_sub(r10) / 90;
+    assert!(per_session <= 40, "{per_session} KiB per selected session");
     if !under_emulator() {
         // Issue goal 3 MiB / 8 MiB total; measured (x86-64 release) in the report.
-        assert!(r10 <= 8 * 1024, "10 sessions: {r10} KiB");
-        assert!(r100 <= 16 * 1024, "100 sessions: {r100} KiB");
+        assert!(r10 <= 6 * 1024, "10 sessions: {r10} KiB");
+        assert!(r100 <= 10 * 1024, "100 sessions: {r100} KiB");
     }
 }
