@@ -231,7 +231,9 @@ impl Session {
             (Err(_), _) => return self.tagged(&tag, "NO [UNAVAILABLE] Expunge failed"),
         }
         self.raw(buf);
-        self.tagged(&tag, "OK EXPUNGE completed");
+        // Messages another session expunged meanwhile (their \Deleted is read from the
+        // store) are reported too, before the tagged OK (RFC 3501 §6.4.3).
+        self.finish(tag, "OK EXPUNGE completed");
     }
 
     /// Answer to [`Event::Copy`]: the target's UIDVALIDITY and (source, new) UID pairs.
