@@ -3,13 +3,15 @@
 //! UID EXPUNGE and APPENDUID; RFC 3348 CHILDREN attributes). Reads go through the
 //! [`Mailstore`]; writes become [`Event`]s answered by the driver's callbacks.
 
+use std::io::Write as _;
+
 use super::api::{flag, Event, FolderInfo, Mailstore, StoreOp};
 use super::fetch::{FetchAtt, FetchJob};
 use super::parser::{append_prefix, Command, Flag, StatusItem};
 use super::search::{Candidate, SearchKey};
 use super::session::{store_error, Pending, Session, State};
 use super::types::{Mailbox, MailboxError, SequenceSet, Tag, DELIMITER};
-use super::view::Selected;
+use super::view::{MetaCursor, Selected};
 
 /// A folder name from the wire: modified UTF-7 decoded, a trailing delimiter dropped.
 fn folder_name(raw: &[u8]) -> Result<String, MailboxError> {
@@ -42,14 +44,14 @@ impl Session {
                 },
             },
             Command::Copy { uid, set, mailbox, mv } => self.copy(tag, uid, &set, &mailbox, mv),
-            Command::Close => self.close_mailbox(tag),
+            Command::Close => self.close_mailbox(tag, store),
             Command::Unselect => {
                 self.deselect();
                 self.tagged(&tag, "OK UNSELECT completed");
             }
-            Command::Expunge(uids) => self.expunge(tag, uids),
+            Command::Expunge(uids) => self.expunge(tag, uids, store),
             Command::Search { uid, key } => self.search(tag, uid, key, store),
-            Command::Fetch { uid, set, atts } => self.fetch(tag, uid, &set, atts),
+            Command::Fetch { uid, set, atts } => self.fetch(tag, uid, &set, atts, store),
             Command::Store { uid, set, op, silent, flags } => self.store(tag, uid, &set, op, silent, &flags),
             _ => self.tagged(&tag, "BAD Command not valid in this state"),
         }
@@ -196,6 +198,7 @@ impl Session {
             Ok(s) => s,
             Err(e) => return self.tagged(&tag, store_error(e, false)),
         };
+        let first_unseen = snap.first_unseen;
         let sel = Selected::new(name.as_str().to_owned(), snap, read_only);
         let mut buf = Vec::new();
         sel.flags_responses(&mut buf);
@@ -203,8 +206,8 @@ impl Session {
         if !read_only {
             store.claim_recent(name.as_str());
         }
-        if let Some(i) = sel.msgs.iter().position(|m| m.flags & flag::SEEN == 0) {
-            buf.extend_from_slice(format!("* OK [UNSEEN {}] First unseen\r\n", i + 1).as_bytes());
+        if first_unseen > 0 {
+            buf.extend_from_slice(format!("* OK [UNSEEN {first_unseen}] First unseen\r\n").as_bytes());
         }
         buf.extend_from_slice(format!("* OK [UIDVALIDITY {}] UIDs valid\r\n", sel.uidvalidity).as_bytes());
         buf.extend_from_slice(format!("* OK [UIDNEXT {}] Predicted next UID\r\n", sel.uidnext).as_bytes());
@@ -228,16 +231,12 @@ impl Session {
         let values: Vec<String> = items
             .iter()
             .map(|i| match i {
-                StatusItem::Messages => format!("MESSAGES {}", snap.messages.len()),
-                StatusItem::Recent => format!("RECENT {}", snap.messages.iter().filter(|m| m.recent).count()),
+                StatusItem::Messages => format!("MESSAGES {}", snap.uids.len()),
+                StatusItem::Recent => format!("RECENT {}", snap.recent()),
                 StatusItem::UidNext => format!("UIDNEXT {}", snap.uidnext),
                 StatusItem::UidValidity => format!("UIDVALIDITY {}", snap.uidvalidity),
-                StatusItem::Unseen => {
-                    format!("UNSEEN {}", snap.messages.iter().filter(|m| m.flags & flag::SEEN == 0).count())
-                }
-                StatusItem::Size => {
-                    format!("SIZE {}", snap.messages.iter().map(|m| m.size).sum::<u64>())
-                }
+                StatusItem::Unseen => format!("UNSEEN {}", snap.unseen),
+                StatusItem::Size => format!("SIZE {}", snap.size),
             })
             .collect();
         let mut buf = b"* STATUS ".to_vec();
@@ -248,12 +247,15 @@ impl Session {
     }
 
     /// RFC 3501 §6.4.2 CLOSE: silently expunges \Deleted messages unless read-only.
-    fn close_mailbox(&mut self, tag: Tag) {
+    fn close_mailbox(&mut self, tag: Tag, store: &mut dyn Mailstore) {
         let Some(sel) = self.selected.as_ref() else {
             return;
         };
-        let uids: Vec<u32> = sel.msgs.iter().filter(|m| m.flags & flag::DELETED != 0).map(|m| m.uid).collect();
-        if sel.read_only || uids.is_empty() {
+        let uids = match sel.read_only {
+            true => Vec::new(),
+            false => sel.uids_where(&sel.all(), store, |m| m.flags & flag::DELETED != 0),
+        };
+        if uids.is_empty() {
             self.deselect();
             return self.tagged(&tag, "OK CLOSE completed");
         }
@@ -263,21 +265,18 @@ impl Session {
     }
 
     /// RFC 3501 §6.4.3 EXPUNGE and RFC 4315 §2.1 UID EXPUNGE.
-    fn expunge(&mut self, tag: Tag, set: Option<SequenceSet>) {
+    fn expunge(&mut self, tag: Tag, set: Option<SequenceSet>, store: &mut dyn Mailstore) {
         let Some(sel) = self.selected.as_ref() else {
             return;
         };
         if sel.read_only {
             return self.tagged(&tag, "NO [READ-ONLY] Mailbox is read-only");
         }
-        let within = set.map(|s| s.normalize(sel.max_uid(), false));
-        let uids: Vec<u32> = sel
-            .msgs
-            .iter()
-            .filter(|m| m.flags & flag::DELETED != 0)
-            .filter(|m| within.as_ref().is_none_or(|r| SequenceSet::contains(r, m.uid)))
-            .map(|m| m.uid)
-            .collect();
+        let ranges = match set {
+            Some(s) => sel.seq_ranges(&s, true),
+            None => sel.all(),
+        };
+        let uids = sel.uids_where(&ranges, store, |m| m.flags & flag::DELETED != 0);
         if uids.is_empty() {
             return self.finish(tag, "OK EXPUNGE completed");
         }
@@ -293,11 +292,15 @@ impl Session {
         };
         key.prepare(sel.count(), sel.max_uid());
         let mut line = b"* SEARCH".to_vec();
-        for (i, m) in sel.msgs.iter().enumerate() {
-            let seq = i as u32 + 1;
-            let mut c = Candidate::new(&sel.name, seq, *m, &sel.keywords, (sel.count(), sel.max_uid()));
+        let mut cursor = MetaCursor::default();
+        for seq in 1..=sel.count() {
+            // Gone from the store too (expunged elsewhere, compacted): matches nothing.
+            let Some(m) = cursor.get(sel, seq, store) else { continue };
+            let mut c = Candidate::new(&sel.name, seq, m, &sel.keywords, (sel.count(), sel.max_uid()));
             match c.matches(&key, store) {
-                Ok(true) => line.extend_from_slice(format!(" {}", if uid { m.uid } else { seq }).as_bytes()),
+                Ok(true) => {
+                    let _ = write!(line, " {}", if uid { m.uid } else { seq });
+                }
                 Ok(false) => {}
                 Err(e) => return self.tagged(&tag, store_error(e, false)),
             }
@@ -309,7 +312,7 @@ impl Session {
 
     /// RFC 3501 §6.4.5 FETCH / §6.4.8 UID FETCH. Body items without .PEEK set \Seen first
     /// (a Store event), then the output streams from `poll`.
-    fn fetch(&mut self, tag: Tag, uid: bool, set: &SequenceSet, mut atts: Vec<FetchAtt>) {
+    fn fetch(&mut self, tag: Tag, uid: bool, set: &SequenceSet, mut atts: Vec<FetchAtt>, store: &mut dyn Mailstore) {
         let Some(sel) = self.selected.as_ref() else {
             return;
         };
@@ -322,11 +325,7 @@ impl Session {
             atts.push(FetchAtt::Flags);
         }
         let unseen: Vec<u32> = match sets_seen {
-            true => sel
-                .uids(&ranges)
-                .into_iter()
-                .filter(|&u| sel.seq_of(u).and_then(|s| sel.meta(s)).is_some_and(|m| m.flags & flag::SEEN == 0))
-                .collect(),
+            true => sel.uids_where(&ranges, store, |m| m.flags & flag::SEEN == 0),
             false => Vec::new(),
         };
         let job = FetchJob::new(atts, ranges);

@@ -231,7 +231,9 @@ impl Session {
             (Err(_), _) => return self.tagged(&tag, "NO [UNAVAILABLE] Expunge failed"),
         }
         self.raw(buf);
-        self.tagged(&tag, "OK EXPUNGE completed");
+        // Messages another session expunged meanwhile (their \Deleted is read from the
+        // store) are reported too, before the tagged OK (RFC 3501 §6.4.3).
+        self.finish(tag, "OK EXPUNGE completed");
     }
 
     /// Answer to [`Event::Copy`]: the target's UIDVALIDITY and (source, new) UID pairs.
@@ -287,6 +289,9 @@ impl Session {
                         self.pending = Pending::Fetch { tag, job };
                     }
                     None if job.failed => self.tagged(&tag, "NO [SERVERBUG] Some messages could not be read"),
+                    None if job.gone => {
+                        self.tagged(&tag, "NO [EXPUNGEISSUED] Some of the requested messages no longer exist")
+                    }
                     None => self.tagged(&tag, "OK FETCH completed"),
                 }
                 true
