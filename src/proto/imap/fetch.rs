@@ -56,6 +56,8 @@ pub enum FetchAtt {
     Uid,
     BodyStructure,
     Body,
+    /// RFC 7162 §3.1.4.2 `MODSEQ`.
+    Modseq,
     Section(BodySection),
 }
 
@@ -66,8 +68,8 @@ impl FetchAtt {
     }
 }
 
-/// `("ALL" / "FULL" / "FAST" / fetch-att / "(" fetch-att *(SP fetch-att) ")")`, then
-/// optional RFC 4466 fetch modifiers, skipped.
+/// `("ALL" / "FULL" / "FAST" / fetch-att / "(" fetch-att *(SP fetch-att) ")")`; the
+/// RFC 4466 fetch modifiers after it are the parser's.
 pub fn fetch_atts(p: &mut P) -> R<Vec<FetchAtt>> {
     use FetchAtt as F;
     let atts = if p.keyword("ALL") {
@@ -89,9 +91,6 @@ pub fn fetch_atts(p: &mut P) -> R<Vec<FetchAtt>> {
     } else {
         vec![fetch_att(p)?]
     };
-    if p.eat(b' ') {
-        p.skip_value(1)?;
-    }
     Ok(atts)
 }
 
@@ -115,6 +114,8 @@ fn fetch_att(p: &mut P) -> R<FetchAtt> {
         section(SectionName::Rfc822, false, None)
     } else if p.keyword("UID") {
         F::Uid
+    } else if p.keyword("MODSEQ") {
+        F::Modseq
     } else if p.keyword("BODYSTRUCTURE") {
         F::BodyStructure
     } else if p.keyword("BODY.PEEK") {
@@ -220,12 +221,14 @@ pub struct FetchJob {
     current: Option<Current>,
     stream: Option<Stream>,
     pub failed: bool,
+    /// RFC 7162 §3.1.4.1 CHANGEDSINCE: only messages with a higher MODSEQ.
+    pub changed_since: Option<u64>,
 }
 
 impl FetchJob {
     pub fn new(atts: Vec<FetchAtt>, ranges: Vec<(u32, u32)>) -> FetchJob {
         let next = ranges.first().map_or(0, |r| r.0);
-        FetchJob { atts, ranges, range: 0, next, current: None, stream: None, failed: false }
+        FetchJob { atts, ranges, range: 0, next, current: None, stream: None, failed: false, changed_since: None }
     }
 
     /// The next output chunk; `None` when the job is complete.
@@ -266,6 +269,9 @@ impl FetchJob {
                 self.range += 1;
             }
             let Some(meta) = view.meta(seq) else { continue };
+            if self.changed_since.is_some_and(|n| meta.modseq <= n) {
+                continue;
+            }
             out.extend_from_slice(format!("* {seq} FETCH ").as_bytes());
             self.current = Some(Current { meta, att: 0, mime: None });
             return true;
@@ -314,6 +320,7 @@ impl FetchJob {
                 out.extend_from_slice(format!("INTERNALDATE {}", encode::date_time(m.internal_date)).as_bytes())
             }
             FetchAtt::Size => out.extend_from_slice(format!("RFC822.SIZE {}", m.size).as_bytes()),
+            FetchAtt::Modseq => out.extend_from_slice(format!("MODSEQ ({})", m.modseq).as_bytes()),
             FetchAtt::Envelope | FetchAtt::Body | FetchAtt::BodyStructure => {
                 let mime = load_mime(cur, view, store, &mut self.failed);
                 match att {
