@@ -81,7 +81,10 @@ impl MemStore {
             Event::Store { folder, uids, op, flags, keywords, unchanged_since } => {
                 let modified = self.modified_since(folder, uids, *unchanged_since);
                 let kept: Vec<u32> = uids.iter().copied().filter(|u| !modified.contains(u)).collect();
-                let r = self.store(folder, &kept, *op, *flags, keywords);
+                let r = match kept.is_empty() {
+                    true => Ok((Vec::new(), self.folders.get(folder).map(|f| f.keywords.clone()).unwrap_or_default())),
+                    false => self.store(folder, &kept, *op, *flags, keywords),
+                };
                 session.store_done_with(r, modified);
             }
             Event::Expunge { folder, uids } => session.expunge_done(self.expunge(folder, uids)),

@@ -220,10 +220,10 @@ impl Session {
         let mut code = String::new();
         if let (Ok((updates, keywords)), Some(sel)) = (result, self.selected.as_mut()) {
             sel.set_keywords(keywords, &mut buf);
+            // RFC 7162 §3.1.3: a silent (also UNCHANGEDSINCE) STORE still reports the new
+            // MODSEQs of a CONDSTORE session, without FLAGS.
             let report = match (silent, fetch.is_some()) {
                 (_, true) => Report::Never,
-                // RFC 7162 §3.1.3: UNCHANGEDSINCE reports every stored message, even silent.
-                (true, _) if conditional => Report::Always { uid },
                 (true, _) => Report::Silent,
                 _ => Report::Always { uid },
             };
