@@ -9,7 +9,7 @@ use super::parser::{append_prefix, Command, Flag, QResync, StatusItem};
 use super::search::{Candidate, SearchKey};
 use super::session::{store_error, Pending, Session, State};
 use super::types::{Mailbox, MailboxError, SequenceSet, Tag, DELIMITER};
-use super::view::Selected;
+use super::view::{MetaCursor, Selected};
 
 /// A folder name from the wire: modified UTF-7 decoded, a trailing delimiter dropped.
 fn folder_name(raw: &[u8]) -> Result<String, MailboxError> {
@@ -36,7 +36,7 @@ fn resync(sel: &Selected, q: &QResync, out: &mut Vec<u8>) -> FetchJob {
         None => vec![(1, top)],
     };
     super::view::vanished_lines(out, "(EARLIER) ", &sel.missing_uids(&known));
-    let mut job = FetchJob::new(vec![FetchAtt::Uid, FetchAtt::Flags, FetchAtt::Modseq], vec![(1, sel.count())]);
+    let mut job = FetchJob::new(vec![FetchAtt::Uid, FetchAtt::Flags, FetchAtt::Modseq], sel.all());
     job.changed_since = Some(q.modseq);
     job
 }
@@ -65,15 +65,15 @@ impl Session {
                 },
             },
             Command::Copy { uid, set, mailbox, mv } => self.copy(tag, uid, &set, &mailbox, mv),
-            Command::Close => self.close_mailbox(tag),
+            Command::Close => self.close_mailbox(tag, store),
             Command::Unselect => {
                 self.deselect();
                 self.tagged(&tag, "OK UNSELECT completed");
             }
-            Command::Expunge(uids) => self.expunge(tag, uids),
+            Command::Expunge(uids) => self.expunge(tag, uids, store),
             Command::Search { uid, key } => self.search(tag, uid, key, store),
             Command::Fetch { uid, set, atts, changed_since, vanished } => {
-                self.fetch(tag, uid, &set, atts, (changed_since, vanished))
+                self.fetch(tag, uid, &set, atts, (changed_since, vanished), store)
             }
             Command::Store { uid, set, op, silent, flags, unchanged_since } => {
                 self.store(tag, uid, &set, op, silent, &flags, unchanged_since)
@@ -232,6 +232,7 @@ impl Session {
         if condstore {
             self.enable_condstore();
         }
+        let first_unseen = snap.first_unseen;
         let mut sel = Selected::new(name.as_str().to_owned(), snap, read_only);
         sel.condstore = self.condstore;
         sel.qresync = self.qresync;
@@ -241,8 +242,8 @@ impl Session {
         if !read_only {
             store.claim_recent(name.as_str());
         }
-        if let Some(i) = sel.msgs.iter().position(|m| m.flags & flag::SEEN == 0) {
-            buf.extend_from_slice(format!("* OK [UNSEEN {}] First unseen\r\n", i + 1).as_bytes());
+        if first_unseen > 0 {
+            buf.extend_from_slice(format!("* OK [UNSEEN {first_unseen}] First unseen\r\n").as_bytes());
         }
         buf.extend_from_slice(format!("* OK [UIDVALIDITY {}] UIDs valid\r\n", sel.uidvalidity).as_bytes());
         buf.extend_from_slice(format!("* OK [UIDNEXT {}] Predicted next UID\r\n", sel.uidnext).as_bytes());
@@ -275,16 +276,12 @@ impl Session {
         let values: Vec<String> = items
             .iter()
             .map(|i| match i {
-                StatusItem::Messages => format!("MESSAGES {}", snap.messages.len()),
-                StatusItem::Recent => format!("RECENT {}", snap.messages.iter().filter(|m| m.recent).count()),
+                StatusItem::Messages => format!("MESSAGES {}", snap.uids.len()),
+                StatusItem::Recent => format!("RECENT {}", snap.recent()),
                 StatusItem::UidNext => format!("UIDNEXT {}", snap.uidnext),
                 StatusItem::UidValidity => format!("UIDVALIDITY {}", snap.uidvalidity),
-                StatusItem::Unseen => {
-                    format!("UNSEEN {}", snap.messages.iter().filter(|m| m.flags & flag::SEEN == 0).count())
-                }
-                StatusItem::Size => {
-                    format!("SIZE {}", snap.messages.iter().map(|m| m.size).sum::<u64>())
-                }
+                StatusItem::Unseen => format!("UNSEEN {}", snap.unseen),
+                StatusItem::Size => format!("SIZE {}", snap.size),
                 StatusItem::HighestModseq => format!("HIGHESTMODSEQ {}", snap.highest_modseq),
             })
             .collect();
@@ -296,12 +293,15 @@ impl Session {
     }
 
     /// RFC 3501 §6.4.2 CLOSE: silently expunges \Deleted messages unless read-only.
-    fn close_mailbox(&mut self, tag: Tag) {
+    fn close_mailbox(&mut self, tag: Tag, store: &mut dyn Mailstore) {
         let Some(sel) = self.selected.as_ref() else {
             return;
         };
-        let uids: Vec<u32> = sel.msgs.iter().filter(|m| m.flags & flag::DELETED != 0).map(|m| m.uid).collect();
-        if sel.read_only || uids.is_empty() {
+        let uids = match sel.read_only {
+            true => Vec::new(),
+            false => sel.uids_where(&sel.all(), store, |m| m.flags & flag::DELETED != 0),
+        };
+        if uids.is_empty() {
             self.deselect();
             return self.tagged(&tag, "OK CLOSE completed");
         }
@@ -311,21 +311,18 @@ impl Session {
     }
 
     /// RFC 3501 §6.4.3 EXPUNGE and RFC 4315 §2.1 UID EXPUNGE.
-    fn expunge(&mut self, tag: Tag, set: Option<SequenceSet>) {
+    fn expunge(&mut self, tag: Tag, set: Option<SequenceSet>, store: &mut dyn Mailstore) {
         let Some(sel) = self.selected.as_ref() else {
             return;
         };
         if sel.read_only {
             return self.tagged(&tag, "NO [READ-ONLY] Mailbox is read-only");
         }
-        let within = set.map(|s| s.normalize(sel.max_uid(), false));
-        let uids: Vec<u32> = sel
-            .msgs
-            .iter()
-            .filter(|m| m.flags & flag::DELETED != 0)
-            .filter(|m| within.as_ref().is_none_or(|r| SequenceSet::contains(r, m.uid)))
-            .map(|m| m.uid)
-            .collect();
+        let ranges = match set {
+            Some(s) => sel.seq_ranges(&s, true),
+            None => sel.all(),
+        };
+        let uids = sel.uids_where(&ranges, store, |m| m.flags & flag::DELETED != 0);
         if uids.is_empty() {
             return self.finish(tag, "OK EXPUNGE completed");
         }
@@ -347,9 +344,11 @@ impl Session {
         key.prepare(sel.count(), sel.max_uid());
         let mut line = b"* SEARCH".to_vec();
         let mut top = 0;
-        for (i, m) in sel.msgs.iter().enumerate() {
-            let seq = i as u32 + 1;
-            let mut c = Candidate::new(&sel.name, seq, *m, &sel.keywords, (sel.count(), sel.max_uid()));
+        let mut cursor = MetaCursor::default();
+        for seq in 1..=sel.count() {
+            // Gone from the store too (expunged elsewhere, compacted): matches nothing.
+            let Some(m) = cursor.get(sel, seq, store) else { continue };
+            let mut c = Candidate::new(&sel.name, seq, m, &sel.keywords, (sel.count(), sel.max_uid()));
             match c.matches(&key, store) {
                 Ok(true) => {
                     line.extend_from_slice(format!(" {}", if uid { m.uid } else { seq }).as_bytes());
@@ -371,7 +370,15 @@ impl Session {
     /// (a Store event), then the output streams from `poll`. RFC 7162: MODSEQ and
     /// CHANGEDSINCE enable CONDSTORE (§3.1.4), VANISHED sends the expunged UIDs of the set
     /// first (§3.2.6).
-    fn fetch(&mut self, tag: Tag, uid: bool, set: &SequenceSet, mut atts: Vec<FetchAtt>, mods: FetchMods) {
+    fn fetch(
+        &mut self,
+        tag: Tag,
+        uid: bool,
+        set: &SequenceSet,
+        mut atts: Vec<FetchAtt>,
+        mods: FetchMods,
+        store: &mut dyn Mailstore,
+    ) {
         let (changed_since, vanished) = mods;
         if vanished && !(uid && self.qresync && changed_since.is_some()) {
             return self.tagged(&tag, "BAD VANISHED needs UID FETCH, CHANGEDSINCE and ENABLE QRESYNC");
@@ -409,11 +416,7 @@ impl Session {
             return;
         };
         let unseen: Vec<u32> = match sets_seen {
-            true => sel
-                .uids(&ranges)
-                .into_iter()
-                .filter(|&u| sel.seq_of(u).and_then(|s| sel.meta(s)).is_some_and(|m| m.flags & flag::SEEN == 0))
-                .collect(),
+            true => sel.uids_where(&ranges, store, |m| m.flags & flag::SEEN == 0),
             false => Vec::new(),
         };
         let mut job = FetchJob::new(atts, ranges);

@@ -7,7 +7,7 @@ use super::api::{Mailstore, MsgMeta, StoreError};
 use super::encode;
 use super::reader::{Bad, P, R};
 use super::search::read_range;
-use super::view::Selected;
+use super::view::{MetaCursor, Selected};
 use crate::mime::MimeSummary;
 
 /// Bytes of FETCH output produced per `poll` (plus one small non-streamed item at most).
@@ -220,7 +220,12 @@ pub struct FetchJob {
     next: u32,
     current: Option<Current>,
     stream: Option<Stream>,
+    /// Batched lookups of the messages' flags, sizes and dates.
+    cursor: MetaCursor,
     pub failed: bool,
+    /// Some messages were skipped: expunged by another session and gone from the store
+    /// (RFC 5530 EXPUNGEISSUED, as RFC 2180 §4.1.3 allows).
+    pub gone: bool,
     /// RFC 7162 §3.1.4.1 CHANGEDSINCE: only messages with a higher MODSEQ.
     pub changed_since: Option<u64>,
 }
@@ -228,7 +233,18 @@ pub struct FetchJob {
 impl FetchJob {
     pub fn new(atts: Vec<FetchAtt>, ranges: Vec<(u32, u32)>) -> FetchJob {
         let next = ranges.first().map_or(0, |r| r.0);
-        FetchJob { atts, ranges, range: 0, next, current: None, stream: None, failed: false, changed_since: None }
+        FetchJob {
+            atts,
+            ranges,
+            range: 0,
+            next,
+            current: None,
+            stream: None,
+            cursor: MetaCursor::default(),
+            failed: false,
+            gone: false,
+            changed_since: None,
+        }
     }
 
     /// The next output chunk; `None` when the job is complete.
@@ -249,14 +265,14 @@ impl FetchJob {
                         self.current = None;
                     }
                 }
-            } else if !self.start_next(view, &mut out) {
+            } else if !self.start_next(view, store, &mut out) {
                 break;
             }
         }
         (!out.is_empty()).then_some(out)
     }
 
-    fn start_next(&mut self, view: &Selected, out: &mut Vec<u8>) -> bool {
+    fn start_next(&mut self, view: &Selected, store: &mut dyn Mailstore, out: &mut Vec<u8>) -> bool {
         while let Some(&(a, b)) = self.ranges.get(self.range) {
             let seq = self.next.max(a);
             if seq > b {
@@ -268,7 +284,13 @@ impl FetchJob {
             if seq == u32::MAX {
                 self.range += 1;
             }
-            let Some(meta) = view.meta(seq) else { continue };
+            if view.uid(seq).is_none() {
+                continue;
+            }
+            let Some(meta) = self.cursor.get(view, seq, store) else {
+                self.gone = true;
+                continue;
+            };
             if self.changed_since.is_some_and(|n| meta.modseq <= n) {
                 continue;
             }
@@ -290,6 +312,11 @@ impl FetchJob {
         out.resize(start + want, b' ');
         let got = store.read(&view.name, s.uid, s.offset, out.get_mut(start..).unwrap_or(&mut []));
         let n = match got {
+            Err(StoreError::NoMessage) => {
+                // Gone between lookup and read: the literal length is promised, pad it.
+                self.gone = true;
+                want
+            }
             Ok(0) | Err(_) => {
                 // The literal length is promised: pad with spaces and report failure.
                 self.failed = true;

@@ -193,11 +193,16 @@ impl Mailstore for MemStore {
 
     fn open(&mut self, folder: &str) -> Result<Snapshot, StoreError> {
         let f = self.folders.get(folder).ok_or(StoreError::NotFound)?;
+        let unseen = || f.msgs.iter().filter(|(m, _)| m.flags & flag::SEEN == 0);
         Ok(Snapshot {
             uidvalidity: f.uidvalidity,
             uidnext: f.uidnext,
             highest_modseq: self.generation,
-            messages: f.msgs.iter().map(|(m, _)| *m).collect(),
+            uids: f.msgs.iter().map(|(m, _)| m.uid).collect(),
+            recent_above: u32::MAX,
+            unseen: unseen().count() as u32,
+            first_unseen: f.msgs.iter().position(|(m, _)| m.flags & flag::SEEN == 0).map_or(0, |i| i as u32 + 1),
+            size: f.msgs.iter().map(|(m, _)| m.size).sum(),
             keywords: f.keywords.clone(),
             generation: self.generation,
         })
@@ -206,15 +211,21 @@ impl Mailstore for MemStore {
     fn changes(&mut self, folder: &str, since: u64) -> Result<Changes, StoreError> {
         let f = self.folders.get(folder).ok_or(StoreError::NotFound)?;
         let touched = |uid: u32| f.touched.get(&uid).is_some_and(|&g| g > since);
+        let listed = f.expunged.iter().any(|(g, _)| *g > since) || f.msgs.iter().any(|(m, _)| touched(m.uid));
         Ok(Changes {
             generation: self.generation,
             uidnext: f.uidnext,
             highest_modseq: self.generation,
-            expunged: f.expunged.iter().filter(|(g, _)| *g > since).map(|(_, u)| *u).collect(),
-            added: f.msgs.iter().map(|(m, _)| *m).filter(|m| touched(m.uid)).collect(),
+            uids: listed.then(|| f.msgs.iter().map(|(m, _)| m.uid).collect()),
+            recent_above: u32::MAX,
             flags: f.msgs.iter().map(|(m, _)| *m).filter(|m| touched(m.uid)).collect(),
             keywords: f.keywords.clone(),
         })
+    }
+
+    fn metas(&mut self, folder: &str, uids: &[u32], out: &mut Vec<Option<MsgMeta>>) {
+        let msgs = self.folders.get(folder).map_or(&[][..], |f| &f.msgs[..]);
+        out.extend(uids.iter().map(|u| msgs.binary_search_by_key(u, |(m, _)| m.uid).ok().map(|i| msgs[i].0)));
     }
 
     fn read(&mut self, folder: &str, uid: u32, offset: u64, buf: &mut [u8]) -> Result<usize, StoreError> {

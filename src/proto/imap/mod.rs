@@ -57,7 +57,9 @@
 //!   buffered. Each has exactly one callback: `auth_result`, `append_done`, `store_done`,
 //!   `expunge_done`, `tls_started`. FETCH of a body without .PEEK first emits a `Store`
 //!   (add `\Seen` to the unseen UIDs), then streams.
-//! * The selected folder's messages are held as [`MsgMeta`] (32 bytes each).
+//! * The selected folder is held as its UID list, shared (`Arc<[u32]>`) between sessions
+//!   at the same folder state, plus \Recent UID ranges; flags, sizes and dates are read
+//!   through `metas(folder, uids)` in batches (issue 5).
 //! * SEARCH BODY/TEXT scans messages synchronously inside `poll` (16 KiB reads).
 //! * IDLE: on every `poll` while idling the core calls `changes`; the driver should poll
 //!   when the store signals a change to the folder. Cap the number of IDLE sessions in the

@@ -313,6 +313,9 @@ impl Session {
                         self.pending = Pending::Fetch { tag, job, done };
                     }
                     None if job.failed => self.tagged(&tag, "NO [SERVERBUG] Some messages could not be read"),
+                    None if job.gone => {
+                        self.tagged(&tag, "NO [EXPUNGEISSUED] Some of the requested messages no longer exist")
+                    }
                     None => self.tagged(&tag, &done),
                 }
                 true
