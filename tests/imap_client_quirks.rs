@@ -11,6 +11,7 @@
 //!   UID expected first in the answer (github.com/ProtonMail/proton-bridge issue 204).
 //! * Horde / Nextcloud Mail: `EXAMINE INBOX (QRESYNC (v m known-uids))` right before a
 //!   `SELECT` of the same mailbox (github.com/nextcloud/mail issue 11054).
+//!
 //! The other lines (ID field lists, HEADER.FIELDS lists, K-9's partial TEXT fetches,
 //! Outlook's header/body fetches) are the forms these clients are known to use, not
 //! verbatim captures. `LIST ... RETURN (SPECIAL-USE STATUS (...))` (LIST-EXTENDED, RFC
