@@ -257,7 +257,9 @@ impl Session {
             (Err(_), _) => return self.tagged(&tag, "NO [UNAVAILABLE] Expunge failed"),
         }
         self.raw(buf);
-        self.tagged(&tag, "OK EXPUNGE completed");
+        // Messages another session expunged first (they were \Deleted here too) are
+        // reported now, before the tagged OK (imaptest `expunge` group, case 4).
+        self.pending = Pending::Finish { tag, text: "OK EXPUNGE completed".into(), refresh: true };
     }
 
     /// Answer to [`Event::Copy`]: the target's UIDVALIDITY and (source, new) UID pairs.
