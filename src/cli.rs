@@ -576,6 +576,12 @@ fn import(c: &Config, s: &Store, a: &ImportArgs) -> i32 {
     prog.done();
     match r {
         Ok(n) => {
+            // Imported light (no table in RAM): one full open writes the index, so the
+            // server's first SELECT loads it instead of replaying every record (issue 9).
+            drop(folder);
+            if n > 0 {
+                let _ = s.open_folder(&a.folder);
+            }
             eprintln!("letterbox: imported {n} messages into {}", a.folder);
             exit::OK
         }

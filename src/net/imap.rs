@@ -433,7 +433,14 @@ pub async fn session(srv: &Server, conn: &mut Conn, peer: SocketAddr) -> String 
     loop {
         while let Some(ev) = s.poll(srv.now_ms(), &mut store) {
             match ev {
-                Event::Reply(b) => {
+                Event::Reply(mut b) => {
+                    if out.is_empty() && b.len() >= OUT_BATCH {
+                        // A large reply (SEARCH of a big folder) is written as it is, not copied.
+                        if let Err(e) = conn.flush(&mut b).await {
+                            return e;
+                        }
+                        continue;
+                    }
                     out.extend_from_slice(&b);
                     if out.len() >= OUT_BATCH {
                         if let Err(e) = conn.flush(&mut out).await {

@@ -3,6 +3,8 @@
 //! UID EXPUNGE and APPENDUID; RFC 3348 CHILDREN attributes). Reads go through the
 //! [`Mailstore`]; writes become [`Event`]s answered by the driver's callbacks.
 
+use std::io::Write as _;
+
 use super::api::{flag, Event, FolderInfo, Mailstore, StoreOp};
 use super::fetch::{FetchAtt, FetchJob};
 use super::parser::{append_prefix, Command, Flag, QResync, StatusItem};
@@ -351,7 +353,7 @@ impl Session {
             let mut c = Candidate::new(&sel.name, seq, m, &sel.keywords, (sel.count(), sel.max_uid()));
             match c.matches(&key, store) {
                 Ok(true) => {
-                    line.extend_from_slice(format!(" {}", if uid { m.uid } else { seq }).as_bytes());
+                    let _ = write!(line, " {}", if uid { m.uid } else { seq });
                     top = top.max(m.modseq);
                 }
                 Ok(false) => {}

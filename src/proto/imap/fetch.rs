@@ -3,6 +3,8 @@
 //! in chunks of about [`OUTPUT_CHUNK`] bytes, reading sections through [`Mailstore::read`],
 //! one chunk per `poll`, so a client that stops reading stops the job (BAD-INPUTS 36).
 
+use std::io::Write as _;
+
 use super::api::{Mailstore, MsgMeta, StoreError};
 use super::encode;
 use super::reader::{Bad, P, R};
@@ -294,7 +296,7 @@ impl FetchJob {
             if self.changed_since.is_some_and(|n| meta.modseq <= n) {
                 continue;
             }
-            out.extend_from_slice(format!("* {seq} FETCH ").as_bytes());
+            let _ = write!(out, "* {seq} FETCH ");
             self.current = Some(Current { meta, att: 0, mime: None });
             return true;
         }
@@ -338,7 +340,9 @@ impl FetchJob {
         };
         let m = cur.meta;
         match att {
-            FetchAtt::Uid => out.extend_from_slice(format!("UID {}", m.uid).as_bytes()),
+            FetchAtt::Uid => {
+                let _ = write!(out, "UID {}", m.uid);
+            }
             FetchAtt::Flags => {
                 out.extend_from_slice(b"FLAGS ");
                 encode::msg_flags(out, m.flags, m.recent, &view.keywords);
@@ -346,8 +350,12 @@ impl FetchJob {
             FetchAtt::InternalDate => {
                 out.extend_from_slice(format!("INTERNALDATE {}", encode::date_time(m.internal_date)).as_bytes())
             }
-            FetchAtt::Size => out.extend_from_slice(format!("RFC822.SIZE {}", m.size).as_bytes()),
-            FetchAtt::Modseq => out.extend_from_slice(format!("MODSEQ ({})", m.modseq).as_bytes()),
+            FetchAtt::Size => {
+                let _ = write!(out, "RFC822.SIZE {}", m.size);
+            }
+            FetchAtt::Modseq => {
+                let _ = write!(out, "MODSEQ ({})", m.modseq);
+            }
             FetchAtt::Envelope | FetchAtt::Body | FetchAtt::BodyStructure => {
                 let mime = load_mime(cur, view, store, &mut self.failed);
                 match att {

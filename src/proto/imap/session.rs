@@ -257,9 +257,9 @@ impl Session {
             (Err(_), _) => return self.tagged(&tag, "NO [UNAVAILABLE] Expunge failed"),
         }
         self.raw(buf);
-        // Messages another session expunged first (they were \Deleted here too) are
-        // reported now, before the tagged OK (imaptest `expunge` group, case 4).
-        self.pending = Pending::Finish { tag, text: "OK EXPUNGE completed".into(), refresh: true };
+        // Messages another session expunged meanwhile (their \Deleted is read from the
+        // store) are reported too, before the tagged OK (RFC 3501 §6.4.3).
+        self.finish(tag, "OK EXPUNGE completed");
     }
 
     /// Answer to [`Event::Copy`]: the target's UIDVALIDITY and (source, new) UID pairs.

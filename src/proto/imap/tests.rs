@@ -599,3 +599,25 @@ fn lsub_percent_returns_unsubscribed_parent_as_noselect() {
     let out = h.run(b"d LSUB \"\" *r\r\n");
     assert!(!out.contains("Noselect") && out.contains("\"p/q/r\""), "{out}");
 }
+
+/// Issue 5: flags are read from the store, and an own STORE is reported once (its untagged
+/// FETCH), not again when the next update lists the same change; another session's change
+/// is reported at NOOP; FETCH FLAGS shows the store's current value.
+#[test]
+fn own_store_reported_once_others_at_noop() {
+    let mut h = H::new();
+    h.select();
+    assert_eq!(h.run(b"a STORE 1 +FLAGS (\\Flagged)\r\n"), "* 1 FETCH (FLAGS (\\Flagged))\r\na OK STORE completed\r\n");
+    assert_eq!(h.run(b"b NOOP\r\n"), "b OK NOOP completed\r\n");
+    h.store.store("INBOX", &[2], StoreOp::Add, flag::ANSWERED, &[]).unwrap();
+    assert_eq!(h.run(b"c FETCH 2 FLAGS\r\n"), "* 2 FETCH (FLAGS (\\Seen \\Answered))\r\nc OK FETCH completed\r\n");
+    assert_eq!(h.run(b"d NOOP\r\n"), "* 2 FETCH (FLAGS (\\Seen \\Answered))\r\nd OK NOOP completed\r\n");
+    assert_eq!(h.run(b"e NOOP\r\n"), "e OK NOOP completed\r\n");
+    // Expunged elsewhere and gone from the store: FETCH skips it with EXPUNGEISSUED.
+    h.store.expunge("INBOX", &[3]).unwrap();
+    assert_eq!(
+        h.run(b"f FETCH 3 FLAGS\r\n"),
+        "f NO [EXPUNGEISSUED] Some of the requested messages no longer exist\r\n"
+    );
+    assert_eq!(h.run(b"g NOOP\r\n"), "* 3 EXPUNGE\r\ng OK NOOP completed\r\n");
+}
