@@ -43,10 +43,13 @@ struct Model {
     delete_tried: HashSet<String>,
     /// Tags whose MOVE to Archive was acknowledged (nothing removes from Archive).
     moved: HashSet<String>,
-    /// Last acknowledged state of each (tag, flag bit).
-    flags: BTreeMap<(String, u32), bool>,
-    /// (tag, flag bit) touched by a STORE whose answer was lost.
-    flags_unsure: HashSet<(String, u32)>,
+    /// Last acknowledged state of each (folder, UID, flag bit): a STORE changes one message,
+    /// and an acknowledged MOVE carries it to the new UID (COPYUID). A MOVE cut by the kill
+    /// may leave a copy in both folders (RFC 6851 §3.3 allows it): that copy is a message of
+    /// its own, with the flags it had when copied.
+    flags: BTreeMap<(String, u32, u32), bool>,
+    /// (folder, UID, flag bit) touched by a STORE whose answer was lost.
+    flags_unsure: HashSet<(String, u32, u32)>,
     /// Operation log of the whole run, "round: text".
     log: Vec<String>,
     round: usize,
@@ -222,14 +225,14 @@ fn imap_worker(
                 let sign = if on { '+' } else { '-' };
                 {
                     let mut g = m.lock().unwrap_or_else(|e| e.into_inner());
-                    g.flags_unsure.insert((t.clone(), bit));
+                    g.flags_unsure.insert(("INBOX".into(), uid, bit));
                     g.note(format!("imap store {t} uid {uid} {sign}{name}"));
                 }
                 let (ok, lines) = c.cmd(&format!("UID STORE {uid} {sign}FLAGS ({name})"), None)?;
                 if ok.contains(" OK") && fetch_reports(&lines, uid, name, on) {
                     let mut g = m.lock().unwrap_or_else(|e| e.into_inner());
-                    g.flags_unsure.remove(&(t.clone(), bit));
-                    g.flags.insert((t.clone(), bit), on);
+                    g.flags_unsure.remove(&("INBOX".into(), uid, bit));
+                    g.flags.insert(("INBOX".into(), uid, bit), on);
                     g.note(format!("imap store {t} {sign}{name} acknowledged"));
                 }
             }
@@ -256,12 +259,24 @@ fn imap_worker(
                     g.note(format!("imap move {t} uid {uid}"));
                 }
                 let (ok, lines) = c.cmd(&format!("UID MOVE {uid} Archive"), None)?;
-                let copyuid = ok.contains("COPYUID") || lines.iter().any(|l| l.contains("COPYUID"));
-                if ok.contains(" OK") && copyuid {
+                // "[COPYUID uidvalidity source target]", in an untagged OK or the tagged one.
+                let copyuid = std::iter::once(&ok).chain(lines.iter()).find_map(|l| {
+                    let rest = l.split("[COPYUID ").nth(1)?;
+                    rest.split(']').next()?.split(' ').nth(2)?.parse::<u32>().ok()
+                });
+                if let (true, Some(new_uid)) = (ok.contains(" OK"), copyuid) {
                     let mut g = m.lock().unwrap_or_else(|e| e.into_inner());
                     g.gone_inbox.insert(t.clone());
                     g.moved.insert(t.clone());
-                    g.note(format!("imap move {t} acknowledged"));
+                    for (_, bit) in FLAGS {
+                        if let Some(v) = g.flags.remove(&("INBOX".into(), uid, bit)) {
+                            g.flags.insert(("Archive".into(), new_uid, bit), v);
+                        }
+                        if g.flags_unsure.remove(&("INBOX".into(), uid, bit)) {
+                            g.flags_unsure.insert(("Archive".into(), new_uid, bit));
+                        }
+                    }
+                    g.note(format!("imap move {t} acknowledged: Archive UID {new_uid}"));
                 }
             }
         }
@@ -327,7 +342,7 @@ fn verify(srv: &Server, model: &Model, seen: &mut Seen, seed: u64) -> Vec<(u32, 
                 _ => {}
             }
             for (name, bit) in FLAGS {
-                let key = (tag.clone(), bit);
+                let key = (folder.to_string(), *uid, bit);
                 if let (Some(&want), false) = (model.flags.get(&key), model.flags_unsure.contains(&key)) {
                     if (flags & bit != 0) != want {
                         fail(&tag, format!("{folder} UID {uid}: acknowledged {name} = {want} lost (flags {flags:#x})"));
@@ -504,12 +519,12 @@ fn random_operations_with_sigkill() {
         acked("imap append"),
         m.log.iter().filter(|l| l.contains("pop3 DELE") && l.ends_with("true")).count(),
         acked("imap expunge"),
-        acked("imap move"),
+        m.log.iter().filter(|l| l.contains("imap move") && l.contains("acknowledged")).count(),
         acked("imap store"),
     );
     assert!(m.acked.len() > kills / 4, "the model must see real acknowledgements");
     assert!(m.log.iter().any(|l| l.contains("imap store") && l.ends_with("acknowledged")), "no STORE was acknowledged");
-    assert!(m.log.iter().any(|l| l.contains("imap move") && l.ends_with("acknowledged")), "no MOVE was acknowledged");
+    assert!(m.log.iter().any(|l| l.contains("imap move") && l.contains("acknowledged")), "no MOVE was acknowledged");
     assert!(
         m.log.iter().any(|l| l.contains("imap expunge") && l.ends_with("acknowledged")),
         "no EXPUNGE was acknowledged"
