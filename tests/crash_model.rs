@@ -398,7 +398,7 @@ fn random_operations_with_sigkill() {
         let plan: Vec<(u64, usize, u64)> = (0..4)
             .map(|_| {
                 let mut kind = rng.below(12);
-                if kind >= 9 && kind <= 10 {
+                if (9..=10).contains(&kind) {
                     // One IMAP worker per round: its flag changes are ordered.
                     kind = if imap_used { 0 } else { 9 };
                     imap_used = true;
