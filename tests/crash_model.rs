@@ -1,6 +1,7 @@
 //! Crash-model test (issue 8, BAD-INPUTS 51): a seeded random mix of SMTP deliveries,
 //! `letterbox deliver`, IMAP APPEND / UID STORE / UID EXPUNGE / UID MOVE, POP3 DELE+QUIT and
-//! `letterbox compact` runs against the real server, which is SIGKILLed at random moments.
+//! `letterbox compact` runs against the real server, which is SIGKILLed at random moments
+//! together with any `deliver` or `compact` process still running.
 //! After every kill `letterbox check` must be clean (a torn, uncommitted tail is allowed: it
 //! is what a crash leaves), and after every restart the store is checked against a model of
 //! what the clients were told: every acknowledged message present (INBOX, or Archive once a
@@ -299,6 +300,40 @@ fn subject(stored: &[u8]) -> String {
     String::from_utf8_lossy(l).trim_start_matches("Subject: ").trim().to_string()
 }
 
+/// `letterbox deliver` / `compact` processes still running, SIGKILLed with the server.
+type Children = Arc<Mutex<Vec<Arc<Mutex<std::process::Child>>>>>;
+
+/// Runs a subcommand with `input` on stdin; `None` if it could not run or was killed.
+fn run_killable(
+    args: &[&str],
+    cfg: &std::path::Path,
+    input: &[u8],
+    children: &Children,
+) -> Option<std::process::ExitStatus> {
+    let mut c = letterbox()
+        .args(args)
+        .arg("--config")
+        .arg(cfg)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .ok()?;
+    let stdin = c.stdin.take();
+    let c = Arc::new(Mutex::new(c));
+    children.lock().unwrap().push(c.clone());
+    if let Some(mut i) = stdin {
+        let _ = i.write_all(input);
+    }
+    loop {
+        // try_wait under the lock: the killer never signals a reaped (reusable) pid.
+        if let Ok(Some(st)) = c.lock().unwrap().try_wait() {
+            return Some(st);
+        }
+        std::thread::sleep(Duration::from_millis(2));
+    }
+}
+
 /// UIDs seen so far per folder, with the tag each named.
 type Seen = BTreeMap<(String, u32), String>;
 
@@ -391,6 +426,7 @@ fn random_operations_with_sigkill() {
     let mut seen = Seen::new();
     let mut inbox: Vec<(u32, String)> = Vec::new();
     let mut kinds = [0usize; 6];
+    let children: Children = Arc::default();
     for round in 0..kills {
         model.lock().unwrap().round = round;
         let kill_after = Duration::from_micros(rng.below(150_000));
@@ -416,6 +452,7 @@ fn random_operations_with_sigkill() {
                 let tag = format!("r{round}w{w}");
                 let cfg = home_cfg.clone();
                 let inbox = inbox.clone();
+                let children = children.clone();
                 kinds[match kind {
                     0..=4 => 0,
                     5..=6 => 1,
@@ -439,18 +476,8 @@ fn random_operations_with_sigkill() {
                         let b = body(&tag, size);
                         m.lock().unwrap().sent.insert(tag.clone(), b.clone());
                         note(&m, format!("deliver {tag}"));
-                        let out = letterbox()
-                            .args(["deliver", "--config"])
-                            .arg(&cfg)
-                            .stdin(std::process::Stdio::piped())
-                            .stdout(std::process::Stdio::null())
-                            .stderr(std::process::Stdio::null())
-                            .spawn()
-                            .and_then(|mut c| {
-                                c.stdin.take().map(|mut i| i.write_all(&b));
-                                c.wait()
-                            });
-                        if out.is_ok_and(|s| s.success()) {
+                        let out = run_killable(&["deliver"], &cfg, &b, &children);
+                        if out.is_some_and(|s| s.success()) {
                             let mut g = m.lock().unwrap();
                             g.acked.insert(tag.clone());
                             g.note(format!("deliver {tag} acknowledged"));
@@ -458,8 +485,8 @@ fn random_operations_with_sigkill() {
                     }
                     7 | 11 => {
                         note(&m, "compact".into());
-                        let out = letterbox().args(["compact", "--config"]).arg(&cfg).output();
-                        note(&m, format!("compact exit {:?}", out.map(|o| o.status.code())));
+                        let out = run_killable(&["compact"], &cfg, b"", &children);
+                        note(&m, format!("compact exit {:?}", out.map(|o| o.code())));
                     }
                     8 => {
                         note(&m, "pop3 delete 2".into());
@@ -485,6 +512,10 @@ fn random_operations_with_sigkill() {
             .collect();
         std::thread::sleep(kill_after);
         srv.kill9();
+        // `letterbox deliver` and `compact` processes die at the same moment as the server.
+        for c in children.lock().unwrap().drain(..) {
+            let _ = c.lock().unwrap().kill();
+        }
         for w in workers {
             let _ = w.join();
         }
