@@ -20,12 +20,21 @@ passed=0
 for t in "${targets[@]}"; do
   corpus="corpus/$t"
   mkdir -p "$corpus" "artifacts/$t"
+  # The first input byte of the session, MIME and dot targets is a control byte (chunk
+  # size; for imap_session bit 7 = start logged in): seeds get one in front.
+  prefix=""
   case "$t" in
     smtp_*) src=../transcripts/smtp ;;
     pop3_*) src=../transcripts/pop3 ;;
-    imap_*) src=../transcripts/imap ;;
+    imap_session) src=../transcripts/imap prefix='\x3f' ;;
+    mime_parse | dot_roundtrip) src=../transcripts/smtp prefix='\x07' ;;
     *) src="" ;;
   esac
+  if [ "$t" = imap_mutf7 ]; then
+    for n in 'INBOX' 'Entw&APw-rfe' '&-' '&ZeVnLIqe-' '~peter/mail/&U,BTFw-/&ZeVnLIqe-' '&2D3eAA-'; do
+      printf '%s' "$n" > "$corpus/seed-$(printf '%s' "$n" | md5sum | cut -c1-8)"
+    done
+  fi
   # Inputs that once crashed a target stay in its corpus (tests/fuzz/regressions/TARGET-*).
   for f in regressions/"$t"-*; do
     [ -e "$f" ] && cp "$f" "$corpus/"
@@ -34,7 +43,7 @@ for t in "${targets[@]}"; do
     for f in "$src"/*.txt; do
       [ -e "$f" ] || continue
       # Client lines of a transcript, as the bytes a client would send.
-      sed -n 's/^C: \{0,1\}//p' "$f" | sed 's/$/\r/' > "$corpus/seed-$(basename "$f")"
+      { printf "$prefix"; sed -n 's/^C: \{0,1\}//p' "$f" | sed 's/$/\r/'; } > "$corpus/seed-$(basename "$f")"
     done
   fi
   echo "== $t: ${SECS}s"

@@ -1,33 +1,72 @@
 //! Crash-model test (issue 8, BAD-INPUTS 51): a seeded random mix of SMTP deliveries,
-//! `letterbox deliver`, POP3 DELE+QUIT and compaction runs against the real server, which
-//! is SIGKILLed at random moments. After every restart the store is checked against a model
-//! of what was acknowledged: every acknowledged message present and byte-identical, every
-//! acknowledged deletion gone, nothing torn, UIDs ascending and never reused, `check` clean.
-//! CI runs ≥ 100 kills; `LETTERBOX_CRASH_KILLS=2000` runs the long form. A failure prints
-//! the seed and the operations of the failing round.
+//! `letterbox deliver`, IMAP APPEND / UID STORE / UID EXPUNGE / UID MOVE, POP3 DELE+QUIT and
+//! `letterbox compact` runs against the real server, which is SIGKILLed at random moments
+//! together with any `deliver` or `compact` process still running.
+//! After every kill `letterbox check` must be clean (a torn, uncommitted tail is allowed: it
+//! is what a crash leaves), and after every restart the store is checked against a model of
+//! what the clients were told: every acknowledged message present (INBOX, or Archive once a
+//! MOVE was acknowledged) and byte-identical; every acknowledged deletion, expunge and move
+//! gone from INBOX; every acknowledged flag change present (moves keep flags); nothing torn
+//! or half-written visible (every stored message is, byte for byte, one a client sent);
+//! UIDs ascending per folder, never reused, new ones above all earlier ones.
+//!
+//! CI runs 100 kills; `LETTERBOX_CRASH_KILLS=2000` runs the long form. A failure prints
+//! the seed (`LETTERBOX_SEED` replays the same plan; the kill timing is real time), the
+//! failing check, the shortest history that explains it (every logged operation that
+//! touched the message in question, across all rounds) and the whole failing round.
 
 mod common;
 
-use std::collections::{BTreeMap, HashSet};
-use std::io::{BufRead, BufReader, Write};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use common::*;
+use letterbox::proto::imap::flag;
+
+/// The flags IMAP workers set and clear (POP3 TOP sets none; \Seen is left alone).
+const FLAGS: [(&str, u32); 2] = [("\\Flagged", flag::FLAGGED), ("\\Answered", flag::ANSWERED)];
+const DELETED_BIT: u32 = flag::DELETED;
 
 /// What the clients were told.
 #[derive(Default)]
 struct Model {
-    /// Body (as sent, after the trace headers) of every acknowledged message, by its tag.
-    acked: BTreeMap<String, Vec<u8>>,
-    /// Tags whose deletion was acknowledged (+OK to QUIT).
-    deleted: HashSet<String>,
-    /// Tags marked with DELE in a session whose QUIT was not acknowledged: the deletion may
-    /// or may not have been committed before the kill.
-    maybe_deleted: HashSet<String>,
-    /// Operations of the current round, for the failure report.
-    history: Vec<String>,
+    /// Every body a client tried to store, by tag (Subject): whatever is stored must be one.
+    sent: BTreeMap<String, Vec<u8>>,
+    /// Tags whose storing was acknowledged (250, deliver exit 0, APPEND OK).
+    acked: BTreeSet<String>,
+    /// Tags certainly gone from INBOX (POP3 QUIT +OK, UID EXPUNGE OK, UID MOVE with COPYUID).
+    gone_inbox: HashSet<String>,
+    /// Tags a POP3 DELE or an IMAP expunge was tried on (acknowledged or not): only these
+    /// may vanish from both folders.
+    delete_tried: HashSet<String>,
+    /// Tags whose MOVE to Archive was acknowledged (nothing removes from Archive).
+    moved: HashSet<String>,
+    /// Last acknowledged state of each (folder, UID, flag bit): a STORE changes one message,
+    /// and an acknowledged MOVE carries it to the new UID (COPYUID). A MOVE cut by the kill
+    /// may leave a copy in both folders (RFC 6851 §3.3 allows it): that copy is a message of
+    /// its own, with the flags it had when copied.
+    flags: BTreeMap<(String, u32, u32), bool>,
+    /// (folder, UID, flag bit) touched by a STORE whose answer was lost.
+    flags_unsure: HashSet<(String, u32, u32)>,
+    /// Operation log of the whole run, "round: text".
+    log: Vec<String>,
+    round: usize,
+}
+
+impl Model {
+    fn note(&mut self, s: String) {
+        let line = format!("r{}: {s}", self.round);
+        self.log.push(line);
+    }
+}
+
+type Shared = Arc<Mutex<Model>>;
+
+fn note(m: &Shared, s: String) {
+    m.lock().unwrap_or_else(|e| e.into_inner()).note(s);
 }
 
 fn line(r: &mut BufReader<TcpStream>) -> std::io::Result<String> {
@@ -38,12 +77,15 @@ fn line(r: &mut BufReader<TcpStream>) -> std::io::Result<String> {
     Ok(l)
 }
 
-/// One SMTP delivery over a raw socket; Ok(true) only on the final 250.
-fn smtp_send(port: u16, body: &[u8]) -> std::io::Result<bool> {
+fn connect(port: u16) -> std::io::Result<(TcpStream, BufReader<TcpStream>)> {
     let s = TcpStream::connect(("127.0.0.1", port))?;
     s.set_read_timeout(Some(Duration::from_secs(10)))?;
-    let mut w = s.try_clone()?;
-    let mut r = BufReader::new(s);
+    Ok((s.try_clone()?, BufReader::new(s)))
+}
+
+/// One SMTP delivery over a raw socket; Ok(true) only on the final 250.
+fn smtp_send(port: u16, body: &[u8]) -> std::io::Result<bool> {
+    let (mut w, mut r) = connect(port)?;
     line(&mut r)?;
     w.write_all(b"EHLO crash.test\r\n")?;
     while !line(&mut r)?.starts_with("250 ") {}
@@ -63,10 +105,7 @@ fn smtp_send(port: u16, body: &[u8]) -> std::io::Result<bool> {
 /// POP3: marks the first `want` messages with DELE and QUITs. Records the tags it marked in
 /// `marked` as it goes; Ok(true) only on +OK to QUIT.
 fn pop3_delete(port: u16, want: usize, marked: &mut Vec<String>) -> std::io::Result<bool> {
-    let s = TcpStream::connect(("127.0.0.1", port))?;
-    s.set_read_timeout(Some(Duration::from_secs(10)))?;
-    let mut w = s.try_clone()?;
-    let mut r = BufReader::new(s);
+    let (mut w, mut r) = connect(port)?;
     line(&mut r)?;
     w.write_all(format!("USER alice\r\nPASS {PASSWORD}\r\n").as_bytes())?;
     line(&mut r)?;
@@ -96,6 +135,157 @@ fn pop3_delete(port: u16, want: usize, marked: &mut Vec<String>) -> std::io::Res
     Ok(line(&mut r)?.starts_with("+OK"))
 }
 
+/// A minimal IMAP client: one command, its untagged lines (literals read and dropped) and
+/// the tagged line.
+struct Imap {
+    w: TcpStream,
+    r: BufReader<TcpStream>,
+    n: u32,
+}
+
+impl Imap {
+    fn login(port: u16) -> std::io::Result<Imap> {
+        let (w, mut r) = connect(port)?;
+        line(&mut r)?;
+        let mut c = Imap { w, r, n: 0 };
+        let (ok, _) = c.cmd(&format!("LOGIN alice \"{PASSWORD}\""), None)?;
+        let (sel, _) = c.cmd("SELECT INBOX", None)?;
+        if !ok.contains(" OK") || !sel.contains(" OK") {
+            return Err(std::io::Error::other(format!("login/select: {ok} {sel}")));
+        }
+        Ok(c)
+    }
+
+    /// Sends `cmd` (and, after a continuation, `literal`); returns (tagged line, untagged).
+    fn cmd(&mut self, cmd: &str, literal: Option<&[u8]>) -> std::io::Result<(String, Vec<String>)> {
+        self.n += 1;
+        let tag = format!("c{}", self.n);
+        self.w.write_all(format!("{tag} {cmd}\r\n").as_bytes())?;
+        let mut untagged = Vec::new();
+        loop {
+            let l = line(&mut self.r)?;
+            if l.starts_with(&format!("{tag} ")) {
+                return Ok((l, untagged));
+            }
+            if l.starts_with('+') {
+                if let Some(lit) = literal {
+                    self.w.write_all(lit)?;
+                    self.w.write_all(b"\r\n")?;
+                }
+                continue;
+            }
+            // A literal in an untagged response: skip its bytes.
+            if let Some(n) =
+                l.trim_end().strip_suffix('}').and_then(|x| x.rsplit_once('{')).and_then(|x| x.1.parse().ok())
+            {
+                let mut buf = vec![0u8; n];
+                self.r.read_exact(&mut buf)?;
+            }
+            untagged.push(l);
+        }
+    }
+}
+
+/// Whether an untagged FETCH in `lines` reports `uid` with flag `name` set (`want`) or not.
+fn fetch_reports(lines: &[String], uid: u32, name: &str, want: bool) -> bool {
+    lines.iter().any(|l| {
+        let has_uid = l.contains(&format!("UID {uid} ")) || l.contains(&format!("UID {uid})"));
+        let flags = l.split("FLAGS (").nth(1).and_then(|x| x.split(')').next()).unwrap_or("");
+        l.starts_with("* ") && l.contains("FETCH") && has_uid && flags.split(' ').any(|f| f == name) == want
+    })
+}
+
+/// One IMAP worker: 1-3 operations on INBOX messages known from the last verification.
+fn imap_worker(
+    port: u16,
+    tag: &str,
+    inbox: &[(u32, String)],
+    rng: &mut Rng,
+    m: &Shared,
+    size: usize,
+) -> std::io::Result<()> {
+    let mut c = Imap::login(port)?;
+    for i in 0..=rng.below(3) {
+        let target = inbox.get(rng.below(inbox.len() as u64) as usize).cloned();
+        match (rng.below(4), target) {
+            (0, _) | (_, None) => {
+                let t = format!("{tag}a{i}");
+                let b = body(&t, size);
+                m.lock().unwrap_or_else(|e| e.into_inner()).sent.insert(t.clone(), b.clone());
+                note(m, format!("imap append {t}"));
+                let (ok, _) = c.cmd(&format!("APPEND INBOX {{{}}}", b.len()), Some(&b))?;
+                if ok.contains(" OK") && ok.contains("APPENDUID") {
+                    let mut g = m.lock().unwrap_or_else(|e| e.into_inner());
+                    g.acked.insert(t.clone());
+                    g.note(format!("imap append {t} acknowledged"));
+                }
+            }
+            (1, Some((uid, t))) => {
+                let (name, bit) = FLAGS[rng.below(2) as usize];
+                let on = rng.below(2) == 0;
+                let sign = if on { '+' } else { '-' };
+                {
+                    let mut g = m.lock().unwrap_or_else(|e| e.into_inner());
+                    g.flags_unsure.insert(("INBOX".into(), uid, bit));
+                    g.note(format!("imap store {t} uid {uid} {sign}{name}"));
+                }
+                let (ok, lines) = c.cmd(&format!("UID STORE {uid} {sign}FLAGS ({name})"), None)?;
+                if ok.contains(" OK") && fetch_reports(&lines, uid, name, on) {
+                    let mut g = m.lock().unwrap_or_else(|e| e.into_inner());
+                    g.flags_unsure.remove(&("INBOX".into(), uid, bit));
+                    g.flags.insert(("INBOX".into(), uid, bit), on);
+                    g.note(format!("imap store {t} {sign}{name} acknowledged"));
+                }
+            }
+            (2, Some((uid, t))) => {
+                {
+                    let mut g = m.lock().unwrap_or_else(|e| e.into_inner());
+                    g.delete_tried.insert(t.clone());
+                    g.note(format!("imap expunge {t} uid {uid}"));
+                }
+                let (ok, lines) = c.cmd(&format!("UID STORE {uid} +FLAGS (\\Deleted)"), None)?;
+                if !ok.contains(" OK") || !fetch_reports(&lines, uid, "\\Deleted", true) {
+                    continue;
+                }
+                let (ok, _) = c.cmd(&format!("UID EXPUNGE {uid}"), None)?;
+                if ok.contains(" OK") {
+                    let mut g = m.lock().unwrap_or_else(|e| e.into_inner());
+                    g.gone_inbox.insert(t.clone());
+                    g.note(format!("imap expunge {t} acknowledged"));
+                }
+            }
+            (_, Some((uid, t))) => {
+                {
+                    let mut g = m.lock().unwrap_or_else(|e| e.into_inner());
+                    g.note(format!("imap move {t} uid {uid}"));
+                }
+                let (ok, lines) = c.cmd(&format!("UID MOVE {uid} Archive"), None)?;
+                // "[COPYUID uidvalidity source target]", in an untagged OK or the tagged one.
+                let copyuid = std::iter::once(&ok).chain(lines.iter()).find_map(|l| {
+                    let rest = l.split("[COPYUID ").nth(1)?;
+                    rest.split(']').next()?.split(' ').nth(2)?.parse::<u32>().ok()
+                });
+                if let (true, Some(new_uid)) = (ok.contains(" OK"), copyuid) {
+                    let mut g = m.lock().unwrap_or_else(|e| e.into_inner());
+                    g.gone_inbox.insert(t.clone());
+                    g.moved.insert(t.clone());
+                    for (_, bit) in FLAGS {
+                        if let Some(v) = g.flags.remove(&("INBOX".into(), uid, bit)) {
+                            g.flags.insert(("Archive".into(), new_uid, bit), v);
+                        }
+                        if g.flags_unsure.remove(&("INBOX".into(), uid, bit)) {
+                            g.flags_unsure.insert(("Archive".into(), new_uid, bit));
+                        }
+                    }
+                    g.note(format!("imap move {t} acknowledged: Archive UID {new_uid}"));
+                }
+            }
+        }
+    }
+    let _ = c.cmd("LOGOUT", None);
+    Ok(())
+}
+
 fn body(tag: &str, size: usize) -> Vec<u8> {
     let mut b = format!("Subject: {tag}\r\nFrom: model@example.net\r\n\r\n").into_bytes();
     while b.len() < size {
@@ -110,40 +300,116 @@ fn subject(stored: &[u8]) -> String {
     String::from_utf8_lossy(l).trim_start_matches("Subject: ").trim().to_string()
 }
 
-/// Checks the store against the model. `seen` maps every UID seen so far to its message:
-/// a UID never names another message later, and new UIDs are above all earlier ones.
-fn verify(srv: &Server, model: &Model, seen: &mut BTreeMap<u32, String>, seed: u64, round: usize) {
-    let fail = |why: String| -> ! {
-        panic!("crash model violated in round {round} (seed {seed}, LETTERBOX_SEED={seed} to replay): {why}\nhistory of the round:\n  {}", model.history.join("\n  "))
+/// `letterbox deliver` / `compact` processes still running, SIGKILLed with the server.
+type Children = Arc<Mutex<Vec<Arc<Mutex<std::process::Child>>>>>;
+
+/// Runs a subcommand with `input` on stdin; `None` if it could not run or was killed.
+fn run_killable(
+    args: &[&str],
+    cfg: &std::path::Path,
+    input: &[u8],
+    children: &Children,
+) -> Option<std::process::ExitStatus> {
+    let mut c = letterbox()
+        .args(args)
+        .arg("--config")
+        .arg(cfg)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .ok()?;
+    let stdin = c.stdin.take();
+    let c = Arc::new(Mutex::new(c));
+    children.lock().unwrap().push(c.clone());
+    if let Some(mut i) = stdin {
+        let _ = i.write_all(input);
+    }
+    loop {
+        // try_wait under the lock: the killer never signals a reaped (reusable) pid.
+        if let Ok(Some(st)) = c.lock().unwrap().try_wait() {
+            return Some(st);
+        }
+        std::thread::sleep(Duration::from_millis(2));
+    }
+}
+
+/// UIDs seen so far per folder, with the tag each named.
+type Seen = BTreeMap<(String, u32), String>;
+
+/// Checks the store against the model; returns INBOX as (uid, tag) for the next round.
+fn verify(srv: &Server, model: &Model, seen: &mut Seen, seed: u64) -> Vec<(u32, String)> {
+    let fail = |tag: &str, why: String| -> ! {
+        let round = model.round;
+        let mine: Vec<&String> = model.log.iter().filter(|l| !tag.is_empty() && l.contains(tag)).collect();
+        let this: Vec<&String> = model.log.iter().filter(|l| l.starts_with(&format!("r{round}:"))).collect();
+        panic!(
+            "crash model violated after kill {round} (seed {seed}; replay the plan with LETTERBOX_SEED={seed} \
+             LETTERBOX_CRASH_KILLS={}): {why}\nshortest history (operations on {tag}):\n  {}\nwhole failing round:\n  {}",
+            round + 1,
+            mine.iter().map(|s| s.as_str()).collect::<Vec<_>>().join("\n  "),
+            this.iter().map(|s| s.as_str()).collect::<Vec<_>>().join("\n  ")
+        )
     };
-    let got = contents(&srv.home.store(), "INBOX");
-    if !got.windows(2).all(|w| w[0].0 < w[1].0) {
-        fail("UIDs not ascending".into());
+    let store = srv.home.store();
+    let mut present: BTreeMap<String, Vec<(&str, u32)>> = BTreeMap::new();
+    let mut inbox = Vec::new();
+    let mut folders = Vec::new();
+    for folder in ["INBOX", "Archive"] {
+        folders.push((folder, contents(&store, folder)));
     }
-    let by_tag: BTreeMap<String, &Vec<u8>> = got.iter().map(|(_, _, b)| (subject(b), b)).collect();
-    for (tag, want) in &model.acked {
-        match (by_tag.get(tag), model.deleted.contains(tag)) {
-            (Some(_), true) => fail(format!("{tag}: deletion was acknowledged but it is still there")),
-            (None, false) if !model.maybe_deleted.contains(tag) => fail(format!("{tag}: acknowledged but missing")),
-            (Some(b), false) if strip_trace(b) != want.as_slice() => fail(format!("{tag}: bytes differ")),
-            _ => {}
+    for (folder, got) in &folders {
+        if !got.windows(2).all(|w| w[0].0 < w[1].0) {
+            fail("", format!("{folder}: UIDs not ascending"));
+        }
+        let max_before =
+            seen.range((folder.to_string(), 0)..=(folder.to_string(), u32::MAX)).next_back().map_or(0, |(k, _)| k.1);
+        for (uid, flags, b) in got {
+            let tag = subject(b);
+            match model.sent.get(&tag) {
+                Some(sent) if strip_trace(b) == sent.as_slice() => {}
+                Some(_) => fail(&tag, format!("{folder} UID {uid}: stored bytes differ from the bytes sent (torn?)")),
+                None => fail(&tag, format!("{folder} UID {uid}: a message nobody sent ({} bytes)", b.len())),
+            }
+            match seen.get(&(folder.to_string(), *uid)) {
+                Some(t) if *t != tag => fail(&tag, format!("{folder} UID {uid} reused: was {t}, now {tag}")),
+                None if *uid <= max_before => fail(&tag, format!("{folder}: new message {tag} got an old UID {uid}")),
+                _ => {}
+            }
+            for (name, bit) in FLAGS {
+                let key = (folder.to_string(), *uid, bit);
+                if let (Some(&want), false) = (model.flags.get(&key), model.flags_unsure.contains(&key)) {
+                    if (flags & bit != 0) != want {
+                        fail(&tag, format!("{folder} UID {uid}: acknowledged {name} = {want} lost (flags {flags:#x})"));
+                    }
+                }
+            }
+            present.entry(tag.clone()).or_default().push((folder, *uid));
+            if *folder == "INBOX" && flags & DELETED_BIT == 0 {
+                inbox.push((*uid, tag));
+            }
         }
     }
-    let max_before = seen.keys().next_back().copied().unwrap_or(0);
-    for (uid, _, b) in &got {
-        let tag = subject(b);
-        match seen.get(uid) {
-            Some(t) if *t != tag => fail(format!("UID {uid} reused: was {t}, now {tag}")),
-            None if *uid <= max_before => fail(format!("new message {tag} got an old UID {uid}")),
-            _ => {}
+    for tag in &model.acked {
+        let at = present.get(tag).map(|v| v.iter().map(|x| x.0).collect::<Vec<_>>()).unwrap_or_default();
+        let in_inbox = at.contains(&"INBOX");
+        let in_archive = at.contains(&"Archive");
+        if in_inbox && model.gone_inbox.contains(tag) {
+            fail(tag, "removal from INBOX was acknowledged but it is still there".into());
         }
-        if !b.ends_with(b"\r\n") {
-            fail(format!("{tag}: torn"));
+        if model.moved.contains(tag) && !in_archive {
+            fail(tag, "MOVE to Archive acknowledged but it is not in Archive".into());
+        }
+        if !in_inbox && !in_archive && !model.delete_tried.contains(tag) {
+            fail(tag, "acknowledged but missing from INBOX and Archive".into());
         }
     }
-    for (uid, _, b) in &got {
-        seen.insert(*uid, subject(b));
+    for (folder, got) in &folders {
+        for (uid, _, b) in got {
+            seen.insert((folder.to_string(), *uid), subject(b));
+        }
     }
+    inbox
 }
 
 #[test]
@@ -151,86 +417,147 @@ fn random_operations_with_sigkill() {
     let kills: usize = std::env::var("LETTERBOX_CRASH_KILLS").ok().and_then(|v| v.parse().ok()).unwrap_or(100);
     let mut rng = Rng::from_env(0xC0FFEE);
     let seed = rng.0;
+    let started = Instant::now();
     let mut srv = Server::start("crashmodel", "", "");
-    let model = Arc::new(Mutex::new(Model::default()));
-    let mut seen = BTreeMap::new();
+    srv.python(
+        "import imaplib,os\nc=imaplib.IMAP4('127.0.0.1',int(os.environ['LB_IMAP']))\nc.login(os.environ['LB_USER'],os.environ['LB_PASS'])\nr=c.create('Archive')\nassert r[0]=='OK' or b'ALREADYEXISTS' in r[1][0], r\nc.logout()",
+    );
+    let model: Shared = Arc::new(Mutex::new(Model::default()));
+    let mut seen = Seen::new();
+    let mut inbox: Vec<(u32, String)> = Vec::new();
+    let mut kinds = [0usize; 6];
+    let children: Children = Arc::default();
     for round in 0..kills {
-        model.lock().unwrap().history.clear();
+        model.lock().unwrap().round = round;
         let kill_after = Duration::from_micros(rng.below(150_000));
-        let plan: Vec<(u64, usize, usize)> =
-            (0..4).map(|_| (rng.below(10), rng.below(40_000) as usize + 100, 0)).collect();
-        let port_smtp = srv.smtp;
-        let port_pop3 = srv.pop3;
+        let mut imap_used = false;
+        let plan: Vec<(u64, usize, u64)> = (0..4)
+            .map(|_| {
+                let mut kind = rng.below(12);
+                if (9..=10).contains(&kind) {
+                    // One IMAP worker per round: its flag changes are ordered.
+                    kind = if imap_used { 0 } else { 9 };
+                    imap_used = true;
+                }
+                (kind, rng.below(40_000) as usize + 100, rng.next())
+            })
+            .collect();
+        let (port_smtp, port_pop3, port_imap) = (srv.smtp, srv.pop3, srv.imap);
         let home_cfg = srv.home.config();
         let workers: Vec<_> = plan
             .into_iter()
             .enumerate()
-            .map(|(w, (kind, size, _))| {
-                let model = model.clone();
+            .map(|(w, (kind, size, wseed))| {
+                let m = model.clone();
                 let tag = format!("r{round}w{w}");
                 let cfg = home_cfg.clone();
+                let inbox = inbox.clone();
+                let children = children.clone();
+                kinds[match kind {
+                    0..=4 => 0,
+                    5..=6 => 1,
+                    7 => 2,
+                    8 => 3,
+                    9..=10 => 4,
+                    _ => 5,
+                }] += 1;
                 std::thread::spawn(move || match kind {
-                    0..=5 => {
+                    0..=4 => {
                         let b = body(&tag, size);
-                        model.lock().unwrap().history.push(format!("smtp {tag} {size} bytes"));
+                        m.lock().unwrap().sent.insert(tag.clone(), b.clone());
+                        note(&m, format!("smtp {tag} {size} bytes"));
                         if let Ok(true) = smtp_send(port_smtp, &b) {
-                            let mut m = model.lock().unwrap();
-                            m.acked.insert(tag.clone(), b);
-                            m.history.push(format!("smtp {tag} acknowledged"));
+                            let mut g = m.lock().unwrap();
+                            g.acked.insert(tag.clone());
+                            g.note(format!("smtp {tag} acknowledged"));
                         }
                     }
-                    6..=7 => {
+                    5..=6 => {
                         let b = body(&tag, size);
-                        model.lock().unwrap().history.push(format!("deliver {tag}"));
-                        let out = letterbox()
-                            .args(["deliver", "--config"])
-                            .arg(&cfg)
-                            .stdin(std::process::Stdio::piped())
-                            .stdout(std::process::Stdio::null())
-                            .stderr(std::process::Stdio::null())
-                            .spawn()
-                            .and_then(|mut c| {
-                                c.stdin.take().map(|mut i| i.write_all(&b));
-                                c.wait()
-                            });
-                        if out.is_ok_and(|s| s.success()) {
-                            let mut m = model.lock().unwrap();
-                            m.acked.insert(tag.clone(), b);
-                            m.history.push(format!("deliver {tag} acknowledged"));
+                        m.lock().unwrap().sent.insert(tag.clone(), b.clone());
+                        note(&m, format!("deliver {tag}"));
+                        let out = run_killable(&["deliver"], &cfg, &b, &children);
+                        if out.is_some_and(|s| s.success()) {
+                            let mut g = m.lock().unwrap();
+                            g.acked.insert(tag.clone());
+                            g.note(format!("deliver {tag} acknowledged"));
                         }
+                    }
+                    7 | 11 => {
+                        note(&m, "compact".into());
+                        let out = run_killable(&["compact"], &cfg, b"", &children);
+                        note(&m, format!("compact exit {:?}", out.map(|o| o.code())));
                     }
                     8 => {
-                        model.lock().unwrap().history.push("pop3 delete 2".into());
+                        note(&m, "pop3 delete 2".into());
                         let mut marked = Vec::new();
                         let acked = matches!(pop3_delete(port_pop3, 2, &mut marked), Ok(true));
-                        let mut m = model.lock().unwrap();
+                        let mut g = m.lock().unwrap();
+                        for t in &marked {
+                            g.note(format!("pop3 DELE {t}, QUIT acknowledged: {acked}"));
+                        }
+                        g.delete_tried.extend(marked.iter().cloned());
                         if acked {
-                            m.history.push(format!("pop3 deleted {marked:?} acknowledged"));
-                            m.deleted.extend(marked);
-                        } else {
-                            m.history.push(format!("pop3 marked {marked:?}, QUIT not acknowledged"));
-                            m.maybe_deleted.extend(marked);
+                            g.gone_inbox.extend(marked);
                         }
                     }
                     _ => {
-                        model.lock().unwrap().history.push("compact".into());
-                        let _ = letterbox().args(["compact", "--config"]).arg(&cfg).output();
+                        let mut r = Rng(wseed.max(1));
+                        if let Err(e) = imap_worker(port_imap, &tag, &inbox, &mut r, &m, size) {
+                            note(&m, format!("imap {tag} ended: {e}"));
+                        }
                     }
                 })
             })
             .collect();
         std::thread::sleep(kill_after);
         srv.kill9();
+        // `letterbox deliver` and `compact` processes die at the same moment as the server.
+        for c in children.lock().unwrap().drain(..) {
+            let _ = c.lock().unwrap().kill();
+        }
         for w in workers {
             let _ = w.join();
         }
+        let check = srv.home.run(&["check"], b"");
+        if !check.status.success() {
+            let m = model.lock().unwrap();
+            panic!(
+                "letterbox check not clean after kill {round} (seed {seed}): {}{}\nround:\n  {}",
+                String::from_utf8_lossy(&check.stdout),
+                String::from_utf8_lossy(&check.stderr),
+                m.log.iter().filter(|l| l.starts_with(&format!("r{round}:"))).cloned().collect::<Vec<_>>().join("\n  ")
+            );
+        }
         srv.spawn();
         let m = model.lock().unwrap();
-        verify(&srv, &m, &mut seen, seed, round);
+        inbox = verify(&srv, &m, &mut seen, seed);
     }
     srv.kill9();
     check_clean(&srv.home);
     let m = model.lock().unwrap();
-    eprintln!("{kills} kills, {} acknowledged deliveries, {} acknowledged deletions", m.acked.len(), m.deleted.len());
+    let acked = |op: &str| m.log.iter().filter(|l| l.contains(op) && l.ends_with("acknowledged")).count();
+    eprintln!(
+        "{kills} kills in {:.0?}; workers smtp/deliver/compact/pop3/imap: {}/{}/{}/{}/{}; acknowledged: {} stored \
+         ({} imap appends), {} pop3 deletions, {} expunges, {} moves, {} flag changes",
+        started.elapsed(),
+        kinds[0],
+        kinds[1],
+        kinds[2] + kinds[5],
+        kinds[3],
+        kinds[4],
+        m.acked.len(),
+        acked("imap append"),
+        m.log.iter().filter(|l| l.contains("pop3 DELE") && l.ends_with("true")).count(),
+        acked("imap expunge"),
+        m.log.iter().filter(|l| l.contains("imap move") && l.contains("acknowledged")).count(),
+        acked("imap store"),
+    );
     assert!(m.acked.len() > kills / 4, "the model must see real acknowledgements");
+    assert!(m.log.iter().any(|l| l.contains("imap store") && l.ends_with("acknowledged")), "no STORE was acknowledged");
+    assert!(m.log.iter().any(|l| l.contains("imap move") && l.contains("acknowledged")), "no MOVE was acknowledged");
+    assert!(
+        m.log.iter().any(|l| l.contains("imap expunge") && l.ends_with("acknowledged")),
+        "no EXPUNGE was acknowledged"
+    );
 }

@@ -214,6 +214,19 @@ fn framer_literals_and_continuation() {
     assert_eq!(f.next(lim), Some(Frame::AppendFinished(true)));
 }
 
+/// Found by the imap_mutf7 fuzz target (tests/fuzz/regressions/imap_mutf7-null-shift): a
+/// null shift "-&" between two BASE64 runs was accepted, so "D&nkA-&nkA-" and "D&nkCeQQ-"
+/// both named the same folder. RFC 3501 §5.1.3 forbids it; runs after "&-" stay fine.
+#[test]
+fn mutf7_null_shift_refused() {
+    assert_eq!(decode_mutf7(b"D&nkA-&nkA-"), Err(MailboxError::Encoding));
+    assert_eq!(decode_mutf7(b"&AOQ-&AOQ-"), Err(MailboxError::Encoding));
+    let both = "\u{e4}\u{e4}";
+    assert_eq!(decode_mutf7(encode_mutf7(both).as_bytes()).as_deref(), Ok(both));
+    assert_eq!(decode_mutf7(b"&AOQ-&-&AOQ-").as_deref(), Ok("\u{e4}&\u{e4}"));
+    assert_eq!(decode_mutf7(b"&AOQ-x&AOQ-").as_deref(), Ok("\u{e4}x\u{e4}"));
+}
+
 #[test]
 fn mutf7_round_trips() {
     for (utf8, wire) in [
@@ -620,4 +633,30 @@ fn own_store_reported_once_others_at_noop() {
         "f NO [EXPUNGEISSUED] Some of the requested messages no longer exist\r\n"
     );
     assert_eq!(h.run(b"g NOOP\r\n"), "* 3 EXPUNGE\r\ng OK NOOP completed\r\n");
+}
+
+/// Slowloris (issue 8): before login, bytes of a command line (or of a LOGIN literal) that
+/// never completes do not postpone the pre-login autologout; a complete command does.
+#[test]
+fn dribbled_bytes_do_not_postpone_prelogin_autologout() {
+    for (opening, dribble) in
+        [(&b""[..], &b"a LOGIN alice secret-that-never-ends"[..]), (b"a LOGIN {40}\r\n", b"0123456789")]
+    {
+        let policy = ImapPolicy { prelogin_timeout_ms: 2_000, ..ImapPolicy::default() };
+        let peer = PeerInfo { ip: [127, 0, 0, 1].into(), is_tls: true, tls_available: true };
+        let mut h = H::with("127.0.0.1", true, true);
+        h.s = Session::new(Arc::new(policy), peer, 0);
+        h.run(b"");
+        h.run(opening);
+        let mut out = String::new();
+        for &b in dribble.iter().cycle().take(40) {
+            h.now += 250;
+            out += &h.run(&[b]);
+            if h.closed {
+                break;
+            }
+        }
+        assert!(h.closed && out.contains("* BYE Autologout"), "{out}");
+        assert_eq!(h.now, 2_000, "cut at the pre-login deadline");
+    }
 }

@@ -181,6 +181,9 @@ impl Mailbox {
 pub fn decode_mutf7(raw: &[u8]) -> Result<String, MailboxError> {
     let mut out = String::new();
     let mut i = 0;
+    // Just after a BASE64 run: another run here would be a null shift "-&" (not permitted,
+    // and it would give one name two wire forms; found by the imap_mutf7 fuzz target).
+    let mut after_run = false;
     while let Some(&c) = raw.get(i) {
         i += 1;
         match c {
@@ -190,13 +193,17 @@ pub fn decode_mutf7(raw: &[u8]) -> Result<String, MailboxError> {
                 let chunk = raw.get(i..end).ok_or(MailboxError::Encoding)?;
                 match chunk.is_empty() {
                     true => out.push('&'),
+                    false if after_run => return Err(MailboxError::Encoding),
                     false => out.push_str(&decode_b64_utf16(chunk)?),
                 }
+                after_run = !chunk.is_empty();
                 i = end + 1;
+                continue;
             }
             0x20..=0x7e => out.push(c as char),
             _ => return Err(MailboxError::Encoding),
         }
+        after_run = false;
     }
     Ok(out)
 }

@@ -452,3 +452,22 @@ fn random_input_never_panics() {
         d.run(b"\r\nQUIT\r\n", 0);
     }
 }
+
+/// Slowloris (issue 8): bytes of a line that never ends do not postpone the autologout;
+/// only complete commands do. One byte every 30 s of simulated time is cut at 10 minutes.
+#[test]
+fn dribbled_bytes_do_not_postpone_autologout() {
+    let mut d = Driver::with_policy("127.0.0.1", false, Pop3Policy::new(false, 1_000));
+    d.run(b"", 0);
+    let mut now = 0;
+    let mut out = String::new();
+    for &b in b"USER alice-who-types-very-slowly-and-never-presses-enter".iter().cycle().take(100) {
+        now += 30_000;
+        out = d.run(&[b], now);
+        if !out.is_empty() {
+            break;
+        }
+    }
+    assert_eq!(out, "-ERR Autologout: idle for too long\r\n<CLOSE>\r\n");
+    assert_eq!(now, MIN_AUTOLOGOUT_MS, "cut at the first poll at or after 10 minutes");
+}
