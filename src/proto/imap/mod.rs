@@ -2,7 +2,9 @@
 //! responses §7, grammar §9), with RFC 9051 relaxations where harmless, RFC 7888 LITERAL+,
 //! RFC 4959 SASL-IR, RFC 2971 ID, RFC 5161 ENABLE, RFC 2177 IDLE, RFC 2342 NAMESPACE,
 //! RFC 3691 UNSELECT, RFC 4315 UIDPLUS, RFC 3348 CHILDREN, RFC 2595 STARTTLS and
-//! LOGINDISABLED, RFC 8314 §3 (no plaintext passwords off TLS). No sockets, files or clocks.
+//! LOGINDISABLED, RFC 8314 §3 (no plaintext passwords off TLS), RFC 5258 LIST-EXTENDED,
+//! RFC 5819 LIST-STATUS, RFC 6154 SPECIAL-USE and CREATE-SPECIAL-USE, RFC 6855
+//! UTF8=ACCEPT (mailbox names), RFC 7889 APPENDLIMIT. No sockets, files or clocks.
 //!
 //! Layers: [`framer`] (bounded lines and literals) → `parser` (ABNF rules) → `session`
 //! (state machine; `allowed` then `perform`) → `commands`, `fetch`, `search` → `encode`.
@@ -85,6 +87,7 @@ mod commands;
 mod encode;
 mod fetch;
 pub mod framer;
+mod list;
 mod login;
 pub mod memstore;
 mod parser;
@@ -100,10 +103,11 @@ mod view;
 
 pub use api::{flag, AuthOutcome, Changes, Event, FlagUpdate, FolderInfo, ImapPolicy, Mailstore, MsgMeta};
 pub use api::{PeerInfo, Snapshot, StoreError, StoreOp, LITERAL_FLOOR, MIN_AUTOLOGOUT_MS};
-pub use commands::{pattern_match, KEYWORD_MAX, LIST_PATTERN_MAX};
+pub use commands::KEYWORD_MAX;
 pub use encode::{parse_addresses, Address};
 pub use fetch::{FETCH_ATTS_MAX, HEADER_FIELDS_MAX, OUTPUT_CHUNK, SECTION_DEPTH_MAX};
 pub use framer::{COMMAND_LITERAL_TOTAL_MAX, INPUT_MAX, LITERALS_MAX};
+pub use list::{pattern_match, LIST_PATTERN_MAX};
 pub use memstore::MemStore;
 pub use reader::{FLAGS_MAX, PAREN_DEPTH_MAX};
 pub use search::{SEARCH_DEPTH_MAX, SEARCH_HEADER_MAX, SEARCH_KEYS_MAX};

@@ -101,6 +101,8 @@ pub struct Session {
     idle_since_ms: u64,
     pub(super) auth_failures: u32,
     errors: u32,
+    /// RFC 6855 §3: ENABLE UTF8=ACCEPT was sent (mailbox names are UTF-8 on the wire).
+    pub(super) utf8: bool,
 }
 
 impl Session {
@@ -117,6 +119,7 @@ impl Session {
             idle_since_ms: now_ms,
             auth_failures: 0,
             errors: 0,
+            utf8: false,
         };
         let caps = s.capabilities();
         s.untagged(&format!("OK [CAPABILITY {caps}] letterbox IMAP4rev1 ready"));
@@ -394,9 +397,15 @@ impl Session {
                 self.untagged("ID (\"name\" \"letterbox\")");
                 self.tagged(&tag, "OK ID completed");
             }
-            Command::Enable => {
-                // RFC 5161 §3.1: list only extensions we enabled; none need enabling here.
-                self.untagged("ENABLED");
+            Command::Enable(caps) => {
+                // RFC 5161 §3.1: ENABLED lists what this command enabled; UTF8=ACCEPT is the
+                // only extension here that needs it (RFC 6855 §3).
+                let mut line = String::from("ENABLED");
+                if caps.iter().any(|c| c == "UTF8=ACCEPT") && !self.utf8 {
+                    self.utf8 = true;
+                    line.push_str(" UTF8=ACCEPT");
+                }
+                self.untagged(&line);
                 self.tagged(&tag, "OK ENABLE completed");
             }
             Command::Namespace => {
@@ -469,11 +478,11 @@ pub fn allowed(state: State, cmd: &Command) -> bool {
     let nonauth = matches!(cmd, C::StartTls | C::Login { .. } | C::Authenticate { .. });
     let auth = matches!(
         cmd,
-        C::Enable
+        C::Enable(_)
             | C::Namespace
             | C::List { .. }
             | C::Select { .. }
-            | C::Create(_)
+            | C::Create(..)
             | C::Delete(_)
             | C::Rename(..)
             | C::Subscribe(..)

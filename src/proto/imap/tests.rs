@@ -312,7 +312,7 @@ fn select_list_status_namespace_id_enable() {
     assert!(
         out.contains("* NAMESPACE ((\"\" \"/\")) NIL NIL")
             && out.contains("* ID (")
-            && out.contains("* ENABLED\r\ne OK"),
+            && out.contains("* ENABLED UTF8=ACCEPT\r\ne OK"),
         "{out}"
     );
     let out = h.run(b"x SELECT INBOX (QRESYNC (1 2))\r\ny EXAMINE Archive (CONDSTORE)\r\n");
