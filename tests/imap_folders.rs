@@ -35,11 +35,20 @@ class C:
             self.buf += d
         l, self.buf = self.buf.split(b"\r\n", 1)
         return l
+    def read_exact(self, n):
+        while len(self.buf) < n:
+            d = self.s.recv(65536)
+            if not d: break
+            self.buf += d
+        d, self.buf = self.buf[:n], self.buf[n:]
+        return d
     def resp(self, tag):
         out = []
         while True:
             l = self.line()
             out.append(l)
+            m = re.search(rb"\{(\d+)\}$", l)
+            if m: out.append(self.read_exact(int(m.group(1))))
             if l.startswith(tag + b" ") or l == b"": return out
     def cmd(self, b):
         C.n += 1
@@ -238,9 +247,14 @@ assert line_for(r, "\"Entwürfe\"".encode()).startswith(b"* LIST (\\Noselect \\H
 assert b"&" not in b"".join(names(r)).replace(b"R&D", b""), r
 r = c.ok(b'STATUS "' + u + b'" (MESSAGES)'); assert r[0] == b'* STATUS "' + u + b'" (MESSAGES 0)', r
 c.append(b'"' + u + b'"', msg(1))
-r = c.ok(b'SELECT "' + u + b'"'); assert b"* 1 EXISTS" in r, r
+# RFC 6855 §4 APPEND with a UTF8 (~{N}) literal8: UTF-8 header text stored as sent.
+body8 = "Subject: Grüße aus Köln\r\nFrom: jürgen@bücher.example\r\n\r\nHallo ✓\r\n".encode()
+r = c.ok(b'APPEND "' + u + b'" UTF8 (~{%d+}\r\n' % len(body8) + body8 + b")")
+assert b"[APPENDUID " in r[-1], r
+r = c.ok(b'SELECT "' + u + b'"'); assert b"* 2 EXISTS" in r, r
+r = c.ok(b"FETCH 2 BODY.PEEK[]"); assert r[1] == body8, r
 r = c.ok(b'LIST "" "Entw*" RETURN (STATUS (MESSAGES))')
-assert b'* STATUS "' + u + b'" (MESSAGES 1)' in r, r
+assert b'* STATUS "' + u + b'" (MESSAGES 2)' in r, r
 # Invalid UTF-8 and path-like or control names: NO (or BAD), never a file.
 bad = [b'"\xff\xfe"', b'"a\xc3"', b'"\xed\xa0\x80"', b'"\xc0\xaf"', b'"a\x01b"', b'"a\x7fb"', b'".."', b'"../x"',
        b'"/etc"', b'"/tmp/evil"', b'"a/../../x"', b'"a//b"', ]
@@ -254,7 +268,7 @@ c.ok(b"LOGOUT")
 d = C(); d.login()
 r = d.ok(b'LIST "" "*"')
 assert b'"' + mutf7(name) + b'"' in names(r) and b'"R&-D"' in names(r), (mutf7(name), r)
-assert b"* 1 EXISTS" in d.ok(b'EXAMINE "' + mutf7(name) + b'"')
+assert b"* 2 EXISTS" in d.ok(b'EXAMINE "' + mutf7(name) + b'"')
 # A raw UTF-8 name is not modified UTF-7: refused before ENABLE.
 assert last(d.cmd(b'SELECT "' + u + b'"')) == b"NO"
 "#,

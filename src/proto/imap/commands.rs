@@ -405,6 +405,9 @@ impl Session {
         if !folders.iter().any(|f| f.name == name.as_str()) {
             return Err(fail(store_error(super::api::StoreError::NotFound, true)));
         }
+        if p.utf8 && !self.utf8 {
+            return Err(fail("BAD APPEND UTF8 needs ENABLE UTF8=ACCEPT"));
+        }
         let (flags, keywords) = split_flags(&p.flags).ok_or_else(|| fail("BAD Invalid keyword"))?;
         let folder = name.as_str().to_owned();
         Ok((p.tag, Event::AppendStarted { folder, flags, keywords, date: p.date, size: 0 }))

@@ -118,6 +118,8 @@ pub struct AppendPrefix {
     pub mailbox: Vec<u8>,
     pub flags: Vec<Flag>,
     pub date: Option<i64>,
+    /// RFC 6855 §4 `"UTF8" SP "(" literal8 ")"` form.
+    pub utf8: bool,
 }
 
 /// RFC 3501 §9 `command = tag SP (command-any / command-auth / command-nonauth /
@@ -500,8 +502,15 @@ pub fn append_prefix(prefix: &[u8]) -> R<AppendPrefix> {
         date = Some(date_time(&mut p)?);
         p.sp()?;
     }
+    // RFC 6855 §4 `append-data =/ "UTF8" SP "(" literal8 ")"`, literal8 = "~{" number "}".
+    let utf8 = p.keyword("UTF8");
+    if utf8 {
+        p.sp()?;
+        p.expect(b'(')?;
+        p.expect(b'~')?;
+    }
     literal_header_only(&mut p)?;
-    Ok(AppendPrefix { tag, mailbox, flags, date })
+    Ok(AppendPrefix { tag, mailbox, flags, date, utf8 })
 }
 
 /// `{N}` or `{N+}` then CRLF and nothing else.

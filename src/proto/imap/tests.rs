@@ -595,3 +595,20 @@ fn lsub_percent_returns_unsubscribed_parent_as_noselect() {
     let out = h.run(b"d LSUB \"\" *r\r\n");
     assert!(!out.contains("Noselect") && out.contains("\"p/q/r\""), "{out}");
 }
+
+#[test]
+fn append_utf8_literal8_needs_enable_and_closing_paren() {
+    let mut h = H::new();
+    h.select();
+    // RFC 6855 §4: only once UTF8=ACCEPT is enabled (the refused {N+} literal is skipped).
+    let out = h.run(b"a APPEND INBOX UTF8 (~{5+}\r\nhello)\r\nb NOOP\r\n");
+    assert!(out.contains("a BAD") && out.contains("b OK"), "{out}");
+    let out = h.run(b"c ENABLE UTF8=ACCEPT\r\nd APPEND INBOX (\\Seen) UTF8 (~{8+}\r\nSubj: \xc3\xa4)\r\n");
+    assert!(out.contains("d OK [APPENDUID 1000 4]"), "{out}");
+    let out = h.run(b"e FETCH 4 (FLAGS BODY.PEEK[])\r\n");
+    assert!(out.contains("FLAGS (\\Seen) BODY[] {8}\r\nSubj: ä)"), "{out}");
+    let out = h.run(b"f APPEND INBOX UTF8 (~{5}\r\n");
+    assert_eq!(out, "+ Ready for literal data\r\n");
+    let out = h.run(b"hello\r\ng NOOP\r\n");
+    assert!(out.contains("f BAD") && out.contains("g OK") && !out.contains("f OK"), "{out}");
+}
