@@ -218,6 +218,7 @@ impl Store {
         }
         let (inbox, target) = (self.folder_path(INBOX)?, self.folder_path(&to)?);
         let mut handle = Folder::open_light(&inbox)?;
+        let old_uidvalidity = handle.uidvalidity();
         handle.with_lock(|| {
             if target.exists() {
                 return Err(Error::new(ErrorKind::Exists, "target exists"));
@@ -237,16 +238,18 @@ impl Store {
             }
             crate::sys::fsync_dir(&self.dir)?;
             fault::crash_point("rename_inbox.linked");
-            self.finish_inbox_rename(&inbox)?;
+            self.finish_inbox_rename(&inbox, old_uidvalidity)?;
             let _ = std::fs::remove_file(&journal);
             Ok(())
         })
     }
 
     /// Step 3 of `rename_inbox`: a new empty INBOX over the old name (the old file lives on
-    /// as the target), then its stale index goes.
-    fn finish_inbox_rename(&self, inbox: &Path) -> Result<()> {
-        Folder::create_replacing(inbox, new_uidvalidity(), crate::util::unix_now())?;
+    /// as the target), then its stale index goes. Its UIDVALIDITY is greater than the old
+    /// one (RFC 3501 §2.3.1.1), even when both were made in the same second.
+    fn finish_inbox_rename(&self, inbox: &Path, old_uidvalidity: u32) -> Result<()> {
+        let uidvalidity = new_uidvalidity().max(old_uidvalidity.wrapping_add(1)).max(1);
+        Folder::create_replacing(inbox, uidvalidity, crate::util::unix_now())?;
         crate::sys::fsync_dir(&self.dir)?;
         let _ = std::fs::remove_file(index::path_for(inbox));
         Ok(())
@@ -260,25 +263,28 @@ impl Store {
             return Ok(());
         }
         let inbox = self.folder_path(INBOX)?;
-        let lock = std::fs::File::open(&inbox)?;
-        lock.lock()?;
-        let Ok(to) = std::fs::read_to_string(&journal) else {
-            return Ok(()); // Finished meanwhile by the process that held the lock.
-        };
-        let same = |a: &Path, b: &Path| -> bool {
-            match (std::fs::metadata(a), std::fs::metadata(b)) {
-                (Ok(x), Ok(y)) => x.dev() == y.dev() && x.ino() == y.ino(),
-                _ => false,
+        // Waits for a rename in progress (it holds the lock), then follows its new INBOX.
+        let mut handle = Folder::open_light(&inbox)?;
+        let old_uidvalidity = handle.uidvalidity();
+        handle.with_lock(|| {
+            let Ok(to) = std::fs::read_to_string(&journal) else {
+                return Ok(()); // Finished meanwhile by the process that held the lock.
+            };
+            let same = |a: &Path, b: &Path| -> bool {
+                match (std::fs::metadata(a), std::fs::metadata(b)) {
+                    (Ok(x), Ok(y)) => x.dev() == y.dev() && x.ino() == y.ino(),
+                    _ => false,
+                }
+            };
+            if let Ok(target) = self.folder_path(&to) {
+                if same(&inbox, &target) {
+                    self.finish_inbox_rename(&inbox, old_uidvalidity)?;
+                }
             }
-        };
-        if let Ok(target) = self.folder_path(&to) {
-            if same(&inbox, &target) {
-                self.finish_inbox_rename(&inbox)?;
-            }
-        }
-        std::fs::remove_file(&journal)?;
-        crate::sys::fsync_dir(&self.dir)?;
-        Ok(())
+            std::fs::remove_file(&journal)?;
+            crate::sys::fsync_dir(&self.dir)?;
+            Ok(())
+        })
     }
 
     /// Folders with a special-use attribute (RFC 6154 §2): `(attribute, folder)` pairs from
