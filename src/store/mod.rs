@@ -9,6 +9,9 @@
 //! Sent.lbx   Sent.idx           other folders: name encoded by `file_stem`
 //! *.lbx.quarantine              damaged bytes moved aside by recovery or `check --repair`
 //! tmp/                          spill files of messages being received (unlinked at once)
+//! subscriptions                 subscribed folder names, one per line (IMAP SUBSCRIBE)
+//! special-use                   `\Attribute name` per line (RFC 6154; absent: the defaults)
+//! INBOX.rename                  journal of a RENAME INBOX in progress (see `rename_inbox`)
 //! ```
 //!
 //! Folder names are keys, never paths: `file_stem` keeps `[A-Za-z0-9_-]` and
