@@ -6,14 +6,15 @@
 //! each selectable mailbox listed). Names are matched in their wire form (modified UTF-7,
 //! or UTF-8 after RFC 6855 UTF8=ACCEPT).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 
 use super::api::{FolderInfo, Mailstore};
 use super::parser::ListOptions;
 use super::session::{store_error, Session};
 use super::types::{Tag, DELIMITER};
 
-/// Longest LIST pattern (the matcher is O(pattern x name)).
+/// Longest LIST pattern, and most pattern bytes in one LIST (RFC 5258 allows several): the
+/// matcher is O(pattern x name) per candidate name.
 pub const LIST_PATTERN_MAX: usize = 1024;
 
 /// One name of a LIST answer, before encoding.
@@ -59,10 +60,10 @@ impl Session {
         for p in patterns.iter().filter(|p| !p.is_empty()) {
             let mut f = reference.to_vec();
             f.extend_from_slice(p);
-            if f.len() > LIST_PATTERN_MAX {
-                return self.tagged(&tag, "BAD Pattern too long");
-            }
             full.push(f);
+        }
+        if full.iter().map(Vec::len).sum::<usize>() > LIST_PATTERN_MAX {
+            return self.tagged(&tag, "BAD Pattern too long");
         }
         let folders = match store.folders() {
             Ok(f) => f,
@@ -108,10 +109,11 @@ impl Session {
     ) -> BTreeMap<(bool, String), Row> {
         let mut rows: BTreeMap<(bool, String), Row> = BTreeMap::new();
         let index: BTreeMap<&str, usize> = folders.iter().enumerate().map(|(i, f)| (f.name.as_str(), i)).collect();
+        let subscribed: HashSet<&str> = subs.iter().map(String::as_str).collect();
         let add = |rows: &mut BTreeMap<(bool, String), Row>, name: &str| {
             let row = rows.entry(order_key(name)).or_default();
             row.folder = index.get(name).copied();
-            row.subscribed = subs.iter().any(|s| s == name);
+            row.subscribed = subscribed.contains(name);
         };
         if opts.sel_subscribed {
             for s in subs.iter().filter(|s| self.matches(patterns, s)) {
@@ -128,9 +130,11 @@ impl Session {
                 }
             }
         } else {
+            // Each name (a folder or a shared ancestor) is matched once.
+            let mut seen: HashSet<&str> = HashSet::new();
             for f in folders {
                 for a in ancestors(&f.name).chain(std::iter::once(f.name.as_str())) {
-                    if self.matches(patterns, a) && !rows.contains_key(&order_key(a)) {
+                    if seen.insert(a) && self.matches(patterns, a) {
                         add(&mut rows, a);
                     }
                 }
@@ -151,13 +155,15 @@ impl Session {
         subs: &[String],
     ) -> BTreeMap<(bool, String), Row> {
         let mut rows: BTreeMap<(bool, String), Row> = BTreeMap::new();
+        let index: BTreeMap<&str, usize> = folders.iter().enumerate().map(|(i, f)| (f.name.as_str(), i)).collect();
+        let subscribed: HashSet<&str> = subs.iter().map(String::as_str).collect();
         for s in subs {
-            let folder = folders.iter().position(|f| f.name == *s);
+            let folder = index.get(s.as_str()).copied();
             if self.matches(patterns, s) {
                 rows.insert(order_key(s), Row { folder, subscribed: true, childinfo: false });
                 continue;
             }
-            for a in ancestors(s).filter(|a| !subs.iter().any(|x| x == a) && self.matches(patterns, a)) {
+            for a in ancestors(s).filter(|a| !subscribed.contains(a) && self.matches(patterns, a)) {
                 rows.entry(order_key(a)).or_default();
             }
         }

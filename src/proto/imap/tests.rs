@@ -612,3 +612,15 @@ fn append_utf8_literal8_needs_enable_and_closing_paren() {
     let out = h.run(b"hello\r\ng NOOP\r\n");
     assert!(out.contains("f BAD") && out.contains("g OK") && !out.contains("f OK"), "{out}");
 }
+
+#[test]
+fn list_pattern_bytes_are_bounded_over_all_patterns() {
+    let mut h = H::new();
+    h.login();
+    let p = "%".repeat(600);
+    let out = h.run(format!("a LIST \"\" (\"{p}\" \"{p}\")\r\nb LIST \"\" (\"{p}\")\r\n").as_bytes());
+    assert!(out.contains("a BAD Pattern too long") && out.contains("b OK LIST"), "{out}");
+    let many = vec!["x"; 65].join(" ");
+    let out = h.run(format!("c LIST \"\" ({many})\r\n").as_bytes());
+    assert!(out.contains("c BAD"), "{out}");
+}
