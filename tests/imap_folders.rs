@@ -241,6 +241,9 @@ c = C(); c.login()
 r = c.ok(b"ENABLE UTF8=ACCEPT"); assert b"* ENABLED UTF8=ACCEPT" in r, r
 c.ok(b'CREATE "' + u + b'"')
 c.ok(b'CREATE "R&D"')
+for wild in [b'"a*b"', b'"50%"', b'"x/%"']:
+    r = c.cmd(b"CREATE " + wild); assert last(r) == b"NO" and b"[CANNOT]" in r[-1], r
+    r = c.cmd(b'RENAME "R&D" ' + wild); assert last(r) == b"NO", r
 r = c.ok(b'LIST "" "*"')
 assert b'"' + u + b'"' in names(r) and b'"R&D"' in names(r), r
 assert line_for(r, "\"Entwürfe\"".encode()).startswith(b"* LIST (\\Noselect \\HasChildren)"), r

@@ -98,6 +98,9 @@ impl Session {
         if name.eq_ignore_ascii_case("INBOX") {
             return self.tagged(&tag, "NO [ALREADYEXISTS] INBOX always exists");
         }
+        if has_wildcard(&name) {
+            return self.tagged(&tag, WILDCARD_NO);
+        }
         let special = match uses {
             [] => None,
             [one] => match SPECIAL_USES.iter().find(|a| a.eq_ignore_ascii_case(one)) {
@@ -148,6 +151,9 @@ impl Session {
         };
         if to == "INBOX" {
             return self.tagged(&tag, "NO [ALREADYEXISTS] INBOX always exists");
+        }
+        if has_wildcard(&to) {
+            return self.tagged(&tag, WILDCARD_NO);
         }
         if self.selected.as_ref().is_some_and(|s| s.name == from) {
             self.deselect();
@@ -427,6 +433,14 @@ impl Session {
         }
     }
 }
+
+/// New names may not hold the LIST wildcards (RFC 3501 §6.3.8; Dovecot refuses them too):
+/// such a folder could never be listed on its own.
+fn has_wildcard(name: &str) -> bool {
+    name.contains(['*', '%'])
+}
+
+const WILDCARD_NO: &str = "NO [CANNOT] Mailbox name may not contain * or %";
 
 /// System bits and keyword names; `None` for an over-long keyword.
 fn split_flags(flags: &[Flag]) -> Option<(u32, Vec<String>)> {
