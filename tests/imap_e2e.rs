@@ -211,7 +211,10 @@ assert b"\\Seen" in ok(M.fetch("3", "(FLAGS)"))[0]
 # STORE / UID STORE: +FLAGS, -FLAGS, FLAGS, .SILENT, keywords.
 r = ok(M.store("1", "+FLAGS", "(\\Flagged $Work)"))
 assert b"\\Flagged" in r[0] and b"$Work" in r[0], r
-r = ok(M.store("1", "-FLAGS.SILENT", "(\\Seen)")); assert r == [None], r
+# CONDSTORE was enabled above: a silent STORE still reports the new MODSEQ, no FLAGS
+# (RFC 7162 §3.1, §3.1.3).
+r = ok(M.store("1", "-FLAGS.SILENT", "(\\Seen)"))
+assert len(r) == 1 and b"UID 1 MODSEQ (" in r[0] and b"FLAGS" not in r[0], r
 r = ok(M.uid("STORE", "2", "FLAGS", "(\\Answered \\Seen Later)"))
 assert b"\\Answered" in r[0] and b"Later" in r[0] and b"UID 2" in r[0], r
 r = ok(M.fetch("1:2", "(FLAGS)"))
@@ -354,6 +357,44 @@ r = A.cmd(b"FETCH 1:* (UID)"); assert r[:2] == [b"* 1 FETCH (UID 1)", b"* 2 FETC
 "#;
     let out = py(&srv, &script.replace("DELIVER", &deliver_argv(&srv)));
     eprint!("{out}");
+}
+
+/// RFC 2180 §4.1: a message another session expunged stays FETCHable while its bytes are
+/// in the file; once compaction removed them, FETCH answers `NO [EXPUNGEISSUED]` (RFC 5530,
+/// as Dovecot) for it and still returns the others; the EXPUNGE comes at the next NOOP.
+#[test]
+fn fetch_of_message_expunged_elsewhere_and_compacted_is_expungeissued() {
+    let srv = Server::start("imap-expungeissued", "", "");
+    let script = r#"
+import subprocess
+send([msg(1), msg(2), msg(3)])
+A = C(); A.login()
+r = A.cmd(b"SELECT INBOX"); assert b"* 3 EXISTS" in r, r
+B = imap(); ok(B.select("INBOX"))
+ok(B.store("2", "+FLAGS.SILENT", "\\Deleted")); ok(B.expunge())
+r = A.cmd(b"FETCH 2 (UID FLAGS)"); assert last(r) == b"OK" and b"\\Deleted" in r[0], r
+subprocess.run(COMPACT, check=True)
+ok(B.noop())   # B's refresh reopens the shared handle on the compacted file
+r = A.cmd(b"FETCH 2 (FLAGS)")
+assert r[-1].startswith(b"t") and b"NO [EXPUNGEISSUED]" in r[-1] and len(r) == 1, r
+r = A.cmd(b"FETCH 1:3 (UID BODY.PEEK[])")
+assert b"NO [EXPUNGEISSUED]" in r[-1], r
+assert b"* 1 FETCH (UID 1 " in r[0] and any(l.startswith(b"* 3 FETCH (UID 3 ") for l in r), r
+assert not any(l.startswith(b"* 2 FETCH") for l in r), r
+r = A.cmd(b"SEARCH ALL"); assert r[0] == b"* SEARCH 1 3" and last(r) == b"OK", r
+r = A.cmd(b"NOOP"); assert b"* 2 EXPUNGE" in r and last(r) == b"OK", r
+r = A.cmd(b"FETCH 1:* (UID)"); assert r[:2] == [b"* 1 FETCH (UID 1)", b"* 2 FETCH (UID 3)"] and last(r) == b"OK", r
+"#;
+    let out = py(&srv, &script.replace("COMPACT", &compact_argv(&srv)));
+    eprint!("{out}");
+}
+
+fn compact_argv(srv: &Server) -> String {
+    let runner = std::env::var("LETTERBOX_TEST_RUNNER").unwrap_or_default();
+    let mut argv: Vec<String> = runner.split_whitespace().map(str::to_owned).collect();
+    argv.push(BIN.to_owned());
+    argv.extend(["compact".to_owned(), "--config".to_owned(), srv.home.config().display().to_string()]);
+    format!("{argv:?}")
 }
 
 #[test]
@@ -1115,9 +1156,13 @@ fn rss_10_and_100_sessions_with_2000_messages() {
         out.lines().find_map(|l| l.strip_prefix("RESULT ")).unwrap().split(' ').map(|v| v.parse().unwrap()).collect();
     let (base, r10, r100) = (nums[0], nums[1], nums[2]);
     eprintln!("server VmRSS: idle {base} KiB, 10 sessions {r10} KiB, 100 sessions {r100} KiB");
+    // Sessions share the folder's UID list and read flags from the store's table (issue 5):
+    // a session costs its buffers, not a copy of the folder (which was ~84 KiB here).
+    let per_session = r100.saturating_sub(r10) / 90;
+    assert!(per_session <= 40, "{per_session} KiB per selected session");
     if !under_emulator() {
         // Issue goal 3 MiB / 8 MiB total; measured (x86-64 release) in the report.
-        assert!(r10 <= 8 * 1024, "10 sessions: {r10} KiB");
-        assert!(r100 <= 16 * 1024, "100 sessions: {r100} KiB");
+        assert!(r10 <= 6 * 1024, "10 sessions: {r10} KiB");
+        assert!(r100 <= 10 * 1024, "100 sessions: {r100} KiB");
     }
 }

@@ -7,7 +7,7 @@
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
 
 use super::conn::{Conn, Read, READ_BUF, WRITE_TIMEOUT};
@@ -25,11 +25,11 @@ const CHANGE_TICK: Duration = Duration::from_millis(500);
 /// Replies gathered before a write (the core's chunks stay bounded by its own limit).
 const OUT_BATCH: usize = 16 * 1024;
 
-/// What this session last reported for a folder, to compute `Changes`.
+/// What this session last reported for a folder, to compute `Changes`. The UID list it
+/// reported is the core's view (shared, see [`shared_uids`]); it is not kept here.
 #[derive(Default)]
 struct Reported {
     generation: u64,
-    uids: Vec<u32>,
     modseq: u64,
     uidnext: u32,
 }
@@ -47,6 +47,50 @@ thread_local! {
     /// Process-wide for the sessions of this thread (sessions share one executor thread).
     static RECENT_CLAIMED: std::cell::RefCell<HashMap<String, (u32, u32)>> =
         std::cell::RefCell::new(HashMap::new());
+}
+
+/// A folder's UID list as last handed to a session, and the state it matches.
+struct SharedList {
+    uidvalidity: u32,
+    modseq: u64,
+    uidnext: u32,
+    list: Weak<[u32]>,
+}
+
+thread_local! {
+    /// Per folder: the UID list sessions at the folder's current state share (issue 5: 100
+    /// sessions on one folder hold one list, not 100). Weak: the list lives as long as a
+    /// session shows it; a dead entry's allocation is freed at the next `shared_uids`.
+    static UID_LISTS: std::cell::RefCell<HashMap<String, SharedList>> = std::cell::RefCell::new(HashMap::new());
+}
+
+/// The UID list of `st`, shared with every session that already got the same list.
+fn shared_uids(folder: &str, st: &store::state::State) -> Arc<[u32]> {
+    UID_LISTS.with(|m| {
+        let mut m = m.borrow_mut();
+        m.retain(|_, s| s.list.strong_count() > 0);
+        if let Some(s) = m.get_mut(folder) {
+            if let Some(list) = s.list.upgrade() {
+                let same = s.uidvalidity == st.uidvalidity
+                    && ((s.modseq == st.highest_modseq && s.uidnext == st.uidnext)
+                        || (list.len() == st.entries.len() && list.iter().zip(&st.entries).all(|(u, e)| *u == e.uid)));
+                if same {
+                    s.modseq = st.highest_modseq;
+                    s.uidnext = st.uidnext;
+                    return list;
+                }
+            }
+        }
+        let list: Arc<[u32]> = st.entries.iter().map(|e| e.uid).collect();
+        let entry = SharedList {
+            uidvalidity: st.uidvalidity,
+            modseq: st.highest_modseq,
+            uidnext: st.uidnext,
+            list: Arc::downgrade(&list),
+        };
+        m.insert(folder.to_owned(), entry);
+        list
+    })
 }
 
 /// The highest UID of `folder` already recent in some session (0 after a UIDVALIDITY change).
@@ -109,7 +153,6 @@ impl Mailstore for Store<'_> {
         let mut snap = self.peek(folder)?;
         let rep = self.reported.entry(folder.to_owned()).or_default();
         rep.generation += 1;
-        rep.uids = snap.messages.iter().map(|m| m.uid).collect();
         rep.modseq = snap.highest_modseq;
         rep.uidnext = snap.uidnext;
         snap.generation = rep.generation;
@@ -120,12 +163,27 @@ impl Mailstore for Store<'_> {
         let f = self.srv.folder(folder).map_err(|e| store_err(&e))?;
         let f = f.borrow();
         let st = f.state();
-        let claimed = recent_claimed(folder, st.uidvalidity);
+        let mut unseen = 0u32;
+        let mut first_unseen = 0u32;
+        let mut size = 0u64;
+        for (i, e) in st.entries.iter().enumerate() {
+            if e.flags & crate::proto::imap::flag::SEEN == 0 {
+                unseen += 1;
+                if first_unseen == 0 {
+                    first_unseen = u32::try_from(i + 1).unwrap_or(u32::MAX);
+                }
+            }
+            size += u64::from(e.size);
+        }
         Ok(Snapshot {
             uidvalidity: st.uidvalidity,
             uidnext: st.uidnext,
             highest_modseq: st.highest_modseq,
-            messages: st.entries.iter().map(|e| MsgMeta { recent: e.uid > claimed, ..meta_of(e) }).collect(),
+            uids: shared_uids(folder, st),
+            recent_above: recent_claimed(folder, st.uidvalidity),
+            unseen,
+            first_unseen,
+            size,
             keywords: st.keywords.clone(),
             generation: 0,
         })
@@ -148,37 +206,54 @@ impl Mailstore for Store<'_> {
         let mut c = Changes {
             generation: rep.generation,
             uidnext: st.uidnext,
+            highest_modseq: st.highest_modseq,
             keywords: st.keywords.clone(),
             ..Changes::default()
         };
         if st.highest_modseq == rep.modseq && st.uidnext == rep.uidnext {
             return Ok(c);
         }
-        // Expunged: reported UIDs no longer present (both lists ascend).
-        let mut cur = st.entries.iter().map(|e| e.uid).peekable();
-        for &u in &rep.uids {
-            while cur.next_if(|&c| c < u).is_some() {}
-            if cur.peek() != Some(&u) {
-                c.expunged.push(u);
-            }
-        }
-        let claimed = recent_claimed(folder, st.uidvalidity);
-        for e in &st.entries {
-            if e.uid >= rep.uidnext {
-                c.added.push(MsgMeta { recent: e.uid > claimed, ..meta_of(e) });
-            } else if e.modseq > rep.modseq {
-                c.flags.push(meta_of(e));
-            }
-        }
+        // Expunges and arrivals: the core compares its list with the current one.
+        c.uids = Some(shared_uids(folder, st));
+        c.recent_above = recent_claimed(folder, st.uidvalidity);
+        c.flags = st.entries.iter().filter(|e| e.modseq > rep.modseq && e.uid < rep.uidnext).map(meta_of).collect();
         if self.claiming.as_deref() == Some(folder) {
             claim_recent_upto(folder, st.uidvalidity, st.uidnext.saturating_sub(1));
         }
         rep.generation += 1;
-        rep.uids = st.entries.iter().map(|e| e.uid).collect();
         rep.modseq = st.highest_modseq;
         rep.uidnext = st.uidnext;
         c.generation = rep.generation;
         Ok(c)
+    }
+
+    fn metas(&mut self, folder: &str, uids: &[u32], out: &mut Vec<Option<MsgMeta>>) {
+        let Ok(f) = self.srv.folder_cached(folder) else {
+            out.extend(uids.iter().map(|_| None));
+            return;
+        };
+        let f = f.borrow();
+        let entries = f.entries();
+        // Both ascend: the next entry usually is the one; otherwise search what is left.
+        let mut at = 0usize;
+        for &u in uids {
+            let rest = entries.get(at..).unwrap_or(&[]);
+            let found = match rest.first() {
+                Some(e) if e.uid == u => Ok(0),
+                _ => rest.binary_search_by_key(&u, |e| e.uid),
+            };
+            match found {
+                Ok(i) => {
+                    out.push(rest.get(i).map(meta_of));
+                    at += i + 1;
+                }
+                Err(i) => {
+                    // Expunged by another session: its bytes may still be readable.
+                    out.push(f.entry(u).map(|e| meta_of(&e)));
+                    at += i;
+                }
+            }
+        }
     }
 
     fn read(&mut self, folder: &str, uid: u32, offset: u64, buf: &mut [u8]) -> Result<usize, StoreError> {
@@ -382,7 +457,14 @@ pub async fn session(srv: &Server, conn: &mut Conn, peer: SocketAddr) -> String 
     loop {
         while let Some(ev) = s.poll(srv.now_ms(), &mut store) {
             match ev {
-                Event::Reply(b) => {
+                Event::Reply(mut b) => {
+                    if out.is_empty() && b.len() >= OUT_BATCH {
+                        // A large reply (SEARCH of a big folder) is written as it is, not copied.
+                        if let Err(e) = conn.flush(&mut b).await {
+                            return e;
+                        }
+                        continue;
+                    }
                     out.extend_from_slice(&b);
                     if out.len() >= OUT_BATCH {
                         if let Err(e) = conn.flush(&mut out).await {
@@ -434,7 +516,7 @@ pub async fn session(srv: &Server, conn: &mut Conn, peer: SocketAddr) -> String 
                     s.append_done(r);
                 }
                 Event::AppendAborted => append = None,
-                Event::Store { folder, uids, op, flags, keywords } => {
+                Event::Store { folder, uids, op, flags, keywords, unchanged_since } => {
                     let op = match op {
                         StoreOp::Add => FlagOp::Add,
                         StoreOp::Remove => FlagOp::Remove,
@@ -443,17 +525,19 @@ pub async fn session(srv: &Server, conn: &mut Conn, peer: SocketAddr) -> String 
                     let r = srv
                         .writer
                         .call(&folder, move |f| {
-                            let ch = f.store_flags(&uids, op, flags, &keywords)?;
-                            Ok((ch, f.state().keywords.clone()))
+                            let (ch, modified) = f.store_flags_unless(&uids, op, flags, &keywords, unchanged_since)?;
+                            Ok((ch, modified, f.state().keywords.clone()))
                         })
                         .await;
                     srv.refresh_folder(&folder);
-                    s.store_done(
-                        r.map(|(ch, kw)| {
-                            (ch.into_iter().map(|(uid, flags, modseq)| FlagUpdate { uid, flags, modseq }).collect(), kw)
-                        })
-                        .map_err(|e| store_err(&e)),
-                    );
+                    let (r, modified) = match r {
+                        Ok((ch, modified, kw)) => {
+                            let updates = ch.into_iter().map(|(uid, flags, modseq)| FlagUpdate { uid, flags, modseq });
+                            (Ok((updates.collect(), kw)), modified)
+                        }
+                        Err(e) => (Err(store_err(&e)), Vec::new()),
+                    };
+                    s.store_done_with(r, modified);
                 }
                 Event::Copy { from, uids, to, mv } => {
                     let r = copy(srv, &from, &uids, &to, mv).await;

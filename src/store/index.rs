@@ -50,6 +50,9 @@ pub fn path_for(folder: &Path) -> PathBuf {
     folder.with_extension("idx")
 }
 
+/// Bytes of entries encoded per write while saving.
+const SAVE_CHUNK: usize = 64 * 1024;
+
 /// Writes the index atomically (temp file + rename; no sync: it is a cache).
 pub fn save(path: &Path, st: &State, ino: u64) -> io::Result<()> {
     let head = Head {
@@ -68,20 +71,26 @@ pub fn save(path: &Path, st: &State, ino: u64) -> io::Result<()> {
         damaged: st.damaged.clone(),
     };
     let hb = postcard::to_stdvec(&head).map_err(io::Error::other)?;
-    let mut out = Vec::with_capacity(16 + hb.len() + st.entries.len() * 32 + 4);
+    let mut out = Vec::with_capacity(SAVE_CHUNK + 64);
     out.extend_from_slice(MAGIC);
     out.extend_from_slice(&VERSION.to_le_bytes());
     out.extend_from_slice(&(hb.len() as u32).to_le_bytes());
     out.extend_from_slice(&hb);
     out.extend_from_slice(&crc32c(&hb).to_le_bytes());
-    let start = out.len();
-    for e in &st.entries {
-        e.encode(&mut out);
-    }
-    let ecrc = crc32c(out.get(start..).unwrap_or(&[]));
-    out.extend_from_slice(&ecrc.to_le_bytes());
     let tmp = path.with_extension(format!("idx.tmp{}", std::process::id()));
     let mut f = std::fs::OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(&tmp)?;
+    // Streamed in chunks: peak RAM is the table, not the table plus a copy of it (issue 9).
+    let mut crc = crate::util::Crc::new();
+    for chunk in st.entries.chunks(SAVE_CHUNK / 32) {
+        let start = out.len();
+        for e in chunk {
+            e.encode(&mut out);
+        }
+        crc.update(out.get(start..).unwrap_or(&[]));
+        f.write_all(&out)?;
+        out.clear();
+    }
+    out.extend_from_slice(&crc.finish().to_le_bytes());
     f.write_all(&out)?;
     drop(f);
     std::fs::rename(&tmp, path)

@@ -4,12 +4,13 @@
 //! STORE) and the answers in.
 
 use std::io;
+use std::sync::Arc;
 
 use crate::auth::Secret;
 use crate::config::{Config, Limits};
 use crate::mime::MimeSummary;
 
-pub use crate::proto::pop3::{AuthOutcome, PeerInfo};
+pub use crate::proto::{AuthOutcome, PeerInfo};
 
 /// RFC 3501 §5.4: an autologout timer "MUST be of at least 30 minutes' duration" once
 /// authenticated (also while IDLE; RFC 2177 §3).
@@ -90,7 +91,7 @@ impl Default for ImapPolicy {
     }
 }
 
-/// One message as the core sees it: `seq` is its position in [`Snapshot::messages`].
+/// One message as the core sees it (its sequence number is its position in [`Snapshot::uids`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct MsgMeta {
     pub uid: u32,
@@ -113,32 +114,83 @@ pub struct FolderInfo {
     pub attributes: Vec<String>,
 }
 
-/// A folder's state when opened: messages in UID order.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+/// A folder's state when opened. The UID list is shared, not copied, by sessions that see
+/// the same state (issue 5: per-session RAM does not grow with the folder).
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Snapshot {
     pub uidvalidity: u32,
     pub uidnext: u32,
     pub highest_modseq: u64,
-    pub messages: Vec<MsgMeta>,
+    /// UIDs of the messages, ascending (message sequence order).
+    pub uids: Arc<[u32]>,
+    /// UIDs above this are \Recent for this session (RFC 3501 §2.3.2); `u32::MAX`: none.
+    pub recent_above: u32,
+    /// Messages without \Seen, and the sequence number of the first one (0: none).
+    pub unseen: u32,
+    pub first_unseen: u32,
+    /// Sum of RFC822.SIZE (STATUS SIZE, RFC 8438).
+    pub size: u64,
     /// Keyword names; bit `5 + i` of `flags` is `keywords[i]`.
     pub keywords: Vec<String>,
     /// Opaque change counter passed back to [`Mailstore::changes`].
     pub generation: u64,
 }
 
+impl Default for Snapshot {
+    fn default() -> Snapshot {
+        Snapshot {
+            uidvalidity: 0,
+            uidnext: 0,
+            highest_modseq: 0,
+            uids: Arc::from(Vec::new()),
+            recent_above: u32::MAX,
+            unseen: 0,
+            first_unseen: 0,
+            size: 0,
+            keywords: Vec::new(),
+            generation: 0,
+        }
+    }
+}
+
+impl Snapshot {
+    /// Messages \Recent for this session.
+    pub fn recent(&self) -> usize {
+        self.uids.len() - self.uids.partition_point(|&u| u <= self.recent_above)
+    }
+}
+
 /// What changed in a folder since a generation (RFC 3501 §7.4.1 / §7.3.1 / §7.4.2 FLAGS).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Changes {
     pub generation: u64,
     pub uidnext: u32,
-    /// UIDs no longer in the folder.
-    pub expunged: Vec<u32>,
-    /// New messages, ascending UIDs above all known ones.
-    pub added: Vec<MsgMeta>,
+    /// The folder's HIGHESTMODSEQ these changes bring the session up to (RFC 7162 §3.1.2.1);
+    /// 0 if unknown.
+    pub highest_modseq: u64,
+    /// The folder's UID list now, if messages were expunged or added: UIDs the session
+    /// shows that are missing are expunged, UIDs above its highest are new.
+    pub uids: Option<Arc<[u32]>>,
+    /// New UIDs above this are \Recent for this session; `u32::MAX`: none.
+    pub recent_above: u32,
     /// Messages whose flags changed (current values).
     pub flags: Vec<MsgMeta>,
     /// The full keyword list (it only grows).
     pub keywords: Vec<String>,
+}
+
+impl Default for Changes {
+    fn default() -> Changes {
+        Changes {
+            generation: 0,
+            uidnext: 0,
+            highest_modseq: 0,
+            uids: None,
+            recent_above: u32::MAX,
+            flags: Vec::new(),
+            keywords: Vec::new(),
+        }
+    }
 }
 
 /// Why a store call failed; mapped to response codes in one place (session).
@@ -183,6 +235,9 @@ pub trait Mailstore {
     fn claim_recent(&mut self, _folder: &str) {}
     /// Changes to `folder` after `generation` (NOOP, CHECK, IDLE, after writes).
     fn changes(&mut self, folder: &str, generation: u64) -> Result<Changes, StoreError>;
+    /// The current data of `uids` (ascending) into `out`, one entry per UID, in order:
+    /// `None` for a message gone from the store. `recent` is left false (the view's).
+    fn metas(&mut self, folder: &str, uids: &[u32], out: &mut Vec<Option<MsgMeta>>);
     /// Up to `buf.len()` bytes of message `uid` from `offset`; 0 at the end.
     fn read(&mut self, folder: &str, uid: u32, offset: u64, buf: &mut [u8]) -> Result<usize, StoreError>;
     /// The cached MIME structure of message `uid` (computed at delivery, see `crate::mime`).
@@ -243,7 +298,7 @@ pub enum Event {
     /// The command failed after `AppendStarted`: discard the spool. (A dropped connection
     /// gives neither `AppendEnded` nor this: the driver discards the spool then too.)
     AppendAborted,
-    /// Change flags of `uids` in `folder`; call `store_done`.
+    /// Change flags of `uids` in `folder`; call `store_done` (or `store_done_with`).
     Store {
         folder: String,
         uids: Vec<u32>,
@@ -251,6 +306,10 @@ pub enum Event {
         /// System flag bits (see [`flag`]).
         flags: u32,
         keywords: Vec<String>,
+        /// RFC 7162 §3.1.3 UNCHANGEDSINCE: skip (and report as modified) messages whose
+        /// MODSEQ is above this, checked under the write lock; every other listed message
+        /// gets the new MODSEQ even when its flags stay the same.
+        unchanged_since: Option<u64>,
     },
     /// Remove `uids` from `folder` durably; call `expunge_done` with the UIDs removed.
     Expunge { folder: String, uids: Vec<u32> },

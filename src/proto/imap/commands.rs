@@ -4,14 +4,37 @@
 //! mailbox names). LIST and LSUB are in `list.rs`. Reads go through the [`Mailstore`];
 //! writes become [`Event`]s answered by the driver's callbacks.
 
+use std::io::Write as _;
+
 use super::api::{flag, Event, Mailstore, Snapshot, StoreOp};
 use super::fetch::{FetchAtt, FetchJob};
-use super::parser::{append_prefix, Command, Flag, StatusItem};
+use super::parser::{append_prefix, Command, Flag, QResync, StatusItem};
 use super::search::{Candidate, SearchKey};
 use super::session::{store_error, Pending, Session, State};
 use super::types::{encode_mutf7, Mailbox, MailboxError, SequenceSet, Tag, DELIMITER};
-use super::view::Selected;
+use super::view::{MetaCursor, Selected};
 use crate::store::SPECIAL_USES;
+
+/// SELECT parameters: CONDSTORE and QRESYNC (RFC 7162 §3.1.8, §3.2.5).
+type SelectParams = (bool, Option<QResync>);
+/// FETCH modifiers: CHANGEDSINCE and VANISHED (RFC 7162 §3.1.4.1, §3.2.6).
+type FetchMods = (Option<u64>, bool);
+
+/// RFC 7162 §3.2.5 after a SELECT with QRESYNC and the right UIDVALIDITY: `VANISHED
+/// (EARLIER)` for the known UIDs (default `1:UIDNEXT-1`) no longer present (no expunge
+/// history is kept, §3.2.5.2), then a job sending `FETCH (UID FLAGS MODSEQ)` for every
+/// message changed since the client's MODSEQ.
+fn resync(sel: &Selected, q: &QResync, out: &mut Vec<u8>) -> FetchJob {
+    let top = sel.uidnext.saturating_sub(1);
+    let known = match &q.known_uids {
+        Some(set) => set.normalize(top, false),
+        None => vec![(1, top)],
+    };
+    super::view::vanished_lines(out, "(EARLIER) ", &sel.missing_uids(&known));
+    let mut job = FetchJob::new(vec![FetchAtt::Uid, FetchAtt::Flags, FetchAtt::Modseq], sel.all());
+    job.changed_since = Some(q.modseq);
+    job
+}
 
 /// Longest keyword name accepted in STORE / APPEND.
 pub const KEYWORD_MAX: usize = 64;
@@ -61,7 +84,9 @@ impl Session {
             Command::List { reference, patterns, lsub, opts } => {
                 self.list(tag, &reference, &patterns, lsub, &opts, store)
             }
-            Command::Select { mailbox, read_only } => self.select(tag, &mailbox, read_only, store),
+            Command::Select { mailbox, read_only, condstore, qresync } => {
+                self.select(tag, &mailbox, read_only, (condstore, qresync), store)
+            }
             Command::Status { mailbox, items } => self.status(tag, &mailbox, &items, store),
             Command::Rename(a, b) => self.rename(tag, &a, &b, store),
             Command::Create(m, uses) => self.create(tag, &m, &uses, store),
@@ -74,15 +99,19 @@ impl Session {
                 },
             },
             Command::Copy { uid, set, mailbox, mv } => self.copy(tag, uid, &set, &mailbox, mv),
-            Command::Close => self.close_mailbox(tag),
+            Command::Close => self.close_mailbox(tag, store),
             Command::Unselect => {
                 self.deselect();
                 self.tagged(&tag, "OK UNSELECT completed");
             }
-            Command::Expunge(uids) => self.expunge(tag, uids),
+            Command::Expunge(uids) => self.expunge(tag, uids, store),
             Command::Search { uid, key } => self.search(tag, uid, key, store),
-            Command::Fetch { uid, set, atts } => self.fetch(tag, uid, &set, atts),
-            Command::Store { uid, set, op, silent, flags } => self.store(tag, uid, &set, op, silent, &flags),
+            Command::Fetch { uid, set, atts, changed_since, vanished } => {
+                self.fetch(tag, uid, &set, atts, (changed_since, vanished), store)
+            }
+            Command::Store { uid, set, op, silent, flags, unchanged_since } => {
+                self.store(tag, uid, &set, op, silent, &flags, unchanged_since)
+            }
             _ => self.tagged(&tag, "BAD Command not valid in this state"),
         }
     }
@@ -186,8 +215,14 @@ impl Session {
         self.out.push_back(Event::Copy { from, uids, to, mv });
     }
 
-    /// RFC 3501 §6.3.1 SELECT / §6.3.2 EXAMINE.
-    fn select(&mut self, tag: Tag, raw: &[u8], read_only: bool, store: &mut dyn Mailstore) {
+    /// RFC 3501 §6.3.1 SELECT / §6.3.2 EXAMINE, with RFC 7162 §3.1.8 CONDSTORE and
+    /// §3.2.5 QRESYNC parameters; HIGHESTMODSEQ is sent with every SELECT (§3.1.2.1).
+    fn select(&mut self, tag: Tag, raw: &[u8], read_only: bool, params: SelectParams, store: &mut dyn Mailstore) {
+        let (condstore, qresync) = params;
+        // RFC 7162 §3.2.5: QRESYNC without ENABLE QRESYNC first is BAD (nothing changes).
+        if qresync.is_some() && !self.qresync {
+            return self.tagged(&tag, "BAD QRESYNC not enabled");
+        }
         if self.selected.is_some() {
             self.deselect();
             // RFC 7162 §3.2.11: [CLOSED] marks the end of the old mailbox's responses.
@@ -201,26 +236,39 @@ impl Session {
             Ok(s) => s,
             Err(e) => return self.tagged(&tag, store_error(e, false)),
         };
-        let sel = Selected::new(name.as_str().to_owned(), snap, read_only);
+        if condstore {
+            self.enable_condstore();
+        }
+        let first_unseen = snap.first_unseen;
+        let mut sel = Selected::new(name.as_str().to_owned(), snap, read_only);
+        sel.condstore = self.condstore;
+        sel.qresync = self.qresync;
         let mut buf = Vec::new();
         sel.flags_responses(&mut buf);
         buf.extend_from_slice(format!("* {} EXISTS\r\n* {} RECENT\r\n", sel.count(), sel.recent()).as_bytes());
         if !read_only {
             store.claim_recent(name.as_str());
         }
-        if let Some(i) = sel.msgs.iter().position(|m| m.flags & flag::SEEN == 0) {
-            buf.extend_from_slice(format!("* OK [UNSEEN {}] First unseen\r\n", i + 1).as_bytes());
+        if first_unseen > 0 {
+            buf.extend_from_slice(format!("* OK [UNSEEN {first_unseen}] First unseen\r\n").as_bytes());
         }
         buf.extend_from_slice(format!("* OK [UIDVALIDITY {}] UIDs valid\r\n", sel.uidvalidity).as_bytes());
         buf.extend_from_slice(format!("* OK [UIDNEXT {}] Predicted next UID\r\n", sel.uidnext).as_bytes());
+        buf.extend_from_slice(format!("* OK [HIGHESTMODSEQ {}] Highest\r\n", sel.highest_modseq).as_bytes());
+        let mode = if read_only { "READ-ONLY" } else { "READ-WRITE" };
+        let done = format!("OK [{mode}] {} completed", if read_only { "EXAMINE" } else { "SELECT" });
+        let resync = qresync.filter(|q| q.uidvalidity == sel.uidvalidity).map(|q| resync(&sel, &q, &mut buf));
         self.raw(buf);
         self.selected = Some(sel);
         self.state = State::Selected;
-        let mode = if read_only { "READ-ONLY" } else { "READ-WRITE" };
-        self.tagged(&tag, &format!("OK [{mode}] {} completed", if read_only { "EXAMINE" } else { "SELECT" }));
+        match resync {
+            Some(job) => self.pending = Pending::Fetch { tag, job, done },
+            None => self.tagged(&tag, &done),
+        }
     }
 
-    /// RFC 3501 §6.3.10 STATUS (a snapshot that leaves the selected folder's view alone).
+    /// RFC 3501 §6.3.10 STATUS (a snapshot that leaves the selected folder's view alone);
+    /// RFC 7162 §3.1.2.3 HIGHESTMODSEQ.
     fn status(&mut self, tag: Tag, raw: &[u8], items: &[StatusItem], store: &mut dyn Mailstore) {
         let name = match self.mailbox(raw) {
             Ok(m) => m,
@@ -238,20 +286,20 @@ impl Session {
 
     /// `* STATUS name (items)`: the one place STATUS items are computed (STATUS and the
     /// RFC 5819 LIST-STATUS return option).
-    pub(super) fn status_response(&self, buf: &mut Vec<u8>, name: &str, items: &[StatusItem], snap: &Snapshot) {
+    pub(super) fn status_response(&mut self, buf: &mut Vec<u8>, name: &str, items: &[StatusItem], snap: &Snapshot) {
+        if items.contains(&StatusItem::HighestModseq) {
+            self.enable_condstore();
+        }
         let values: Vec<String> = items
             .iter()
             .map(|i| match i {
-                StatusItem::Messages => format!("MESSAGES {}", snap.messages.len()),
-                StatusItem::Recent => format!("RECENT {}", snap.messages.iter().filter(|m| m.recent).count()),
+                StatusItem::Messages => format!("MESSAGES {}", snap.uids.len()),
+                StatusItem::Recent => format!("RECENT {}", snap.recent()),
                 StatusItem::UidNext => format!("UIDNEXT {}", snap.uidnext),
                 StatusItem::UidValidity => format!("UIDVALIDITY {}", snap.uidvalidity),
-                StatusItem::Unseen => {
-                    format!("UNSEEN {}", snap.messages.iter().filter(|m| m.flags & flag::SEEN == 0).count())
-                }
-                StatusItem::Size => {
-                    format!("SIZE {}", snap.messages.iter().map(|m| m.size).sum::<u64>())
-                }
+                StatusItem::Unseen => format!("UNSEEN {}", snap.unseen),
+                StatusItem::Size => format!("SIZE {}", snap.size),
+                StatusItem::HighestModseq => format!("HIGHESTMODSEQ {}", snap.highest_modseq),
             })
             .collect();
         buf.extend_from_slice(b"* STATUS ");
@@ -260,12 +308,15 @@ impl Session {
     }
 
     /// RFC 3501 §6.4.2 CLOSE: silently expunges \Deleted messages unless read-only.
-    fn close_mailbox(&mut self, tag: Tag) {
+    fn close_mailbox(&mut self, tag: Tag, store: &mut dyn Mailstore) {
         let Some(sel) = self.selected.as_ref() else {
             return;
         };
-        let uids: Vec<u32> = sel.msgs.iter().filter(|m| m.flags & flag::DELETED != 0).map(|m| m.uid).collect();
-        if sel.read_only || uids.is_empty() {
+        let uids = match sel.read_only {
+            true => Vec::new(),
+            false => sel.uids_where(&sel.all(), store, |m| m.flags & flag::DELETED != 0),
+        };
+        if uids.is_empty() {
             self.deselect();
             return self.tagged(&tag, "OK CLOSE completed");
         }
@@ -275,21 +326,18 @@ impl Session {
     }
 
     /// RFC 3501 §6.4.3 EXPUNGE and RFC 4315 §2.1 UID EXPUNGE.
-    fn expunge(&mut self, tag: Tag, set: Option<SequenceSet>) {
+    fn expunge(&mut self, tag: Tag, set: Option<SequenceSet>, store: &mut dyn Mailstore) {
         let Some(sel) = self.selected.as_ref() else {
             return;
         };
         if sel.read_only {
             return self.tagged(&tag, "NO [READ-ONLY] Mailbox is read-only");
         }
-        let within = set.map(|s| s.normalize(sel.max_uid(), false));
-        let uids: Vec<u32> = sel
-            .msgs
-            .iter()
-            .filter(|m| m.flags & flag::DELETED != 0)
-            .filter(|m| within.as_ref().is_none_or(|r| SequenceSet::contains(r, m.uid)))
-            .map(|m| m.uid)
-            .collect();
+        let ranges = match set {
+            Some(s) => sel.seq_ranges(&s, true),
+            None => sel.all(),
+        };
+        let uids = sel.uids_where(&ranges, store, |m| m.flags & flag::DELETED != 0);
         if uids.is_empty() {
             return self.finish(tag, "OK EXPUNGE completed");
         }
@@ -298,21 +346,35 @@ impl Session {
         self.out.push_back(Event::Expunge { folder, uids });
     }
 
-    /// RFC 3501 §6.4.4 SEARCH / UID SEARCH: evaluated synchronously in this poll.
+    /// RFC 3501 §6.4.4 SEARCH / UID SEARCH: evaluated synchronously in this poll. With a
+    /// MODSEQ key the response ends `(MODSEQ n)`, the highest of the matches (RFC 7162 §3.1.5).
     fn search(&mut self, tag: Tag, uid: bool, mut key: SearchKey, store: &mut dyn Mailstore) {
+        let with_modseq = key.has_modseq();
+        if with_modseq {
+            self.enable_condstore();
+        }
         let Some(sel) = self.selected.as_ref() else {
             return;
         };
         key.prepare(sel.count(), sel.max_uid());
         let mut line = b"* SEARCH".to_vec();
-        for (i, m) in sel.msgs.iter().enumerate() {
-            let seq = i as u32 + 1;
-            let mut c = Candidate::new(&sel.name, seq, *m, &sel.keywords, (sel.count(), sel.max_uid()));
+        let mut top = 0;
+        let mut cursor = MetaCursor::default();
+        for seq in 1..=sel.count() {
+            // Gone from the store too (expunged elsewhere, compacted): matches nothing.
+            let Some(m) = cursor.get(sel, seq, store) else { continue };
+            let mut c = Candidate::new(&sel.name, seq, m, &sel.keywords, (sel.count(), sel.max_uid()));
             match c.matches(&key, store) {
-                Ok(true) => line.extend_from_slice(format!(" {}", if uid { m.uid } else { seq }).as_bytes()),
+                Ok(true) => {
+                    let _ = write!(line, " {}", if uid { m.uid } else { seq });
+                    top = top.max(m.modseq);
+                }
                 Ok(false) => {}
                 Err(e) => return self.tagged(&tag, store_error(e, false)),
             }
+        }
+        if with_modseq && top > 0 {
+            line.extend_from_slice(format!(" (MODSEQ {top})").as_bytes());
         }
         line.extend_from_slice(b"\r\n");
         self.raw(line);
@@ -320,8 +382,26 @@ impl Session {
     }
 
     /// RFC 3501 §6.4.5 FETCH / §6.4.8 UID FETCH. Body items without .PEEK set \Seen first
-    /// (a Store event), then the output streams from `poll`.
-    fn fetch(&mut self, tag: Tag, uid: bool, set: &SequenceSet, mut atts: Vec<FetchAtt>) {
+    /// (a Store event), then the output streams from `poll`. RFC 7162: MODSEQ and
+    /// CHANGEDSINCE enable CONDSTORE (§3.1.4), VANISHED sends the expunged UIDs of the set
+    /// first (§3.2.6).
+    fn fetch(
+        &mut self,
+        tag: Tag,
+        uid: bool,
+        set: &SequenceSet,
+        mut atts: Vec<FetchAtt>,
+        mods: FetchMods,
+        store: &mut dyn Mailstore,
+    ) {
+        let (changed_since, vanished) = mods;
+        if vanished && !(uid && self.qresync && changed_since.is_some()) {
+            return self.tagged(&tag, "BAD VANISHED needs UID FETCH, CHANGEDSINCE and ENABLE QRESYNC");
+        }
+        if changed_since.is_some() || atts.contains(&FetchAtt::Modseq) {
+            self.enable_condstore();
+        }
+        let condstore = self.condstore;
         let Some(sel) = self.selected.as_ref() else {
             return;
         };
@@ -333,32 +413,60 @@ impl Session {
         if sets_seen && !atts.contains(&FetchAtt::Flags) {
             atts.push(FetchAtt::Flags);
         }
+        // RFC 7162 §3.1: a FETCH that sets \Seen reports UID and MODSEQ too; CHANGEDSINCE
+        // implies MODSEQ (§3.1.4.1).
+        if condstore && sets_seen && !atts.contains(&FetchAtt::Uid) {
+            atts.insert(0, FetchAtt::Uid);
+        }
+        if (changed_since.is_some() || (condstore && sets_seen)) && !atts.contains(&FetchAtt::Modseq) {
+            atts.push(FetchAtt::Modseq);
+        }
+        if vanished {
+            let uid_ranges = set.normalize(sel.uidnext.saturating_sub(1), false);
+            let mut buf = Vec::new();
+            super::view::vanished_lines(&mut buf, "(EARLIER) ", &sel.missing_uids(&uid_ranges));
+            self.raw(buf);
+        }
+        let Some(sel) = self.selected.as_ref() else {
+            return;
+        };
         let unseen: Vec<u32> = match sets_seen {
-            true => sel
-                .uids(&ranges)
-                .into_iter()
-                .filter(|&u| sel.seq_of(u).and_then(|s| sel.meta(s)).is_some_and(|m| m.flags & flag::SEEN == 0))
-                .collect(),
+            true => sel.uids_where(&ranges, store, |m| m.flags & flag::SEEN == 0),
             false => Vec::new(),
         };
-        let job = FetchJob::new(atts, ranges);
+        let mut job = FetchJob::new(atts, ranges);
+        job.changed_since = changed_since;
         if unseen.is_empty() {
-            self.pending = Pending::Fetch { tag, job };
+            self.pending = Pending::Fetch { tag, job, done: "OK FETCH completed".into() };
             return;
         }
         let folder = sel.name.clone();
-        self.pending = Pending::Store { tag, uid, silent: true, fetch: Some(job) };
+        self.pending = Pending::Store { tag, uid, silent: true, fetch: Some(job), conditional: false };
         self.out.push_back(Event::Store {
             folder,
             uids: unseen,
             op: StoreOp::Add,
             flags: flag::SEEN,
             keywords: Vec::new(),
+            unchanged_since: None,
         });
     }
 
-    /// RFC 3501 §6.4.6 STORE / UID STORE.
-    fn store(&mut self, tag: Tag, uid: bool, set: &SequenceSet, op: StoreOp, silent: bool, flags: &[Flag]) {
+    /// RFC 3501 §6.4.6 STORE / UID STORE; RFC 7162 §3.1.3 UNCHANGEDSINCE.
+    #[allow(clippy::too_many_arguments)]
+    fn store(
+        &mut self,
+        tag: Tag,
+        uid: bool,
+        set: &SequenceSet,
+        op: StoreOp,
+        silent: bool,
+        flags: &[Flag],
+        unchanged_since: Option<u64>,
+    ) {
+        if unchanged_since.is_some() {
+            self.enable_condstore();
+        }
         let Some(sel) = self.selected.as_ref() else {
             return;
         };
@@ -373,8 +481,9 @@ impl Session {
             return self.tagged(&tag, "OK STORE completed");
         }
         let folder = sel.name.clone();
-        self.pending = Pending::Store { tag, uid, silent, fetch: None };
-        self.out.push_back(Event::Store { folder, uids, op, flags: bits, keywords });
+        let conditional = unchanged_since.is_some();
+        self.pending = Pending::Store { tag, uid, silent, fetch: None, conditional };
+        self.out.push_back(Event::Store { folder, uids, op, flags: bits, keywords, unchanged_since });
     }
 
     /// An APPEND literal was announced (RFC 3501 §6.3.11): check the command before
@@ -406,13 +515,13 @@ impl Session {
         if !matches!(self.state, State::Authenticated | State::Selected) {
             return Err(fail("BAD Command not valid in this state"));
         }
+        if p.utf8 && !self.utf8 {
+            return Err(fail("BAD APPEND UTF8 needs ENABLE UTF8=ACCEPT"));
+        }
         let name = self.mailbox(&p.mailbox).map_err(|e| fail(self.name_error(e)))?;
         let folders = store.folders().map_err(|e| fail(store_error(e, true)))?;
         if !folders.iter().any(|f| f.name == name.as_str()) {
             return Err(fail(store_error(super::api::StoreError::NotFound, true)));
-        }
-        if p.utf8 && !self.utf8 {
-            return Err(fail("BAD APPEND UTF8 needs ENABLE UTF8=ACCEPT"));
         }
         let (flags, keywords) = split_flags(&p.flags).ok_or_else(|| fail("BAD Invalid keyword"))?;
         let folder = name.as_str().to_owned();

@@ -3,11 +3,13 @@
 //! in chunks of about [`OUTPUT_CHUNK`] bytes, reading sections through [`Mailstore::read`],
 //! one chunk per `poll`, so a client that stops reading stops the job (BAD-INPUTS 36).
 
+use std::io::Write as _;
+
 use super::api::{Mailstore, MsgMeta, StoreError};
 use super::encode;
 use super::reader::{Bad, P, R};
 use super::search::read_range;
-use super::view::Selected;
+use super::view::{MetaCursor, Selected};
 use crate::mime::MimeSummary;
 
 /// Bytes of FETCH output produced per `poll` (plus one small non-streamed item at most).
@@ -56,6 +58,8 @@ pub enum FetchAtt {
     Uid,
     BodyStructure,
     Body,
+    /// RFC 7162 §3.1.4.2 `MODSEQ`.
+    Modseq,
     Section(BodySection),
 }
 
@@ -66,8 +70,8 @@ impl FetchAtt {
     }
 }
 
-/// `("ALL" / "FULL" / "FAST" / fetch-att / "(" fetch-att *(SP fetch-att) ")")`, then
-/// optional RFC 4466 fetch modifiers, skipped.
+/// `("ALL" / "FULL" / "FAST" / fetch-att / "(" fetch-att *(SP fetch-att) ")")`; the
+/// RFC 4466 fetch modifiers after it are the parser's.
 pub fn fetch_atts(p: &mut P) -> R<Vec<FetchAtt>> {
     use FetchAtt as F;
     let atts = if p.keyword("ALL") {
@@ -89,9 +93,6 @@ pub fn fetch_atts(p: &mut P) -> R<Vec<FetchAtt>> {
     } else {
         vec![fetch_att(p)?]
     };
-    if p.eat(b' ') {
-        p.skip_value(1)?;
-    }
     Ok(atts)
 }
 
@@ -115,6 +116,8 @@ fn fetch_att(p: &mut P) -> R<FetchAtt> {
         section(SectionName::Rfc822, false, None)
     } else if p.keyword("UID") {
         F::Uid
+    } else if p.keyword("MODSEQ") {
+        F::Modseq
     } else if p.keyword("BODYSTRUCTURE") {
         F::BodyStructure
     } else if p.keyword("BODY.PEEK") {
@@ -219,13 +222,31 @@ pub struct FetchJob {
     next: u32,
     current: Option<Current>,
     stream: Option<Stream>,
+    /// Batched lookups of the messages' flags, sizes and dates.
+    cursor: MetaCursor,
     pub failed: bool,
+    /// Some messages were skipped: expunged by another session and gone from the store
+    /// (RFC 5530 EXPUNGEISSUED, as RFC 2180 §4.1.3 allows).
+    pub gone: bool,
+    /// RFC 7162 §3.1.4.1 CHANGEDSINCE: only messages with a higher MODSEQ.
+    pub changed_since: Option<u64>,
 }
 
 impl FetchJob {
     pub fn new(atts: Vec<FetchAtt>, ranges: Vec<(u32, u32)>) -> FetchJob {
         let next = ranges.first().map_or(0, |r| r.0);
-        FetchJob { atts, ranges, range: 0, next, current: None, stream: None, failed: false }
+        FetchJob {
+            atts,
+            ranges,
+            range: 0,
+            next,
+            current: None,
+            stream: None,
+            cursor: MetaCursor::default(),
+            failed: false,
+            gone: false,
+            changed_since: None,
+        }
     }
 
     /// The next output chunk; `None` when the job is complete.
@@ -246,14 +267,14 @@ impl FetchJob {
                         self.current = None;
                     }
                 }
-            } else if !self.start_next(view, &mut out) {
+            } else if !self.start_next(view, store, &mut out) {
                 break;
             }
         }
         (!out.is_empty()).then_some(out)
     }
 
-    fn start_next(&mut self, view: &Selected, out: &mut Vec<u8>) -> bool {
+    fn start_next(&mut self, view: &Selected, store: &mut dyn Mailstore, out: &mut Vec<u8>) -> bool {
         while let Some(&(a, b)) = self.ranges.get(self.range) {
             let seq = self.next.max(a);
             if seq > b {
@@ -265,8 +286,17 @@ impl FetchJob {
             if seq == u32::MAX {
                 self.range += 1;
             }
-            let Some(meta) = view.meta(seq) else { continue };
-            out.extend_from_slice(format!("* {seq} FETCH ").as_bytes());
+            if view.uid(seq).is_none() {
+                continue;
+            }
+            let Some(meta) = self.cursor.get(view, seq, store) else {
+                self.gone = true;
+                continue;
+            };
+            if self.changed_since.is_some_and(|n| meta.modseq <= n) {
+                continue;
+            }
+            let _ = write!(out, "* {seq} FETCH ");
             self.current = Some(Current { meta, att: 0, mime: None });
             return true;
         }
@@ -284,6 +314,11 @@ impl FetchJob {
         out.resize(start + want, b' ');
         let got = store.read(&view.name, s.uid, s.offset, out.get_mut(start..).unwrap_or(&mut []));
         let n = match got {
+            Err(StoreError::NoMessage) => {
+                // Gone between lookup and read: the literal length is promised, pad it.
+                self.gone = true;
+                want
+            }
             Ok(0) | Err(_) => {
                 // The literal length is promised: pad with spaces and report failure.
                 self.failed = true;
@@ -305,7 +340,9 @@ impl FetchJob {
         };
         let m = cur.meta;
         match att {
-            FetchAtt::Uid => out.extend_from_slice(format!("UID {}", m.uid).as_bytes()),
+            FetchAtt::Uid => {
+                let _ = write!(out, "UID {}", m.uid);
+            }
             FetchAtt::Flags => {
                 out.extend_from_slice(b"FLAGS ");
                 encode::msg_flags(out, m.flags, m.recent, &view.keywords);
@@ -313,7 +350,12 @@ impl FetchJob {
             FetchAtt::InternalDate => {
                 out.extend_from_slice(format!("INTERNALDATE {}", encode::date_time(m.internal_date)).as_bytes())
             }
-            FetchAtt::Size => out.extend_from_slice(format!("RFC822.SIZE {}", m.size).as_bytes()),
+            FetchAtt::Size => {
+                let _ = write!(out, "RFC822.SIZE {}", m.size);
+            }
+            FetchAtt::Modseq => {
+                let _ = write!(out, "MODSEQ ({})", m.modseq);
+            }
             FetchAtt::Envelope | FetchAtt::Body | FetchAtt::BodyStructure => {
                 let mime = load_mime(cur, view, store, &mut self.failed);
                 match att {

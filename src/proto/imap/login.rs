@@ -124,8 +124,9 @@ impl Session {
 
     /// RFC 3501 §7.2.1 capability list, per state and TLS policy (RFC 2595 §3.2).
     pub(super) fn capabilities(&self) -> String {
-        let mut caps =
-            String::from("IMAP4rev1 LITERAL+ SASL-IR ID ENABLE IDLE NAMESPACE UNSELECT UIDPLUS CHILDREN MOVE");
+        let mut caps = String::from(
+            "IMAP4rev1 LITERAL+ SASL-IR ID ENABLE IDLE NAMESPACE UNSELECT UIDPLUS CHILDREN MOVE CONDSTORE QRESYNC",
+        );
         caps.push_str(" LIST-EXTENDED LIST-STATUS SPECIAL-USE CREATE-SPECIAL-USE UTF8=ACCEPT");
         // RFC 7889 §2: the largest APPEND this server takes.
         caps.push_str(&format!(" APPENDLIMIT={}", self.policy.message_max));

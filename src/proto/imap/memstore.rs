@@ -80,9 +80,14 @@ impl MemStore {
                 });
                 session.append_done(result.ok_or(StoreError::Io));
             }
-            Event::Store { folder, uids, op, flags, keywords } => {
-                let r = self.store(folder, uids, *op, *flags, keywords);
-                session.store_done(r);
+            Event::Store { folder, uids, op, flags, keywords, unchanged_since } => {
+                let modified = self.modified_since(folder, uids, *unchanged_since);
+                let kept: Vec<u32> = uids.iter().copied().filter(|u| !modified.contains(u)).collect();
+                let r = match kept.is_empty() {
+                    true => Ok((Vec::new(), self.folders.get(folder).map(|f| f.keywords.clone()).unwrap_or_default())),
+                    false => self.store(folder, &kept, *op, *flags, keywords),
+                };
+                session.store_done_with(r, modified);
             }
             Event::Expunge { folder, uids } => session.expunge_done(self.expunge(folder, uids)),
             Event::Copy { from, uids, to, mv } => {
@@ -115,7 +120,16 @@ impl MemStore {
         bits
     }
 
-    /// RFC 3501 §6.4.6 semantics on the stored flags word.
+    /// RFC 7162 §3.1.3: the UIDs of `uids` whose MODSEQ is above `since`.
+    fn modified_since(&self, folder: &str, uids: &[u32], since: Option<u64>) -> Vec<u32> {
+        let (Some(n), Some(f)) = (since, self.folders.get(folder)) else {
+            return Vec::new();
+        };
+        f.msgs.iter().filter(|(m, _)| uids.contains(&m.uid) && m.modseq > n).map(|(m, _)| m.uid).collect()
+    }
+
+    /// RFC 3501 §6.4.6 semantics on the stored flags word (every listed message gets a new
+    /// MODSEQ, as RFC 7162 §3.1.3 asks of an UNCHANGEDSINCE store).
     pub fn store(
         &mut self,
         folder: &str,
@@ -185,11 +199,16 @@ impl Mailstore for MemStore {
 
     fn open(&mut self, folder: &str) -> Result<Snapshot, StoreError> {
         let f = self.folders.get(folder).ok_or(StoreError::NotFound)?;
+        let unseen = || f.msgs.iter().filter(|(m, _)| m.flags & flag::SEEN == 0);
         Ok(Snapshot {
             uidvalidity: f.uidvalidity,
             uidnext: f.uidnext,
             highest_modseq: self.generation,
-            messages: f.msgs.iter().map(|(m, _)| *m).collect(),
+            uids: f.msgs.iter().map(|(m, _)| m.uid).collect(),
+            recent_above: u32::MAX,
+            unseen: unseen().count() as u32,
+            first_unseen: f.msgs.iter().position(|(m, _)| m.flags & flag::SEEN == 0).map_or(0, |i| i as u32 + 1),
+            size: f.msgs.iter().map(|(m, _)| m.size).sum(),
             keywords: f.keywords.clone(),
             generation: self.generation,
         })
@@ -198,14 +217,21 @@ impl Mailstore for MemStore {
     fn changes(&mut self, folder: &str, since: u64) -> Result<Changes, StoreError> {
         let f = self.folders.get(folder).ok_or(StoreError::NotFound)?;
         let touched = |uid: u32| f.touched.get(&uid).is_some_and(|&g| g > since);
+        let listed = f.expunged.iter().any(|(g, _)| *g > since) || f.msgs.iter().any(|(m, _)| touched(m.uid));
         Ok(Changes {
             generation: self.generation,
             uidnext: f.uidnext,
-            expunged: f.expunged.iter().filter(|(g, _)| *g > since).map(|(_, u)| *u).collect(),
-            added: f.msgs.iter().map(|(m, _)| *m).filter(|m| touched(m.uid)).collect(),
+            highest_modseq: self.generation,
+            uids: listed.then(|| f.msgs.iter().map(|(m, _)| m.uid).collect()),
+            recent_above: u32::MAX,
             flags: f.msgs.iter().map(|(m, _)| *m).filter(|m| touched(m.uid)).collect(),
             keywords: f.keywords.clone(),
         })
+    }
+
+    fn metas(&mut self, folder: &str, uids: &[u32], out: &mut Vec<Option<MsgMeta>>) {
+        let msgs = self.folders.get(folder).map_or(&[][..], |f| &f.msgs[..]);
+        out.extend(uids.iter().map(|u| msgs.binary_search_by_key(u, |(m, _)| m.uid).ok().map(|i| msgs[i].0)));
     }
 
     fn read(&mut self, folder: &str, uid: u32, offset: u64, buf: &mut [u8]) -> Result<usize, StoreError> {

@@ -312,10 +312,14 @@ fn select_list_status_namespace_id_enable() {
     assert!(
         out.contains("* NAMESPACE ((\"\" \"/\")) NIL NIL")
             && out.contains("* ID (")
-            && out.contains("* ENABLED UTF8=ACCEPT\r\ne OK"),
+            && out.contains("* OK [HIGHESTMODSEQ 3] Highest\r\n* ENABLED CONDSTORE UTF8=ACCEPT\r\ne OK"),
         "{out}"
     );
-    let out = h.run(b"x SELECT INBOX (QRESYNC (1 2))\r\ny EXAMINE Archive (CONDSTORE)\r\n");
+    // RFC 7162 §3.2.5: QRESYNC before ENABLE QRESYNC is BAD and changes nothing.
+    let out = h.run(b"w SELECT INBOX (QRESYNC (1 2))\r\n");
+    assert!(out.starts_with("w BAD") && h.s.state() == State::Selected, "{out}");
+    let out = h.run(b"e ENABLE QRESYNC\r\nx SELECT INBOX (QRESYNC (1 2))\r\ny EXAMINE Archive (CONDSTORE)\r\n");
+    assert!(out.contains("* ENABLED QRESYNC\r\n"), "{out}");
     assert!(out.contains("x OK [READ-WRITE]") && out.contains("[CLOSED]") && out.contains("y OK [READ-ONLY]"), "{out}");
     assert!(h.run(b"z SELECT Nope\r\n").contains("z NO [NONEXISTENT]"));
 }
@@ -623,4 +627,26 @@ fn list_pattern_bytes_are_bounded_over_all_patterns() {
     let many = vec!["x"; 65].join(" ");
     let out = h.run(format!("c LIST \"\" ({many})\r\n").as_bytes());
     assert!(out.contains("c BAD"), "{out}");
+}
+
+/// Issue 5: flags are read from the store, and an own STORE is reported once (its untagged
+/// FETCH), not again when the next update lists the same change; another session's change
+/// is reported at NOOP; FETCH FLAGS shows the store's current value.
+#[test]
+fn own_store_reported_once_others_at_noop() {
+    let mut h = H::new();
+    h.select();
+    assert_eq!(h.run(b"a STORE 1 +FLAGS (\\Flagged)\r\n"), "* 1 FETCH (FLAGS (\\Flagged))\r\na OK STORE completed\r\n");
+    assert_eq!(h.run(b"b NOOP\r\n"), "b OK NOOP completed\r\n");
+    h.store.store("INBOX", &[2], StoreOp::Add, flag::ANSWERED, &[]).unwrap();
+    assert_eq!(h.run(b"c FETCH 2 FLAGS\r\n"), "* 2 FETCH (FLAGS (\\Seen \\Answered))\r\nc OK FETCH completed\r\n");
+    assert_eq!(h.run(b"d NOOP\r\n"), "* 2 FETCH (FLAGS (\\Seen \\Answered))\r\nd OK NOOP completed\r\n");
+    assert_eq!(h.run(b"e NOOP\r\n"), "e OK NOOP completed\r\n");
+    // Expunged elsewhere and gone from the store: FETCH skips it with EXPUNGEISSUED.
+    h.store.expunge("INBOX", &[3]).unwrap();
+    assert_eq!(
+        h.run(b"f FETCH 3 FLAGS\r\n"),
+        "f NO [EXPUNGEISSUED] Some of the requested messages no longer exist\r\n"
+    );
+    assert_eq!(h.run(b"g NOOP\r\n"), "* 3 EXPUNGE\r\ng OK NOOP completed\r\n");
 }

@@ -222,7 +222,7 @@ fn bad_input_39_append_dropped_mid_literal_leaves_no_message() {
     // The connection drops here: the session is simply dropped.
     drop(h.s);
     let mut store = h.store;
-    let snap = super::Mailstore::open(&mut store, "INBOX").map(|s| s.messages.len());
+    let snap = super::Mailstore::open(&mut store, "INBOX").map(|s| s.uids.len());
     assert_eq!(snap, Ok(3));
     // A timeout mid-literal closes with AppendAborted.
     let mut h = H::new();
