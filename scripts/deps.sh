@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Installs the Debian packages the test suite talks to (real peers: swaks, curl, openssl,
-# fetchmail, Python's stdlib clients) when any is missing. Idempotent; needs root for apt.
+# fetchmail, mbsync (isync), Python's stdlib clients) when any is missing. Idempotent; needs root for apt.
 set -euo pipefail
-pkgs=(swaks curl openssl fetchmail python3 ca-certificates procps util-linux coreutils)
+pkgs=(swaks curl openssl fetchmail isync python3 ca-certificates procps util-linux coreutils)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

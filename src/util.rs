@@ -203,6 +203,14 @@ pub fn temp_file(dir: &Path) -> io::Result<File> {
     Err(io::Error::other("cannot create a spool file"))
 }
 
+/// Writes `data` to a new file `path` (mode 0600) and syncs it.
+pub fn write_synced(path: &Path, data: &[u8]) -> io::Result<()> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut f = std::fs::OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(path)?;
+    f.write_all(data)?;
+    f.sync_all()
+}
+
 /// Seconds since the Unix epoch.
 pub fn unix_now() -> i64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0)

@@ -396,3 +396,60 @@ fn mid_file_damage_is_quarantined_by_repair() {
     check_clean(&home);
     assert_eq!(contents(&home.store(), "INBOX").len(), 5);
 }
+
+/// RENAME INBOX (RFC 3501 §6.3.5) through the library, then each on-disk state a crash can
+/// leave (see `Store::rename_inbox`), recovered by the next `Store::open`: every message is
+/// in exactly one folder and the two names never share a file.
+#[test]
+fn rename_inbox_and_recovery_of_each_interrupted_state() {
+    use std::os::unix::fs::MetadataExt;
+    let msgs: Vec<Vec<u8>> = (0..3).map(|i| message(&format!("r{i}"), 300)).collect();
+    let setup = |name: &str| {
+        let home = Home::new(name);
+        for m in &msgs {
+            assert_eq!(home.deliver(m), 0);
+        }
+        home
+    };
+    let bodies =
+        |home: &Home, f: &str| -> Vec<Vec<u8>> { contents(&home.store(), f).into_iter().map(|(_, _, b)| b).collect() };
+    let data = |home: &Home, f: &str| home.data().join(f);
+    // The whole operation.
+    let home = setup("rename-inbox-ok");
+    let uv = home.store().open_folder("INBOX").unwrap().uidvalidity();
+    home.store().rename_inbox("Old").unwrap();
+    assert_eq!(bodies(&home, "Old"), msgs);
+    assert!(bodies(&home, "INBOX").is_empty());
+    assert_eq!(home.store().open_folder("Old").unwrap().uidvalidity(), uv);
+    assert_ne!(home.store().open_folder("INBOX").unwrap().uidvalidity(), uv);
+    assert!(!data(&home, "INBOX.rename").exists());
+    assert_eq!(home.store().rename_inbox("Old").unwrap_err().kind, letterbox::store::ErrorKind::Exists);
+    check_clean(&home);
+    // Crash after step 1 (journal only): nothing moved.
+    let home = setup("rename-inbox-journal");
+    std::fs::write(data(&home, "INBOX.rename"), "Old").unwrap();
+    assert_eq!(bodies(&home, "INBOX"), msgs);
+    assert!(!home.store().list().unwrap().contains(&"Old".to_owned()));
+    assert!(!data(&home, "INBOX.rename").exists());
+    // Crash after step 2 (journal + link): finished, INBOX empty, Old has them once.
+    let home = setup("rename-inbox-linked");
+    std::fs::write(data(&home, "INBOX.rename"), "Old").unwrap();
+    std::fs::hard_link(data(&home, "INBOX.lbx"), data(&home, "Old.lbx")).unwrap();
+    let store = home.store();
+    assert_eq!(bodies(&home, "Old"), msgs);
+    assert!(bodies(&home, "INBOX").is_empty());
+    let (a, b) =
+        (std::fs::metadata(data(&home, "INBOX.lbx")).unwrap(), std::fs::metadata(data(&home, "Old.lbx")).unwrap());
+    assert!(a.ino() != b.ino() && b.nlink() == 1, "names still share a file");
+    assert!(!data(&home, "INBOX.rename").exists());
+    drop(store);
+    check_clean(&home);
+    // Crash after step 3 (journal left): only the journal goes; a later delivery stays.
+    let home = setup("rename-inbox-replaced");
+    home.store().rename_inbox("Old").unwrap();
+    assert_eq!(home.deliver(&msgs[0]), 0);
+    std::fs::write(data(&home, "INBOX.rename"), "Old").unwrap();
+    assert_eq!(bodies(&home, "INBOX"), vec![msgs[0].clone()]);
+    assert_eq!(bodies(&home, "Old"), msgs);
+    assert!(!data(&home, "INBOX.rename").exists());
+}

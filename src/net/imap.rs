@@ -139,23 +139,30 @@ fn meta_of(e: &store::Entry) -> MsgMeta {
 impl Mailstore for Store<'_> {
     fn folders(&mut self) -> Result<Vec<FolderInfo>, StoreError> {
         let names = self.srv.store.list().map_err(|e| store_err(&e))?;
+        let special = self.srv.store.special_use();
         Ok(names
             .into_iter()
             .map(|name| {
-                let attributes = special_use(&name).map(|a| vec![a.to_owned()]).unwrap_or_default();
+                let attributes = special.iter().filter(|(_, n)| *n == name).map(|(a, _)| a.clone()).collect();
                 FolderInfo { name, attributes }
             })
             .collect())
     }
 
     fn open(&mut self, folder: &str) -> Result<Snapshot, StoreError> {
+        let mut snap = self.peek(folder)?;
+        let rep = self.reported.entry(folder.to_owned()).or_default();
+        rep.generation += 1;
+        rep.modseq = snap.highest_modseq;
+        rep.uidnext = snap.uidnext;
+        snap.generation = rep.generation;
+        Ok(snap)
+    }
+
+    fn peek(&mut self, folder: &str) -> Result<Snapshot, StoreError> {
         let f = self.srv.folder(folder).map_err(|e| store_err(&e))?;
         let f = f.borrow();
         let st = f.state();
-        let rep = self.reported.entry(folder.to_owned()).or_default();
-        rep.generation += 1;
-        rep.modseq = st.highest_modseq;
-        rep.uidnext = st.uidnext;
         let mut unseen = 0u32;
         let mut first_unseen = 0u32;
         let mut size = 0u64;
@@ -178,7 +185,7 @@ impl Mailstore for Store<'_> {
             first_unseen,
             size,
             keywords: st.keywords.clone(),
-            generation: rep.generation,
+            generation: 0,
         })
     }
 
@@ -281,24 +288,44 @@ impl Mailstore for Store<'_> {
         Ok(summary)
     }
 
-    fn create(&mut self, folder: &str) -> Result<(), StoreError> {
-        self.srv.store.create(folder).map_err(|e| store_err(&e))
+    fn create(&mut self, folder: &str, special_use: Option<&str>) -> Result<(), StoreError> {
+        let st = &self.srv.store;
+        st.create(folder).map_err(|e| store_err(&e))?;
+        let Some(attr) = special_use else { return Ok(()) };
+        // RFC 6154 §3: the folder exists only with its attribute (undone if that fails).
+        let mut map = st.special_use();
+        map.push((attr.to_owned(), folder.to_owned()));
+        st.set_special_use(&map).map_err(|e| {
+            let _ = st.delete(folder);
+            store_err(&e)
+        })
     }
 
     fn delete(&mut self, folder: &str) -> Result<(), StoreError> {
         self.srv.forget_folder(folder);
         self.reported.remove(folder);
         forget_recent(folder);
-        self.srv.store.delete(folder).map_err(|e| store_err(&e))
+        self.srv.store.delete(folder).map_err(|e| store_err(&e))?;
+        let map = self.srv.store.special_use();
+        if map.iter().any(|(_, n)| n == folder) {
+            let kept: Vec<_> = map.into_iter().filter(|(_, n)| n != folder).collect();
+            let _ = self.srv.store.set_special_use(&kept);
+        }
+        Ok(())
     }
 
     fn rename(&mut self, from: &str, to: &str) -> Result<(), StoreError> {
-        if from.eq_ignore_ascii_case(store::INBOX) {
-            // RFC 3501 §6.3.5: renaming INBOX moves its messages and leaves it empty; done
-            // by the driver through the writer (see `rename_inbox`).
-            return Err(StoreError::Cannot);
-        }
         let st = &self.srv.store;
+        if from.eq_ignore_ascii_case(store::INBOX) {
+            // RFC 3501 §6.3.5: INBOX's messages move to `to`, INBOX stays, empty (durable and
+            // crash-safe: see `Store::rename_inbox`). Inferior names stay where they are.
+            for name in [store::INBOX, to] {
+                self.srv.forget_folder(name);
+                self.reported.remove(name);
+                forget_recent(name);
+            }
+            return st.rename_inbox(to).map_err(|e| store_err(&e));
+        }
         let names = st.list().map_err(|e| store_err(&e))?;
         // Inferior names move with their parent (RFC 3501 §6.3.5).
         let prefix = format!("{from}/");
@@ -312,6 +339,15 @@ impl Mailstore for Store<'_> {
             forget_recent(a);
             forget_recent(b);
             st.rename(a, b).map_err(|e| store_err(&e))?;
+        }
+        // The special-use attribute travels with its folder.
+        let map = st.special_use();
+        if map.iter().any(|(_, n)| moves.iter().any(|(a, _)| a == n)) {
+            let renamed: Vec<_> = map
+                .into_iter()
+                .map(|(attr, n)| (attr, moves.iter().find(|(a, _)| *a == n).map_or(n.clone(), |(_, b)| b.clone())))
+                .collect();
+            let _ = st.set_special_use(&renamed);
         }
         let subs = self.srv.subscriptions();
         if moves.iter().any(|(a, _)| subs.contains(a)) {
@@ -395,18 +431,6 @@ async fn copy(
     srv.refresh_folder(to);
     srv.refresh_folder(from);
     Ok((validity, pairs))
-}
-
-/// RFC 6154 attribute of the folders every client expects.
-pub fn special_use(name: &str) -> Option<&'static str> {
-    Some(match name {
-        "Sent" => "\\Sent",
-        "Drafts" => "\\Drafts",
-        "Trash" => "\\Trash",
-        "Junk" => "\\Junk",
-        "Archive" => "\\Archive",
-        _ => return None,
-    })
 }
 
 /// An APPEND in progress.

@@ -7,7 +7,9 @@
 //! * `tear@N`: the Nth write stores only half its bytes, then the process aborts (a crash
 //!   in the middle of a write, BAD-INPUTS 51/52);
 //! * `lose-unsynced@N`: at the Nth sync, everything written since the last sync is cut off
-//!   and the process aborts: a power cut dropping the page cache (BAD-INPUTS 52).
+//!   and the process aborts: a power cut dropping the page cache (BAD-INPUTS 52);
+//! * `crash@NAME`: the process aborts at the named [`crash_point`] (all earlier writes and
+//!   syncs done), e.g. `crash@rename_inbox.linked`.
 //!
 //! Without the feature every hook is an inlined `Ok(())`.
 
@@ -69,6 +71,23 @@ mod imp {
         }
         file.sync_data()
     }
+
+    pub fn crash_point(name: &str) {
+        let v = std::env::var("LETTERBOX_FAULT").unwrap_or_default();
+        if v.strip_prefix("crash@") == Some(name) {
+            eprintln!("letterbox: fault injection: crash at {name}");
+            std::process::abort();
+        }
+    }
+}
+
+/// A named point between two durable steps of a multi-step store operation.
+#[inline]
+pub fn crash_point(name: &str) {
+    #[cfg(feature = "fault-injection")]
+    imp::crash_point(name);
+    #[cfg(not(feature = "fault-injection"))]
+    let _ = name;
 }
 
 /// Writes all of `buf` at `pos` (the store's only write path for folder files).

@@ -84,12 +84,7 @@ impl Folder {
     /// directory sync); an existing folder is left alone and `Exists` returned.
     pub fn create(path: &Path, uidvalidity: u32, now: i64) -> Result<()> {
         let dir = path.parent().ok_or_else(|| Error::new(ErrorKind::BadName, "no parent"))?;
-        let tmp = path.with_extension(format!("lbx.new{}", std::process::id()));
-        let mut bytes = format::SIGNATURE.to_vec();
-        bytes.extend(FolderHeader { uidvalidity, uidnext: 1, modseq: 0, created: now }.encode());
-        let f = OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(&tmp)?;
-        f.write_all_at(&bytes, 0)?;
-        f.sync_all()?;
+        let tmp = Self::write_empty(path, uidvalidity, now)?;
         let linked = std::fs::hard_link(&tmp, path);
         let _ = std::fs::remove_file(&tmp);
         crate::sys::fsync_dir(dir)?;
@@ -98,6 +93,37 @@ impl Folder {
             Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Err(Error::new(ErrorKind::Exists, "folder exists")),
             Err(e) => Err(e.into()),
         }
+    }
+
+    /// Writes a synced empty folder file beside `path` and returns its name.
+    fn write_empty(path: &Path, uidvalidity: u32, now: i64) -> Result<PathBuf> {
+        let tmp = path.with_extension(format!("lbx.new{}", std::process::id()));
+        let mut bytes = format::SIGNATURE.to_vec();
+        bytes.extend(FolderHeader { uidvalidity, uidnext: 1, modseq: 0, created: now }.encode());
+        let f = OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(&tmp)?;
+        f.write_all_at(&bytes, 0)?;
+        f.sync_all()?;
+        Ok(tmp)
+    }
+
+    /// Puts a new empty folder file at `path` in one atomic rename, replacing what is there
+    /// (RENAME INBOX, see `Store::rename_inbox`); the caller syncs the directory.
+    pub fn create_replacing(path: &Path, uidvalidity: u32, now: i64) -> Result<()> {
+        let tmp = Self::write_empty(path, uidvalidity, now)?;
+        let r = std::fs::rename(&tmp, path);
+        if r.is_err() {
+            let _ = std::fs::remove_file(&tmp);
+        }
+        Ok(r?)
+    }
+
+    /// Runs `f` holding this folder's exclusive lock (other writers wait, then notice a
+    /// replaced file by its inode and reopen, as after compaction).
+    pub fn with_lock<T>(&mut self, f: impl FnOnce() -> Result<T>) -> Result<T> {
+        self.lock()?;
+        let r = f();
+        self.unlock();
+        r
     }
 
     /// Opens a folder with its full message table, recovering a torn tail.

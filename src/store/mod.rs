@@ -9,6 +9,9 @@
 //! Sent.lbx   Sent.idx           other folders: name encoded by `file_stem`
 //! *.lbx.quarantine              damaged bytes moved aside by recovery or `check --repair`
 //! tmp/                          spill files of messages being received (unlinked at once)
+//! subscriptions                 subscribed folder names, one per line (IMAP SUBSCRIBE)
+//! special-use                   `\Attribute name` per line (RFC 6154; absent: the defaults)
+//! INBOX.rename                  journal of a RENAME INBOX in progress (see `rename_inbox`)
 //! ```
 //!
 //! Folder names are keys, never paths: `file_stem` keeps `[A-Za-z0-9_-]` and
@@ -93,6 +96,13 @@ pub const INBOX: &str = "INBOX";
 /// Folders every mail app expects, created at the first start (RFC 6154 SPECIAL-USE).
 pub const SPECIAL_FOLDERS: [&str; 5] = ["Sent", "Drafts", "Trash", "Junk", "Archive"];
 
+/// Their RFC 6154 attributes, in the same order.
+pub const SPECIAL_USES: [&str; 5] = ["\\Sent", "\\Drafts", "\\Trash", "\\Junk", "\\Archive"];
+/// The special-use map: one `\Attribute name` per line (see `Store::special_use`).
+const SPECIAL_USE_FILE: &str = "special-use";
+/// Journal of a RENAME INBOX in progress (see `Store::rename_inbox`).
+const INBOX_RENAME_JOURNAL: &str = "INBOX.rename";
+
 /// A data directory.
 #[derive(Debug, Clone)]
 pub struct Store {
@@ -105,6 +115,7 @@ impl Store {
         create_private_dir(dir)?;
         let s = Store { dir: dir.to_path_buf() };
         s.ensure(INBOX)?;
+        s.recover_inbox_rename()?;
         Ok(s)
     }
 
@@ -178,6 +189,128 @@ impl Store {
         })?;
         std::fs::remove_file(&a)?;
         let _ = std::fs::remove_file(index::path_for(&a));
+        crate::sys::fsync_dir(&self.dir)?;
+        Ok(())
+    }
+
+    /// RFC 3501 §6.3.5 RENAME INBOX: every message of INBOX moves to the new folder `to`
+    /// (UIDVALIDITY, UIDs and flags kept) and INBOX starts again empty, with a new
+    /// UIDVALIDITY. The whole INBOX file changes name, so no message is ever copied.
+    ///
+    /// Order of writes, all under INBOX's exclusive lock (appenders wait, then see the new
+    /// inode and reopen, as after compaction):
+    ///
+    /// 1. journal `INBOX.rename` (the target name) written, synced, renamed into place,
+    ///    directory synced;
+    /// 2. hard link `INBOX.lbx` → `TO.lbx` (fails if `TO` exists), directory synced;
+    /// 3. a synced empty folder file renamed over `INBOX.lbx`, directory synced;
+    /// 4. journal removed.
+    ///
+    /// What recovery (`Store::open`, under the same lock) sees after a crash: before 1 or
+    /// during 1, nothing changed (a `.new` temp file at most); after 1, the journal. If
+    /// `TO.lbx` and `INBOX.lbx` are then the same inode, step 2 happened and step 3 did not:
+    /// recovery does step 3 (the messages are in `TO`, once). Otherwise (no `TO.lbx`: step 2
+    /// never reached the disk; a different inode: step 3 is done) it only removes the
+    /// journal. So each message ends up in exactly one of the two folders, and the two
+    /// names never share one file after `open`. Step 2 is synced before step 3 can reach the
+    /// disk, so INBOX is never emptied while `TO` is missing.
+    pub fn rename_inbox(&self, to: &str) -> Result<()> {
+        let to = canonical(to)?;
+        if to == INBOX {
+            return Err(Error::new(ErrorKind::Exists, "INBOX always exists"));
+        }
+        let (inbox, target) = (self.folder_path(INBOX)?, self.folder_path(&to)?);
+        let mut handle = Folder::open_light(&inbox)?;
+        let old_uidvalidity = handle.uidvalidity();
+        handle.with_lock(|| {
+            if target.exists() {
+                return Err(Error::new(ErrorKind::Exists, "target exists"));
+            }
+            let journal = self.dir.join(INBOX_RENAME_JOURNAL);
+            let tmp = self.dir.join(format!("{INBOX_RENAME_JOURNAL}.new"));
+            crate::util::write_synced(&tmp, to.as_bytes())?;
+            std::fs::rename(&tmp, &journal)?;
+            crate::sys::fsync_dir(&self.dir)?;
+            fault::crash_point("rename_inbox.journal");
+            if let Err(e) = std::fs::hard_link(&inbox, &target) {
+                let _ = std::fs::remove_file(&journal);
+                return Err(match e.kind() {
+                    io::ErrorKind::AlreadyExists => Error::new(ErrorKind::Exists, "target exists"),
+                    _ => e.into(),
+                });
+            }
+            crate::sys::fsync_dir(&self.dir)?;
+            fault::crash_point("rename_inbox.linked");
+            self.finish_inbox_rename(&inbox, old_uidvalidity)?;
+            let _ = std::fs::remove_file(&journal);
+            Ok(())
+        })
+    }
+
+    /// Step 3 of `rename_inbox`: a new empty INBOX over the old name (the old file lives on
+    /// as the target), then its stale index goes. Its UIDVALIDITY is greater than the old
+    /// one (RFC 3501 §2.3.1.1), even when both were made in the same second.
+    fn finish_inbox_rename(&self, inbox: &Path, old_uidvalidity: u32) -> Result<()> {
+        let uidvalidity = new_uidvalidity().max(old_uidvalidity.wrapping_add(1)).max(1);
+        Folder::create_replacing(inbox, uidvalidity, crate::util::unix_now())?;
+        crate::sys::fsync_dir(&self.dir)?;
+        let _ = std::fs::remove_file(index::path_for(inbox));
+        Ok(())
+    }
+
+    /// Recovery of an interrupted `rename_inbox` (see there), under INBOX's lock.
+    fn recover_inbox_rename(&self) -> Result<()> {
+        use std::os::unix::fs::MetadataExt;
+        let journal = self.dir.join(INBOX_RENAME_JOURNAL);
+        if !journal.exists() {
+            return Ok(());
+        }
+        let inbox = self.folder_path(INBOX)?;
+        // Waits for a rename in progress (it holds the lock), then follows its new INBOX.
+        let mut handle = Folder::open_light(&inbox)?;
+        let old_uidvalidity = handle.uidvalidity();
+        handle.with_lock(|| {
+            let Ok(to) = std::fs::read_to_string(&journal) else {
+                return Ok(()); // Finished meanwhile by the process that held the lock.
+            };
+            let same = |a: &Path, b: &Path| -> bool {
+                match (std::fs::metadata(a), std::fs::metadata(b)) {
+                    (Ok(x), Ok(y)) => x.dev() == y.dev() && x.ino() == y.ino(),
+                    _ => false,
+                }
+            };
+            if let Ok(target) = self.folder_path(&to) {
+                if same(&inbox, &target) {
+                    self.finish_inbox_rename(&inbox, old_uidvalidity)?;
+                }
+            }
+            std::fs::remove_file(&journal)?;
+            crate::sys::fsync_dir(&self.dir)?;
+            Ok(())
+        })
+    }
+
+    /// Folders with a special-use attribute (RFC 6154 §2): `(attribute, folder)` pairs from
+    /// the `special-use` file, or [`SPECIAL_FOLDERS`] while it does not exist.
+    pub fn special_use(&self) -> Vec<(String, String)> {
+        match std::fs::read_to_string(self.dir.join(SPECIAL_USE_FILE)) {
+            Ok(text) => text
+                .lines()
+                .filter_map(|l| l.split_once(' '))
+                .map(|(a, n)| (a.to_owned(), n.to_owned()))
+                .filter(|(a, n)| SPECIAL_USES.contains(&a.as_str()) && canonical(n).is_ok())
+                .take(SPECIAL_USES.len())
+                .collect(),
+            Err(_) => SPECIAL_USES.iter().zip(SPECIAL_FOLDERS).map(|(a, n)| ((*a).to_owned(), n.to_owned())).collect(),
+        }
+    }
+
+    /// Replaces the special-use map (temp file, sync, rename, directory sync).
+    pub fn set_special_use(&self, map: &[(String, String)]) -> Result<()> {
+        let text: String = map.iter().map(|(a, n)| format!("{a} {n}\n")).collect();
+        let tmp = self.dir.join(format!("{SPECIAL_USE_FILE}.new"));
+        crate::util::write_synced(&tmp, text.as_bytes())?;
+        std::fs::rename(&tmp, self.dir.join(SPECIAL_USE_FILE))?;
         crate::sys::fsync_dir(&self.dir)?;
         Ok(())
     }

@@ -222,8 +222,14 @@ impl From<io::Error> for StoreError {
 pub trait Mailstore {
     /// All folders (INBOX included).
     fn folders(&mut self) -> Result<Vec<FolderInfo>, StoreError>;
-    /// The current state of `folder` (SELECT, EXAMINE, STATUS).
+    /// The current state of `folder` for SELECT / EXAMINE: later `changes` are relative
+    /// to it.
     fn open(&mut self, folder: &str) -> Result<Snapshot, StoreError>;
+    /// The current state of `folder` for STATUS and LIST-STATUS, without disturbing what
+    /// `changes` reports for a selected folder.
+    fn peek(&mut self, folder: &str) -> Result<Snapshot, StoreError> {
+        self.open(folder)
+    }
     /// SELECT (not EXAMINE) of `folder`: this session takes \Recent for every message in
     /// it, and for later arrivals reported by `changes` (RFC 3501 §2.3.2).
     fn claim_recent(&mut self, _folder: &str) {}
@@ -236,11 +242,13 @@ pub trait Mailstore {
     fn read(&mut self, folder: &str, uid: u32, offset: u64, buf: &mut [u8]) -> Result<usize, StoreError>;
     /// The cached MIME structure of message `uid` (computed at delivery, see `crate::mime`).
     fn mime(&mut self, folder: &str, uid: u32) -> Result<MimeSummary, StoreError>;
-    /// CREATE (RFC 3501 §6.3.3): a new empty folder; `Exists` if it is there.
-    fn create(&mut self, folder: &str) -> Result<(), StoreError>;
+    /// CREATE (RFC 3501 §6.3.3): a new empty folder; `Exists` if it is there. With
+    /// `special_use` (RFC 6154 §3, checked unused by the core) the folder gets it.
+    fn create(&mut self, folder: &str, special_use: Option<&str>) -> Result<(), StoreError>;
     /// DELETE (§6.3.4): removes the folder and its messages.
     fn delete(&mut self, folder: &str) -> Result<(), StoreError>;
-    /// RENAME (§6.3.5); INBOX's special rename (move its messages) is the store's job.
+    /// RENAME (§6.3.5); INBOX's special rename (move all its messages to `to`, INBOX stays,
+    /// empty) is the store's job, durable before it returns.
     fn rename(&mut self, from: &str, to: &str) -> Result<(), StoreError>;
     /// SUBSCRIBE / UNSUBSCRIBE (§6.3.6-7): persisted names.
     fn subscribe(&mut self, folder: &str, on: bool) -> Result<(), StoreError>;

@@ -1,26 +1,19 @@
-//! Authenticated- and selected-state commands (RFC 3501 §6.3 LIST/LSUB/SELECT/EXAMINE/
-//! STATUS/APPEND, §6.4 CLOSE/EXPUNGE/SEARCH/FETCH/STORE; RFC 3691 UNSELECT; RFC 4315
-//! UID EXPUNGE and APPENDUID; RFC 3348 CHILDREN attributes). Reads go through the
-//! [`Mailstore`]; writes become [`Event`]s answered by the driver's callbacks.
+//! Authenticated- and selected-state commands (RFC 3501 §6.3 SELECT/EXAMINE/CREATE/
+//! DELETE/RENAME/STATUS/APPEND, §6.4 CLOSE/EXPUNGE/SEARCH/FETCH/STORE; RFC 3691 UNSELECT;
+//! RFC 4315 UID EXPUNGE and APPENDUID; RFC 6154 §3 CREATE-SPECIAL-USE; RFC 6855 §3 UTF-8
+//! mailbox names). LIST and LSUB are in `list.rs`. Reads go through the [`Mailstore`];
+//! writes become [`Event`]s answered by the driver's callbacks.
 
 use std::io::Write as _;
 
-use super::api::{flag, Event, FolderInfo, Mailstore, StoreOp};
+use super::api::{flag, Event, Mailstore, Snapshot, StoreOp};
 use super::fetch::{FetchAtt, FetchJob};
 use super::parser::{append_prefix, Command, Flag, QResync, StatusItem};
 use super::search::{Candidate, SearchKey};
 use super::session::{store_error, Pending, Session, State};
-use super::types::{Mailbox, MailboxError, SequenceSet, Tag, DELIMITER};
+use super::types::{encode_mutf7, Mailbox, MailboxError, SequenceSet, Tag, DELIMITER};
 use super::view::{MetaCursor, Selected};
-
-/// A folder name from the wire: modified UTF-7 decoded, a trailing delimiter dropped.
-fn folder_name(raw: &[u8]) -> Result<String, MailboxError> {
-    let trimmed = match raw.strip_suffix(&[DELIMITER as u8]) {
-        Some(t) if !t.is_empty() => t,
-        _ => raw,
-    };
-    Mailbox::from_wire(trimmed).map(|m| m.as_str().to_owned())
-}
+use crate::store::SPECIAL_USES;
 
 /// SELECT parameters: CONDSTORE and QRESYNC (RFC 7162 §3.1.8, §3.2.5).
 type SelectParams = (bool, Option<QResync>);
@@ -43,24 +36,63 @@ fn resync(sel: &Selected, q: &QResync, out: &mut Vec<u8>) -> FetchJob {
     job
 }
 
-/// Longest LIST pattern (the matcher is O(pattern x name)).
-pub const LIST_PATTERN_MAX: usize = 1024;
 /// Longest keyword name accepted in STORE / APPEND.
 pub const KEYWORD_MAX: usize = 64;
 
 impl Session {
+    /// A mailbox name from the wire: modified UTF-7 (RFC 3501 §5.1.3), or UTF-8 once
+    /// UTF8=ACCEPT is enabled (RFC 6855 §3; invalid UTF-8 is refused).
+    pub(super) fn mailbox(&self, raw: &[u8]) -> Result<Mailbox, MailboxError> {
+        match self.utf8 {
+            true => Mailbox::from_utf8(String::from_utf8(raw.to_vec()).map_err(|_| MailboxError::Encoding)?),
+            false => Mailbox::from_wire(raw),
+        }
+    }
+
+    /// A folder name to create or change: as `mailbox`, a trailing delimiter dropped.
+    fn folder_name(&self, raw: &[u8]) -> Result<String, MailboxError> {
+        let trimmed = match raw.strip_suffix(&[DELIMITER as u8]) {
+            Some(t) if !t.is_empty() => t,
+            _ => raw,
+        };
+        self.mailbox(trimmed).map(|m| m.as_str().to_owned())
+    }
+
+    /// A stored (UTF-8) name as the client sees it: modified UTF-7 unless UTF8=ACCEPT.
+    pub(super) fn wire_name(&self, name: &str) -> String {
+        match self.utf8 {
+            true => name.to_owned(),
+            false => encode_mutf7(name),
+        }
+    }
+
+    /// Appends a wire name as an IMAP string (RFC 6855 §3: UTF-8 quoted once enabled).
+    pub(super) fn put_name(&self, buf: &mut Vec<u8>, wire: &str) {
+        super::encode::mailbox(buf, wire, self.utf8);
+    }
+
+    pub(super) fn name_error(&self, e: MailboxError) -> &'static str {
+        match (e, self.utf8) {
+            (MailboxError::Encoding, false) => "NO Mailbox name is not valid modified UTF-7",
+            (MailboxError::Encoding, true) => "NO Mailbox name is not valid UTF-8",
+            (MailboxError::Name, _) => "NO [CANNOT] Invalid mailbox name",
+        }
+    }
+
     pub(super) fn perform_mailbox(&mut self, tag: Tag, cmd: Command, store: &mut dyn Mailstore) {
         match cmd {
-            Command::List { reference, pattern, lsub } => self.list(tag, &reference, &pattern, lsub, store),
+            Command::List { reference, patterns, lsub, opts } => {
+                self.list(tag, &reference, &patterns, lsub, &opts, store)
+            }
             Command::Select { mailbox, read_only, condstore, qresync } => {
                 self.select(tag, &mailbox, read_only, (condstore, qresync), store)
             }
             Command::Status { mailbox, items } => self.status(tag, &mailbox, &items, store),
             Command::Rename(a, b) => self.rename(tag, &a, &b, store),
-            Command::Create(m) => self.create(tag, &m, store),
+            Command::Create(m, uses) => self.create(tag, &m, &uses, store),
             Command::Delete(m) => self.delete(tag, &m, store),
-            Command::Subscribe(m, on) => match folder_name(&m) {
-                Err(e) => self.tagged(&tag, name_error(e)),
+            Command::Subscribe(m, on) => match self.folder_name(&m) {
+                Err(e) => self.tagged(&tag, self.name_error(e)),
                 Ok(name) => match store.subscribe(&name, on) {
                     Ok(()) => self.tagged(&tag, if on { "OK SUBSCRIBE completed" } else { "OK UNSUBSCRIBE completed" }),
                     Err(e) => self.tagged(&tag, store_error(e, false)),
@@ -85,15 +117,37 @@ impl Session {
     }
 
     /// RFC 3501 §6.3.3 CREATE: a trailing delimiter only says a child is intended.
-    fn create(&mut self, tag: Tag, raw: &[u8], store: &mut dyn Mailstore) {
-        let name = match folder_name(raw) {
+    /// RFC 6154 §3 `USE (\\Attr)`: one supported attribute not yet used by another folder,
+    /// else `NO [USEATTR]` (as Dovecot).
+    fn create(&mut self, tag: Tag, raw: &[u8], uses: &[String], store: &mut dyn Mailstore) {
+        let name = match self.folder_name(raw) {
             Ok(n) => n,
-            Err(e) => return self.tagged(&tag, name_error(e)),
+            Err(e) => return self.tagged(&tag, self.name_error(e)),
         };
         if name.eq_ignore_ascii_case("INBOX") {
             return self.tagged(&tag, "NO [ALREADYEXISTS] INBOX always exists");
         }
-        match store.create(&name) {
+        if has_wildcard(&name) {
+            return self.tagged(&tag, WILDCARD_NO);
+        }
+        let special = match uses {
+            [] => None,
+            [one] => match SPECIAL_USES.iter().find(|a| a.eq_ignore_ascii_case(one)) {
+                Some(a) => Some(*a),
+                None => return self.tagged(&tag, "NO [USEATTR] Unsupported special-use attribute"),
+            },
+            _ => return self.tagged(&tag, "NO [USEATTR] One special-use attribute per mailbox"),
+        };
+        if let Some(attr) = special {
+            let used = match store.folders() {
+                Ok(all) => all.iter().any(|f| f.attributes.iter().any(|a| a == attr)),
+                Err(e) => return self.tagged(&tag, store_error(e, false)),
+            };
+            if used {
+                return self.tagged(&tag, "NO [USEATTR] Special-use attribute already in use");
+            }
+        }
+        match store.create(&name, special) {
             Ok(()) => self.tagged(&tag, "OK CREATE completed"),
             Err(e) => self.tagged(&tag, store_error(e, false)),
         }
@@ -101,9 +155,9 @@ impl Session {
 
     /// RFC 3501 §6.3.4 DELETE (INBOX and the selected folder are refused).
     fn delete(&mut self, tag: Tag, raw: &[u8], store: &mut dyn Mailstore) {
-        let name = match folder_name(raw) {
+        let name = match self.folder_name(raw) {
             Ok(n) => n,
-            Err(e) => return self.tagged(&tag, name_error(e)),
+            Err(e) => return self.tagged(&tag, self.name_error(e)),
         };
         if name.eq_ignore_ascii_case("INBOX") {
             return self.tagged(&tag, "NO [CANNOT] INBOX cannot be deleted");
@@ -117,12 +171,19 @@ impl Session {
         }
     }
 
-    /// RFC 3501 §6.3.5 RENAME.
+    /// RFC 3501 §6.3.5 RENAME; renaming INBOX moves its messages into the new folder and
+    /// leaves INBOX empty (the store does that durably).
     fn rename(&mut self, tag: Tag, a: &[u8], b: &[u8], store: &mut dyn Mailstore) {
-        let (from, to) = match (folder_name(a), folder_name(b)) {
+        let (from, to) = match (self.folder_name(a), self.folder_name(b)) {
             (Ok(f), Ok(t)) => (f, t),
-            (Err(e), _) | (_, Err(e)) => return self.tagged(&tag, name_error(e)),
+            (Err(e), _) | (_, Err(e)) => return self.tagged(&tag, self.name_error(e)),
         };
+        if to == "INBOX" {
+            return self.tagged(&tag, "NO [ALREADYEXISTS] INBOX always exists");
+        }
+        if has_wildcard(&to) {
+            return self.tagged(&tag, WILDCARD_NO);
+        }
         if self.selected.as_ref().is_some_and(|s| s.name == from) {
             self.deselect();
         }
@@ -134,9 +195,9 @@ impl Session {
 
     /// RFC 3501 §6.4.7 COPY, RFC 6851 MOVE: the driver copies durably, then `copy_done`.
     fn copy(&mut self, tag: Tag, uid: bool, set: &SequenceSet, raw: &[u8], mv: bool) {
-        let to = match folder_name(raw) {
+        let to = match self.folder_name(raw) {
             Ok(n) => n,
-            Err(e) => return self.tagged(&tag, name_error(e)),
+            Err(e) => return self.tagged(&tag, self.name_error(e)),
         };
         let Some(sel) = self.selected.as_ref() else {
             return;
@@ -154,62 +215,6 @@ impl Session {
         self.out.push_back(Event::Copy { from, uids, to, mv });
     }
 
-    /// RFC 3501 §6.3.8 LIST / §6.3.9 LSUB (LSUB: subscribed names only).
-    fn list(&mut self, tag: Tag, reference: &[u8], pattern: &[u8], lsub: bool, store: &mut dyn Mailstore) {
-        let cmd = if lsub { "LSUB" } else { "LIST" };
-        if pattern.is_empty() {
-            self.untagged(&format!("{cmd} (\\Noselect) \"/\" \"\""));
-            return self.tagged(&tag, &format!("OK {cmd} completed"));
-        }
-        let mut full = reference.to_vec();
-        full.extend_from_slice(pattern);
-        if full.len() > LIST_PATTERN_MAX {
-            return self.tagged(&tag, "BAD Pattern too long");
-        }
-        let folders = match store.folders() {
-            Ok(f) => f,
-            Err(e) => return self.tagged(&tag, store_error(e, false)),
-        };
-        let mut buf = Vec::new();
-        let mut subs_kept: Option<Vec<String>> = None;
-        if lsub {
-            let subs = match store.subscriptions() {
-                Ok(s) => s,
-                Err(e) => return self.tagged(&tag, store_error(e, false)),
-            };
-            // RFC 3501 §6.3.9: a subscribed name the pattern misses whose unsubscribed parent
-            // it matches (`%`) brings the parent, flagged \Noselect.
-            let mut parents: Vec<String> = Vec::new();
-            for s in &subs {
-                let wire = |n: &str| Mailbox::from_utf8(n.to_owned()).map(|m| m.to_wire()).unwrap_or_default();
-                if pattern_match(&full, wire(s).as_bytes()) {
-                    continue;
-                }
-                let ancestors = s.match_indices(DELIMITER).map(|(i, _)| s.get(..i).unwrap_or(""));
-                for a in ancestors {
-                    let w = wire(a);
-                    let fresh = !subs.iter().any(|x| x == a) && !parents.iter().any(|p| p == a);
-                    if fresh && !w.is_empty() && pattern_match(&full, w.as_bytes()) {
-                        buf.extend_from_slice(b"* LSUB (\\Noselect) \"/\" ");
-                        super::encode::string(&mut buf, w.as_bytes());
-                        buf.extend_from_slice(b"\r\n");
-                        parents.push(a.to_owned());
-                    }
-                }
-            }
-            subs_kept = Some(subs);
-        }
-        // LSUB lists subscribed names; children attributes still come from every folder.
-        for f in folders.iter().filter(|f| subs_kept.as_ref().is_none_or(|s| s.contains(&f.name))) {
-            let wire = Mailbox::from_utf8(f.name.clone()).map(|m| m.to_wire()).unwrap_or_default();
-            if !wire.is_empty() && pattern_match(&full, wire.as_bytes()) {
-                list_line(&mut buf, cmd, f, &folders, &wire);
-            }
-        }
-        self.raw(buf);
-        self.tagged(&tag, &format!("OK {cmd} completed"));
-    }
-
     /// RFC 3501 §6.3.1 SELECT / §6.3.2 EXAMINE, with RFC 7162 §3.1.8 CONDSTORE and
     /// §3.2.5 QRESYNC parameters; HIGHESTMODSEQ is sent with every SELECT (§3.1.2.1).
     fn select(&mut self, tag: Tag, raw: &[u8], read_only: bool, params: SelectParams, store: &mut dyn Mailstore) {
@@ -223,9 +228,9 @@ impl Session {
             // RFC 7162 §3.2.11: [CLOSED] marks the end of the old mailbox's responses.
             self.untagged("OK [CLOSED] Previous mailbox closed");
         }
-        let name = match Mailbox::from_wire(raw) {
+        let name = match self.mailbox(raw) {
             Ok(m) => m,
-            Err(e) => return self.tagged(&tag, name_error(e)),
+            Err(e) => return self.tagged(&tag, self.name_error(e)),
         };
         let snap = match store.open(name.as_str()) {
             Ok(s) => s,
@@ -262,16 +267,26 @@ impl Session {
         }
     }
 
-    /// RFC 3501 §6.3.10 STATUS; RFC 7162 §3.1.2.3 HIGHESTMODSEQ.
+    /// RFC 3501 §6.3.10 STATUS (a snapshot that leaves the selected folder's view alone);
+    /// RFC 7162 §3.1.2.3 HIGHESTMODSEQ.
     fn status(&mut self, tag: Tag, raw: &[u8], items: &[StatusItem], store: &mut dyn Mailstore) {
-        let name = match Mailbox::from_wire(raw) {
+        let name = match self.mailbox(raw) {
             Ok(m) => m,
-            Err(e) => return self.tagged(&tag, name_error(e)),
+            Err(e) => return self.tagged(&tag, self.name_error(e)),
         };
-        let snap = match store.open(name.as_str()) {
+        let snap = match store.peek(name.as_str()) {
             Ok(s) => s,
             Err(e) => return self.tagged(&tag, store_error(e, false)),
         };
+        let mut buf = Vec::new();
+        self.status_response(&mut buf, name.as_str(), items, &snap);
+        self.raw(buf);
+        self.tagged(&tag, "OK STATUS completed");
+    }
+
+    /// `* STATUS name (items)`: the one place STATUS items are computed (STATUS and the
+    /// RFC 5819 LIST-STATUS return option).
+    pub(super) fn status_response(&mut self, buf: &mut Vec<u8>, name: &str, items: &[StatusItem], snap: &Snapshot) {
         if items.contains(&StatusItem::HighestModseq) {
             self.enable_condstore();
         }
@@ -287,11 +302,9 @@ impl Session {
                 StatusItem::HighestModseq => format!("HIGHESTMODSEQ {}", snap.highest_modseq),
             })
             .collect();
-        let mut buf = b"* STATUS ".to_vec();
-        super::encode::string(&mut buf, name.to_wire().as_bytes());
+        buf.extend_from_slice(b"* STATUS ");
+        self.put_name(buf, &self.wire_name(name));
         buf.extend_from_slice(format!(" ({})\r\n", values.join(" ")).as_bytes());
-        self.raw(buf);
-        self.tagged(&tag, "OK STATUS completed");
     }
 
     /// RFC 3501 §6.4.2 CLOSE: silently expunges \Deleted messages unless read-only.
@@ -502,7 +515,10 @@ impl Session {
         if !matches!(self.state, State::Authenticated | State::Selected) {
             return Err(fail("BAD Command not valid in this state"));
         }
-        let name = Mailbox::from_wire(&p.mailbox).map_err(|e| fail(name_error(e)))?;
+        if p.utf8 && !self.utf8 {
+            return Err(fail("BAD APPEND UTF8 needs ENABLE UTF8=ACCEPT"));
+        }
+        let name = self.mailbox(&p.mailbox).map_err(|e| fail(self.name_error(e)))?;
         let folders = store.folders().map_err(|e| fail(store_error(e, true)))?;
         if !folders.iter().any(|f| f.name == name.as_str()) {
             return Err(fail(store_error(super::api::StoreError::NotFound, true)));
@@ -527,12 +543,13 @@ impl Session {
     }
 }
 
-fn name_error(e: MailboxError) -> &'static str {
-    match e {
-        MailboxError::Encoding => "NO Invalid modified UTF-7 in mailbox name",
-        MailboxError::Name => "NO [CANNOT] Invalid mailbox name",
-    }
+/// New names may not hold the LIST wildcards (RFC 3501 §6.3.8; Dovecot refuses them too):
+/// such a folder could never be listed on its own.
+fn has_wildcard(name: &str) -> bool {
+    name.contains(['*', '%'])
 }
+
+const WILDCARD_NO: &str = "NO [CANNOT] Mailbox name may not contain * or %";
 
 /// System bits and keyword names; `None` for an over-long keyword.
 fn split_flags(flags: &[Flag]) -> Option<(u32, Vec<String>)> {
@@ -546,48 +563,4 @@ fn split_flags(flags: &[Flag]) -> Option<(u32, Vec<String>)> {
         }
     }
     Some((bits, keywords))
-}
-
-/// `* LIST (attrs) "/" name` with RFC 3348 \HasChildren / \HasNoChildren.
-fn list_line(buf: &mut Vec<u8>, cmd: &str, f: &FolderInfo, all: &[FolderInfo], wire: &str) {
-    let prefix = format!("{}{DELIMITER}", f.name);
-    let children = all.iter().any(|o| o.name.starts_with(&prefix));
-    let mut attrs = f.attributes.clone();
-    attrs.push(if children { "\\HasChildren" } else { "\\HasNoChildren" }.into());
-    buf.extend_from_slice(format!("* {cmd} ({}) \"/\" ", attrs.join(" ")).as_bytes());
-    super::encode::string(buf, wire.as_bytes());
-    buf.extend_from_slice(b"\r\n");
-}
-
-/// RFC 3501 §6.3.8 wildcards: `*` matches anything, `%` anything but the delimiter.
-/// INBOX matches case-insensitively. Dynamic programming, O(pattern x name).
-pub fn pattern_match(pattern: &[u8], name: &[u8]) -> bool {
-    let inbox = |s: &[u8]| s.len() >= 5 && s.get(..5).is_some_and(|p| p.eq_ignore_ascii_case(b"INBOX"));
-    let (pattern, name) = match inbox(pattern) && inbox(name) {
-        true => (pattern.get(5..).unwrap_or(&[]), name.get(5..).unwrap_or(&[])),
-        false => (pattern, name),
-    };
-    let mut row = vec![false; name.len() + 1];
-    if let Some(empty) = row.first_mut() {
-        *empty = true;
-    }
-    for &pc in pattern {
-        let mut next = vec![false; name.len() + 1];
-        for j in 0..=name.len() {
-            let prev = row.get(j).copied().unwrap_or(false);
-            let left = j.checked_sub(1).and_then(|k| next.get(k).copied()).unwrap_or(false);
-            let diag = j.checked_sub(1).and_then(|k| row.get(k).copied()).unwrap_or(false);
-            let c = j.checked_sub(1).and_then(|k| name.get(k).copied());
-            let hit = match pc {
-                b'*' => prev || (left && c.is_some()),
-                b'%' => prev || (left && c.is_some_and(|c| c != b'/')),
-                _ => diag && c == Some(pc),
-            };
-            if let Some(slot) = next.get_mut(j) {
-                *slot = hit;
-            }
-        }
-        row = next;
-    }
-    row.last().copied().unwrap_or(false)
 }

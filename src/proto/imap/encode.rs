@@ -29,6 +29,25 @@ pub fn string(out: &mut Vec<u8>, s: &[u8]) {
     }
 }
 
+/// A mailbox name: as `string`, but with `utf8` (RFC 6855 §3) UTF-8 goes quoted.
+pub fn mailbox(out: &mut Vec<u8>, name: &str, utf8: bool) {
+    let s = name.as_bytes();
+    let quotable = s.len() <= QUOTED_MAX && s.iter().all(|&c| c != 0 && c != b'\r' && c != b'\n');
+    match utf8 && quotable {
+        true => {
+            out.push(b'"');
+            for &c in s {
+                if c == b'"' || c == b'\\' {
+                    out.push(b'\\');
+                }
+                out.push(c);
+            }
+            out.push(b'"');
+        }
+        false => string(out, s),
+    }
+}
+
 /// RFC 3501 §9 `nstring = string / nil`.
 pub fn nstring(out: &mut Vec<u8>, s: Option<&str>) {
     match s {

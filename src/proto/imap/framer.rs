@@ -6,7 +6,8 @@
 //!
 //! An APPEND message literal (RFC 3501 §6.3.11) is not buffered: the framer stops with
 //! [`Frame::AppendStarted`], the session accepts or rejects it, and the bytes come out as
-//! [`Frame::AppendData`] chunks of at most [`INPUT_MAX`].
+//! [`Frame::AppendData`] chunks of at most [`INPUT_MAX`]. RFC 6855 §4 `UTF8 (~{N}...)`
+//! messages are the same, with `)` before the final CRLF.
 
 use super::parser::is_append_message;
 
@@ -74,11 +75,21 @@ pub struct Framer {
     literals: usize,
     literal_bytes: u64,
     mode: Mode,
+    /// The APPEND literal is RFC 6855 `UTF8 (~{N}`: `)` must follow it.
+    append_paren: bool,
 }
 
 impl Default for Framer {
     fn default() -> Self {
-        Framer { input: Vec::new(), cmd: Vec::new(), line_start: 0, literals: 0, literal_bytes: 0, mode: Mode::Line }
+        Framer {
+            input: Vec::new(),
+            cmd: Vec::new(),
+            line_start: 0,
+            literals: 0,
+            literal_bytes: 0,
+            mode: Mode::Line,
+            append_paren: false,
+        }
     }
 }
 
@@ -186,6 +197,8 @@ impl Framer {
                 return Some(self.refuse(!sync));
             }
             self.mode = Mode::AppendPending { size, sync };
+            self.append_paren =
+                prefix.get(..prefix.iter().rposition(|&c| c == b'{').unwrap_or(0)).is_some_and(|h| h.ends_with(b"(~"));
             return Some(Frame::AppendStarted { prefix: std::mem::take(&mut self.cmd), size, sync });
         }
         self.literals += 1;
@@ -225,13 +238,20 @@ impl Framer {
         Some(Frame::AppendData(self.input.drain(..take).collect()))
     }
 
-    /// After the message literal only CRLF may follow (no MULTIAPPEND).
+    /// After the message literal only CRLF may follow (no MULTIAPPEND); `)` first for the
+    /// UTF8 form.
     fn append_tail(&mut self) -> Option<Frame> {
         let lf = memchr::memchr(b'\n', &self.input);
-        if lf.is_none() && self.input.len() < 2 {
+        let paren = usize::from(self.append_paren);
+        if lf.is_none() && self.input.len() < 2 + paren {
             return None;
         }
-        let ok = self.input.starts_with(b"\r\n") || self.input.starts_with(b"\n");
+        let rest = match self.append_paren {
+            true => self.input.strip_prefix(b")"),
+            false => Some(self.input.as_slice()),
+        };
+        let ok = rest.is_some_and(|r| r.starts_with(b"\r\n") || r.starts_with(b"\n"));
+        self.append_paren = false;
         match lf {
             Some(p) if p < INPUT_MAX => drop(self.input.drain(..=p)),
             _ => self.input.clear(),

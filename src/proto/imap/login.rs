@@ -127,6 +127,9 @@ impl Session {
         let mut caps = String::from(
             "IMAP4rev1 LITERAL+ SASL-IR ID ENABLE IDLE NAMESPACE UNSELECT UIDPLUS CHILDREN MOVE CONDSTORE QRESYNC",
         );
+        caps.push_str(" LIST-EXTENDED LIST-STATUS SPECIAL-USE CREATE-SPECIAL-USE UTF8=ACCEPT");
+        // RFC 7889 §2: the largest APPEND this server takes.
+        caps.push_str(&format!(" APPENDLIMIT={}", self.policy.message_max));
         if self.state == State::NotAuthenticated {
             if self.peer.tls_available && !self.peer.is_tls {
                 caps.push_str(" STARTTLS");

@@ -29,6 +29,8 @@ pub struct MemStore {
     generation: u64,
     append: Option<PendingAppend>,
     subscribed: std::collections::BTreeSet<String>,
+    /// RFC 6154 attribute per folder name.
+    special: BTreeMap<String, String>,
     /// Counts `read` calls (tests of streaming).
     pub reads: usize,
 }
@@ -188,7 +190,11 @@ impl MemStore {
 
 impl Mailstore for MemStore {
     fn folders(&mut self) -> Result<Vec<FolderInfo>, StoreError> {
-        Ok(self.folders.keys().map(|n| FolderInfo { name: n.clone(), attributes: Vec::new() }).collect())
+        Ok(self
+            .folders
+            .keys()
+            .map(|n| FolderInfo { name: n.clone(), attributes: self.special.get(n).into_iter().cloned().collect() })
+            .collect())
     }
 
     fn open(&mut self, folder: &str) -> Result<Snapshot, StoreError> {
@@ -242,9 +248,12 @@ impl Mailstore for MemStore {
         Ok(MimeSummary::parse(self.message(folder, uid)?))
     }
 
-    fn create(&mut self, folder: &str) -> Result<(), StoreError> {
+    fn create(&mut self, folder: &str, special_use: Option<&str>) -> Result<(), StoreError> {
         if self.folders.contains_key(folder) {
             return Err(StoreError::Exists);
+        }
+        if let Some(a) = special_use {
+            self.special.insert(folder.to_owned(), a.to_owned());
         }
         let uidvalidity = 2000 + self.folders.len() as u32;
         self.folders.insert(folder.to_owned(), Folder { uidvalidity, uidnext: 1, ..Folder::default() });
@@ -260,6 +269,11 @@ impl Mailstore for MemStore {
             return Err(StoreError::Exists);
         }
         let f = self.folders.remove(from).ok_or(StoreError::NotFound)?;
+        if from == "INBOX" {
+            // RFC 3501 §6.3.5: the messages move, INBOX stays (empty, new UIDVALIDITY).
+            let uidvalidity = f.uidvalidity + 1000;
+            self.folders.insert(from.to_owned(), Folder { uidvalidity, uidnext: 1, ..Folder::default() });
+        }
         self.folders.insert(to.to_owned(), f);
         Ok(())
     }

@@ -4,7 +4,9 @@
 //! RFC 3691 UNSELECT, RFC 4315 UIDPLUS, RFC 3348 CHILDREN, RFC 2595 STARTTLS and
 //! LOGINDISABLED, RFC 8314 §3 (no plaintext passwords off TLS), RFC 7162 CONDSTORE and
 //! QRESYNC (expunge history is not kept: §3.2.5.2 VANISHED (EARLIER) lists every known UID
-//! that is gone). No sockets, files or clocks.
+//! that is gone), RFC 5258 LIST-EXTENDED, RFC 5819 LIST-STATUS, RFC 6154 SPECIAL-USE and
+//! CREATE-SPECIAL-USE, RFC 6855 UTF8=ACCEPT (mailbox names), RFC 7889 APPENDLIMIT. No
+//! sockets, files or clocks.
 //!
 //! Layers: [`framer`] (bounded lines and literals) → `parser` (ABNF rules) → `session`
 //! (state machine; `allowed` then `perform`) → `commands`, `fetch`, `search` → `encode`.
@@ -90,6 +92,7 @@ mod commands;
 mod encode;
 mod fetch;
 pub mod framer;
+mod list;
 mod login;
 pub mod memstore;
 mod parser;
@@ -107,10 +110,11 @@ mod view;
 
 pub use api::{flag, AuthOutcome, Changes, Event, FlagUpdate, FolderInfo, ImapPolicy, Mailstore, MsgMeta};
 pub use api::{PeerInfo, Snapshot, StoreError, StoreOp, LITERAL_FLOOR, MIN_AUTOLOGOUT_MS};
-pub use commands::{pattern_match, KEYWORD_MAX, LIST_PATTERN_MAX};
+pub use commands::KEYWORD_MAX;
 pub use encode::{parse_addresses, Address};
 pub use fetch::{FETCH_ATTS_MAX, HEADER_FIELDS_MAX, OUTPUT_CHUNK, SECTION_DEPTH_MAX};
 pub use framer::{COMMAND_LITERAL_TOTAL_MAX, INPUT_MAX, LITERALS_MAX};
+pub use list::{pattern_match, LIST_PATTERN_MAX};
 pub use memstore::MemStore;
 pub use reader::{FLAGS_MAX, PAREN_DEPTH_MAX};
 pub use search::{SEARCH_DEPTH_MAX, SEARCH_HEADER_MAX, SEARCH_KEYS_MAX};

@@ -38,6 +38,24 @@ pub struct QResync {
     pub seq_match: Option<(SequenceSet, SequenceSet)>,
 }
 
+/// RFC 5258 §3 selection and return options, RFC 6154 §5 SPECIAL-USE, RFC 5819 STATUS.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ListOptions {
+    /// LIST-EXTENDED syntax was used (`\NonExistent` instead of `\Noselect`).
+    pub extended: bool,
+    pub sel_subscribed: bool,
+    pub sel_special_use: bool,
+    pub recursive_match: bool,
+    pub ret_subscribed: bool,
+    pub ret_children: bool,
+    pub ret_special_use: bool,
+    /// RFC 5819 `STATUS (items)` return option.
+    pub ret_status: Option<Vec<StatusItem>>,
+}
+
+/// Patterns in one LIST (RFC 5258 `patterns`).
+pub const LIST_PATTERNS_MAX: usize = 64;
+
 #[derive(Debug)]
 pub enum Command {
     Capability,
@@ -56,10 +74,12 @@ pub enum Command {
     /// RFC 5161 §3.1: the capability names (upper case); unknown ones are ignored.
     Enable(Vec<String>),
     Namespace,
+    /// LIST / LSUB; RFC 5258 LIST-EXTENDED: several patterns and options.
     List {
         reference: Vec<u8>,
-        pattern: Vec<u8>,
+        patterns: Vec<Vec<u8>>,
         lsub: bool,
+        opts: ListOptions,
     },
     Select {
         mailbox: Vec<u8>,
@@ -68,7 +88,8 @@ pub enum Command {
         condstore: bool,
         qresync: Option<QResync>,
     },
-    Create(Vec<u8>),
+    /// CREATE, with the RFC 6154 §3 `USE` attributes (raw, e.g. `\\Archive`).
+    Create(Vec<u8>, Vec<String>),
     Delete(Vec<u8>),
     Rename(Vec<u8>, Vec<u8>),
     /// SUBSCRIBE (true) and UNSUBSCRIBE (false), RFC 3501 §6.3.6/§6.3.7.
@@ -120,6 +141,8 @@ pub struct AppendPrefix {
     pub mailbox: Vec<u8>,
     pub flags: Vec<Flag>,
     pub date: Option<i64>,
+    /// RFC 6855 §4 `"UTF8" SP "(" literal8 ")"` form.
+    pub utf8: bool,
 }
 
 /// RFC 3501 §9 `command = tag SP (command-any / command-auth / command-nonauth /
@@ -219,13 +242,103 @@ fn enable(p: &mut P) -> R<Command> {
     }
 }
 
-/// RFC 3501 §9 `list = "LIST" SP mailbox SP list-mailbox` (LSUB alike).
+/// RFC 5258 §6 `list = "LIST" [SP list-select-opts] SP mailbox SP mbox-or-pat
+/// [SP list-return-opts]`; LSUB is RFC 3501 §9 `lsub = "LSUB" SP mailbox SP list-mailbox`.
 fn list(p: &mut P, lsub: bool) -> R<Command> {
     p.sp()?;
+    let mut opts = ListOptions::default();
+    if !lsub && p.peek() == Some(b'(') {
+        list_select_opts(p, &mut opts)?;
+        p.sp()?;
+    }
     let reference = p.mailbox()?;
     p.sp()?;
-    let pattern = p.list_mailbox()?;
-    Ok(Command::List { reference, pattern, lsub })
+    let patterns = match (lsub, p.peek()) {
+        (false, Some(b'(')) => {
+            opts.extended = true;
+            list_patterns(p)?
+        }
+        _ => vec![p.list_mailbox()?],
+    };
+    if !lsub && p.eat(b' ') {
+        list_return_opts(p, &mut opts)?;
+    }
+    Ok(Command::List { reference, patterns, lsub, opts })
+}
+
+/// RFC 5258 §6 `patterns = "(" list-mailbox *(SP list-mailbox) ")"`.
+fn list_patterns(p: &mut P) -> R<Vec<Vec<u8>>> {
+    p.expect(b'(')?;
+    let mut v = vec![p.list_mailbox()?];
+    while p.eat(b' ') {
+        v.push(p.list_mailbox()?);
+        if v.len() > LIST_PATTERNS_MAX {
+            return Err(Bad("Too many patterns"));
+        }
+    }
+    p.expect(b')')?;
+    Ok(v)
+}
+
+/// `( a b c )` of atoms, upper-cased; `item` handles each and may read arguments after it.
+fn option_list(p: &mut P, mut item: impl FnMut(&mut P, &[u8]) -> R<()>) -> R<()> {
+    p.expect(b'(')?;
+    let mut n = 0;
+    while !p.eat(b')') {
+        if n > 0 {
+            p.sp()?;
+        }
+        let a = p.atom()?.to_ascii_uppercase();
+        item(p, &a)?;
+        n += 1;
+        if n > 16 {
+            return Err(Bad("Too many options"));
+        }
+    }
+    Ok(())
+}
+
+/// RFC 5258 §6 `list-select-opts`; RFC 6154 §6 `SPECIAL-USE`. RECURSIVEMATCH needs a base
+/// option (SUBSCRIBED or SPECIAL-USE); unknown options are BAD (RFC 5258 §3).
+fn list_select_opts(p: &mut P, o: &mut ListOptions) -> R<()> {
+    o.extended = true;
+    option_list(p, |_, a| {
+        match a {
+            b"SUBSCRIBED" => o.sel_subscribed = true,
+            b"SPECIAL-USE" => o.sel_special_use = true,
+            b"RECURSIVEMATCH" => o.recursive_match = true,
+            b"REMOTE" => {}
+            _ => return Err(Bad("Unknown LIST selection option")),
+        }
+        Ok(())
+    })?;
+    match o.recursive_match && !o.sel_subscribed && !o.sel_special_use {
+        true => Err(Bad("RECURSIVEMATCH needs another selection option")),
+        false => Ok(()),
+    }
+}
+
+/// RFC 5258 §6 `list-return-opts = "RETURN" SP "(" [return-option *(SP return-option)] ")"`,
+/// RFC 5819 §4 `STATUS SP "(" status-att *(SP status-att) ")"`.
+fn list_return_opts(p: &mut P, o: &mut ListOptions) -> R<()> {
+    if !p.keyword("RETURN") {
+        return Err(Bad("RETURN expected"));
+    }
+    p.sp()?;
+    o.extended = true;
+    option_list(p, |p, a| {
+        match a {
+            b"SUBSCRIBED" => o.ret_subscribed = true,
+            b"CHILDREN" => o.ret_children = true,
+            b"SPECIAL-USE" => o.ret_special_use = true,
+            b"STATUS" => {
+                p.sp()?;
+                o.ret_status = Some(status_atts(p)?);
+            }
+            _ => return Err(Bad("Unknown LIST return option")),
+        }
+        Ok(())
+    })
 }
 
 /// RFC 3501 §9 `select = "SELECT" SP mailbox`, RFC 4466 §2.1 `[select-params]` with the
@@ -279,11 +392,30 @@ fn one_mailbox(p: &mut P, name: &[u8]) -> R<Command> {
     p.sp()?;
     let m = p.mailbox()?;
     Ok(match name {
-        b"CREATE" => Command::Create(m),
+        b"CREATE" => Command::Create(m, create_params(p)?),
         b"DELETE" => Command::Delete(m),
         b"SUBSCRIBE" => Command::Subscribe(m, true),
         _ => Command::Subscribe(m, false),
     })
+}
+
+/// RFC 4466 §2.2 `create-params`, of which RFC 6154 §6 `USE (\\Attr ...)` is the one known.
+fn create_params(p: &mut P) -> R<Vec<String>> {
+    let mut uses = Vec::new();
+    if !p.eat(b' ') {
+        return Ok(uses);
+    }
+    option_list(p, |p, a| {
+        if a != b"USE" {
+            return Err(Bad("Unknown CREATE parameter"));
+        }
+        p.sp()?;
+        for f in p.flag_list_raw()? {
+            uses.push(f);
+        }
+        Ok(())
+    })?;
+    Ok(uses)
 }
 
 fn rename(p: &mut P) -> R<Command> {
@@ -298,6 +430,12 @@ fn status(p: &mut P) -> R<Command> {
     p.sp()?;
     let mailbox = p.mailbox()?;
     p.sp()?;
+    let items = status_atts(p)?;
+    Ok(Command::Status { mailbox, items })
+}
+
+/// `"(" status-att *(SP status-att) ")"` (RFC 3501 §9, RFC 8438 SIZE).
+fn status_atts(p: &mut P) -> R<Vec<StatusItem>> {
     p.expect(b'(')?;
     let mut items = Vec::new();
     loop {
@@ -316,7 +454,7 @@ fn status(p: &mut P) -> R<Command> {
             return Err(Bad("Too many status items"));
         }
         if p.eat(b')') {
-            return Ok(Command::Status { mailbox, items });
+            return Ok(items);
         }
         p.sp()?;
     }
@@ -457,8 +595,15 @@ pub fn append_prefix(prefix: &[u8]) -> R<AppendPrefix> {
         date = Some(date_time(&mut p)?);
         p.sp()?;
     }
+    // RFC 6855 §4 `append-data =/ "UTF8" SP "(" literal8 ")"`, literal8 = "~{" number "}".
+    let utf8 = p.keyword("UTF8");
+    if utf8 {
+        p.sp()?;
+        p.expect(b'(')?;
+        p.expect(b'~')?;
+    }
     literal_header_only(&mut p)?;
-    Ok(AppendPrefix { tag, mailbox, flags, date })
+    Ok(AppendPrefix { tag, mailbox, flags, date, utf8 })
 }
 
 /// `{N}` or `{N+}` then CRLF and nothing else.

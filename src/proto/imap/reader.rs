@@ -237,6 +237,23 @@ impl<'a> P<'a> {
         Ok(flags)
     }
 
+    /// RFC 6154 §6 `"(" use-attr *(SP use-attr) ")"` with `use-attr = "\\" atom`, as text.
+    pub fn flag_list_raw(&mut self) -> R<Vec<String>> {
+        self.expect(b'(')?;
+        let mut out = Vec::new();
+        while !self.eat(b')') {
+            if !out.is_empty() {
+                self.sp()?;
+            }
+            self.expect(b'\\')?;
+            out.push(format!("\\{}", String::from_utf8_lossy(self.atom()?)));
+            if out.len() > FLAGS_MAX {
+                return Err(Bad("Too many flags"));
+            }
+        }
+        Ok(out)
+    }
+
     /// RFC 3501 §9 `flag`: system flags, `\`-extensions (refused), keyword atoms.
     pub fn flag(&mut self) -> R<Option<Flag>> {
         if self.eat(b'\\') {

@@ -105,6 +105,8 @@ pub struct Session {
     idle_since_ms: u64,
     pub(super) auth_failures: u32,
     errors: u32,
+    /// RFC 6855 §3: ENABLE UTF8=ACCEPT was sent (mailbox names are UTF-8 on the wire).
+    pub(super) utf8: bool,
     /// RFC 7162 §3.1: a CONDSTORE-enabling command was seen (for the whole connection).
     pub(super) condstore: bool,
     /// RFC 7162 §3.2.3: ENABLE QRESYNC was seen.
@@ -125,6 +127,7 @@ impl Session {
             idle_since_ms: now_ms,
             auth_failures: 0,
             errors: 0,
+            utf8: false,
             condstore: false,
             qresync: false,
         };
@@ -449,10 +452,15 @@ impl Session {
                     self.qresync = true;
                     enabled.push("QRESYNC");
                 }
+                // RFC 6855 §3: mailbox names are UTF-8 from now on.
+                "UTF8=ACCEPT" if !self.utf8 => {
+                    self.utf8 = true;
+                    enabled.push("UTF8=ACCEPT");
+                }
                 _ => {}
             }
         }
-        if !enabled.is_empty() {
+        if enabled.iter().any(|c| *c == "CONDSTORE" || *c == "QRESYNC") {
             self.enable_condstore();
         }
         if let Some(sel) = self.selected.as_mut() {
@@ -540,7 +548,7 @@ pub fn allowed(state: State, cmd: &Command) -> bool {
             | C::Namespace
             | C::List { .. }
             | C::Select { .. }
-            | C::Create(_)
+            | C::Create(..)
             | C::Delete(_)
             | C::Rename(..)
             | C::Subscribe(..)

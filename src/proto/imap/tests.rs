@@ -325,7 +325,7 @@ fn select_list_status_namespace_id_enable() {
     assert!(
         out.contains("* NAMESPACE ((\"\" \"/\")) NIL NIL")
             && out.contains("* ID (")
-            && out.contains("* OK [HIGHESTMODSEQ 3] Highest\r\n* ENABLED CONDSTORE\r\ne OK"),
+            && out.contains("* OK [HIGHESTMODSEQ 3] Highest\r\n* ENABLED CONDSTORE UTF8=ACCEPT\r\ne OK"),
         "{out}"
     );
     // RFC 7162 §3.2.5: QRESYNC before ENABLE QRESYNC is BAD and changes nothing.
@@ -611,6 +611,35 @@ fn lsub_percent_returns_unsubscribed_parent_as_noselect() {
     assert!(out.contains("* LSUB (\\Noselect) \"/\" \"p/q\"\r\n") && out.contains("c OK"), "{out}");
     let out = h.run(b"d LSUB \"\" *r\r\n");
     assert!(!out.contains("Noselect") && out.contains("\"p/q/r\""), "{out}");
+}
+
+#[test]
+fn append_utf8_literal8_needs_enable_and_closing_paren() {
+    let mut h = H::new();
+    h.select();
+    // RFC 6855 §4: only once UTF8=ACCEPT is enabled (the refused {N+} literal is skipped).
+    let out = h.run(b"a APPEND INBOX UTF8 (~{5+}\r\nhello)\r\nb NOOP\r\n");
+    assert!(out.contains("a BAD") && out.contains("b OK"), "{out}");
+    let out = h.run(b"c ENABLE UTF8=ACCEPT\r\nd APPEND INBOX (\\Seen) UTF8 (~{8+}\r\nSubj: \xc3\xa4)\r\n");
+    assert!(out.contains("d OK [APPENDUID 1000 4]"), "{out}");
+    let out = h.run(b"e FETCH 4 (FLAGS BODY.PEEK[])\r\n");
+    assert!(out.contains("FLAGS (\\Seen) BODY[] {8}\r\nSubj: ä)"), "{out}");
+    let out = h.run(b"f APPEND INBOX UTF8 (~{5}\r\n");
+    assert_eq!(out, "+ Ready for literal data\r\n");
+    let out = h.run(b"hello\r\ng NOOP\r\n");
+    assert!(out.contains("f BAD") && out.contains("g OK") && !out.contains("f OK"), "{out}");
+}
+
+#[test]
+fn list_pattern_bytes_are_bounded_over_all_patterns() {
+    let mut h = H::new();
+    h.login();
+    let p = "%".repeat(600);
+    let out = h.run(format!("a LIST \"\" (\"{p}\" \"{p}\")\r\nb LIST \"\" (\"{p}\")\r\n").as_bytes());
+    assert!(out.contains("a BAD Pattern too long") && out.contains("b OK LIST"), "{out}");
+    let many = vec!["x"; 65].join(" ");
+    let out = h.run(format!("c LIST \"\" ({many})\r\n").as_bytes());
+    assert!(out.contains("c BAD"), "{out}");
 }
 
 /// Issue 5: flags are read from the store, and an own STORE is reported once (its untagged
