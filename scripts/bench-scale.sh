@@ -13,13 +13,16 @@
 # Output: `metric value` lines, also in target/bench/scale.txt. Goals (issue 9): SELECT
 # <= 100 ms, RSS <= 40 MiB, SEARCH UNSEEN <= 200 ms.
 # Usage: scripts/bench-scale.sh [messages] (default 1000000); SCALE_TARGET=<triple> runs
-# that target's build (e.g. x86_64-unknown-linux-musl). Loopback only; loops are bounded.
+# that target's build (e.g. x86_64-unknown-linux-musl), SCALE_BIN=<path> a prebuilt binary.
+# Loopback only; loops are bounded.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 N=${1:-1000000}
 OUT=target/bench
 mkdir -p "$OUT"
-if [ -n "${SCALE_TARGET:-}" ]; then
+if [ -n "${SCALE_BIN:-}" ]; then
+  BIN=$SCALE_BIN # a prebuilt binary (e.g. an older commit's, for before/after figures)
+elif [ -n "${SCALE_TARGET:-}" ]; then
   cargo build --release --quiet --target "$SCALE_TARGET"
   BIN=target/$SCALE_TARGET/release/letterbox
 else

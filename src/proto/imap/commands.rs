@@ -3,15 +3,13 @@
 //! UID EXPUNGE and APPENDUID; RFC 3348 CHILDREN attributes). Reads go through the
 //! [`Mailstore`]; writes become [`Event`]s answered by the driver's callbacks.
 
-use std::io::Write as _;
-
 use super::api::{flag, Event, FolderInfo, Mailstore, StoreOp};
 use super::fetch::{FetchAtt, FetchJob};
 use super::parser::{append_prefix, Command, Flag, StatusItem};
-use super::search::{Candidate, SearchKey};
+use super::search::{SearchJob, SearchKey};
 use super::session::{store_error, Pending, Session, State};
 use super::types::{Mailbox, MailboxError, SequenceSet, Tag, DELIMITER};
-use super::view::{MetaCursor, Selected};
+use super::view::Selected;
 
 /// A folder name from the wire: modified UTF-7 decoded, a trailing delimiter dropped.
 fn folder_name(raw: &[u8]) -> Result<String, MailboxError> {
@@ -50,7 +48,7 @@ impl Session {
                 self.tagged(&tag, "OK UNSELECT completed");
             }
             Command::Expunge(uids) => self.expunge(tag, uids, store),
-            Command::Search { uid, key } => self.search(tag, uid, key, store),
+            Command::Search { uid, key } => self.search(tag, uid, key),
             Command::Fetch { uid, set, atts } => self.fetch(tag, uid, &set, atts, store),
             Command::Store { uid, set, op, silent, flags } => self.store(tag, uid, &set, op, silent, &flags),
             _ => self.tagged(&tag, "BAD Command not valid in this state"),
@@ -286,28 +284,13 @@ impl Session {
     }
 
     /// RFC 3501 §6.4.4 SEARCH / UID SEARCH: evaluated synchronously in this poll.
-    fn search(&mut self, tag: Tag, uid: bool, mut key: SearchKey, store: &mut dyn Mailstore) {
+    fn search(&mut self, tag: Tag, uid: bool, mut key: SearchKey) {
         let Some(sel) = self.selected.as_ref() else {
             return;
         };
         key.prepare(sel.count(), sel.max_uid());
-        let mut line = b"* SEARCH".to_vec();
-        let mut cursor = MetaCursor::default();
-        for seq in 1..=sel.count() {
-            // Gone from the store too (expunged elsewhere, compacted): matches nothing.
-            let Some(m) = cursor.get(sel, seq, store) else { continue };
-            let mut c = Candidate::new(&sel.name, seq, m, &sel.keywords, (sel.count(), sel.max_uid()));
-            match c.matches(&key, store) {
-                Ok(true) => {
-                    let _ = write!(line, " {}", if uid { m.uid } else { seq });
-                }
-                Ok(false) => {}
-                Err(e) => return self.tagged(&tag, store_error(e, false)),
-            }
-        }
-        line.extend_from_slice(b"\r\n");
-        self.raw(line);
-        self.tagged(&tag, "OK SEARCH completed");
+        // Streamed from `poll` (Pending::Search), one chunk per step.
+        self.pending = Pending::Search { tag, job: SearchJob::new(key, uid) };
     }
 
     /// RFC 3501 §6.4.5 FETCH / §6.4.8 UID FETCH. Body items without .PEEK set \Seen first
