@@ -65,6 +65,29 @@ trap 'stop_lb; rm -rf "$HOME_LB"' EXIT
 start_lb
 sleep 0.5
 row "rss_idle_kib" "$(kib "$LB_PID" VmRSS:)"
+# A 50 MB message in over SMTP and out over IMAP: peak RSS growth over the RSS before it
+# (VmHWM reset through /proc/PID/clear_refs first), on the idle server; then expunged.
+echo 5 > "/proc/$LB_PID/clear_refs" 2>/dev/null || true
+BIG_BASE=$(kib "$LB_PID" VmRSS:)
+python3 - <<'PY'
+import imaplib, smtplib
+line = b"x" * 76 + b"\r\n"
+body = b"From: big@example.net\r\nTo: alice@example.org\r\nSubject: 50 MB\r\n\r\n" + line * (50_000_000 // len(line))
+with smtplib.SMTP("127.0.0.1", 12525) as s:
+    s.sendmail("big@example.net", ["alice@example.org"], body)
+m = imaplib.IMAP4("127.0.0.1", 11143)
+m.login("alice", "benchpassword")
+typ, data = m.select("INBOX")
+n = int(data[0])
+typ, data = m.fetch(str(n), "(BODY.PEEK[])")
+got = data[0][1]
+m.store(str(n), "+FLAGS", "\\Deleted")
+m.expunge()
+assert got.endswith(body) and len(got) - len(body) < 1000, (len(got), len(body))  # + trace header
+m.logout()
+PY
+LB_BIG=$(( $(kib "$LB_PID" VmHWM:) - BIG_BASE ))
+echo 5 > "/proc/$LB_PID/clear_refs" 2>/dev/null || true  # SMTP peak below: SMTP only
 smtp_run() { # sessions port -> seconds
   local t0 t1
   t0=$(now)
@@ -72,10 +95,18 @@ smtp_run() { # sessions port -> seconds
   t1=$(now)
   elapsed "$t0" "$t1"
 }
+wbytes() { awk '$1=="write_bytes:" {print $2}' "/proc/$1/io" 2>/dev/null || echo 0; }
+sleep 1  # a background compaction after the expunge above settles first
+LBX0=$(stat -c %s "$HOME_LB/data/INBOX.lbx")
 LB1=$(smtp_run 1 12525)
+# Bytes the server wrote to disk per message over the 10-session run (/proc/PID/io
+# write_bytes: page-cache pages dirtied, 4 KiB each), beside the stored message size.
+WB0=$(wbytes "$LB_PID")
 LB10=$(smtp_run 10 12525)
+LB_WB=$(( ($(wbytes "$LB_PID") - WB0) / N ))
 LB_HWM=$(kib "$LB_PID" VmHWM:)
 COUNT=$("$BIN" list --config "$HOME_LB/letterbox.toml" | awk '$1=="INBOX"{print $2}')
+LB_STORED=$(( ($(stat -c %s "$HOME_LB/data/INBOX.lbx") - LBX0) / (2 * N) ))
 [ "$COUNT" = "$((2 * N))" ] || echo "warning: letterbox stored $COUNT of $((2 * N)) messages" >&2
 
 # POP3 RETR of every message (the first N) in one session.
@@ -151,6 +182,7 @@ print(f"{total / 30:.0f} {errors}")
 PY
 }
 read -r LB_IMAPT LB_IMAPT_ERR <<< "$(imaptest_rate 11143 alice benchpassword)"
+
 stop_lb
 
 PF1="" PF10="" PF_HWM="" DV_POP="" DV_IMAP10="" DV_IMAP100="" DV_IMAPT="" DV_IMAPT_ERR=""
@@ -221,10 +253,16 @@ msgs_s() { python3 -c "import sys; print(f'{int(sys.argv[1])/float(sys.argv[2]):
 row "metric" "letterbox" "peers" "ratio"
 row "smtp_ingest_1_session_msg_per_s" "$(msgs_s "$LB1")" "${PF1:+$(msgs_s "$PF1")}" "${PF1:+$(ratio "$PF1" "$LB1")}"
 row "smtp_ingest_10_sessions_msg_per_s" "$(msgs_s "$LB10")" "${PF10:+$(msgs_s "$PF10")}" "${PF10:+$(ratio "$PF10" "$LB10")}"
+row "smtp_bytes_written_per_msg" "$LB_WB"
+row "smtp_stored_msg_bytes" "$LB_STORED"
 row "smtp_peak_rss_kib" "$LB_HWM" "${PF_HWM}" "${PF_HWM:+$(ratio "$PF_HWM" "$LB_HWM")}"
 row "pop3_retr_${N}_s" "$LB_POP" "${DV_POP}" "${DV_POP:+$(ratio "$DV_POP" "$LB_POP")}"
 row "imap_10_sessions_rss_kib" "$LB_IMAP10" "${DV_IMAP10}" "${DV_IMAP10:+$(ratio "$DV_IMAP10" "$LB_IMAP10")}"
 row "imap_100_sessions_rss_kib" "$LB_IMAP100" "${DV_IMAP100}" "${DV_IMAP100:+$(ratio "$DV_IMAP100" "$LB_IMAP100")}"
 row "imaptest_10_clients_cmds_per_s" "$LB_IMAPT" "${DV_IMAPT}" "${DV_IMAPT:+$(ratio "$LB_IMAPT" "$DV_IMAPT")}"
 row "imaptest_errors" "$LB_IMAPT_ERR" "${DV_IMAPT_ERR}"
+row "rss_growth_50mb_in_and_out_kib" "$LB_BIG"
 row "binary_size_bytes" "$(stat -c %s "$BIN")"
+# The chart (README): scripts/chart.py draws it from the table of a --peers run.
+[ "$PEERS" = 1 ] && python3 scripts/chart.py "$RESULTS" "$OUT/bench-results.svg"
+true

@@ -211,7 +211,10 @@ assert b"\\Seen" in ok(M.fetch("3", "(FLAGS)"))[0]
 # STORE / UID STORE: +FLAGS, -FLAGS, FLAGS, .SILENT, keywords.
 r = ok(M.store("1", "+FLAGS", "(\\Flagged $Work)"))
 assert b"\\Flagged" in r[0] and b"$Work" in r[0], r
-r = ok(M.store("1", "-FLAGS.SILENT", "(\\Seen)")); assert r == [None], r
+# CONDSTORE was enabled above: a silent STORE still reports the new MODSEQ, no FLAGS
+# (RFC 7162 §3.1, §3.1.3).
+r = ok(M.store("1", "-FLAGS.SILENT", "(\\Seen)"))
+assert len(r) == 1 and b"UID 1 MODSEQ (" in r[0] and b"FLAGS" not in r[0], r
 r = ok(M.uid("STORE", "2", "FLAGS", "(\\Answered \\Seen Later)"))
 assert b"\\Answered" in r[0] and b"Later" in r[0] and b"UID 2" in r[0], r
 r = ok(M.fetch("1:2", "(FLAGS)"))

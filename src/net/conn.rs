@@ -6,12 +6,13 @@ use std::net::TcpStream;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use futures_rustls::rustls::ServerConfig;
-use futures_rustls::server::TlsStream;
-use futures_rustls::TlsAcceptor;
+#[cfg(feature = "tls")]
+use futures_rustls::{server::TlsStream, TlsAcceptor};
 use smol::future::FutureExt;
 use smol::io::{AsyncReadExt, AsyncWriteExt};
 use smol::Async;
+
+use super::tls::ServerConfig;
 
 /// Bytes read from the socket at once (one buffer per connection).
 pub const READ_BUF: usize = 8 * 1024;
@@ -21,6 +22,7 @@ pub const WRITE_TIMEOUT: Duration = Duration::from_secs(120);
 /// The transport of one session.
 pub enum Conn {
     Plain(Async<TcpStream>),
+    #[cfg(feature = "tls")]
     Tls(Box<TlsStream<Async<TcpStream>>>),
     /// Transient state during an upgrade or after a failure.
     Closed,
@@ -35,10 +37,20 @@ pub enum Read {
 
 impl Conn {
     pub fn is_tls(&self) -> bool {
-        matches!(self, Conn::Tls(_))
+        #[cfg(feature = "tls")]
+        return matches!(self, Conn::Tls(_));
+        #[cfg(not(feature = "tls"))]
+        false
     }
 
     /// TLS protocol version and cipher suite, for logs and the Received header.
+    #[cfg(not(feature = "tls"))]
+    pub fn tls_info(&self) -> Option<(String, String)> {
+        None
+    }
+
+    /// TLS protocol version and cipher suite, for logs and the Received header.
+    #[cfg(feature = "tls")]
     pub fn tls_info(&self) -> Option<(String, String)> {
         let Conn::Tls(t) = self else { return None };
         let (_, c) = t.get_ref();
@@ -52,6 +64,7 @@ impl Conn {
         let read = async {
             let n = match self {
                 Conn::Plain(s) => s.read(buf).await?,
+                #[cfg(feature = "tls")]
                 Conn::Tls(s) => s.read(buf).await?,
                 Conn::Closed => 0,
             };
@@ -74,6 +87,7 @@ impl Conn {
         let w = async {
             match self {
                 Conn::Plain(s) => s.write_all(data).await,
+                #[cfg(feature = "tls")]
                 Conn::Tls(s) => {
                     s.write_all(data).await?;
                     s.flush().await
@@ -99,6 +113,14 @@ impl Conn {
 
     /// Runs the server handshake on a plain connection (implicit TLS or STARTTLS). Any
     /// plaintext the caller buffered must already be discarded (RFC 3207 §4.2).
+    #[cfg(not(feature = "tls"))]
+    pub async fn upgrade(&mut self, cfg: Arc<ServerConfig>, _timeout: Duration) -> io::Result<()> {
+        match *cfg {}
+    }
+
+    /// Runs the server handshake on a plain connection (implicit TLS or STARTTLS). Any
+    /// plaintext the caller buffered must already be discarded (RFC 3207 §4.2).
+    #[cfg(feature = "tls")]
     pub async fn upgrade(&mut self, cfg: Arc<ServerConfig>, timeout: Duration) -> io::Result<()> {
         let Conn::Plain(_) = self else { return Err(io::Error::other("already TLS")) };
         let Conn::Plain(s) = std::mem::replace(self, Conn::Closed) else { return Err(io::Error::other("not plain")) };
@@ -119,6 +141,7 @@ impl Conn {
             Conn::Plain(s) => {
                 let _ = s.close().await;
             }
+            #[cfg(feature = "tls")]
             Conn::Tls(s) => {
                 let _ = s
                     .close()

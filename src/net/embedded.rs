@@ -65,6 +65,7 @@ pub fn create(dir: &Path, domain: &str, user: &str) -> std::io::Result<PathBuf> 
         q(user),
         q(&hash)
     );
+    let text = super::without_absent_protocols(text);
     let path = dir.join(config::FILE_NAME);
     super::tls::write_private(&path, text.as_bytes())?;
     println!("letterbox: created {} (loopback only)", path.display());

@@ -199,6 +199,7 @@ impl Mailstore for Store<'_> {
         let mut c = Changes {
             generation: rep.generation,
             uidnext: st.uidnext,
+            highest_modseq: st.highest_modseq,
             keywords: st.keywords.clone(),
             ..Changes::default()
         };
@@ -491,7 +492,7 @@ pub async fn session(srv: &Server, conn: &mut Conn, peer: SocketAddr) -> String 
                     s.append_done(r);
                 }
                 Event::AppendAborted => append = None,
-                Event::Store { folder, uids, op, flags, keywords } => {
+                Event::Store { folder, uids, op, flags, keywords, unchanged_since } => {
                     let op = match op {
                         StoreOp::Add => FlagOp::Add,
                         StoreOp::Remove => FlagOp::Remove,
@@ -500,17 +501,19 @@ pub async fn session(srv: &Server, conn: &mut Conn, peer: SocketAddr) -> String 
                     let r = srv
                         .writer
                         .call(&folder, move |f| {
-                            let ch = f.store_flags(&uids, op, flags, &keywords)?;
-                            Ok((ch, f.state().keywords.clone()))
+                            let (ch, modified) = f.store_flags_unless(&uids, op, flags, &keywords, unchanged_since)?;
+                            Ok((ch, modified, f.state().keywords.clone()))
                         })
                         .await;
                     srv.refresh_folder(&folder);
-                    s.store_done(
-                        r.map(|(ch, kw)| {
-                            (ch.into_iter().map(|(uid, flags, modseq)| FlagUpdate { uid, flags, modseq }).collect(), kw)
-                        })
-                        .map_err(|e| store_err(&e)),
-                    );
+                    let (r, modified) = match r {
+                        Ok((ch, modified, kw)) => {
+                            let updates = ch.into_iter().map(|(uid, flags, modseq)| FlagUpdate { uid, flags, modseq });
+                            (Ok((updates.collect(), kw)), modified)
+                        }
+                        Err(e) => (Err(store_err(&e)), Vec::new()),
+                    };
+                    s.store_done_with(r, modified);
                 }
                 Event::Copy { from, uids, to, mv } => {
                     let r = copy(srv, &from, &uids, &to, mv).await;

@@ -8,7 +8,9 @@
 
 pub mod conn;
 pub mod embedded;
+#[cfg(feature = "imap")]
 pub mod imap;
+#[cfg(feature = "pop3")]
 pub mod pop3;
 pub mod smtp;
 pub mod tls;
@@ -22,18 +24,18 @@ use std::rc::Rc;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use futures_rustls::rustls::ServerConfig;
 use smol::channel::{Receiver, Sender};
 use smol::future::FutureExt;
 use smol::{Async, LocalExecutor};
 
 use crate::auth::{Throttle, Verifier};
 use crate::config::Config;
-use crate::proto::pop3::AuthOutcome;
+use crate::proto::AuthOutcome;
 use crate::store::writer::Writer;
 use crate::store::{Folder, Store};
 
 use conn::Conn;
+use tls::ServerConfig;
 
 /// Which protocol a listener speaks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -53,6 +55,17 @@ impl Proto {
             Proto::Imaps => "imaps",
             Proto::Pop3 => "pop3",
             Proto::Pop3s => "pop3s",
+        }
+    }
+
+    /// Whether this build has the protocol (cargo features `imap`, `pop3`; SMTP always).
+    fn built_in(self) -> bool {
+        match self {
+            Proto::Smtp => true,
+            Proto::Imap => cfg!(feature = "imap"),
+            Proto::Pop3 => cfg!(feature = "pop3"),
+            Proto::Imaps => cfg!(feature = "imap") && tls::BUILT_IN,
+            Proto::Pop3s => cfg!(feature = "pop3") && tls::BUILT_IN,
         }
     }
 
@@ -321,6 +334,43 @@ pub fn serve(explicit: Option<&Path>) -> i32 {
     }
 }
 
+/// A generated config (`init`, the embedded default) fitted to this build: listeners of
+/// protocols left out (and the implicit-TLS ones without TLS) set to `[]`, and without TLS
+/// the `[tls]` table commented out, so that it starts.
+pub fn without_absent_protocols(text: String) -> String {
+    let mut absent: Vec<&str> = Vec::new();
+    if !cfg!(feature = "imap") {
+        absent.extend(["imap ", "imaps "]);
+    }
+    if !cfg!(feature = "pop3") {
+        absent.extend(["pop3 ", "pop3s "]);
+    }
+    if !tls::BUILT_IN {
+        absent.extend(["imaps ", "pop3s "]);
+    }
+    let mut out = String::with_capacity(text.len());
+    let mut in_tls = false;
+    for line in text.lines() {
+        if line.starts_with('[') {
+            in_tls = !tls::BUILT_IN && line.starts_with("[tls]");
+        }
+        if in_tls {
+            out.push_str("# ");
+            out.push_str(line);
+            if line.starts_with("[tls]") {
+                out.push_str("  # not in this build (cargo feature tls)");
+            }
+        } else if absent.iter().any(|k| line.starts_with(k)) {
+            let key = line.split_whitespace().next().unwrap_or_default();
+            out.push_str(&format!("{key} = []  # not in this build (cargo feature)"));
+        } else {
+            out.push_str(line);
+        }
+        out.push('\n');
+    }
+    out
+}
+
 fn bind_all(cfg: &Config) -> io::Result<Vec<(Proto, TcpListener)>> {
     let l = &cfg.listen;
     let mut out = Vec::new();
@@ -331,6 +381,15 @@ fn bind_all(cfg: &Config) -> io::Result<Vec<(Proto, TcpListener)>> {
         (Proto::Pop3, &l.pop3),
         (Proto::Pop3s, &l.pop3s),
     ] {
+        if !addrs.is_empty() && !proto.built_in() {
+            return Err(io::Error::new(
+                io::ErrorKind::Unsupported,
+                format!(
+                    "listen.{0}: this letterbox was built without {0} (cargo feature); remove the key",
+                    proto.name()
+                ),
+            ));
+        }
         for a in addrs {
             let s =
                 TcpListener::bind(a).map_err(|e| io::Error::new(e.kind(), format!("{} on {a}: {e}", proto.name())))?;
@@ -511,9 +570,14 @@ async fn handle(srv: Rc<Server>, proto: Proto, stream: Async<std::net::TcpStream
         }
     }
     let reason = match proto {
+        #[cfg(feature = "pop3")]
         Proto::Pop3 | Proto::Pop3s => pop3::session(&srv, &mut conn, peer).await,
         Proto::Smtp => smtp::session(&srv, &mut conn, peer).await,
+        #[cfg(feature = "imap")]
         Proto::Imap | Proto::Imaps => imap::session(&srv, &mut conn, peer).await,
+        // Never bound (bind_all refuses listeners of protocols left out of the build).
+        #[allow(unreachable_patterns)]
+        _ => "protocol not built in".to_owned(),
     };
     conn.close().await;
     log(proto.name(), &peer, &format!("disconnect: {reason}"));

@@ -1,16 +1,44 @@
 //! TLS settings: rustls with the ring provider, TLS 1.2 and 1.3 only (RFC 8996 retires 1.0
 //! and 1.1), certificates from PEM files, and a self-signed certificate for home hosts.
+//! Without the `tls` cargo feature, [`ServerConfig`] is a type with no values: a `[tls]`
+//! table is refused at startup and no session can ever be offered STARTTLS.
 
 use std::io;
 use std::path::Path;
 use std::sync::Arc;
 
-use futures_rustls::rustls::crypto::ring as provider;
-use futures_rustls::rustls::pki_types::pem::PemObject;
-use futures_rustls::rustls::pki_types::{CertificateDer, PrivateKeyDer};
-use futures_rustls::rustls::{self, ServerConfig};
+#[cfg(feature = "tls")]
+pub use futures_rustls::rustls::ServerConfig;
+#[cfg(feature = "tls")]
+use futures_rustls::rustls::{
+    self,
+    crypto::ring as provider,
+    pki_types::{pem::PemObject, CertificateDer, PrivateKeyDer},
+};
+
+/// Stands for rustls' config in a build without TLS; it has no values.
+#[cfg(not(feature = "tls"))]
+pub enum ServerConfig {}
+
+/// Whether this build speaks TLS (cargo feature `tls`).
+pub const BUILT_IN: bool = cfg!(feature = "tls");
+
+#[cfg(not(feature = "tls"))]
+pub fn load(_cert: &Path, _key: &Path) -> io::Result<Arc<ServerConfig>> {
+    Err(io::Error::new(
+        io::ErrorKind::Unsupported,
+        "[tls]: this letterbox was built without tls (cargo feature); remove the table",
+    ))
+}
+
+/// Nothing to write in a build without TLS (its configs have no `[tls]` table).
+#[cfg(not(feature = "tls"))]
+pub fn write_self_signed(_names: &[String], _cert: &Path, _key: &Path) -> io::Result<()> {
+    Ok(())
+}
 
 /// Loads a PEM chain and key into a server config.
+#[cfg(feature = "tls")]
 pub fn load(cert: &Path, key: &Path) -> io::Result<Arc<ServerConfig>> {
     let bad = |what: &str, p: &Path, e: &dyn std::fmt::Display| {
         io::Error::new(io::ErrorKind::InvalidData, format!("{}: {what}: {e}", p.display()))
@@ -33,6 +61,7 @@ pub fn load(cert: &Path, key: &Path) -> io::Result<Arc<ServerConfig>> {
 }
 
 /// Writes a self-signed certificate for `names` and its key (mode 0600) as PEM files.
+#[cfg(feature = "tls")]
 pub fn write_self_signed(names: &[String], cert: &Path, key: &Path) -> io::Result<()> {
     let ck = rcgen::generate_simple_self_signed(names.to_vec()).map_err(io::Error::other)?;
     write_private(key, ck.key_pair.serialize_pem().as_bytes())?;

@@ -24,6 +24,9 @@ use super::state::{Entry, State};
 use super::{Error, ErrorKind, Result};
 use crate::util::{crc32c, Crc, Spool};
 
+/// (uid, new flags, modseq) of a message changed by a STORE.
+pub type FlagChange = (u32, u32, u64);
+
 /// How long a writer waits for another process's lock before a temporary failure.
 pub const LOCK_TIMEOUT: Duration = Duration::from_secs(60);
 /// Largest non-MESSAGE record read into RAM (flag and expunge lists are split below this).
@@ -525,7 +528,21 @@ impl Folder {
         op: FlagOp,
         system: u32,
         keywords: &[String],
-    ) -> Result<Vec<(u32, u32, u64)>> {
+    ) -> Result<Vec<FlagChange>> {
+        self.store_flags_unless(uids, op, system, keywords, None).map(|(changed, _)| changed)
+    }
+
+    /// `store_flags` with RFC 7162 §3.1.3 UNCHANGEDSINCE: under the lock, messages whose
+    /// MODSEQ is above `unchanged_since` are left alone and returned second; every other
+    /// listed message gets the new MODSEQ (a FLAGS record) even if its flags stay the same.
+    pub fn store_flags_unless(
+        &mut self,
+        uids: &[u32],
+        op: FlagOp,
+        system: u32,
+        keywords: &[String],
+        unchanged_since: Option<u64>,
+    ) -> Result<(Vec<FlagChange>, Vec<u32>)> {
         self.write_locked(|f, start| {
             let mut buf = Vec::new();
             let mut pending = Vec::new();
@@ -541,17 +558,20 @@ impl Folder {
             }
             let modseq = f.state.highest_modseq + 1;
             let mut changes = Vec::new();
+            let mut modified = Vec::new();
             for &uid in uids {
-                if let Ok(i) = f.state.find(uid) {
-                    let old = f.state.entries.get(i).map_or(0, |e| e.flags);
-                    let new = match op {
-                        FlagOp::Add => old | bits,
-                        FlagOp::Remove => old & !bits,
-                        FlagOp::Replace => bits,
-                    };
-                    if new != old {
-                        changes.push((uid, new));
-                    }
+                let Some(e) = f.state.find(uid).ok().and_then(|i| f.state.entries.get(i)) else { continue };
+                if unchanged_since.is_some_and(|n| e.modseq > n) {
+                    modified.push(uid);
+                    continue;
+                }
+                let new = match op {
+                    FlagOp::Add => e.flags | bits,
+                    FlagOp::Remove => e.flags & !bits,
+                    FlagOp::Replace => bits,
+                };
+                if new != e.flags || unchanged_since.is_some() {
+                    changes.push((uid, new));
                 }
             }
             for chunk in changes.chunks(MAX_PAIRS) {
@@ -560,7 +580,7 @@ impl Folder {
             if !buf.is_empty() {
                 f.write_records(start, &buf)?;
             }
-            Ok(changes.into_iter().map(|(u, fl)| (u, fl, modseq)).collect())
+            Ok((changes.into_iter().map(|(u, fl)| (u, fl, modseq)).collect(), modified))
         })
     }
 

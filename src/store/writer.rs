@@ -2,9 +2,20 @@
 //! batches concurrent requests, so N sessions' appends share one lock and one `fdatasync`
 //! (group commit, DESIGN.md §2.4). The executor never blocks on disk: callers await a
 //! reply channel.
+//!
+//! Gathering: when the previous batch had several writers, the next batch waits a moment
+//! (at most half the previous batch's write+sync time, never more than [`MAX_GATHER`]) for
+//! as many requests as the previous batch had, instead of syncing the first arrival alone.
+//! Writers acknowledged together submit again together, only a few microseconds apart;
+//! without the wait the first of them goes alone and every other sync carries one message.
+//! Fewer, fuller syncs mean more deliveries/s where the disk is the bottleneck, and fewer
+//! bytes written per message: every sync writes the file's partial last page, and the next
+//! batch dirties that page again (PostgreSQL's `commit_delay`/`commit_siblings` idea, made
+//! adaptive).
 
 use std::collections::HashMap;
 use std::thread;
+use std::time::{Duration, Instant};
 
 use smol::channel::{self, Receiver, Sender};
 
@@ -14,6 +25,8 @@ use super::{Error, ErrorKind, Folder, NewMessage, Result, Store};
 pub const MAX_BATCH: usize = 256;
 /// Most bytes of message bodies folded into one batch.
 pub const MAX_BATCH_BYTES: u64 = 16 << 20;
+/// Longest a batch waits for the writers of the previous batch (see the module doc).
+pub const MAX_GATHER: Duration = Duration::from_millis(2);
 /// Requests that may wait for the writer; senders wait (backpressure) beyond it.
 pub const QUEUE: usize = 1024;
 
@@ -92,6 +105,8 @@ fn gone() -> Error {
 
 fn run(store: Store, rx: Receiver<Request>, compact_threshold: u64) {
     let mut folders: HashMap<String, Folder> = HashMap::new();
+    // Appends in the previous batch, and how long writing and syncing it took.
+    let (mut expected, mut last_sync) = (1usize, Duration::ZERO);
     while let Ok(first) = rx.recv_blocking() {
         let first = match first {
             Request::Call { folder, f } => {
@@ -104,26 +119,46 @@ fn run(store: Store, rx: Receiver<Request>, compact_threshold: u64) {
         let mut batch = vec![first];
         let mut bytes = size_of(&batch[0]);
         let mut call = None;
+        let deadline = Instant::now() + (last_sync / 2).min(MAX_GATHER);
         while batch.len() < MAX_BATCH && bytes < MAX_BATCH_BYTES {
-            match rx.try_recv() {
-                Ok(Request::Call { folder, f }) => {
+            let next = match rx.try_recv() {
+                Ok(r) => Some(r),
+                Err(_) if batch.len() < expected => recv_until(&rx, deadline),
+                Err(_) => None,
+            };
+            match next {
+                Some(Request::Call { folder, f }) => {
                     // Keep order: appends queued before the call are written first.
                     call = Some((folder, f));
                     break;
                 }
-                Ok(r) => {
+                Some(r) => {
                     bytes += size_of(&r);
                     batch.push(r);
                 }
-                Err(_) => break,
+                None => break,
             }
         }
+        expected = batch.len();
+        let t = Instant::now();
         append_batch(&store, &mut folders, batch);
+        last_sync = t.elapsed();
         if let Some((folder, f)) = call {
             f(folder_for(&store, &mut folders, &folder));
             maybe_compact(&mut folders, &folder, compact_threshold);
         }
     }
+}
+
+/// The next request if one arrives before `deadline`.
+fn recv_until(rx: &Receiver<Request>, deadline: Instant) -> Option<Request> {
+    if Instant::now() >= deadline {
+        return None;
+    }
+    smol::block_on(smol::future::or(async { rx.recv().await.ok() }, async {
+        async_io::Timer::at(deadline).await;
+        None
+    }))
 }
 
 /// Compacts `name` when expunged and superseded records pass the threshold. Readers keep

@@ -10,7 +10,7 @@ use crate::auth::Secret;
 use crate::config::{Config, Limits};
 use crate::mime::MimeSummary;
 
-pub use crate::proto::pop3::{AuthOutcome, PeerInfo};
+pub use crate::proto::{AuthOutcome, PeerInfo};
 
 /// RFC 3501 §5.4: an autologout timer "MUST be of at least 30 minutes' duration" once
 /// authenticated (also while IDLE; RFC 2177 §3).
@@ -165,6 +165,9 @@ impl Snapshot {
 pub struct Changes {
     pub generation: u64,
     pub uidnext: u32,
+    /// The folder's HIGHESTMODSEQ these changes bring the session up to (RFC 7162 §3.1.2.1);
+    /// 0 if unknown.
+    pub highest_modseq: u64,
     /// The folder's UID list now, if messages were expunged or added: UIDs the session
     /// shows that are missing are expunged, UIDs above its highest are new.
     pub uids: Option<Arc<[u32]>>,
@@ -181,6 +184,7 @@ impl Default for Changes {
         Changes {
             generation: 0,
             uidnext: 0,
+            highest_modseq: 0,
             uids: None,
             recent_above: u32::MAX,
             flags: Vec::new(),
@@ -286,7 +290,7 @@ pub enum Event {
     /// The command failed after `AppendStarted`: discard the spool. (A dropped connection
     /// gives neither `AppendEnded` nor this: the driver discards the spool then too.)
     AppendAborted,
-    /// Change flags of `uids` in `folder`; call `store_done`.
+    /// Change flags of `uids` in `folder`; call `store_done` (or `store_done_with`).
     Store {
         folder: String,
         uids: Vec<u32>,
@@ -294,6 +298,10 @@ pub enum Event {
         /// System flag bits (see [`flag`]).
         flags: u32,
         keywords: Vec<String>,
+        /// RFC 7162 §3.1.3 UNCHANGEDSINCE: skip (and report as modified) messages whose
+        /// MODSEQ is above this, checked under the write lock; every other listed message
+        /// gets the new MODSEQ even when its flags stay the same.
+        unchanged_since: Option<u64>,
     },
     /// Remove `uids` from `folder` durably; call `expunge_done` with the UIDs removed.
     Expunge { folder: String, uids: Vec<u32> },

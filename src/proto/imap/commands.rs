@@ -5,7 +5,7 @@
 
 use super::api::{flag, Event, FolderInfo, Mailstore, StoreOp};
 use super::fetch::{FetchAtt, FetchJob};
-use super::parser::{append_prefix, Command, Flag, StatusItem};
+use super::parser::{append_prefix, Command, Flag, QResync, StatusItem};
 use super::search::{SearchJob, SearchKey};
 use super::session::{store_error, Pending, Session, State};
 use super::types::{Mailbox, MailboxError, SequenceSet, Tag, DELIMITER};
@@ -20,6 +20,27 @@ fn folder_name(raw: &[u8]) -> Result<String, MailboxError> {
     Mailbox::from_wire(trimmed).map(|m| m.as_str().to_owned())
 }
 
+/// SELECT parameters: CONDSTORE and QRESYNC (RFC 7162 §3.1.8, §3.2.5).
+type SelectParams = (bool, Option<QResync>);
+/// FETCH modifiers: CHANGEDSINCE and VANISHED (RFC 7162 §3.1.4.1, §3.2.6).
+type FetchMods = (Option<u64>, bool);
+
+/// RFC 7162 §3.2.5 after a SELECT with QRESYNC and the right UIDVALIDITY: `VANISHED
+/// (EARLIER)` for the known UIDs (default `1:UIDNEXT-1`) no longer present (no expunge
+/// history is kept, §3.2.5.2), then a job sending `FETCH (UID FLAGS MODSEQ)` for every
+/// message changed since the client's MODSEQ.
+fn resync(sel: &Selected, q: &QResync, out: &mut Vec<u8>) -> FetchJob {
+    let top = sel.uidnext.saturating_sub(1);
+    let known = match &q.known_uids {
+        Some(set) => set.normalize(top, false),
+        None => vec![(1, top)],
+    };
+    super::view::vanished_lines(out, "(EARLIER) ", &sel.missing_uids(&known));
+    let mut job = FetchJob::new(vec![FetchAtt::Uid, FetchAtt::Flags, FetchAtt::Modseq], sel.all());
+    job.changed_since = Some(q.modseq);
+    job
+}
+
 /// Longest LIST pattern (the matcher is O(pattern x name)).
 pub const LIST_PATTERN_MAX: usize = 1024;
 /// Longest keyword name accepted in STORE / APPEND.
@@ -29,7 +50,9 @@ impl Session {
     pub(super) fn perform_mailbox(&mut self, tag: Tag, cmd: Command, store: &mut dyn Mailstore) {
         match cmd {
             Command::List { reference, pattern, lsub } => self.list(tag, &reference, &pattern, lsub, store),
-            Command::Select { mailbox, read_only } => self.select(tag, &mailbox, read_only, store),
+            Command::Select { mailbox, read_only, condstore, qresync } => {
+                self.select(tag, &mailbox, read_only, (condstore, qresync), store)
+            }
             Command::Status { mailbox, items } => self.status(tag, &mailbox, &items, store),
             Command::Rename(a, b) => self.rename(tag, &a, &b, store),
             Command::Create(m) => self.create(tag, &m, store),
@@ -49,8 +72,12 @@ impl Session {
             }
             Command::Expunge(uids) => self.expunge(tag, uids, store),
             Command::Search { uid, key } => self.search(tag, uid, key),
-            Command::Fetch { uid, set, atts } => self.fetch(tag, uid, &set, atts, store),
-            Command::Store { uid, set, op, silent, flags } => self.store(tag, uid, &set, op, silent, &flags),
+            Command::Fetch { uid, set, atts, changed_since, vanished } => {
+                self.fetch(tag, uid, &set, atts, (changed_since, vanished), store)
+            }
+            Command::Store { uid, set, op, silent, flags, unchanged_since } => {
+                self.store(tag, uid, &set, op, silent, &flags, unchanged_since)
+            }
             _ => self.tagged(&tag, "BAD Command not valid in this state"),
         }
     }
@@ -181,8 +208,14 @@ impl Session {
         self.tagged(&tag, &format!("OK {cmd} completed"));
     }
 
-    /// RFC 3501 §6.3.1 SELECT / §6.3.2 EXAMINE.
-    fn select(&mut self, tag: Tag, raw: &[u8], read_only: bool, store: &mut dyn Mailstore) {
+    /// RFC 3501 §6.3.1 SELECT / §6.3.2 EXAMINE, with RFC 7162 §3.1.8 CONDSTORE and
+    /// §3.2.5 QRESYNC parameters; HIGHESTMODSEQ is sent with every SELECT (§3.1.2.1).
+    fn select(&mut self, tag: Tag, raw: &[u8], read_only: bool, params: SelectParams, store: &mut dyn Mailstore) {
+        let (condstore, qresync) = params;
+        // RFC 7162 §3.2.5: QRESYNC without ENABLE QRESYNC first is BAD (nothing changes).
+        if qresync.is_some() && !self.qresync {
+            return self.tagged(&tag, "BAD QRESYNC not enabled");
+        }
         if self.selected.is_some() {
             self.deselect();
             // RFC 7162 §3.2.11: [CLOSED] marks the end of the old mailbox's responses.
@@ -196,8 +229,13 @@ impl Session {
             Ok(s) => s,
             Err(e) => return self.tagged(&tag, store_error(e, false)),
         };
+        if condstore {
+            self.enable_condstore();
+        }
         let first_unseen = snap.first_unseen;
-        let sel = Selected::new(name.as_str().to_owned(), snap, read_only);
+        let mut sel = Selected::new(name.as_str().to_owned(), snap, read_only);
+        sel.condstore = self.condstore;
+        sel.qresync = self.qresync;
         let mut buf = Vec::new();
         sel.flags_responses(&mut buf);
         buf.extend_from_slice(format!("* {} EXISTS\r\n* {} RECENT\r\n", sel.count(), sel.recent()).as_bytes());
@@ -209,14 +247,20 @@ impl Session {
         }
         buf.extend_from_slice(format!("* OK [UIDVALIDITY {}] UIDs valid\r\n", sel.uidvalidity).as_bytes());
         buf.extend_from_slice(format!("* OK [UIDNEXT {}] Predicted next UID\r\n", sel.uidnext).as_bytes());
+        buf.extend_from_slice(format!("* OK [HIGHESTMODSEQ {}] Highest\r\n", sel.highest_modseq).as_bytes());
+        let mode = if read_only { "READ-ONLY" } else { "READ-WRITE" };
+        let done = format!("OK [{mode}] {} completed", if read_only { "EXAMINE" } else { "SELECT" });
+        let resync = qresync.filter(|q| q.uidvalidity == sel.uidvalidity).map(|q| resync(&sel, &q, &mut buf));
         self.raw(buf);
         self.selected = Some(sel);
         self.state = State::Selected;
-        let mode = if read_only { "READ-ONLY" } else { "READ-WRITE" };
-        self.tagged(&tag, &format!("OK [{mode}] {} completed", if read_only { "EXAMINE" } else { "SELECT" }));
+        match resync {
+            Some(job) => self.pending = Pending::Fetch { tag, job, done },
+            None => self.tagged(&tag, &done),
+        }
     }
 
-    /// RFC 3501 §6.3.10 STATUS.
+    /// RFC 3501 §6.3.10 STATUS; RFC 7162 §3.1.2.3 HIGHESTMODSEQ.
     fn status(&mut self, tag: Tag, raw: &[u8], items: &[StatusItem], store: &mut dyn Mailstore) {
         let name = match Mailbox::from_wire(raw) {
             Ok(m) => m,
@@ -226,6 +270,9 @@ impl Session {
             Ok(s) => s,
             Err(e) => return self.tagged(&tag, store_error(e, false)),
         };
+        if items.contains(&StatusItem::HighestModseq) {
+            self.enable_condstore();
+        }
         let values: Vec<String> = items
             .iter()
             .map(|i| match i {
@@ -235,6 +282,7 @@ impl Session {
                 StatusItem::UidValidity => format!("UIDVALIDITY {}", snap.uidvalidity),
                 StatusItem::Unseen => format!("UNSEEN {}", snap.unseen),
                 StatusItem::Size => format!("SIZE {}", snap.size),
+                StatusItem::HighestModseq => format!("HIGHESTMODSEQ {}", snap.highest_modseq),
             })
             .collect();
         let mut buf = b"* STATUS ".to_vec();
@@ -283,19 +331,41 @@ impl Session {
         self.out.push_back(Event::Expunge { folder, uids });
     }
 
-    /// RFC 3501 §6.4.4 SEARCH / UID SEARCH: evaluated synchronously in this poll.
+    /// RFC 3501 §6.4.4 SEARCH / UID SEARCH: streamed from `poll` (Pending::Search). With a
+    /// MODSEQ key the response ends `(MODSEQ n)`, the highest of the matches (RFC 7162 §3.1.5).
     fn search(&mut self, tag: Tag, uid: bool, mut key: SearchKey) {
+        let with_modseq = key.has_modseq();
+        if with_modseq {
+            self.enable_condstore();
+        }
         let Some(sel) = self.selected.as_ref() else {
             return;
         };
         key.prepare(sel.count(), sel.max_uid());
-        // Streamed from `poll` (Pending::Search), one chunk per step.
-        self.pending = Pending::Search { tag, job: SearchJob::new(key, uid) };
+        self.pending = Pending::Search { tag, job: SearchJob::new(key, uid, with_modseq) };
     }
 
     /// RFC 3501 §6.4.5 FETCH / §6.4.8 UID FETCH. Body items without .PEEK set \Seen first
-    /// (a Store event), then the output streams from `poll`.
-    fn fetch(&mut self, tag: Tag, uid: bool, set: &SequenceSet, mut atts: Vec<FetchAtt>, store: &mut dyn Mailstore) {
+    /// (a Store event), then the output streams from `poll`. RFC 7162: MODSEQ and
+    /// CHANGEDSINCE enable CONDSTORE (§3.1.4), VANISHED sends the expunged UIDs of the set
+    /// first (§3.2.6).
+    fn fetch(
+        &mut self,
+        tag: Tag,
+        uid: bool,
+        set: &SequenceSet,
+        mut atts: Vec<FetchAtt>,
+        mods: FetchMods,
+        store: &mut dyn Mailstore,
+    ) {
+        let (changed_since, vanished) = mods;
+        if vanished && !(uid && self.qresync && changed_since.is_some()) {
+            return self.tagged(&tag, "BAD VANISHED needs UID FETCH, CHANGEDSINCE and ENABLE QRESYNC");
+        }
+        if changed_since.is_some() || atts.contains(&FetchAtt::Modseq) {
+            self.enable_condstore();
+        }
+        let condstore = self.condstore;
         let Some(sel) = self.selected.as_ref() else {
             return;
         };
@@ -307,28 +377,60 @@ impl Session {
         if sets_seen && !atts.contains(&FetchAtt::Flags) {
             atts.push(FetchAtt::Flags);
         }
+        // RFC 7162 §3.1: a FETCH that sets \Seen reports UID and MODSEQ too; CHANGEDSINCE
+        // implies MODSEQ (§3.1.4.1).
+        if condstore && sets_seen && !atts.contains(&FetchAtt::Uid) {
+            atts.insert(0, FetchAtt::Uid);
+        }
+        if (changed_since.is_some() || (condstore && sets_seen)) && !atts.contains(&FetchAtt::Modseq) {
+            atts.push(FetchAtt::Modseq);
+        }
+        if vanished {
+            let uid_ranges = set.normalize(sel.uidnext.saturating_sub(1), false);
+            let mut buf = Vec::new();
+            super::view::vanished_lines(&mut buf, "(EARLIER) ", &sel.missing_uids(&uid_ranges));
+            self.raw(buf);
+        }
+        let Some(sel) = self.selected.as_ref() else {
+            return;
+        };
         let unseen: Vec<u32> = match sets_seen {
             true => sel.uids_where(&ranges, store, |m| m.flags & flag::SEEN == 0),
             false => Vec::new(),
         };
-        let job = FetchJob::new(atts, ranges);
+        let mut job = FetchJob::new(atts, ranges);
+        job.changed_since = changed_since;
         if unseen.is_empty() {
-            self.pending = Pending::Fetch { tag, job };
+            self.pending = Pending::Fetch { tag, job, done: "OK FETCH completed".into() };
             return;
         }
         let folder = sel.name.clone();
-        self.pending = Pending::Store { tag, uid, silent: true, fetch: Some(job) };
+        self.pending = Pending::Store { tag, uid, silent: true, fetch: Some(job), conditional: false };
         self.out.push_back(Event::Store {
             folder,
             uids: unseen,
             op: StoreOp::Add,
             flags: flag::SEEN,
             keywords: Vec::new(),
+            unchanged_since: None,
         });
     }
 
-    /// RFC 3501 §6.4.6 STORE / UID STORE.
-    fn store(&mut self, tag: Tag, uid: bool, set: &SequenceSet, op: StoreOp, silent: bool, flags: &[Flag]) {
+    /// RFC 3501 §6.4.6 STORE / UID STORE; RFC 7162 §3.1.3 UNCHANGEDSINCE.
+    #[allow(clippy::too_many_arguments)]
+    fn store(
+        &mut self,
+        tag: Tag,
+        uid: bool,
+        set: &SequenceSet,
+        op: StoreOp,
+        silent: bool,
+        flags: &[Flag],
+        unchanged_since: Option<u64>,
+    ) {
+        if unchanged_since.is_some() {
+            self.enable_condstore();
+        }
         let Some(sel) = self.selected.as_ref() else {
             return;
         };
@@ -343,8 +445,9 @@ impl Session {
             return self.tagged(&tag, "OK STORE completed");
         }
         let folder = sel.name.clone();
-        self.pending = Pending::Store { tag, uid, silent, fetch: None };
-        self.out.push_back(Event::Store { folder, uids, op, flags: bits, keywords });
+        let conditional = unchanged_since.is_some();
+        self.pending = Pending::Store { tag, uid, silent, fetch: None, conditional };
+        self.out.push_back(Event::Store { folder, uids, op, flags: bits, keywords, unchanged_since });
     }
 
     /// An APPEND literal was announced (RFC 3501 §6.3.11): check the command before

@@ -58,6 +58,8 @@ pub enum FetchAtt {
     Uid,
     BodyStructure,
     Body,
+    /// RFC 7162 §3.1.4.2 `MODSEQ`.
+    Modseq,
     Section(BodySection),
 }
 
@@ -68,8 +70,8 @@ impl FetchAtt {
     }
 }
 
-/// `("ALL" / "FULL" / "FAST" / fetch-att / "(" fetch-att *(SP fetch-att) ")")`, then
-/// optional RFC 4466 fetch modifiers, skipped.
+/// `("ALL" / "FULL" / "FAST" / fetch-att / "(" fetch-att *(SP fetch-att) ")")`; the
+/// RFC 4466 fetch modifiers after it are the parser's.
 pub fn fetch_atts(p: &mut P) -> R<Vec<FetchAtt>> {
     use FetchAtt as F;
     let atts = if p.keyword("ALL") {
@@ -91,9 +93,6 @@ pub fn fetch_atts(p: &mut P) -> R<Vec<FetchAtt>> {
     } else {
         vec![fetch_att(p)?]
     };
-    if p.eat(b' ') {
-        p.skip_value(1)?;
-    }
     Ok(atts)
 }
 
@@ -117,6 +116,8 @@ fn fetch_att(p: &mut P) -> R<FetchAtt> {
         section(SectionName::Rfc822, false, None)
     } else if p.keyword("UID") {
         F::Uid
+    } else if p.keyword("MODSEQ") {
+        F::Modseq
     } else if p.keyword("BODYSTRUCTURE") {
         F::BodyStructure
     } else if p.keyword("BODY.PEEK") {
@@ -227,6 +228,8 @@ pub struct FetchJob {
     /// Some messages were skipped: expunged by another session and gone from the store
     /// (RFC 5530 EXPUNGEISSUED, as RFC 2180 §4.1.3 allows).
     pub gone: bool,
+    /// RFC 7162 §3.1.4.1 CHANGEDSINCE: only messages with a higher MODSEQ.
+    pub changed_since: Option<u64>,
 }
 
 impl FetchJob {
@@ -242,6 +245,7 @@ impl FetchJob {
             cursor: MetaCursor::default(),
             failed: false,
             gone: false,
+            changed_since: None,
         }
     }
 
@@ -289,6 +293,9 @@ impl FetchJob {
                 self.gone = true;
                 continue;
             };
+            if self.changed_since.is_some_and(|n| meta.modseq <= n) {
+                continue;
+            }
             let _ = write!(out, "* {seq} FETCH ");
             self.current = Some(Current { meta, att: 0, mime: None });
             return true;
@@ -345,6 +352,9 @@ impl FetchJob {
             }
             FetchAtt::Size => {
                 let _ = write!(out, "RFC822.SIZE {}", m.size);
+            }
+            FetchAtt::Modseq => {
+                let _ = write!(out, "MODSEQ ({})", m.modseq);
             }
             FetchAtt::Envelope | FetchAtt::Body | FetchAtt::BodyStructure => {
                 let mime = load_mime(cur, view, store, &mut self.failed);

@@ -124,8 +124,9 @@ impl Session {
 
     /// RFC 3501 §7.2.1 capability list, per state and TLS policy (RFC 2595 §3.2).
     pub(super) fn capabilities(&self) -> String {
-        let mut caps =
-            String::from("IMAP4rev1 LITERAL+ SASL-IR ID ENABLE IDLE NAMESPACE UNSELECT UIDPLUS CHILDREN MOVE");
+        let mut caps = String::from(
+            "IMAP4rev1 LITERAL+ SASL-IR ID ENABLE IDLE NAMESPACE UNSELECT UIDPLUS CHILDREN MOVE CONDSTORE QRESYNC",
+        );
         if self.state == State::NotAuthenticated {
             if self.peer.tls_available && !self.peer.is_tls {
                 caps.push_str(" STARTTLS");

@@ -78,9 +78,14 @@ impl MemStore {
                 });
                 session.append_done(result.ok_or(StoreError::Io));
             }
-            Event::Store { folder, uids, op, flags, keywords } => {
-                let r = self.store(folder, uids, *op, *flags, keywords);
-                session.store_done(r);
+            Event::Store { folder, uids, op, flags, keywords, unchanged_since } => {
+                let modified = self.modified_since(folder, uids, *unchanged_since);
+                let kept: Vec<u32> = uids.iter().copied().filter(|u| !modified.contains(u)).collect();
+                let r = match kept.is_empty() {
+                    true => Ok((Vec::new(), self.folders.get(folder).map(|f| f.keywords.clone()).unwrap_or_default())),
+                    false => self.store(folder, &kept, *op, *flags, keywords),
+                };
+                session.store_done_with(r, modified);
             }
             Event::Expunge { folder, uids } => session.expunge_done(self.expunge(folder, uids)),
             Event::Copy { from, uids, to, mv } => {
@@ -113,7 +118,16 @@ impl MemStore {
         bits
     }
 
-    /// RFC 3501 §6.4.6 semantics on the stored flags word.
+    /// RFC 7162 §3.1.3: the UIDs of `uids` whose MODSEQ is above `since`.
+    fn modified_since(&self, folder: &str, uids: &[u32], since: Option<u64>) -> Vec<u32> {
+        let (Some(n), Some(f)) = (since, self.folders.get(folder)) else {
+            return Vec::new();
+        };
+        f.msgs.iter().filter(|(m, _)| uids.contains(&m.uid) && m.modseq > n).map(|(m, _)| m.uid).collect()
+    }
+
+    /// RFC 3501 §6.4.6 semantics on the stored flags word (every listed message gets a new
+    /// MODSEQ, as RFC 7162 §3.1.3 asks of an UNCHANGEDSINCE store).
     pub fn store(
         &mut self,
         folder: &str,
@@ -201,6 +215,7 @@ impl Mailstore for MemStore {
         Ok(Changes {
             generation: self.generation,
             uidnext: f.uidnext,
+            highest_modseq: self.generation,
             uids: listed.then(|| f.msgs.iter().map(|(m, _)| m.uid).collect()),
             recent_above: u32::MAX,
             flags: f.msgs.iter().map(|(m, _)| *m).filter(|m| touched(m.uid)).collect(),

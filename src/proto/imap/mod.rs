@@ -2,7 +2,9 @@
 //! responses §7, grammar §9), with RFC 9051 relaxations where harmless, RFC 7888 LITERAL+,
 //! RFC 4959 SASL-IR, RFC 2971 ID, RFC 5161 ENABLE, RFC 2177 IDLE, RFC 2342 NAMESPACE,
 //! RFC 3691 UNSELECT, RFC 4315 UIDPLUS, RFC 3348 CHILDREN, RFC 2595 STARTTLS and
-//! LOGINDISABLED, RFC 8314 §3 (no plaintext passwords off TLS). No sockets, files or clocks.
+//! LOGINDISABLED, RFC 8314 §3 (no plaintext passwords off TLS), RFC 7162 CONDSTORE and
+//! QRESYNC (expunge history is not kept: §3.2.5.2 VANISHED (EARLIER) lists every known UID
+//! that is gone). No sockets, files or clocks.
 //!
 //! Layers: [`framer`] (bounded lines and literals) → `parser` (ABNF rules) → `session`
 //! (state machine; `allowed` then `perform`) → `commands`, `fetch`, `search` → `encode`.
@@ -26,9 +28,10 @@
 //!             Event::AppendEnded => { commit via the writer thread, await fsync;
 //!                                     s.append_done(Ok((uidvalidity, uid)) or Err(e)) }
 //!             Event::AppendAborted => discard the spool,
-//!             Event::Store { folder, uids, op, flags, keywords } => {
-//!                 // apply (RFC 3501 §6.4.6) durably; new keywords get the next free bit
-//!                 s.store_done(Ok((vec![FlagUpdate { uid, flags, modseq }], keyword_list)))
+//!             Event::Store { folder, uids, op, flags, keywords, unchanged_since } => {
+//!                 // apply (RFC 3501 §6.4.6) durably; new keywords get the next free bit;
+//!                 // RFC 7162 §3.1.3: skip messages whose MODSEQ > unchanged_since, under the lock
+//!                 s.store_done_with(Ok((vec![FlagUpdate { uid, flags, modseq }], keyword_list)), skipped)
 //!             }
 //!             Event::Expunge { folder, uids } => s.expunge_done(Ok(uids_removed)),
 //!             Event::Close => { flush; close; if a spool is open, discard it; return }
@@ -97,6 +100,8 @@ mod session;
 mod tests;
 #[cfg(test)]
 mod tests_bad;
+#[cfg(test)]
+mod tests_condstore;
 pub mod types;
 mod view;
 

@@ -22,6 +22,20 @@ pub enum StatusItem {
     UidValidity,
     Unseen,
     Size,
+    /// RFC 7162 §3.1.2.3.
+    HighestModseq,
+}
+
+/// RFC 7162 §3.2.5 `select-param =/ "QRESYNC" SP "(" uidvalidity SP mod-sequence-value
+/// [SP known-uids] [SP seq-match-data] ")"`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QResync {
+    pub uidvalidity: u32,
+    pub modseq: u64,
+    /// UIDs the client knows (absent: all of `1:UIDNEXT-1`).
+    pub known_uids: Option<SequenceSet>,
+    /// `(known-sequence-set known-uid-set)`: message numbers and their UIDs, pairwise.
+    pub seq_match: Option<(SequenceSet, SequenceSet)>,
 }
 
 #[derive(Debug)]
@@ -39,8 +53,8 @@ pub enum Command {
         initial: Option<Vec<u8>>,
     },
     Id,
-    /// RFC 5161: names are accepted; none of ours needs enabling.
-    Enable,
+    /// RFC 5161 §3.1: the capability names (upper case); unknown ones are ignored.
+    Enable(Vec<String>),
     Namespace,
     List {
         reference: Vec<u8>,
@@ -50,6 +64,9 @@ pub enum Command {
     Select {
         mailbox: Vec<u8>,
         read_only: bool,
+        /// RFC 7162 §3.1.8 `(CONDSTORE)`.
+        condstore: bool,
+        qresync: Option<QResync>,
     },
     Create(Vec<u8>),
     Delete(Vec<u8>),
@@ -79,6 +96,10 @@ pub enum Command {
         uid: bool,
         set: SequenceSet,
         atts: Vec<FetchAtt>,
+        /// RFC 7162 §3.1.4.1 `(CHANGEDSINCE n)`.
+        changed_since: Option<u64>,
+        /// RFC 7162 §3.2.6 `VANISHED` modifier (UID FETCH with CHANGEDSINCE only).
+        vanished: bool,
     },
     Store {
         uid: bool,
@@ -86,6 +107,8 @@ pub enum Command {
         op: StoreOp,
         silent: bool,
         flags: Vec<Flag>,
+        /// RFC 7162 §3.1.3 `(UNCHANGEDSINCE n)`.
+        unchanged_since: Option<u64>,
     },
     Idle,
 }
@@ -192,7 +215,7 @@ fn enable(p: &mut P) -> R<Command> {
     }
     match caps.is_empty() {
         true => Err(Bad("Capability expected")),
-        false => Ok(Command::Enable),
+        false => Ok(Command::Enable(caps)),
     }
 }
 
@@ -205,18 +228,51 @@ fn list(p: &mut P, lsub: bool) -> R<Command> {
     Ok(Command::List { reference, pattern, lsub })
 }
 
-/// RFC 3501 §9 `select = "SELECT" SP mailbox`; RFC 4466 §2.1 select params are skipped
-/// (CONDSTORE, QRESYNC), so clients that send them get no BAD.
+/// RFC 3501 §9 `select = "SELECT" SP mailbox`, RFC 4466 §2.1 `[select-params]` with the
+/// RFC 7162 §7 parameters CONDSTORE and QRESYNC; any other parameter is BAD, as Dovecot does.
 fn select(p: &mut P, read_only: bool) -> R<Command> {
     p.sp()?;
     let mailbox = p.mailbox()?;
+    let (mut condstore, mut qresync) = (false, None);
     if p.eat(b' ') {
-        if p.peek() != Some(b'(') {
-            return Err(Bad("Select parameters expected"));
+        p.expect(b'(')?;
+        while !p.eat(b')') {
+            if condstore || qresync.is_some() {
+                p.sp()?;
+            }
+            if p.keyword("CONDSTORE") {
+                condstore = true;
+            } else if p.keyword("QRESYNC") && qresync.is_none() {
+                p.sp()?;
+                qresync = Some(qresync_param(p)?);
+            } else {
+                return Err(Bad("Unknown select parameter"));
+            }
         }
-        p.skip_value(1)?;
     }
-    Ok(Command::Select { mailbox, read_only })
+    Ok(Command::Select { mailbox, read_only, condstore, qresync })
+}
+
+/// The parenthesized value of the QRESYNC select parameter (RFC 7162 §7).
+fn qresync_param(p: &mut P) -> R<QResync> {
+    p.expect(b'(')?;
+    let uidvalidity = p.nz_number()?;
+    p.sp()?;
+    let modseq = p.mod_sequence()?;
+    let mut q = QResync { uidvalidity, modseq, known_uids: None, seq_match: None };
+    if p.eat(b' ') && p.peek() != Some(b'(') {
+        q.known_uids = Some(p.sequence_set()?);
+        p.eat(b' ');
+    }
+    if p.eat(b'(') {
+        let seqs = p.sequence_set()?;
+        p.sp()?;
+        let uids = p.sequence_set()?;
+        p.expect(b')')?;
+        q.seq_match = Some((seqs, uids));
+    }
+    p.expect(b')')?;
+    Ok(q)
 }
 
 fn one_mailbox(p: &mut P, name: &[u8]) -> R<Command> {
@@ -253,6 +309,7 @@ fn status(p: &mut P) -> R<Command> {
             b"UIDVALIDITY" => StatusItem::UidValidity,
             b"UNSEEN" => StatusItem::Unseen,
             b"SIZE" => StatusItem::Size,
+            b"HIGHESTMODSEQ" => StatusItem::HighestModseq,
             _ => return Err(Bad("Unknown status item")),
         });
         if items.len() > 16 {
@@ -297,16 +354,52 @@ fn selected_command(p: &mut P, name: &[u8], uid: bool) -> R<Command> {
             let set = p.sequence_set()?;
             p.sp()?;
             let atts = fetch_atts(p)?;
-            Ok(Command::Fetch { uid, set, atts })
+            let (mut changed_since, mut vanished) = (None, false);
+            if p.eat(b' ') {
+                (changed_since, vanished) = fetch_modifiers(p)?;
+            }
+            Ok(Command::Fetch { uid, set, atts, changed_since, vanished })
         }
         _ => store(p, uid),
     }
 }
 
-/// RFC 3501 §9 `store = "STORE" SP sequence-set SP store-att-flags`.
+/// RFC 4466 §2.4 `fetch-modifiers = SP "(" fetch-modifier *(SP fetch-modifier) ")"` with
+/// RFC 7162 §7 `"CHANGEDSINCE" SP mod-sequence-valzer` and `"VANISHED"`.
+fn fetch_modifiers(p: &mut P) -> R<(Option<u64>, bool)> {
+    p.expect(b'(')?;
+    let (mut since, mut vanished) = (None, false);
+    loop {
+        if p.keyword("CHANGEDSINCE") && since.is_none() {
+            p.sp()?;
+            since = Some(p.mod_sequence()?);
+        } else if p.keyword("VANISHED") && !vanished {
+            vanished = true;
+        } else {
+            return Err(Bad("Unknown FETCH modifier"));
+        }
+        if p.eat(b')') {
+            return Ok((since, vanished));
+        }
+        p.sp()?;
+    }
+}
+
+/// RFC 3501 §9 `store = "STORE" SP sequence-set SP store-att-flags`; RFC 7162 §7
+/// `[SP "(" "UNCHANGEDSINCE" SP mod-sequence-valzer ")"]` before the flags.
 fn store(p: &mut P, uid: bool) -> R<Command> {
     let set = p.sequence_set()?;
     p.sp()?;
+    let mut unchanged_since = None;
+    if p.eat(b'(') {
+        if !p.keyword("UNCHANGEDSINCE") {
+            return Err(Bad("Unknown STORE modifier"));
+        }
+        p.sp()?;
+        unchanged_since = Some(p.mod_sequence()?);
+        p.expect(b')')?;
+        p.sp()?;
+    }
     let op = match p.peek() {
         Some(b'+') => StoreOp::Add,
         Some(b'-') => StoreOp::Remove,
@@ -327,7 +420,7 @@ fn store(p: &mut P, uid: bool) -> R<Command> {
         Some(b'(') => p.flag_list()?,
         _ => flag_sequence(p)?,
     };
-    Ok(Command::Store { uid, set, op, silent, flags })
+    Ok(Command::Store { uid, set, op, silent, flags, unchanged_since })
 }
 
 /// `flag *(SP flag)` without parentheses.

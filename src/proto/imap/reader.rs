@@ -96,6 +96,16 @@ impl<'a> P<'a> {
         u32::try_from(n).map_err(|_| Bad("Number too large"))
     }
 
+    /// RFC 7162 §7 `mod-sequence-valzer = "0" / mod-sequence-value`: at most 2^63 - 1.
+    pub fn mod_sequence(&mut self) -> R<u64> {
+        let d = self.take_while(|c| c.is_ascii_digit());
+        if d.is_empty() || d.len() > 19 {
+            return Err(Bad("Mod-sequence expected"));
+        }
+        let n = d.iter().fold(0u64, |a, &c| a.saturating_mul(10).saturating_add(u64::from(c - b'0')));
+        (n <= i64::MAX as u64).then_some(n).ok_or(Bad("Mod-sequence too large"))
+    }
+
     /// RFC 3501 §9 `nz-number`.
     pub fn nz_number(&mut self) -> R<u32> {
         match self.number()? {

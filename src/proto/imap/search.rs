@@ -40,6 +40,8 @@ pub enum SearchKey {
     Sent(DateKey, i64),
     Larger(u64),
     Smaller(u64),
+    /// RFC 7162 §3.1.5: MODSEQ at least this (one MODSEQ per message: entry names ignored).
+    Modseq(u64),
     Header(String, String),
     Body(String),
     Text(String),
@@ -56,6 +58,17 @@ pub enum SearchKey {
 }
 
 impl SearchKey {
+    /// Does the program use MODSEQ (RFC 7162 §3.1.5: the response then carries `(MODSEQ n)`)?
+    pub fn has_modseq(&self) -> bool {
+        match self {
+            SearchKey::Modseq(_) => true,
+            SearchKey::Not(k) => k.has_modseq(),
+            SearchKey::Or(a, b) => a.has_modseq() || b.has_modseq(),
+            SearchKey::And(keys) => keys.iter().any(SearchKey::has_modseq),
+            _ => false,
+        }
+    }
+
     /// Resolves `*` and normalizes sets once, before the per-message loop.
     pub fn prepare(&mut self, max_seq: u32, max_uid: u32) {
         match self {
@@ -155,6 +168,7 @@ fn search_key(p: &mut P, depth: usize) -> R<SearchKey> {
             p.sp()?;
             Ok(SearchKey::Uid(p.sequence_set()?))
         }
+        b"MODSEQ" => modseq_key(p),
         b"NOT" => {
             p.sp()?;
             Ok(SearchKey::Not(Box::new(search_key(p, depth + 1)?)))
@@ -168,6 +182,24 @@ fn search_key(p: &mut P, depth: usize) -> R<SearchKey> {
         }
         _ => Err(Bad("Unknown search key")),
     }
+}
+
+/// RFC 7162 §7 `"MODSEQ" [SP entry-name SP entry-type-req] SP mod-sequence-valzer`.
+fn modseq_key(p: &mut P) -> R<SearchKey> {
+    p.sp()?;
+    if p.peek() == Some(b'"') {
+        let name = p.quoted()?;
+        if !name.to_ascii_lowercase().starts_with(b"/flags/") {
+            return Err(Bad("Bad MODSEQ entry name"));
+        }
+        p.sp()?;
+        let kind = p.atom()?.to_ascii_lowercase();
+        if !matches!(kind.as_slice(), b"priv" | b"shared" | b"all") {
+            return Err(Bad("Bad MODSEQ entry type"));
+        }
+        p.sp()?;
+    }
+    Ok(SearchKey::Modseq(p.mod_sequence()?))
 }
 
 fn paren_keys(p: &mut P, depth: usize) -> R<SearchKey> {
@@ -228,6 +260,7 @@ impl<'a> Candidate<'a> {
             SearchKey::Sent(k, day) => self.sent_day(store)?.is_some_and(|d| date_cmp(*k, d, *day)),
             SearchKey::Larger(n) => m.size > *n,
             SearchKey::Smaller(n) => m.size < *n,
+            SearchKey::Modseq(n) => m.modseq >= *n,
             SearchKey::Header(f, v) => self.header_match(f, v, store)?,
             SearchKey::Body(s) => self.scan(s, true, store)?,
             SearchKey::Text(s) => self.scan(s, false, store)?,
@@ -467,6 +500,9 @@ const SEARCH_STEP: u32 = 4096;
 pub struct SearchJob {
     key: SearchKey,
     uid: bool,
+    /// RFC 7162 §3.1.5: a MODSEQ key ends the line with `(MODSEQ n)`, the highest match's.
+    modseq: bool,
+    top: u64,
     next: u32,
     cursor: MetaCursor,
     /// `Some` once the line is complete: `Err` if a message could not be read.
@@ -475,8 +511,8 @@ pub struct SearchJob {
 
 impl SearchJob {
     /// `key` must be [`SearchKey::prepare`]d for the view.
-    pub fn new(key: SearchKey, uid: bool) -> SearchJob {
-        SearchJob { key, uid, next: 1, cursor: MetaCursor::default(), done: None }
+    pub fn new(key: SearchKey, uid: bool, modseq: bool) -> SearchJob {
+        SearchJob { key, uid, modseq, top: 0, next: 1, cursor: MetaCursor::default(), done: None }
     }
 
     /// The next piece of the `* SEARCH` line (the last one ends it with CRLF).
@@ -496,6 +532,7 @@ impl SearchJob {
             match c.matches(&self.key, store) {
                 Ok(true) => {
                     let _ = write!(out, " {}", if self.uid { m.uid } else { seq });
+                    self.top = self.top.max(m.modseq);
                 }
                 Ok(false) => {}
                 Err(e) => {
@@ -506,6 +543,9 @@ impl SearchJob {
             }
         }
         if self.next > count {
+            if self.modseq && self.top > 0 {
+                let _ = write!(out, " (MODSEQ {})", self.top);
+            }
             out.extend_from_slice(b"\r\n");
             self.done = Some(Ok(()));
         }

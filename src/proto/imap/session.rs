@@ -43,12 +43,14 @@ pub(super) enum Pending {
     AppendData(Tag),
     /// Driver: `append_done`.
     AppendCommit(Tag),
-    /// Driver: `store_done`; then the FETCH that caused it, if any.
+    /// Driver: `store_done`; then the FETCH that caused it, if any. `conditional`: the
+    /// STORE had UNCHANGEDSINCE (RFC 7162 §3.1.3: MODIFIED in the tagged OK).
     Store {
         tag: Tag,
         uid: bool,
         silent: bool,
         fetch: Option<FetchJob>,
+        conditional: bool,
     },
     /// Driver: `expunge_done`; `close` for CLOSE (no untagged EXPUNGE, then deselect).
     Expunge {
@@ -60,10 +62,12 @@ pub(super) enum Pending {
         tag: Tag,
         mv: bool,
     },
-    /// Streaming FETCH output, one chunk per poll.
+    /// Streaming FETCH output, one chunk per poll; `done` is the tagged text at the end
+    /// (a QRESYNC SELECT streams its changed messages this way, RFC 7162 §3.2.5).
     Fetch {
         tag: Tag,
         job: FetchJob,
+        done: String,
     },
     /// Streaming SEARCH output, one chunk per poll.
     Search {
@@ -107,6 +111,10 @@ pub struct Session {
     idle_since_ms: u64,
     pub(super) auth_failures: u32,
     errors: u32,
+    /// RFC 7162 §3.1: a CONDSTORE-enabling command was seen (for the whole connection).
+    pub(super) condstore: bool,
+    /// RFC 7162 §3.2.3: ENABLE QRESYNC was seen.
+    pub(super) qresync: bool,
 }
 
 impl Session {
@@ -123,6 +131,8 @@ impl Session {
             idle_since_ms: now_ms,
             auth_failures: 0,
             errors: 0,
+            condstore: false,
+            qresync: false,
         };
         let caps = s.capabilities();
         s.untagged(&format!("OK [CAPABILITY {caps}] letterbox IMAP4rev1 ready"));
@@ -200,23 +210,39 @@ impl Session {
 
     /// The driver's answer to `Store`: new flags and the folder's keyword list.
     pub fn store_done(&mut self, result: Result<(Vec<FlagUpdate>, Vec<String>), StoreError>) {
-        let Pending::Store { tag, uid, silent, fetch } = std::mem::replace(&mut self.pending, Pending::None) else {
+        self.store_done_with(result, Vec::new());
+    }
+
+    /// As `store_done`, with the UIDs an UNCHANGEDSINCE store skipped because their MODSEQ
+    /// was higher (RFC 7162 §3.1.3).
+    pub fn store_done_with(&mut self, result: Result<(Vec<FlagUpdate>, Vec<String>), StoreError>, modified: Vec<u32>) {
+        let Pending::Store { tag, uid, silent, fetch, conditional } =
+            std::mem::replace(&mut self.pending, Pending::None)
+        else {
             return;
         };
         let mut buf = Vec::new();
         let ok = result.is_ok();
+        let mut code = String::new();
         if let (Ok((updates, keywords)), Some(sel)) = (result, self.selected.as_mut()) {
             sel.set_keywords(keywords, &mut buf);
+            // RFC 7162 §3.1.3: a silent (also UNCHANGEDSINCE) STORE still reports the new
+            // MODSEQs of a CONDSTORE session, without FLAGS.
             let report = match (silent, fetch.is_some()) {
-                (true, _) | (_, true) => Report::Never,
+                (_, true) => Report::Never,
+                (true, _) => Report::Silent,
                 _ => Report::Always { uid },
             };
             sel.update_flags(&updates, report, &mut buf);
+            code = modseq_code(sel, &updates, &modified, uid);
         }
         self.raw(buf);
         match (fetch, ok) {
-            (Some(job), true) => self.pending = Pending::Fetch { tag, job },
-            (_, true) => self.tagged(&tag, "OK STORE completed"),
+            (Some(job), true) => self.pending = Pending::Fetch { tag, job, done: "OK FETCH completed".into() },
+            (_, true) if conditional && code.starts_with("[MODIFIED") => {
+                self.tagged(&tag, &format!("OK {code}Conditional STORE failed"))
+            }
+            (_, true) => self.tagged(&tag, &format!("OK {code}STORE completed")),
             (_, false) => self.tagged(&tag, "NO [UNAVAILABLE] Flags could not be changed"),
         }
     }
@@ -287,18 +313,18 @@ impl Session {
     /// updates. `true` if it queued output.
     fn run_pending(&mut self, store: &mut dyn Mailstore) -> bool {
         match std::mem::replace(&mut self.pending, Pending::None) {
-            Pending::Fetch { tag, mut job } => {
+            Pending::Fetch { tag, mut job, done } => {
                 let chunk = self.selected.as_ref().and_then(|sel| job.step(sel, store));
                 match chunk {
                     Some(bytes) => {
                         self.raw(bytes);
-                        self.pending = Pending::Fetch { tag, job };
+                        self.pending = Pending::Fetch { tag, job, done };
                     }
                     None if job.failed => self.tagged(&tag, "NO [SERVERBUG] Some messages could not be read"),
                     None if job.gone => {
                         self.tagged(&tag, "NO [EXPUNGEISSUED] Some of the requested messages no longer exist")
                     }
-                    None => self.tagged(&tag, "OK FETCH completed"),
+                    None => self.tagged(&tag, &done),
                 }
                 true
             }
@@ -417,11 +443,7 @@ impl Session {
                 self.untagged("ID (\"name\" \"letterbox\")");
                 self.tagged(&tag, "OK ID completed");
             }
-            Command::Enable => {
-                // RFC 5161 §3.1: list only extensions we enabled; none need enabling here.
-                self.untagged("ENABLED");
-                self.tagged(&tag, "OK ENABLE completed");
-            }
+            Command::Enable(caps) => self.enable(tag, &caps),
             Command::Namespace => {
                 self.untagged("NAMESPACE ((\"\" \"/\")) NIL NIL");
                 self.tagged(&tag, "OK NAMESPACE completed");
@@ -432,6 +454,46 @@ impl Session {
             }
             other => self.perform_mailbox(tag, other, store),
         }
+    }
+
+    /// RFC 5161 §3.1 ENABLE: `* ENABLED` lists what this command newly enabled; QRESYNC
+    /// implies CONDSTORE (RFC 7162 §3.2.3).
+    fn enable(&mut self, tag: Tag, caps: &[String]) {
+        let mut enabled = Vec::new();
+        for c in caps {
+            match c.as_str() {
+                "CONDSTORE" if !self.condstore && !enabled.contains(&"CONDSTORE") => enabled.push("CONDSTORE"),
+                "QRESYNC" if !self.qresync => {
+                    self.qresync = true;
+                    enabled.push("QRESYNC");
+                }
+                _ => {}
+            }
+        }
+        if !enabled.is_empty() {
+            self.enable_condstore();
+        }
+        if let Some(sel) = self.selected.as_mut() {
+            sel.qresync = self.qresync;
+        }
+        let list: String = enabled.iter().map(|c| format!(" {c}")).collect();
+        self.untagged(&format!("ENABLED{list}"));
+        self.tagged(&tag, "OK ENABLE completed");
+    }
+
+    /// A CONDSTORE-enabling command (RFC 7162 §3.1): the first one while a mailbox is
+    /// selected reports its HIGHESTMODSEQ.
+    pub(super) fn enable_condstore(&mut self) {
+        if self.condstore {
+            return;
+        }
+        self.condstore = true;
+        let Some(sel) = self.selected.as_mut() else {
+            return;
+        };
+        sel.condstore = true;
+        let line = format!("OK [HIGHESTMODSEQ {}] Highest", sel.highest_modseq);
+        self.untagged(&line);
     }
 
     /// Ends the command at the next poll, after untagged updates (NOOP, CHECK).
@@ -492,7 +554,7 @@ pub fn allowed(state: State, cmd: &Command) -> bool {
     let nonauth = matches!(cmd, C::StartTls | C::Login { .. } | C::Authenticate { .. });
     let auth = matches!(
         cmd,
-        C::Enable
+        C::Enable(_)
             | C::Namespace
             | C::List { .. }
             | C::Select { .. }
@@ -522,6 +584,30 @@ fn uid_list(uids: &[u32]) -> String {
         }
     }
     super::types::format_ranges(&out)
+}
+
+/// The response code of a STORE's tagged OK: `[MODIFIED set] ` for UNCHANGEDSINCE
+/// failures (UIDs or sequence numbers, RFC 7162 §3.1.3), else `[HIGHESTMODSEQ n] ` when
+/// changes by others with lower MODSEQs are still unreported (RFC 7162 §3.2, Section 6),
+/// else nothing. Advances the view's HIGHESTMODSEQ when nothing is missing.
+fn modseq_code(sel: &mut Selected, updates: &[FlagUpdate], modified: &[u32], uid: bool) -> String {
+    let top = updates.iter().map(|u| u.modseq).max().unwrap_or(0);
+    if top == sel.highest_modseq.saturating_add(1) {
+        sel.highest_modseq = top;
+    }
+    if !modified.is_empty() {
+        let mut ids: Vec<u32> = match uid {
+            true => modified.to_vec(),
+            false => modified.iter().filter_map(|&u| sel.seq_of(u)).collect(),
+        };
+        ids.sort_unstable();
+        ids.dedup();
+        return format!("[MODIFIED {}] ", uid_list(&ids));
+    }
+    match top > sel.highest_modseq && sel.condstore {
+        true => format!("[HIGHESTMODSEQ {}] ", sel.highest_modseq),
+        false => String::new(),
+    }
 }
 
 /// Store errors as tagged responses (house style 8: one place).

@@ -312,10 +312,14 @@ fn select_list_status_namespace_id_enable() {
     assert!(
         out.contains("* NAMESPACE ((\"\" \"/\")) NIL NIL")
             && out.contains("* ID (")
-            && out.contains("* ENABLED\r\ne OK"),
+            && out.contains("* OK [HIGHESTMODSEQ 3] Highest\r\n* ENABLED CONDSTORE\r\ne OK"),
         "{out}"
     );
-    let out = h.run(b"x SELECT INBOX (QRESYNC (1 2))\r\ny EXAMINE Archive (CONDSTORE)\r\n");
+    // RFC 7162 §3.2.5: QRESYNC before ENABLE QRESYNC is BAD and changes nothing.
+    let out = h.run(b"w SELECT INBOX (QRESYNC (1 2))\r\n");
+    assert!(out.starts_with("w BAD") && h.s.state() == State::Selected, "{out}");
+    let out = h.run(b"e ENABLE QRESYNC\r\nx SELECT INBOX (QRESYNC (1 2))\r\ny EXAMINE Archive (CONDSTORE)\r\n");
+    assert!(out.contains("* ENABLED QRESYNC\r\n"), "{out}");
     assert!(out.contains("x OK [READ-WRITE]") && out.contains("[CLOSED]") && out.contains("y OK [READ-ONLY]"), "{out}");
     assert!(h.run(b"z SELECT Nope\r\n").contains("z NO [NONEXISTENT]"));
 }

@@ -1,7 +1,9 @@
 //! The selected mailbox as this session sees it (RFC 3501 §2.3.1: UIDs and message
 //! sequence numbers), and the untagged updates that keep the client in step: EXISTS
 //! (§7.3.1), EXPUNGE (§7.4.1, sent highest first so every number is valid when sent),
-//! FETCH FLAGS (§7.4.2) and FLAGS (§7.2.6) when keywords are added.
+//! FETCH FLAGS (§7.4.2) and FLAGS (§7.2.6) when keywords are added; with RFC 7162 CONDSTORE
+//! enabled, UID and MODSEQ in every flag update (§3.1), with QRESYNC, VANISHED instead of
+//! EXPUNGE (§3.2.10) and the VANISHED (EARLIER) sets of §3.2.5.2 / §3.2.6.
 //!
 //! Memory (issue 5): a session keeps only what is its own: the UID list in sequence order,
 //! shared (`Arc`) with every session that has seen the same folder state and copied only
@@ -13,12 +15,14 @@ use std::sync::Arc;
 
 use super::api::{flag, Changes, FlagUpdate, Mailstore, MsgMeta, Snapshot};
 use super::encode;
-use super::types::SequenceSet;
+use super::types::{format_ranges, SequenceSet};
 
 /// Messages looked up per [`Mailstore::metas`] call while walking a range.
 pub const META_BATCH: u32 = 1024;
 /// Own STORE MODSEQs remembered until the next update (their FETCH FLAGS were sent).
 const OWN_MAX: usize = 64;
+/// Ranges per `VANISHED` line (RFC 7162 §3.2.10 allows several; keeps lines bounded).
+pub const VANISHED_RANGES_PER_LINE: usize = 1024;
 
 #[derive(Debug)]
 pub struct Selected {
@@ -36,6 +40,11 @@ pub struct Selected {
     pub uidvalidity: u32,
     pub uidnext: u32,
     pub generation: u64,
+    /// RFC 7162 §3.1.2.1: every change up to this MODSEQ has been reported to the client.
+    pub highest_modseq: u64,
+    /// The session is CONDSTORE-enabled (RFC 7162 §3.1) / QRESYNC-enabled (§3.2.3).
+    pub condstore: bool,
+    pub qresync: bool,
 }
 
 impl Selected {
@@ -50,6 +59,9 @@ impl Selected {
             uidvalidity: snap.uidvalidity,
             uidnext: snap.uidnext,
             generation: snap.generation,
+            highest_modseq: snap.highest_modseq,
+            condstore: false,
+            qresync: false,
         };
         s.add_recent(snap.recent_above, 0);
         s
@@ -182,6 +194,7 @@ impl Selected {
     pub fn apply(&mut self, c: Changes, out: &mut Vec<u8>) {
         self.generation = c.generation;
         self.uidnext = self.uidnext.max(c.uidnext);
+        self.highest_modseq = self.highest_modseq.max(c.highest_modseq);
         let top = self.max_uid();
         if let Some(now) = c.uids {
             self.replace_list(now, out);
@@ -237,7 +250,8 @@ impl Selected {
         }
     }
 
-    /// Removes `uids`, sending `* n EXPUNGE` for each, highest sequence number first.
+    /// Removes `uids`, sending `* n EXPUNGE` for each, highest sequence number first, or
+    /// with QRESYNC enabled `* VANISHED uids` (RFC 7162 §3.2.10).
     pub fn expunge(&mut self, uids: &[u32], out: &mut Vec<u8>) {
         let mut seqs: Vec<u32> = uids.iter().filter_map(|&u| self.seq_of(u)).collect();
         if seqs.is_empty() {
@@ -245,13 +259,39 @@ impl Selected {
         }
         seqs.sort_unstable_by(|a, b| b.cmp(a));
         seqs.dedup();
-        for s in &seqs {
-            out.extend_from_slice(format!("* {s} EXPUNGE\r\n").as_bytes());
-        }
-        let mut gone: Vec<u32> = uids.to_vec();
+        let mut gone: Vec<u32> = uids.iter().copied().filter(|&u| self.seq_of(u).is_some()).collect();
         gone.sort_unstable();
+        gone.dedup();
+        match self.qresync {
+            true => vanished_lines(out, "", &uid_runs(&gone)),
+            false => seqs.iter().for_each(|s| out.extend_from_slice(format!("* {s} EXPUNGE\r\n").as_bytes())),
+        }
         let kept: Vec<u32> = self.uid_list.iter().copied().filter(|u| gone.binary_search(u).is_err()).collect();
         self.uid_list = kept.into();
+    }
+
+    /// RFC 7162 §3.2.5.2 / §3.2.6 without expunge history: the UIDs of `ranges` (clipped to
+    /// `1..UIDNEXT`) that are not in the mailbox, as ranges (never expanded).
+    pub fn missing_uids(&self, ranges: &[(u32, u32)]) -> Vec<(u32, u32)> {
+        let top = self.uidnext.saturating_sub(1);
+        let mut out = Vec::new();
+        for &(a, b) in ranges {
+            let (mut a, b) = (a.max(1), b.min(top));
+            if a > b {
+                continue;
+            }
+            let lo = self.uid_list.partition_point(|&u| u < a);
+            for &u in self.uid_list.get(lo..).unwrap_or(&[]).iter().take_while(|&&u| u <= b) {
+                if u > a {
+                    out.push((a, u - 1));
+                }
+                a = u.saturating_add(1);
+            }
+            if a <= b {
+                out.push((a, b));
+            }
+        }
+        out
     }
 
     /// A grown keyword list: `* FLAGS` and `* OK [PERMANENTFLAGS]` again (§7.2.6).
@@ -282,17 +322,20 @@ impl Selected {
     }
 
     /// New flag values, reported as `* n FETCH (FLAGS ...)` per `report` (RFC 3501 §6.4.6:
-    /// .SILENT suppresses them). Own changes (`Never`, `Always`) are remembered by MODSEQ so
-    /// the next update from the store does not report them again.
+    /// .SILENT suppresses them). Own changes (`Never`, `Silent`, `Always`) are remembered by
+    /// MODSEQ so the next update from the store does not report them again. With CONDSTORE
+    /// enabled the lines carry UID and MODSEQ, and a silent STORE still reports the new
+    /// MODSEQ (RFC 7162 §3.1, §3.1.3).
     pub fn update_flags(&mut self, updates: &[FlagUpdate], report: Report, out: &mut Vec<u8>) {
         for u in updates {
             let Some(seq) = self.seq_of(u.uid) else {
                 continue;
             };
-            let (send, uid) = match report {
-                Report::Never => (false, false),
-                Report::IfChanged => (true, false),
-                Report::Always { uid } => (true, uid),
+            let (send, uid, flags) = match report {
+                Report::Never => (false, false, false),
+                Report::Silent => (self.condstore, true, false),
+                Report::IfChanged => (true, false, true),
+                Report::Always { uid } => (true, uid, true),
             };
             if report != Report::IfChanged && !self.own.contains(&u.modseq) && self.own.len() < OWN_MAX {
                 self.own.push(u.modseq);
@@ -301,14 +344,39 @@ impl Selected {
                 continue;
             }
             out.extend_from_slice(format!("* {seq} FETCH (").as_bytes());
-            if uid {
+            if uid || self.condstore {
                 out.extend_from_slice(format!("UID {} ", u.uid).as_bytes());
             }
-            out.extend_from_slice(b"FLAGS ");
-            encode::msg_flags(out, u.flags, self.is_recent(u.uid), &self.keywords);
+            if self.condstore {
+                out.extend_from_slice(format!("MODSEQ ({})", u.modseq).as_bytes());
+                out.extend_from_slice(if flags { b" " } else { b"" });
+            }
+            if flags {
+                out.extend_from_slice(b"FLAGS ");
+                encode::msg_flags(out, u.flags, self.is_recent(u.uid), &self.keywords);
+            }
             out.extend_from_slice(b")\r\n");
         }
     }
+}
+
+/// `* VANISHED [(EARLIER) ]set` lines for UID ranges, [`VANISHED_RANGES_PER_LINE`] each.
+pub fn vanished_lines(out: &mut Vec<u8>, earlier: &str, ranges: &[(u32, u32)]) {
+    for chunk in ranges.chunks(VANISHED_RANGES_PER_LINE) {
+        out.extend_from_slice(format!("* VANISHED {earlier}{}\r\n", format_ranges(chunk)).as_bytes());
+    }
+}
+
+/// Ascending UIDs as runs of consecutive numbers.
+fn uid_runs(uids: &[u32]) -> Vec<(u32, u32)> {
+    let mut out: Vec<(u32, u32)> = Vec::new();
+    for &u in uids {
+        match out.last_mut() {
+            Some(last) if last.1.checked_add(1) == Some(u) => last.1 = u,
+            _ => out.push((u, u)),
+        }
+    }
+    out
 }
 
 /// Walks ascending sequence numbers, looking messages up [`META_BATCH`] at a time.
@@ -335,8 +403,12 @@ impl MetaCursor {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Report {
     Never,
+    /// STORE .SILENT: nothing, or with CONDSTORE `UID` and `MODSEQ` only.
+    Silent,
     IfChanged,
-    Always { uid: bool },
+    Always {
+        uid: bool,
+    },
 }
 
 fn keyword_mask(n: usize) -> u32 {

@@ -1,10 +1,9 @@
 //! The types a POP3 driver exchanges with [`super::Session`]: policy, peer facts, events out
 //! (RFC 1939 §3 replies, RFC 2595 §4 STLS, §6 UPDATE commit) and answers in.
 
-use std::net::IpAddr;
-
 use crate::auth::Secret;
 use crate::config::Config;
+pub use crate::proto::{AuthOutcome, PeerInfo};
 
 /// RFC 1939 §3: an autologout timer "MUST be of at least 10 minutes' duration".
 pub const MIN_AUTOLOGOUT_MS: u64 = 10 * 60 * 1_000;
@@ -48,31 +47,6 @@ impl Pop3Policy {
     pub fn autologout_ms(&self) -> u64 {
         self.autologout_ms
     }
-}
-
-/// What the driver knows about the connection.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct PeerInfo {
-    pub ip: IpAddr,
-    /// Implicit TLS (port 995, RFC 8314 §3.3) or after STLS.
-    pub is_tls: bool,
-    /// A certificate is loaded, so STLS can be offered.
-    pub tls_available: bool,
-}
-
-/// The driver's answer to [`Event::CheckCredentials`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum AuthOutcome {
-    /// Credentials good and the maildrop lock taken: call `open_maildrop` next.
-    Ok,
-    /// Wrong user or password (one answer for both, BAD-INPUTS 45).
-    Bad,
-    /// Another session holds the maildrop lock (RFC 2449 §8.1.2 [IN-USE]).
-    InUse,
-    /// The throttle refused the attempt; retry after this many ms (BAD-INPUTS 44).
-    Throttled(u64),
-    /// The store could not be opened (RFC 3206 [SYS/TEMP]).
-    Unavailable,
 }
 
 /// Output of [`Session::poll`], in order.

@@ -1,0 +1,208 @@
+//! The `letterbox` command line (argh). Subcommand names and flags are a contract (issue 2):
+//! init, deliver, import, export, check, compact, list (serve and passwd follow).
+//! This file holds the arguments and the dispatch; each group of subcommands has its file:
+//! `setup` (init, passwd), `deliver`, `transfer` (import, export), `maintain` (check,
+//! compact, list).
+
+mod deliver;
+mod maintain;
+mod setup;
+mod transfer;
+
+pub use deliver::{read_message, NotMessage, MAX_HEADER};
+pub use setup::config_template;
+pub use transfer::BodyReader;
+
+use std::path::{Path, PathBuf};
+
+use argh::FromArgs;
+
+use crate::config::Config;
+use crate::store::{self, Store};
+use crate::util::exit;
+
+use deliver::deliver;
+use maintain::{check, compact, list};
+use setup::{init, passwd};
+use transfer::{export, import};
+
+/// letterbox: a single-user mail server (SMTP, POP3, IMAP) with a crash-proof mailbox.
+#[derive(FromArgs)]
+pub struct Args {
+    #[argh(subcommand)]
+    pub cmd: Cmd,
+}
+
+#[derive(FromArgs)]
+#[argh(subcommand)]
+pub enum Cmd {
+    Serve(ServeArgs),
+    Init(InitArgs),
+    Passwd(PasswdArgs),
+    Deliver(DeliverArgs),
+    Import(ImportArgs),
+    Export(ExportArgs),
+    Check(CheckArgs),
+    Compact(CompactArgs),
+    List(ListArgs),
+}
+
+/// Run the mail server (SMTP, POP3, IMAP) until SIGTERM.
+#[derive(FromArgs)]
+#[argh(subcommand, name = "serve")]
+pub struct ServeArgs {
+    /// config file (default: ./letterbox.toml, ./letterbox-data/letterbox.toml,
+    /// /etc/letterbox/letterbox.toml; created in ./letterbox-data when none exists)
+    #[argh(option)]
+    pub config: Option<PathBuf>,
+}
+
+/// Set the owner's password (from the terminal, or stdin when it is not one).
+#[derive(FromArgs)]
+#[argh(subcommand, name = "passwd")]
+pub struct PasswdArgs {
+    /// config file
+    #[argh(option)]
+    pub config: Option<PathBuf>,
+}
+
+/// Write a commented letterbox.toml and create the data directory.
+#[derive(FromArgs)]
+#[argh(subcommand, name = "init")]
+pub struct InitArgs {
+    /// folder for letterbox.toml (default: current folder)
+    #[argh(option, default = "PathBuf::from(\".\")")]
+    pub dir: PathBuf,
+    /// mail domain (default: the host name, or example.org)
+    #[argh(option)]
+    pub domain: Option<String>,
+    /// the owner's login name (default: $USER, or "owner")
+    #[argh(option)]
+    pub user: Option<String>,
+    /// ignored by init (accepted so every subcommand takes it)
+    #[argh(option)]
+    pub config: Option<PathBuf>,
+}
+
+/// Deliver one message from standard input (an MDA for Postfix, fetchmail, .forward).
+#[derive(FromArgs)]
+#[argh(subcommand, name = "deliver")]
+pub struct DeliverArgs {
+    /// config file
+    #[argh(option)]
+    pub config: Option<PathBuf>,
+    /// folder to deliver to (default INBOX; created if missing)
+    #[argh(option, default = "String::from(\"INBOX\")")]
+    pub folder: String,
+    /// envelope sender: adds a Return-Path header
+    #[argh(option)]
+    pub from: Option<String>,
+}
+
+/// Import an mbox file (mboxo, mboxrd, mboxcl2) or a Maildir folder.
+#[derive(FromArgs)]
+#[argh(subcommand, name = "import")]
+pub struct ImportArgs {
+    /// mbox file or Maildir folder
+    #[argh(positional)]
+    pub path: PathBuf,
+    /// config file
+    #[argh(option)]
+    pub config: Option<PathBuf>,
+    /// target folder (default INBOX; created if missing)
+    #[argh(option, default = "String::from(\"INBOX\")")]
+    pub folder: String,
+}
+
+/// Export a folder as mboxrd.
+#[derive(FromArgs)]
+#[argh(subcommand, name = "export")]
+pub struct ExportArgs {
+    /// config file
+    #[argh(option)]
+    pub config: Option<PathBuf>,
+    /// folder (default INBOX)
+    #[argh(option, default = "String::from(\"INBOX\")")]
+    pub folder: String,
+    /// output file (default: standard output)
+    #[argh(option)]
+    pub output: Option<PathBuf>,
+}
+
+/// Verify every record checksum and index; exit 1 when damage is found.
+#[derive(FromArgs)]
+#[argh(subcommand, name = "check")]
+pub struct CheckArgs {
+    /// config file
+    #[argh(option)]
+    pub config: Option<PathBuf>,
+    /// truncate torn tails, rebuild indexes, quarantine damaged records
+    #[argh(switch)]
+    pub repair: bool,
+}
+
+/// Reclaim the space of expunged messages.
+#[derive(FromArgs)]
+#[argh(subcommand, name = "compact")]
+pub struct CompactArgs {
+    /// config file
+    #[argh(option)]
+    pub config: Option<PathBuf>,
+    /// folder (default: all folders)
+    #[argh(option)]
+    pub folder: Option<String>,
+}
+
+/// List folders with message, unseen, byte and reclaimable counts.
+#[derive(FromArgs)]
+#[argh(subcommand, name = "list")]
+pub struct ListArgs {
+    /// config file
+    #[argh(option)]
+    pub config: Option<PathBuf>,
+}
+
+/// Runs a parsed command line; returns the process exit code.
+pub fn run(args: Args) -> i32 {
+    match args.cmd {
+        Cmd::Serve(a) => crate::net::serve(a.config.as_deref()),
+        Cmd::Init(a) => init(&a),
+        Cmd::Passwd(a) => passwd(a.config.as_deref()),
+        Cmd::Deliver(a) => with_store(a.config.as_deref(), |c, s| deliver(c, s, &a)),
+        Cmd::Import(a) => with_store(a.config.as_deref(), |c, s| import(c, s, &a)),
+        Cmd::Export(a) => with_store(a.config.as_deref(), |_, s| export(s, &a)),
+        Cmd::Check(a) => with_store(a.config.as_deref(), |_, s| check(s, a.repair)),
+        Cmd::Compact(a) => with_store(a.config.as_deref(), |_, s| compact(s, a.folder.as_deref())),
+        Cmd::List(a) => with_store(a.config.as_deref(), |_, s| list(s)),
+    }
+}
+
+fn with_store(cfg: Option<&Path>, f: impl FnOnce(&Config, &Store) -> i32) -> i32 {
+    let c = match Config::load_from(cfg) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("letterbox: {e}");
+            return exit::CONFIG;
+        }
+    };
+    match Store::open(&c.data_dir) {
+        Ok(s) => f(&c, &s),
+        Err(e) => {
+            eprintln!("letterbox: {}: {e}", c.data_dir.display());
+            if e.is_temporary() {
+                exit::TEMPFAIL
+            } else {
+                exit::CANTCREAT
+            }
+        }
+    }
+}
+
+fn report_err(what: &str, e: &store::Error) -> i32 {
+    eprintln!("letterbox: {what}: {e}");
+    if e.is_temporary() {
+        exit::TEMPFAIL
+    } else {
+        1
+    }
+}
