@@ -13,13 +13,16 @@
 # Output: `metric value` lines, also in target/bench/scale.txt. Goals (issue 9): SELECT
 # <= 100 ms, RSS <= 40 MiB, SEARCH UNSEEN <= 200 ms.
 # Usage: scripts/bench-scale.sh [messages] (default 1000000); SCALE_TARGET=<triple> runs
-# that target's build (e.g. x86_64-unknown-linux-musl). Loopback only; loops are bounded.
+# that target's build (e.g. x86_64-unknown-linux-musl), SCALE_BIN=<path> a prebuilt binary.
+# Loopback only; loops are bounded.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 N=${1:-1000000}
 OUT=target/bench
 mkdir -p "$OUT"
-if [ -n "${SCALE_TARGET:-}" ]; then
+if [ -n "${SCALE_BIN:-}" ]; then
+  BIN=$SCALE_BIN # a prebuilt binary (e.g. an older commit's, for before/after figures)
+elif [ -n "${SCALE_TARGET:-}" ]; then
   cargo build --release --quiet --target "$SCALE_TARGET"
   BIN=target/$SCALE_TARGET/release/letterbox
 else
@@ -94,38 +97,38 @@ class C:
         l, self.buf = self.buf.split(b"\r\n", 1)
         return l
     def cmd(self, c):
-        """Sends c; returns (seconds to the tagged reply, bytes, untagged lines, first bytes);
-        self.spaces counts the spaces before the tagged line (SEARCH hits + 1)."""
+        """Sends c; returns (seconds to the tagged reply, bytes, untagged lines, first bytes).
+        Only new data (plus a short tail) is scanned, so the client stays O(bytes); the
+        spaces before the tagged line are counted in self.spaces (SEARCH hits + 1)."""
         self.n += 1
-        tag = b"s%d" % self.n
+        tag = b"\r\ns%d " % self.n
         t = time.perf_counter()
-        self.s.sendall(tag + b" " + c + b"\r\n")
-        total, lines, keep = 0, 0, []
+        self.s.sendall(tag[2:] + c + b"\r\n")
+        total, lines, head, tail = 0, 0, b"", b"\r\n"
         self.spaces = 0
+        data = self.buf
+        self.buf = b""
         while True:
-            # Fast path: count whole lines in the buffer without splitting every one.
-            end = self.buf.rfind(b"\r\n" + tag + b" ")
-            if end >= 0 or self.buf.startswith(tag + b" "):
-                start = end + 2 if end >= 0 else 0
-                stop = self.buf.find(b"\r\n", start)
-                if stop >= 0:
-                    body, tagged = self.buf[:start], self.buf[start:stop]
-                    self.buf = self.buf[stop + 2:]
-                    total += len(body) + len(tagged) + 2; lines += body.count(b"\r\n")
-                    self.spaces += body.count(b" ")
-                    if len(keep) < 4: keep.append(body[:200])
-                    el = time.perf_counter() - t
-                    assert tagged.split(b" ")[1] == b"OK", tagged
-                    return el, total, lines, b"".join(keep)
-            cut = self.buf.rfind(b"\r\n")
-            if cut > 0 and len(self.buf) > (1 << 16):
-                total += cut + 2; lines += self.buf.count(b"\r\n", 0, cut + 2)
-                self.spaces += self.buf.count(b" ", 0, cut + 2)
-                if len(keep) < 4: keep.append(self.buf[:200])
-                self.buf = self.buf[cut + 2:]
-            d = self.s.recv(1 << 20)
-            if not d: raise EOFError
-            self.buf += d
+            if not data:
+                data = self.s.recv(1 << 20)
+                if not data: raise EOFError
+            w = tail + data
+            i = w.find(tag)
+            if i >= 0 and w.find(b"\r\n", i + 2) >= 0:
+                j = w.find(b"\r\n", i + 2)
+                body = w[len(tail):i + 2] if i + 2 > len(tail) else b""
+                tagged = w[i + 2:j]
+                self.buf = w[j + 2:]
+                total += len(body) + len(tagged) + 2
+                lines += body.count(b"\r\n"); self.spaces += body.count(b" ")
+                if len(head) < 200: head += body[:200]
+                el = time.perf_counter() - t
+                assert tagged.split(b" ")[1] == b"OK", tagged
+                return el, total, lines, head
+            total += len(data); lines += data.count(b"\r\n"); self.spaces += data.count(b" ")
+            if len(head) < 200: head += data[:200]
+            tail = w[-64:]
+            data = b""
 def show(k, v): print(f"{k} {v}", flush=True)
 def cpu():
     """Server CPU seconds (user + system): a timing that a busy machine does not inflate."""

@@ -4,15 +4,13 @@
 //! mailbox names). LIST and LSUB are in `list.rs`. Reads go through the [`Mailstore`];
 //! writes become [`Event`]s answered by the driver's callbacks.
 
-use std::io::Write as _;
-
 use super::api::{flag, Event, Mailstore, Snapshot, StoreOp};
 use super::fetch::{FetchAtt, FetchJob};
 use super::parser::{append_prefix, Command, Flag, QResync, StatusItem};
-use super::search::{Candidate, SearchKey};
+use super::search::{SearchJob, SearchKey};
 use super::session::{store_error, Pending, Session, State};
 use super::types::{encode_mutf7, Mailbox, MailboxError, SequenceSet, Tag, DELIMITER};
-use super::view::{MetaCursor, Selected};
+use super::view::Selected;
 use crate::store::SPECIAL_USES;
 
 /// SELECT parameters: CONDSTORE and QRESYNC (RFC 7162 §3.1.8, §3.2.5).
@@ -105,7 +103,7 @@ impl Session {
                 self.tagged(&tag, "OK UNSELECT completed");
             }
             Command::Expunge(uids) => self.expunge(tag, uids, store),
-            Command::Search { uid, key } => self.search(tag, uid, key, store),
+            Command::Search { uid, key } => self.search(tag, uid, key),
             Command::Fetch { uid, set, atts, changed_since, vanished } => {
                 self.fetch(tag, uid, &set, atts, (changed_since, vanished), store)
             }
@@ -346,9 +344,9 @@ impl Session {
         self.out.push_back(Event::Expunge { folder, uids });
     }
 
-    /// RFC 3501 §6.4.4 SEARCH / UID SEARCH: evaluated synchronously in this poll. With a
+    /// RFC 3501 §6.4.4 SEARCH / UID SEARCH: streamed from `poll` (Pending::Search). With a
     /// MODSEQ key the response ends `(MODSEQ n)`, the highest of the matches (RFC 7162 §3.1.5).
-    fn search(&mut self, tag: Tag, uid: bool, mut key: SearchKey, store: &mut dyn Mailstore) {
+    fn search(&mut self, tag: Tag, uid: bool, mut key: SearchKey) {
         let with_modseq = key.has_modseq();
         if with_modseq {
             self.enable_condstore();
@@ -357,28 +355,7 @@ impl Session {
             return;
         };
         key.prepare(sel.count(), sel.max_uid());
-        let mut line = b"* SEARCH".to_vec();
-        let mut top = 0;
-        let mut cursor = MetaCursor::default();
-        for seq in 1..=sel.count() {
-            // Gone from the store too (expunged elsewhere, compacted): matches nothing.
-            let Some(m) = cursor.get(sel, seq, store) else { continue };
-            let mut c = Candidate::new(&sel.name, seq, m, &sel.keywords, (sel.count(), sel.max_uid()));
-            match c.matches(&key, store) {
-                Ok(true) => {
-                    let _ = write!(line, " {}", if uid { m.uid } else { seq });
-                    top = top.max(m.modseq);
-                }
-                Ok(false) => {}
-                Err(e) => return self.tagged(&tag, store_error(e, false)),
-            }
-        }
-        if with_modseq && top > 0 {
-            line.extend_from_slice(format!(" (MODSEQ {top})").as_bytes());
-        }
-        line.extend_from_slice(b"\r\n");
-        self.raw(line);
-        self.tagged(&tag, "OK SEARCH completed");
+        self.pending = Pending::Search { tag, job: SearchJob::new(key, uid, with_modseq) };
     }
 
     /// RFC 3501 §6.4.5 FETCH / §6.4.8 UID FETCH. Body items without .PEEK set \Seen first

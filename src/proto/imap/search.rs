@@ -3,9 +3,12 @@
 //! case-insensitive ASCII substring matches (§6.4.4: "case-insensitive"); BODY and TEXT
 //! stream the message through [`Mailstore::read`] in bounded chunks.
 
+use std::io::Write as _;
+
 use super::api::{flag, Mailstore, MsgMeta, StoreError};
 use super::reader::{date, Bad, P, R};
 use super::types::SequenceSet;
+use super::view::{MetaCursor, Selected};
 use crate::mime::{fields, MimeSummary};
 
 /// Nesting of `(`, NOT and OR in one search program.
@@ -485,4 +488,67 @@ pub fn rfc5322_day(s: &str) -> Option<i64> {
         y += 1900;
     }
     ((1..=31).contains(&d)).then(|| crate::mbox::days_from_civil(y, m, d))
+}
+
+/// Messages evaluated per [`SearchJob::step`] at most: a SEARCH of a large folder yields to
+/// other sessions between steps (one executor thread) and never holds its whole answer.
+const SEARCH_STEP: u32 = 4096;
+
+/// One SEARCH in progress (RFC 3501 §6.4.4): the `* SEARCH` line is streamed in chunks of
+/// about [`super::OUTPUT_CHUNK`], one per poll, like FETCH output.
+#[derive(Debug)]
+pub struct SearchJob {
+    key: SearchKey,
+    uid: bool,
+    /// RFC 7162 §3.1.5: a MODSEQ key ends the line with `(MODSEQ n)`, the highest match's.
+    modseq: bool,
+    top: u64,
+    next: u32,
+    cursor: MetaCursor,
+    /// `Some` once the line is complete: `Err` if a message could not be read.
+    pub done: Option<Result<(), StoreError>>,
+}
+
+impl SearchJob {
+    /// `key` must be [`SearchKey::prepare`]d for the view.
+    pub fn new(key: SearchKey, uid: bool, modseq: bool) -> SearchJob {
+        SearchJob { key, uid, modseq, top: 0, next: 1, cursor: MetaCursor::default(), done: None }
+    }
+
+    /// The next piece of the `* SEARCH` line (the last one ends it with CRLF).
+    pub fn step(&mut self, view: &Selected, store: &mut dyn Mailstore) -> Vec<u8> {
+        let mut out = Vec::new();
+        if self.next == 1 {
+            out.extend_from_slice(b"* SEARCH");
+        }
+        let (count, max_uid) = (view.count(), view.max_uid());
+        let stop = self.next.saturating_add(SEARCH_STEP);
+        while self.next <= count && self.next < stop && out.len() < super::OUTPUT_CHUNK {
+            let seq = self.next;
+            self.next += 1;
+            // Gone from the store too (expunged elsewhere, compacted): matches nothing.
+            let Some(m) = self.cursor.get(view, seq, store) else { continue };
+            let mut c = Candidate::new(&view.name, seq, m, &view.keywords, (count, max_uid));
+            match c.matches(&self.key, store) {
+                Ok(true) => {
+                    let _ = write!(out, " {}", if self.uid { m.uid } else { seq });
+                    self.top = self.top.max(m.modseq);
+                }
+                Ok(false) => {}
+                Err(e) => {
+                    out.extend_from_slice(b"\r\n");
+                    self.done = Some(Err(e));
+                    return out;
+                }
+            }
+        }
+        if self.next > count {
+            if self.modseq && self.top > 0 {
+                let _ = write!(out, " (MODSEQ {})", self.top);
+            }
+            out.extend_from_slice(b"\r\n");
+            self.done = Some(Ok(()));
+        }
+        out
+    }
 }

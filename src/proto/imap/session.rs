@@ -11,6 +11,7 @@ use super::api::{Event, FlagUpdate, ImapPolicy, Mailstore, PeerInfo, StoreError}
 use super::fetch::FetchJob;
 use super::framer::{Frame, Framer, Limits};
 use super::parser::{command, Command};
+use super::search::SearchJob;
 use super::types::Tag;
 use super::view::{Report, Selected};
 
@@ -67,6 +68,11 @@ pub(super) enum Pending {
         tag: Tag,
         job: FetchJob,
         done: String,
+    },
+    /// Streaming SEARCH output, one chunk per poll.
+    Search {
+        tag: Tag,
+        job: SearchJob,
     },
     /// Sends untagged updates (if `refresh`) then the tagged line, at the next poll.
     Finish {
@@ -322,6 +328,18 @@ impl Session {
                         self.tagged(&tag, "NO [EXPUNGEISSUED] Some of the requested messages no longer exist")
                     }
                     None => self.tagged(&tag, &done),
+                }
+                true
+            }
+            Pending::Search { tag, mut job } => {
+                let chunk = self.selected.as_ref().map(|sel| job.step(sel, store));
+                if let Some(bytes) = chunk.filter(|b| !b.is_empty()) {
+                    self.raw(bytes);
+                }
+                match job.done {
+                    None if self.selected.is_some() => self.pending = Pending::Search { tag, job },
+                    Some(Err(e)) => self.tagged(&tag, store_error(e, false)),
+                    _ => self.tagged(&tag, "OK SEARCH completed"),
                 }
                 true
             }
