@@ -486,7 +486,7 @@ impl Folder {
                 uid,
                 flags,
                 date: m.date,
-                modseq: self.state.highest_modseq + 1,
+                modseq: self.state.next_modseq(),
                 meta_len: m.meta.len() as u32,
                 body_crc: m.body.crc(),
                 attrs: m.attrs,
@@ -556,7 +556,7 @@ impl Folder {
                     _ => f.keyword_bit(k, &mut pending, &mut buf)?,
                 };
             }
-            let modseq = f.state.highest_modseq + 1;
+            let modseq = f.state.next_modseq();
             let mut changes = Vec::new();
             let mut modified = Vec::new();
             for &uid in uids {
@@ -591,7 +591,7 @@ impl Folder {
             gone.sort_unstable();
             gone.dedup();
             let ranges = to_ranges(&gone);
-            let modseq = f.state.highest_modseq + 1;
+            let modseq = f.state.next_modseq();
             let mut buf = Vec::new();
             for chunk in ranges.chunks(MAX_PAIRS) {
                 buf.extend(format::encode_expunge(modseq, chunk));

@@ -102,6 +102,13 @@ impl State {
         State { track_entries, end: format::SIGNATURE.len() as u64, ..State::default() }
     }
 
+    /// The MODSEQ of the next change. RFC 7162 §7 makes mod-sequence values positive, so an
+    /// untouched folder (MODSEQ 0 on disk) is reported with HIGHESTMODSEQ 1 and its first
+    /// change gets 2: a client that saw the empty folder then misses nothing.
+    pub fn next_modseq(&self) -> u64 {
+        self.highest_modseq.max(1) + 1
+    }
+
     /// Position of `uid` in the table.
     pub fn find(&self, uid: u32) -> Result<usize, usize> {
         self.entries.binary_search_by_key(&uid, |e| e.uid)

@@ -284,7 +284,7 @@ impl Session {
                 StatusItem::UidValidity => format!("UIDVALIDITY {}", snap.uidvalidity),
                 StatusItem::Unseen => format!("UNSEEN {}", snap.unseen),
                 StatusItem::Size => format!("SIZE {}", snap.size),
-                StatusItem::HighestModseq => format!("HIGHESTMODSEQ {}", snap.highest_modseq),
+                StatusItem::HighestModseq => format!("HIGHESTMODSEQ {}", snap.highest_modseq.max(1)),
             })
             .collect();
         let mut buf = b"* STATUS ".to_vec();
