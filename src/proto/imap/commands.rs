@@ -1,6 +1,7 @@
 //! Authenticated- and selected-state commands (RFC 3501 §6.3 LIST/LSUB/SELECT/EXAMINE/
 //! STATUS/APPEND, §6.4 CLOSE/EXPUNGE/SEARCH/FETCH/STORE; RFC 3691 UNSELECT; RFC 4315
-//! UID EXPUNGE and APPENDUID; RFC 3348 CHILDREN attributes). Reads go through the
+//! UID EXPUNGE and APPENDUID; RFC 3348 CHILDREN attributes; RFC 7162 CONDSTORE/QRESYNC in
+//! SELECT, STATUS, SEARCH, FETCH and STORE). Reads go through the
 //! [`Mailstore`]; writes become [`Event`]s answered by the driver's callbacks.
 
 use std::io::Write as _;
