@@ -34,14 +34,38 @@ type FetchMods = (Option<u64>, bool);
 /// message changed since the client's MODSEQ.
 fn resync(sel: &Selected, q: &QResync, out: &mut Vec<u8>) -> FetchJob {
     let top = sel.uidnext.saturating_sub(1);
-    let known = match &q.known_uids {
+    let mut known = match &q.known_uids {
         Some(set) => set.normalize(top, false),
         None => vec![(1, top)],
     };
+    // §3.2.5.2: below the last still-matching (seq, UID) pair nothing the client knew is gone.
+    if let Some(floor) = q.seq_match.as_ref().and_then(|(seqs, uids)| matching_floor(sel, seqs, uids)) {
+        known = known.into_iter().filter(|&(_, b)| b > floor).map(|(a, b)| (a.max(floor + 1), b)).collect();
+    }
     super::view::vanished_lines(out, "(EARLIER) ", &sel.missing_uids(&known));
     let mut job = FetchJob::new(vec![FetchAtt::Uid, FetchAtt::Flags, FetchAtt::Modseq], sel.all());
     job.changed_since = Some(q.modseq);
     job
+}
+
+/// Pairs of seq-match-data examined (the sets are walked, never expanded into memory).
+const SEQ_MATCH_MAX: u32 = 100_000;
+
+/// RFC 7162 §3.2.5.2 `seq-match-data`: the highest UID of the pairs (message number, UID),
+/// taken in order, that all still match this mailbox; `None` if the first does not (or the
+/// sets differ in size, then the data is ignored).
+fn matching_floor(sel: &Selected, seqs: &SequenceSet, uids: &SequenceSet) -> Option<u32> {
+    let mut s = seqs.normalize(u32::MAX, false).into_iter().flat_map(|(a, b)| a..=b);
+    let mut u = uids.normalize(u32::MAX, false).into_iter().flat_map(|(a, b)| a..=b);
+    let mut floor = None;
+    for _ in 0..SEQ_MATCH_MAX {
+        match (s.next(), u.next()) {
+            (Some(seq), Some(uid)) if sel.seq_of(uid) == Some(seq) => floor = Some(uid),
+            (None, None) => return floor,
+            _ => break,
+        }
+    }
+    floor
 }
 
 /// Longest LIST pattern (the matcher is O(pattern x name)).
