@@ -32,7 +32,7 @@ type FetchMods = (Option<u64>, bool);
 /// (EARLIER)` for the known UIDs (default `1:UIDNEXT-1`) no longer present (no expunge
 /// history is kept, §3.2.5.2), then a job sending `FETCH (UID FLAGS MODSEQ)` for every
 /// message changed since the client's MODSEQ.
-fn resync(sel: &Selected, q: &QResync, out: &mut Vec<u8>) -> FetchJob {
+fn resync(sel: &Selected, q: &QResync, store: &mut dyn Mailstore, out: &mut Vec<u8>) -> FetchJob {
     let top = sel.uidnext.saturating_sub(1);
     let mut known = match &q.known_uids {
         Some(set) => set.normalize(top, false),
@@ -42,10 +42,40 @@ fn resync(sel: &Selected, q: &QResync, out: &mut Vec<u8>) -> FetchJob {
     if let Some(floor) = q.seq_match.as_ref().and_then(|(seqs, uids)| matching_floor(sel, seqs, uids)) {
         known = known.into_iter().filter(|&(_, b)| b > floor).map(|(a, b)| (a.max(floor + 1), b)).collect();
     }
-    super::view::vanished_lines(out, "(EARLIER) ", &sel.missing_uids(&known));
+    super::view::vanished_lines(out, "(EARLIER) ", &vanished_earlier(sel, &known, q.modseq, store));
     let mut job = FetchJob::new(vec![FetchAtt::Uid, FetchAtt::Flags, FetchAtt::Modseq], sel.all());
     job.changed_since = Some(q.modseq);
     job
+}
+
+/// The UIDs of `known` (sorted ranges) that are gone: those expunged after `modseq` when
+/// the store still has that history, else every one not in the mailbox (§3.2.5.2).
+fn vanished_earlier(sel: &Selected, known: &[(u32, u32)], modseq: u64, store: &mut dyn Mailstore) -> Vec<(u32, u32)> {
+    let Some(mut gone) = store.expunged_since(&sel.name, modseq) else {
+        return sel.missing_uids(known);
+    };
+    gone.sort_unstable();
+    let mut log: Vec<(u32, u32)> = Vec::with_capacity(gone.len());
+    for (a, b) in gone {
+        match log.last_mut() {
+            Some(last) if a <= last.1.saturating_add(1) => last.1 = last.1.max(b),
+            _ => log.push((a, b)),
+        }
+    }
+    let mut both = Vec::new();
+    let (mut i, mut j) = (0, 0);
+    while let (Some(&(a, b)), Some(&(c, d))) = (known.get(i), log.get(j)) {
+        let (lo, hi) = (a.max(c), b.min(d));
+        if lo <= hi {
+            both.push((lo, hi));
+        }
+        if b < d {
+            i += 1;
+        } else {
+            j += 1;
+        }
+    }
+    sel.missing_uids(&both)
 }
 
 /// Pairs of seq-match-data examined (the sets are walked, never expanded into memory).
@@ -277,7 +307,7 @@ impl Session {
         buf.extend_from_slice(format!("* OK [HIGHESTMODSEQ {}] Highest\r\n", sel.highest_modseq).as_bytes());
         let mode = if read_only { "READ-ONLY" } else { "READ-WRITE" };
         let done = format!("OK [{mode}] {} completed", if read_only { "EXAMINE" } else { "SELECT" });
-        let resync = qresync.filter(|q| q.uidvalidity == sel.uidvalidity).map(|q| resync(&sel, &q, &mut buf));
+        let resync = qresync.filter(|q| q.uidvalidity == sel.uidvalidity).map(|q| resync(&sel, &q, store, &mut buf));
         self.raw(buf);
         self.selected = Some(sel);
         self.state = State::Selected;
@@ -435,8 +465,9 @@ impl Session {
         }
         if vanished {
             let uid_ranges = set.normalize(sel.uidnext.saturating_sub(1), false);
+            let since = changed_since.unwrap_or(0);
             let mut buf = Vec::new();
-            super::view::vanished_lines(&mut buf, "(EARLIER) ", &sel.missing_uids(&uid_ranges));
+            super::view::vanished_lines(&mut buf, "(EARLIER) ", &vanished_earlier(sel, &uid_ranges, since, store));
             self.raw(buf);
         }
         let Some(sel) = self.selected.as_ref() else {
