@@ -126,6 +126,11 @@ assert b"$Label1" in r[-2] and b"$Label2" not in r[-2], r
 r = B.cmd(b"UID STORE 1 (UNCHANGEDSINCE 0) +FLAGS (\\Seen)"); assert b"[MODIFIED 1]" in r[-1], r
 r = B.cmd(b"UID STORE 1 (UNCHANGEDSINCE %d) +FLAGS (\\Seen)" % m1)
 assert status(r) == b"OK" and b"MODIFIED" not in r[-1], r
+# An untouched folder reports HIGHESTMODSEQ 1 (mod-sequences are positive, RFC 7162 §7)
+# and its first change is above it.
+r = A.cmd(b"STATUS Drafts (HIGHESTMODSEQ)"); assert r[0] == b'* STATUS "Drafts" (HIGHESTMODSEQ 1)', r
+A.send(b"ap APPEND Drafts {5+}\r\nhello\r\n"); assert status(A.resp(b"ap")) == b"OK"
+r = A.cmd(b"STATUS Drafts (HIGHESTMODSEQ)"); assert r[0] == b'* STATUS "Drafts" (HIGHESTMODSEQ 2)', r
 "#;
     py(&srv, script);
 }

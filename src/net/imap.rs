@@ -227,6 +227,12 @@ impl Mailstore for Store<'_> {
         Ok(c)
     }
 
+    fn expunged_since(&mut self, folder: &str, modseq: u64) -> Option<Vec<(u32, u32)>> {
+        let f = self.srv.folder(folder).ok()?;
+        let f = f.borrow();
+        f.state().expunged_since(modseq)
+    }
+
     fn metas(&mut self, folder: &str, uids: &[u32], out: &mut Vec<Option<MsgMeta>>) {
         let Ok(f) = self.srv.folder_cached(folder) else {
             out.extend(uids.iter().map(|_| None));

@@ -512,7 +512,7 @@ impl Folder {
                 uid,
                 flags,
                 date: m.date,
-                modseq: self.state.highest_modseq + 1,
+                modseq: self.state.next_modseq(),
                 meta_len: m.meta.len() as u32,
                 body_crc: m.body.crc(),
                 attrs: m.attrs,
@@ -582,7 +582,7 @@ impl Folder {
                     _ => f.keyword_bit(k, &mut pending, &mut buf)?,
                 };
             }
-            let modseq = f.state.highest_modseq + 1;
+            let modseq = f.state.next_modseq();
             let mut changes = Vec::new();
             let mut modified = Vec::new();
             for &uid in uids {
@@ -617,7 +617,7 @@ impl Folder {
             gone.sort_unstable();
             gone.dedup();
             let ranges = to_ranges(&gone);
-            let modseq = f.state.highest_modseq + 1;
+            let modseq = f.state.next_modseq();
             let mut buf = Vec::new();
             for chunk in ranges.chunks(MAX_PAIRS) {
                 buf.extend(format::encode_expunge(modseq, chunk));

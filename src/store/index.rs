@@ -126,6 +126,8 @@ pub fn load(path: &Path, folder: &File, ino: u64, track_entries: bool) -> Option
     st.uidnext = head.uidnext;
     st.last_uid = head.last_uid;
     st.highest_modseq = head.highest_modseq;
+    // The index keeps no expunge history: QRESYNC knows only what follows it.
+    st.expunge_floor = head.highest_modseq;
     st.created = head.created;
     st.keywords = head.keywords;
     st.live_bytes = head.live_bytes;

@@ -88,7 +88,16 @@ pub struct State {
     /// The last expunged messages: their bytes stay in the file until compaction, so an
     /// IMAP session that still shows them can FETCH them (RFC 2180 §4.1.1).
     pub graveyard: std::collections::VecDeque<Entry>,
+    /// Recent EXPUNGE records as (MODSEQ, first UID, last UID), for QRESYNC (RFC 7162
+    /// §3.2.5.2); complete for changes above `expunge_floor`, at most [`EXPUNGE_LOG_MAX`].
+    pub expunge_log: std::collections::VecDeque<(u64, u32, u32)>,
+    /// Expunges at or below this MODSEQ may be missing from `expunge_log` (the log's window,
+    /// the index the state was loaded from, or the compaction that dropped the records).
+    pub expunge_floor: u64,
 }
+
+/// Expunged UID ranges remembered per folder (16 bytes each).
+pub const EXPUNGE_LOG_MAX: usize = 1024;
 
 /// Expunged entries remembered for sessions that still show them.
 pub const GRAVEYARD_MAX: usize = 1024;
@@ -100,6 +109,20 @@ pub struct Invalid;
 impl State {
     pub fn new(track_entries: bool) -> State {
         State { track_entries, end: format::SIGNATURE.len() as u64, ..State::default() }
+    }
+
+    /// The MODSEQ of the next change. RFC 7162 §7 makes mod-sequence values positive, so an
+    /// untouched folder (MODSEQ 0 on disk) is reported with HIGHESTMODSEQ 1 and its first
+    /// change gets 2: a client that saw the empty folder then misses nothing.
+    pub fn next_modseq(&self) -> u64 {
+        self.highest_modseq.max(1) + 1
+    }
+
+    /// UID ranges expunged after `modseq` (unsorted), or `None` when the log may be
+    /// incomplete that far back (RFC 7162 §3.2.5.2: then every missing known UID is reported).
+    pub fn expunged_since(&self, modseq: u64) -> Option<Vec<(u32, u32)>> {
+        (modseq >= self.expunge_floor)
+            .then(|| self.expunge_log.iter().filter(|e| e.0 > modseq).map(|e| (e.1, e.2)).collect())
     }
 
     /// Position of `uid` in the table.
@@ -149,6 +172,8 @@ impl State {
         self.uidvalidity = fh.uidvalidity;
         self.uidnext = fh.uidnext.max(1);
         self.highest_modseq = fh.modseq;
+        // A compacted file starts at its predecessor's MODSEQ: older expunges are gone.
+        self.expunge_floor = fh.modseq;
         self.created = fh.created;
         Ok(())
     }
@@ -191,6 +216,14 @@ impl State {
         let (modseq, ranges) = format::decode_pairs(p).ok_or(Invalid)?;
         self.highest_modseq = self.highest_modseq.max(modseq);
         if self.track_entries {
+            for &(a, b) in &ranges {
+                if self.expunge_log.len() >= EXPUNGE_LOG_MAX {
+                    if let Some((m, _, _)) = self.expunge_log.pop_front() {
+                        self.expunge_floor = self.expunge_floor.max(m);
+                    }
+                }
+                self.expunge_log.push_back((modseq, a.min(b), a.max(b)));
+            }
             let mut freed = 0u64;
             let mut ranges = ranges;
             ranges.sort_unstable();

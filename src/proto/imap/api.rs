@@ -238,6 +238,11 @@ pub trait Mailstore {
     /// The current data of `uids` (ascending) into `out`, one entry per UID, in order:
     /// `None` for a message gone from the store. `recent` is left false (the view's).
     fn metas(&mut self, folder: &str, uids: &[u32], out: &mut Vec<Option<MsgMeta>>);
+    /// UID ranges expunged from `folder` after `modseq` (RFC 7162 §3.2.5.2), or `None` if
+    /// that history is not known (then QRESYNC reports every known UID that is gone).
+    fn expunged_since(&mut self, _folder: &str, _modseq: u64) -> Option<Vec<(u32, u32)>> {
+        None
+    }
     /// Up to `buf.len()` bytes of message `uid` from `offset`; 0 at the end.
     fn read(&mut self, folder: &str, uid: u32, offset: u64, buf: &mut [u8]) -> Result<usize, StoreError>;
     /// The cached MIME structure of message `uid` (computed at delivery, see `crate::mime`).

@@ -1,8 +1,9 @@
 //! Authenticated- and selected-state commands (RFC 3501 §6.3 SELECT/EXAMINE/CREATE/
 //! DELETE/RENAME/STATUS/APPEND, §6.4 CLOSE/EXPUNGE/SEARCH/FETCH/STORE; RFC 3691 UNSELECT;
 //! RFC 4315 UID EXPUNGE and APPENDUID; RFC 6154 §3 CREATE-SPECIAL-USE; RFC 6855 §3 UTF-8
-//! mailbox names). LIST and LSUB are in `list.rs`. Reads go through the [`Mailstore`];
-//! writes become [`Event`]s answered by the driver's callbacks.
+//! mailbox names; RFC 7162 CONDSTORE/QRESYNC in SELECT, STATUS, SEARCH, FETCH and STORE).
+//! LIST and LSUB are in `list.rs`. Reads go through the [`Mailstore`]; writes become
+//! [`Event`]s answered by the driver's callbacks.
 
 use super::api::{flag, Event, Mailstore, Snapshot, StoreOp};
 use super::fetch::{FetchAtt, FetchJob};
@@ -22,16 +23,70 @@ type FetchMods = (Option<u64>, bool);
 /// (EARLIER)` for the known UIDs (default `1:UIDNEXT-1`) no longer present (no expunge
 /// history is kept, §3.2.5.2), then a job sending `FETCH (UID FLAGS MODSEQ)` for every
 /// message changed since the client's MODSEQ.
-fn resync(sel: &Selected, q: &QResync, out: &mut Vec<u8>) -> FetchJob {
+fn resync(sel: &Selected, q: &QResync, store: &mut dyn Mailstore, out: &mut Vec<u8>) -> FetchJob {
     let top = sel.uidnext.saturating_sub(1);
-    let known = match &q.known_uids {
+    let mut known = match &q.known_uids {
         Some(set) => set.normalize(top, false),
         None => vec![(1, top)],
     };
-    super::view::vanished_lines(out, "(EARLIER) ", &sel.missing_uids(&known));
+    // §3.2.5.2: below the last still-matching (seq, UID) pair nothing the client knew is gone.
+    if let Some(floor) = q.seq_match.as_ref().and_then(|(seqs, uids)| matching_floor(sel, seqs, uids)) {
+        known = known.into_iter().filter(|&(_, b)| b > floor).map(|(a, b)| (a.max(floor + 1), b)).collect();
+    }
+    super::view::vanished_lines(out, "(EARLIER) ", &vanished_earlier(sel, &known, q.modseq, store));
     let mut job = FetchJob::new(vec![FetchAtt::Uid, FetchAtt::Flags, FetchAtt::Modseq], sel.all());
     job.changed_since = Some(q.modseq);
     job
+}
+
+/// The UIDs of `known` (sorted ranges) that are gone: those expunged after `modseq` when
+/// the store still has that history, else every one not in the mailbox (§3.2.5.2).
+fn vanished_earlier(sel: &Selected, known: &[(u32, u32)], modseq: u64, store: &mut dyn Mailstore) -> Vec<(u32, u32)> {
+    let Some(mut gone) = store.expunged_since(&sel.name, modseq) else {
+        return sel.missing_uids(known);
+    };
+    gone.sort_unstable();
+    let mut log: Vec<(u32, u32)> = Vec::with_capacity(gone.len());
+    for (a, b) in gone {
+        match log.last_mut() {
+            Some(last) if a <= last.1.saturating_add(1) => last.1 = last.1.max(b),
+            _ => log.push((a, b)),
+        }
+    }
+    let mut both = Vec::new();
+    let (mut i, mut j) = (0, 0);
+    while let (Some(&(a, b)), Some(&(c, d))) = (known.get(i), log.get(j)) {
+        let (lo, hi) = (a.max(c), b.min(d));
+        if lo <= hi {
+            both.push((lo, hi));
+        }
+        if b < d {
+            i += 1;
+        } else {
+            j += 1;
+        }
+    }
+    sel.missing_uids(&both)
+}
+
+/// Pairs of seq-match-data examined (the sets are walked, never expanded into memory).
+const SEQ_MATCH_MAX: u32 = 100_000;
+
+/// RFC 7162 §3.2.5.2 `seq-match-data`: the highest UID of the pairs (message number, UID),
+/// taken in order, that all still match this mailbox; `None` if the first does not (or the
+/// sets differ in size, then the data is ignored).
+fn matching_floor(sel: &Selected, seqs: &SequenceSet, uids: &SequenceSet) -> Option<u32> {
+    let mut s = seqs.normalize(u32::MAX, false).into_iter().flat_map(|(a, b)| a..=b);
+    let mut u = uids.normalize(u32::MAX, false).into_iter().flat_map(|(a, b)| a..=b);
+    let mut floor = None;
+    for _ in 0..SEQ_MATCH_MAX {
+        match (s.next(), u.next()) {
+            (Some(seq), Some(uid)) if sel.seq_of(uid) == Some(seq) => floor = Some(uid),
+            (None, None) => return floor,
+            _ => break,
+        }
+    }
+    floor
 }
 
 /// Longest keyword name accepted in STORE / APPEND.
@@ -255,7 +310,7 @@ impl Session {
         buf.extend_from_slice(format!("* OK [HIGHESTMODSEQ {}] Highest\r\n", sel.highest_modseq).as_bytes());
         let mode = if read_only { "READ-ONLY" } else { "READ-WRITE" };
         let done = format!("OK [{mode}] {} completed", if read_only { "EXAMINE" } else { "SELECT" });
-        let resync = qresync.filter(|q| q.uidvalidity == sel.uidvalidity).map(|q| resync(&sel, &q, &mut buf));
+        let resync = qresync.filter(|q| q.uidvalidity == sel.uidvalidity).map(|q| resync(&sel, &q, store, &mut buf));
         self.raw(buf);
         self.selected = Some(sel);
         self.state = State::Selected;
@@ -297,7 +352,7 @@ impl Session {
                 StatusItem::UidValidity => format!("UIDVALIDITY {}", snap.uidvalidity),
                 StatusItem::Unseen => format!("UNSEEN {}", snap.unseen),
                 StatusItem::Size => format!("SIZE {}", snap.size),
-                StatusItem::HighestModseq => format!("HIGHESTMODSEQ {}", snap.highest_modseq),
+                StatusItem::HighestModseq => format!("HIGHESTMODSEQ {}", snap.highest_modseq.max(1)),
             })
             .collect();
         buf.extend_from_slice(b"* STATUS ");
@@ -400,8 +455,9 @@ impl Session {
         }
         if vanished {
             let uid_ranges = set.normalize(sel.uidnext.saturating_sub(1), false);
+            let since = changed_since.unwrap_or(0);
             let mut buf = Vec::new();
-            super::view::vanished_lines(&mut buf, "(EARLIER) ", &sel.missing_uids(&uid_ranges));
+            super::view::vanished_lines(&mut buf, "(EARLIER) ", &vanished_earlier(sel, &uid_ranges, since, store));
             self.raw(buf);
         }
         let Some(sel) = self.selected.as_ref() else {

@@ -1,4 +1,5 @@
-//! FETCH (RFC 3501 §6.4.5, §7.4.2; §9 `fetch-att`, `section`, partial `<o.n>`): parsing
+//! FETCH (RFC 3501 §6.4.5, §7.4.2; §9 `fetch-att`, `section`, partial `<o.n>`; RFC 7162
+//! §3.1.4 MODSEQ and CHANGEDSINCE): parsing
 //! and a streaming job. Message bytes are never loaded whole: a [`FetchJob`] yields output
 //! in chunks of about [`OUTPUT_CHUNK`] bytes, reading sections through [`Mailstore::read`],
 //! one chunk per `poll`, so a client that stops reading stops the job (BAD-INPUTS 36).

@@ -234,6 +234,11 @@ impl Mailstore for MemStore {
         out.extend(uids.iter().map(|u| msgs.binary_search_by_key(u, |(m, _)| m.uid).ok().map(|i| msgs[i].0)));
     }
 
+    fn expunged_since(&mut self, folder: &str, modseq: u64) -> Option<Vec<(u32, u32)>> {
+        let f = self.folders.get(folder)?;
+        Some(f.expunged.iter().filter(|(g, _)| *g > modseq).map(|&(_, u)| (u, u)).collect())
+    }
+
     fn read(&mut self, folder: &str, uid: u32, offset: u64, buf: &mut [u8]) -> Result<usize, StoreError> {
         self.reads += 1;
         let body = self.message(folder, uid)?;

@@ -1,6 +1,7 @@
 //! Hand-written parser for the IMAP commands we serve (RFC 3501 §6 and §9 ABNF, RFC 9051
 //! where it relaxes it; RFC 2971 ID, RFC 5161 ENABLE, RFC 2177 IDLE, RFC 4315 UID EXPUNGE,
-//! RFC 3691 UNSELECT, RFC 4959 SASL-IR). Input is one frame from the framer: a command with
+//! RFC 3691 UNSELECT, RFC 4959 SASL-IR; RFC 4466 select parameters and FETCH/STORE modifiers
+//! with the RFC 7162 §7 CONDSTORE/QRESYNC grammar). Input is one frame from the framer: a command with
 //! its literals inline, final CRLF removed. Each function is named after its ABNF rule.
 //! Mailbox names are returned raw: validating them is a NO, not a BAD (BAD-INPUTS 33/34).
 

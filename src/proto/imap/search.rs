@@ -1,4 +1,4 @@
-//! SEARCH (RFC 3501 §6.4.4, §9 `search-key`): parsing with a depth cap on parentheses,
+//! SEARCH (RFC 3501 §6.4.4, §9 `search-key`; RFC 7162 §3.1.5 MODSEQ): parsing with a depth cap on parentheses,
 //! NOT and OR (BAD-INPUTS 31), and evaluation against one message. Text keys are
 //! case-insensitive ASCII substring matches (§6.4.4: "case-insensitive"); BODY and TEXT
 //! stream the message through [`Mailstore::read`] in bounded chunks.

@@ -1,6 +1,7 @@
 //! The IMAP session state machine (RFC 3501 §3 states, §5.4 autologout, §6.1-§6.2 any-state
 //! and not-authenticated commands, §7.1 status responses; RFC 2595 §3.1 STARTTLS and §3.2
-//! LOGINDISABLED; RFC 4959 SASL-IR; RFC 8314 §3 plaintext refusal; RFC 2177 IDLE).
+//! LOGINDISABLED; RFC 4959 SASL-IR; RFC 8314 §3 plaintext refusal; RFC 2177 IDLE; RFC 5161 ENABLE and RFC 7162 §3.1
+//! CONDSTORE-enabling commands).
 //! "Is this command allowed now?" ([`allowed`]) is kept apart from doing it (`perform`);
 //! mailbox commands live in `commands.rs`.
 

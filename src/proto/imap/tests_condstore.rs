@@ -142,13 +142,14 @@ fn select_qresync_reports_vanished_and_changed() {
     assert!(out.ends_with(tail), "{out}");
     assert!(out.contains("* 3 EXISTS\r\n"), "{out}");
     // eM Client 11 sends both parameters (Purelymail issue 452); no known-uids means
-    // 1:UIDNEXT-1. An unchanged MODSEQ still lists vanished known UIDs (no history kept).
+    // 1:UIDNEXT-1. Nothing changed since MODSEQ 6: the expunge history says nothing vanished.
     let out = h.run(b"r EXAMINE INBOX (CONDSTORE QRESYNC (1000 6))\r\n");
-    assert!(out.ends_with("* VANISHED (EARLIER) 2\r\nr OK [READ-ONLY] EXAMINE completed\r\n"), "{out}");
+    assert!(out.ends_with("[HIGHESTMODSEQ 6] Highest\r\nr OK [READ-ONLY] EXAMINE completed\r\n"), "{out}");
     // seq-match-data (RFC 7162 §3.2.5.2) parses; UIDVALIDITY mismatch: a plain SELECT.
     let out = h.run(b"s SELECT INBOX (QRESYNC (1000 6 1:9 (1:3 1,3,4)))\r\n");
-    // Known UIDs above UIDNEXT-1 were never used: not reported.
-    assert!(out.ends_with("* VANISHED (EARLIER) 2\r\ns OK [READ-WRITE] SELECT completed\r\n"), "{out}");
+    // All pairs still match (the client knew UID 2 was gone): nothing vanished below UID 4,
+    // and known UIDs above UIDNEXT-1 were never used.
+    assert!(out.contains("[HIGHESTMODSEQ 6] Highest\r\ns OK [READ-WRITE]") && !out.contains("VANISHED"), "{out}");
     let out = h.run(b"t SELECT INBOX (QRESYNC (999 1))\r\n");
     assert!(!out.contains("VANISHED") && !out.contains("FETCH") && out.contains("t OK [READ-WRITE]"), "{out}");
 }
@@ -213,4 +214,20 @@ fn uid_fetch_vanished_modifier() {
     let mut plain = H::new();
     plain.select();
     assert!(plain.run(b"d UID FETCH 1:* (FLAGS) (CHANGEDSINCE 1 VANISHED)\r\n").starts_with("d BAD"));
+}
+
+#[test]
+fn seq_match_data_narrows_vanished() {
+    let mut h = qresync();
+    changes_by_others(&mut h);
+    // UID 2 was expunged at MODSEQ 4: a client at MODSEQ 3 hears of it ...
+    let out = h.run(b"a SELECT INBOX (QRESYNC (1000 3 1:4))\r\n");
+    assert!(out.contains("* VANISHED (EARLIER) 2\r\n"), "{out}");
+    // ... unless its seq-match-data says it already knew (message numbers 1, 2, 3 are UIDs
+    // 1, 3, 4: nothing it knew below UID 4 is gone).
+    let out = h.run(b"b SELECT INBOX (QRESYNC (1000 3 1:4 (1:3 1,3:4)))\r\n");
+    assert!(!out.contains("VANISHED") && out.contains("b OK [READ-WRITE]"), "{out}");
+    // A pair that no longer matches (UID 3 was message 3, now it is 2) stops the floor at 1.
+    let out = h.run(b"c SELECT INBOX (QRESYNC (1000 3 1:4 (1,3 1,3)))\r\n");
+    assert!(out.contains("* VANISHED (EARLIER) 2\r\n"), "{out}");
 }

@@ -59,7 +59,8 @@ impl Selected {
             uidvalidity: snap.uidvalidity,
             uidnext: snap.uidnext,
             generation: snap.generation,
-            highest_modseq: snap.highest_modseq,
+            // RFC 7162 §7: positive; an untouched folder (0) is 1, see `State::next_modseq`.
+            highest_modseq: snap.highest_modseq.max(1),
             condstore: false,
             qresync: false,
         };
