@@ -554,11 +554,17 @@ c.send(b"a SEARCH" + b" SUBJECT {1+}\r\nx" * 40 + b"\r\n")
 r = c.resp(b"a"); assert b"a BAD [TOOBIG]" in r[-1] or r[-1] == b"", r
 # Total bytes: 60 KiB literals, five of them exceed the per-command total.
 c = C(); c.login()
-c.send(b"b SEARCH")
-for i in range(6):
-    c.send(b" TEXT {61440+}\r\n" + b"y" * 61440)
-c.send(b"\r\n")
-r = c.resp(b"b"); assert b"b BAD [TOOBIG]" in b"\n".join(r) or r[-1] == b"", r
+try:
+    c.send(b"b SEARCH")
+    for i in range(6):
+        c.send(b" TEXT {61440+}\r\n" + b"y" * 61440)
+    c.send(b"\r\n")
+    r = c.resp(b"b")
+except (ConnectionResetError, BrokenPipeError):
+    # The server refuses and closes while we are still sending; the kernel then answers
+    # our next bytes with RST and may drop its unread reply (seen on CI).
+    r = [b""]
+assert b"b BAD [TOOBIG]" in b"\n".join(r) or r[-1] == b"", r
 c = C(); c.login(); assert last(c.cmd(b"NOOP")) == b"OK"
 "#,
     );
