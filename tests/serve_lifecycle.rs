@@ -43,6 +43,13 @@ fn privileges_are_dropped_after_binding() {
     }
     let (uid, _) = letterbox::sys::lookup_user("nobody").expect("user nobody");
     let srv = Server::start("privdrop", "run_as = \"nobody\"", "");
+    // The listeners accept (in the kernel) as soon as they are bound, which is before the
+    // drop; the server logs "running as" once it has dropped. Wait for that line.
+    let t = std::time::Instant::now();
+    while !srv.log_text().contains("running as nobody") {
+        assert!(t.elapsed() < Duration::from_secs(10), "no drop logged: {}", srv.log_text());
+        std::thread::sleep(Duration::from_millis(20));
+    }
     let status = std::fs::read_to_string(format!("/proc/{}/status", srv.pid())).unwrap();
     let uids = status.lines().find(|l| l.starts_with("Uid:")).unwrap().to_string();
     let want = format!("{uid}");
