@@ -151,6 +151,8 @@ for m in conns:
     m.logout()
 PY
 }
+# INBOX size for the session rows (the glibc rows; the musl rows come after imaptest).
+LB_MSGS=$("$BIN" list --config "$HOME_LB/letterbox.toml" | awk '$1=="INBOX"{print $2}')
 LB_IMAP10=$(imap_sessions_rss 11143 alice benchpassword 10 "$LB_PID")
 LB_IMAP100=$(imap_sessions_rss 11143 alice benchpassword 100 "$LB_PID")
 
@@ -182,8 +184,24 @@ print(f"{total / 30:.0f} {errors}")
 PY
 }
 read -r LB_IMAPT LB_IMAPT_ERR <<< "$(imaptest_rate 11143 alice benchpassword)"
-
 stop_lb
+
+# The boards ship static musl builds (no shared libc pages in RSS): idle RSS and 10/100 IMAP
+# sessions again with that build, on the same data (when the target is installed).
+MUSL_T=x86_64-unknown-linux-musl
+LBM_IDLE="" LBM_IMAP10="" LBM_IMAP100=""
+if rustup target list --installed 2>/dev/null | grep -qx "$MUSL_T" \
+  && cargo build --release --quiet --target "$MUSL_T" 2>/dev/null; then
+  BIN_GLIBC=$BIN
+  BIN=target/$MUSL_T/release/letterbox
+  start_lb
+  sleep 0.5
+  LBM_IDLE=$(kib "$LB_PID" VmRSS:)
+  LBM_IMAP10=$(imap_sessions_rss 11143 alice benchpassword 10 "$LB_PID")
+  LBM_IMAP100=$(imap_sessions_rss 11143 alice benchpassword 100 "$LB_PID")
+  stop_lb
+  BIN=$BIN_GLIBC
+fi
 
 PF1="" PF10="" PF_HWM="" DV_POP="" DV_IMAP10="" DV_IMAP100="" DV_IMAPT="" DV_IMAPT_ERR=""
 if [ "$PEERS" = 1 ]; then
@@ -259,6 +277,10 @@ row "smtp_peak_rss_kib" "$LB_HWM" "${PF_HWM}" "${PF_HWM:+$(ratio "$PF_HWM" "$LB_
 row "pop3_retr_${N}_s" "$LB_POP" "${DV_POP}" "${DV_POP:+$(ratio "$DV_POP" "$LB_POP")}"
 row "imap_10_sessions_rss_kib" "$LB_IMAP10" "${DV_IMAP10}" "${DV_IMAP10:+$(ratio "$DV_IMAP10" "$LB_IMAP10")}"
 row "imap_100_sessions_rss_kib" "$LB_IMAP100" "${DV_IMAP100}" "${DV_IMAP100:+$(ratio "$DV_IMAP100" "$LB_IMAP100")}"
+row "rss_idle_kib_musl_static" "${LBM_IDLE:--}"
+row "imap_10_sessions_rss_kib_musl_static" "${LBM_IMAP10:--}" "${DV_IMAP10}" "${DV_IMAP10:+${LBM_IMAP10:+$(ratio "$DV_IMAP10" "$LBM_IMAP10")}}"
+row "imap_100_sessions_rss_kib_musl_static" "${LBM_IMAP100:--}" "${DV_IMAP100}" "${DV_IMAP100:+${LBM_IMAP100:+$(ratio "$DV_IMAP100" "$LBM_IMAP100")}}"
+row "imap_sessions_inbox_messages" "$LB_MSGS"
 row "imaptest_10_clients_cmds_per_s" "$LB_IMAPT" "${DV_IMAPT}" "${DV_IMAPT:+$(ratio "$LB_IMAPT" "$DV_IMAPT")}"
 row "imaptest_errors" "$LB_IMAPT_ERR" "${DV_IMAPT_ERR}"
 row "rss_growth_50mb_in_and_out_kib" "$LB_BIG"

@@ -20,6 +20,8 @@ METRICS = {
     "pop3_retr_2000_s": ("POP3 RETR of 2,000", "s", False),
     "imap_10_sessions_rss_kib": ("RSS, 10 IMAP sessions", "KiB", False),
     "imap_100_sessions_rss_kib": ("RSS, 100 IMAP sessions", "KiB", False),
+    "imap_10_sessions_rss_kib_musl_static": ("RSS, 10 IMAP sessions (musl)", "KiB", False),
+    "imap_100_sessions_rss_kib_musl_static": ("RSS, 100 IMAP sessions (musl)", "KiB", False),
     "imaptest_10_clients_cmds_per_s": ("imaptest stress, 10 clients", "cmds/s", True),
 }
 
