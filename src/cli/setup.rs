@@ -46,6 +46,7 @@ pub fn config_template(domain: &str, user: &str, data_dir: &str, password_hash: 
          # smtp_session_timeout = {}\n\
          # imap_idle_timeout = {}\n\
          # pop3_timeout = {}\n\
+         # write_timeout = {}            # seconds a client may stop reading before it is cut\n\
          # auth_failures_lockout = {}\n\
          # compact_threshold = {}\n",
         q(domain),
@@ -62,6 +63,7 @@ pub fn config_template(domain: &str, user: &str, data_dir: &str, password_hash: 
         l.smtp_session_timeout,
         l.imap_idle_timeout,
         l.pop3_timeout,
+        l.write_timeout,
         l.auth_failures_lockout,
         l.compact_threshold,
     );

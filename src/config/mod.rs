@@ -72,6 +72,8 @@ pub struct Limits {
     pub pop3_timeout: u64,
     /// TLS handshake deadline in seconds: a stalled ClientHello is cut here.
     pub tls_handshake_timeout: u64,
+    /// Seconds a write may stall (a client that stops reading) before the session is cut.
+    pub write_timeout: u64,
     /// Failed logins before the per-IP delay reaches its cap and the IP is locked out.
     pub auth_failures_lockout: u32,
     /// Expunged bytes in a folder that trigger background compaction: 4 MiB.
@@ -97,6 +99,7 @@ impl Default for Limits {
             imap_prelogin_timeout: 60,
             pop3_timeout: 600,
             tls_handshake_timeout: 10,
+            write_timeout: 120,
             auth_failures_lockout: 10,
             compact_threshold: 4 * 1024 * 1024,
         }
@@ -348,6 +351,7 @@ impl Builder {
             "imap_prelogin_timeout" => l.imap_prelogin_timeout = n,
             "pop3_timeout" => l.pop3_timeout = n,
             "tls_handshake_timeout" => l.tls_handshake_timeout = n,
+            "write_timeout" => l.write_timeout = n.max(1),
             "auth_failures_lockout" => l.auth_failures_lockout = u32::try_from(n).unwrap_or(u32::MAX),
             "compact_threshold" => l.compact_threshold = n,
             _ => return Err(self.err(e, "unknown key")),

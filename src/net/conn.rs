@@ -3,6 +3,7 @@
 
 use std::io;
 use std::net::TcpStream;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -16,8 +17,19 @@ use super::tls::ServerConfig;
 
 /// Bytes read from the socket at once (one buffer per connection).
 pub const READ_BUF: usize = 8 * 1024;
-/// How long a write may stall before the client is considered gone.
-pub const WRITE_TIMEOUT: Duration = Duration::from_secs(120);
+/// How long a write may stall before the client is considered gone (`limits.write_timeout`,
+/// set at start and on reload; process-wide because every session shares the limit).
+static WRITE_TIMEOUT_SECS: AtomicU64 = AtomicU64::new(120);
+
+/// Sets the stall limit of every session's writes.
+pub fn set_write_timeout(secs: u64) {
+    WRITE_TIMEOUT_SECS.store(secs.max(1), Ordering::Relaxed);
+}
+
+/// The current stall limit of writes.
+pub fn write_timeout() -> Duration {
+    Duration::from_secs(WRITE_TIMEOUT_SECS.load(Ordering::Relaxed))
+}
 
 /// The transport of one session.
 pub enum Conn {
@@ -105,7 +117,7 @@ impl Conn {
     /// Writes and clears gathered replies; the error is the disconnect reason for the log.
     pub async fn flush(&mut self, out: &mut Vec<u8>) -> Result<(), String> {
         if !out.is_empty() {
-            self.write_all(out, WRITE_TIMEOUT).await.map_err(|e| format!("write error: {e}"))?;
+            self.write_all(out, write_timeout()).await.map_err(|e| format!("write error: {e}"))?;
             out.clear();
         }
         Ok(())

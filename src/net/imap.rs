@@ -10,7 +10,7 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
 
-use super::conn::{Conn, Read, READ_BUF, WRITE_TIMEOUT};
+use super::conn::{write_timeout, Conn, Read, READ_BUF};
 use super::{log, Server};
 use crate::mime::{MimeParser, MimeSummary};
 use crate::proto::imap::{
@@ -591,7 +591,7 @@ pub async fn session(srv: &Server, conn: &mut Conn, peer: SocketAddr) -> String 
         match srv.read_or_stop(conn, &mut buf, deadline).await {
             Ok(Read::Data(n)) => pending.extend_from_slice(buf.get(..n).unwrap_or(&[])),
             Ok(Read::TimedOut) if srv.stopping() && append.is_none() => {
-                let _ = conn.write_all(b"* BYE server shutting down\r\n", WRITE_TIMEOUT).await;
+                let _ = conn.write_all(b"* BYE server shutting down\r\n", write_timeout()).await;
                 return "server stopping".into();
             }
             Ok(Read::TimedOut) => {}

@@ -438,6 +438,7 @@ fn run(cfg: Config) -> io::Result<()> {
         let _ = store.ensure(f);
     }
     let writer = Writer::spawn_with(store.clone(), cfg.limits.compact_threshold)?;
+    conn::set_write_timeout(cfg.limits.write_timeout);
     crate::sys::install_signal_flags();
     let (stop_tx, stop_rx) = smol::channel::bounded(1);
     let srv = Rc::new(Server {
@@ -506,6 +507,7 @@ fn reload(srv: &Server) {
     });
     match r {
         Ok((c, tls, v)) => {
+            conn::set_write_timeout(c.limits.write_timeout);
             *srv.cfg.borrow_mut() = Arc::new(c);
             *srv.tls.borrow_mut() = tls;
             *srv.verifier.borrow_mut() = v;

@@ -7,7 +7,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::conn::{Conn, Read, READ_BUF, WRITE_TIMEOUT};
+use super::conn::{write_timeout, Conn, Read, READ_BUF};
 use super::{log, Server};
 use crate::auth::Secret;
 use crate::proto::pop3::{AuthOutcome, DotStuffer, Event, MsgInfo, PeerInfo, Pop3Policy, Session};
@@ -59,7 +59,7 @@ pub async fn session(srv: &Server, conn: &mut Conn, peer: SocketAddr) -> String 
         match srv.read_or_stop(conn, &mut buf, deadline).await {
             Ok(Read::Data(n)) => pending.extend_from_slice(buf.get(..n).unwrap_or(&[])),
             Ok(Read::TimedOut) if srv.stopping() => {
-                let _ = conn.write_all(b"-ERR [SYS/TEMP] server shutting down\r\n", WRITE_TIMEOUT).await;
+                let _ = conn.write_all(b"-ERR [SYS/TEMP] server shutting down\r\n", write_timeout()).await;
                 return "server stopping".into();
             }
             Ok(Read::TimedOut) => {}
@@ -163,10 +163,10 @@ impl Driver<'_> {
             pos += n as u64;
             out.clear();
             d.push(chunk.get(..n).unwrap_or(&[]), &mut out);
-            conn.write_all(&out, WRITE_TIMEOUT).await.map_err(|e| format!("write error: {e}"))?;
+            conn.write_all(&out, write_timeout()).await.map_err(|e| format!("write error: {e}"))?;
         }
         out.clear();
         d.finish(&mut out);
-        conn.write_all(&out, WRITE_TIMEOUT).await.map_err(|e| format!("write error: {e}"))
+        conn.write_all(&out, write_timeout()).await.map_err(|e| format!("write error: {e}"))
     }
 }
