@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Reads boards/<name>.toml and prints shell assignments (B_target='...', B_paths_bin='...',
-B_limits_message_size='...', B_features='imap pop3') for `eval` in the scripts.
+B_limits_message_size='...', B_features='tls imap pop3') for `eval` in the scripts.
 
     eval "$(python3 scripts/board.py raspberry-pi-64)"
     python3 scripts/board.py --list          # board names, one a line

@@ -43,7 +43,7 @@ for t in "${targets[@]}"; do
     for f in "$src"/*.txt; do
       [ -e "$f" ] || continue
       # Client lines of a transcript, as the bytes a client would send.
-      { printf "$prefix"; sed -n 's/^C: \{0,1\}//p' "$f" | sed 's/$/\r/'; } > "$corpus/seed-$(basename "$f")"
+      { printf '%b' "$prefix"; sed -n 's/^C: \{0,1\}//p' "$f" | sed 's/$/\r/'; } > "$corpus/seed-$(basename "$f")"
     done
   fi
   echo "== $t: ${SECS}s"

@@ -63,6 +63,8 @@ t_board_files() {
   for b in $(python3 scripts/board.py --list); do
     python3 scripts/board.py "$b" > "$work/$b.vars"
     grep -q '^B_size_budget=[0-9]' "$work/$b.vars" || fail "$b: size_budget"
+    # Every shipped board serves the open internet: TLS is never left out of a board file.
+    grep -q "^B_features='.*\btls\b" "$work/$b.vars" || fail "$b: features without tls"
     n=$((n + 1))
   done
   [ "$n" -ge 6 ] || fail "only $n boards"
