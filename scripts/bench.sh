@@ -129,7 +129,7 @@ LB_POP=$(pop3_time 11110 alice benchpassword)
 # IMAP: RSS with 10 and 100 sessions logged in, INBOX (2,000 messages) selected.
 imap_sessions_rss() { # port user pass n pids -> KiB (sum over the pids)
   python3 - "$@" <<'PY'
-import imaplib, sys, time
+import imaplib, os, sys, time
 port, user, pw, n, pids = int(sys.argv[1]), sys.argv[2], sys.argv[3], int(sys.argv[4]), sys.argv[5]
 conns = []
 for _ in range(n):
@@ -146,6 +146,11 @@ def rss(p):
     except OSError:
         pass
     return 0
+if pids.startswith("pgrep:"):
+    # Peers fork a process per session: list them now that the sessions exist.
+    import subprocess
+    found = subprocess.run(["pgrep", "-f", pids[6:]], capture_output=True, text=True).stdout.split()
+    pids = ",".join(p for p in found if int(p) not in (os.getpid(), os.getppid()))
 print(sum(rss(p) for p in pids.split(",") if p))
 for m in conns:
     m.logout()
@@ -261,8 +266,8 @@ service imap-login {
 EOF
   systemctl restart dovecot >/dev/null 2>&1 || { dovecot stop >/dev/null 2>&1 || true; sleep 1; dovecot; }
   sleep 1
-  DV_IMAP10=$(imap_sessions_rss 11144 benchuser benchpassword 10 "$(pgrep -d, -f 'dovecot|imap' || echo 0)")
-  DV_IMAP100=$(imap_sessions_rss 11144 benchuser benchpassword 100 "$(pgrep -d, -f 'dovecot|imap' || echo 0)")
+  DV_IMAP10=$(imap_sessions_rss 11144 benchuser benchpassword 10 "pgrep:dovecot|imap")
+  DV_IMAP100=$(imap_sessions_rss 11144 benchuser benchpassword 100 "pgrep:dovecot|imap")
   read -r DV_IMAPT DV_IMAPT_ERR <<< "$(imaptest_rate 11144 benchuser benchpassword)"
   postfix stop >/dev/null 2>&1 || true
 fi
