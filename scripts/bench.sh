@@ -290,6 +290,10 @@ row "imaptest_10_clients_cmds_per_s" "$LB_IMAPT" "${DV_IMAPT}" "${DV_IMAPT:+$(ra
 row "imaptest_errors" "$LB_IMAPT_ERR" "${DV_IMAPT_ERR}"
 row "rss_growth_50mb_in_and_out_kib" "$LB_BIG"
 row "binary_size_bytes" "$(stat -c %s "$BIN")"
+# Per board: the binaries scripts/build.sh BOARD left (CI builds them in scripts/ci-boards.sh).
+for f in target/boards/*/letterbox; do
+  if [ -f "$f" ]; then row "binary_size_bytes_$(basename "$(dirname "$f")")" "$(stat -c %s "$f")"; fi
+done
 # The chart (README): scripts/chart.py draws it from the table of a --peers run.
 [ "$PEERS" = 1 ] && python3 scripts/chart.py "$RESULTS" "$OUT/bench-results.svg"
 true
