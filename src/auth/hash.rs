@@ -166,7 +166,7 @@ mod tests {
         pub(super) static VERIFY_COST: std::cell::RefCell<Vec<(u32, usize, usize)>> =
             const { std::cell::RefCell::new(Vec::new()) };
     }
-    use std::time::{Duration, Instant};
+    use std::time::Instant;
 
     use super::*;
 
@@ -224,16 +224,19 @@ mod tests {
         assert!(Verifier::new("alice", Some("plaintext")).is_err());
     }
 
-    /// Measures the default cost here; prints it for the module doc (`--nocapture`).
+    /// A new hash runs the default cost: one PBKDF2 of PBKDF2_ITERATIONS per check. The
+    /// wall time it takes here is printed for the module doc (`--nocapture`); the time on
+    /// the boards is a benchmark matter (scripts/bench.sh), not a pass/fail timer.
     #[test]
-    fn hash_time_is_in_budget() {
+    fn new_hash_costs_the_default_iterations() {
         let hash = hash_password(&Secret::from("pw"));
+        VERIFY_COST.with(|c| c.borrow_mut().clear());
         let start = Instant::now();
         assert!(verify_password(&Secret::from("pw"), &hash));
         let took = start.elapsed();
         println!("PBKDF2-HMAC-SHA256 x {PBKDF2_ITERATIONS}: {took:?}");
-        // Generous: debug build on a shared core. A Pi Zero budget of 0.3 s / 20 = 15 ms.
-        assert!(took < Duration::from_secs(2));
+        let cost = VERIFY_COST.with(|c| c.borrow().clone());
+        assert_eq!(cost, vec![(PBKDF2_ITERATIONS, SALT_LEN, HASH_LEN)]);
     }
 
     /// BAD-INPUTS 45: an unknown user costs the same PBKDF2 as a wrong password.
