@@ -299,14 +299,17 @@ fn rename_inbox_moves_every_message_and_inbox_stays_empty() {
 c = C(); c.login()
 c.ok(b"SELECT INBOX")
 c.ok(b"STORE 2 +FLAGS (\\Flagged)")
+# Another session keeps INBOX selected through the rename (a phone in IDLE).
+other = C(); other.login(); other.ok(b"SELECT INBOX")
 uv = int(re.search(rb"UIDVALIDITY (\d+)", c.ok(b"STATUS INBOX (UIDVALIDITY)")[0]).group(1))
 r = c.cmd(b"RENAME INBOX Sent"); assert last(r) == b"NO" and b"ALREADYEXISTS" in r[-1], r
 r = c.cmd(b"RENAME Sent INBOX"); assert last(r) == b"NO", r
 c.ok(b'RENAME INBOX "Old/Inbox"')
 r = c.ok(b'STATUS "Old/Inbox" (MESSAGES UIDNEXT UIDVALIDITY)')
 assert r[0] == b'* STATUS "Old/Inbox" (MESSAGES 3 UIDNEXT 4 UIDVALIDITY %d)' % uv, r
+# INBOX goes on from its UIDVALIDITY and UIDNEXT: the old UIDs are never given again.
 r = c.ok(b"STATUS INBOX (MESSAGES UIDNEXT UIDVALIDITY)")
-m = re.search(rb"MESSAGES 0 UIDNEXT 1 UIDVALIDITY (\d+)", r[0]); assert m and int(m.group(1)) != uv, r
+assert b"MESSAGES 0 UIDNEXT 4 UIDVALIDITY %d" % uv in r[0], r
 r = c.ok(b'SELECT "Old/Inbox"'); assert b"* 3 EXISTS" in r, r
 r = c.ok(b"FETCH 1:* (UID FLAGS)")
 assert [l.replace(b"\\Recent \\", b"\\").replace(b"(\\Recent)", b"()") for l in r if l.startswith(b"* ")] == [b"* 1 FETCH (UID 1 FLAGS ())", b"* 2 FETCH (UID 2 FLAGS (\\Flagged))",
@@ -314,6 +317,14 @@ assert [l.replace(b"\\Recent \\", b"\\").replace(b"(\\Recent)", b"()") for l in 
 send([msg(4)])
 r = c.ok(b"STATUS INBOX (MESSAGES)"); assert b"MESSAGES 1" in r[0], r
 r = c.cmd(b'RENAME INBOX "Old/Inbox"'); assert last(r) == b"NO" and b"ALREADYEXISTS" in r[-1], r
+# The selected session sees the three expunged and the new message under a new UID.
+r = other.ok(b"NOOP")
+assert len([l for l in r if l.endswith(b" EXPUNGE")]) == 3 and b"* 1 EXISTS" in r, r
+r = other.ok(b"UID FETCH 1:* (UID)"); assert [l for l in r if l.startswith(b"* ")] == [b"* 1 FETCH (UID 4)"], r
+# A QRESYNC client that knew UIDs 1:3 is told they vanished, under the same UIDVALIDITY.
+q = C(); q.login(); q.ok(b"ENABLE QRESYNC")
+r = q.ok(b"SELECT INBOX (QRESYNC (%d 1 1:3))" % uv)
+assert b"* VANISHED (EARLIER) 1:3" in r and b"[UIDVALIDITY %d]" % uv in b" ".join(r), r
 r = c.ok(b'LIST "" "*"')
 assert b'"INBOX"' in names(r) and b'"Old/Inbox"' in names(r), r
 "#,
@@ -368,6 +379,43 @@ print(c.ok(b"STATUS INBOX (MESSAGES)")[0]); print(names(c.ok(b'LIST "" "*"')))
         }
         // And RENAME INBOX works afterwards.
         py(&srv, "c = C(); c.login(); c.ok(b'RENAME INBOX Again')");
+        check_clean(&srv.home);
+    }
+}
+
+/// The server is killed (abort) at each durable step of an ordinary RENAME of a folder with
+/// inferiors; after a restart the whole tree is renamed (the journal is rolled forward),
+/// every message is there once and no two names share a file.
+#[cfg(feature = "fault-injection")]
+#[test]
+fn rename_killed_at_each_step_is_rolled_forward() {
+    use std::os::unix::fs::MetadataExt;
+    for point in ["rename.journal", "rename.linked", "rename.unlinked"] {
+        let fault = format!("crash@{point}");
+        let mut srv = Server::start_env("imap-rename-tree-crash", "", "", &[("LETTERBOX_FAULT", &fault)]);
+        py(
+            &srv,
+            r#"
+c = C(); c.login()
+for i, box in enumerate([b"Work", b"Work/2025", b"Work/2026"]):
+    c.ok(b"CREATE " + box); c.append(box, msg(i))
+"#,
+        );
+        let before: Vec<_> = ["Work", "Work/2025", "Work/2026"].map(|f| bodies(&srv, f)).to_vec();
+        let out = py(&srv, "c = C(); c.login(); print(c.cmd(b'RENAME Work Old'))");
+        assert!(!out.contains("OK RENAME"), "{point}: answered OK before the crash: {out}");
+        srv.kill9();
+        assert!(srv.log_text().contains(&format!("crash at {point}")), "{point}: {}", srv.log_text());
+        srv.env.clear();
+        srv.spawn();
+        let listed = py(&srv, "c = C(); c.login(); print(names(c.ok(b'LIST \"\" \"*\"')))");
+        assert!(!listed.contains("Work"), "{point}: {listed}");
+        assert!(!srv.home.data().join("folders.rename").exists(), "{point}: journal left");
+        for (i, f) in ["Old", "Old/2025", "Old/2026"].iter().enumerate() {
+            assert_eq!(bodies(&srv, f), before[i], "{point}: {f}");
+            let file = srv.home.store().folder_path(f).unwrap();
+            assert_eq!(std::fs::metadata(file).unwrap().nlink(), 1, "{point}: {f} shares its file");
+        }
         check_clean(&srv.home);
     }
 }

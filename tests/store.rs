@@ -421,7 +421,15 @@ fn rename_inbox_and_recovery_of_each_interrupted_state() {
     assert_eq!(bodies(&home, "Old"), msgs);
     assert!(bodies(&home, "INBOX").is_empty());
     assert_eq!(home.store().open_folder("Old").unwrap().uidvalidity(), uv);
-    assert_ne!(home.store().open_folder("INBOX").unwrap().uidvalidity(), uv);
+    // The new INBOX goes on: same UIDVALIDITY, UIDs after the old ones, a higher MODSEQ.
+    let (old, inbox) = (home.store().open_folder("Old").unwrap(), home.store().open_folder("INBOX").unwrap());
+    assert_eq!(inbox.uidvalidity(), uv);
+    assert_eq!(inbox.state().uidnext, old.state().uidnext);
+    assert!(inbox.state().highest_modseq > old.state().highest_modseq);
+    drop((old, inbox));
+    assert_eq!(home.deliver(&msgs[0]), 0);
+    let uids: Vec<u32> = home.store().open_folder("INBOX").unwrap().entries().iter().map(|e| e.uid).collect();
+    assert_eq!(uids, vec![4]);
     assert!(!data(&home, "INBOX.rename").exists());
     assert_eq!(home.store().rename_inbox("Old").unwrap_err().kind, letterbox::store::ErrorKind::Exists);
     check_clean(&home);
@@ -438,6 +446,9 @@ fn rename_inbox_and_recovery_of_each_interrupted_state() {
     let store = home.store();
     assert_eq!(bodies(&home, "Old"), msgs);
     assert!(bodies(&home, "INBOX").is_empty());
+    let (old, inbox) = (store.open_folder("Old").unwrap(), store.open_folder("INBOX").unwrap());
+    assert_eq!((inbox.uidvalidity(), inbox.state().uidnext), (old.uidvalidity(), 4));
+    drop((old, inbox));
     let (a, b) =
         (std::fs::metadata(data(&home, "INBOX.lbx")).unwrap(), std::fs::metadata(data(&home, "Old.lbx")).unwrap());
     assert!(a.ino() != b.ino() && b.nlink() == 1, "names still share a file");
@@ -452,4 +463,89 @@ fn rename_inbox_and_recovery_of_each_interrupted_state() {
     assert_eq!(bodies(&home, "INBOX"), vec![msgs[0].clone()]);
     assert_eq!(bodies(&home, "Old"), msgs);
     assert!(!data(&home, "INBOX.rename").exists());
+}
+
+/// RENAME of a folder with its inferiors (RFC 3501 §6.3.5) through the library, then each
+/// on-disk state a crash can leave (see `Store::rename_all`), recovered by the next
+/// `Store::open`: all pairs renamed or none, every message once, no two names on one file.
+#[test]
+fn rename_all_and_recovery_of_each_interrupted_state() {
+    use std::os::unix::fs::MetadataExt;
+    let names = [("Work", "Old"), ("Work/2025", "Old/2025"), ("Work/2026", "Old/2026")];
+    let setup = |name: &str| {
+        let home = Home::new(name);
+        for (i, (from, _)) in names.iter().enumerate() {
+            let out = home.run(&["deliver", "--folder", from], &message(&format!("{from}-{i}"), 200));
+            assert!(out.status.success(), "{out:?}");
+        }
+        home
+    };
+    let expected = {
+        let home = setup("rename-all-expected");
+        let store = home.store();
+        names.map(|(from, _)| contents(&store, from).into_iter().map(|(_, _, b)| b).collect::<Vec<_>>())
+    };
+    let moves: Vec<(String, String)> = names.iter().map(|(a, b)| (a.to_string(), b.to_string())).collect();
+    let data = |home: &Home, f: &str| home.data().join(format!("{}.lbx", f.replace('/', "%2F")));
+    let bodies =
+        |home: &Home, f: &str| -> Vec<Vec<u8>> { contents(&home.store(), f).into_iter().map(|(_, _, b)| b).collect() };
+    let assert_renamed = |home: &Home| {
+        let listed = home.store().list().unwrap();
+        for (i, (from, to)) in names.iter().enumerate() {
+            assert!(!listed.contains(&from.to_string()), "{from} still listed: {listed:?}");
+            assert_eq!(bodies(home, to), expected[i], "{to}");
+            assert_eq!(std::fs::metadata(data(home, to)).unwrap().nlink(), 1, "{to} shares its file");
+        }
+        assert!(!home.data().join("folders.rename").exists());
+        check_clean(home);
+    };
+    // The whole operation; a second one finds the targets there.
+    let home = setup("rename-all-ok");
+    home.store().rename_all(&moves).unwrap();
+    assert_renamed(&home);
+    let store = home.store();
+    store.create("Work").unwrap();
+    assert_eq!(store.rename("Work", "Old").unwrap_err().kind, letterbox::store::ErrorKind::Exists);
+    assert_eq!(store.rename("Nope", "New").unwrap_err().kind, letterbox::store::ErrorKind::NotFound);
+    // One target of the tree exists: refused before anything changes.
+    let home = setup("rename-all-undo");
+    std::fs::copy(data(&home, "Work"), data(&home, "Old/2026")).unwrap();
+    let err = home.store().rename_all(&moves).unwrap_err();
+    assert_eq!(err.kind, letterbox::store::ErrorKind::Exists);
+    assert!(home.store().list().unwrap().contains(&"Work/2025".to_owned()));
+    assert!(!data(&home, "Old").exists() && !data(&home, "Old/2025").exists());
+    // Crash after the journal only: rolled forward on open.
+    let write_journal = |home: &Home| {
+        let text: String = names.iter().map(|(a, b)| format!("{a}\t{b}\n")).collect();
+        std::fs::write(home.data().join("folders.rename"), text).unwrap();
+    };
+    let home = setup("rename-all-journal");
+    write_journal(&home);
+    assert_renamed(&home);
+    // Crash with one pair linked, the others not yet.
+    let home = setup("rename-all-half-linked");
+    write_journal(&home);
+    std::fs::hard_link(data(&home, "Work"), data(&home, "Old")).unwrap();
+    assert_renamed(&home);
+    // Crash with every pair linked, one source already unlinked.
+    let home = setup("rename-all-linked");
+    write_journal(&home);
+    for (a, b) in names {
+        std::fs::hard_link(data(&home, a), data(&home, b)).unwrap();
+    }
+    std::fs::remove_file(data(&home, "Work")).unwrap();
+    assert_renamed(&home);
+    // Crash after every unlink (journal left): only the journal goes; a later folder of the
+    // old name is not touched.
+    let home = setup("rename-all-done");
+    home.store().rename_all(&moves).unwrap();
+    home.store().create("Work").unwrap();
+    write_journal(&home);
+    let listed = home.store().list().unwrap();
+    assert!(!home.data().join("folders.rename").exists());
+    assert!(listed.contains(&"Work".to_owned()) && bodies(&home, "Work").is_empty(), "{listed:?}");
+    for (i, (_, to)) in names.iter().enumerate() {
+        assert_eq!(bodies(&home, to), expected[i], "{to}");
+    }
+    check_clean(&home);
 }

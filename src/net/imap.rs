@@ -344,8 +344,9 @@ impl Mailstore for Store<'_> {
             self.reported.remove(a);
             forget_recent(a);
             forget_recent(b);
-            st.rename(a, b).map_err(|e| store_err(&e))?;
         }
+        // All together, or (after a crash, on the next start) all rolled forward.
+        st.rename_all(&moves).map_err(|e| store_err(&e))?;
         // The special-use attribute travels with its folder.
         let map = st.special_use();
         if map.iter().any(|(_, n)| moves.iter().any(|(a, _)| a == n)) {

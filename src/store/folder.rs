@@ -84,7 +84,7 @@ impl Folder {
     /// directory sync); an existing folder is left alone and `Exists` returned.
     pub fn create(path: &Path, uidvalidity: u32, now: i64) -> Result<()> {
         let dir = path.parent().ok_or_else(|| Error::new(ErrorKind::BadName, "no parent"))?;
-        let tmp = Self::write_empty(path, uidvalidity, now)?;
+        let tmp = Self::write_empty(path, &FolderHeader { uidvalidity, uidnext: 1, modseq: 0, created: now })?;
         let linked = std::fs::hard_link(&tmp, path);
         let _ = std::fs::remove_file(&tmp);
         crate::sys::fsync_dir(dir)?;
@@ -96,20 +96,20 @@ impl Folder {
     }
 
     /// Writes a synced empty folder file beside `path` and returns its name.
-    fn write_empty(path: &Path, uidvalidity: u32, now: i64) -> Result<PathBuf> {
+    fn write_empty(path: &Path, header: &FolderHeader) -> Result<PathBuf> {
         let tmp = path.with_extension(format!("lbx.new{}", std::process::id()));
         let mut bytes = format::SIGNATURE.to_vec();
-        bytes.extend(FolderHeader { uidvalidity, uidnext: 1, modseq: 0, created: now }.encode());
+        bytes.extend(header.encode());
         let f = OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(&tmp)?;
         f.write_all_at(&bytes, 0)?;
         f.sync_all()?;
         Ok(tmp)
     }
 
-    /// Puts a new empty folder file at `path` in one atomic rename, replacing what is there
-    /// (RENAME INBOX, see `Store::rename_inbox`); the caller syncs the directory.
-    pub fn create_replacing(path: &Path, uidvalidity: u32, now: i64) -> Result<()> {
-        let tmp = Self::write_empty(path, uidvalidity, now)?;
+    /// Puts a new empty folder file with `header` at `path` in one atomic rename, replacing
+    /// what is there (RENAME INBOX, see `Store::rename_inbox`); the caller syncs the directory.
+    pub fn create_replacing(path: &Path, header: &FolderHeader) -> Result<()> {
+        let tmp = Self::write_empty(path, header)?;
         let r = std::fs::rename(&tmp, path);
         if r.is_err() {
             let _ = std::fs::remove_file(&tmp);
@@ -122,6 +122,15 @@ impl Folder {
     pub fn with_lock<T>(&mut self, f: impl FnOnce() -> Result<T>) -> Result<T> {
         self.lock()?;
         let r = f();
+        self.unlock();
+        r
+    }
+
+    /// Runs `f` holding this folder's exclusive lock, on its state caught up to the last
+    /// record (what the next append would see).
+    pub fn with_lock_caught_up<T>(&mut self, f: impl FnOnce(&State) -> Result<T>) -> Result<T> {
+        self.lock()?;
+        let r = self.catch_up_locked().and_then(|()| f(&self.state));
         self.unlock();
         r
     }

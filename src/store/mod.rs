@@ -12,6 +12,7 @@
 //! subscriptions                 subscribed folder names, one per line (IMAP SUBSCRIBE)
 //! special-use                   `\Attribute name` per line (RFC 6154; absent: the defaults)
 //! INBOX.rename                  journal of a RENAME INBOX in progress (see `rename_inbox`)
+//! folders.rename                journal of another RENAME in progress (see `rename_all`)
 //! ```
 //!
 //! Folder names are keys, never paths: `file_stem` keeps `[A-Za-z0-9_-]` and
@@ -102,6 +103,8 @@ pub const SPECIAL_USES: [&str; 5] = ["\\Sent", "\\Drafts", "\\Trash", "\\Junk", 
 const SPECIAL_USE_FILE: &str = "special-use";
 /// Journal of a RENAME INBOX in progress (see `Store::rename_inbox`).
 const INBOX_RENAME_JOURNAL: &str = "INBOX.rename";
+/// Journal of a folder RENAME in progress: `from<TAB>to` lines (see `Store::rename_all`).
+const RENAME_JOURNAL: &str = "folders.rename";
 
 /// A data directory.
 #[derive(Debug, Clone)]
@@ -116,6 +119,7 @@ impl Store {
         let s = Store { dir: dir.to_path_buf() };
         s.ensure(INBOX)?;
         s.recover_inbox_rename()?;
+        s.recover_rename()?;
         Ok(s)
     }
 
@@ -176,26 +180,126 @@ impl Store {
         Ok(())
     }
 
-    /// Renames a folder (the caller handles INBOX's special rename, RFC 3501 §6.3.5).
+    /// Renames one folder (see `rename_all`).
     pub fn rename(&self, from: &str, to: &str) -> Result<()> {
-        let (a, b) = (self.folder_path(from)?, self.folder_path(to)?);
-        if !a.exists() {
-            return Err(Error::new(ErrorKind::NotFound, "no such folder"));
+        self.rename_all(&[(from.to_owned(), to.to_owned())])
+    }
+
+    /// Renames folders, each `(from, to)` pair, as one step that a crash cannot cut in
+    /// half: RENAME of a folder with its inferiors (RFC 3501 §6.3.5; the caller handles
+    /// INBOX's special rename). No target may exist (`Exists`), and none is ever replaced.
+    ///
+    /// Under the data directory's lock (other renames and recoveries wait):
+    ///
+    /// 1. journal `folders.rename` (the pairs) written, synced, renamed into place,
+    ///    directory synced;
+    /// 2. every target hard-linked to its source (same inode: appenders keep writing into
+    ///    it), directory synced;
+    /// 3. every source name and its index unlinked, directory synced;
+    /// 4. journal removed.
+    ///
+    /// After a crash, `Store::open` rolls the journal forward: a pair whose source and
+    /// target share an inode loses its source name; a source without a target is linked,
+    /// then unlinked. So the folders end up all renamed or (crash before 1) none, and no
+    /// two names share a folder file.
+    pub fn rename_all(&self, moves: &[(String, String)]) -> Result<()> {
+        let mut pairs = Vec::with_capacity(moves.len());
+        for (a, b) in moves {
+            let (a, b) = (canonical(a)?, canonical(b)?);
+            let (pa, pb) = (self.folder_path(&a)?, self.folder_path(&b)?);
+            pairs.push((a, b, pa, pb));
         }
-        // link + unlink: never replaces an existing target.
-        std::fs::hard_link(&a, &b).map_err(|e| match e.kind() {
-            io::ErrorKind::AlreadyExists => Error::new(ErrorKind::Exists, "target exists"),
-            _ => e.into(),
-        })?;
-        std::fs::remove_file(&a)?;
-        let _ = std::fs::remove_file(index::path_for(&a));
+        let _dir_lock = self.lock_dir()?;
+        for (_, _, pa, pb) in &pairs {
+            if !pa.exists() {
+                return Err(Error::new(ErrorKind::NotFound, "no such folder"));
+            }
+            if pb.exists() {
+                return Err(Error::new(ErrorKind::Exists, "target exists"));
+            }
+        }
+        let journal = self.dir.join(RENAME_JOURNAL);
+        let tmp = self.dir.join(format!("{RENAME_JOURNAL}.new"));
+        let text: String = pairs.iter().map(|(a, b, _, _)| format!("{a}\t{b}\n")).collect();
+        crate::util::write_synced(&tmp, text.as_bytes())?;
+        std::fs::rename(&tmp, &journal)?;
+        crate::sys::fsync_dir(&self.dir)?;
+        fault::crash_point("rename.journal");
+        for (i, (_, _, pa, pb)) in pairs.iter().enumerate() {
+            if let Err(e) = std::fs::hard_link(pa, pb) {
+                // Undone: the links made so far go, then the journal.
+                for (_, _, _, made) in pairs.iter().take(i) {
+                    let _ = std::fs::remove_file(made);
+                }
+                let _ = std::fs::remove_file(&journal);
+                let _ = crate::sys::fsync_dir(&self.dir);
+                return Err(match e.kind() {
+                    io::ErrorKind::AlreadyExists => Error::new(ErrorKind::Exists, "target exists"),
+                    _ => e.into(),
+                });
+            }
+        }
+        crate::sys::fsync_dir(&self.dir)?;
+        fault::crash_point("rename.linked");
+        for (_, _, pa, _) in &pairs {
+            std::fs::remove_file(pa)?;
+            let _ = std::fs::remove_file(index::path_for(pa));
+        }
+        crate::sys::fsync_dir(&self.dir)?;
+        fault::crash_point("rename.unlinked");
+        std::fs::remove_file(&journal)?;
+        Ok(())
+    }
+
+    /// Recovery of an interrupted `rename_all`: rolls its journal forward (see there).
+    fn recover_rename(&self) -> Result<()> {
+        use std::os::unix::fs::MetadataExt;
+        let journal = self.dir.join(RENAME_JOURNAL);
+        if !journal.exists() {
+            return Ok(());
+        }
+        let _dir_lock = self.lock_dir()?;
+        let Ok(text) = std::fs::read_to_string(&journal) else {
+            return Ok(()); // Finished meanwhile by the process that held the lock.
+        };
+        let inode = |p: &Path| std::fs::metadata(p).ok().map(|m| (m.dev(), m.ino()));
+        for line in text.lines() {
+            let Some((a, b)) = line.split_once('\t') else { continue };
+            let (Ok(pa), Ok(pb)) = (self.folder_path(a), self.folder_path(b)) else { continue };
+            match (inode(&pa), inode(&pb)) {
+                (Some(x), Some(y)) if x == y => {}
+                (Some(_), None) => std::fs::hard_link(&pa, &pb)?,
+                // Done already, never started, or a different folder took the name since.
+                _ => continue,
+            }
+            crate::sys::fsync_dir(&self.dir)?;
+            std::fs::remove_file(&pa)?;
+            let _ = std::fs::remove_file(index::path_for(&pa));
+        }
+        crate::sys::fsync_dir(&self.dir)?;
+        std::fs::remove_file(&journal)?;
         crate::sys::fsync_dir(&self.dir)?;
         Ok(())
     }
 
+    /// The data directory's exclusive lock (flock on the directory itself), held while
+    /// folder names change; released when the returned handle drops.
+    fn lock_dir(&self) -> Result<std::fs::File> {
+        let f = std::fs::File::open(&self.dir)?;
+        f.lock()?;
+        Ok(f)
+    }
+
     /// RFC 3501 §6.3.5 RENAME INBOX: every message of INBOX moves to the new folder `to`
-    /// (UIDVALIDITY, UIDs and flags kept) and INBOX starts again empty, with a new
-    /// UIDVALIDITY. The whole INBOX file changes name, so no message is ever copied.
+    /// (UIDVALIDITY, UIDs and flags kept) and INBOX starts again empty. The whole INBOX file
+    /// changes name, so no message is ever copied.
+    ///
+    /// The new INBOX keeps INBOX's UIDVALIDITY and goes on from its UIDNEXT and MODSEQ, as
+    /// Dovecot's does: to a client, and to every session that has INBOX selected, the old
+    /// messages were expunged (EXPUNGE, or VANISHED for QRESYNC) and new mail gets new UIDs.
+    /// A fresh UIDVALIDITY would tell a cached client the same thing, but a session that
+    /// stays selected cannot be told of it (RFC 3501 has no untagged UIDVALIDITY change), so
+    /// it would see UID 1 again for a different message.
     ///
     /// Order of writes, all under INBOX's exclusive lock (appenders wait, then see the new
     /// inode and reopen, as after compaction):
@@ -221,8 +325,7 @@ impl Store {
         }
         let (inbox, target) = (self.folder_path(INBOX)?, self.folder_path(&to)?);
         let mut handle = Folder::open_light(&inbox)?;
-        let old_uidvalidity = handle.uidvalidity();
-        handle.with_lock(|| {
+        handle.with_lock_caught_up(|old| {
             if target.exists() {
                 return Err(Error::new(ErrorKind::Exists, "target exists"));
             }
@@ -241,18 +344,24 @@ impl Store {
             }
             crate::sys::fsync_dir(&self.dir)?;
             fault::crash_point("rename_inbox.linked");
-            self.finish_inbox_rename(&inbox, old_uidvalidity)?;
+            self.finish_inbox_rename(&inbox, old)?;
             let _ = std::fs::remove_file(&journal);
             Ok(())
         })
     }
 
     /// Step 3 of `rename_inbox`: a new empty INBOX over the old name (the old file lives on
-    /// as the target), then its stale index goes. Its UIDVALIDITY is greater than the old
-    /// one (RFC 3501 §2.3.1.1), even when both were made in the same second.
-    fn finish_inbox_rename(&self, inbox: &Path, old_uidvalidity: u32) -> Result<()> {
-        let uidvalidity = new_uidvalidity().max(old_uidvalidity.wrapping_add(1)).max(1);
-        Folder::create_replacing(inbox, uidvalidity, crate::util::unix_now())?;
+    /// as the target), then its stale index goes. It continues `old`: same UIDVALIDITY, the
+    /// same UIDNEXT (no UID is ever used twice) and a MODSEQ one above the old highest (the
+    /// expunge of everything is a change, RFC 7162 §3.2.10).
+    fn finish_inbox_rename(&self, inbox: &Path, old: &state::State) -> Result<()> {
+        let header = format::FolderHeader {
+            uidvalidity: old.uidvalidity,
+            uidnext: old.uidnext.max(1),
+            modseq: old.highest_modseq.saturating_add(1),
+            created: crate::util::unix_now(),
+        };
+        Folder::create_replacing(inbox, &header)?;
         crate::sys::fsync_dir(&self.dir)?;
         let _ = std::fs::remove_file(index::path_for(inbox));
         Ok(())
@@ -268,8 +377,7 @@ impl Store {
         let inbox = self.folder_path(INBOX)?;
         // Waits for a rename in progress (it holds the lock), then follows its new INBOX.
         let mut handle = Folder::open_light(&inbox)?;
-        let old_uidvalidity = handle.uidvalidity();
-        handle.with_lock(|| {
+        handle.with_lock_caught_up(|old| {
             let Ok(to) = std::fs::read_to_string(&journal) else {
                 return Ok(()); // Finished meanwhile by the process that held the lock.
             };
@@ -281,7 +389,7 @@ impl Store {
             };
             if let Ok(target) = self.folder_path(&to) {
                 if same(&inbox, &target) {
-                    self.finish_inbox_rename(&inbox, old_uidvalidity)?;
+                    self.finish_inbox_rename(&inbox, old)?;
                 }
             }
             std::fs::remove_file(&journal)?;

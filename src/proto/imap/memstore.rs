@@ -275,9 +275,10 @@ impl Mailstore for MemStore {
         }
         let f = self.folders.remove(from).ok_or(StoreError::NotFound)?;
         if from == "INBOX" {
-            // RFC 3501 §6.3.5: the messages move, INBOX stays (empty, new UIDVALIDITY).
-            let uidvalidity = f.uidvalidity + 1000;
-            self.folders.insert(from.to_owned(), Folder { uidvalidity, uidnext: 1, ..Folder::default() });
+            // RFC 3501 §6.3.5: the messages move, INBOX stays, empty, and goes on from its
+            // UIDVALIDITY and UIDNEXT (as the real store does, see `Store::rename_inbox`).
+            let (uidvalidity, uidnext) = (f.uidvalidity, f.uidnext);
+            self.folders.insert(from.to_owned(), Folder { uidvalidity, uidnext, ..Folder::default() });
         }
         self.folders.insert(to.to_owned(), f);
         Ok(())
