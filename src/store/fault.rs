@@ -9,7 +9,8 @@
 //! * `lose-unsynced@N`: at the Nth sync, everything written since the last sync is cut off
 //!   and the process aborts: a power cut dropping the page cache (BAD-INPUTS 52);
 //! * `crash@NAME`: the process aborts at the named [`crash_point`] (all earlier writes and
-//!   syncs done), e.g. `crash@rename_inbox.linked`.
+//!   syncs done): `rename_inbox.journal`, `rename_inbox.linked`, `rename.journal`,
+//!   `rename.linked`, `rename.unlinked`.
 //!
 //! Without the feature every hook is an inlined `Ok(())`.
 
