@@ -17,6 +17,8 @@
 # Loopback only; loops are bounded.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# shellcheck source=scripts/lib.sh
+. scripts/lib.sh
 N=${1:-1000000}
 OUT=target/bench
 mkdir -p "$OUT"
@@ -31,20 +33,7 @@ else
 fi
 HOME_LB=$(mktemp -d /tmp/lb-scale.XXXXXX)
 PORT=${SCALE_PORT:-11943}
-cat > "$HOME_LB/letterbox.toml" <<EOF
-domain = "example.org"
-user = "alice"
-data_dir = "data"
-[listen]
-smtp = []
-pop3 = []
-imap = ["127.0.0.1:$PORT"]
-imaps = []
-pop3s = []
-[limits]
-connections_per_ip = 200
-connections = 400
-EOF
+lb_config "$HOME_LB/letterbox.toml" imap="$PORT"
 printf 'benchpassword\n' | "$BIN" passwd --config "$HOME_LB/letterbox.toml" >/dev/null
 LB_PID=""
 stop_lb() { [ -z "$LB_PID" ] || { kill "$LB_PID" 2>/dev/null || true; wait "$LB_PID" 2>/dev/null || true; }; }
@@ -73,7 +62,7 @@ echo "messages $N" | tee -a "$OUT/scale.txt"
 
 "$BIN" serve --config "$HOME_LB/letterbox.toml" 2>"$OUT/scale.log" &
 LB_PID=$!
-for _ in $(seq 200); do (exec 3<>/dev/tcp/127.0.0.1/"$PORT") 2>/dev/null && break; sleep 0.05; done
+wait_port "$PORT" 10 || true
 sleep 0.5
 
 python3 - "$PORT" "$LB_PID" <<'PY' | tee -a "$OUT/scale.txt"

@@ -11,6 +11,8 @@
 # Loopback only; every loop is bounded.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# shellcheck source=scripts/lib.sh
+. scripts/lib.sh
 PEERS=0
 [ "${1:-}" = "--peers" ] && PEERS=1
 N=${BENCH_MESSAGES:-2000}
@@ -39,25 +41,12 @@ kib() { awk -v f="$2" '$1==f {print $2}' "/proc/$1/status" 2>/dev/null || echo 0
 
 # --- letterbox --------------------------------------------------------------------------
 HOME_LB=$(mktemp -d /tmp/lb-bench.XXXXXX)
-cat > "$HOME_LB/letterbox.toml" <<EOF
-domain = "example.org"
-user = "alice"
-data_dir = "data"
-[listen]
-smtp = ["127.0.0.1:12525"]
-pop3 = ["127.0.0.1:11110"]
-imap = ["127.0.0.1:11143"]
-imaps = []
-pop3s = []
-[limits]
-connections_per_ip = 200
-connections = 400
-EOF
+lb_config "$HOME_LB/letterbox.toml" smtp=12525 pop3=11110 imap=11143
 printf 'benchpassword\n' | "$BIN" passwd --config "$HOME_LB/letterbox.toml" >/dev/null
 start_lb() {
   "$BIN" serve --config "$HOME_LB/letterbox.toml" 2>"$OUT/letterbox.log" &
   LB_PID=$!
-  for _ in $(seq 100); do (exec 3<>/dev/tcp/127.0.0.1/12525) 2>/dev/null && break; sleep 0.05; done
+  wait_port 12525 || true
 }
 stop_lb() { kill "$LB_PID" 2>/dev/null || true; wait "$LB_PID" 2>/dev/null || true; }
 trap 'stop_lb; rm -rf "$HOME_LB"' EXIT

@@ -66,3 +66,41 @@ ensure_toolchain() {
       || rustup target add --toolchain "$toolchain" "$triple"
   fi
 }
+
+# lb_config FILE [PROTO=PORT ...] [tls=DIR]: a loopback letterbox config for benchmarks and
+# soak runs (user alice, data in FILE's folder/data). Listeners not named are off; tls=DIR
+# adds DIR/cert.pem and DIR/key.pem (as `letterbox init --dir DIR` writes them).
+lb_config() {
+  local file=$1 arg proto tls="" listen=""
+  shift
+  declare -A port=()
+  for arg in "$@"; do
+    case $arg in
+      tls=*) tls=${arg#tls=} ;;
+      *=*) port[${arg%%=*}]=${arg#*=} ;;
+      *) die "lb_config: $arg is not PROTO=PORT" ;;
+    esac
+  done
+  for proto in smtp pop3 imap imaps pop3s; do
+    if [ -n "${port[$proto]:-}" ]; then
+      listen+="$proto = [\"127.0.0.1:${port[$proto]}\"]"$'\n'
+    else
+      listen+="$proto = []"$'\n'
+    fi
+  done
+  {
+    printf 'domain = "example.org"\nuser = "alice"\ndata_dir = "data"\n[listen]\n%s' "$listen"
+    printf '[limits]\nconnections_per_ip = 200\nconnections = 400\n'
+    [ -z "$tls" ] || printf '[tls]\ncert = "%s/cert.pem"\nkey = "%s/key.pem"\n' "$tls" "$tls"
+  } > "$file"
+}
+
+# wait_port PORT [SECONDS]: until something accepts on 127.0.0.1:PORT (default at most 5 s).
+wait_port() {
+  local _
+  for _ in $(seq $((${2:-5} * 20))); do
+    (exec 3<>/dev/tcp/127.0.0.1/"$1") 2>/dev/null && return 0
+    sleep 0.05
+  done
+  return 1
+}

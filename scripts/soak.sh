@@ -6,6 +6,8 @@
 #   scripts/soak.sh [SECONDS]
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# shellcheck source=scripts/lib.sh
+. scripts/lib.sh
 SECS=${1:-600}
 cargo build --release --quiet
 BIN=$PWD/target/release/letterbox
@@ -13,29 +15,13 @@ HOME_DIR=$(mktemp -d /tmp/letterbox-soak.XXXXXX)
 trap 'kill "$PID" 2>/dev/null || true; rm -rf "$HOME_DIR"' EXIT
 port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
 SMTP=$(port); IMAP=$(port); IMAPS=$(port); POP3=$(port); POP3S=$(port)
-cat > "$HOME_DIR/letterbox.toml" <<CFG
-domain = "example.org"
-user = "alice"
-data_dir = "data"
-[listen]
-smtp = ["127.0.0.1:$SMTP"]
-imap = ["127.0.0.1:$IMAP"]
-imaps = ["127.0.0.1:$IMAPS"]
-pop3 = ["127.0.0.1:$POP3"]
-pop3s = ["127.0.0.1:$POP3S"]
-[tls]
-cert = "init/cert.pem"
-key = "init/key.pem"
-CFG
+lb_config "$HOME_DIR/letterbox.toml" smtp="$SMTP" imap="$IMAP" imaps="$IMAPS" pop3="$POP3" pop3s="$POP3S" tls=init
 "$BIN" init --dir "$HOME_DIR/init" --domain example.org --user alice >/dev/null
 PASS="soak password $$"
 echo "$PASS" | "$BIN" passwd --config "$HOME_DIR/letterbox.toml" >/dev/null
 "$BIN" serve --config "$HOME_DIR/letterbox.toml" 2> "$HOME_DIR/server.log" &
 PID=$!
-for _ in $(seq 100); do
-  (exec 3<>/dev/tcp/127.0.0.1/"$POP3") 2>/dev/null && break
-  sleep 0.1
-done
+wait_port "$POP3" 10 || true
 echo "soak: ${SECS}s against pid $PID (binary $(stat -c %s "$BIN") bytes)"
 OUT=$(LB_SMTP=$SMTP LB_IMAP=$IMAP LB_POP3=$POP3 LB_USER=alice LB_PASS=$PASS python3 scripts/soak.py "$SECS" "$PID" | tee /dev/stderr | tail -1)
 kill "$PID"; wait "$PID" || true

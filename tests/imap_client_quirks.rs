@@ -21,8 +21,6 @@ mod common;
 
 use common::*;
 
-const CLIENT: &str = include_str!("transcripts/imap_raw_client.py");
-
 const QUIRKS: &str = r#"
 import base64
 OK, NO, BAD = b"OK", b"NO", b"BAD"
@@ -183,7 +181,7 @@ for name, steps in [("iOS", ios), ("Thunderbird", tb), ("K-9", k9), ("eM Client"
 #[test]
 fn client_command_lines_replayed() {
     let srv = Server::start("imap-quirks", "", "");
-    let out = srv.python(&format!("{CLIENT}\n{QUIRKS}"));
+    let out = srv.py("", QUIRKS);
     eprint!("{out}");
     assert_eq!(out.lines().filter(|l| l.contains("commands OK")).count(), 6, "{out}");
 }

@@ -8,10 +8,8 @@ mod common;
 
 use common::*;
 
-const CLIENT: &str = include_str!("transcripts/imap_raw_client.py");
-
 fn py(srv: &Server, script: &str) -> String {
-    srv.python(&format!("{CLIENT}\n{script}"))
+    srv.py("", script)
 }
 
 #[test]

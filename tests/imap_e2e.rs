@@ -10,83 +10,15 @@ use std::time::Instant;
 
 use common::*;
 
+/// What these scripts add to the shared raw clients (tests/common/raw_client.py).
 const PY: &str = r#"
-import os, socket, ssl, time, smtplib, imaplib, base64, threading, re
-SMTP = int(os.environ["LB_SMTP"]); IMAP = int(os.environ["LB_IMAP"]); IMAPS = int(os.environ["LB_IMAPS"])
-USER = os.environ["LB_USER"]; PASS = os.environ["LB_PASS"]
-CTX = ssl.create_default_context(); CTX.check_hostname = False; CTX.verify_mode = ssl.CERT_NONE
-imaplib.Commands.setdefault("ID", ("NONAUTH", "AUTH", "SELECTED"))
-def send(msgs):
-    s = smtplib.SMTP("127.0.0.1", SMTP)
-    for m in msgs: assert s.sendmail("bob@example.net", ["alice@example.org"], m) == {}
-    s.quit()
-def imap(tls=False, src=None):
-    M = imaplib.IMAP4_SSL("127.0.0.1", IMAPS, ssl_context=CTX) if tls else imaplib.IMAP4("127.0.0.1", IMAP)
-    M.login(USER, PASS); return M
-def ok(r):
-    assert r[0] == "OK", r
-    return r[1]
-class C:
-    """A raw IMAP client: cmd() returns every line up to and including the tagged one."""
-    n = 0
-    def __init__(self, port=IMAP, src=None, timeout=10, tls=False, greet=True):
-        self.s = socket.create_connection(("127.0.0.1", port), timeout=timeout,
-                                          source_address=(src, 0) if src else None)
-        if tls: self.s = CTX.wrap_socket(self.s)
-        self.buf = b""
-        if greet: self.greeting = self.line()
-    def starttls(self):
-        self.s = CTX.wrap_socket(self.s); self.buf = b""
-    def line(self):
-        while b"\r\n" not in self.buf:
-            d = self.s.recv(65536)
-            if not d:
-                l, self.buf = self.buf, b""
-                return l
-            self.buf += d
-        l, self.buf = self.buf.split(b"\r\n", 1)
-        return l
-    def read_exact(self, n):
-        while len(self.buf) < n:
-            d = self.s.recv(65536)
-            if not d: break
-            self.buf += d
-        d, self.buf = self.buf[:n], self.buf[n:]
-        return d
-    def send(self, b):
-        self.s.sendall(b)
-    def resp(self, tag):
-        out = []
-        while True:
-            l = self.line()
-            out.append(l)
-            m = re.search(rb"\{(\d+)\}$", l)
-            if m: out.append(self.read_exact(int(m.group(1))))
-            if l.startswith(tag + b" ") or l == b"": return out
-    def cmd(self, b, tag=None):
-        C.n += 1
-        tag = tag or b"t%d" % C.n
-        self.send(tag + b" " + b + b"\r\n")
-        return self.resp(tag)
-    def login(self):
-        r = self.cmd(b'LOGIN "%s" "%s"' % (USER.encode(), PASS.encode()))
-        assert r[-1].split()[1] == b"OK", r
-    def eof(self):
-        try:
-            while True:
-                d = self.s.recv(65536)
-                if not d: return True
-                self.buf += d
-        except (ConnectionResetError, BrokenPipeError, ssl.SSLError): return True
-        except socket.timeout: return False
-def last(r): return r[-1].split(b" ", 2)[1]
 def msg(i, extra=b""):
     return (b"From: Bob <bob@example.net>\r\nTo: alice@example.org\r\nSubject: m%d\r\nDate: Mon, 02 Mar 2026 10:00:00 +0000\r\n"
             b"Message-ID: <m%d@example.net>\r\n\r\nline one\r\n.dot line\r\n" % (i, i)) + extra + b"last line %d\r\n" % i
 "#;
 
 fn py(srv: &Server, script: &str) -> String {
-    srv.python(&format!("{PY}\n{script}"))
+    srv.py(PY, script)
 }
 
 fn inbox(srv: &Server) -> Vec<Vec<u8>> {

@@ -11,59 +11,9 @@ use std::process::{Command, Stdio};
 
 use common::*;
 
+/// What these scripts add to the shared raw clients (tests/common/raw_client.py).
 const PY: &str = r#"
-import os, socket, ssl, smtplib, re
-SMTP = int(os.environ["LB_SMTP"]); IMAP = int(os.environ["LB_IMAP"]); IMAPS = int(os.environ["LB_IMAPS"])
-USER = os.environ["LB_USER"]; PASS = os.environ["LB_PASS"]
-def send(msgs):
-    s = smtplib.SMTP("127.0.0.1", SMTP)
-    for m in msgs: assert s.sendmail("bob@example.net", ["alice@example.org"], m) == {}
-    s.quit()
-class C:
-    """A raw IMAP client: cmd() returns every line up to and including the tagged one."""
-    n = 0
-    def __init__(self):
-        self.s = socket.create_connection(("127.0.0.1", IMAP), timeout=20)
-        self.buf = b""
-        self.greeting = self.line()
-    def line(self):
-        while b"\r\n" not in self.buf:
-            d = self.s.recv(65536)
-            if not d:
-                l, self.buf = self.buf, b""
-                return l
-            self.buf += d
-        l, self.buf = self.buf.split(b"\r\n", 1)
-        return l
-    def read_exact(self, n):
-        while len(self.buf) < n:
-            d = self.s.recv(65536)
-            if not d: break
-            self.buf += d
-        d, self.buf = self.buf[:n], self.buf[n:]
-        return d
-    def resp(self, tag):
-        out = []
-        while True:
-            l = self.line()
-            out.append(l)
-            m = re.search(rb"\{(\d+)\}$", l)
-            if m: out.append(self.read_exact(int(m.group(1))))
-            if l.startswith(tag + b" ") or l == b"": return out
-    def cmd(self, b):
-        C.n += 1
-        tag = b"t%d" % C.n
-        self.s.sendall(tag + b" " + b + b"\r\n")
-        return self.resp(tag)
-    def ok(self, b):
-        r = self.cmd(b)
-        assert last(r) == b"OK", (b, r)
-        return r
-    def append(self, box, body, flags=b""):
-        return self.ok(b"APPEND " + box + b" " + flags + b"{%d+}\r\n" % len(body) + body)
-    def login(self):
-        self.ok(b'LOGIN "%s" "%s"' % (USER.encode(), PASS.encode()))
-def last(r): return r[-1].split(b" ", 2)[1]
+TIMEOUT = 20
 def lists(r): return [l for l in r if l.startswith(b"* LIST ")]
 def names(r): return [l.rsplit(b' "/" ', 1)[1] for l in lists(r)]
 def line_for(r, name):
@@ -76,7 +26,7 @@ def msg(i, extra=b""):
 "#;
 
 fn py(srv: &Server, script: &str) -> String {
-    srv.python(&format!("{PY}\n{script}"))
+    srv.py(PY, script)
 }
 
 fn bodies(srv: &Server, folder: &str) -> Vec<Vec<u8>> {

@@ -9,57 +9,22 @@ use std::time::Duration;
 
 use common::*;
 
+/// What these scripts add to the shared raw clients (tests/common/raw_client.py).
 const PY: &str = r#"
-import os, socket, ssl, time, smtplib, poplib, base64, threading
-SMTP = int(os.environ["LB_SMTP"]); POP3 = int(os.environ["LB_POP3"]); POP3S = int(os.environ["LB_POP3S"])
-USER = os.environ["LB_USER"]; PASS = os.environ["LB_PASS"]
-CTX = ssl.create_default_context(); CTX.check_hostname = False; CTX.verify_mode = ssl.CERT_NONE
-def send(msgs):
-    s = smtplib.SMTP("127.0.0.1", SMTP)
-    for m in msgs: assert s.sendmail("bob@example.net", ["alice@example.org"], m) == {}
-    s.quit()
+C = Pop
 def pop(tls=True):
     p = poplib.POP3_SSL("127.0.0.1", POP3S, context=CTX) if tls else poplib.POP3("127.0.0.1", POP3)
     p.user(USER); p.pass_(PASS); return p
 def retr(p, n):
     resp, lines, octets = p.retr(n)
     return b"\r\n".join(lines) + b"\r\n"
-class C:
-    def __init__(self, port=POP3, src=None, timeout=10):
-        self.s = socket.create_connection(("127.0.0.1", port), timeout=timeout,
-                                          source_address=(src, 0) if src else None)
-        self.buf = b""
-    def line(self):
-        while b"\r\n" not in self.buf:
-            d = self.s.recv(65536)
-            if not d:
-                l, self.buf = self.buf, b""
-                return l
-            self.buf += d
-        l, self.buf = self.buf.split(b"\r\n", 1)
-        return l
-    def cmd(self, b):
-        self.s.sendall(b + b"\r\n"); return self.line()
-    def multi(self):
-        out = []
-        while True:
-            l = self.line()
-            if l == b".": return out
-            out.append(l)
-    def eof(self):
-        try:
-            while True:
-                d = self.s.recv(65536)
-                if not d: return True
-        except (ConnectionResetError, BrokenPipeError): return True
-        except socket.timeout: return False
 def msg(i, extra=b""):
     return (b"From: bob@example.net\r\nTo: alice@example.org\r\nSubject: p%d\r\n\r\nline one\r\n.dot line\r\n..two dots\r\n"
             % i) + extra + b"last line %d\r\n" % i
 "#;
 
 fn py(srv: &Server, script: &str) -> String {
-    srv.python(&format!("{PY}\n{script}"))
+    srv.py(PY, script)
 }
 
 /// The Python `msg(i)` helper, in Rust (no extra).

@@ -11,12 +11,8 @@ mod common;
 
 use common::*;
 
+/// What these scripts add to the shared raw clients (tests/common/raw_client.py).
 const PY: &str = r#"
-import os, socket, ssl, time, threading, imaplib, poplib
-IMAP = int(os.environ["LB_IMAP"]); IMAPS = int(os.environ["LB_IMAPS"])
-POP3 = int(os.environ["LB_POP3"]); POP3S = int(os.environ["LB_POP3S"]); SMTP = int(os.environ["LB_SMTP"])
-USER = os.environ["LB_USER"]; PASS = os.environ["LB_PASS"]
-CTX = ssl.create_default_context(); CTX.check_hostname = False; CTX.verify_mode = ssl.CERT_NONE
 HELLO = bytes.fromhex("16030100c4010000c00303") + bytes(32) + bytes.fromhex("000004130113020100009300000000")
 
 def dribble(name, port, payload, tls=False, starttls=None, interval=0.25):
@@ -48,7 +44,7 @@ def dribble(name, port, payload, tls=False, starttls=None, interval=0.25):
 "#;
 
 fn py(srv: &Server, script: &str) -> String {
-    srv.python(&format!("{PY}\n{script}"))
+    srv.py(PY, script)
 }
 
 /// IMAP and IMAPS: a dribbled command line, a dribbled LOGIN literal, and (IMAPS, IMAP after

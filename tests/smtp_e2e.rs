@@ -12,47 +12,10 @@ use std::time::{Duration, Instant};
 
 use common::*;
 
-/// Raw-socket helpers shared by the Python scripts below.
+/// What these scripts add to the shared raw clients (tests/common/raw_client.py).
 const PY: &str = r#"
-import os, socket, ssl, time, smtplib, subprocess, sys
-PORT = int(os.environ["LB_SMTP"])
-CTX = ssl.create_default_context(); CTX.check_hostname = False; CTX.verify_mode = ssl.CERT_NONE
-class C:
-    def __init__(self, port=PORT, src=None, timeout=10):
-        self.s = socket.create_connection(("127.0.0.1", port), timeout=timeout,
-                                          source_address=(src, 0) if src else None)
-        self.buf = b""
-    def send(self, b): self.s.sendall(b)
-    def line(self):
-        while b"\r\n" not in self.buf:
-            d = self.s.recv(65536)
-            if not d:
-                l, self.buf = self.buf, b""
-                return l
-            self.buf += d
-        l, self.buf = self.buf.split(b"\r\n", 1)
-        return l
-    def reply(self):
-        lines = []
-        while True:
-            l = self.line()
-            if not l: return (0, b"\n".join(lines))
-            lines.append(l)
-            if l[3:4] != b"-": return (int(l[:3]), b"\n".join(lines))
-    def cmd(self, b):
-        self.send(b + b"\r\n"); return self.reply()
-    def ok(self, b, code=250):
-        c, t = self.cmd(b); assert c == code, (b, c, t); return t
-    def eof(self):
-        try:
-            while True:
-                d = self.s.recv(65536)
-                if not d: return True
-                self.buf += d
-        except (ConnectionResetError, BrokenPipeError): return True
-        except socket.timeout: return False
-    def tls(self):
-        self.s = CTX.wrap_socket(self.s); self.buf = b""
+PORT = SMTP
+C = Smtp
 def drain(c, quiet=0.5):
     """Every reply until the server closes or stays quiet for `quiet` s."""
     c.s.settimeout(quiet); out = []
@@ -72,7 +35,7 @@ def msg(i, size=200):
 "#;
 
 fn py(srv: &Server, script: &str) -> String {
-    srv.python(&format!("{PY}\n{script}"))
+    srv.py(PY, script)
 }
 
 /// Asserts the store holds exactly `expected` (after the trace headers), in order, and
@@ -798,7 +761,7 @@ print(h.hexdigest(), len(head) + n * len(line))
 fn kill9_during_deliveries_keeps_every_acknowledged_message() {
     let mut srv = Server::start("smtp-kill9", "", "");
     let script = format!(
-        "{PY}\n{}",
+        "{RAW_CLIENT}\n{PY}\n{}",
         r#"
 import sys
 i = 0

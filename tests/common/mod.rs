@@ -8,6 +8,10 @@ use std::process::{Command, Output, Stdio};
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_letterbox");
 
+/// The raw-socket protocol clients (IMAP, POP3, SMTP) and shared helpers every Python test
+/// script starts with: one copy for all test files.
+pub const RAW_CLIENT: &str = include_str!("raw_client.py");
+
 /// A command running the letterbox binary; under a cross target through the emulator named
 /// by `LETTERBOX_TEST_RUNNER` (set by scripts/qemu-runner), so the tested binary is the one
 /// that ships.
@@ -315,6 +319,11 @@ impl Server {
 
     /// Python 3 with this server's ports and password in the environment (LB_SMTP, LB_POP3,
     /// LB_POP3S, LB_IMAP, LB_IMAPS, LB_USER, LB_PASS); fails the test on a non-zero exit.
+    /// Runs `script` after the shared raw clients and a test file's own `prelude`.
+    pub fn py(&self, prelude: &str, script: &str) -> String {
+        self.python(&format!("{RAW_CLIENT}\n{prelude}\n{script}"))
+    }
+
     pub fn python(&self, script: &str) -> String {
         let out = Command::new("python3")
             .arg("-c")
