@@ -1,6 +1,6 @@
 //! The mailbox store: one append-only, checksummed file per folder in the owner's data
 //! directory, plus a cache index per folder (DESIGN.md §2). The record format is specified in
-//! [`format`]; concurrency, recovery and compaction in [`folder`].
+//! [`format`](mod@format); concurrency, recovery and compaction in [`folder`].
 //!
 //! Layout of the data directory (created mode 0700):
 //!

@@ -49,7 +49,7 @@ impl Pop3Policy {
     }
 }
 
-/// Output of [`Session::poll`], in order.
+/// Output of [`Session::poll`](super::session::Session::poll), in order.
 #[derive(Debug)]
 pub enum Event {
     /// Bytes to write to the client.

@@ -1,6 +1,6 @@
 //! POP3 server core, sans-IO: RFC 1939 (states, commands, byte-stuffing), RFC 2449 (CAPA,
-//! resp-codes, PIPELINING, 255-octet lines), RFC 2595 §4 (STLS), RFC 3206 ([SYS/TEMP],
-//! [AUTH]), RFC 5034 (SASL PLAIN via AUTH), RFC 8314 §3 (no plaintext passwords off TLS).
+//! resp-codes, PIPELINING, 255-octet lines), RFC 2595 §4 (STLS), RFC 3206 (`[SYS/TEMP]`,
+//! `[AUTH]`), RFC 5034 (SASL PLAIN via AUTH), RFC 8314 §3 (no plaintext passwords off TLS).
 //! No sockets, files or clocks: time is an input. APOP is not offered (MD5 is not in ring,
 //! and APOP needs the password stored in clear).
 //!

@@ -1,0 +1,84 @@
+//! Compaction (DESIGN.md §2, property 8): the folder rewritten without expunged messages
+//! and superseded records into `NAME.lbx.compact`, synced, renamed over the folder file,
+//! directory synced; UIDs, flags and MODSEQs survive. Also the index save (a cache).
+
+use super::*;
+
+impl Folder {
+    /// Writes the index now (best effort: it is a cache).
+    pub fn save_index(&mut self) {
+        if !self.readonly
+            && self.state.track_entries
+            && index::save(&index::path_for(&self.path), &self.state, self.ino).is_ok()
+        {
+            self.unindexed = 0;
+        }
+    }
+
+    /// Rewrites the folder without expunged messages and superseded records.
+    pub fn compact(&mut self) -> Result<(u64, u64)> {
+        if self.poisoned {
+            return Err(Error::new(ErrorKind::Io, "folder handle poisoned"));
+        }
+        self.lock()?;
+        let r = self.catch_up_locked().and_then(|()| self.compact_locked());
+        self.unlock();
+        let (before, after, new_file) = r?;
+        self.file = new_file;
+        self.ino = self.file.metadata()?.ino();
+        self.state = State::new(true);
+        self.catch_up_unlocked()?;
+        self.save_index();
+        Ok((before, after))
+    }
+
+    pub(super) fn compact_locked(&mut self) -> Result<(u64, u64, File)> {
+        let tmp = compact_path(&self.path);
+        let out = OpenOptions::new().read(true).write(true).create(true).truncate(true).mode(0o600).open(&tmp)?;
+        let st = &self.state;
+        let mut head = format::SIGNATURE.to_vec();
+        head.extend(
+            FolderHeader {
+                uidvalidity: st.uidvalidity,
+                uidnext: st.uidnext,
+                modseq: st.highest_modseq,
+                created: st.created,
+            }
+            .encode(),
+        );
+        for (i, k) in st.keywords.iter().enumerate() {
+            head.extend(format::encode_keyword(i as u8, k));
+        }
+        out.write_all_at(&head, 0)?;
+        let mut pos = head.len() as u64;
+        for e in &st.entries {
+            pos += self.copy_message(e, &out, pos)?;
+        }
+        out.sync_all()?;
+        std::fs::rename(&tmp, &self.path)?;
+        if let Some(dir) = self.path.parent() {
+            crate::sys::fsync_dir(dir)?;
+        }
+        Ok((st.end, pos, out))
+    }
+
+    /// Copies one message record with its current flags and MODSEQ into `out` at `pos`.
+    pub(super) fn copy_message(&self, e: &Entry, out: &File, pos: u64) -> Result<u64> {
+        let mut fixed_b = [0u8; MESSAGE_FIXED];
+        self.file.read_exact_at(&mut fixed_b, e.record_offset() + HEADER_LEN as u64)?;
+        let mut fixed =
+            MessageFixed::decode(&fixed_b).ok_or_else(|| Error::new(ErrorKind::Corrupt, "bad message record"))?;
+        fixed.flags = e.flags;
+        fixed.modseq = e.modseq;
+        let mut meta = vec![0u8; e.meta_len() as usize];
+        self.file.read_exact_at(&mut meta, e.record_offset() + (HEADER_LEN + MESSAGE_FIXED) as u64)?;
+        let prefix = fixed
+            .encode_record_prefix(&meta, u64::from(e.size))
+            .ok_or_else(|| Error::new(ErrorKind::Corrupt, "bad message record"))?;
+        out.write_all_at(&prefix, pos)?;
+        let mut reader = BufReader::with_capacity(IO_BUF, &self.file);
+        reader.seek(SeekFrom::Start(e.body_offset()))?;
+        copy_into(&mut reader.take(u64::from(e.size)), out, pos + prefix.len() as u64, u64::from(e.size))?;
+        Ok(prefix.len() as u64 + u64::from(e.size))
+    }
+}
