@@ -85,11 +85,12 @@ r = T.cmd(b"UID SEARCH MODSEQ %d" % (h1 + 1))
 assert r[0].startswith(b"* SEARCH 1 (MODSEQ "), r
 r = T.cmd(b"STATUS INBOX (HIGHESTMODSEQ MESSAGES)")
 assert r[0] == b'* STATUS "INBOX" (HIGHESTMODSEQ %d MESSAGES 2)' % h2, r
-# Everything this run saw, for the check after a restart.
+# Everything this run saw, for the checks after a restart.
+print("H", h0, h1); print("V", v)
 print("STATE", h2, " ".join("%d:%d" % (u, modseq(l)) for u, l in sorted(fetches(T.cmd(b"UID FETCH 1:* (MODSEQ)")).items())))
 "#;
-    let out = py(&srv, script);
-    let state = out.lines().find_map(|l| l.strip_prefix("STATE ")).expect("state line").to_owned();
+    let first = py(&srv, script);
+    let state = out_line(&first, "STATE ").to_owned();
     // The MODSEQs were written before each OK: a kill -9 keeps them.
     srv.kill9();
     srv.spawn();
@@ -101,6 +102,33 @@ print("STATE", code(r, b"HIGHESTMODSEQ"), " ".join("%d:%d" % (u, modseq(l)) for 
     let out = py(&srv, again);
     let after = out.lines().find_map(|l| l.strip_prefix("STATE ")).expect("state line");
     assert_eq!(after, state);
+    // The expunge history outlives a restart that loads the index and a compaction (which
+    // drops the EXPUNGE records): VANISHED stays exact, not every missing known UID.
+    let h = out_line(&first, "H ");
+    let exact = format!(
+        r#"
+A = C(); A.login(); A.cmd(b"ENABLE QRESYNC")
+r = A.cmd(b"EXAMINE INBOX (QRESYNC ({v} {h1} 1:5))"); assert status(r) == b"OK" and vanished(r) == {{2, 3}}, r
+r = A.cmd(b"EXAMINE INBOX (QRESYNC ({v} {h0} 1:5))"); assert status(r) == b"OK" and vanished(r) == {{2, 3, 4}}, r
+"#,
+        v = out_line(&first, "V "),
+        h0 = h.split(' ').next().unwrap_or(""),
+        h1 = h.split(' ').nth(1).unwrap_or(""),
+    );
+    srv.stop();
+    assert!(srv.home.data().join("INBOX.idx").exists(), "no index written at the stop");
+    srv.spawn();
+    py(&srv, &exact);
+    srv.stop();
+    let out = srv.home.run(&["compact"], b"");
+    assert!(out.status.success(), "{out:?}");
+    srv.spawn();
+    py(&srv, &exact);
+}
+
+/// The text after `prefix` on the line of `out` that starts with it.
+fn out_line<'a>(out: &'a str, prefix: &str) -> &'a str {
+    out.lines().find_map(|l| l.strip_prefix(prefix)).unwrap_or_else(|| panic!("no {prefix:?} line in {out}"))
 }
 
 #[test]

@@ -4,7 +4,7 @@
 //!
 //! ```text
 //! index = "LBIX" version:4 head_len:4 head:head_len head_crc:4 entries:(32*count) entries_crc:4
-//! head  = postcard(Head)          (see the struct; every field is little-endian varint)
+//! head  = postcard(Head)          (see the struct; integers are varints)
 //! entry = uid:4 flags:4 size:4 date:4 modseq:8 pos:8      (state::Entry)
 //! ```
 //!
@@ -12,6 +12,7 @@
 //! bytes long, and the record at `last_pos` has the CRC field `last_crc` and ends at
 //! `covered`. Records after `covered` are replayed on open.
 
+use std::collections::VecDeque;
 use std::fs::File;
 use std::io::{self, Read, Write};
 use std::os::unix::fs::{FileExt, OpenOptionsExt};
@@ -24,7 +25,8 @@ use super::state::{Entry, State};
 use crate::util::crc32c;
 
 const MAGIC: &[u8; 4] = b"LBIX";
-const VERSION: u32 = 1;
+/// 2: the head carries the expunge history (QRESYNC across restarts and compactions).
+const VERSION: u32 = 2;
 /// Largest head accepted (keywords and damage list are small).
 const MAX_HEAD: u32 = 1 << 20;
 
@@ -43,6 +45,10 @@ struct Head {
     live_bytes: u64,
     count: u64,
     damaged: Vec<(u64, u64)>,
+    /// `State::expunge_floor` and `State::expunge_log` (at most `EXPUNGE_LOG_MAX` ranges):
+    /// a compacted file no longer has the EXPUNGE records they came from.
+    expunge_floor: u64,
+    expunge_log: VecDeque<(u64, u32, u32)>,
 }
 
 /// `NAME.lbx` → `NAME.idx`.
@@ -69,6 +75,8 @@ pub fn save(path: &Path, st: &State, ino: u64) -> io::Result<()> {
         live_bytes: st.live_bytes,
         count: st.entries.len() as u64,
         damaged: st.damaged.clone(),
+        expunge_floor: st.expunge_floor,
+        expunge_log: st.expunge_log.clone(),
     };
     let hb = postcard::to_stdvec(&head).map_err(io::Error::other)?;
     let mut out = Vec::with_capacity(SAVE_CHUNK + 64);
@@ -126,8 +134,11 @@ pub fn load(path: &Path, folder: &File, ino: u64, track_entries: bool) -> Option
     st.uidnext = head.uidnext;
     st.last_uid = head.last_uid;
     st.highest_modseq = head.highest_modseq;
-    // The index keeps no expunge history: QRESYNC knows only what follows it.
-    st.expunge_floor = head.highest_modseq;
+    st.expunge_floor = head.expunge_floor.min(head.highest_modseq);
+    st.expunge_log = head.expunge_log;
+    if st.expunge_log.len() > super::state::EXPUNGE_LOG_MAX {
+        return None;
+    }
     st.created = head.created;
     st.keywords = head.keywords;
     st.live_bytes = head.live_bytes;

@@ -125,6 +125,20 @@ impl State {
             .then(|| self.expunge_log.iter().filter(|e| e.0 > modseq).map(|e| (e.1, e.2)).collect())
     }
 
+    /// After compaction (the old file's EXPUNGE records are gone from the new one): the
+    /// history the old state had goes in front of what was replayed since, so QRESYNC stays
+    /// exact across a compaction (RFC 7162 §3.2.5.2).
+    pub fn keep_expunge_history(&mut self, older: std::collections::VecDeque<(u64, u32, u32)>, floor: u64) {
+        let newer = std::mem::replace(&mut self.expunge_log, older);
+        self.expunge_log.extend(newer);
+        self.expunge_floor = floor;
+        while self.expunge_log.len() > EXPUNGE_LOG_MAX {
+            if let Some((m, _, _)) = self.expunge_log.pop_front() {
+                self.expunge_floor = self.expunge_floor.max(m);
+            }
+        }
+    }
+
     /// Position of `uid` in the table.
     pub fn find(&self, uid: u32) -> Result<usize, usize> {
         self.entries.binary_search_by_key(&uid, |e| e.uid)

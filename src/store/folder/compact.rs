@@ -26,8 +26,13 @@ impl Folder {
         let (before, after, new_file) = r?;
         self.file = new_file;
         self.ino = self.file.metadata()?.ino();
+        let history = std::mem::take(&mut self.state.expunge_log);
+        let floor = self.state.expunge_floor;
         self.state = State::new(true);
         self.catch_up_unlocked()?;
+        // The expunge history survives in this handle and, through the index, in every
+        // other handle that reloads the new file.
+        self.state.keep_expunge_history(history, floor);
         self.save_index();
         Ok((before, after))
     }
