@@ -10,8 +10,8 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
 
-use super::conn::{write_timeout, Conn, Read, READ_BUF};
-use super::{log, Server};
+use super::conn::{Conn, READ_BUF};
+use super::{feed_pending, log, Server, Turn};
 use crate::mime::{MimeParser, MimeSummary};
 use crate::proto::imap::{
     AuthOutcome, Changes, Event, FlagUpdate, FolderInfo, ImapPolicy, Mailstore, MsgMeta, PeerInfo, Session, Snapshot,
@@ -574,12 +574,8 @@ pub async fn session(srv: &Server, conn: &mut Conn, peer: SocketAddr) -> String 
         if let Err(e) = conn.flush(&mut out).await {
             return e;
         }
-        if !pending.is_empty() {
-            let n = s.feed(&pending);
-            pending.drain(..n);
-            if n > 0 {
-                continue;
-            }
+        if feed_pending(&mut pending, |p| s.feed(p)) {
+            continue;
         }
         let mut deadline = s.deadline().map(|ms| srv.instant_of(ms));
         if s.state() == State::Selected {
@@ -589,22 +585,14 @@ pub async fn session(srv: &Server, conn: &mut Conn, peer: SocketAddr) -> String 
                 srv.refresh_folder(&name);
             }
         }
-        match srv.read_or_stop(conn, &mut buf, deadline).await {
-            Ok(Read::Data(n)) => pending.extend_from_slice(buf.get(..n).unwrap_or(&[])),
-            Ok(Read::TimedOut) if srv.stopping() && append.is_none() => {
-                let _ = conn.write_all(b"* BYE server shutting down\r\n", write_timeout()).await;
-                return "server stopping".into();
-            }
-            Ok(Read::TimedOut) => {}
-            Ok(Read::Eof) => {
-                return if append.is_some() {
-                    "client vanished during APPEND (nothing stored)"
-                } else {
-                    "client closed"
-                }
-                .into()
-            }
-            Err(e) => return format!("read error: {e}"),
+        let turn = Turn {
+            deadline,
+            busy: append.is_some().then_some("client vanished during APPEND (nothing stored)"),
+            bye: b"* BYE server shutting down\r\n",
+            closed: "client closed",
+        };
+        if let Err(why) = srv.next_input(conn, &mut buf, &mut pending, turn).await {
+            return why;
         }
     }
 }

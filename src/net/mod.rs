@@ -248,6 +248,32 @@ impl Server {
 
     /// Reads from `conn` until data, EOF, `deadline` or server stop (then `TimedOut` with
     /// `stopping()` true): the wait every session driver makes between commands.
+    /// One wait of every session driver's read loop: more bytes into `pending`, or the
+    /// session's end as `Err(reason)` for the log: the client closed (`turn.closed`, or
+    /// `turn.busy` while a message is half received), a read error, or the server stopping
+    /// between commands (then `turn.bye` is sent first).
+    pub async fn next_input(
+        &self,
+        conn: &mut Conn,
+        buf: &mut [u8],
+        pending: &mut Vec<u8>,
+        turn: Turn<'_>,
+    ) -> Result<(), String> {
+        match self.read_or_stop(conn, buf, turn.deadline).await {
+            Ok(conn::Read::Data(n)) => {
+                pending.extend_from_slice(buf.get(..n).unwrap_or(&[]));
+                Ok(())
+            }
+            Ok(conn::Read::TimedOut) if self.stopping() && turn.busy.is_none() => {
+                let _ = conn.write_all(turn.bye, conn::write_timeout()).await;
+                Err("server stopping".into())
+            }
+            Ok(conn::Read::TimedOut) => Ok(()),
+            Ok(conn::Read::Eof) => Err(turn.busy.unwrap_or(turn.closed).into()),
+            Err(e) => Err(format!("read error: {e}")),
+        }
+    }
+
     pub async fn read_or_stop(
         &self,
         conn: &mut Conn,
@@ -261,6 +287,30 @@ impl Server {
             })
             .await
     }
+}
+
+/// How a session waits for its next bytes (see `Server::next_input`).
+pub struct Turn<'a> {
+    /// The protocol core's next deadline.
+    pub deadline: Option<Instant>,
+    /// While a message is half received: the reason if the client vanishes now. A stopping
+    /// server waits for it (the sender gets its answer first).
+    pub busy: Option<&'a str>,
+    /// The protocol's goodbye when the server stops between commands.
+    pub bye: &'a [u8],
+    /// The reason when the client closes between commands.
+    pub closed: &'a str,
+}
+
+/// Feeds the protocol core what was read; true when it took something (then the session
+/// handles the core's events before reading again).
+pub fn feed_pending(pending: &mut Vec<u8>, feed: impl FnOnce(&[u8]) -> usize) -> bool {
+    if pending.is_empty() {
+        return false;
+    }
+    let n = feed(pending).min(pending.len());
+    pending.drain(..n);
+    n > 0
 }
 
 /// Holds a connection slot; releases it on drop.

@@ -7,8 +7,8 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::conn::{write_timeout, Conn, Read, READ_BUF};
-use super::{log, Server};
+use super::conn::{write_timeout, Conn, READ_BUF};
+use super::{feed_pending, log, Server, Turn};
 use crate::auth::Secret;
 use crate::proto::pop3::{AuthOutcome, DotStuffer, Event, MsgInfo, PeerInfo, Pop3Policy, Session};
 use crate::store::{Folder, INBOX};
@@ -48,23 +48,17 @@ pub async fn session(srv: &Server, conn: &mut Conn, peer: SocketAddr) -> String 
             Ok(false) => {}
             Err(e) => return e,
         }
-        if !pending.is_empty() {
-            let n = s.feed(&pending);
-            pending.drain(..n);
-            if n > 0 {
-                continue;
-            }
+        if feed_pending(&mut pending, |p| s.feed(p)) {
+            continue;
         }
-        let deadline = s.deadline().map(|ms| srv.instant_of(ms));
-        match srv.read_or_stop(conn, &mut buf, deadline).await {
-            Ok(Read::Data(n)) => pending.extend_from_slice(buf.get(..n).unwrap_or(&[])),
-            Ok(Read::TimedOut) if srv.stopping() => {
-                let _ = conn.write_all(b"-ERR [SYS/TEMP] server shutting down\r\n", write_timeout()).await;
-                return "server stopping".into();
-            }
-            Ok(Read::TimedOut) => {}
-            Ok(Read::Eof) => return "client closed (nothing deleted)".into(),
-            Err(e) => return format!("read error: {e}"),
+        let turn = Turn {
+            deadline: s.deadline().map(|ms| srv.instant_of(ms)),
+            busy: None,
+            bye: b"-ERR [SYS/TEMP] server shutting down\r\n",
+            closed: "client closed (nothing deleted)",
+        };
+        if let Err(why) = srv.next_input(conn, &mut buf, &mut pending, turn).await {
+            return why;
         }
     }
 }

@@ -8,8 +8,8 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use super::conn::{write_timeout, Conn, Read, READ_BUF};
-use super::{log, Server};
+use super::conn::{Conn, READ_BUF};
+use super::{feed_pending, log, Server, Turn};
 use crate::proto::smtp::{DeliverError, Envelope, Event, PeerInfo, Policy, Session, TlsInfo};
 use crate::store::{ErrorKind, NewMessage, INBOX};
 use crate::util::Spool;
@@ -84,26 +84,17 @@ pub async fn session(srv: &Server, conn: &mut Conn, peer: SocketAddr) -> String 
         if let Err(e) = conn.flush(&mut out).await {
             return e;
         }
-        if !pending.is_empty() {
-            let n = s.feed(&pending);
-            pending.drain(..n);
-            if n > 0 {
-                continue;
-            }
+        if feed_pending(&mut pending, |p| s.feed(p)) {
+            continue;
         }
-        let deadline = s.deadline().map(|ms| srv.instant_of(ms));
-        match srv.read_or_stop(conn, &mut buf, deadline).await {
-            Ok(Read::Data(n)) => pending.extend_from_slice(buf.get(..n).unwrap_or(&[])),
-            Ok(Read::TimedOut) if srv.stopping() && msg.is_none() => {
-                let _ = conn.write_all(b"421 4.3.2 Service shutting down\r\n", write_timeout()).await;
-                return "server stopping".into();
-            }
-            Ok(Read::TimedOut) => {}
-            Ok(Read::Eof) => {
-                return if msg.is_some() { "client vanished during DATA (nothing delivered)" } else { "client closed" }
-                    .into()
-            }
-            Err(e) => return format!("read error: {e}"),
+        let turn = Turn {
+            deadline: s.deadline().map(|ms| srv.instant_of(ms)),
+            busy: msg.is_some().then_some("client vanished during DATA (nothing delivered)"),
+            bye: b"421 4.3.2 Service shutting down\r\n",
+            closed: "client closed",
+        };
+        if let Err(why) = srv.next_input(conn, &mut buf, &mut pending, turn).await {
+            return why;
         }
     }
 }
