@@ -264,7 +264,7 @@ impl Selected {
         gone.sort_unstable();
         gone.dedup();
         match self.qresync {
-            true => vanished_lines(out, "", &uid_runs(&gone)),
+            true => vanished_lines(out, "", &crate::util::to_ranges(&gone)),
             false => seqs.iter().for_each(|s| out.extend_from_slice(format!("* {s} EXPUNGE\r\n").as_bytes())),
         }
         let kept: Vec<u32> = self.uid_list.iter().copied().filter(|u| gone.binary_search(u).is_err()).collect();
@@ -366,18 +366,6 @@ pub fn vanished_lines(out: &mut Vec<u8>, earlier: &str, ranges: &[(u32, u32)]) {
     for chunk in ranges.chunks(VANISHED_RANGES_PER_LINE) {
         out.extend_from_slice(format!("* VANISHED {earlier}{}\r\n", format_ranges(chunk)).as_bytes());
     }
-}
-
-/// Ascending UIDs as runs of consecutive numbers.
-fn uid_runs(uids: &[u32]) -> Vec<(u32, u32)> {
-    let mut out: Vec<(u32, u32)> = Vec::new();
-    for &u in uids {
-        match out.last_mut() {
-            Some(last) if last.1.checked_add(1) == Some(u) => last.1 = u,
-            _ => out.push((u, u)),
-        }
-    }
-    out
 }
 
 /// Walks ascending sequence numbers, looking messages up [`META_BATCH`] at a time.

@@ -362,18 +362,6 @@ fn copy_into(src: &mut impl Read, dst: &File, mut at: u64, n: u64) -> Result<()>
     Ok(())
 }
 
-/// Sorted, deduplicated UIDs to inclusive ranges.
-pub fn to_ranges(uids: &[u32]) -> Vec<(u32, u32)> {
-    let mut out: Vec<(u32, u32)> = Vec::new();
-    for &u in uids {
-        match out.last_mut() {
-            Some(last) if last.1.checked_add(1) == Some(u) => last.1 = u,
-            _ => out.push((u, u)),
-        }
-    }
-    out
-}
-
 pub fn quarantine_path(p: &Path) -> PathBuf {
     p.with_extension("lbx.quarantine")
 }

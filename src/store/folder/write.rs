@@ -211,7 +211,7 @@ impl Folder {
             let mut gone: Vec<u32> = uids.iter().copied().filter(|&u| f.state.find(u).is_ok()).collect();
             gone.sort_unstable();
             gone.dedup();
-            let ranges = to_ranges(&gone);
+            let ranges = crate::util::to_ranges(&gone);
             let modseq = f.state.next_modseq();
             let mut buf = Vec::new();
             for chunk in ranges.chunks(MAX_PAIRS) {
