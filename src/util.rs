@@ -233,6 +233,13 @@ mod tests {
     use super::*;
 
     #[test]
+    fn to_ranges_joins_consecutive_uids() {
+        assert_eq!(to_ranges(&[]), vec![]);
+        assert_eq!(to_ranges(&[1, 2, 3, 5, 7, 8, u32::MAX]), vec![(1, 3), (5, 5), (7, 8), (u32::MAX, u32::MAX)]);
+        assert_eq!(to_ranges(&[u32::MAX - 1, u32::MAX]), vec![(u32::MAX - 1, u32::MAX)]);
+    }
+
+    #[test]
     fn crc32c_known_vectors() {
         // RFC 3720 §B.4 test vectors.
         assert_eq!(crc32c(&[0u8; 32]), 0x8A91_36AA);
