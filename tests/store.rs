@@ -549,3 +549,47 @@ fn rename_all_and_recovery_of_each_interrupted_state() {
     }
     check_clean(&home);
 }
+
+/// The index is a cache and untrusted input: a valid one is used as is, and one whose CRCs
+/// are right but whose table does not fit the folder file (a message reaching past the
+/// bytes covered, UIDs out of order) is rebuilt from the file instead of believed.
+#[test]
+fn index_is_used_when_valid_and_rebuilt_when_its_table_does_not_fit() {
+    use letterbox::store::{index, Folder};
+    use letterbox::util::crc32c;
+    use std::os::unix::fs::MetadataExt;
+    let home = Home::new("index-fit");
+    for i in 0..3 {
+        assert_eq!(home.deliver(&message(&format!("ix{i}"), 300)), 0);
+    }
+    let store = home.store();
+    let path = store.folder_path("INBOX").unwrap();
+    let want = Folder::open(&path).unwrap().entries().to_vec(); // Saves the index on drop.
+    let idx_path = index::path_for(&path);
+    let good = std::fs::read(&idx_path).unwrap();
+    let load = |bytes: &[u8]| {
+        std::fs::write(&idx_path, bytes).unwrap();
+        let file = std::fs::File::open(&path).unwrap();
+        let ino = file.metadata().unwrap().ino();
+        index::load(&idx_path, &file, ino, true)
+    };
+    assert_eq!(load(&good).expect("a valid index is used").entries, want);
+    // Patches entry `n` at byte `at` (see the layout in `store::index`) and fixes the CRC.
+    let patched = |n: usize, at: usize, value: u32| {
+        let mut b = good.clone();
+        let head_len = u32::from_le_bytes(b[8..12].try_into().unwrap()) as usize;
+        let table = 12 + head_len + 4;
+        let off = table + 32 * n + at;
+        b[off..off + 4].copy_from_slice(&value.to_le_bytes());
+        let end = b.len() - 4;
+        let crc = crc32c(&b[table..end]).to_le_bytes();
+        b[end..].copy_from_slice(&crc);
+        b
+    };
+    assert!(load(&patched(1, 8, 1 << 31)).is_none(), "a 2 GiB message past the file's end believed");
+    assert!(load(&patched(2, 0, 1)).is_none(), "UIDs out of order believed");
+    assert!(load(&patched(0, 0, 1000)).is_none(), "a UID at or above UIDNEXT believed");
+    // Opening through such an index still gives the real messages.
+    std::fs::write(&idx_path, patched(1, 8, 1 << 31)).unwrap();
+    assert_eq!(Folder::open(&path).unwrap().entries(), &want[..]);
+}

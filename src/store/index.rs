@@ -129,6 +129,9 @@ pub fn load(path: &Path, folder: &File, ino: u64, track_entries: bool) -> Option
     let mut st = State::new(track_entries);
     if track_entries {
         st.entries = read_entries(&mut f, head.count)?;
+        if !table_fits(&st.entries, &head) {
+            return None;
+        }
     }
     st.uidvalidity = head.uidvalidity;
     st.uidnext = head.uidnext;
@@ -148,6 +151,28 @@ pub fn load(path: &Path, folder: &File, ino: u64, track_entries: bool) -> Option
     st.damaged = head.damaged;
     st.have_header = true;
     Some(st)
+}
+
+/// The table must describe records inside the bytes the index covers, in file order, with
+/// ascending UIDs below UIDNEXT and MODSEQs up to the highest. The CRCs catch damage; this
+/// catches a table that does not belong to the file (a bug, or a forged cache), which would
+/// otherwise send reads, and allocations sized by them, anywhere.
+fn table_fits(entries: &[Entry], head: &Head) -> bool {
+    let mut prev_uid = 0u32;
+    let mut prev_end = format::SIGNATURE.len() as u64;
+    for e in entries {
+        let start = e.record_offset();
+        let end = start.saturating_add(e.record_len());
+        if e.uid <= prev_uid || e.uid >= head.uidnext || start < prev_end || end > head.covered {
+            return false;
+        }
+        if e.modseq > head.highest_modseq {
+            return false;
+        }
+        prev_uid = e.uid;
+        prev_end = end;
+    }
+    true
 }
 
 fn matches_file(head: &Head, folder: &File) -> bool {

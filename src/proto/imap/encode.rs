@@ -11,8 +11,20 @@ use crate::mime::{Envelope, MimeSummary, Part};
 /// Longest string sent quoted; longer ones go as literals.
 const QUOTED_MAX: usize = 1024;
 
-/// RFC 3501 §9 `string`: quoted if every octet is a QUOTED-CHAR, else a literal.
+/// RFC 3501 §9 `string`: quoted if every octet is a QUOTED-CHAR, else a literal. A literal
+/// is `*CHAR8`, which excludes NUL: a NUL (from a hostile message header) is sent as U+FFFD,
+/// so no client parser meets one in an ENVELOPE or BODYSTRUCTURE.
 pub fn string(out: &mut Vec<u8>, s: &[u8]) {
+    if s.contains(&0) {
+        let mut clean = Vec::with_capacity(s.len() + 8);
+        for &c in s {
+            match c {
+                0 => clean.extend_from_slice("\u{FFFD}".as_bytes()),
+                c => clean.push(c),
+            }
+        }
+        return string(out, &clean);
+    }
     let quotable = s.len() <= QUOTED_MAX && s.iter().all(|&c| (0x01..0x80).contains(&c) && c != b'\r' && c != b'\n');
     if quotable {
         out.push(b'"');
@@ -497,6 +509,21 @@ mod tests {
         );
         assert_eq!(env(""), "NIL");
         assert_eq!(parse_addresses("RealFrom <user-from@domain.org>")[0].display(), "RealFrom <user-from@domain.org>");
+    }
+
+    /// A NUL from a hostile header never reaches the wire (a literal is `*CHAR8`).
+    #[test]
+    fn strings_never_carry_nul() {
+        let mut out = Vec::new();
+        string(&mut out, b"a\0b");
+        assert_eq!(out, "{5}\r\na\u{FFFD}b".as_bytes());
+        let msg = crate::mime::MimeSummary::parse(b"Subject: x\0y\r\nFrom: N\0 <a@b>\r\n\r\nbody\r\n");
+        let mut out = Vec::new();
+        if let Some(e) = msg.parts.first().and_then(|p| p.envelope.as_ref()) {
+            envelope(&mut out, e);
+        }
+        assert!(!out.is_empty() && !out.contains(&0), "{out:?}");
+        assert!(String::from_utf8_lossy(&out).contains("x\u{FFFD}y"), "{}", String::from_utf8_lossy(&out));
     }
 }
 

@@ -89,14 +89,14 @@
 
 pub mod api;
 mod commands;
-mod encode;
+pub mod encode;
 mod fetch;
 pub mod framer;
 mod list;
 mod login;
 pub mod memstore;
 mod parser;
-mod reader;
+pub mod reader;
 mod search;
 mod session;
 #[cfg(test)]
