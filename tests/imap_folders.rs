@@ -291,6 +291,34 @@ assert b'"INBOX"' in names(r) and b'"Old/Inbox"' in names(r), r
     check_clean(&srv.home);
 }
 
+/// RFC 2180 §3.2 on the real server: a session with a folder selected (one in IDLE, one
+/// between commands) is told BYE when another session renames or deletes that folder, and
+/// the connection closes; a session elsewhere goes on.
+#[test]
+fn selected_folder_renamed_or_deleted_elsewhere_gets_bye() {
+    let srv = Server::start("imap-rename-selected", "", "");
+    py(
+        &srv,
+        r#"
+c = C(); c.login()
+for box in [b"Work", b"Other"]:
+    c.ok(b"CREATE " + box); c.append(box, msg(1))
+idler = C(); idler.login(); idler.ok(b"SELECT Work")
+idler.send(b"i IDLE\r\n"); assert idler.line().startswith(b"+"), "no IDLE continuation"
+plain = C(); plain.login(); plain.ok(b"SELECT Other")
+calm = C(); calm.login(); calm.ok(b"SELECT INBOX")
+c.ok(b"RENAME Work Old")
+assert idler.line() == b"* BYE Selected mailbox was deleted or renamed, have to disconnect"
+assert idler.eof(), "IDLE session not closed"
+c.ok(b"DELETE Other")
+r = plain.cmd(b"NOOP")
+assert r == [b"* BYE Selected mailbox was deleted or renamed, have to disconnect", b""], r
+assert status(calm.cmd(b"NOOP")) == b"OK"
+r = calm.ok(b"STATUS Old (MESSAGES)"); assert b"MESSAGES 1" in r[0], r
+"#,
+    );
+}
+
 /// The server is killed (abort) at each durable step of RENAME INBOX; after a restart every
 /// message is in exactly one of the two folders, and the names never share a file.
 #[cfg(feature = "fault-injection")]

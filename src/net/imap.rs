@@ -205,6 +205,7 @@ impl Mailstore for Store<'_> {
         let rep = self.reported.entry(folder.to_owned()).or_default();
         let mut c = Changes {
             generation: rep.generation,
+            uidvalidity: st.uidvalidity,
             uidnext: st.uidnext,
             highest_modseq: st.highest_modseq,
             keywords: st.keywords.clone(),

@@ -164,6 +164,9 @@ impl Snapshot {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Changes {
     pub generation: u64,
+    /// The folder's UIDVALIDITY now (0 if unknown): a different one than the session
+    /// selected means the folder under that name is another one (deleted and recreated).
+    pub uidvalidity: u32,
     pub uidnext: u32,
     /// The folder's HIGHESTMODSEQ these changes bring the session up to (RFC 7162 §3.1.2.1);
     /// 0 if unknown.
@@ -183,6 +186,7 @@ impl Default for Changes {
     fn default() -> Changes {
         Changes {
             generation: 0,
+            uidvalidity: 0,
             uidnext: 0,
             highest_modseq: 0,
             uids: None,

@@ -220,6 +220,7 @@ impl Mailstore for MemStore {
         let listed = f.expunged.iter().any(|(g, _)| *g > since) || f.msgs.iter().any(|(m, _)| touched(m.uid));
         Ok(Changes {
             generation: self.generation,
+            uidvalidity: f.uidvalidity,
             uidnext: f.uidnext,
             highest_modseq: self.generation,
             uids: listed.then(|| f.msgs.iter().map(|(m, _)| m.uid).collect()),

@@ -348,7 +348,10 @@ impl Session {
                 if refresh {
                     self.refresh(store);
                 }
-                self.tagged(&tag, &text);
+                // After a BYE from the refresh nothing more is said.
+                if self.state != State::Logout {
+                    self.tagged(&tag, &text);
+                }
                 true
             }
             Pending::Idle(tag) => {
@@ -365,14 +368,25 @@ impl Session {
 
     /// Untagged updates for the selected mailbox (allowed here: NOOP, CHECK, IDLE,
     /// APPEND/EXPUNGE completion; never during FETCH, STORE or SEARCH, RFC 3501 §7.4.1).
+    ///
+    /// A selected folder that another session deleted or renamed (or deleted and created
+    /// again) ends the session with BYE, as RFC 2180 §3.2 allows and Dovecot does: the client
+    /// reconnects and sees the folders as they are, rather than a mailbox that answers NO.
     pub(super) fn refresh(&mut self, store: &mut dyn Mailstore) {
         let Some(sel) = self.selected.as_mut() else {
             return;
         };
-        if let Ok(changes) = store.changes(&sel.name, sel.generation) {
-            let mut buf = Vec::new();
-            sel.apply(changes, &mut buf);
-            self.raw(buf);
+        match store.changes(&sel.name, sel.generation) {
+            Ok(changes) if changes.uidvalidity == 0 || changes.uidvalidity == sel.uidvalidity => {
+                let mut buf = Vec::new();
+                sel.apply(changes, &mut buf);
+                self.raw(buf);
+            }
+            Ok(_) | Err(StoreError::NotFound) => {
+                self.untagged("BYE Selected mailbox was deleted or renamed, have to disconnect");
+                self.close();
+            }
+            Err(_) => {}
         }
     }
 

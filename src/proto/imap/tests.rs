@@ -664,6 +664,33 @@ fn own_store_reported_once_others_at_noop() {
     assert_eq!(h.run(b"g NOOP\r\n"), "* 3 EXPUNGE\r\ng OK NOOP completed\r\n");
 }
 
+/// RFC 2180 §3.2: the selected folder deleted, renamed, or deleted and created again by
+/// another session: the next update is BYE and the session ends (no tagged reply after it);
+/// a folder only renamed away from an unselected session changes nothing there.
+#[test]
+fn selected_folder_deleted_or_renamed_elsewhere_ends_with_bye() {
+    for change in ["delete", "rename", "recreate"] {
+        let mut h = H::new();
+        h.login();
+        assert!(h.run(b"s SELECT Archive\r\n").contains("s OK"));
+        match change {
+            "delete" => h.store.delete("Archive").unwrap(),
+            "rename" => h.store.rename("Archive", "Old").unwrap(),
+            _ => {
+                h.store.delete("Archive").unwrap();
+                h.store.create("Archive", None).unwrap();
+            }
+        }
+        let out = h.run(b"n NOOP\r\n");
+        assert_eq!(out, "* BYE Selected mailbox was deleted or renamed, have to disconnect\r\n", "{change}");
+        assert!(h.closed, "{change}");
+    }
+    let mut h = H::new();
+    h.select();
+    h.store.rename("Archive", "Old").unwrap();
+    assert_eq!(h.run(b"n NOOP\r\n"), "n OK NOOP completed\r\n");
+}
+
 /// Slowloris (issue 8): before login, bytes of a command line (or of a LOGIN literal) that
 /// never completes do not postpone the pre-login autologout; a complete command does.
 #[test]
