@@ -5,7 +5,7 @@
 
 mod common;
 
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::Instant;
 
 use common::*;
@@ -335,11 +335,6 @@ fn curl_imap_starttls_and_imaps() {
     py(&srv, "send([msg(1), msg(2)])");
     let stored = inbox(&srv);
     let auth = format!("alice:{PASSWORD}");
-    let curl = |args: &[&str]| {
-        let o = Command::new("curl").arg("-sS").args(args).stdin(Stdio::null()).output().unwrap();
-        assert!(o.status.success(), "curl {args:?}: {}", String::from_utf8_lossy(&o.stderr));
-        o.stdout
-    };
     let imap = format!("imap://127.0.0.1:{}", srv.imap);
     let imaps = format!("imaps://127.0.0.1:{}", srv.imaps);
     let list = String::from_utf8(curl(&["-k", "--ssl-reqd", "-u", &auth, &format!("{imap}/")])).unwrap();

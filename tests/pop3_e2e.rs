@@ -268,11 +268,6 @@ fn curl_pop3_and_pop3s() {
     py(&srv, "send([msg(1), msg(2)])");
     let stored = inbox(&srv);
     let auth = format!("alice:{PASSWORD}");
-    let curl = |args: &[&str]| {
-        let o = Command::new("curl").arg("-sS").args(args).stdin(Stdio::null()).output().unwrap();
-        assert!(o.status.success(), "curl {args:?}: {}", String::from_utf8_lossy(&o.stderr));
-        o.stdout
-    };
     let list = curl(&["-u", &auth, &format!("pop3://127.0.0.1:{}/", srv.pop3)]);
     let want_list = format!("1 {}\r\n2 {}\r\n", stored[0].len(), stored[1].len());
     assert_eq!(String::from_utf8_lossy(&list), want_list);

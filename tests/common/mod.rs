@@ -378,3 +378,10 @@ pub fn strip_trace(stored: &[u8]) -> &[u8] {
         rest = &rest[i..];
     }
 }
+
+/// Runs curl (`-sS`, no stdin) with `args`; its output, asserting that it succeeded.
+pub fn curl(args: &[&str]) -> Vec<u8> {
+    let o = Command::new("curl").arg("-sS").args(args).stdin(Stdio::null()).output().expect("curl");
+    assert!(o.status.success(), "curl {args:?}: {}", String::from_utf8_lossy(&o.stderr));
+    o.stdout
+}

@@ -27,14 +27,7 @@ pub fn string(out: &mut Vec<u8>, s: &[u8]) {
     }
     let quotable = s.len() <= QUOTED_MAX && s.iter().all(|&c| (0x01..0x80).contains(&c) && c != b'\r' && c != b'\n');
     if quotable {
-        out.push(b'"');
-        for &c in s {
-            if c == b'"' || c == b'\\' {
-                out.push(b'\\');
-            }
-            out.push(c);
-        }
-        out.push(b'"');
+        quoted(out, s);
     } else {
         out.extend_from_slice(format!("{{{}}}\r\n", s.len()).as_bytes());
         out.extend_from_slice(s);
@@ -46,18 +39,22 @@ pub fn mailbox(out: &mut Vec<u8>, name: &str, utf8: bool) {
     let s = name.as_bytes();
     let quotable = s.len() <= QUOTED_MAX && s.iter().all(|&c| c != 0 && c != b'\r' && c != b'\n');
     match utf8 && quotable {
-        true => {
-            out.push(b'"');
-            for &c in s {
-                if c == b'"' || c == b'\\' {
-                    out.push(b'\\');
-                }
-                out.push(c);
-            }
-            out.push(b'"');
-        }
+        true => quoted(out, s),
         false => string(out, s),
     }
+}
+
+/// RFC 3501 §9 `quoted`: DQUOTE, the bytes with `"` and `\` escaped, DQUOTE (the caller
+/// checked that every byte may stand in it).
+fn quoted(out: &mut Vec<u8>, s: &[u8]) {
+    out.push(b'"');
+    for &c in s {
+        if c == b'"' || c == b'\\' {
+            out.push(b'\\');
+        }
+        out.push(c);
+    }
+    out.push(b'"');
 }
 
 /// RFC 3501 §9 `nstring = string / nil`.
