@@ -6,28 +6,15 @@
 //! an ARM binary (binfmt_misc is not registered here: "Exec format error"). The runner,
 //! `scripts/qemu-runner`, therefore exports `LETTERBOX_TEST_RUNNER` (e.g. `qemu-aarch64-static`
 //! or `qemu-arm-static -cpu arm1176`), and tests start the binary through
-//! [`letterbox_command`]. Copy that helper into tests that spawn `letterbox`.
+//! `common::letterbox` / `common::letterbox_argv`.
+
+mod common;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use common::letterbox;
 use letterbox::config::Config;
-
-/// `letterbox` as built by cargo for this test run, started through `LETTERBOX_TEST_RUNNER`
-/// (e.g. `qemu-aarch64-static`) when that is set.
-fn letterbox_command() -> Command {
-    let exe = env!("CARGO_BIN_EXE_letterbox");
-    let runner = std::env::var("LETTERBOX_TEST_RUNNER").unwrap_or_default();
-    let mut words = runner.split_whitespace();
-    match words.next() {
-        Some(emulator) => {
-            let mut c = Command::new(emulator);
-            c.args(words).arg(exe);
-            c
-        }
-        None => Command::new(exe),
-    }
-}
 
 fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -96,7 +83,7 @@ fn default_configs_pass_the_config_contract() {
 
 #[test]
 fn the_binary_starts_under_the_runner() {
-    let out = letterbox_command().output().expect("spawn letterbox");
+    let out = letterbox().output().expect("spawn letterbox");
     // Whatever the CLI prints today, the process must have run and exited, not crashed
     // (a signal gives no exit code; qemu reports an illegal instruction that way too).
     assert!(out.status.code().is_some(), "letterbox died: {:?}", out.status);

@@ -21,6 +21,11 @@ fn py(srv: &Server, script: &str) -> String {
     srv.py(PY, script)
 }
 
+/// `letterbox SUBCOMMAND --config ...` for this server, as a Python list.
+fn argv_py(srv: &Server, subcommand: &str) -> String {
+    format!("{:?}", letterbox_argv(&[subcommand, "--config", &srv.home.config().display().to_string()]))
+}
+
 fn inbox(srv: &Server) -> Vec<Vec<u8>> {
     contents(&srv.home.store(), "INBOX").into_iter().map(|(_, _, b)| b).collect()
 }
@@ -229,15 +234,6 @@ print("ok")
     check_clean(&srv.home);
 }
 
-/// The `letterbox deliver` command line as a Python list (through the emulator if any).
-fn deliver_argv(srv: &Server) -> String {
-    let runner = std::env::var("LETTERBOX_TEST_RUNNER").unwrap_or_default();
-    let mut argv: Vec<String> = runner.split_whitespace().map(str::to_owned).collect();
-    argv.push(BIN.to_owned());
-    argv.extend(["deliver".to_owned(), "--config".to_owned(), srv.home.config().display().to_string()]);
-    format!("{argv:?}")
-}
-
 #[test]
 fn two_sessions_idle_see_each_others_changes() {
     let srv = Server::start("imap-idle", "", "");
@@ -287,7 +283,7 @@ r = A.cmd(b"NOOP"); assert b"* 2 EXISTS" in r, r
 B.untagged_responses.clear(); r = ok(B.fetch("1:*", "(UID)")); assert r == [b"1 (UID 1)", b"2 (UID 3)"], r
 r = A.cmd(b"FETCH 1:* (UID)"); assert r[:2] == [b"* 1 FETCH (UID 1)", b"* 2 FETCH (UID 3)"], r
 "#;
-    let out = py(&srv, &script.replace("DELIVER", &deliver_argv(&srv)));
+    let out = py(&srv, &script.replace("DELIVER", &argv_py(&srv, "deliver")));
     eprint!("{out}");
 }
 
@@ -317,16 +313,8 @@ r = A.cmd(b"SEARCH ALL"); assert r[0] == b"* SEARCH 1 3" and last(r) == b"OK", r
 r = A.cmd(b"NOOP"); assert b"* 2 EXPUNGE" in r and last(r) == b"OK", r
 r = A.cmd(b"FETCH 1:* (UID)"); assert r[:2] == [b"* 1 FETCH (UID 1)", b"* 2 FETCH (UID 3)"] and last(r) == b"OK", r
 "#;
-    let out = py(&srv, &script.replace("COMPACT", &compact_argv(&srv)));
+    let out = py(&srv, &script.replace("COMPACT", &argv_py(&srv, "compact")));
     eprint!("{out}");
-}
-
-fn compact_argv(srv: &Server) -> String {
-    let runner = std::env::var("LETTERBOX_TEST_RUNNER").unwrap_or_default();
-    let mut argv: Vec<String> = runner.split_whitespace().map(str::to_owned).collect();
-    argv.push(BIN.to_owned());
-    argv.extend(["compact".to_owned(), "--config".to_owned(), srv.home.config().display().to_string()]);
-    format!("{argv:?}")
 }
 
 #[test]

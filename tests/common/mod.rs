@@ -12,22 +12,26 @@ pub const BIN: &str = env!("CARGO_BIN_EXE_letterbox");
 /// script starts with: one copy for all test files.
 pub const RAW_CLIENT: &str = include_str!("raw_client.py");
 
-/// A command running the letterbox binary; under a cross target through the emulator named
-/// by `LETTERBOX_TEST_RUNNER` (set by scripts/qemu-runner), so the tested binary is the one
-/// that ships.
-pub fn letterbox() -> Command {
-    // LETTERBOX_BIN names a board build (scripts/test-boards.sh): the binary that ships.
+/// The command line that runs the letterbox binary with `args`: under a cross target the
+/// emulator named by `LETTERBOX_TEST_RUNNER` (set by scripts/qemu-runner) comes first, and
+/// `LETTERBOX_BIN` names a board build (scripts/test-boards.sh), so the tested binary is the
+/// one that ships. (A child process is started by the host kernel, which cannot run an ARM
+/// binary by itself: binfmt_misc is not registered here.)
+pub fn letterbox_argv(args: &[&str]) -> Vec<String> {
     let bin = std::env::var("LETTERBOX_BIN").unwrap_or_else(|_| BIN.to_owned());
     let runner = std::env::var("LETTERBOX_TEST_RUNNER").unwrap_or_default();
-    let mut words = runner.split_whitespace();
-    match words.next() {
-        Some(emulator) => {
-            let mut c = Command::new(emulator);
-            c.args(words).arg(bin);
-            c
-        }
-        None => Command::new(bin),
-    }
+    let mut argv: Vec<String> = runner.split_whitespace().map(str::to_owned).collect();
+    argv.push(bin);
+    argv.extend(args.iter().map(|a| (*a).to_owned()));
+    argv
+}
+
+/// A command running the letterbox binary (see [`letterbox_argv`]).
+pub fn letterbox() -> Command {
+    let argv = letterbox_argv(&[]);
+    let mut c = Command::new(&argv[0]);
+    c.args(&argv[1..]);
+    c
 }
 
 /// True when the binary runs under an emulator: RSS figures then measure qemu, not us.
