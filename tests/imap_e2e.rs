@@ -560,23 +560,6 @@ assert last(c.cmd(b"SELECT INBOX")) == b"OK"
     assert!(inbox(&srv).is_empty());
 }
 
-/// Every file under `dir`, relative.
-fn tree(dir: &std::path::Path) -> Vec<String> {
-    let mut out = Vec::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        for e in std::fs::read_dir(&d).into_iter().flatten().flatten() {
-            let p = e.path();
-            if p.is_dir() {
-                stack.push(p.clone());
-            }
-            out.push(p.strip_prefix(dir).unwrap().display().to_string());
-        }
-    }
-    out.sort();
-    out
-}
-
 #[test]
 fn bad_input_33_path_like_and_control_mailbox_names() {
     let srv = Server::start("imap-bad33", "", "");

@@ -145,23 +145,6 @@ c.ok(b"CREATE Saved (USE (\\Archive))")
     );
 }
 
-/// Every file under `dir`, relative.
-fn tree(dir: &Path) -> Vec<String> {
-    let mut out = Vec::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        for e in std::fs::read_dir(&d).into_iter().flatten().flatten() {
-            let p = e.path();
-            if p.is_dir() {
-                stack.push(p.clone());
-            }
-            out.push(p.strip_prefix(dir).unwrap().display().to_string());
-        }
-    }
-    out.sort();
-    out
-}
-
 #[test]
 fn utf8_accept_names_and_bad_names_stay_inside_the_data_directory() {
     let srv = Server::start("imap-utf8", "", "");

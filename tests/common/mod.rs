@@ -389,3 +389,20 @@ pub fn curl(args: &[&str]) -> Vec<u8> {
     assert!(o.status.success(), "curl {args:?}: {}", String::from_utf8_lossy(&o.stderr));
     o.stdout
 }
+
+/// Every file and folder under `dir`, relative, sorted.
+pub fn tree(dir: &Path) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).into_iter().flatten().flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                stack.push(p.clone());
+            }
+            out.push(p.strip_prefix(dir).unwrap().display().to_string());
+        }
+    }
+    out.sort();
+    out
+}
