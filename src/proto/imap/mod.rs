@@ -105,6 +105,8 @@ mod tests;
 mod tests_bad;
 #[cfg(test)]
 mod tests_condstore;
+#[cfg(test)]
+mod tests_parser;
 pub mod types;
 mod view;
 
