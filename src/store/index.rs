@@ -11,6 +11,13 @@
 //! It is valid for a folder file when the inode matches, the file is at least `covered`
 //! bytes long, and the record at `last_pos` has the CRC field `last_crc` and ends at
 //! `covered`. Records after `covered` are replayed on open.
+//!
+//! The CRCs catch damage; the index is also checked against the file where that is cheap:
+//! the message table must fit the bytes covered (in file order, UIDs ascending below
+//! UIDNEXT), and a MESSAGE as the last record covered must be the table's last entry with
+//! the head's last UID. An index that passes and still lies (only a tampered data directory
+//! has one) can mislead the next write, never what is already committed: appends go after
+//! `covered`, a valid record boundary, and recovery sets aside a record that collides.
 
 use std::collections::VecDeque;
 use std::fs::File;
@@ -133,6 +140,9 @@ pub fn load(path: &Path, folder: &File, ino: u64, track_entries: bool) -> Option
             return None;
         }
     }
+    if !last_message_agrees(&head, folder, track_entries.then(|| st.entries.last())) {
+        return None;
+    }
     st.uidvalidity = head.uidvalidity;
     st.uidnext = head.uidnext;
     st.last_uid = head.last_uid;
@@ -173,6 +183,29 @@ fn table_fits(entries: &[Entry], head: &Head) -> bool {
         prev_end = end;
     }
     true
+}
+
+/// When the last record covered is a MESSAGE, it is the newest message there is (nothing
+/// after it could have expunged it): it must be the table's last entry, carry the head's
+/// last UID, and be below UIDNEXT and HIGHESTMODSEQ. This catches counters that do not
+/// belong to the file, which would make the next append reuse a UID.
+/// `last` is the table's last entry (`None` when the table is not loaded).
+fn last_message_agrees(head: &Head, folder: &File, last: Option<Option<&Entry>>) -> bool {
+    let mut b = [0u8; HEADER_LEN + format::MESSAGE_FIXED];
+    if folder.read_exact_at(&mut b, head.last_pos).is_err() {
+        return false;
+    }
+    let Some((hb, fixed)) = b.split_first_chunk::<HEADER_LEN>() else { return false };
+    match format::decode_header(hb) {
+        Ok(h) if h.kind == format::Kind::Message => {}
+        Ok(_) => return head.last_uid < head.uidnext,
+        Err(_) => return false,
+    }
+    let Some(m) = format::MessageFixed::decode(fixed) else { return false };
+    m.uid == head.last_uid
+        && m.uid < head.uidnext
+        && m.modseq <= head.highest_modseq
+        && last.is_none_or(|e| e.is_some_and(|e| e.uid == m.uid && e.record_offset() == head.last_pos))
 }
 
 fn matches_file(head: &Head, folder: &File) -> bool {
