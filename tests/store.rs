@@ -592,4 +592,15 @@ fn index_is_used_when_valid_and_rebuilt_when_its_table_does_not_fit() {
     // Opening through such an index still gives the real messages.
     std::fs::write(&idx_path, patched(1, 8, 1 << 31)).unwrap();
     assert_eq!(Folder::open(&path).unwrap().entries(), &want[..]);
+    // A valid index whose last record is a FLAGS, then an EXPUNGE, is used as well.
+    let mut f = Folder::open(&path).unwrap();
+    f.store_flags(&[2], FlagOp::Add, 1, &[]).unwrap();
+    f.save_index();
+    let flagged = load(&std::fs::read(&idx_path).unwrap()).expect("an index ending at a FLAGS record is used");
+    assert_eq!(flagged.entries, f.entries());
+    f.expunge(&[1]).unwrap();
+    f.save_index();
+    let expunged = load(&std::fs::read(&idx_path).unwrap()).expect("an index ending at an EXPUNGE record is used");
+    assert_eq!(expunged.entries, f.entries());
+    assert_eq!(expunged.entries.len(), 2);
 }

@@ -14,8 +14,9 @@
 //!
 //! The CRCs catch damage; the index is also checked against the file where that is cheap:
 //! the message table must fit the bytes covered (in file order, UIDs ascending below
-//! UIDNEXT), and a MESSAGE as the last record covered must be the table's last entry with
-//! the head's last UID. An index that passes and still lies (only a tampered data directory
+//! UIDNEXT), and the last record covered must agree with the head's counters (a MESSAGE
+//! there is the table's last entry with the head's last UID; a FLAGS or EXPUNGE names only
+//! UIDs below UIDNEXT). An index that passes and still lies (only a tampered data directory
 //! has one) can mislead the next write, never what is already committed: appends go after
 //! `covered`, a valid record boundary, and recovery sets aside a record that collides.
 
@@ -140,7 +141,7 @@ pub fn load(path: &Path, folder: &File, ino: u64, track_entries: bool) -> Option
             return None;
         }
     }
-    if !last_message_agrees(&head, folder, track_entries.then(|| st.entries.last())) {
+    if !last_record_agrees(&head, folder, track_entries.then(|| st.entries.last())) {
         return None;
     }
     st.uidvalidity = head.uidvalidity;
@@ -185,27 +186,46 @@ fn table_fits(entries: &[Entry], head: &Head) -> bool {
     true
 }
 
-/// When the last record covered is a MESSAGE, it is the newest message there is (nothing
-/// after it could have expunged it): it must be the table's last entry, carry the head's
-/// last UID, and be below UIDNEXT and HIGHESTMODSEQ. This catches counters that do not
-/// belong to the file, which would make the next append reuse a UID.
+/// Largest FLAGS or EXPUNGE payload read to check it against the head (a STORE or EXPUNGE
+/// of a few messages; a bigger one is taken on the CRC's word).
+const CHECK_PAYLOAD_MAX: u32 = 64 * 1024;
+
+/// The last record covered, checked against the head's counters. A MESSAGE there is the
+/// newest message there is (nothing after it could have expunged it): it must be the table's
+/// last entry, carry the head's last UID, and be below UIDNEXT and HIGHESTMODSEQ. A FLAGS or
+/// EXPUNGE there names only UIDs below UIDNEXT, at a MODSEQ up to the highest. This catches
+/// counters that do not belong to the file, which would make the next append reuse a UID.
 /// `last` is the table's last entry (`None` when the table is not loaded).
-fn last_message_agrees(head: &Head, folder: &File, last: Option<Option<&Entry>>) -> bool {
-    let mut b = [0u8; HEADER_LEN + format::MESSAGE_FIXED];
-    if folder.read_exact_at(&mut b, head.last_pos).is_err() {
+fn last_record_agrees(head: &Head, folder: &File, last: Option<Option<&Entry>>) -> bool {
+    let mut hb = [0u8; HEADER_LEN];
+    if head.last_uid >= head.uidnext || folder.read_exact_at(&mut hb, head.last_pos).is_err() {
         return false;
     }
-    let Some((hb, fixed)) = b.split_first_chunk::<HEADER_LEN>() else { return false };
-    match format::decode_header(hb) {
-        Ok(h) if h.kind == format::Kind::Message => {}
-        Ok(_) => return head.last_uid < head.uidnext,
-        Err(_) => return false,
+    let Ok(h) = format::decode_header(&hb) else { return false };
+    let payload_at = head.last_pos + HEADER_LEN as u64;
+    match h.kind {
+        format::Kind::Message => {
+            let mut fixed = [0u8; format::MESSAGE_FIXED];
+            if folder.read_exact_at(&mut fixed, payload_at).is_err() {
+                return false;
+            }
+            let Some(m) = format::MessageFixed::decode(&fixed) else { return false };
+            m.uid == head.last_uid
+                && m.modseq <= head.highest_modseq
+                && last.is_none_or(|e| e.is_some_and(|e| e.uid == m.uid && e.record_offset() == head.last_pos))
+        }
+        format::Kind::Flags | format::Kind::Expunge if h.len <= CHECK_PAYLOAD_MAX => {
+            let mut payload = vec![0u8; h.len as usize];
+            if folder.read_exact_at(&mut payload, payload_at).is_err() {
+                return false;
+            }
+            let Some((modseq, pairs)) = format::decode_pairs(&payload) else { return false };
+            // FLAGS pairs are (uid, flags), EXPUNGE pairs (first, last) UIDs.
+            let top = |&(a, b): &(u32, u32)| if h.kind == format::Kind::Flags { a } else { a.max(b) };
+            modseq <= head.highest_modseq && pairs.iter().all(|p| top(p) < head.uidnext)
+        }
+        _ => true,
     }
-    let Some(m) = format::MessageFixed::decode(fixed) else { return false };
-    m.uid == head.last_uid
-        && m.uid < head.uidnext
-        && m.modseq <= head.highest_modseq
-        && last.is_none_or(|e| e.is_some_and(|e| e.uid == m.uid && e.record_offset() == head.last_pos))
 }
 
 fn matches_file(head: &Head, folder: &File) -> bool {
