@@ -478,6 +478,8 @@ fn rename_all_and_recovery_of_each_interrupted_state() {
             let out = home.run(&["deliver", "--folder", from], &message(&format!("{from}-{i}"), 200));
             assert!(out.status.success(), "{out:?}");
         }
+        // An attribute on an inferior (RFC 6154): it must follow the folder.
+        home.store().set_special_use(&[("\\Archive".into(), "Work/2025".into())]).unwrap();
         home
     };
     let expected = {
@@ -497,6 +499,7 @@ fn rename_all_and_recovery_of_each_interrupted_state() {
             assert_eq!(std::fs::metadata(data(home, to)).unwrap().nlink(), 1, "{to} shares its file");
         }
         assert!(!home.data().join("folders.rename").exists());
+        assert_eq!(home.store().special_use(), vec![("\\Archive".to_owned(), "Old/2025".to_owned())]);
         check_clean(home);
     };
     // The whole operation; a second one finds the targets there.

@@ -347,16 +347,8 @@ impl Mailstore for Store<'_> {
             forget_recent(b);
         }
         // All together, or (after a crash, on the next start) all rolled forward.
+        // The special-use attributes travel with their folders in the same step.
         st.rename_all(&moves).map_err(|e| store_err(&e))?;
-        // The special-use attribute travels with its folder.
-        let map = st.special_use();
-        if map.iter().any(|(_, n)| moves.iter().any(|(a, _)| a == n)) {
-            let renamed: Vec<_> = map
-                .into_iter()
-                .map(|(attr, n)| (attr, moves.iter().find(|(a, _)| *a == n).map_or(n.clone(), |(_, b)| b.clone())))
-                .collect();
-            let _ = st.set_special_use(&renamed);
-        }
         let subs = self.srv.subscriptions();
         if moves.iter().any(|(a, _)| subs.contains(a)) {
             let renamed =

@@ -196,7 +196,8 @@ impl Store {
     /// 2. every target hard-linked to its source (same inode: appenders keep writing into
     ///    it), directory synced;
     /// 3. every source name and its index unlinked, directory synced;
-    /// 4. journal removed.
+    /// 4. the special-use map (RFC 6154) rewritten for the new names, then the journal
+    ///    removed.
     ///
     /// After a crash, `Store::open` rolls the journal forward: a pair whose source and
     /// target share an inode loses its source name; a source without a target is linked,
@@ -247,8 +248,23 @@ impl Store {
         }
         crate::sys::fsync_dir(&self.dir)?;
         fault::crash_point("rename.unlinked");
+        let names: Vec<(String, String)> = pairs.into_iter().map(|(a, b, _, _)| (a, b)).collect();
+        self.carry_special_use(&names)?;
         std::fs::remove_file(&journal)?;
         Ok(())
+    }
+
+    /// Step 4 of `rename_all` (and of its recovery): a renamed folder's special-use
+    /// attribute (RFC 6154) moves to its new name. Idempotent.
+    fn carry_special_use(&self, pairs: &[(String, String)]) -> Result<()> {
+        let map = self.special_use();
+        let new_name = |n: &str| pairs.iter().find(|(a, _)| a == n).map(|(_, b)| b.clone());
+        if !map.iter().any(|(_, n)| new_name(n).is_some()) {
+            return Ok(());
+        }
+        let renamed: Vec<(String, String)> =
+            map.into_iter().map(|(attr, n)| (attr, new_name(&n).unwrap_or(n))).collect();
+        self.set_special_use(&renamed)
     }
 
     /// Recovery of an interrupted `rename_all`: rolls its journal forward (see there).
@@ -263,20 +279,28 @@ impl Store {
             return Ok(()); // Finished meanwhile by the process that held the lock.
         };
         let inode = |p: &Path| std::fs::metadata(p).ok().map(|m| (m.dev(), m.ino()));
+        let mut names = Vec::new();
         for line in text.lines() {
             let Some((a, b)) = line.split_once('\t') else { continue };
             let (Ok(pa), Ok(pb)) = (self.folder_path(a), self.folder_path(b)) else { continue };
             match (inode(&pa), inode(&pb)) {
                 (Some(x), Some(y)) if x == y => {}
                 (Some(_), None) => std::fs::hard_link(&pa, &pb)?,
-                // Done already, never started, or a different folder took the name since.
+                (None, Some(_)) => {
+                    // Done already (the special-use map may still name the old folder).
+                    names.push((a.to_owned(), b.to_owned()));
+                    continue;
+                }
+                // Never started, or a different folder took the name since.
                 _ => continue,
             }
+            names.push((a.to_owned(), b.to_owned()));
             crate::sys::fsync_dir(&self.dir)?;
             std::fs::remove_file(&pa)?;
             let _ = std::fs::remove_file(index::path_for(&pa));
         }
         crate::sys::fsync_dir(&self.dir)?;
+        self.carry_special_use(&names)?;
         std::fs::remove_file(&journal)?;
         crate::sys::fsync_dir(&self.dir)?;
         Ok(())
