@@ -467,7 +467,8 @@ fn rename_inbox_and_recovery_of_each_interrupted_state() {
 
 /// RENAME of a folder with its inferiors (RFC 3501 §6.3.5) through the library, then each
 /// on-disk state a crash can leave (see `Store::rename_all`), recovered by the next
-/// `Store::open`: all pairs renamed or none, every message once, no two names on one file.
+/// `Store::open`: all pairs renamed or none, every message once, no two names on one file,
+/// special-use attributes and subscriptions under the new names.
 #[test]
 fn rename_all_and_recovery_of_each_interrupted_state() {
     use std::os::unix::fs::MetadataExt;
@@ -480,6 +481,7 @@ fn rename_all_and_recovery_of_each_interrupted_state() {
         }
         // An attribute on an inferior (RFC 6154): it must follow the folder.
         home.store().set_special_use(&[("\\Archive".into(), "Work/2025".into())]).unwrap();
+        home.store().set_subscriptions(&["INBOX".into(), "Work/2026".into()]).unwrap();
         home
     };
     let expected = {
@@ -500,6 +502,7 @@ fn rename_all_and_recovery_of_each_interrupted_state() {
         }
         assert!(!home.data().join("folders.rename").exists());
         assert_eq!(home.store().special_use(), vec![("\\Archive".to_owned(), "Old/2025".to_owned())]);
+        assert_eq!(home.store().subscriptions(), vec!["INBOX".to_owned(), "Old/2026".to_owned()]);
         check_clean(home);
     };
     // The whole operation; a second one finds the targets there.

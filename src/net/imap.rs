@@ -346,29 +346,23 @@ impl Mailstore for Store<'_> {
             forget_recent(a);
             forget_recent(b);
         }
-        // All together, or (after a crash, on the next start) all rolled forward.
-        // The special-use attributes travel with their folders in the same step.
+        // All together, or (after a crash, on the next start) all rolled forward; the
+        // special-use attributes and subscriptions travel with their folders in that step.
         st.rename_all(&moves).map_err(|e| store_err(&e))?;
-        let subs = self.srv.subscriptions();
-        if moves.iter().any(|(a, _)| subs.contains(a)) {
-            let renamed =
-                subs.into_iter().map(|s| moves.iter().find(|(a, _)| *a == s).map_or(s.clone(), |(_, b)| b.clone()));
-            let _ = self.srv.set_subscriptions(renamed.collect());
-        }
         Ok(())
     }
 
     fn subscribe(&mut self, folder: &str, on: bool) -> Result<(), StoreError> {
-        let mut subs = self.srv.subscriptions();
+        let mut subs = self.srv.store.subscriptions();
         subs.retain(|s| s != folder);
         if on {
             subs.push(folder.to_owned());
         }
-        self.srv.set_subscriptions(subs).map_err(|_| StoreError::Io)
+        self.srv.store.set_subscriptions(&subs).map_err(|e| store_err(&e))
     }
 
     fn subscriptions(&mut self) -> Result<Vec<String>, StoreError> {
-        Ok(self.srv.subscriptions())
+        Ok(self.srv.store.subscriptions())
     }
 }
 

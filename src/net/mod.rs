@@ -158,23 +158,6 @@ impl Server {
     }
 
     /// Subscribed folder names (RFC 3501 §6.3.6), one per line in `subscriptions`.
-    pub fn subscriptions(&self) -> Vec<String> {
-        std::fs::read_to_string(self.store.dir().join("subscriptions"))
-            .map(|t| t.lines().filter(|l| !l.is_empty()).map(str::to_owned).collect())
-            .unwrap_or_default()
-    }
-
-    /// Replaces the subscription list (temp file, rename: never half-written).
-    pub fn set_subscriptions(&self, names: Vec<String>) -> io::Result<()> {
-        let dir = self.store.dir();
-        let tmp = dir.join("subscriptions.new");
-        let mut text = names.join("\n");
-        text.push('\n');
-        tls::write_private(&tmp, text.as_bytes())?;
-        std::fs::rename(&tmp, dir.join("subscriptions"))?;
-        crate::sys::fsync_dir(dir)
-    }
-
     /// Catches a cached handle up after a write (ignores folders not open here).
     pub fn refresh_folder(&self, name: &str) {
         let f = self.folders.borrow().get(name).cloned();
@@ -508,11 +491,11 @@ fn run(cfg: Config) -> io::Result<()> {
         folders: RefCell::new(HashMap::new()),
         mime_cache: RefCell::new(HashMap::new()),
     });
-    if !srv.store.dir().join("subscriptions").exists() {
+    if srv.store.subscriptions_if_any().is_none() {
         // First start: every folder a mail app expects is subscribed (LSUB shows them).
         let mut subs = vec![crate::store::INBOX.to_owned()];
         subs.extend(crate::store::SPECIAL_FOLDERS.iter().map(|s| s.to_string()));
-        let _ = srv.set_subscriptions(subs);
+        let _ = srv.store.set_subscriptions(&subs);
     }
     let ex = Rc::new(LocalExecutor::new());
     for (proto, l) in listeners {

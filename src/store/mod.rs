@@ -101,6 +101,8 @@ pub const SPECIAL_FOLDERS: [&str; 5] = ["Sent", "Drafts", "Trash", "Junk", "Arch
 pub const SPECIAL_USES: [&str; 5] = ["\\Sent", "\\Drafts", "\\Trash", "\\Junk", "\\Archive"];
 /// The special-use map: one `\Attribute name` per line (see `Store::special_use`).
 const SPECIAL_USE_FILE: &str = "special-use";
+/// Subscribed folder names, one per line (see `Store::subscriptions`).
+const SUBSCRIPTIONS_FILE: &str = "subscriptions";
 /// Journal of a RENAME INBOX in progress (see `Store::rename_inbox`).
 const INBOX_RENAME_JOURNAL: &str = "INBOX.rename";
 /// Journal of a folder RENAME in progress: `from<TAB>to` lines (see `Store::rename_all`).
@@ -196,8 +198,8 @@ impl Store {
     /// 2. every target hard-linked to its source (same inode: appenders keep writing into
     ///    it), directory synced;
     /// 3. every source name and its index unlinked, directory synced;
-    /// 4. the special-use map (RFC 6154) rewritten for the new names, then the journal
-    ///    removed.
+    /// 4. the special-use map (RFC 6154) and the subscriptions rewritten for the new
+    ///    names, then the journal removed.
     ///
     /// After a crash, `Store::open` rolls the journal forward: a pair whose source and
     /// target share an inode loses its source name; a source without a target is linked,
@@ -249,22 +251,50 @@ impl Store {
         crate::sys::fsync_dir(&self.dir)?;
         fault::crash_point("rename.unlinked");
         let names: Vec<(String, String)> = pairs.into_iter().map(|(a, b, _, _)| (a, b)).collect();
-        self.carry_special_use(&names)?;
+        self.carry_names(&names)?;
         std::fs::remove_file(&journal)?;
         Ok(())
     }
 
     /// Step 4 of `rename_all` (and of its recovery): a renamed folder's special-use
-    /// attribute (RFC 6154) moves to its new name. Idempotent.
-    fn carry_special_use(&self, pairs: &[(String, String)]) -> Result<()> {
-        let map = self.special_use();
+    /// attribute (RFC 6154) and its subscription move to the new name. Idempotent.
+    fn carry_names(&self, pairs: &[(String, String)]) -> Result<()> {
         let new_name = |n: &str| pairs.iter().find(|(a, _)| a == n).map(|(_, b)| b.clone());
-        if !map.iter().any(|(_, n)| new_name(n).is_some()) {
-            return Ok(());
+        let map = self.special_use();
+        if map.iter().any(|(_, n)| new_name(n).is_some()) {
+            let renamed: Vec<(String, String)> =
+                map.into_iter().map(|(attr, n)| (attr, new_name(&n).unwrap_or(n))).collect();
+            self.set_special_use(&renamed)?;
         }
-        let renamed: Vec<(String, String)> =
-            map.into_iter().map(|(attr, n)| (attr, new_name(&n).unwrap_or(n))).collect();
-        self.set_special_use(&renamed)
+        let subs = self.subscriptions();
+        if subs.iter().any(|n| new_name(n).is_some()) {
+            let renamed: Vec<String> = subs.into_iter().map(|n| new_name(&n).unwrap_or(n)).collect();
+            self.set_subscriptions(&renamed)?;
+        }
+        Ok(())
+    }
+
+    /// Subscribed folder names (IMAP SUBSCRIBE, RFC 3501 §6.3.6); `None` before the first
+    /// start wrote the list.
+    pub fn subscriptions_if_any(&self) -> Option<Vec<String>> {
+        let text = std::fs::read_to_string(self.dir.join(SUBSCRIPTIONS_FILE)).ok()?;
+        Some(text.lines().filter(|l| !l.is_empty()).map(str::to_owned).collect())
+    }
+
+    /// Subscribed folder names (empty before the first start wrote the list).
+    pub fn subscriptions(&self) -> Vec<String> {
+        self.subscriptions_if_any().unwrap_or_default()
+    }
+
+    /// Replaces the subscription list (temp file, sync, rename, directory sync).
+    pub fn set_subscriptions(&self, names: &[String]) -> Result<()> {
+        let mut text = names.join("\n");
+        text.push('\n');
+        let tmp = self.dir.join(format!("{SUBSCRIPTIONS_FILE}.new"));
+        crate::util::write_synced(&tmp, text.as_bytes())?;
+        std::fs::rename(&tmp, self.dir.join(SUBSCRIPTIONS_FILE))?;
+        crate::sys::fsync_dir(&self.dir)?;
+        Ok(())
     }
 
     /// Recovery of an interrupted `rename_all`: rolls its journal forward (see there).
@@ -300,7 +330,7 @@ impl Store {
             let _ = std::fs::remove_file(index::path_for(&pa));
         }
         crate::sys::fsync_dir(&self.dir)?;
-        self.carry_special_use(&names)?;
+        self.carry_names(&names)?;
         std::fs::remove_file(&journal)?;
         crate::sys::fsync_dir(&self.dir)?;
         Ok(())
