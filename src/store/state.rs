@@ -132,9 +132,15 @@ impl State {
         let newer = std::mem::replace(&mut self.expunge_log, older);
         self.expunge_log.extend(newer);
         self.expunge_floor = floor;
+        self.trim_expunge_log();
+    }
+
+    /// Keeps the newest [`EXPUNGE_LOG_MAX`] ranges; the floor rises past what is dropped.
+    fn trim_expunge_log(&mut self) {
         while self.expunge_log.len() > EXPUNGE_LOG_MAX {
-            if let Some((m, _, _)) = self.expunge_log.pop_front() {
-                self.expunge_floor = self.expunge_floor.max(m);
+            match self.expunge_log.pop_front() {
+                Some((m, _, _)) => self.expunge_floor = self.expunge_floor.max(m),
+                None => break,
             }
         }
     }
@@ -231,12 +237,8 @@ impl State {
         self.highest_modseq = self.highest_modseq.max(modseq);
         if self.track_entries {
             for &(a, b) in &ranges {
-                if self.expunge_log.len() >= EXPUNGE_LOG_MAX {
-                    if let Some((m, _, _)) = self.expunge_log.pop_front() {
-                        self.expunge_floor = self.expunge_floor.max(m);
-                    }
-                }
                 self.expunge_log.push_back((modseq, a.min(b), a.max(b)));
+                self.trim_expunge_log();
             }
             let mut freed = 0u64;
             let mut ranges = ranges;

@@ -117,16 +117,8 @@ impl Folder {
     }
 
     /// Runs `f` holding this folder's exclusive lock (other writers wait, then notice a
-    /// replaced file by its inode and reopen, as after compaction).
-    pub fn with_lock<T>(&mut self, f: impl FnOnce() -> Result<T>) -> Result<T> {
-        self.lock()?;
-        let r = f();
-        self.unlock();
-        r
-    }
-
-    /// Runs `f` holding this folder's exclusive lock, on its state caught up to the last
-    /// record (what the next append would see).
+    /// replaced file by its inode and reopen, as after compaction), on its state caught up
+    /// to the last record (what the next append would see).
     pub fn with_lock_caught_up<T>(&mut self, f: impl FnOnce(&State) -> Result<T>) -> Result<T> {
         self.lock()?;
         let r = self.catch_up_locked().and_then(|()| f(&self.state));
