@@ -133,6 +133,11 @@ texts = [x[1] for x in d if isinstance(x, tuple)]
 assert texts[0] == b"line one\r\n.dot line\r" and texts[1] == full[1][10:15], texts
 d = ok(M.fetch("1", "(BODY.PEEK[HEADER.FIELDS (SUBJECT FROM)])"))
 assert d[0][1] == b"From: Bob <bob@example.net>\r\nSubject: m1\r\n\r\n", d
+# Issue 13.4: the item is echoed with the names as sent (atoms, as Dovecot/Cyrus/UW-IMAP), so a
+# client that looks it up by the string it sent finds it; a name that is no atom stays quoted.
+assert d[0][0].endswith(b"BODY[HEADER.FIELDS (SUBJECT FROM)] {44}"), d
+d = ok(M.fetch("1", '(BODY.PEEK[HEADER.FIELDS ("X]Odd" Subject)])'))
+assert b'BODY[HEADER.FIELDS ("X]Odd" Subject)]' in d[0][0], d
 d = ok(M.fetch("1", "(BODY.PEEK[HEADER.FIELDS.NOT (SUBJECT FROM DATE MESSAGE-ID TO)])"))
 assert b"Subject" not in d[0][1] and d[0][1].endswith(b"\r\n\r\n"), d
 head, _, text = full[0].partition(b"\r\n\r\n")

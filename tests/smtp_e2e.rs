@@ -89,7 +89,11 @@ m1 = b"From: bob@example.net\r\nTo: alice@example.org\r\nSubject: 8bit \xc3\xa9t
 refused = s.sendmail("bob@example.net", ["alice@example.org", "alice+tag@example.org", "postmaster@example.org", "ALICE@EXAMPLE.ORG"], m1, mail_options=["BODY=8BITMIME"])  # smtplib adds SIZE= itself
 assert refused == {}, refused
 m2 = b"Subject: second\r\n\r\nbody\r\n"
-assert s.sendmail("<>", ["alice+other.tag@example.org"], m2) == {}
+# Issue 13.5: a caller that passes SIZE itself makes smtplib send it twice ("SIZE=N size=N"):
+# accepted, as Postfix does; conflicting repeats stay 501.
+assert s.sendmail("<>", ["alice+other.tag@example.org"], m2, mail_options=["SIZE=%d" % len(m2)]) == {}
+assert s.mail("bob@example.net", ["SIZE=5", "SIZE=6"])[0] == 501
+assert s.rset()[0] == 250
 s.quit()
 print("ok")
 "#,

@@ -20,9 +20,10 @@ type SelectParams = (bool, Option<QResync>);
 type FetchMods = (Option<u64>, bool);
 
 /// RFC 7162 §3.2.5 after a SELECT with QRESYNC and the right UIDVALIDITY: `VANISHED
-/// (EARLIER)` for the known UIDs (default `1:UIDNEXT-1`) no longer present (no expunge
-/// history is kept, §3.2.5.2), then a job sending `FETCH (UID FLAGS MODSEQ)` for every
-/// message changed since the client's MODSEQ.
+/// (EARLIER)` for the known UIDs (default `1:UIDNEXT-1`) expunged since the client's MODSEQ
+/// (exact from the store's expunge history; every known UID no longer present when the
+/// history does not reach that far, §3.2.5.2), then a job sending `FETCH (UID FLAGS MODSEQ)`
+/// for every message changed since the client's MODSEQ.
 fn resync(sel: &Selected, q: &QResync, store: &mut dyn Mailstore, out: &mut Vec<u8>) -> FetchJob {
     let top = sel.uidnext.saturating_sub(1);
     let mut known = match &q.known_uids {

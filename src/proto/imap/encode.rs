@@ -99,7 +99,7 @@ pub fn msg_flags(out: &mut Vec<u8>, bits: u32, recent: bool, keywords: &[String]
 /// RFC 3501 §9 `date-time` in UTC: `"01-Jan-1970 00:00:00 +0000"`.
 pub fn date_time(t: i64) -> String {
     const MONTHS: [&str; 12] = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
-    let (y, m, d) = crate::mbox::civil_from_days(t.div_euclid(86_400));
+    let (y, m, d) = crate::datetime::civil_from_days(t.div_euclid(86_400));
     let s = t.rem_euclid(86_400);
     let mon = MONTHS.get(m as usize - 1).copied().unwrap_or("Jan");
     format!("\"{d:02}-{mon}-{y:04} {:02}:{:02}:{:02} +0000\"", s / 3600, s % 3600 / 60, s % 60)

@@ -444,9 +444,9 @@ impl BodySection {
             Some(SectionText::Text) => spec.push("TEXT".into()),
             Some(SectionText::Mime) => spec.push("MIME".into()),
             Some(SectionText::HeaderFields { not, fields }) => {
-                let quoted: Vec<String> = fields.iter().map(|f| quote_field(f)).collect();
+                let names: Vec<String> = fields.iter().map(|f| field_name(f)).collect();
                 let kind = if *not { "HEADER.FIELDS.NOT" } else { "HEADER.FIELDS" };
-                spec.push(format!("{kind} ({})", quoted.join(" ")));
+                spec.push(format!("{kind} ({})", names.join(" ")));
             }
         }
         let partial = self.partial.map(|(o, _)| format!("<{o}>")).unwrap_or_default();
@@ -454,7 +454,14 @@ impl BodySection {
     }
 }
 
-fn quote_field(f: &str) -> String {
+/// A `header-fld-name` (RFC 3501 §9, an astring) echoed as the client sent it: an atom when
+/// every octet is an ATOM-CHAR (`]` excluded: it would end the section), else quoted or a
+/// literal. Dovecot, Cyrus and UW-IMAP echo atoms, and clients (Python imaplib users, IMAP
+/// libraries) find the item by the exact text they sent.
+fn field_name(f: &str) -> String {
+    if !f.is_empty() && f.bytes().all(super::types::is_atom_char) {
+        return f.to_owned();
+    }
     let mut out = Vec::new();
     encode::string(&mut out, f.as_bytes());
     String::from_utf8_lossy(&out).into_owned()

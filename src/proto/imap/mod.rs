@@ -3,8 +3,9 @@
 //! RFC 4959 SASL-IR, RFC 2971 ID, RFC 5161 ENABLE, RFC 2177 IDLE, RFC 2342 NAMESPACE,
 //! RFC 3691 UNSELECT, RFC 4315 UIDPLUS, RFC 3348 CHILDREN, RFC 2595 STARTTLS and
 //! LOGINDISABLED, RFC 8314 §3 (no plaintext passwords off TLS), RFC 7162 CONDSTORE and
-//! QRESYNC (expunge history is not kept: §3.2.5.2 VANISHED (EARLIER) lists every known UID
-//! that is gone), RFC 5258 LIST-EXTENDED, RFC 5819 LIST-STATUS, RFC 6154 SPECIAL-USE and
+//! QRESYNC (§3.2.5.2 VANISHED (EARLIER) is exact from the store's per-folder expunge history,
+//! `Mailstore::expunged_since`; when that history does not reach back to the client's MODSEQ,
+//! every known UID that is gone is listed), RFC 5258 LIST-EXTENDED, RFC 5819 LIST-STATUS, RFC 6154 SPECIAL-USE and
 //! CREATE-SPECIAL-USE, RFC 6855 UTF8=ACCEPT (mailbox names), RFC 7889 APPENDLIMIT. No
 //! sockets, files or clocks.
 //!
@@ -94,6 +95,9 @@ mod fetch;
 pub mod framer;
 mod list;
 mod login;
+/// Test support (the in-memory `Mailstore` of the transcripts, unit tests and the fuzz
+/// target): built for tests and with the `test-support` feature only, never in the binary.
+#[cfg(any(test, feature = "test-support"))]
 pub mod memstore;
 mod parser;
 pub mod reader;
@@ -117,6 +121,7 @@ pub use encode::{parse_addresses, Address};
 pub use fetch::{FETCH_ATTS_MAX, HEADER_FIELDS_MAX, OUTPUT_CHUNK, SECTION_DEPTH_MAX};
 pub use framer::{COMMAND_LITERAL_TOTAL_MAX, INPUT_MAX, LITERALS_MAX};
 pub use list::{pattern_match, LIST_PATTERN_MAX};
+#[cfg(any(test, feature = "test-support"))]
 pub use memstore::MemStore;
 pub use reader::{FLAGS_MAX, PAREN_DEPTH_MAX};
 pub use search::{SEARCH_DEPTH_MAX, SEARCH_HEADER_MAX, SEARCH_KEYS_MAX};

@@ -320,7 +320,7 @@ pub fn date(p: &mut P) -> R<i64> {
     if !(1..=31).contains(&d) || !(1000..=9999).contains(&y) {
         return Err(Bad("Bad date"));
     }
-    Ok(crate::mbox::days_from_civil(i64::from(y), m, d))
+    Ok(crate::datetime::days_from_civil(i64::from(y), m, d))
 }
 
 /// RFC 3501 §9 `date-time = DQUOTE date-day-fixed "-" date-month "-" date-year SP time SP

@@ -487,7 +487,7 @@ pub fn rfc5322_day(s: &str) -> Option<i64> {
     } else if y < 1000 {
         y += 1900;
     }
-    ((1..=31).contains(&d)).then(|| crate::mbox::days_from_civil(y, m, d))
+    ((1..=31).contains(&d)).then(|| crate::datetime::days_from_civil(y, m, d))
 }
 
 /// Messages evaluated per [`SearchJob::step`] at most: a SEARCH of a large folder yields to

@@ -270,7 +270,7 @@ fn fetch_sections_and_partials() {
     let mut h = H::new();
     h.select();
     let out = h.run(b"a FETCH 1 (BODY.PEEK[TEXT]<6.5> BODY.PEEK[HEADER.FIELDS (Subject)])\r\n");
-    assert_eq!(out, "* 1 FETCH (BODY[TEXT]<6> {5}\r\nworld BODY[HEADER.FIELDS (\"Subject\")] {18}\r\nSubject: Hello\r\n\r\n)\r\na OK FETCH completed\r\n");
+    assert_eq!(out, "* 1 FETCH (BODY[TEXT]<6> {5}\r\nworld BODY[HEADER.FIELDS (Subject)] {18}\r\nSubject: Hello\r\n\r\n)\r\na OK FETCH completed\r\n");
     let out = h.run(b"b FETCH 2 (BODY.PEEK[1.1] BODY.PEEK[1.2.MIME] BODY.PEEK[2]<0.4> BODY.PEEK[3])\r\n");
     assert!(out.contains("BODY[1.1] {10}\r\nplain text BODY[1.2.MIME] {27}\r\nContent-Type: text/html\r\n\r\n BODY[2]<0> {4}\r\nJVBE BODY[3] NIL)"), "{out}");
     let out = h.run(b"c FETCH 3 (BODY.PEEK[2.HEADER] BODY.PEEK[2.TEXT] BODY.PEEK[2.1] BODY.PEEK[HEADER.FIELDS.NOT (From Content-Type)])\r\n");

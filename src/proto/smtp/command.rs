@@ -156,7 +156,9 @@ fn keyword_colon<'a>(args: &'a [u8], keyword: &[u8]) -> Option<&'a [u8]> {
 }
 
 /// RFC 5321 §4.1.2 `Mail-parameters = esmtp-param *(SP esmtp-param)`,
-/// `esmtp-param = esmtp-keyword ["=" esmtp-value]`. Duplicates are errors.
+/// `esmtp-param = esmtp-keyword ["=" esmtp-value]`. A parameter repeated with the same
+/// value is taken once (Postfix does; Python's smtplib adds `size=N` itself when SIZE is
+/// offered, so a caller passing `SIZE=N` too sends it twice); conflicting values are errors.
 fn mail_parameters(rest: &[u8]) -> Result<MailParams, CommandError> {
     let mut params = MailParams::default();
     let mut seen = 0u8;
@@ -169,9 +171,10 @@ fn mail_parameters(rest: &[u8]) -> Result<MailParams, CommandError> {
             Some(i) => (param.get(..i).unwrap_or_default(), param.get(i + 1..)),
             None => (param, None),
         };
+        let before = params;
         let slot = mail_parameter(key, value, &mut params)?;
         let bit = 1u8 << slot;
-        if seen & bit != 0 {
+        if seen & bit != 0 && params != before {
             return Err(CommandError::BadParam);
         }
         seen |= bit;
@@ -239,6 +242,14 @@ mod tests {
         assert_eq!(e(b"MAIL FROM:<> SIZE=x"), Some(CommandError::BadParam));
         assert_eq!(e(b"MAIL FROM:<> SIZE=99999999999999999999"), Some(CommandError::BadParam));
         assert_eq!(e(b"MAIL FROM:<> SIZE=1 SIZE=2"), Some(CommandError::BadParam));
+        assert_eq!(e(b"MAIL FROM:<> BODY=8BITMIME BODY=7BIT"), Some(CommandError::BadParam));
+        assert_eq!(e(b"MAIL FROM:<> BODY=7BIT SIZE=5 BODY=8BITMIME"), Some(CommandError::BadParam));
+        let Ok(Command::Mail { params, .. }) =
+            command(b"MAIL FROM:<a@b> SIZE=100 size=0100 BODY=8BITMIME body=8bitmime SMTPUTF8 SMTPUTF8", false)
+        else {
+            panic!("a parameter repeated with the same value is accepted (issue 13.5)")
+        };
+        assert_eq!(params, MailParams { size: Some(100), body_8bit: true, smtputf8: true });
         assert_eq!(e(b"MAIL FROM:<> BODY=BINARYMIME"), Some(CommandError::BadParam));
         assert_eq!(e(b"MAIL FROM:<> RET=HDRS"), Some(CommandError::UnknownParam));
         assert_eq!(e(b"RCPT TO:<a@b> NOTIFY=NEVER"), Some(CommandError::UnknownParam));
