@@ -1,6 +1,9 @@
-//! Bounded CRLF line framer shared by the SMTP, POP3 and IMAP cores.
+//! Bounded CRLF line framer of the line protocols: the SMTP core and POP3 (through
+//! `proto::pop3::line`, which adds RFC 1939's printable-characters rule). IMAP frames with
+//! its own `proto::imap::framer`, because a command there is lines *and* literals
+//! (RFC 3501 §4.3) whose sizes must be checked before a byte of them is buffered.
 //!
-//! RFC 5321 §2.3.8 and RFC 1939 §3 / RFC 3501 §2.2 all end lines with exactly CRLF. The
+//! RFC 5321 §2.3.8 and RFC 1939 §3 end lines with exactly CRLF. The
 //! framer runs before any grammar (house style: frame before you parse) and never holds more
 //! than its `limit` bytes. It reports, as outcomes rather than errors:
 //! - [`Frame::Line`]: a complete line; its bytes (without CRLF) are in [`LineFramer::line`].
