@@ -18,6 +18,7 @@ pub mod auth;
 pub mod cli;
 pub mod config;
 pub mod datetime;
+pub mod dns;
 pub mod mbox;
 pub mod mime;
 pub mod net;

@@ -7,6 +7,7 @@
 //! keys, before any byte is read from the network.
 
 pub mod conn;
+pub mod dns;
 pub mod embedded;
 #[cfg(feature = "imap")]
 pub mod imap;

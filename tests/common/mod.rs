@@ -185,7 +185,7 @@ pub struct Server {
 /// Ports below the ephemeral range are only ever taken by explicit binds; a per-process
 /// counter (starting at a pid-derived offset) keeps this process's servers apart, and each
 /// candidate is checked with a real bind.
-fn free_port() -> u16 {
+pub fn free_port() -> u16 {
     use std::sync::atomic::{AtomicU32, Ordering};
     static NEXT: AtomicU32 = AtomicU32::new(0);
     let low: u32 = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
