@@ -1,7 +1,10 @@
 //! `letterbox serve`: the I/O layer. One thread runs a smol `LocalExecutor` with every
 //! listener and session; the store writer thread does all disk writes (group commit).
 //! Connection caps (global and per IP) answer with the protocol's "busy" reply; the accept
-//! loop survives EMFILE (BAD-INPUTS 58). SIGHUP reloads config and certificate for new
+//! loop survives EMFILE (BAD-INPUTS 58). Input a session's core has not taken is capped at
+//! `PENDING_MAX`: past it the driver stops reading and TCP's window holds the client back
+//! (BAD-INPUTS 60); output is written before the core is polled again, each write bounded
+//! by `limits.write_timeout`, and both kernel socket buffers are capped. SIGHUP reloads config and certificate for new
 //! sessions; SIGTERM stops accepting, lets sessions finish or say goodbye, then exits.
 //! When started as root with `run_as`, privileges are dropped after binding and loading
 //! keys, before any byte is read from the network.
@@ -109,6 +112,18 @@ pub struct Server {
 /// Kernel send buffer per connection: enough for LAN speed, small enough that 1,000 stalled
 /// readers cannot pin 4 GiB of kernel memory on a router.
 const SEND_BUFFER: i32 = 128 * 1024;
+
+/// Kernel receive buffer per connection: like `SEND_BUFFER`, LAN speed for uploads, and a
+/// client flooding a session the server has stopped reading pins at most this much.
+const RECV_BUFFER: i32 = 128 * 1024;
+
+/// Input read but not yet taken by the protocol core, per session. Every core keeps its
+/// partial lines and literals itself (each under its own limit: SMTP's line and DATA chunk,
+/// IMAP `framer::INPUT_MAX`, POP3 `line::INPUT_BUFFER_MAX`), so bytes left here are ones it
+/// refused: its buffer is full or its reply is held back (the SMTP tarpit). Past one read's
+/// worth the driver stops reading and TCP's receive window holds the client back instead of
+/// RAM (BAD-INPUTS 60: 64 MiB of pipelined lines during a tarpit grew the server 63 MiB).
+pub const PENDING_MAX: usize = conn::READ_BUF;
 
 /// MIME structures cached in RAM at most.
 const MIME_CACHE_MAX: usize = 512;
@@ -242,7 +257,14 @@ impl Server {
         pending: &mut Vec<u8>,
         turn: Turn<'_>,
     ) -> Result<(), String> {
-        match self.read_or_stop(conn, buf, turn.deadline).await {
+        // Room left under PENDING_MAX; none: wait for the core's deadline (or the stop)
+        // without reading, so the unconsumed input stays in the kernel (BAD-INPUTS 60).
+        let room = PENDING_MAX.saturating_sub(pending.len()).min(buf.len());
+        let read = match buf.get_mut(..room).filter(|b| !b.is_empty()) {
+            Some(b) => self.read_or_stop(conn, b, turn.deadline).await,
+            None => Ok(self.wait_or_stop(turn.deadline).await),
+        };
+        match read {
             Ok(conn::Read::Data(n)) => {
                 pending.extend_from_slice(buf.get(..n).unwrap_or(&[]));
                 Ok(())
@@ -255,6 +277,24 @@ impl Server {
             Ok(conn::Read::Eof) => Err(turn.busy.unwrap_or(turn.closed).into()),
             Err(e) => Err(format!("read error: {e}")),
         }
+    }
+
+    /// Waits for `deadline` (forever if none) or the server's stop, reading nothing.
+    async fn wait_or_stop(&self, deadline: Option<Instant>) -> conn::Read {
+        let timer = async {
+            match deadline {
+                Some(d) => {
+                    let _ = async_io::Timer::at(d).await;
+                }
+                None => std::future::pending::<()>().await,
+            }
+        };
+        timer
+            .or(async {
+                let _ = self.stop_rx.recv().await;
+            })
+            .await;
+        conn::Read::TimedOut
     }
 
     pub async fn read_or_stop(
@@ -578,6 +618,7 @@ async fn accept_loop(ex: Rc<LocalExecutor<'static>>, srv: Rc<Server>, proto: Pro
 async fn handle(srv: Rc<Server>, proto: Proto, stream: Async<std::net::TcpStream>, peer: SocketAddr) {
     let _ = stream.get_ref().set_nodelay(true);
     let _ = crate::sys::set_send_buffer(stream.get_ref(), SEND_BUFFER);
+    let _ = crate::sys::set_recv_buffer(stream.get_ref(), RECV_BUFFER);
     let mut conn = Conn::Plain(stream);
     let Some(_slot) = take_slot(&srv, peer.ip()) else {
         // On an implicit-TLS port the first bytes must be TLS (RFC 8314 §3): a plaintext
