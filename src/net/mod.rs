@@ -80,8 +80,10 @@ impl Proto {
     fn busy_reply(self) -> &'static [u8] {
         match self {
             Proto::Smtp => b"421 4.7.0 Too many connections, try again later\r\n",
-            Proto::Imap | Proto::Imaps => b"* BYE Too many connections\r\n",
-            Proto::Pop3 | Proto::Pop3s => b"-ERR [SYS/TEMP] Too many connections\r\n",
+            // RFC 5530 §3: UNAVAILABLE, a temporary failure (the client tries again later).
+            Proto::Imap | Proto::Imaps => b"* BYE [UNAVAILABLE] Too many connections, try again later\r\n",
+            // RFC 3206 §4: SYS/TEMP, a temporary system problem.
+            Proto::Pop3 | Proto::Pop3s => b"-ERR [SYS/TEMP] Too many connections, try again later\r\n",
         }
     }
 }
@@ -96,6 +98,8 @@ pub struct Server {
     pub throttle: RefCell<Throttle>,
     per_ip: RefCell<HashMap<IpAddr, usize>>,
     total: Cell<usize>,
+    /// Connections over a cap being answered (`refuse_busy`).
+    refusing: Cell<usize>,
     /// The POP3 maildrop lock (RFC 1939 §8): one TRANSACTION session at a time.
     pub pop3_locked: Cell<bool>,
     started: Instant,
@@ -124,6 +128,13 @@ const RECV_BUFFER: i32 = 128 * 1024;
 /// worth the driver stops reading and TCP's receive window holds the client back instead of
 /// RAM (BAD-INPUTS 60: 64 MiB of pipelined lines during a tarpit grew the server 63 MiB).
 pub const PENDING_MAX: usize = conn::READ_BUF;
+
+/// Connections over a cap answered at once (each may hold a TLS handshake, ~40 KiB, for up
+/// to `tls_handshake_timeout`): refusing a flood never costs more than 16 sessions' RAM.
+const REFUSALS_MAX: usize = 16;
+
+/// How long a refused client gets to read the busy reply and close its side.
+const REFUSAL_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// MIME structures cached in RAM at most.
 const MIME_CACHE_MAX: usize = 512;
@@ -370,6 +381,32 @@ fn take_slot(srv: &Server, ip: IpAddr) -> Option<Slot<'_>> {
     Some(Slot { srv, ip })
 }
 
+/// Over a cap: the protocol's busy reply, then a close the client reads as one (issue 13:
+/// closing at once reset clients, which then showed ECONNRESET, not the reason). On an
+/// implicit-TLS port the first bytes must be TLS (RFC 8314 §3): the reply follows the
+/// handshake. Beyond `REFUSALS_MAX` at once (a flood) plain ports get the reply without
+/// waiting for the client's close, and TLS ports are closed.
+async fn refuse_busy(srv: &Server, proto: Proto, mut conn: Conn) {
+    if srv.refusing.get() >= REFUSALS_MAX {
+        if !proto.implicit_tls() {
+            let _ = conn.write_all(proto.busy_reply(), REFUSAL_TIMEOUT).await;
+        }
+        return conn.close().await;
+    }
+    srv.refusing.set(srv.refusing.get() + 1);
+    let tls = srv.tls().filter(|_| proto.implicit_tls());
+    let t = Duration::from_secs(srv.config().limits.tls_handshake_timeout);
+    let ready = match tls {
+        Some(tls) => conn.upgrade(tls, t).await.is_ok(),
+        None => !proto.implicit_tls(),
+    };
+    if ready && conn.write_all(proto.busy_reply(), REFUSAL_TIMEOUT).await.is_ok() {
+        conn.close_draining(REFUSAL_TIMEOUT).await;
+    }
+    conn.close().await;
+    srv.refusing.set(srv.refusing.get().saturating_sub(1));
+}
+
 /// One log line per session event; never bodies or passwords.
 pub fn log(proto: &str, peer: &SocketAddr, msg: &str) {
     eprintln!("{proto} {peer} {msg}");
@@ -524,6 +561,7 @@ fn run(cfg: Config) -> io::Result<()> {
         verifier: RefCell::new(verifier),
         per_ip: RefCell::new(HashMap::new()),
         total: Cell::new(0),
+        refusing: Cell::new(0),
         pop3_locked: Cell::new(false),
         started: Instant::now(),
         stop_tx,
@@ -621,13 +659,7 @@ async fn handle(srv: Rc<Server>, proto: Proto, stream: Async<std::net::TcpStream
     let _ = crate::sys::set_recv_buffer(stream.get_ref(), RECV_BUFFER);
     let mut conn = Conn::Plain(stream);
     let Some(_slot) = take_slot(&srv, peer.ip()) else {
-        // On an implicit-TLS port the first bytes must be TLS (RFC 8314 §3): a plaintext
-        // busy reply only made TLS clients fail with "wrong version number", so just close.
-        // Found by tests/pop3_e2e.rs per_ip_cap_busy_reply_and_tls_port.
-        if !proto.implicit_tls() {
-            let _ = conn.write_all(proto.busy_reply(), Duration::from_secs(2)).await;
-        }
-        conn.close().await;
+        refuse_busy(&srv, proto, conn).await;
         return;
     };
     log(proto.name(), &peer, "connect");
