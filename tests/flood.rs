@@ -1,6 +1,6 @@
 //! Input floods while a reply is held back (issue 13 item 1, BAD-INPUTS 60): a client that
 //! pipelines megabytes of lines while the server delays its answer (the SMTP tarpit after an
-//! unknown recipient, an IMAP IDLE, a POP3 login delay) must not make the server buffer
+//! unknown recipient, an IMAP IDLE, a login delay) must not make the server buffer
 //! them. The server stops reading (the kernel's receive window then holds the client back),
 //! so its RSS grows by at most 1 MiB per flooding connection, and another session of the
 //! same protocol is served meanwhile. RSS is read from /proc (VmHWM reset through
@@ -57,72 +57,88 @@ fn run(srv: &Server, script: &str) {
     eprintln!("{out}");
 }
 
-/// SMTP: EHLO, MAIL, three RCPTs to unknown users (tarpit 1 + 2 + 4 s), then pipelined
-/// NOOPs; smtplib delivers a message meanwhile.
+/// SMTP, plain and after STARTTLS: EHLO, MAIL, three RCPTs to unknown users (tarpit 1 + 2 +
+/// 4 s), then pipelined NOOPs; smtplib delivers a message meanwhile.
 #[test]
 fn smtp_flood_during_tarpit_is_not_buffered() {
     let srv = Server::start("flood-smtp", "", "");
     run(
         &srv,
         r#"
-def start():
-    c = Smtp(SMTP)
-    assert c.reply()[0] == 220
-    c.ok(b"EHLO flood.example.net")
-    c.ok(b"MAIL FROM:<f@example.net>")
-    c.send(b"RCPT TO:<nobody1@example.org>\r\nRCPT TO:<nobody2@example.org>\r\nRCPT TO:<nobody3@example.org>\r\n")
-    return c
-c, growth = measured("smtp", start, b"NOOP\r\n")
-send([msg(1)])
-assert growth <= 1024, "SMTP flood grew the server by %d KiB" % growth
-c.s.close()
+def start(tls):
+    def go():
+        c = Smtp(SMTP)
+        assert c.reply()[0] == 220
+        if tls:
+            c.ok(b"EHLO flood.example.net"); c.ok(b"STARTTLS", 220); c.tls()
+        c.ok(b"EHLO flood.example.net")
+        c.ok(b"MAIL FROM:<f@example.net>")
+        c.send(b"RCPT TO:<nobody1@example.org>\r\nRCPT TO:<nobody2@example.org>\r\nRCPT TO:<nobody3@example.org>\r\n")
+        return c
+    return go
+for name, tls in [("smtp", False), ("smtp starttls", True)]:
+    c, growth = measured(name, start(tls), b"NOOP\r\n")
+    send([msg(1)])
+    assert growth <= 1024, "%s flood grew the server by %d KiB" % (name, growth)
+    c.s.close()
 "#,
     );
 }
 
-/// IMAP: a selected session in IDLE that keeps sending pipelined commands without reading
-/// any answer; imaplib logs in and selects meanwhile.
+/// IMAP: a selected session in IDLE, and (over IMAPS) a LOGIN held by the per-IP delay after
+/// two failures, each followed by pipelined commands without reading any answer; imaplib
+/// logs in and selects meanwhile.
 #[test]
-fn imap_flood_during_idle_is_not_buffered() {
+fn imap_flood_during_idle_or_login_delay_is_not_buffered() {
     let srv = Server::start("flood-imap", "", "");
     run(
         &srv,
         r#"
-def start():
+def idle():
     c = C(IMAP)
     c.login()
     c.ok(b"SELECT INBOX")
     c.send(b"i IDLE\r\n")
     assert c.line().startswith(b"+")
     return c
-c, growth = measured("imap", start, b"a NOOP\r\n")
-M = imap(); ok(M.select("INBOX")); M.logout()
-assert growth <= 1024, "IMAP flood grew the server by %d KiB" % growth
-c.s.close()
+def delayed_login():
+    c = C(IMAPS, tls=True)
+    for _ in range(2):
+        assert status(c.cmd(b"LOGIN alice wrong")) == b"NO"
+    c.send(b"l LOGIN alice wrong\r\n")
+    return c
+for name, start in [("imap idle", idle), ("imaps login delay", delayed_login)]:
+    c, growth = measured(name, start, b"a NOOP\r\n")
+    M = imap(); ok(M.select("INBOX")); M.logout()
+    assert growth <= 1024, "%s flood grew the server by %d KiB" % (name, growth)
+    c.s.close()
 "#,
     );
 }
 
-/// POP3: two failed logins arm the per-IP delay, the third PASS is held while the client
-/// floods pipelined NOOPs; poplib logs in meanwhile (waiting out the same delay).
+/// POP3 (plain and POP3S): two failed logins arm the per-IP delay, the third PASS is held
+/// while the client floods pipelined NOOPs; poplib logs in meanwhile (waiting out the delay).
 #[test]
 fn pop3_flood_during_login_delay_is_not_buffered() {
     let srv = Server::start("flood-pop3", "", "");
     run(
         &srv,
         r#"
-def start():
-    c = Pop(POP3)
-    c.line()
-    for _ in range(2):
-        assert c.cmd(b"USER alice").startswith(b"+OK")
-        assert c.cmd(b"PASS wrong").startswith(b"-ERR")
-    c.send(b"USER alice\r\nPASS wrong\r\n")
-    return c
-c, growth = measured("pop3", start, b"NOOP\r\n")
-p = poplib.POP3("127.0.0.1", POP3); p.user(USER); p.pass_(PASS); p.stat(); p.quit()
-assert growth <= 1024, "POP3 flood grew the server by %d KiB" % growth
-c.s.close()
+def start(tls):
+    def go():
+        c = Pop(POP3S if tls else POP3, tls=tls)
+        c.line()
+        for _ in range(2):
+            assert c.cmd(b"USER alice").startswith(b"+OK")
+            assert c.cmd(b"PASS wrong").startswith(b"-ERR")
+        c.send(b"USER alice\r\nPASS wrong\r\n")
+        return c
+    return go
+for name, tls in [("pop3", False), ("pop3s", True)]:
+    c, growth = measured(name, start(tls), b"NOOP\r\n")
+    p = poplib.POP3("127.0.0.1", POP3); p.user(USER); p.pass_(PASS); p.stat(); p.quit()
+    assert growth <= 1024, "%s flood grew the server by %d KiB" % (name, growth)
+    c.s.close()
 "#,
     );
 }
