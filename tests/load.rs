@@ -171,6 +171,21 @@ for name, connect, want in clients:
         text = refused(name, connect)
         assert want in text, (name, text)
     print(name, "->", text)
+# A client that talks before it reads (pipelining its first command) still reads the reply:
+# its bytes are drained, not left unread for a reset (RFC 1122 §4.2.2.13).
+for port, tls, first, want in [(IMAP, False, b"a CAPABILITY\r\n", b"* BYE [UNAVAILABLE]"),
+                                (IMAPS, True, b"a CAPABILITY\r\n", b"* BYE [UNAVAILABLE]"),
+                                (POP3, False, b"CAPA\r\n", b"-ERR [SYS/TEMP]"),
+                                (SMTP, False, b"EHLO eager.example.net\r\n", b"421 ")]:
+    for i in range(5):
+        try:
+            c = Conn(port, tls=tls)
+            c.send(first * 200)
+            got = c.line()
+            assert c.eof()
+        except OSError as e:
+            raise AssertionError("%d: %r instead of the busy reply" % (port, e))
+        assert got.startswith(want), (port, got)
 for h in held: h.s.close()
 time.sleep(0.3)
 M = imap(True); M.logout()

@@ -1,5 +1,6 @@
 //! A client connection, plain or TLS (RFC 8446 / RFC 5246 via rustls), with the STARTTLS
-//! upgrade (RFC 3207, RFC 2595) and reads bounded by a deadline.
+//! upgrade (RFC 3207, RFC 2595), reads bounded by a deadline, and a draining close that
+//! lets a refused peer read the last reply (RFC 1122 §4.2.2.13).
 
 use std::io;
 use std::net::TcpStream;

@@ -1,13 +1,15 @@
 //! `letterbox serve`: the I/O layer. One thread runs a smol `LocalExecutor` with every
 //! listener and session; the store writer thread does all disk writes (group commit).
 //! Connection caps (global and per IP) answer with the protocol's "busy" reply; the accept
-//! loop survives EMFILE (BAD-INPUTS 58). Input a session's core has not taken is capped at
-//! `PENDING_MAX`: past it the driver stops reading and TCP's window holds the client back
-//! (BAD-INPUTS 60); output is written before the core is polled again, each write bounded
-//! by `limits.write_timeout`, and both kernel socket buffers are capped. SIGHUP reloads config and certificate for new
-//! sessions; SIGTERM stops accepting, lets sessions finish or say goodbye, then exits.
-//! When started as root with `run_as`, privileges are dropped after binding and loading
-//! keys, before any byte is read from the network.
+//! loop survives EMFILE (BAD-INPUTS 58); on implicit-TLS ports the reply follows the
+//! handshake, and the close lets the client read it. Input a session's core has not taken
+//! is capped at `PENDING_MAX`: past it the driver stops reading and TCP's window holds the
+//! client back (BAD-INPUTS 60); output is written before the core is polled again, each
+//! write bounded by `limits.write_timeout`, and both kernel socket buffers are capped.
+//! SIGHUP reloads config and certificate for new sessions; SIGTERM stops accepting, lets
+//! sessions finish or say goodbye, then exits. When started as root with `run_as`,
+//! privileges are dropped after binding and loading keys, before any byte is read from the
+//! network.
 
 pub mod conn;
 pub mod embedded;
