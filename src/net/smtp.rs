@@ -55,6 +55,15 @@ pub async fn session(srv: &Server, conn: &mut Conn, peer: SocketAddr) -> String 
                     log("smtp", &peer, &format!("STARTTLS {version} {cipher}"));
                     s.tls_started(TlsInfo { version, cipher });
                 }
+                Event::CheckCredentials { user, pass } => {
+                    let outcome = match srv.authenticate(&peer, user, pass).await {
+                        Ok(()) => crate::proto::AuthOutcome::Ok,
+                        Err(o) => o,
+                    };
+                    let ok = outcome == crate::proto::AuthOutcome::Ok;
+                    log("smtp", &peer, if ok { "login ok" } else { "login failed" });
+                    s.auth_result(outcome);
+                }
                 Event::MessageBegin(env) => msg = Some(begin(srv, &s, &env, &peer)),
                 Event::MessageData(d) => {
                     if let Some(m) = msg.as_mut().filter(|m| m.failed.is_none()) {
