@@ -2,7 +2,7 @@
 //!
 //! Key names are a contract used by scripts outside the crate (issue 2/3/4): `domain`,
 //! `aliases`, `user`, `data_dir`, `password_hash`, `allow_plaintext_auth`, `apop_secret`,
-//! `run_as`, `[listen] smtp imap imaps pop3 pop3s`, `[tls] cert key`, `[limits] …`.
+//! `run_as`, `[listen] smtp submission submissions imap imaps pop3 pop3s`, `[tls] cert key`, `[limits] …`.
 //! Paths are relative to the folder that holds the file. An unknown key, a wrong type or a
 //! missing required key is an error naming `file:line: key`.
 
@@ -113,6 +113,10 @@ impl Default for Limits {
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Listen {
     pub smtp: Vec<SocketAddr>,
+    /// RFC 6409 message submission: STARTTLS, then AUTH (port 587).
+    pub submission: Vec<SocketAddr>,
+    /// RFC 8314 §3.3 submission over implicit TLS (port 465).
+    pub submissions: Vec<SocketAddr>,
     pub imap: Vec<SocketAddr>,
     pub imaps: Vec<SocketAddr>,
     pub pop3: Vec<SocketAddr>,
@@ -248,6 +252,8 @@ impl Builder {
                     let addrs = self.addrs(e)?;
                     match k {
                         "smtp" => c.listen.smtp = addrs,
+                        "submission" => c.listen.submission = addrs,
+                        "submissions" => c.listen.submissions = addrs,
                         "imap" => c.listen.imap = addrs,
                         "imaps" => c.listen.imaps = addrs,
                         "pop3" => c.listen.pop3 = addrs,

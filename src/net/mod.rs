@@ -47,6 +47,10 @@ use tls::ServerConfig;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Proto {
     Smtp,
+    /// RFC 6409 port 587: STARTTLS, then AUTH.
+    Submission,
+    /// RFC 8314 §3.3 port 465: implicit TLS, then AUTH.
+    Submissions,
     Imap,
     Imaps,
     Pop3,
@@ -57,6 +61,8 @@ impl Proto {
     pub fn name(self) -> &'static str {
         match self {
             Proto::Smtp => "smtp",
+            Proto::Submission => "submission",
+            Proto::Submissions => "submissions",
             Proto::Imap => "imap",
             Proto::Imaps => "imaps",
             Proto::Pop3 => "pop3",
@@ -67,7 +73,8 @@ impl Proto {
     /// Whether this build has the protocol (cargo features `imap`, `pop3`; SMTP always).
     fn built_in(self) -> bool {
         match self {
-            Proto::Smtp => true,
+            Proto::Smtp | Proto::Submission => true,
+            Proto::Submissions => tls::BUILT_IN,
             Proto::Imap => cfg!(feature = "imap"),
             Proto::Pop3 => cfg!(feature = "pop3"),
             Proto::Imaps => cfg!(feature = "imap") && tls::BUILT_IN,
@@ -76,13 +83,15 @@ impl Proto {
     }
 
     fn implicit_tls(self) -> bool {
-        matches!(self, Proto::Imaps | Proto::Pop3s)
+        matches!(self, Proto::Imaps | Proto::Pop3s | Proto::Submissions)
     }
 
     /// The reply sent when the server is too busy to take a connection.
     fn busy_reply(self) -> &'static [u8] {
         match self {
-            Proto::Smtp => b"421 4.7.0 Too many connections, try again later\r\n",
+            Proto::Smtp | Proto::Submission | Proto::Submissions => {
+                b"421 4.7.0 Too many connections, try again later\r\n"
+            }
             // RFC 5530 §3: UNAVAILABLE, a temporary failure (the client tries again later).
             Proto::Imap | Proto::Imaps => b"* BYE [UNAVAILABLE] Too many connections, try again later\r\n",
             // RFC 3206 §4: SYS/TEMP, a temporary system problem.
@@ -459,7 +468,7 @@ pub fn without_absent_protocols(text: String) -> String {
         absent.extend(["pop3 ", "pop3s "]);
     }
     if !tls::BUILT_IN {
-        absent.extend(["imaps ", "pop3s "]);
+        absent.extend(["imaps ", "pop3s ", "submissions "]);
     }
     let mut out = String::with_capacity(text.len());
     let mut in_tls = false;
@@ -489,6 +498,8 @@ fn bind_all(cfg: &Config) -> io::Result<Vec<(Proto, TcpListener)>> {
     let mut out = Vec::new();
     for (proto, addrs) in [
         (Proto::Smtp, &l.smtp),
+        (Proto::Submission, &l.submission),
+        (Proto::Submissions, &l.submissions),
         (Proto::Imap, &l.imap),
         (Proto::Imaps, &l.imaps),
         (Proto::Pop3, &l.pop3),
@@ -683,7 +694,8 @@ async fn handle(srv: Rc<Server>, proto: Proto, stream: Async<std::net::TcpStream
     let reason = match proto {
         #[cfg(feature = "pop3")]
         Proto::Pop3 | Proto::Pop3s => pop3::session(&srv, &mut conn, peer).await,
-        Proto::Smtp => smtp::session(&srv, &mut conn, peer).await,
+        Proto::Smtp => smtp::session(&srv, &mut conn, peer, false).await,
+        Proto::Submission | Proto::Submissions => smtp::session(&srv, &mut conn, peer, true).await,
         #[cfg(feature = "imap")]
         Proto::Imap | Proto::Imaps => imap::session(&srv, &mut conn, peer).await,
         // Never bound (bind_all refuses listeners of protocols left out of the build).

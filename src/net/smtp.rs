@@ -25,10 +25,13 @@ struct Incoming {
     rcpts: usize,
 }
 
-/// Runs one SMTP session; returns the disconnect reason for the log.
-pub async fn session(srv: &Server, conn: &mut Conn, peer: SocketAddr) -> String {
+/// Runs one SMTP session (`submission`: a submission listener, RFC 6409); returns the
+/// disconnect reason for the log.
+pub async fn session(srv: &Server, conn: &mut Conn, peer: SocketAddr, submission: bool) -> String {
     let cfg = srv.config();
-    let policy = Arc::new(Policy::from_config(&cfg, srv.hostname.clone(), srv.tls().is_some()));
+    let mut policy = Policy::from_config(&cfg, srv.hostname.clone(), srv.tls().is_some());
+    policy.submission = submission;
+    let policy = Arc::new(policy);
     let mut s = Session::new(policy, PeerInfo { ip: peer.ip(), is_tls: conn.is_tls() }, srv.now_ms());
     if let Some((version, cipher)) = conn.tls_info() {
         s.tls_started(TlsInfo { version, cipher });
