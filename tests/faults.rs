@@ -1,7 +1,8 @@
 //! Storage faults under the running server (issue 8, BAD-INPUTS 50, 53, 56): a small tmpfs
 //! filled up under SMTP load answers 452/451 (never 250 for what was not stored), keeps
 //! every acknowledged message, and delivers again once space is freed; a read-only data
-//! directory answers 4xx while POP3 reads keep working.
+//! directory answers 4xx while POP3 reads keep working; a large IMAP APPEND whose spill
+//! file cannot be written answers NO and stores nothing (issue 13).
 
 mod common;
 
@@ -189,4 +190,53 @@ fn power_cut_dropping_unsynced_data_loses_nothing_acknowledged() {
     let (codes, srv) = under_fault("powercut", "lose-unsynced@3", 4);
     assert_eq!(codes.iter().filter(|c| c.0 == 250).count(), 2, "{codes:?}");
     assert_eq!(contents(&srv.home.store(), "INBOX").len(), 2 + 1);
+}
+
+/// Issue 13 item 2: an APPEND larger than `spool_memory` whose spill file cannot be written
+/// (every spill write fails from the first, as on a full disk) must answer NO, store nothing
+/// (no record claiming bytes that were never written), and leave the server working.
+#[cfg(feature = "fault-injection")]
+#[test]
+fn imap_append_spill_enospc_answers_no_and_stores_nothing() {
+    let mut srv = Server::start_env(
+        "appendspill",
+        "",
+        "free_space_reserve = 0\nspool_memory = 4096",
+        &[("LETTERBOX_FAULT", "spill-enospc@1")],
+    );
+    let script = r#"
+import imaplib, os
+c = imaplib.IMAP4('127.0.0.1', int(os.environ['LB_IMAP']))
+c.login(os.environ['LB_USER'], os.environ['LB_PASS'])
+def count():
+    typ, data = c.status('INBOX', '(MESSAGES)')
+    assert typ == 'OK', data
+    return int(data[0].split(b'MESSAGES ')[1].rstrip(b')'))
+before = count()
+big = b'Subject: big\r\n\r\n' + b'y' * 78 + b'\r\n' + (b'x' * 78 + b'\r\n') * 2000
+try:
+    typ, data = c.append('INBOX', None, None, big)
+except imaplib.IMAP4.error as e:
+    typ, data = 'NO', [str(e).encode()]
+print('big', typ, data[0].decode(errors='replace'))
+print('after-big', count() - before)
+small = b'Subject: small\r\n\r\nfits in RAM\r\n'
+typ, data = c.append('INBOX', None, None, small)
+print('small', typ)
+print('after-small', count() - before)
+c.logout()
+"#;
+    let out = srv.python(script);
+    let line = |k: &str| out.lines().find(|l| l.starts_with(k)).unwrap_or("").to_string();
+    assert!(line("big ").starts_with("big NO"), "spill failure must answer NO: {out}");
+    assert!(line("big ").contains("OVERQUOTA"), "ENOSPC is NO [OVERQUOTA]: {out}");
+    assert_eq!(line("after-big"), "after-big 0", "nothing stored: {out}");
+    assert_eq!(line("small "), "small OK", "server keeps working: {out}");
+    assert_eq!(line("after-small"), "after-small 1", "{out}");
+    assert!(srv.log_text().contains("spool write spill-enospc"), "the fault fired");
+    srv.kill9();
+    check_clean(&srv.home);
+    let stored = contents(&srv.home.store(), "INBOX");
+    assert_eq!(stored.len(), 1, "only the small message is stored");
+    assert!(strip_trace(&stored[0].2).starts_with(b"Subject: small"));
 }

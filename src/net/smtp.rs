@@ -42,16 +42,10 @@ pub async fn session(srv: &Server, conn: &mut Conn, peer: SocketAddr) -> String 
             match ev {
                 Event::Reply(b) => out.extend_from_slice(&b),
                 Event::StartTls => {
-                    if let Err(e) = conn.flush(&mut out).await {
-                        return e;
-                    }
-                    pending.clear(); // RFC 3207 §4.2: discard anything sent before the handshake.
-                    let Some(tls) = srv.tls() else { return "STARTTLS without a certificate".into() };
-                    let t = std::time::Duration::from_secs(cfg.limits.tls_handshake_timeout);
-                    if let Err(e) = conn.upgrade(tls, t).await {
-                        return format!("STARTTLS handshake failed: {e}");
-                    }
-                    let (version, cipher) = conn.tls_info().unwrap_or_default();
+                    let (version, cipher) = match conn.start_tls(srv, &mut out, &mut pending, "STARTTLS").await {
+                        Ok(info) => info,
+                        Err(why) => return why,
+                    };
                     log("smtp", &peer, &format!("STARTTLS {version} {cipher}"));
                     s.tls_started(TlsInfo { version, cipher });
                 }

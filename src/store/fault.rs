@@ -8,6 +8,9 @@
 //!   in the middle of a write, BAD-INPUTS 51/52);
 //! * `lose-unsynced@N`: at the Nth sync, everything written since the last sync is cut off
 //!   and the process aborts: a power cut dropping the page cache (BAD-INPUTS 52);
+//! * `spill-enospc@N` / `spill-eio@N`: from the Nth write to a message spool's spill file
+//!   on (a large APPEND, DATA or COPY, see `util::Spool`), every one fails with ENOSPC /
+//!   EIO: a full disk stays full (BAD-INPUTS 50);
 //! * `crash@NAME`: the process aborts at the named [`crash_point`] (all earlier writes and
 //!   syncs done): `rename_inbox.journal`, `rename_inbox.linked`, `rename.journal`,
 //!   `rename.linked`, `rename.unlinked`.
@@ -27,6 +30,7 @@ mod imp {
 
     static WRITES: AtomicU64 = AtomicU64::new(0);
     static SYNCS: AtomicU64 = AtomicU64::new(0);
+    static SPILLS: AtomicU64 = AtomicU64::new(0);
 
     fn plan() -> &'static Option<(String, u64)> {
         static PLAN: OnceLock<Option<(String, u64)>> = OnceLock::new();
@@ -73,6 +77,22 @@ mod imp {
         file.sync_data()
     }
 
+    pub fn spill_write(file: &mut File, buf: &[u8]) -> io::Result<()> {
+        use std::io::Write;
+        let kind = plan().as_ref().map(|p| p.0.as_str()).unwrap_or("");
+        let errno = match kind {
+            "spill-enospc" => libc::ENOSPC,
+            "spill-eio" => libc::EIO,
+            _ => return file.write_all(buf),
+        };
+        let nth = SPILLS.fetch_add(1, Ordering::SeqCst) + 1;
+        if plan().as_ref().is_some_and(|p| nth >= p.1) {
+            eprintln!("letterbox: fault injection: spool write {kind}");
+            return Err(io::Error::from_raw_os_error(errno));
+        }
+        file.write_all(buf)
+    }
+
     pub fn crash_point(name: &str) {
         let v = std::env::var("LETTERBOX_FAULT").unwrap_or_default();
         if v.strip_prefix("crash@") == Some(name) {
@@ -100,6 +120,18 @@ pub fn write_at(file: &File, buf: &[u8], pos: u64) -> io::Result<()> {
     {
         use std::os::unix::fs::FileExt;
         file.write_all_at(buf, pos)
+    }
+}
+
+/// Writes all of `buf` at the end of a spool's spill file (`util::Spool`).
+#[inline]
+pub fn spill_write(file: &mut File, buf: &[u8]) -> io::Result<()> {
+    #[cfg(feature = "fault-injection")]
+    return imp::spill_write(file, buf);
+    #[cfg(not(feature = "fault-injection"))]
+    {
+        use std::io::Write;
+        file.write_all(buf)
     }
 }
 
