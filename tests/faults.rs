@@ -2,7 +2,8 @@
 //! filled up under SMTP load answers 452/451 (never 250 for what was not stored), keeps
 //! every acknowledged message, and delivers again once space is freed; a read-only data
 //! directory answers 4xx while POP3 reads keep working; a large IMAP APPEND whose spill
-//! file cannot be written answers NO and stores nothing (issue 13).
+//! file cannot be written answers NO and stores nothing, and a stalled directory sync of
+//! CREATE/RENAME/SUBSCRIBE/DELETE does not stop other sessions (issue 13).
 
 mod common;
 
@@ -239,4 +240,58 @@ c.logout()
     let stored = contents(&srv.home.store(), "INBOX");
     assert_eq!(stored.len(), 1, "only the small message is stored");
     assert!(strip_trace(&stored[0].2).starts_with(b"Subject: small"));
+}
+
+/// Issue 13 item 7: the directory syncs of CREATE, SUBSCRIBE, RENAME, UNSUBSCRIBE and
+/// DELETE run off the executor. While one session's command sits in a held sync
+/// (`stall@PATH`), another session's NOOP is answered, and the held command is not; once
+/// released it completes. Ordering, not timing: on the old code the NOOP could only be
+/// answered after the release (the socket timeout is only how that failure shows).
+#[cfg(feature = "fault-injection")]
+#[test]
+fn folder_commands_stalled_in_fsync_do_not_block_other_sessions() {
+    let gate = std::env::temp_dir().join(format!("lb-stall-gate-{}", std::process::id()));
+    let fault = format!("stall@{}", gate.display());
+    let mut srv = Server::start_env("stallsync", "", "", &[("LETTERBOX_FAULT", &fault)]);
+    let script = format!(
+        r#"
+import select
+gate = {gate:?}; marker = gate + '.stalled'
+a = C(); a.login()
+b = C(timeout=5); b.login(); b.ok(b'SELECT INBOX')
+cmds = [b'CREATE Slow', b'SUBSCRIBE Slow', b'RENAME Slow Slower', b'UNSUBSCRIBE Slower', b'DELETE Slower']
+for i, cmd in enumerate(cmds):
+    open(gate, 'w').close()
+    tag = b'a%d' % i
+    a.send(tag + b' ' + cmd + b'\r\n')
+    for _ in range(2000):  # until the server sits in the held sync
+        if os.path.exists(marker): break
+        time.sleep(0.005)
+    held = os.path.exists(marker)
+    try:
+        noop = status(b.cmd(b'NOOP')).decode()
+    except socket.timeout:
+        noop = 'unanswered'
+    early = select.select([a.s], [], [], 0)[0] != []
+    os.remove(gate)
+    if held: os.remove(marker)
+    done = status(a.resp(tag)).decode()
+    print('%s held=%s noop=%s early=%s done=%s' % (cmd.split()[0].decode(), held, noop, early, done))
+    if noop != 'OK': break
+r = a.cmd(b'LIST "" "*"')
+print('folders', b' '.join(l.split(b' ')[-1] for l in r[:-1]).decode())
+"#,
+        gate = gate.display().to_string()
+    );
+    let out = srv.py("", &script);
+    let _ = std::fs::remove_file(&gate);
+    for cmd in ["CREATE", "SUBSCRIBE", "RENAME", "UNSUBSCRIBE", "DELETE"] {
+        let want = format!("{cmd} held=True noop=OK early=False done=OK");
+        assert!(out.lines().any(|l| l == want), "{want} missing (NOOP must be answered while {cmd} syncs): {out}");
+    }
+    assert!(srv.log_text().contains("directory sync stalled"), "the fault fired");
+    let folders = out.lines().find(|l| l.starts_with("folders ")).unwrap_or("");
+    assert!(folders.contains("INBOX") && !folders.contains("Slow"), "CREATE, RENAME, DELETE took effect: {folders}");
+    srv.kill9();
+    check_clean(&srv.home);
 }

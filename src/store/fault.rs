@@ -11,6 +11,10 @@
 //! * `spill-enospc@N` / `spill-eio@N`: from the Nth write to a message spool's spill file
 //!   on (a large APPEND, DATA or COPY, see `util::Spool`), every one fails with ENOSPC /
 //!   EIO: a full disk stays full (BAD-INPUTS 50);
+//! * `stall@PATH`: every directory sync (`sys::fsync_dir`: CREATE, DELETE, RENAME, the
+//!   subscription and special-use files) waits while the file PATH exists, after creating
+//!   `PATH.stalled`: a slow SD card under test control (issue 13: such a stall must not
+//!   stop other sessions);
 //! * `crash@NAME`: the process aborts at the named [`crash_point`] (all earlier writes and
 //!   syncs done): `rename_inbox.journal`, `rename_inbox.linked`, `rename.journal`,
 //!   `rename.linked`, `rename.unlinked`.
@@ -93,6 +97,25 @@ mod imp {
         file.write_all(buf)
     }
 
+    /// Longest a stall lasts, should a test never release it.
+    const STALL_MAX: std::time::Duration = std::time::Duration::from_secs(60);
+
+    pub fn stall_point() {
+        let v = std::env::var("LETTERBOX_FAULT").unwrap_or_default();
+        let Some(gate) = v.strip_prefix("stall@").map(std::path::Path::new) else { return };
+        if !gate.exists() {
+            return;
+        }
+        let mut marker = gate.as_os_str().to_owned();
+        marker.push(".stalled");
+        let _ = std::fs::write(&marker, b"");
+        eprintln!("letterbox: fault injection: directory sync stalled");
+        let start = std::time::Instant::now();
+        while gate.exists() && start.elapsed() < STALL_MAX {
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+    }
+
     pub fn crash_point(name: &str) {
         let v = std::env::var("LETTERBOX_FAULT").unwrap_or_default();
         if v.strip_prefix("crash@") == Some(name) {
@@ -109,6 +132,13 @@ pub fn crash_point(name: &str) {
     imp::crash_point(name);
     #[cfg(not(feature = "fault-injection"))]
     let _ = name;
+}
+
+/// Before a directory sync: waits while a test holds the `stall@PATH` gate.
+#[inline]
+pub fn stall_point() {
+    #[cfg(feature = "fault-injection")]
+    imp::stall_point();
 }
 
 /// Writes all of `buf` at `pos` (the store's only write path for folder files).
