@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use super::conn::{Conn, READ_BUF};
 use super::{feed_pending, log, Server, Turn};
 use crate::auth::Secret;
-use crate::proto::imap::{AuthOutcome, Event, ImapPolicy, PeerInfo, Session, State};
+use crate::proto::imap::{AuthOutcome, Event, ImapPolicy, PeerInfo, Session, State, StoreError};
 
 use mailstore::Store;
 use write::Append;
@@ -92,13 +92,7 @@ impl Driver<'_> {
                 self.append = Some(Append::new(srv, folder, flags, keywords, date));
             }
             Event::AppendData(d) => self.append_data(&d),
-            Event::AppendEnded => {
-                let r = match self.append.take() {
-                    Some(a) => write::append(srv, a).await,
-                    None => Err(crate::proto::imap::StoreError::Io),
-                };
-                s.append_done(r);
-            }
+            Event::AppendEnded => s.append_done(self.append_ended().await),
             Event::AppendAborted => self.append = None,
             Event::Store { folder, uids, op, flags, keywords, unchanged_since } => {
                 let (r, modified) = write::store_flags(srv, folder, uids, op, flags, keywords, unchanged_since).await;
@@ -144,14 +138,16 @@ impl Driver<'_> {
         }
     }
 
+    /// The literal is complete: commit what was spooled (nothing if the spool failed).
+    async fn append_ended(&mut self) -> Result<(u32, u32), StoreError> {
+        match self.append.take() {
+            Some(a) => write::append(self.srv, a).await,
+            None => Err(StoreError::Io),
+        }
+    }
+
     /// COPY/MOVE through the writer, logged.
-    async fn copy(
-        &self,
-        from: &str,
-        uids: &[u32],
-        to: &str,
-        mv: bool,
-    ) -> Result<(u32, Vec<(u32, u32)>), crate::proto::imap::StoreError> {
+    async fn copy(&self, from: &str, uids: &[u32], to: &str, mv: bool) -> Result<(u32, Vec<(u32, u32)>), StoreError> {
         let r = write::copy(self.srv, from, uids, to, mv).await;
         let what = if mv { "move" } else { "copy" };
         let how = if r.is_ok() { "ok" } else { "failed" };
