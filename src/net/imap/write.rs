@@ -198,10 +198,18 @@ pub(super) async fn mailbox(srv: &Server, store: &mut Store<'_>, op: MailboxOp) 
 }
 
 /// CREATE; RFC 6154 §3: the folder exists only with its attribute (undone if that fails).
+/// The core checked that no existing folder has the attribute; checked again here, where
+/// writes are serial, in case another session's CREATE took it meanwhile (`NO [CANNOT]`).
 fn create(st: &store::Store, folder: &str, special_use: Option<&str>) -> store::Result<()> {
+    let mut map = st.special_use();
+    if let Some(attr) = special_use {
+        let names = st.list()?;
+        if map.iter().any(|(a, n)| a == attr && names.contains(n)) {
+            return Err(store::Error::new(store::ErrorKind::BadName, "special-use attribute taken meanwhile"));
+        }
+    }
     st.create(folder)?;
     let Some(attr) = special_use else { return Ok(()) };
-    let mut map = st.special_use();
     map.push((attr.to_owned(), folder.to_owned()));
     st.set_special_use(&map).inspect_err(|_| {
         let _ = st.delete(folder);
