@@ -295,3 +295,21 @@ print('folders', b' '.join(l.split(b' ')[-1] for l in r[:-1]).decode())
     srv.kill9();
     check_clean(&srv.home);
 }
+
+/// Issue 13 item 2, SMTP side: a message larger than `spool_memory` whose spill file cannot
+/// be written is refused with 452 (disk full, RFC 3463 4.3.1) and stored nowhere; a small
+/// one (kept in RAM) is still delivered.
+#[cfg(feature = "fault-injection")]
+#[test]
+fn smtp_spill_enospc_answers_452_and_stores_nothing() {
+    let srv = Server::start_env(
+        "smtpspill",
+        "",
+        "free_space_reserve = 0\nspool_memory = 4096",
+        &[("LETTERBOX_FAULT", "spill-enospc@1")],
+    );
+    let codes = send(&srv, 1, 100_000);
+    assert_eq!(codes, vec![(452, 0)], "disk full while spooling is 452");
+    assert_eq!(send(&srv, 1, 100), vec![(250, 0)], "a message that fits in RAM still goes in");
+    assert_eq!(contents(&srv.home.store(), "INBOX").len(), 1);
+}
