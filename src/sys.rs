@@ -9,6 +9,7 @@ use std::path::Path;
 
 /// fsyncs a directory so a created, linked or renamed entry survives a power cut.
 pub fn fsync_dir(dir: &Path) -> io::Result<()> {
+    crate::store::fault::stall_point();
     let d = if dir.as_os_str().is_empty() { Path::new(".") } else { dir };
     File::open(d)?.sync_all()
 }

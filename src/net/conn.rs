@@ -15,6 +15,7 @@ use smol::io::{AsyncReadExt, AsyncWriteExt};
 use smol::Async;
 
 use super::tls::ServerConfig;
+use super::Server;
 
 /// Bytes read from the socket at once (one buffer per connection).
 pub const READ_BUF: usize = 8 * 1024;
@@ -175,6 +176,26 @@ impl Conn {
                 _ => break,
             }
         }
+    }
+
+    /// The STARTTLS upgrade of every protocol (SMTP STARTTLS, IMAP STARTTLS, POP3 STLS):
+    /// sends the gathered replies (the go-ahead among them), discards whatever the client
+    /// sent before the handshake (RFC 3207 §4.2, RFC 2595 §3.1: such bytes must not count
+    /// as sent over TLS), then runs the handshake within `limits.tls_handshake_timeout`.
+    /// Returns the TLS version and cipher suite, or the disconnect reason for the log.
+    pub async fn start_tls(
+        &mut self,
+        srv: &Server,
+        out: &mut Vec<u8>,
+        pending: &mut Vec<u8>,
+        cmd: &str,
+    ) -> Result<(String, String), String> {
+        self.flush(out).await?;
+        pending.clear();
+        let tls = srv.tls().ok_or_else(|| format!("{cmd} without a certificate"))?;
+        let timeout = Duration::from_secs(srv.config().limits.tls_handshake_timeout);
+        self.upgrade(tls, timeout).await.map_err(|e| format!("{cmd} handshake failed: {e}"))?;
+        Ok(self.tls_info().unwrap_or_default())
     }
 
     pub async fn close(&mut self) {

@@ -45,16 +45,10 @@ pub async fn session(srv: &Server, conn: &mut Conn, peer: SocketAddr, submission
             match ev {
                 Event::Reply(b) => out.extend_from_slice(&b),
                 Event::StartTls => {
-                    if let Err(e) = conn.flush(&mut out).await {
-                        return e;
-                    }
-                    pending.clear(); // RFC 3207 §4.2: discard anything sent before the handshake.
-                    let Some(tls) = srv.tls() else { return "STARTTLS without a certificate".into() };
-                    let t = std::time::Duration::from_secs(cfg.limits.tls_handshake_timeout);
-                    if let Err(e) = conn.upgrade(tls, t).await {
-                        return format!("STARTTLS handshake failed: {e}");
-                    }
-                    let (version, cipher) = conn.tls_info().unwrap_or_default();
+                    let (version, cipher) = match conn.start_tls(srv, &mut out, &mut pending, "STARTTLS").await {
+                        Ok(info) => info,
+                        Err(why) => return why,
+                    };
                     log("smtp", &peer, &format!("STARTTLS {version} {cipher}"));
                     s.tls_started(TlsInfo { version, cipher });
                 }
@@ -71,8 +65,8 @@ pub async fn session(srv: &Server, conn: &mut Conn, peer: SocketAddr, submission
                 Event::MessageData(d) => {
                     if let Some(m) = msg.as_mut().filter(|m| m.failed.is_none()) {
                         m.mime.push(&d);
-                        if m.spool.write(&d).is_err() {
-                            m.failed = Some(DeliverError::Temporary);
+                        if let Err(e) = m.spool.write(&d) {
+                            m.failed = Some(spool_failed(&e));
                         }
                     }
                 }
@@ -121,11 +115,19 @@ fn begin(srv: &Server, s: &Session, env: &Envelope, peer: &SocketAddr) -> Incomi
         _ => None,
     };
     let trace = s.trace_headers(env, crate::util::unix_now().max(0) as u64);
-    let failed = failed.or_else(|| spool.write(&trace).err().map(|_| DeliverError::Temporary));
+    let failed = failed.or_else(|| spool.write(&trace).err().map(|e| spool_failed(&e)));
     let mut mime = crate::mime::MimeParser::new();
     mime.push(&trace);
     log("smtp", peer, &format!("MAIL from=<{}> rcpts={}", env.mail_from, env.rcpts.len()));
     Incoming { spool, mime, failed, rcpts: env.rcpts.len() }
+}
+
+/// A failed spool write: 452 4.3.1 when the disk is full (RFC 3463 §3.4), else 451.
+fn spool_failed(e: &std::io::Error) -> DeliverError {
+    match e.raw_os_error() {
+        Some(libc::ENOSPC) | Some(libc::EDQUOT) => DeliverError::NoSpace,
+        _ => DeliverError::Temporary,
+    }
 }
 
 /// Appends through the writer; Ok only once the message is durable.
