@@ -88,6 +88,16 @@ t_build_aarch64() {
   fi
 }
 t_build_armv7() { build_and_check openwrt-armv7 "ARM, EABI5"; }
+# The core set (SMTP in, IMAP, POP3, TLS) within the ARM boards' core_budget (1.5 MiB), beside
+# the every-feature build above within size_budget (2 MiB).
+t_build_core_sets() {
+  local b
+  for b in raspberry-pi-64 openwrt-armv7; do
+    load_board "$b"
+    # shellcheck disable=SC2154 # B_core_budget comes from load_board
+    scripts/build.sh "$b" --no-install --features "tls imap pop3" --budget "$B_core_budget" --out "$work/core-$b"
+  done
+}
 t_build_armv6() {
   [ "${LETTERBOX_TEST_ARMV6:-0}" = 1 ] || skip "set LETTERBOX_TEST_ARMV6=1 (nightly build-std, +3-4 min)"
   build_and_check raspberry-pi-zero "ARM, EABI5"
@@ -353,7 +363,7 @@ t_ipk() {
   [ "$(sha "$ipk")" = "$(sha "$again")" ] || fail "package not reproducible"
 }
 
-all=(shellcheck board-files build-aarch64 build-armv7 build-armv6 build-x86_64 qemu-run
+all=(shellcheck board-files build-aarch64 build-armv7 build-armv6 build-x86_64 build-core-sets qemu-run
      cargo-test-aarch64 systemd-unit flash-ssh ipk)
 tests=("$@")
 [ ${#tests[@]} -gt 0 ] || tests=("${all[@]}")
