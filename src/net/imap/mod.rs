@@ -1,6 +1,6 @@
 //! IMAP session driver: moves bytes between a connection and the sans-IO core
-//! (`proto::imap`), answers its reads through [`mailstore`] (the process's shared folder
-//! handles), sends every write to the group-commit writer ([`write`]: APPEND, STORE,
+//! (`proto::imap`), answers its reads through `mailstore` (the process's shared folder
+//! handles), sends every write to the group-commit writer (`write`: APPEND, STORE,
 //! EXPUNGE, COPY, CREATE, DELETE, RENAME, SUBSCRIBE; the tagged OK only after fsync), and
 //! wakes selected sessions twice a second so IDLE sees deliveries by SMTP, `letterbox
 //! deliver` and other sessions within a second (RFC 2177).
