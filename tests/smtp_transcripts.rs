@@ -62,7 +62,7 @@ impl Replay {
                 Event::MessageEnd => self.store(),
                 Event::StartTls => self.s.tls_started(TlsInfo { version: "TLSv1.3".into(), cipher: "X".into() }),
                 Event::CheckCredentials { .. } => self.s.auth_result(letterbox::proto::AuthOutcome::Bad),
-                Event::MessageAborted | Event::Close => {}
+                Event::HeaderFixups(_) | Event::MessageAborted | Event::Close => {}
             }
         }
         n

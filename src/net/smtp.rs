@@ -70,6 +70,15 @@ pub async fn session(srv: &Server, conn: &mut Conn, peer: SocketAddr, submission
                         }
                     }
                 }
+                Event::HeaderFixups(missing) => {
+                    if let Some(m) = msg.as_mut().filter(|m| m.failed.is_none()) {
+                        let fields = fixup_fields(missing, &srv.hostname);
+                        m.mime.push(&fields);
+                        if m.spool.write(&fields).is_err() {
+                            m.failed = Some(DeliverError::Temporary);
+                        }
+                    }
+                }
                 Event::MessageEnd => {
                     let r = match msg.take() {
                         Some(m) => deliver(srv, m, &peer).await,
@@ -159,4 +168,20 @@ async fn deliver(srv: &Server, m: Incoming, peer: &SocketAddr) -> Result<u32, De
             })
         }
     }
+}
+
+/// RFC 6409 §8.2/§8.3: the `Date:` (now, UTC) and `Message-ID:` a submission lacked.
+fn fixup_fields(missing: crate::proto::smtp::data::Missing, hostname: &str) -> Vec<u8> {
+    let now = crate::util::unix_now().max(0) as u64;
+    let mut out = String::new();
+    if missing.date {
+        out.push_str(&format!("Date: {}\r\n", crate::datetime::rfc5322(now)));
+    }
+    if missing.message_id {
+        let mut r = [0u8; 8];
+        let _ = ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut r);
+        let hex: String = r.iter().map(|b| format!("{b:02x}")).collect();
+        out.push_str(&format!("Message-ID: <{now}.{hex}@{hostname}>\r\n"));
+    }
+    out.into_bytes()
 }

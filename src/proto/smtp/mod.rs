@@ -211,6 +211,9 @@ pub enum Event {
     MessageBegin(Envelope),
     /// Append dot-unstuffed CRLF body bytes to the spool.
     MessageData(Vec<u8>),
+    /// Authenticated submission: the header section ends here without these fields; write
+    /// them into the spool now (RFC 6409 §8.2 `Date:`, §8.3 `Message-ID:`), then go on.
+    HeaderFixups(data::Missing),
     /// The body is complete: store it, then call [`Session::delivered`].
     MessageEnd,
     /// The body was refused midway: discard the spool, store nothing.

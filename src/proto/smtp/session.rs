@@ -276,10 +276,24 @@ impl Session {
             return;
         };
         let step = rx.line(self.framer.line());
+        let at_end = if step == Step::End { rx.missing_at_end() } else { None };
+        if rx.has_header_end() {
+            // RFC 6409 §8: the driver adds the missing fields here, before the empty line.
+            let before = rx.take_chunk(true);
+            let missing = rx.take_header_end().unwrap_or_default();
+            self.out.extend(before.map(|b| Out::Event(Event::MessageData(b))));
+            self.out.push_back(Out::Event(Event::HeaderFixups(missing)));
+        }
+        let Phase::Data(rx) = &mut self.phase else {
+            return;
+        };
         let chunk = rx.take_chunk(step == Step::End);
         let refusal = rx.refusal();
         if let Some(chunk) = chunk {
             self.push(Event::MessageData(chunk));
+        }
+        if let Some(missing) = at_end {
+            self.push(Event::HeaderFixups(missing));
         }
         match step {
             Step::Continue => {}
@@ -474,7 +488,9 @@ impl Session {
         self.push(Event::MessageBegin(envelope));
         self.send(reply::DATA_GO.to_vec());
         self.framer.set_limit(self.policy.smtp_line);
-        self.phase = Phase::Data(DataRx::new(self.policy.max_message_size));
+        let max = self.policy.max_message_size;
+        let fix = self.policy.submission && self.authenticated.is_some();
+        self.phase = Phase::Data(if fix { DataRx::with_fixups(max) } else { DataRx::new(max) });
     }
 
     /// RFC 3207 §4.2: reply, forget everything buffered and all EHLO/MAIL state.

@@ -32,7 +32,7 @@ pub(super) struct Driver {
     pub(super) now: u64,
     pub(super) replies: Vec<u8>,
     pub(super) events: Vec<Event>,
-    body: Vec<u8>,
+    pub(super) body: Vec<u8>,
     max_chunk: usize,
     pub(super) closed: bool,
 }
@@ -98,6 +98,11 @@ impl Driver {
                     self.events.push(Event::StartTls);
                     let info = TlsInfo { version: "TLSv1.3".into(), cipher: "AES".into() };
                     self.s.tls_started(info);
+                }
+                Event::HeaderFixups(m) => {
+                    // Marks where the driver would write the fields (tests_submission.rs).
+                    self.body.extend_from_slice(format!("<fix date={} id={}>", m.date, m.message_id).as_bytes());
+                    self.events.push(Event::HeaderFixups(m));
                 }
                 Event::Close => self.closed = true,
                 e => self.events.push(e),

@@ -156,3 +156,32 @@ fn secrets_never_print() {
     let e = Event::CheckCredentials { user: "alice".into(), pass: Secret::from("hunter2") };
     assert!(!format!("{e:?}").contains("hunter2"));
 }
+
+/// Sends one message after AUTH and returns the body as the driver sees it.
+fn submitted(message: &[u8]) -> String {
+    let mut d = tls_session(false);
+    d.send(format!("AUTH PLAIN {}\r\n", b64(b"\0alice\0pw")).as_bytes());
+    answer(&mut d, AuthOutcome::Ok);
+    d.send(b"MAIL FROM:<alice@example.org>\r\nRCPT TO:<alice@example.org>\r\nDATA\r\n");
+    d.send(message);
+    assert!(d.text().contains("250 2.0.0"), "{}", d.text());
+    String::from_utf8_lossy(&d.body).into_owned()
+}
+
+#[test]
+fn rfc6409_date_and_message_id_fixups_at_the_end_of_the_header() {
+    let body = submitted(b"From: alice@example.org\r\nSubject: hi\r\n\r\nDate: in the body\r\n.\r\n");
+    assert_eq!(body, "From: alice@example.org\r\nSubject: hi\r\n<fix date=true id=true>\r\nDate: in the body\r\n");
+    let body = submitted(b"DATE: Fri, 4 Dec 2026 01:00:00 +0000\r\nSubject: hi\r\n\r\nx\r\n.\r\n");
+    assert!(body.contains("Subject: hi\r\n<fix date=false id=true>\r\nx"), "{body}");
+    let body = submitted(b"Date: x\r\nmessage-id: <a@b>\r\n\r\nx\r\n.\r\n");
+    assert!(!body.contains("<fix"), "{body}");
+    // Headers only, no empty line: the fields go at the end.
+    let body = submitted(b"Subject: only a header\r\n.\r\n");
+    assert_eq!(body, "Subject: only a header\r\n<fix date=true id=true>");
+    // Port 25 never rewrites what it relays into the store.
+    let mut mx = Driver::new();
+    mx.send(b"EHLO a\r\nMAIL FROM:<b@example.net>\r\nRCPT TO:<alice@example.org>\r\nDATA\r\n");
+    mx.send(b"Subject: x\r\n\r\nbody\r\n.\r\n");
+    assert!(!String::from_utf8_lossy(&mx.body).contains("<fix"));
+}
