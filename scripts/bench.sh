@@ -263,7 +263,7 @@ if [ "$PEERS" = 1 ]; then
   #    waits for ~/mail/stress.lock, retrying O_EXCL opens after sleeps of 100-200 ms (strace),
   #    so commands took 2-4 s each. fcntl alone still excludes Postfix's local(8), which takes
   #    an fcntl lock too (mailbox_delivery_lock = fcntl, dotlock), and all Dovecot processes.
-  #  - passwords went through PAM (yescrypt, ~70 ms a LOGIN here) while letterbox checks
+  #  - passwords went through PAM (yescrypt, ~70 ms a check here) while letterbox checks
   #    PBKDF2-HMAC-SHA256 with its hash's iteration count; imaptest logs in again every ~8
   #    commands. Dovecot now checks the same function and count: its SCRAM-SHA-256 scheme
   #    stores RFC 5802's SaltedPassword = PBKDF2-HMAC-SHA256(password, salt, i).
