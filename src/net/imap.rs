@@ -587,8 +587,7 @@ pub async fn session(srv: &Server, conn: &mut Conn, peer: SocketAddr) -> String 
 /// Commits an APPEND through the writer; the MIME structure goes into the record's meta.
 async fn do_append(srv: &Server, a: Append) -> Result<(u32, u32), StoreError> {
     let uidvalidity = srv.folder(&a.folder).map_err(|e| store_err(&e))?.borrow().uidvalidity();
-    let meta =
-        postcard::to_stdvec(&a.mime.finish()).ok().filter(|m| m.len() <= usize::from(u16::MAX)).unwrap_or_default();
+    let meta = a.mime.finish_meta();
     let nm = NewMessage { body: a.spool, date: a.date, flags: a.flags, keywords: a.keywords, meta, attrs: 0 };
     let uid = srv.writer.append(&a.folder, nm).await.map_err(|e| store_err(&e))?;
     srv.refresh_folder(&a.folder);

@@ -1,0 +1,222 @@
+//! The MESSAGE record's meta section: a message's [`MimeSummary`] as the store keeps it,
+//! computed once at delivery (SMTP, `letterbox deliver`, IMAP APPEND, COPY/MOVE, import)
+//! and read back by IMAP for ENVELOPE and BODYSTRUCTURE (RFC 3501 §7.4.2) and the SEARCH
+//! header keys (§6.4.4) without reading the message.
+//!
+//! # Meta format, version 1
+//!
+//! ```text
+//! meta    = ""                              no summary stored: readers parse the body
+//!         / summary [ext]
+//! summary = postcard(MimeSummary)           fields in declaration order, header_fields
+//!                                           skipped (postcard: varints, length-prefixed
+//!                                           strings and sequences, 0/1 Option tags)
+//! ext     = 01 postcard(Vec<(String, String)>)   MimeSummary::header_fields
+//! ```
+//!
+//! * A summary always has at least the root part; a decoded one without parts is refused.
+//! * An ext whose first byte is not `01` is from a later version and is ignored (SEARCH then
+//!   reads the header); bytes after the ext are ignored. Readers that predate the ext decode
+//!   `summary` and ignore the rest (postcard's `from_bytes` leaves trailing bytes unread), so
+//!   going back to an older binary still serves ENVELOPE and BODYSTRUCTURE from it.
+//! * At most [`MAX_META`] bytes. A larger summary (thousands of parts, huge header fields)
+//!   degrades step by step, never failing the delivery: trailing parts are dropped (parts
+//!   are in pre-order, so the kept ones still form a tree; a multipart left without children
+//!   shows a placeholder), then the ext, then the root's strings are cut to
+//!   [`CUT_STRING`] bytes; failing all that the meta is empty.
+
+use super::{Envelope, MimeParser, MimeSummary, Part};
+use crate::store::format::MAX_META;
+
+/// First byte of the ext that carries `header_fields` (version 1).
+pub const META_EXT_FIELDS: u8 = 1;
+/// Longest root string kept by the last degradation step.
+const CUT_STRING: usize = 256;
+/// Parameters of the root kept by the last degradation step.
+const CUT_PARAMS: usize = 8;
+
+impl MimeParser {
+    /// Ends the message and returns its meta section (the one helper every delivery path
+    /// uses).
+    pub fn finish_meta(self) -> Vec<u8> {
+        self.finish().to_meta()
+    }
+}
+
+impl MimeSummary {
+    /// Encodes the summary as a meta section of at most [`MAX_META`] bytes (see module doc).
+    pub fn to_meta(mut self) -> Vec<u8> {
+        let max = MAX_META as usize;
+        let mut cut = false;
+        loop {
+            let bytes = self.encode();
+            if bytes.len() <= max {
+                return bytes;
+            }
+            if self.parts.len() > 1 {
+                // Keep the share that fits, with a tenth to spare for uneven parts.
+                let keep = self.parts.len() * max / bytes.len() * 9 / 10;
+                self.parts.truncate(keep.clamp(1, self.parts.len() - 1));
+            } else if self.header_fields.is_some() {
+                self.header_fields = None;
+            } else if !cut {
+                self.parts.iter_mut().for_each(cut_part);
+                cut = true;
+            } else {
+                return Vec::new();
+            }
+        }
+    }
+
+    fn encode(&self) -> Vec<u8> {
+        let Ok(mut out) = postcard::to_stdvec(self) else {
+            return Vec::new();
+        };
+        if let Some(f) = &self.header_fields {
+            out.push(META_EXT_FIELDS);
+            out.extend(postcard::to_stdvec(f).unwrap_or_default());
+        }
+        out
+    }
+
+    /// Decodes a meta section; `None` when empty or not a summary.
+    pub fn from_meta(bytes: &[u8]) -> Option<MimeSummary> {
+        let (mut s, rest) = postcard::take_from_bytes::<MimeSummary>(bytes).ok()?;
+        if s.parts.is_empty() {
+            return None;
+        }
+        if let Some((&META_EXT_FIELDS, ext)) = rest.split_first() {
+            s.header_fields = postcard::from_bytes(ext).ok();
+        }
+        Some(s)
+    }
+}
+
+/// The last degradation step: every string of the part cut to [`CUT_STRING`] bytes.
+fn cut_part(p: &mut Part) {
+    p.params.truncate(CUT_PARAMS);
+    for (k, v) in p.params.iter_mut() {
+        cut(k);
+        cut(v);
+    }
+    if let Some((d, ps)) = &mut p.disposition {
+        cut(d);
+        ps.truncate(CUT_PARAMS);
+        ps.iter_mut().for_each(|(k, v)| {
+            cut(k);
+            cut(v);
+        });
+    }
+    [&mut p.id, &mut p.description, &mut p.encoding, &mut p.md5, &mut p.language, &mut p.location]
+        .into_iter()
+        .flatten()
+        .for_each(cut);
+    p.envelope.as_mut().map(cut_envelope);
+}
+
+fn cut_envelope(e: &mut Envelope) {
+    [
+        &mut e.date,
+        &mut e.subject,
+        &mut e.from,
+        &mut e.sender,
+        &mut e.reply_to,
+        &mut e.to,
+        &mut e.cc,
+        &mut e.bcc,
+        &mut e.in_reply_to,
+        &mut e.message_id,
+    ]
+    .into_iter()
+    .flatten()
+    .for_each(cut);
+}
+
+/// Cuts `s` to at most [`CUT_STRING`] bytes at a character boundary.
+fn cut(s: &mut String) {
+    let mut n = s.len().min(CUT_STRING);
+    while !s.is_char_boundary(n) {
+        n -= 1;
+    }
+    s.truncate(n);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MSG: &[u8] = b"From: A <a@x>\r\nTo: b@y\r\nSubject: hi\r\nX-Other: no\r\nSubject: again\r\n\r\nbody\r\n";
+
+    #[test]
+    fn round_trip_keeps_search_fields() {
+        let s = MimeSummary::parse(MSG);
+        let f = s.header_fields.clone().unwrap_or_default();
+        assert_eq!(f.len(), 4, "{f:?}");
+        assert!(f.iter().any(|(n, v)| n == "Subject" && v == "again"));
+        let meta = s.clone().to_meta();
+        assert_eq!(MimeSummary::from_meta(&meta), Some(s.clone()));
+        // A reader without the ext (5523d82 and older) still decodes the summary.
+        let old: Option<MimeSummary> = postcard::from_bytes(&meta).ok();
+        assert_eq!(old.map(|o| o.parts), Some(s.parts));
+    }
+
+    #[test]
+    fn old_and_unknown_meta() {
+        let s = MimeSummary::parse(MSG);
+        let old = postcard::to_stdvec(&s).unwrap_or_default();
+        let back = MimeSummary::from_meta(&old);
+        assert_eq!(back.as_ref().map(|b| &b.parts), Some(&s.parts));
+        assert_eq!(back.and_then(|b| b.header_fields), None);
+        let mut later = old.clone();
+        later.extend_from_slice(&[2, 9, 9, 9]);
+        assert_eq!(MimeSummary::from_meta(&later).and_then(|b| b.header_fields), None);
+        assert_eq!(MimeSummary::from_meta(b""), None);
+        assert_eq!(MimeSummary::from_meta(&[0, 0]), None);
+        for n in 0..old.len() {
+            let _ = MimeSummary::from_meta(old.get(..n).unwrap_or_default());
+        }
+    }
+
+    #[test]
+    fn oversize_summaries_degrade() {
+        // 2,000 parts (the parser keeps 1,000) with long parameters: over MAX_META.
+        let mut m = b"Content-Type: multipart/mixed; boundary=b\r\nSubject: s\r\n\r\n".to_vec();
+        for i in 0..2000 {
+            m.extend_from_slice(format!("--b\r\nContent-Type: text/plain; name=\"{i:0>120}\"\r\n\r\nx\r\n").as_bytes());
+        }
+        m.extend_from_slice(b"--b--\r\n");
+        let s = MimeSummary::parse(&m);
+        assert!(postcard::to_stdvec(&s).unwrap_or_default().len() > MAX_META as usize);
+        let meta = s.clone().to_meta();
+        assert!(meta.len() <= MAX_META as usize && meta.len() > MAX_META as usize / 2, "{}", meta.len());
+        let back = MimeSummary::from_meta(&meta).unwrap_or_default();
+        assert!(back.parts.len() > 100 && back.parts.len() < s.parts.len(), "{}", back.parts.len());
+        assert_eq!(back.parts.first(), s.parts.first());
+        assert_eq!(back.header_fields, s.header_fields);
+        // One part with huge fields (built directly: the parser's caps keep real headers
+        // below MAX_META): the strings are cut.
+        let big = "v".repeat(8000);
+        let mut one = MimeSummary::parse(MSG);
+        if let Some(p) = one.parts.first_mut() {
+            p.params = (0..64).map(|i| (format!("p{i}"), big.clone())).collect();
+            p.description = Some(big.clone());
+            p.envelope = Some(Envelope { subject: Some(big.clone()), from: Some(big.clone()), ..Envelope::default() });
+        }
+        let meta = one.to_meta();
+        let back = MimeSummary::from_meta(&meta).unwrap_or_default();
+        assert!(meta.len() <= MAX_META as usize);
+        assert_eq!(back.header_fields, None);
+        let subject = back.parts.first().and_then(|p| p.envelope.as_ref()).and_then(|e| e.subject.clone());
+        assert_eq!(subject.map(|s| s.len()), Some(CUT_STRING));
+    }
+
+    #[test]
+    fn too_many_search_fields_are_unknown() {
+        let mut m = String::new();
+        for _ in 0..10 {
+            m.push_str(&format!("Subject: {}\r\n", "s".repeat(2000)));
+        }
+        m.push_str("\r\nbody\r\n");
+        assert_eq!(MimeSummary::parse(m.as_bytes()).header_fields, None);
+    }
+}
