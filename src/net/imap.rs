@@ -272,18 +272,14 @@ impl Mailstore for Store<'_> {
 
     fn mime(&mut self, folder: &str, uid: u32) -> Result<MimeSummary, StoreError> {
         let f = self.srv.folder_cached(folder).map_err(|e| store_err(&e))?;
-        let f = f.borrow();
+        let mut f = f.borrow_mut();
         let e = f.entry(uid).ok_or(StoreError::NoMessage)?;
-        // Stored with the message at delivery: no re-read (issue 5).
-        if let Some(s) = f.meta(&e).ok().and_then(|m| postcard::from_bytes::<MimeSummary>(&m).ok()) {
+        // Stored with the message at delivery, or computed once and kept in the folder's
+        // meta cache: no re-read of the message (issues 5, 13).
+        if let Some(s) = f.summary_meta(&e).ok().and_then(|m| MimeSummary::from_meta(&m)) {
             return Ok(s);
         }
-        // Delivered without one (import): parse once, keep in the bounded cache. The key has
-        // UIDVALIDITY, so a deleted and re-created folder never sees old structures.
-        let key = (folder.to_owned(), f.uidvalidity(), uid);
-        if let Some(m) = self.srv.mime_cache.borrow().get(&key) {
-            return Ok(m.clone());
-        }
+        // Stored without one (older versions): parse once, persist for every later use.
         let mut p = MimeParser::new();
         f.read_chunks(&e, |c| {
             p.push(c);
@@ -291,7 +287,7 @@ impl Mailstore for Store<'_> {
         })
         .map_err(|e| store_err(&e))?;
         let summary = p.finish();
-        self.srv.cache_mime(key, &summary);
+        f.cache_meta(uid, &summary.clone().to_meta());
         Ok(summary)
     }
 
@@ -388,13 +384,22 @@ async fn copy(
         let mut msgs = Vec::new();
         let mut olds = Vec::new();
         {
-            let f = src.borrow();
+            let mut f = src.borrow_mut();
             for &uid in chunk {
                 let Some(e) = f.state().find(uid).ok().and_then(|i| f.entries().get(i).copied()) else { continue };
                 let mut spool = Spool::new(&srv.store.tmp_dir(), spool_memory);
-                f.read_chunks(&e, |c| Ok(spool.write(c)?)).map_err(|e| store_err(&e))?;
+                // A message stored without a summary gets one on the way (issue 13).
+                let mut meta = f.summary_meta(&e).unwrap_or_default();
+                let mut parser = meta.is_empty().then(MimeParser::new);
+                f.read_chunks(&e, |c| {
+                    parser.iter_mut().for_each(|p| p.push(c));
+                    Ok(spool.write(c)?)
+                })
+                .map_err(|e| store_err(&e))?;
+                if let Some(p) = parser {
+                    meta = p.finish_meta();
+                }
                 let keywords = f.keyword_names(e.flags).into_iter().map(str::to_owned).collect();
-                let meta = f.meta(&e).unwrap_or_default();
                 let attrs = f.attrs(&e).unwrap_or(0);
                 msgs.push(NewMessage {
                     body: spool,
