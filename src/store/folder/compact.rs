@@ -88,6 +88,7 @@ impl Folder {
         self.file.read_exact_at(&mut meta, e.record_offset() + (HEADER_LEN + MESSAGE_FIXED) as u64)?;
         if meta.is_empty() {
             meta = cache.and_then(|c| c.get(e.uid)).unwrap_or_default();
+            fixed.meta_len = meta.len() as u32;
         }
         let prefix = fixed
             .encode_record_prefix(&meta, u64::from(e.size))
