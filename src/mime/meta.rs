@@ -14,7 +14,9 @@
 //! ext     = 01 postcard(Vec<(String, String)>)   MimeSummary::header_fields
 //! ```
 //!
-//! * A summary always has at least the root part; a decoded one without parts is refused.
+//! * `parts` is the tree the parser makes: `parts[0]` is the root (no parent), every other
+//!   part's parent comes before it (pre-order), nesting at most `DEPTH_MAX + 1`, at most
+//!   `PARTS_MAX` parts. A decoded summary of another shape (damage) is refused.
 //! * An ext whose first byte is not `01` is from a later version and is ignored (SEARCH then
 //!   reads the header); bytes after the ext are ignored. Readers that predate the ext decode
 //!   `summary` and ignore the rest (postcard's `from_bytes` leaves trailing bytes unread), so
@@ -25,7 +27,7 @@
 //!   shows a placeholder), then the ext, then the root's strings are cut to
 //!   [`CUT_STRING`] bytes; failing all that the meta is empty.
 
-use super::{Envelope, MimeParser, MimeSummary, Part};
+use super::{Envelope, MimeParser, MimeSummary, Part, DEPTH_MAX, PARTS_MAX};
 use crate::store::format::MAX_META;
 
 /// First byte of the ext that carries `header_fields` (version 1).
@@ -82,7 +84,7 @@ impl MimeSummary {
     /// Decodes a meta section; `None` when empty or not a summary.
     pub fn from_meta(bytes: &[u8]) -> Option<MimeSummary> {
         let (mut s, rest) = postcard::take_from_bytes::<MimeSummary>(bytes).ok()?;
-        if s.parts.is_empty() {
+        if !is_tree(&s.parts) {
             return None;
         }
         if let Some((&META_EXT_FIELDS, ext)) = rest.split_first() {
@@ -90,6 +92,25 @@ impl MimeSummary {
         }
         Some(s)
     }
+}
+
+/// Meta is read from disk (and from the meta cache): only the shape the parser makes is
+/// accepted — a root, every other part after its parent (pre-order), nesting and count
+/// within the parser's caps — so encoders can recurse over children without a cycle.
+fn is_tree(parts: &[Part]) -> bool {
+    let mut depth: Vec<usize> = Vec::with_capacity(parts.len());
+    for (i, p) in parts.iter().enumerate() {
+        let d = match p.parent {
+            None if i == 0 => 0,
+            Some(q) if (q as usize) < i => depth.get(q as usize).map_or(usize::MAX, |d| d + 1),
+            _ => return false,
+        };
+        if d > DEPTH_MAX + 1 {
+            return false;
+        }
+        depth.push(d);
+    }
+    !parts.is_empty() && parts.len() <= PARTS_MAX
 }
 
 /// The last degradation step: every string of the part cut to [`CUT_STRING`] bytes.
@@ -172,9 +193,31 @@ mod tests {
         assert_eq!(MimeSummary::from_meta(&later).and_then(|b| b.header_fields), None);
         assert_eq!(MimeSummary::from_meta(b""), None);
         assert_eq!(MimeSummary::from_meta(&[0, 0]), None);
+        // A cycle (root's parent is part 1, part 1's is the root) is refused, not recursed.
+        let mut two = MimeSummary::parse(b"Content-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\n\r\nx\r\n--b--\r\n");
+        assert_eq!(two.parts.len(), 2);
+        assert!(MimeSummary::from_meta(&two.clone().to_meta()).is_some());
+        two.parts[0].parent = Some(1);
+        assert_eq!(MimeSummary::from_meta(&two.clone().to_meta()), None);
+        two.parts[0].parent = None;
+        two.parts[1].parent = Some(1);
+        assert_eq!(MimeSummary::from_meta(&two.to_meta()), None);
         for n in 0..old.len() {
             let _ = MimeSummary::from_meta(old.get(..n).unwrap_or_default());
         }
+    }
+
+    #[test]
+    fn deepest_parsed_summaries_decode() {
+        let mut m = Vec::new();
+        for i in 0..3 * DEPTH_MAX {
+            m.extend_from_slice(format!("Content-Type: multipart/mixed; boundary=b{i}\r\n\r\n--b{i}\r\n").as_bytes());
+            m.extend_from_slice(b"Content-Type: message/rfc822\r\n\r\n");
+        }
+        m.extend_from_slice(b"Subject: deep\r\n\r\nx\r\n");
+        let s = MimeSummary::parse(&m);
+        assert!(s.parts.len() >= DEPTH_MAX, "{}", s.parts.len());
+        assert_eq!(MimeSummary::from_meta(&s.clone().to_meta()), Some(s));
     }
 
     #[test]
