@@ -276,10 +276,12 @@ impl Mailstore for Store<'_> {
         let e = f.entry(uid).ok_or(StoreError::NoMessage)?;
         // Stored with the message at delivery, or computed once and kept in the folder's
         // meta cache: no re-read of the message (issues 5, 13).
-        if let Some(s) = f.summary_meta(&e).ok().and_then(|m| MimeSummary::from_meta(&m)) {
+        let decode = |m: Vec<u8>| MimeSummary::from_meta(&m);
+        let stored = f.meta(&e).ok().and_then(decode).or_else(|| f.cached_meta(uid).and_then(decode));
+        if let Some(s) = stored {
             return Ok(s);
         }
-        // Stored without one (older versions): parse once, persist for every later use.
+        // Stored without one (older versions) or an undecodable one: parse once, persist.
         let mut p = MimeParser::new();
         f.read_chunks(&e, |c| {
             p.push(c);

@@ -328,7 +328,12 @@ impl Folder {
         if !m.is_empty() {
             return Ok(m);
         }
-        Ok(self.meta_cache().get(e.uid).unwrap_or_default())
+        Ok(self.cached_meta(e.uid).unwrap_or_default())
+    }
+
+    /// The meta computed earlier for `uid` and kept in the meta cache.
+    pub fn cached_meta(&mut self, uid: u32) -> Option<Vec<u8>> {
+        self.meta_cache().get(uid)
     }
 
     /// Keeps the meta computed for a message stored without one (best effort: a cache).
