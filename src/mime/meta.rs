@@ -11,14 +11,19 @@
 //! summary = postcard(MimeSummary)           fields in declaration order, header_fields
 //!                                           skipped (postcard: varints, length-prefixed
 //!                                           strings and sequences, 0/1 Option tags)
-//! ext     = 01 postcard(Vec<(String, String)>)   MimeSummary::header_fields
+//! ext     = 01 fields ext_len:2 FE
+//! fields  = postcard(Vec<(String, String)>) MimeSummary::header_fields
 //! ```
+//!
+//! `ext_len` (little-endian) counts the bytes of `01 fields`. The trailer lets SEARCH read
+//! `header_fields` from the end without decoding the summary: a meta whose last byte is
+//! `FE` has an ext (a summary alone ends in the last byte of a varint, always below `80`).
 //!
 //! * `parts` is the tree the parser makes: `parts[0]` is the root (no parent), every other
 //!   part's parent comes before it (pre-order), nesting at most `DEPTH_MAX + 1`, at most
 //!   `PARTS_MAX` parts. A decoded summary of another shape (damage) is refused.
 //! * An ext whose first byte is not `01` is from a later version and is ignored (SEARCH then
-//!   reads the header); bytes after the ext are ignored. Readers that predate the ext decode
+//!   reads the header), as is one whose trailer does not fit. Readers that predate the ext decode
 //!   `summary` and ignore the rest (postcard's `from_bytes` leaves trailing bytes unread), so
 //!   going back to an older binary still serves ENVELOPE and BODYSTRUCTURE from it.
 //! * At most [`MAX_META`] bytes. A larger summary (thousands of parts, huge header fields)
@@ -32,6 +37,8 @@ use crate::store::format::MAX_META;
 
 /// First byte of the ext that carries `header_fields` (version 1).
 pub const META_EXT_FIELDS: u8 = 1;
+/// Last byte of a meta section with an ext (never the last byte of a varint).
+const EXT_TRAILER: u8 = 0xFE;
 /// Longest root string kept by the last degradation step.
 const CUT_STRING: usize = 256;
 /// Parameters of the root kept by the last degradation step.
@@ -74,11 +81,26 @@ impl MimeSummary {
         let Ok(mut out) = postcard::to_stdvec(self) else {
             return Vec::new();
         };
-        if let Some(f) = &self.header_fields {
+        let fields = self.header_fields.as_ref().and_then(|f| postcard::to_stdvec(f).ok());
+        if let Some(ext_len) = fields.as_ref().and_then(|f| u16::try_from(f.len() + 1).ok()) {
             out.push(META_EXT_FIELDS);
-            out.extend(postcard::to_stdvec(f).unwrap_or_default());
+            out.extend(fields.unwrap_or_default());
+            out.extend(ext_len.to_le_bytes());
+            out.push(EXT_TRAILER);
         }
         out
+    }
+
+    /// Only `header_fields` of a meta section, from its trailer (see module doc): `None`
+    /// when the meta has no ext.
+    pub fn fields_from_meta(bytes: &[u8]) -> Option<Vec<(String, String)>> {
+        let (rest, trailer) = bytes.split_at_checked(bytes.len().checked_sub(3)?)?;
+        let [lo, hi, EXT_TRAILER] = *trailer else { return None };
+        let ext = rest.get(rest.len().checked_sub(usize::from(u16::from_le_bytes([lo, hi])))?..)?;
+        match ext.split_first() {
+            Some((&META_EXT_FIELDS, fields)) => postcard::from_bytes(fields).ok(),
+            _ => None,
+        }
     }
 
     /// Decodes a meta section; `None` when empty or not a summary.
@@ -87,8 +109,9 @@ impl MimeSummary {
         if !is_tree(&s.parts) {
             return None;
         }
-        if let Some((&META_EXT_FIELDS, ext)) = rest.split_first() {
-            s.header_fields = postcard::from_bytes(ext).ok();
+        // The ext follows the summary (a later version's ext, another first byte, is skipped).
+        if rest.first() == Some(&META_EXT_FIELDS) {
+            s.header_fields = Self::fields_from_meta(bytes);
         }
         Some(s)
     }
@@ -176,6 +199,8 @@ mod tests {
         assert!(f.iter().any(|(n, v)| n == "Subject" && v == "again"));
         let meta = s.clone().to_meta();
         assert_eq!(MimeSummary::from_meta(&meta), Some(s.clone()));
+        assert_eq!(MimeSummary::fields_from_meta(&meta), s.header_fields);
+        assert_eq!(meta.last(), Some(&EXT_TRAILER));
         // A reader without the ext (5523d82 and older) still decodes the summary.
         let old: Option<MimeSummary> = postcard::from_bytes(&meta).ok();
         assert_eq!(old.map(|o| o.parts), Some(s.parts));
@@ -188,6 +213,10 @@ mod tests {
         let back = MimeSummary::from_meta(&old);
         assert_eq!(back.as_ref().map(|b| &b.parts), Some(&s.parts));
         assert_eq!(back.and_then(|b| b.header_fields), None);
+        assert_eq!(MimeSummary::fields_from_meta(&old), None);
+        for n in 0..4 {
+            assert_eq!(MimeSummary::fields_from_meta(&[0xFE; 4][..n]), None);
+        }
         let mut later = old.clone();
         later.extend_from_slice(&[2, 9, 9, 9]);
         assert_eq!(MimeSummary::from_meta(&later).and_then(|b| b.header_fields), None);

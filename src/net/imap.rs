@@ -293,6 +293,20 @@ impl Mailstore for Store<'_> {
         Ok(summary)
     }
 
+    fn header_fields(&mut self, folder: &str, uid: u32) -> Result<Option<Vec<(String, String)>>, StoreError> {
+        let fast = {
+            let f = self.srv.folder_cached(folder).map_err(|e| store_err(&e))?;
+            let f = f.borrow();
+            let e = f.entry(uid).ok_or(StoreError::NoMessage)?;
+            f.meta(&e).ok().and_then(|m| MimeSummary::fields_from_meta(&m))
+        };
+        // From the record's meta trailer; else the summary's way (meta cache, parse).
+        match fast {
+            Some(fields) => Ok(Some(fields)),
+            None => Ok(self.mime(folder, uid)?.header_fields),
+        }
+    }
+
     fn create(&mut self, folder: &str, special_use: Option<&str>) -> Result<(), StoreError> {
         let st = &self.srv.store;
         st.create(folder).map_err(|e| store_err(&e))?;

@@ -251,6 +251,11 @@ pub trait Mailstore {
     fn read(&mut self, folder: &str, uid: u32, offset: u64, buf: &mut [u8]) -> Result<usize, StoreError>;
     /// The cached MIME structure of message `uid` (computed at delivery, see `crate::mime`).
     fn mime(&mut self, folder: &str, uid: u32) -> Result<MimeSummary, StoreError>;
+    /// Just [`MimeSummary::header_fields`] of message `uid` (SEARCH header keys); a store
+    /// may answer it without decoding the whole summary.
+    fn header_fields(&mut self, folder: &str, uid: u32) -> Result<Option<Vec<(String, String)>>, StoreError> {
+        Ok(self.mime(folder, uid)?.header_fields)
+    }
     /// CREATE (RFC 3501 §6.3.3): a new empty folder; `Exists` if it is there. With
     /// `special_use` (RFC 6154 §3, checked unused by the core) the folder gets it.
     fn create(&mut self, folder: &str, special_use: Option<&str>) -> Result<(), StoreError>;

@@ -240,12 +240,24 @@ pub struct Candidate<'a> {
     pub max_seq: u32,
     pub max_uid: u32,
     mime: Option<MimeSummary>,
+    /// [`MimeSummary::header_fields`], fetched alone when the summary is not needed.
+    fields: Option<Option<Vec<(String, String)>>>,
     header: Option<Vec<u8>>,
 }
 
 impl<'a> Candidate<'a> {
     pub fn new(folder: &'a str, seq: u32, meta: MsgMeta, keywords: &'a [String], max: (u32, u32)) -> Self {
-        Candidate { folder, seq, meta, keywords, max_seq: max.0, max_uid: max.1, mime: None, header: None }
+        Candidate {
+            folder,
+            seq,
+            meta,
+            keywords,
+            max_seq: max.0,
+            max_uid: max.1,
+            mime: None,
+            fields: None,
+            header: None,
+        }
     }
 
     /// Does the message match `key`? (Recursion is bounded by SEARCH_DEPTH_MAX.)
@@ -301,10 +313,17 @@ impl<'a> Candidate<'a> {
     }
 
     fn header_match(&mut self, field: &str, value: &str, store: &mut dyn Mailstore) -> Result<bool, StoreError> {
-        let kept = SEARCH_FIELDS.iter().any(|f| f.eq_ignore_ascii_case(field));
         // Issue 13: the fields stored with the summary answer without reading the message.
-        if let Some(stored) = self.mime(store)?.header_fields.as_ref().filter(|_| kept) {
-            return Ok(field_match(stored, field, value));
+        if SEARCH_FIELDS.iter().any(|f| f.eq_ignore_ascii_case(field)) {
+            if self.fields.is_none() {
+                self.fields = Some(match &self.mime {
+                    Some(m) => m.header_fields.clone(),
+                    None => store.header_fields(self.folder, self.meta.uid)?,
+                });
+            }
+            if let Some(Some(stored)) = &self.fields {
+                return Ok(field_match(stored, field, value));
+            }
         }
         if self.header.is_none() {
             let len = self.mime(store)?.parts.first().map_or(0, |p| p.header_len);
