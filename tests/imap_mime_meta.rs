@@ -170,6 +170,7 @@ fn summaries_of_old_messages_are_computed_once_and_kept() {
     srv.stop();
     srv.spawn();
     assert_small("legacy after restart", &py(&srv, r#"measure("INBOX", ["legacy"])"#));
+    check_clean(&srv.home);
     // Compaction folds the cached summaries into the records and drops the cache.
     srv.stop();
     let out = srv.home.run(&["compact"], b"");

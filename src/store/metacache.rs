@@ -182,7 +182,7 @@ impl MetaCache {
         Ok(end.checked_sub(entry.len() as u64).map(|pos| (pos, meta.len() as u32)))
     }
 
-    /// Entries known (tests and `letterbox check`).
+    /// Entries known.
     pub fn len(&self) -> usize {
         self.map.len()
     }

@@ -169,7 +169,7 @@ impl Store {
         Folder::open_light(&self.folder_path(name)?)
     }
 
-    /// Deletes a folder and its index (INBOX cannot be deleted).
+    /// Deletes a folder, its index and its meta cache (INBOX cannot be deleted).
     pub fn delete(&self, name: &str) -> Result<()> {
         let canon = canonical(name)?;
         if canon == INBOX {
