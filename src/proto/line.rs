@@ -75,6 +75,17 @@ impl LineFramer {
         !self.framed && (!self.buf.is_empty() || self.pending_cr || self.discarding)
     }
 
+    /// True while the current line is over the limit and being skipped: a caller that will
+    /// not wait for its end (the SMTP client facing a 10 MB reply line) can give up now.
+    pub fn is_discarding(&self) -> bool {
+        self.discarding
+    }
+
+    /// Bytes allocated for the line buffer (tests of bounded memory).
+    pub fn capacity(&self) -> usize {
+        self.buf.capacity()
+    }
+
     /// Consumes bytes from `input` up to the end of one frame. Returns how many bytes were
     /// consumed and the frame, or `None` when all of `input` was consumed mid-line.
     pub fn push(&mut self, input: &[u8]) -> (usize, Option<Frame>) {
