@@ -164,6 +164,8 @@ pub struct Outcome {
     pub rcpts: Vec<RcptResult>,
     /// The transaction ran over TLS (STARTTLS or implicit).
     pub tls: bool,
+    /// The server offered PIPELINING, so MAIL, RCPTs and DATA went in one write (RFC 2920).
+    pub pipelining: bool,
     /// Why the session ended before its normal end, if it did.
     pub error: Option<String>,
 }
@@ -363,6 +365,16 @@ impl Client {
     /// The capabilities of the last EHLO (empty after HELO).
     pub fn capabilities(&self) -> &Capabilities {
         &self.caps
+    }
+
+    /// The timeouts in force (the driver bounds its writes by `data_block_ms`).
+    pub fn timeouts(&self) -> Timeouts {
+        self.cfg.timeouts
+    }
+
+    /// Whether TLS is off, opportunistic or required.
+    pub fn tls_mode(&self) -> TlsMode {
+        self.cfg.tls
     }
 
     fn reading(&self) -> bool {
@@ -721,7 +733,12 @@ impl Client {
             Rcpt::Final(status, reply) => RcptResult { rcpt: addr.clone(), status: *status, reply: reply.clone() },
             _ => RcptResult { rcpt: addr.clone(), status: Status::Temporary, reply: why.clone() },
         });
-        let outcome = Outcome { rcpts: rcpts.collect(), tls: self.tls, error: self.error.clone() };
+        let outcome = Outcome {
+            rcpts: rcpts.collect(),
+            tls: self.tls,
+            pipelining: self.caps.pipelining,
+            error: self.error.clone(),
+        };
         self.out.push_back(Event::Done(outcome));
         self.phase = Phase::Done;
         self.due = None;
