@@ -261,6 +261,19 @@ fn hostile_close_mid_data_is_temporary() {
     assert!(peer.finish().contains("CLOSED"));
 }
 
+#[test]
+fn failed_opportunistic_handshake_falls_back_to_plaintext_and_refused_connect_is_temporary() {
+    let peer = Peer::start(&["badtls"]);
+    let r = send(target(peer.port, TlsPolicy::Opportunistic), &Roots::empty(), &["a@x.example"], MSG);
+    assert_eq!((statuses(&r), r.tls.clone()), (vec![Status::Delivered], TlsStatus::Plain), "{r:?}");
+    let said = peer.finish();
+    assert!(said.contains("SECOND") && said.contains(&format!("BODY {}", MSG.len() + 5)), "{said}");
+    // Nothing listens on a fresh port: connection refused is temporary.
+    let r = send(target(common::free_port(), TlsPolicy::Opportunistic), &Roots::empty(), &["a@x.example"], MSG);
+    assert_eq!(statuses(&r), [Status::Temporary]);
+    assert!(r.outcome.rcpts[0].reply.contains("connect to"), "{r:?}");
+}
+
 fn relay(port: u16, user: &str, pass: &str) -> Target {
     let mut t = target(port, TlsPolicy::None);
     t.relay = true;

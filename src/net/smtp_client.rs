@@ -114,13 +114,34 @@ impl Clock {
 }
 
 /// Delivers `message` (CRLF lines, `envelope.size` octets) to `target`; never fails
-/// otherwise than through the outcome's per-recipient statuses.
+/// otherwise than through the outcome's per-recipient statuses. An opportunistic STARTTLS
+/// whose handshake fails is retried once in plaintext on a new connection (RFC 7435 §1.3:
+/// fall back rather than not deliver; Postfix's `smtp_tls_security_level = may` does so).
 pub async fn deliver(
     mut target: Target,
     roots: &Roots,
     envelope: Envelope,
     message: &mut (impl AsyncRead + Unpin),
 ) -> Report {
+    let fallback = (target.tls == TlsPolicy::Opportunistic && target.auth.is_none()).then(|| envelope.clone());
+    let (report, handshake_failed) = attempt(&mut target, roots, envelope, message).await;
+    match fallback {
+        Some(envelope) if handshake_failed => {
+            log("smtp-out", &target.addr, "STARTTLS handshake failed: retrying in plaintext (RFC 7435)");
+            target.tls = TlsPolicy::None;
+            attempt(&mut target, roots, envelope, message).await.0
+        }
+        _ => report,
+    }
+}
+
+/// One connection's delivery; also says whether a STARTTLS handshake failed.
+async fn attempt(
+    target: &mut Target,
+    roots: &Roots,
+    envelope: Envelope,
+    message: &mut (impl AsyncRead + Unpin),
+) -> (Report, bool) {
     let clock = Clock(Instant::now());
     let (addr, loopback) = (target.addr, target.addr.ip().is_loopback());
     let mut status = TlsStatus::Plain;
@@ -138,20 +159,29 @@ pub async fn deliver(
         timeouts: target.timeouts,
     };
     let mut client = Client::new(cfg, envelope, clock.now());
-    let outcome = match connect(&target, roots, &mut status, loopback).await {
+    let mut handshake_failed = false;
+    let outcome = match connect(target, roots, &mut status, loopback).await {
         Err(e) => {
             client.abort(&e, clock.now());
             next_outcome(&mut client, &clock)
         }
         Ok(mut stream) => {
-            let mut s = Session { stream: &mut stream, client: &mut client, clock: &clock, addr, status: &mut status };
+            let mut s = Session {
+                stream: &mut stream,
+                client: &mut client,
+                clock: &clock,
+                addr,
+                status: &mut status,
+                handshake_failed: false,
+            };
             let o = s.run(roots, &target.server_name, message).await;
+            handshake_failed = s.handshake_failed;
             stream.close().await;
             o
         }
     };
     log_outcome(&addr, &outcome, &status);
-    Report { outcome, tls: status }
+    (Report { outcome, tls: status }, handshake_failed)
 }
 
 /// The first `Done` of a client that was aborted before any I/O.
@@ -190,6 +220,8 @@ struct Session<'a> {
     clock: &'a Clock,
     addr: SocketAddr,
     status: &'a mut TlsStatus,
+    /// A STARTTLS handshake failed (the connection is then unusable).
+    handshake_failed: bool,
 }
 
 impl Session<'_> {
@@ -260,7 +292,9 @@ impl Session<'_> {
     async fn starttls(&mut self, out: &mut Vec<u8>, roots: &Roots, name: &str, t: Duration) -> Result<(), String> {
         self.flush(out, t).await?;
         let mandatory = self.client.tls_mode() == TlsMode::Required;
-        *self.status = handshake(self.stream, roots, name, mandatory, t).await?;
+        *self.status = handshake(self.stream, roots, name, mandatory, t).await.inspect_err(|_| {
+            self.handshake_failed = true;
+        })?;
         let how = match &*self.status {
             TlsStatus::Unverified(why) => {
                 format!("certificate NOT verified ({why}); delivering anyway (RFC 7435 opportunistic TLS)")

@@ -4,6 +4,8 @@
 #   silent         accepts the connection and never says anything
 #   bigline        answers EHLO with a 10 MB "250-xxxx..." line
 #   close_mid_data accepts MAIL/RCPT/DATA, reads part of the message, closes
+#   badtls         offers STARTTLS, answers 220, then sends garbage instead of a TLS
+#                  handshake; accepts a second, plaintext connection and one message there
 #   auth MECHS USER PASS  offers AUTH MECHS (e.g. "PLAIN LOGIN"), checks the exact SASL
 #                  bytes, then accepts one message; prints "AUTH-OK <mech>" or "AUTH-BAD ..."
 import base64, socket, sys, time
@@ -75,6 +77,22 @@ try:
         conn.recv(50000)
         print("CLOSED", flush=True)
         conn.close()
+    elif mode == "badtls":
+        send("220 hostile ESMTP\r\n")
+        line()
+        send("250-hostile\r\n250 STARTTLS\r\n")
+        line()
+        send("220 go ahead\r\n")
+        send("this is not a TLS ServerHello\r\n" * 4)
+        conn.close()
+        conn, _ = srv.accept()
+        conn.settimeout(30)
+        rd = conn.makefile("rb")
+        send("220 hostile ESMTP\r\n")
+        line()
+        send("250-hostile\r\n250 STARTTLS\r\n")
+        print("SECOND", flush=True)
+        transaction()
     elif mode == "auth":
         mechs, user, pw = sys.argv[2], sys.argv[3].encode(), sys.argv[4].encode()
         send("220 relay ESMTP\r\n")
