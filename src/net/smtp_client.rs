@@ -232,8 +232,14 @@ impl Session<'_> {
         loop {
             while let Some(ev) = self.client.poll(self.clock.now()) {
                 let step = match ev {
-                    Event::Send(b) => Ok(out.extend_from_slice(&b)),
-                    Event::SendSecret(s) => Ok(out.extend_from_slice(s.expose())),
+                    Event::Send(b) => {
+                        out.extend_from_slice(&b);
+                        Ok(())
+                    }
+                    Event::SendSecret(s) => {
+                        out.extend_from_slice(s.expose());
+                        Ok(())
+                    }
                     Event::StartTls => {
                         pending.clear(); // RFC 3207 §4.2: nothing read before the handshake counts.
                         self.starttls(&mut out, roots, name, write_timeout).await
