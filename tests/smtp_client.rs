@@ -94,6 +94,10 @@ fn letterbox_mx_plain_opportunistic_and_verified() {
     assert_eq!(statuses(&r), [Status::Temporary; 4], "{r:?}");
     assert!(r.outcome.error.as_deref().unwrap_or("").contains("handshake"), "{r:?}");
     assert_eq!(contents(&srv.home.store(), "INBOX").len(), 3);
+    // Required TLS with the right CA delivers.
+    let r = send(target(srv.smtp, TlsPolicy::Required), &own, LB_RCPTS, MSG);
+    check_letterbox(&srv, &r, 4);
+    assert_eq!(r.tls, TlsStatus::Verified);
     // A wrong name fails verification too: recorded, not fatal, when opportunistic.
     let mut t = target(srv.smtp, TlsPolicy::Opportunistic);
     t.server_name = "mx.example.com".into();

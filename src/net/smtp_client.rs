@@ -40,10 +40,19 @@ pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
 #[derive(Debug, Clone)]
 pub struct Roots;
 
+/// Debian's CA bundle path, named in a build without TLS too.
+#[cfg(not(feature = "tls"))]
+pub const SYSTEM_CA_FILE: &str = "/etc/ssl/certs/ca-certificates.crt";
+
 #[cfg(not(feature = "tls"))]
 impl Roots {
     pub fn empty() -> Roots {
         Roots
+    }
+
+    /// Nothing to load without TLS: no certificate is ever checked.
+    pub fn load(_path: &std::path::Path) -> io::Result<Roots> {
+        Ok(Roots)
     }
 }
 
