@@ -1,5 +1,6 @@
-//! Bounded CRLF line framer of the line protocols: the SMTP core and POP3 (through
-//! `proto::pop3::line`, which adds RFC 1939's printable-characters rule). IMAP frames with
+//! Bounded CRLF line framer of the line protocols: the SMTP core, the SMTP client's reply
+//! reader (`proto::smtp::client`) and POP3 (through `proto::pop3::line`, which adds
+//! RFC 1939's printable-characters rule). IMAP frames with
 //! its own `proto::imap::framer`, because a command there is lines *and* literals
 //! (RFC 3501 §4.3) whose sizes must be checked before a byte of them is buffered.
 //!
