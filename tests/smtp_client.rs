@@ -276,6 +276,12 @@ fn failed_opportunistic_handshake_falls_back_to_plaintext_and_refused_connect_is
     let r = send(target(common::free_port(), TlsPolicy::Opportunistic), &Roots::empty(), &["a@x.example"], MSG);
     assert_eq!(statuses(&r), [Status::Temporary]);
     assert!(r.outcome.rcpts[0].reply.contains("connect to"), "{r:?}");
+    // No valid recipient: permanent, and no connection is made (192.0.2.1 is TEST-NET-1).
+    let mut t = target(25, TlsPolicy::Opportunistic);
+    t.addr = SocketAddr::from(([192, 0, 2, 1], 25));
+    let r = send(t, &Roots::empty(), &["<x@y>", "a b@x.example"], MSG);
+    assert_eq!(statuses(&r), [Status::Permanent; 2], "{r:?}");
+    assert!(r.outcome.rcpts[1].reply.contains("invalid address"), "{r:?}");
 }
 
 fn relay(port: u16, user: &str, pass: &str) -> Target {

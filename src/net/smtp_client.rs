@@ -169,7 +169,11 @@ async fn attempt(
     };
     let mut client = Client::new(cfg, envelope, clock.now());
     let mut handshake_failed = false;
-    let outcome = match connect(target, roots, &mut status, loopback).await {
+    let connected = match client.is_done() {
+        true => Err("no valid recipient: not connecting".to_owned()),
+        false => connect(target, roots, &mut status, loopback).await,
+    };
+    let outcome = match connected {
         Err(e) => {
             client.abort(&e, clock.now());
             next_outcome(&mut client, &clock)

@@ -236,6 +236,11 @@ impl Client {
         }
     }
 
+    /// The session is over (or never needed a connection: no valid recipient).
+    pub fn is_done(&self) -> bool {
+        self.phase == Phase::Done
+    }
+
     /// The capabilities of the last EHLO (empty after HELO).
     pub fn capabilities(&self) -> &Capabilities {
         &self.caps
@@ -588,6 +593,9 @@ impl Client {
 
     /// Garbage from the server: the stream is out of step, close without QUIT.
     fn protocol_error(&mut self, what: &str) {
+        if self.phase == Phase::Quit {
+            return self.finish(); // every recipient is settled: the reply to QUIT is moot
+        }
         self.fail_all(Status::Temporary, &format!("protocol error: {what}"), false);
     }
 

@@ -361,6 +361,11 @@ fn garbage_replies_are_protocol_errors() {
         }
         panic!("{:?}: {o:?}", String::from_utf8_lossy(case));
     }
+    // Garbage in reply to QUIT changes nothing: the message was delivered.
+    let script = "S: 220 mx\nC: EHLO out.example.org\nS: 250 mx\nC: MAIL FROM:<a@example.org>\nS: 250 ok
+         C: RCPT TO:<b@x>\nS: 250 ok\nC: DATA\nS: 354 go\nC: <message>\nS: 250 ok\nC: QUIT\nS: garbage";
+    let (o, _) = replay(cfg(), env(&["b@x"]), script);
+    assert_eq!((statuses(&o), o.error), (vec![Status::Delivered], None));
     // Too many lines in one reply.
     let many = "250-x\r\n".repeat(REPLY_LINES_MAX + 1);
     let (o, _) = run_split(&[b"220 mx\r\n", many.as_bytes()]);
