@@ -51,8 +51,10 @@ fn ten_megabyte_reply_line_keeps_memory_bounded() {
     let grown = vm_hwm_kib().saturating_sub(before);
     let _ = child.kill();
     let _ = child.wait();
-    // The line is 10,485,760 bytes; buffering it would add at least that much.
-    assert!(grown < 4096, "peak RSS grew by {grown} KiB while reading a 10 MB reply line");
+    // The line is 10,485,760 bytes; buffering it would add at least that much. Under an
+    // emulator (scripts/qemu-runner) VmHWM is qemu's, translation cache included: skip.
+    let emulated = std::env::var("LETTERBOX_TEST_RUNNER").is_ok_and(|r| !r.trim().is_empty());
+    assert!(emulated || grown < 4096, "peak RSS grew by {grown} KiB while reading a 10 MB reply line");
     assert_eq!(report.outcome.rcpts[0].status, Status::Temporary, "{report:?}");
     let error = report.outcome.error.unwrap_or_default();
     assert!(error.contains("reply line too long"), "{error}");

@@ -122,10 +122,10 @@ pub enum Event {
     /// Bytes to write that carry a credential (kept out of Debug).
     SendSecret(Secret),
     /// Write everything before, discard unread input, run the TLS handshake, then call
-    /// [`Client::tls_started`] (RFC 3207 §4.2).
+    /// [`Client::tls_started`](super::Client::tls_started) (RFC 3207 §4.2).
     StartTls,
-    /// The server said 354: stream the message through [`Client::write_body`] and
-    /// [`Client::end_body`].
+    /// The server said 354: stream the message through [`Client::write_body`](super::Client::write_body) and
+    /// [`Client::end_body`](super::Client::end_body).
     SendMessage,
     /// The session is over: close the connection.
     Done(Outcome),
