@@ -37,6 +37,9 @@
 //!                 s.store_done_with(Ok((vec![FlagUpdate { uid, flags, modseq }], keyword_list)), skipped)
 //!             }
 //!             Event::Expunge { folder, uids } => s.expunge_done(Ok(uids_removed)),
+//!             Event::Copy { from, uids, to, mv } => s.copy_done(Ok((uidvalidity, pairs))),
+//!             Event::Mailbox(op) => { CREATE/DELETE/RENAME/SUBSCRIBE durably, off the executor;
+//!                                     s.mailbox_done(Ok(()) or Err(e)) }
 //!             Event::Close => { flush; close; if a spool is open, discard it; return }
 //!         }
 //!     }
@@ -115,7 +118,7 @@ pub mod types;
 mod view;
 
 pub use api::{flag, AuthOutcome, Changes, Event, FlagUpdate, FolderInfo, ImapPolicy, Mailstore, MsgMeta};
-pub use api::{PeerInfo, Snapshot, StoreError, StoreOp, LITERAL_FLOOR, MIN_AUTOLOGOUT_MS};
+pub use api::{MailboxOp, PeerInfo, Snapshot, StoreError, StoreOp, LITERAL_FLOOR, MIN_AUTOLOGOUT_MS};
 pub use commands::KEYWORD_MAX;
 pub use encode::{parse_addresses, Address};
 pub use fetch::{FETCH_ATTS_MAX, HEADER_FIELDS_MAX, OUTPUT_CHUNK, SECTION_DEPTH_MAX};
