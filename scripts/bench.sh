@@ -351,6 +351,8 @@ row "binary_size_bytes" "$(stat -c %s "$BIN")"
 for f in target/boards/*/letterbox; do
   if [ -f "$f" ]; then row "binary_size_bytes_$(basename "$(dirname "$f")")" "$(stat -c %s "$f")"; fi
 done
+# First sync (issue 13): its own script and letterbox instance (BENCH_SYNC_* to run smaller).
+RESULTS="$RESULTS" BIN="$BIN" scripts/bench-first-sync.sh "${1:-}"
 # The chart (README): scripts/chart.py draws it from the table of a --peers run.
 [ "$PEERS" = 1 ] && python3 scripts/chart.py "$RESULTS" "$OUT/bench-results.svg"
 true

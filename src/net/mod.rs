@@ -125,8 +125,6 @@ pub struct Server {
     pub hostname: String,
     /// Read handles of folders, shared by every session (one index in RAM per folder).
     folders: RefCell<HashMap<String, Rc<RefCell<Folder>>>>,
-    /// MIME structures computed on first use for messages stored without one (bounded).
-    pub mime_cache: RefCell<HashMap<(String, u32, u32), crate::mime::MimeSummary>>,
 }
 
 /// Kernel send buffer per connection: enough for LAN speed, small enough that 1,000 stalled
@@ -151,9 +149,6 @@ const REFUSALS_MAX: usize = 16;
 
 /// How long a refused client gets to read the busy reply and close its side.
 const REFUSAL_TIMEOUT: Duration = Duration::from_secs(2);
-
-/// MIME structures cached in RAM at most.
-const MIME_CACHE_MAX: usize = 512;
 
 /// Folder read handles kept open at most (each holds its message table).
 const OPEN_FOLDERS_MAX: usize = 64;
@@ -180,16 +175,6 @@ impl Server {
         }
         m.insert(canon, f.clone());
         Ok(f)
-    }
-
-    /// Remembers a computed MIME structure (the cache is emptied when full: it only saves
-    /// re-parsing messages delivered by `letterbox deliver` or import).
-    pub fn cache_mime(&self, key: (String, u32, u32), m: &crate::mime::MimeSummary) {
-        let mut c = self.mime_cache.borrow_mut();
-        if c.len() >= MIME_CACHE_MAX {
-            c.clear();
-        }
-        c.insert(key, m.clone());
     }
 
     /// Drops the shared handle of a deleted or renamed folder.
@@ -585,7 +570,6 @@ fn run(cfg: Config) -> io::Result<()> {
         stop_tx,
         stop_rx,
         folders: RefCell::new(HashMap::new()),
-        mime_cache: RefCell::new(HashMap::new()),
     });
     if srv.store.subscriptions_if_any().is_none() {
         // First start: every folder a mail app expects is subscribed (LSUB shows them).

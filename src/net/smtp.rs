@@ -18,7 +18,7 @@ use crate::util::Spool;
 struct Incoming {
     spool: Spool,
     /// MIME structure computed while the body streams in, stored with the message so IMAP
-    /// never re-reads it for ENVELOPE/BODYSTRUCTURE (issue 5).
+    /// never re-reads it for ENVELOPE/BODYSTRUCTURE/SEARCH (issues 5, 13).
     mime: crate::mime::MimeParser,
     /// Set when the spool could not be written or the disk is below the reserve.
     failed: Option<DeliverError>,
@@ -151,7 +151,7 @@ async fn deliver(srv: &Server, m: Incoming, peer: &SocketAddr) -> Result<u32, De
         date: crate::util::unix_now(),
         flags: 0,
         keywords: Vec::new(),
-        meta: Vec::new(),
+        meta: m.mime.finish_meta(),
         attrs: 0,
     };
     match srv.writer.append(INBOX, nm).await {

@@ -277,18 +277,16 @@ impl Mailstore for Store<'_> {
 
     fn mime(&mut self, folder: &str, uid: u32) -> Result<MimeSummary, StoreError> {
         let f = self.srv.folder_cached(folder).map_err(|e| store_err(&e))?;
-        let f = f.borrow();
+        let mut f = f.borrow_mut();
         let e = f.entry(uid).ok_or(StoreError::NoMessage)?;
-        // Stored with the message at delivery: no re-read (issue 5).
-        if let Some(s) = f.meta(&e).ok().and_then(|m| postcard::from_bytes::<MimeSummary>(&m).ok()) {
+        // Stored with the message at delivery, or computed once and kept in the folder's
+        // meta cache: no re-read of the message (issues 5, 13).
+        let decode = |m: Vec<u8>| MimeSummary::from_meta(&m);
+        let stored = f.meta(&e).ok().and_then(decode).or_else(|| f.cached_meta(uid).and_then(decode));
+        if let Some(s) = stored {
             return Ok(s);
         }
-        // Delivered without one (import): parse once, keep in the bounded cache. The key has
-        // UIDVALIDITY, so a deleted and re-created folder never sees old structures.
-        let key = (folder.to_owned(), f.uidvalidity(), uid);
-        if let Some(m) = self.srv.mime_cache.borrow().get(&key) {
-            return Ok(m.clone());
-        }
+        // Stored without one (older versions) or an undecodable one: parse once, persist.
         let mut p = MimeParser::new();
         f.read_chunks(&e, |c| {
             p.push(c);
@@ -296,8 +294,22 @@ impl Mailstore for Store<'_> {
         })
         .map_err(|e| store_err(&e))?;
         let summary = p.finish();
-        self.srv.cache_mime(key, &summary);
+        f.cache_meta(uid, &summary.clone().to_meta());
         Ok(summary)
+    }
+
+    fn header_fields(&mut self, folder: &str, uid: u32) -> Result<Option<Vec<(String, String)>>, StoreError> {
+        let fast = {
+            let f = self.srv.folder_cached(folder).map_err(|e| store_err(&e))?;
+            let f = f.borrow();
+            let e = f.entry(uid).ok_or(StoreError::NoMessage)?;
+            f.meta(&e).ok().and_then(|m| MimeSummary::fields_from_meta(&m))
+        };
+        // From the record's meta trailer; else the summary's way (meta cache, parse).
+        match fast {
+            Some(fields) => Ok(Some(fields)),
+            None => Ok(self.mime(folder, uid)?.header_fields),
+        }
     }
 
     fn subscriptions(&mut self) -> Result<Vec<String>, StoreError> {

@@ -57,8 +57,7 @@ pub(super) async fn append(srv: &Server, a: Append) -> Result<(u32, u32), StoreE
         return Err(e);
     }
     let uidvalidity = srv.folder(&a.folder).map_err(|e| store_err(&e))?.borrow().uidvalidity();
-    let meta =
-        postcard::to_stdvec(&a.mime.finish()).ok().filter(|m| m.len() <= usize::from(u16::MAX)).unwrap_or_default();
+    let meta = a.mime.finish_meta();
     let nm = NewMessage { body: a.spool, date: a.date, flags: a.flags, keywords: a.keywords, meta, attrs: 0 };
     let uid = srv.writer.append(&a.folder, nm).await.map_err(|e| store_err(&e))?;
     srv.refresh_folder(&a.folder);
@@ -130,13 +129,22 @@ pub(super) async fn copy(
         let mut msgs = Vec::new();
         let mut olds = Vec::new();
         {
-            let f = src.borrow();
+            let mut f = src.borrow_mut();
             for &uid in chunk {
                 let Some(e) = f.state().find(uid).ok().and_then(|i| f.entries().get(i).copied()) else { continue };
                 let mut spool = Spool::new(&srv.store.tmp_dir(), spool_memory);
-                f.read_chunks(&e, |c| Ok(spool.write(c)?)).map_err(|e| store_err(&e))?;
+                // A message stored without a summary gets one on the way (issue 13).
+                let mut meta = f.summary_meta(&e).unwrap_or_default();
+                let mut parser = meta.is_empty().then(MimeParser::new);
+                f.read_chunks(&e, |c| {
+                    parser.iter_mut().for_each(|p| p.push(c));
+                    Ok(spool.write(c)?)
+                })
+                .map_err(|e| store_err(&e))?;
+                if let Some(p) = parser {
+                    meta = p.finish_meta();
+                }
                 let keywords = f.keyword_names(e.flags).into_iter().map(str::to_owned).collect();
-                let meta = f.meta(&e).unwrap_or_default();
                 let attrs = f.attrs(&e).unwrap_or(0);
                 msgs.push(NewMessage {
                     body: spool,

@@ -252,6 +252,11 @@ pub trait Mailstore {
     fn read(&mut self, folder: &str, uid: u32, offset: u64, buf: &mut [u8]) -> Result<usize, StoreError>;
     /// The cached MIME structure of message `uid` (computed at delivery, see `crate::mime`).
     fn mime(&mut self, folder: &str, uid: u32) -> Result<MimeSummary, StoreError>;
+    /// Just [`MimeSummary::header_fields`] of message `uid` (SEARCH header keys); a store
+    /// may answer it without decoding the whole summary.
+    fn header_fields(&mut self, folder: &str, uid: u32) -> Result<Option<Vec<(String, String)>>, StoreError> {
+        Ok(self.mime(folder, uid)?.header_fields)
+    }
     /// Subscribed names, for LSUB (§6.3.9).
     fn subscriptions(&mut self) -> Result<Vec<String>, StoreError>;
 }

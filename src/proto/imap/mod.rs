@@ -58,7 +58,7 @@
 //!   EXISTS/EXPUNGE/FETCH FLAGS only at those points, never during FETCH, STORE or SEARCH,
 //!   RFC 3501 §7.4.1), `read(folder, uid, offset, buf)` (bodies, streamed in
 //!   [`OUTPUT_CHUNK`] pieces, one `Reply` per `poll`: the driver's write is the
-//!   backpressure), `mime(folder, uid)` (cached [`crate::mime::MimeSummary`]).
+//!   backpressure), `mime(folder, uid)` ([`crate::mime::MimeSummary`], stored at delivery or computed once and kept).
 //! * Writes are events; while one is outstanding `poll` returns `None` and input stays
 //!   buffered. Each has exactly one callback: `auth_result`, `append_done`, `store_done`,
 //!   `expunge_done`, `tls_started`. FETCH of a body without .PEEK first emits a `Store`
