@@ -5,8 +5,10 @@ set -euo pipefail
 # dnsmasq-base: the DNS server of the resolver tests (the binary only, no system service);
 # python3-spf ships the RFC 7208 test suite (tests/spf.rs reads it with python3-yaml).
 # msmtp: the laptop MUA of the submission tests.
+# postfix: only for /usr/sbin/smtp-sink, the scriptable remote MX of tests/smtp_client.rs
+# (no Postfix service is configured or started).
 # swaks needs Net::SSLeay and IO::Socket::SSL for --tls (only "recommended" by the package).
-pkgs=(msmtp dnsmasq-base python3-spf python3-yaml swaks libnet-ssleay-perl libio-socket-ssl-perl curl openssl fetchmail isync python3 ca-certificates procps util-linux coreutils)
+pkgs=(msmtp dnsmasq-base python3-spf python3-yaml postfix swaks libnet-ssleay-perl libio-socket-ssl-perl curl openssl fetchmail isync python3 ca-certificates procps util-linux coreutils)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -17,6 +19,8 @@ if [ ${#missing[@]} -gt 0 ]; then
     exit 1
   fi
   export DEBIAN_FRONTEND=noninteractive
+  # Postfix asks what to configure: nothing (smtp-sink needs no main.cf).
+  echo "postfix postfix/main_mailer_type select No configuration" | debconf-set-selections
   apt-get update -qq
   apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi

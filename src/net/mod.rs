@@ -11,6 +11,8 @@
 //! privileges are dropped after binding and loading keys, before any byte is read from the
 //! network.
 
+#[cfg(all(feature = "outbound", feature = "tls"))]
+pub mod client_tls;
 pub mod conn;
 pub mod dns;
 pub mod embedded;
@@ -19,6 +21,8 @@ pub mod imap;
 #[cfg(feature = "pop3")]
 pub mod pop3;
 pub mod smtp;
+#[cfg(feature = "outbound")]
+pub mod smtp_client;
 pub mod tls;
 
 use std::cell::{Cell, RefCell};

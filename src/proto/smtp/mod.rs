@@ -50,6 +50,8 @@
 //!   [`TARPIT_BASE_MS`] up to [`TARPIT_MAX_MS`]; the [`MAX_REFUSED_RCPTS`]th closes with 421.
 
 pub mod address;
+#[cfg(feature = "outbound")]
+pub mod client;
 pub mod command;
 pub mod data;
 pub mod reply;
