@@ -19,6 +19,7 @@
 //! RFC 5321 §4.5.4.1 allows.
 
 pub mod dsn;
+pub mod queue;
 pub mod route;
 pub mod schedule;
 
