@@ -6,66 +6,12 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::{contents, free_port, Home, Server};
+use common::{contents, FakeMx, Home, Server};
 
-/// The scripted remote server and the file it logs accepted messages to.
-struct FakeMx {
-    child: Child,
-    pub port: u16,
-    pub log: PathBuf,
-}
-
-impl FakeMx {
-    fn start(dir: &Path) -> FakeMx {
-        let port = free_port();
-        let log = dir.join(format!("fake-mx-{port}.jsonl"));
-        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/common/fake_mx.py");
-        let child = Command::new("python3").arg(script).arg(port.to_string()).arg(&log).spawn().unwrap();
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() && Instant::now() < deadline {
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        FakeMx { child, port, log }
-    }
-
-    /// Accepted messages so far: (mail_from, rcpts, data).
-    fn received(&self) -> Vec<(String, Vec<String>, String)> {
-        let text = std::fs::read_to_string(&self.log).unwrap_or_default();
-        text.lines().map(json_fields).collect()
-    }
-}
-
-/// The three fields of one fake_mx log line (its JSON is flat and written by us).
-fn json_fields(l: &str) -> (String, Vec<String>, String) {
-    let out = Command::new("python3")
-        .arg("-c")
-        .arg("import json,sys\nj=json.loads(sys.argv[1])\nprint(j['mail_from']); print('\\t'.join(j['rcpts'])); print(j['data'].encode('unicode_escape').decode())")
-        .arg(l)
-        .output()
-        .unwrap();
-    let s = String::from_utf8_lossy(&out.stdout).into_owned();
-    let mut it = s.lines();
-    let from = it.next().unwrap_or("").to_owned();
-    let rcpts = it.next().unwrap_or("").split('\t').filter(|x| !x.is_empty()).map(String::from).collect();
-    let data = it.next().unwrap_or("").replace("\\r", "\r").replace("\\n", "\n");
-    (from, rcpts, data)
-}
-
-impl Drop for FakeMx {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// `[outbound]` pointing at a loopback relay (goes after `[limits]`, the last table).
-fn relay_to(port: u16) -> String {
-    format!("\n[outbound]\nrelay = \"127.0.0.1:{port}\"\nrelay_tls = \"none\"\n")
-}
+use common::relay_to;
 
 /// Waits (up to 30 s) for `cond`; the test's assertion follows and says what was missing.
 fn wait_for(mut cond: impl FnMut() -> bool) {
@@ -249,6 +195,44 @@ print("ok")
     assert_eq!(got.len(), 1);
     assert_eq!(got[0].1, vec!["friend@elsewhere.example".to_owned()]);
     assert!(got[0].2.contains("Subject: via submission") && got[0].2.contains("Received: "), "{}", got[0].2);
+    wait_for(|| queue_list(&srv.home).contains("0 message(s) queued"));
+    assert!(queue_list(&srv.home).contains("0 message(s) queued"));
+    let _ = std::fs::remove_dir_all(&tmp);
+}
+
+#[test]
+fn draining_1000_queued_messages_keeps_server_rss_small() {
+    use letterbox::outbound::{queue, QueuedEnvelope};
+    let tmp = std::env::temp_dir().join(format!("letterbox-test-outbound-rss-{}", std::process::id()));
+    std::fs::create_dir_all(&tmp).unwrap();
+    let mx = FakeMx::start(&tmp);
+    let srv = Server::start("outbound-rss", "", &relay_to(mx.port));
+    // 1,000 messages of 4 KiB put in the queue by a second writer, as `sendmail` does.
+    let q = queue::open(&srv.home.data()).unwrap();
+    let mut f = q.open_folder_light(queue::FOLDER).unwrap();
+    for batch in 0..10 {
+        let mut msgs = Vec::new();
+        for i in 0..100 {
+            let n = batch * 100 + i;
+            let mut body = letterbox::util::Spool::new(&q.tmp_dir(), 1 << 20);
+            body.write(format!("Subject: m{n}\r\n\r\n").as_bytes()).unwrap();
+            body.write(&[b'x'; 4096]).unwrap();
+            let env = QueuedEnvelope::new("alice@example.org", vec![format!("r{n}@remote.example")]);
+            msgs.extend(queue::messages(env, body, 1_700_000_000, &q.tmp_dir(), 1 << 20).unwrap());
+        }
+        f.append(&mut msgs).unwrap();
+    }
+    let deadline = Instant::now() + Duration::from_secs(300);
+    while mx.received().len() < 1000 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    let got = mx.received();
+    assert_eq!(got.len(), 1000, "all delivered once");
+    let hwm = srv.status_kib("VmHWM:");
+    // The release budget is 8 MiB; a debug build's code and frames are larger.
+    let limit = if cfg!(debug_assertions) { 16 * 1024 } else { 8 * 1024 };
+    eprintln!("server VmHWM after draining 1,000 messages: {hwm} KiB (limit {limit})");
+    assert!(hwm > 0 && hwm <= limit, "VmHWM {hwm} KiB");
     wait_for(|| queue_list(&srv.home).contains("0 message(s) queued"));
     assert!(queue_list(&srv.home).contains("0 message(s) queued"));
     let _ = std::fs::remove_dir_all(&tmp);

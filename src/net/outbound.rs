@@ -85,6 +85,8 @@ struct Ctx<T, R> {
     per_dest: RefCell<HashMap<String, usize>>,
     active: Cell<usize>,
     data_dir: PathBuf,
+    /// A finished job wakes the dispatcher (a free slot is used at once, not at the tick).
+    wake: (smol::channel::Sender<()>, smol::channel::Receiver<()>),
 }
 
 /// Starts the driver on `ex`; `inbox` is the server's writer (bounces go to INBOX).
@@ -114,6 +116,7 @@ where
         inflight: RefCell::new(HashSet::new()),
         per_dest: RefCell::new(HashMap::new()),
         active: Cell::new(0),
+        wake: smol::channel::bounded(1),
     });
     let ex2 = ex.clone();
     ex.spawn(async move { run(ex2, ctx).await }).detach();
@@ -134,7 +137,13 @@ async fn run<T: Transport + 'static, R: Resolver + 'static>(ex: Rc<LocalExecutor
             dispatch(&ex, &ctx, it, now);
         }
         let _ = queue::write_state(&ctx.data_dir, &ctx.retry.borrow());
-        async_io::Timer::after(TICK).await;
+        let woken = async {
+            let _ = ctx.wake.1.recv().await;
+        };
+        smol::future::or(woken, async {
+            async_io::Timer::after(TICK).await;
+        })
+        .await;
     }
 }
 
@@ -201,6 +210,7 @@ fn dispatch<T: Transport + 'static, R: Resolver + 'static>(
                 *n = n.saturating_sub(1);
             }
             ctx2.active.set(ctx2.active.get().saturating_sub(1));
+            let _ = ctx2.wake.0.try_send(());
         })
         .detach();
     }
