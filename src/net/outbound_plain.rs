@@ -133,7 +133,9 @@ impl PlainSmtp {
         expect(cmd(&mut c, "DATA").await.map_err(t)?, 354)?;
         send_body(&mut c, msg).await.map_err(|e| (451, format!("451 4.4.2 {e}")))?;
         let (code, text) = reply(&mut c).await.map_err(t)?;
-        let _ = cmd(&mut c, "QUIT").await;
+        // QUIT without waiting for its 221: the outcome is recorded sooner, which narrows
+        // the RFC 5321 §6.1 duplicate window (a crash after the 250, before the record).
+        let _ = c.get_mut().write_all(b"QUIT\r\n").await;
         let end = all(1, code, &text).pop().filter(|_| code / 100 != 2);
         Ok(outs.into_iter().map(|o| o.or_else(|| end.clone()).unwrap_or(RcptOutcome::Delivered)).collect())
     }
