@@ -26,6 +26,7 @@ struct Incoming {
     /// Recipients in other domains: queued (issue 14); `local` says whether any stays here.
     #[cfg(feature = "outbound")]
     remote: Option<crate::outbound::QueuedEnvelope>,
+    #[cfg(feature = "outbound")]
     local: bool,
 }
 
@@ -125,7 +126,6 @@ fn begin(srv: &Server, s: &Session, env: &Envelope, peer: &SocketAddr) -> Incomi
     let mut mime = crate::mime::MimeParser::new();
     mime.push(&trace);
     log("smtp", peer, &format!("MAIL from=<{}> rcpts={}", env.mail_from, env.rcpts.len()));
-    let local = env.rcpts.iter().any(|r| !r.remote);
     Incoming {
         spool,
         mime,
@@ -133,7 +133,8 @@ fn begin(srv: &Server, s: &Session, env: &Envelope, peer: &SocketAddr) -> Incomi
         rcpts: env.rcpts.len(),
         #[cfg(feature = "outbound")]
         remote: queued_envelope(env),
-        local,
+        #[cfg(feature = "outbound")]
+        local: env.rcpts.iter().any(|r| !r.remote),
     }
 }
 
