@@ -237,3 +237,51 @@ fn draining_1000_queued_messages_keeps_server_rss_small() {
     assert!(queue_list(&srv.home).contains("0 message(s) queued"));
     let _ = std::fs::remove_dir_all(&tmp);
 }
+
+#[test]
+fn mx_delivery_through_dnsmasq_with_implicit_mx_and_nxdomain_bounce() {
+    let tmp = std::env::temp_dir().join(format!("letterbox-test-outbound-mxdns-{}", std::process::id()));
+    std::fs::create_dir_all(&tmp).unwrap();
+    let mx = FakeMx::start(&tmp);
+    let dns_port = common::free_port();
+    let mut dns = Command::new("/usr/sbin/dnsmasq")
+        .args(["--keep-in-foreground", "--no-resolv", "--no-hosts", "--no-poll", "--bind-interfaces"])
+        .args(["--listen-address=127.0.0.1", "--pid-file=", "--local=/test/"])
+        .arg(format!("--port={dns_port}"))
+        .args(["--mx-host=remote.test,mx1.remote.test,10", "--host-record=mx1.remote.test,127.0.0.1"])
+        .args(["--host-record=nomx.test,127.0.0.1"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("dnsmasq (scripts/deps.sh installs dnsmasq-base)");
+    // Ready before the server asks (a failed lookup would be retried only after 7.5 min).
+    let addr: std::net::SocketAddr = ([127, 0, 0, 1], dns_port).into();
+    for _ in 0..100 {
+        let r = letterbox::net::dns::StubResolver::with_timeout(addr, Duration::from_millis(100));
+        use letterbox::dns::Resolver;
+        if smol::block_on(r.lookup("nomx.test", letterbox::dns::Rtype::A)).is_ok() {
+            break;
+        }
+    }
+    let outbound = format!("\n[outbound]\nresolver = \"127.0.0.1:{dns_port}\"\nmx_port = {}\n", mx.port);
+    let srv = Server::start("outbound-mx", "", &outbound);
+    let msg = b"From: alice@example.org\nSubject: by MX\n\nhi\n";
+    let out = srv.home.run(&["sendmail", "a@remote.test", "b@nomx.test", "c@nx.test"], msg);
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    wait_for(|| mx.received().len() >= 2 && !inbox(&srv.home).is_empty());
+    let mut rcpts: Vec<String> = mx.received().into_iter().flat_map(|r| r.1).collect();
+    rcpts.sort();
+    assert_eq!(rcpts, vec!["a@remote.test".to_owned(), "b@nomx.test".to_owned()], "MX and implicit MX (A record)");
+    let mail = inbox(&srv.home);
+    assert_eq!(mail.len(), 1, "one bounce");
+    let report = parse_dsn(&mail[0]);
+    assert!(
+        report.contains("rcpt rfc822; c@nx.test | failed | 5.1.2 | smtp; 550 5.1.2 no such domain nx.test"),
+        "{report}"
+    );
+    wait_for(|| queue_list(&srv.home).contains("0 message(s) queued"));
+    assert!(queue_list(&srv.home).contains("0 message(s) queued"));
+    let _ = dns.kill();
+    let _ = dns.wait();
+    let _ = std::fs::remove_dir_all(&tmp);
+}
