@@ -285,3 +285,44 @@ fn mx_delivery_through_dnsmasq_with_implicit_mx_and_nxdomain_bounce() {
     let _ = dns.wait();
     let _ = std::fs::remove_dir_all(&tmp);
 }
+
+/// Queues one message for `rcpt` as if it had been queued at `date` (the record's date is
+/// the schedule's clock: a message "queued 5 hours ago" needs no 5-hour wait).
+fn queue_dated(home: &Home, rcpt: &str, subject: &str, date: i64) {
+    use letterbox::outbound::{queue, QueuedEnvelope};
+    let q = queue::open(&home.data()).unwrap();
+    let mut body = letterbox::util::Spool::new(&q.tmp_dir(), 1 << 20);
+    body.write(format!("From: alice@example.org\r\nSubject: {subject}\r\n\r\nbody\r\n").as_bytes()).unwrap();
+    let env = QueuedEnvelope::new("alice@example.org", vec![rcpt.to_owned()]);
+    let mut msgs = queue::messages(env, body, date, &q.tmp_dir(), 1 << 20).unwrap();
+    q.open_folder_light(queue::FOLDER).unwrap().append(&mut msgs).unwrap();
+}
+
+#[test]
+fn delay_notice_once_after_4h_and_failure_after_5_days() {
+    let tmp = std::env::temp_dir().join(format!("letterbox-test-outbound-age-{}", std::process::id()));
+    std::fs::create_dir_all(&tmp).unwrap();
+    let mx = FakeMx::start(&tmp);
+    let srv = Server::start("outbound-age", "", &relay_to(mx.port));
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64;
+    queue_dated(&srv.home, "later-a@remote.example", "five hours old", now - 5 * 3600);
+    queue_dated(&srv.home, "later-b@remote.example", "six days old", now - 6 * 86_400);
+    wait_for(|| inbox(&srv.home).len() >= 2 && queue_list(&srv.home).contains("1 message(s) queued"));
+    let mail = inbox(&srv.home);
+    assert_eq!(mail.len(), 2, "a delay notice and a failure notice");
+    let reports: Vec<String> = mail.iter().map(|m| parse_dsn(m)).collect();
+    let delayed = reports.iter().find(|r| r.contains("later-a@")).expect("delay notice");
+    assert!(delayed.contains("| delayed | 4.7.1 | smtp; 451 4.7.1 greylisted"), "{delayed}");
+    assert!(delayed.contains("quoted-subject five hours old"), "{delayed}");
+    let failed = reports.iter().find(|r| r.contains("later-b@")).expect("failure notice");
+    assert!(failed.contains("| failed | 5.0.0 | smtp; giving up after 5 days: 451 4.7.1"), "{failed}");
+    // The 5-day-old one is gone; the other stays, and a flush retries it without a second notice.
+    let list = queue_list(&srv.home);
+    assert!(list.contains("later-a@") && !list.contains("later-b@"), "{list}");
+    assert!(srv.home.run(&["queue", "flush"], b"").status.success());
+    wait_for(|| !srv.home.data().join("queue/flush").exists());
+    wait_for(|| srv.log_text().matches("uid 1 via").count() >= 2);
+    assert!(srv.log_text().matches("uid 1 via").count() >= 2, "retried after the flush: {}", srv.log_text());
+    assert_eq!(inbox(&srv.home).len(), 2, "the delay notice is sent once");
+    let _ = std::fs::remove_dir_all(&tmp);
+}

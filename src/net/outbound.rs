@@ -234,49 +234,63 @@ async fn hops<T, R: Resolver>(ctx: &Ctx<T, R>, dest: &str, seed: u64) -> Result<
         .collect())
 }
 
+/// Final outcomes (recipient index, outcome, the host that answered) and the last
+/// temporary reply of each recipient still pending.
+type Outcomes = (Vec<(usize, RcptOutcome, Option<String>)>, HashMap<usize, String>);
+
 /// One (record, destination): route, transactions over the hops, then the outcomes.
 async fn job<T: Transport, R: Resolver>(ctx: &Ctx<T, R>, it: &Item, dest: &str, idx: &[usize]) {
-    let mut body = match body_of(ctx, it.uid) {
-        Some(b) => b,
-        None => return,
-    };
-    let mut outcome: Vec<(usize, RcptOutcome, Option<String>)> = Vec::new();
-    let mut remaining: Vec<usize> = idx.to_vec();
-    let mut last_temp: HashMap<usize, String> = HashMap::new();
-    match hops(ctx, dest, u64::from(it.uid) ^ crate::util::unix_now() as u64).await {
+    let Some(mut body) = body_of(ctx, it.uid) else { return };
+    let seed = u64::from(it.uid) ^ crate::util::unix_now() as u64;
+    let (outcome, temp) = match hops(ctx, dest, seed).await {
         Err(RouteError::Permanent(why)) => {
-            outcome.extend(idx.iter().map(|&i| (i, RcptOutcome::Permanent(why.clone()), None)))
+            (idx.iter().map(|&i| (i, RcptOutcome::Permanent(why.clone()), None)).collect(), HashMap::new())
         }
-        Err(RouteError::Temporary(why)) => last_temp.extend(idx.iter().map(|&i| (i, why.clone()))),
-        Ok(hops) => {
-            for hop in hops {
-                let rcpts: Vec<String> = remaining.iter().filter_map(|&i| it.env.rcpts.get(i).cloned()).collect();
-                let outs = match body.reader() {
-                    Ok(r) => ctx.transport.deliver(&hop, &it.env, &rcpts, &mut SpoolRead(r)).await,
-                    Err(_) => return,
-                };
-                eprintln!("letterbox: outbound: uid {} via {} ({}): {:?}", it.uid, hop.host, hop.addr, outs);
-                let mut still = Vec::new();
-                for (&i, o) in remaining
-                    .iter()
-                    .zip(outs.into_iter().chain(std::iter::repeat(RcptOutcome::Temporary("451 4.3.0 no reply".into()))))
-                {
-                    match o {
-                        RcptOutcome::Temporary(t) => {
-                            last_temp.insert(i, t);
-                            still.push(i);
-                        }
-                        o => outcome.push((i, o, Some(hop.host.clone()))),
-                    }
+        Err(RouteError::Temporary(why)) => (Vec::new(), idx.iter().map(|&i| (i, why.clone())).collect()),
+        Ok(hops) => match try_hops(ctx, it, &hops, idx, &mut body).await {
+            Some(o) => o,
+            None => return,
+        },
+    };
+    finish(ctx, it, outcome, temp).await;
+}
+
+/// Transactions over the hops in order; recipients still temporary go on to the next hop
+/// (RFC 5321 §5.1: try the next MX). `None` when the body cannot be read.
+async fn try_hops<T: Transport, R>(
+    ctx: &Ctx<T, R>,
+    it: &Item,
+    hops: &[Hop],
+    idx: &[usize],
+    body: &mut Spool,
+) -> Option<Outcomes> {
+    let (mut outcome, mut temp) = (Vec::new(), HashMap::new());
+    let mut remaining: Vec<usize> = idx.to_vec();
+    for hop in hops {
+        let rcpts: Vec<String> = remaining.iter().filter_map(|&i| it.env.rcpts.get(i).cloned()).collect();
+        let outs = ctx.transport.deliver(hop, &it.env, &rcpts, &mut SpoolRead(body.reader().ok()?)).await;
+        eprintln!("letterbox: outbound: uid {} via {} ({}): {:?}", it.uid, hop.host, hop.addr, outs);
+        // A transport that answers for fewer recipients leaves the rest temporary.
+        let no_reply = std::iter::repeat(RcptOutcome::Temporary("451 4.3.0 no reply".into()));
+        let mut still = Vec::new();
+        for (&i, o) in remaining.iter().zip(outs.into_iter().chain(no_reply)) {
+            match o {
+                RcptOutcome::Temporary(t) => {
+                    temp.insert(i, t);
+                    still.push(i);
                 }
-                remaining = still;
-                if remaining.is_empty() {
-                    break;
+                o => {
+                    temp.remove(&i);
+                    outcome.push((i, o, Some(hop.host.clone())));
                 }
             }
         }
+        remaining = still;
+        if remaining.is_empty() {
+            break;
+        }
     }
-    finish(ctx, it, outcome, last_temp).await;
+    Some((outcome, temp))
 }
 
 /// The record's body copied into a spool (the job then does not depend on the folder
@@ -332,18 +346,22 @@ async fn finish<T, R>(
         r.failed(now, &reply);
     }
     if schedule::wants_delay_notice(it.queued, now, it.delay_notice_sent) {
-        let delayed: Vec<RcptReport> = temp
-            .iter()
-            .filter_map(|(i, t)| {
-                Some(RcptReport { rcpt: it.env.rcpts.get(*i)?.clone(), reply: t.clone(), remote_mta: None })
-            })
-            .collect();
-        if bounce(ctx, it, Action::Delayed, &delayed, now).await.is_ok() {
-            let _ = ctx
-                .qwriter
-                .call(queue::FOLDER, move |f| f.store_flags(&[uid], crate::store::FlagOp::Add, DELAY_NOTICE_SENT, &[]))
-                .await;
-        }
+        delay_notice(ctx, it, &temp, now).await;
+    }
+}
+
+/// The one delay notice (RFC 3464 `Action: delayed`), then `\Flagged` so it is not repeated.
+async fn delay_notice<T, R>(ctx: &Ctx<T, R>, it: &Item, temp: &HashMap<usize, String>, now: i64) {
+    let delayed: Vec<RcptReport> = temp
+        .iter()
+        .filter_map(|(i, t)| {
+            Some(RcptReport { rcpt: it.env.rcpts.get(*i)?.clone(), reply: t.clone(), remote_mta: None })
+        })
+        .collect();
+    let uid = it.uid;
+    if bounce(ctx, it, Action::Delayed, &delayed, now).await.is_ok() {
+        let flag = move |f: &mut Folder| f.store_flags(&[uid], crate::store::FlagOp::Add, DELAY_NOTICE_SENT, &[]);
+        let _ = ctx.qwriter.call(queue::FOLDER, flag).await;
     }
 }
 
