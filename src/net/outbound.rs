@@ -125,6 +125,7 @@ where
 
 async fn run<T: Transport + 'static, R: Resolver + 'static>(ex: Rc<LocalExecutor<'static>>, ctx: Rc<Ctx<T, R>>) {
     let saved = queue::read_state(&ctx.data_dir);
+    let mut written = String::from("\0");
     loop {
         let now = crate::util::unix_now();
         if let Err(e) = ctx.folder.borrow_mut().refresh() {
@@ -136,7 +137,11 @@ async fn run<T: Transport + 'static, R: Resolver + 'static>(ex: Rc<LocalExecutor
         for it in &items {
             dispatch(&ex, &ctx, it, now);
         }
-        let _ = queue::write_state(&ctx.data_dir, &ctx.retry.borrow());
+        // Written only when it changed: flash wears with every write.
+        let text = queue::state_text(&ctx.retry.borrow());
+        if text != written && queue::write_state(&ctx.data_dir, &text).is_ok() {
+            written = text;
+        }
         let woken = async {
             let _ = ctx.wake.1.recv().await;
         };

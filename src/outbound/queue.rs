@@ -121,9 +121,8 @@ pub fn file(data_dir: &Path, name: &str) -> PathBuf {
     data_dir.join(QUEUE_DIR).join(name)
 }
 
-/// Writes the soft state (`uid<TAB>attempts<TAB>next<TAB>last error` lines), replacing the
-/// file; not synced (losing it only makes a restart retry sooner).
-pub fn write_state(data_dir: &Path, state: &HashMap<u32, Retry>) -> io::Result<()> {
+/// The soft state as text: `uid<TAB>attempts<TAB>next<TAB>last error` lines.
+pub fn state_text(state: &HashMap<u32, Retry>) -> String {
     let mut uids: Vec<&u32> = state.keys().collect();
     uids.sort();
     let mut text = String::new();
@@ -133,6 +132,12 @@ pub fn write_state(data_dir: &Path, state: &HashMap<u32, Retry>) -> io::Result<(
             text.push_str(&format!("{u}\t{}\t{}\t{err}\n", r.attempts, r.next));
         }
     }
+    text
+}
+
+/// Replaces the state file with `text`; not synced (losing it only makes a restart retry
+/// sooner).
+pub fn write_state(data_dir: &Path, text: &str) -> io::Result<()> {
     let tmp = file(data_dir, ".state.tmp");
     std::fs::write(&tmp, text)?;
     std::fs::rename(&tmp, file(data_dir, STATE_FILE))
@@ -185,7 +190,7 @@ mod tests {
         assert_eq!(items(&q.open_folder(FOLDER).unwrap()).len(), 1);
         let mut st = HashMap::new();
         st.insert(7, Retry { queued: 1, attempts: 2, next: 99, last_error: "451 4.3.0\r\nlater".into() });
-        write_state(&dir, &st).unwrap();
+        write_state(&dir, &state_text(&st)).unwrap();
         assert_eq!(read_state(&dir).get(&7), Some(&(2, 99, "451 4.3.0  later".to_owned())));
         let _ = std::fs::remove_dir_all(&dir);
     }
