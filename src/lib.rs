@@ -23,6 +23,8 @@ pub mod mailauth;
 pub mod mbox;
 pub mod mime;
 pub mod net;
+#[cfg(feature = "outbound")]
+pub mod outbound;
 pub mod proto;
 pub mod store;
 pub mod sys;

@@ -571,3 +571,54 @@ fn random_operations_with_sigkill() {
         "no EXPUNGE was acknowledged"
     );
 }
+
+/// Outbound (issue 14): messages queued with `letterbox sendmail` while the server delivers
+/// them to a relay (tests/common/fake_mx.py) and is SIGKILLed at random moments. After the
+/// last restart has drained the queue: every acknowledged submission (sendmail exit 0) was
+/// delivered, and a recipient is delivered twice only when a kill fell between the relay's
+/// 250 and the done-mark (RFC 5321 §6.1): at most one per transaction in flight
+/// (`MAX_PER_DESTINATION`) per kill. The duplicate count is printed.
+#[test]
+fn outbound_deliveries_with_sigkill() {
+    let kills: usize = std::env::var("LETTERBOX_OUTBOUND_KILLS").ok().and_then(|v| v.parse().ok()).unwrap_or(6);
+    let mut rng = Rng::from_env(0x0b0e);
+    let tmp = std::env::temp_dir().join(format!("letterbox-test-crash-outbound-{}", std::process::id()));
+    std::fs::create_dir_all(&tmp).unwrap();
+    let mx = FakeMx::start(&tmp);
+    let mut srv = Server::start("crash-outbound", "", &relay_to(mx.port));
+    let mut acked = BTreeSet::new();
+    let mut n = 0;
+    for _ in 0..kills {
+        // Up to 15 submissions, then the kill lands 0-400 ms later (deliveries in flight).
+        for _ in 0..15 {
+            let tag = format!("t{n}");
+            n += 1;
+            let msg = format!("Subject: {tag}\n\nbody of {tag}\n");
+            let out = srv.home.run(&["sendmail", "-i", &format!("{tag}@remote.example")], msg.as_bytes());
+            if out.status.code() == Some(0) {
+                acked.insert(tag);
+            }
+        }
+        std::thread::sleep(Duration::from_millis(rng.below(400)));
+        srv.kill9();
+        srv.spawn();
+    }
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let delivered = |mx: &FakeMx| mx.received().iter().flat_map(|r| r.1.clone()).collect::<Vec<String>>();
+    while !acked.iter().all(|t| delivered(&mx).contains(&format!("{t}@remote.example"))) && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let got = delivered(&mx);
+    let lost: Vec<&String> = acked.iter().filter(|t| !got.contains(&format!("{t}@remote.example"))).collect();
+    assert!(lost.is_empty(), "acknowledged submissions never delivered: {lost:?}");
+    let unique: HashSet<&String> = got.iter().collect();
+    let dups = got.len() - unique.len();
+    eprintln!(
+        "outbound crash model: {} submissions acknowledged, {} kills, {} deliveries, {dups} duplicates",
+        acked.len(),
+        kills,
+        got.len()
+    );
+    assert!(dups <= 2 * kills, "{dups} duplicates for {kills} kills: more than the §6.1 window explains");
+    let _ = std::fs::remove_dir_all(&tmp);
+}

@@ -1,8 +1,8 @@
 //! Message submission (RFC 6409 on the `submission` listener, RFC 8314 implicit TLS on
 //! `submissions`) with AUTH PLAIN and LOGIN (RFC 4954), against the real binary with the
 //! clients a laptop or phone uses: Python's smtplib, swaks and msmtp (scripts/deps.sh).
-//! Local recipients are stored at once; recipients elsewhere wait for the outbound queue
-//! (issue 14) and are refused with 550 5.7.1 until it is built in.
+//! Local recipients are stored at once; recipients elsewhere go to the outbound queue
+//! (issue 14; tests/outbound.rs follows them out).
 
 mod common;
 
@@ -44,11 +44,7 @@ assert s.mail("ceo@bank.example")[0] == 553
 s.rset()
 msg = b"From: alice@example.org\r\nTo: alice+sent@example.org\r\nSubject: to myself\r\n\r\nhello me\r\n"
 assert s.sendmail("alice@example.org", ["alice+sent@example.org"], msg) == {}
-try:
-    s.sendmail("alice@example.org", ["friend@elsewhere.example"], msg)
-    raise SystemExit("a remote recipient was accepted without an outbound queue")
-except smtplib.SMTPRecipientsRefused as e:
-    assert e.recipients["friend@elsewhere.example"][0] == 550, e.recipients
+assert s.sendmail("alice@example.org", ["friend@elsewhere.example"], msg) == {}
 s.quit()
 # Implicit TLS on the submissions port, AUTH PLAIN (smtplib's choice).
 t = smtplib.SMTP_SSL("127.0.0.1", int(os.environ["LB_SUBMISSIONS"]), context=CTX)
@@ -61,7 +57,10 @@ print("ok")
 "#,
     );
     assert!(out.contains("ok"), "{out}");
-    let got = inbox(&srv);
+    // The message to friend@elsewhere.example is queued; its bounce (the name does not
+    // resolve here) may land in INBOX meanwhile: count the owner's own messages.
+    let got: Vec<Vec<u8>> =
+        inbox(&srv).into_iter().filter(|m| !String::from_utf8_lossy(m).contains("multipart/report")).collect();
     assert_eq!(got.len(), 2, "stored {}", got.len());
     // RFC 6409 §8: the missing Date and Message-ID were added at the end of the header.
     for (m, subject) in got.iter().zip(["Subject: to myself\r\n", "Subject: over 465\r\n"]) {

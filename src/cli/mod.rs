@@ -6,10 +6,16 @@
 
 mod deliver;
 mod maintain;
+#[cfg(feature = "outbound")]
+mod queue;
+#[cfg(feature = "outbound")]
+mod sendmail;
 mod setup;
 mod transfer;
 
 pub use deliver::{read_message, NotMessage, MAX_HEADER};
+#[cfg(feature = "outbound")]
+pub use sendmail::{addresses, parse_args as parse_sendmail_args, SendmailArgs};
 pub use setup::config_template;
 pub use transfer::BodyReader;
 
@@ -45,6 +51,8 @@ pub enum Cmd {
     Check(CheckArgs),
     Compact(CompactArgs),
     List(ListArgs),
+    #[cfg(feature = "outbound")]
+    Queue(QueueArgs),
 }
 
 /// Run the mail server (SMTP, POP3, IMAP) until SIGTERM.
@@ -162,6 +170,36 @@ pub struct ListArgs {
     pub config: Option<PathBuf>,
 }
 
+/// Show or act on the outbound queue: `list`, `flush`, `delete ID`.
+#[cfg(feature = "outbound")]
+#[derive(FromArgs)]
+#[argh(subcommand, name = "queue")]
+pub struct QueueArgs {
+    /// list, flush or delete
+    #[argh(positional)]
+    pub action: String,
+    /// the id to delete (from `queue list`)
+    #[argh(positional)]
+    pub id: Option<u32>,
+    /// config file
+    #[argh(option)]
+    pub config: Option<PathBuf>,
+}
+
+/// `letterbox sendmail ARGS` (parsed by hand: sendmail(8) flags are not argh's).
+#[cfg(feature = "outbound")]
+pub fn sendmail_main(args: &[String]) -> i32 {
+    match sendmail::parse_args(args) {
+        Ok(a) => with_store(a.config.as_deref(), |c, s| sendmail::sendmail(c, s, &a)),
+        Err(e) => {
+            eprintln!(
+                "letterbox sendmail: {e}\nusage: letterbox sendmail [-t] [-i|-oi] [-f FROM] [--config PATH] [RCPT...]"
+            );
+            exit::USAGE
+        }
+    }
+}
+
 /// Runs a parsed command line; returns the process exit code.
 pub fn run(args: Args) -> i32 {
     match args.cmd {
@@ -174,6 +212,8 @@ pub fn run(args: Args) -> i32 {
         Cmd::Check(a) => with_store(a.config.as_deref(), |_, s| check(s, a.repair)),
         Cmd::Compact(a) => with_store(a.config.as_deref(), |_, s| compact(s, a.folder.as_deref())),
         Cmd::List(a) => with_store(a.config.as_deref(), |_, s| list(s)),
+        #[cfg(feature = "outbound")]
+        Cmd::Queue(a) => with_store(a.config.as_deref(), |c, _| queue::run(c, &a)),
     }
 }
 

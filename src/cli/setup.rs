@@ -50,7 +50,16 @@ pub fn config_template(domain: &str, user: &str, data_dir: &str, password_hash: 
          # pop3_timeout = {}\n\
          # write_timeout = {}            # seconds a client may stop reading before it is cut\n\
          # auth_failures_lockout = {}\n\
-         # compact_threshold = {}\n",
+         # compact_threshold = {}\n\
+         \n\
+         [outbound]                     # mail to other domains (submission after AUTH, sendmail)\n\
+         # relay = \"smtp.provider.net:587\"  # absent: each recipient domain's MX directly\n\
+         # relay_tls = \"starttls\"          # \"starttls\" | \"implicit\" | \"none\" (loopback relay only)\n\
+         # relay_user = \"me@provider.net\"\n\
+         # relay_password_file = \"relay.secret\"  # mode 0600 or stricter\n\
+         # resolver = \"127.0.0.1:53\"       # default: the first nameserver of /etc/resolv.conf\n\
+         # mx_port = 25\n\
+         # ca_file = \"ca.pem\"              # default: the system bundle\n",
         q(domain),
         q(user),
         q(data_dir),

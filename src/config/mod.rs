@@ -2,16 +2,18 @@
 //!
 //! Key names are a contract used by scripts outside the crate (issue 2/3/4): `domain`,
 //! `aliases`, `user`, `data_dir`, `password_hash`, `allow_plaintext_auth`, `apop_secret`,
-//! `run_as`, `[listen] smtp submission submissions imap imaps pop3 pop3s`, `[tls] cert key`, `[limits] …`.
+//! `run_as`, `[listen] smtp submission submissions imap imaps pop3 pop3s`, `[tls] cert key`, `[limits] …`, `[outbound] …` (see [`outbound`]).
 //! Paths are relative to the folder that holds the file. An unknown key, a wrong type or a
 //! missing required key is an error naming `file:line: key`.
 
+pub mod outbound;
 pub mod toml;
 
 use std::fmt;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
+pub use self::outbound::{Outbound, RelayTls};
 use self::toml::{Entry, Value};
 
 /// Where `serve` keeps its embedded default (issue 3).
@@ -148,6 +150,8 @@ pub struct Config {
     pub listen: Listen,
     pub tls: Option<Tls>,
     pub limits: Limits,
+    /// `[outbound]` (issue 14).
+    pub outbound: Outbound,
 }
 
 impl Config {
@@ -220,6 +224,7 @@ impl Builder {
             listen: Listen::default(),
             tls: None,
             limits: Limits::default(),
+            outbound: Outbound::default(),
         };
         let (mut cert, mut key, mut have_data_dir) = (None, None, false);
         for e in &self.entries {
@@ -264,6 +269,7 @@ impl Builder {
                 ("tls", "cert") => cert = Some(self.path(e)?),
                 ("tls", "key") => key = Some(self.path(e)?),
                 ("limits", _) => self.limit(&mut c.limits, e)?,
+                ("outbound", _) => outbound::apply(&mut c.outbound, e, &self.base, |m| self.err(e, m))?,
                 _ => return Err(self.err(e, "unknown key")),
             }
         }
@@ -273,6 +279,7 @@ impl Builder {
                 return Err(ConfigError(format!("{}: {}: required key missing", self.file, k)));
             }
         }
+        outbound::validate(&c.outbound, &self.file)?;
         c.tls = match (cert, key) {
             (Some(cert), Some(key)) => Some(Tls { cert, key }),
             (None, None) => None,
@@ -440,6 +447,42 @@ mod tests {
         assert_eq!(c.listen.smtp.len(), 1);
         assert_eq!(c.tls.unwrap().key, PathBuf::from("/etc/x/k.pem"));
         assert!(cfg("domain = \"a.b\"\nuser = \"u\"\ndata_dir = \"d\"\n[listen]\nsmtp = [\"x\"]\n").is_err());
+    }
+
+    #[test]
+    fn outbound_keys() {
+        let base = "domain = \"a.b\"\nuser = \"u\"\ndata_dir = \"d\"\n[outbound]\n";
+        let c = cfg(base).unwrap();
+        assert_eq!(c.outbound, Outbound::default());
+        let t = format!("{base}relay = \"smtp.provider.net:587\"\nrelay_tls = \"implicit\"\nrelay_user = \"me@p.net\"\nrelay_password_file = \"relay.secret\"\nresolver = \"127.0.0.1:53\"\nmx_port = 2525\nca_file = \"ca.pem\"\n");
+        let o = cfg(&t).unwrap().outbound;
+        assert_eq!(o.relay, Some(("smtp.provider.net".into(), 587)));
+        assert_eq!(o.relay_tls, RelayTls::Implicit);
+        assert_eq!(o.relay_password_file, Some(PathBuf::from("/etc/x/relay.secret")));
+        assert_eq!((o.mx_port, o.resolver), (2525, Some("127.0.0.1:53".parse().unwrap())));
+        let e = cfg(&format!("{base}bogus = 1\n")).unwrap_err();
+        assert!(e.0.ends_with(":5: outbound.bogus: unknown key"), "{}", e.0);
+        let e = cfg(&format!("{base}relay = \"mx.p.net:25\"\nrelay_tls = \"none\"\n")).unwrap_err();
+        assert!(e.0.contains("loopback"), "{}", e.0);
+        assert!(cfg(&format!("{base}relay = \"127.0.0.1:2525\"\nrelay_tls = \"none\"\n")).is_ok());
+        assert!(cfg(&format!("{base}relay = \"nope\"\n")).is_err());
+        assert!(cfg(&format!("{base}mx_port = 0\n")).is_err());
+        assert!(cfg(&format!("{base}relay_user = \"x\"\n")).is_err());
+    }
+
+    #[test]
+    fn relay_password_file_needs_mode_0600() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = std::env::temp_dir().join(format!("lbx-relaypw-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let p = dir.join("relay.secret");
+        std::fs::write(&p, "s3cret\n").unwrap();
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let o = Outbound { relay_password_file: Some(p.clone()), ..Outbound::default() };
+        assert!(o.relay_password().unwrap_err().0.contains("0600"));
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o600)).unwrap();
+        assert_eq!(o.relay_password().unwrap().as_deref(), Some("s3cret"));
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]

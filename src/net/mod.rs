@@ -18,6 +18,10 @@ pub mod dns;
 pub mod embedded;
 #[cfg(feature = "imap")]
 pub mod imap;
+#[cfg(feature = "outbound")]
+pub mod outbound;
+#[cfg(feature = "outbound")]
+pub mod outbound_plain;
 #[cfg(feature = "pop3")]
 pub mod pop3;
 pub mod smtp;
@@ -109,6 +113,9 @@ pub struct Server {
     cfg: RefCell<Arc<Config>>,
     pub store: Store,
     pub writer: Writer,
+    /// The outbound queue's writer (its own store in `DATA/queue/`, issue 14).
+    #[cfg(feature = "outbound")]
+    pub queue: Writer,
     tls: RefCell<Option<Arc<ServerConfig>>>,
     verifier: RefCell<Arc<Verifier>>,
     pub throttle: RefCell<Throttle>,
@@ -551,6 +558,8 @@ fn run(cfg: Config) -> io::Result<()> {
         let _ = store.ensure(f);
     }
     let writer = Writer::spawn_with(store.clone(), cfg.limits.compact_threshold)?;
+    #[cfg(feature = "outbound")]
+    let queue = outbound_writer(&cfg)?;
     conn::set_write_timeout(cfg.limits.write_timeout);
     crate::sys::install_signal_flags();
     let (stop_tx, stop_rx) = smol::channel::bounded(1);
@@ -559,7 +568,9 @@ fn run(cfg: Config) -> io::Result<()> {
         hostname: cfg.domain.clone(),
         cfg: RefCell::new(Arc::new(cfg)),
         store,
-        writer,
+        #[cfg(feature = "outbound")]
+        queue: queue.clone(),
+        writer: writer.clone(),
         tls: RefCell::new(tls),
         verifier: RefCell::new(verifier),
         per_ip: RefCell::new(HashMap::new()),
@@ -584,6 +595,8 @@ fn run(cfg: Config) -> io::Result<()> {
         let l = Async::new(l)?;
         ex.spawn(accept_loop(ex.clone(), srv.clone(), proto, l)).detach();
     }
+    #[cfg(feature = "outbound")]
+    start_outbound(&ex, srv.config(), writer, queue)?;
     smol::block_on(ex.run(signals(srv.clone())));
     // Stop: sessions waiting for input are told to go; give in-flight work time to finish.
     let until = Instant::now() + Duration::from_secs(20);
@@ -594,6 +607,27 @@ fn run(cfg: Config) -> io::Result<()> {
     }));
     eprintln!("letterbox: stopped");
     Ok(())
+}
+
+/// The queue store's writer thread (`DATA/queue/`).
+#[cfg(feature = "outbound")]
+fn outbound_writer(cfg: &Config) -> io::Result<Writer> {
+    let q = crate::outbound::queue::open(&cfg.data_dir).map_err(|e| io::Error::other(format!("queue: {e}")))?;
+    Writer::spawn_with(q, cfg.limits.compact_threshold)
+}
+
+/// Starts the delivery driver with today's transport (`outbound_plain`; the SMTP client
+/// replaces it here) and the stub resolver of `[outbound] resolver`.
+#[cfg(feature = "outbound")]
+fn start_outbound(ex: &Rc<LocalExecutor<'static>>, cfg: Arc<Config>, inbox: Writer, queue: Writer) -> io::Result<()> {
+    // A relay password readable by others refuses the start (like ssh's keys).
+    cfg.outbound.relay_password().map_err(|e| io::Error::other(e.0))?;
+    let ns = cfg.outbound.resolver.unwrap_or_else(|| {
+        crate::dns::nameserver_from_resolv_conf(&std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default())
+    });
+    let transport =
+        outbound_plain::PlainSmtp { helo: cfg.domain.clone(), needs_auth: cfg.outbound.relay_user.is_some() };
+    outbound::start(ex, cfg, inbox, queue, transport, dns::StubResolver::new(ns))
 }
 
 /// Polls the signal flags: SIGHUP reloads, SIGTERM returns (stopping the server).

@@ -23,6 +23,11 @@ struct Incoming {
     /// Set when the spool could not be written or the disk is below the reserve.
     failed: Option<DeliverError>,
     rcpts: usize,
+    /// Recipients in other domains: queued (issue 14); `local` says whether any stays here.
+    #[cfg(feature = "outbound")]
+    remote: Option<crate::outbound::QueuedEnvelope>,
+    #[cfg(feature = "outbound")]
+    local: bool,
 }
 
 /// Runs one SMTP session (`submission`: a submission listener, RFC 6409); returns the
@@ -31,6 +36,8 @@ pub async fn session(srv: &Server, conn: &mut Conn, peer: SocketAddr, submission
     let cfg = srv.config();
     let mut policy = Policy::from_config(&cfg, srv.hostname.clone(), srv.tls().is_some());
     policy.submission = submission;
+    // RFC 6409 §3.3: with the queue built in, an authenticated user may send anywhere.
+    policy.relay_after_auth = cfg!(feature = "outbound");
     let policy = Arc::new(policy);
     let mut s = Session::new(policy, PeerInfo { ip: peer.ip(), is_tls: conn.is_tls() }, srv.now_ms());
     if let Some((version, cipher)) = conn.tls_info() {
@@ -128,7 +135,49 @@ fn begin(srv: &Server, s: &Session, env: &Envelope, peer: &SocketAddr) -> Incomi
     let mut mime = crate::mime::MimeParser::new();
     mime.push(&trace);
     log("smtp", peer, &format!("MAIL from=<{}> rcpts={}", env.mail_from, env.rcpts.len()));
-    Incoming { spool, mime, failed, rcpts: env.rcpts.len() }
+    Incoming {
+        spool,
+        mime,
+        failed,
+        rcpts: env.rcpts.len(),
+        #[cfg(feature = "outbound")]
+        remote: queued_envelope(env),
+        #[cfg(feature = "outbound")]
+        local: env.rcpts.iter().any(|r| !r.remote),
+    }
+}
+
+/// The queue envelope of the remote recipients, if there are any.
+#[cfg(feature = "outbound")]
+fn queued_envelope(env: &Envelope) -> Option<crate::outbound::QueuedEnvelope> {
+    let rcpts: Vec<String> = env.rcpts.iter().filter(|r| r.remote).map(|r| r.address.clone()).collect();
+    if rcpts.is_empty() {
+        return None;
+    }
+    let mut q = crate::outbound::QueuedEnvelope::new(&env.mail_from, rcpts);
+    q.auth_user = env.auth_user.clone();
+    q.smtputf8 = env.smtputf8;
+    q.body_8bit = env.body_8bit;
+    Some(q)
+}
+
+/// Queues the message for its remote recipients (durable before returning); the spool
+/// stays with the caller when local recipients need it too.
+#[cfg(feature = "outbound")]
+async fn enqueue(srv: &Server, m: &mut Incoming) -> Result<(), crate::store::Error> {
+    let Some(env) = m.remote.take() else { return Ok(()) };
+    let cfg = srv.config();
+    let tmp = srv.store.tmp_dir();
+    let body = if m.local {
+        crate::outbound::queue::copy_spool(&mut m.spool, &tmp, cfg.limits.spool_memory)?
+    } else {
+        std::mem::replace(&mut m.spool, crate::util::Spool::new(&tmp, 0))
+    };
+    let now = crate::util::unix_now();
+    for msg in crate::outbound::queue::messages(env, body, now, &tmp, cfg.limits.spool_memory)? {
+        srv.queue.append(crate::outbound::queue::FOLDER, msg).await?;
+    }
+    Ok(())
 }
 
 /// A failed spool write: 452 4.3.1 when the disk is full (RFC 3463 §3.4), else 451.
@@ -146,6 +195,24 @@ async fn deliver(srv: &Server, m: Incoming, peer: &SocketAddr) -> Result<u32, De
         return Err(e);
     }
     let size = m.spool.len();
+    #[cfg(feature = "outbound")]
+    if m.remote.is_some() {
+        let mut m = m;
+        if let Err(e) = enqueue(srv, &mut m).await {
+            log("smtp", peer, &format!("queueing failed: {e}"));
+            return Err(store_error(&e));
+        }
+        log("smtp", peer, &format!("queued size={size} rcpts={}", m.rcpts));
+        if !m.local {
+            return Ok(0);
+        }
+        return store_local(srv, m, peer, size).await;
+    }
+    store_local(srv, m, peer, size).await
+}
+
+/// Appends the message to INBOX for the local recipients.
+async fn store_local(srv: &Server, m: Incoming, peer: &SocketAddr, size: u64) -> Result<u32, DeliverError> {
     let nm = NewMessage {
         body: m.spool,
         date: crate::util::unix_now(),
@@ -161,11 +228,7 @@ async fn deliver(srv: &Server, m: Incoming, peer: &SocketAddr) -> Result<u32, De
         }
         Err(e) => {
             log("smtp", peer, &format!("delivery failed: {e}"));
-            Err(match e.kind {
-                ErrorKind::NoSpace => DeliverError::NoSpace,
-                ErrorKind::TooBig => DeliverError::TooBig,
-                _ => DeliverError::Temporary,
-            })
+            Err(store_error(&e))
         }
     }
 }
@@ -184,4 +247,13 @@ fn fixup_fields(missing: crate::proto::smtp::data::Missing, hostname: &str) -> V
         out.push_str(&format!("Message-ID: <{now}.{hex}@{hostname}>\r\n"));
     }
     out.into_bytes()
+}
+
+/// A store error as the SMTP reply class (RFC 3463 §3.4, §3.5).
+fn store_error(e: &crate::store::Error) -> DeliverError {
+    match e.kind {
+        ErrorKind::NoSpace => DeliverError::NoSpace,
+        ErrorKind::TooBig => DeliverError::TooBig,
+        _ => DeliverError::Temporary,
+    }
 }

@@ -413,3 +413,58 @@ pub fn tree(dir: &Path) -> Vec<String> {
     out.sort();
     out
 }
+
+/// A scripted remote SMTP server (tests/common/fake_mx.py: 250, 451 or 550 by the
+/// recipient's local part) and the file it logs accepted messages to.
+pub struct FakeMx {
+    child: std::process::Child,
+    pub port: u16,
+    pub log: PathBuf,
+}
+
+/// Prints each logged message as `from<TAB>rcpt,rcpt<TAB>data` (data escaped).
+const FAKE_MX_DUMP: &str = "import json,sys\nfor l in open(sys.argv[1]):\n j=json.loads(l); print(j['mail_from']+'\\t'+','.join(j['rcpts'])+'\\t'+j['data'].encode('unicode_escape').decode())";
+
+impl FakeMx {
+    pub fn start(dir: &Path) -> FakeMx {
+        let port = free_port();
+        let log = dir.join(format!("fake-mx-{port}.jsonl"));
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/common/fake_mx.py");
+        let child = Command::new("python3").arg(script).arg(port.to_string()).arg(&log).spawn().unwrap();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() && std::time::Instant::now() < deadline {
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        FakeMx { child, port, log }
+    }
+
+    /// Accepted messages so far: (mail_from, rcpts, data).
+    pub fn received(&self) -> Vec<(String, Vec<String>, String)> {
+        if !self.log.exists() {
+            return Vec::new();
+        }
+        let out = Command::new("python3").arg("-c").arg(FAKE_MX_DUMP).arg(&self.log).output().unwrap();
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .map(|l| {
+                let mut f = l.splitn(3, '\t');
+                let from = f.next().unwrap_or("").to_owned();
+                let rcpts = f.next().unwrap_or("").split(',').filter(|x| !x.is_empty()).map(String::from).collect();
+                let data = f.next().unwrap_or("").replace("\\r", "\r").replace("\\n", "\n").replace("\\t", "\t");
+                (from, rcpts, data)
+            })
+            .collect()
+    }
+}
+
+impl Drop for FakeMx {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// `[outbound]` pointing at a loopback relay (goes after `[limits]`, the last table).
+pub fn relay_to(port: u16) -> String {
+    format!("\n[outbound]\nrelay = \"127.0.0.1:{port}\"\nrelay_tls = \"none\"\n")
+}
