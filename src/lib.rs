@@ -19,6 +19,7 @@ pub mod cli;
 pub mod config;
 pub mod datetime;
 pub mod dns;
+pub mod mailauth;
 pub mod mbox;
 pub mod mime;
 pub mod net;
