@@ -3,8 +3,10 @@
 # fetchmail, mbsync (isync), Python's stdlib clients) when any is missing. Idempotent; needs root for apt.
 set -euo pipefail
 # dnsmasq-base: the DNS server of the resolver tests (the binary only, no system service).
+# python3-dkim (dkimpy; its python3-nacl does Ed25519): the DKIM verifier of tests/dkim.rs;
+# it is for /usr/bin/python3, which the test calls by path (a pyenv python3 would not see it).
 # swaks needs Net::SSLeay and IO::Socket::SSL for --tls (only "recommended" by the package).
-pkgs=(dnsmasq-base swaks libnet-ssleay-perl libio-socket-ssl-perl curl openssl fetchmail isync python3 ca-certificates procps util-linux coreutils)
+pkgs=(dnsmasq-base python3-dkim swaks libnet-ssleay-perl libio-socket-ssl-perl curl openssl fetchmail isync python3 ca-certificates procps util-linux coreutils)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
