@@ -2,7 +2,8 @@
 //! messages signed by `mailauth::dkim_sign::Signer` with those keys verify in dkimpy
 //! (Debian's python3-dkim, for /usr/bin/python3) against the exact TXT records the command
 //! printed, joined as a DNS client joins the strings. Altered messages must fail there.
-//! The RSA key is made with `openssl genpkey`, as the owner would.
+//! The RSA key is made with `openssl genpkey`, as the owner would. Messages are signed
+//! through the library (fed in odd-sized chunks) and by the binary (`letterbox dkim --sign`).
 #![cfg(feature = "outbound")]
 
 mod common;
@@ -130,6 +131,10 @@ fn dkim_command_creates_reuses_and_picks_up_rsa() {
         assert!(o.stdout.is_empty());
         std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).unwrap();
     }
+    // A message without From is not signed (RFC 6376 §5.4): EX_DATAERR, nothing written.
+    let o = home.run(&["dkim", "--sign"], b"Subject: no From\r\n\r\nbody\r\n");
+    assert_eq!(o.status.code(), Some(65), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(o.stdout.is_empty());
     std::fs::write(&rsa, b"-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n").unwrap();
     assert_eq!(dkim(&home).status.code(), Some(78));
 }
@@ -267,6 +272,11 @@ fn signatures_verify_in_dkimpy_and_alterations_fail() {
         // Deterministic signatures (RSASSA-PKCS1-v1_5, Ed25519): chunking changes nothing.
         assert!(sign(&keys, &msg, &[usize::MAX], now) == signed, "{name}: chunking changed the signature");
         save(format!("{name}.ok"), &signed);
+        // The binary signs with the same Signer: `letterbox dkim --sign` (stdin to stdout).
+        let o = home.run(&["dkim", "--sign"], &msg);
+        assert!(o.status.success(), "dkim --sign: {}", String::from_utf8_lossy(&o.stderr));
+        assert!(o.stdout.ends_with(&msg) && o.stdout.starts_with(b"DKIM-Signature: v=1; a=rsa-sha256;"), "{name}");
+        save(format!("{name}.bin.ok"), &o.stdout);
         save(
             format!("{name}.relayed.ok"),
             &[&b"Received: from relay by mx; Fri, 4 Dec 2026 02:00:01 +0000\r\n"[..], &signed].concat(),

@@ -173,6 +173,10 @@ pub struct DkimArgs {
     /// config file
     #[argh(option)]
     pub config: Option<PathBuf>,
+    /// sign the message on standard input with the keys and write it, signed, to standard
+    /// output (to check the records with a verifier); prints no records
+    #[argh(switch)]
+    pub sign: bool,
 }
 
 /// Runs a parsed command line; returns the process exit code.
@@ -188,7 +192,7 @@ pub fn run(args: Args) -> i32 {
         Cmd::Compact(a) => with_store(a.config.as_deref(), |_, s| compact(s, a.folder.as_deref())),
         Cmd::List(a) => with_store(a.config.as_deref(), |_, s| list(s)),
         #[cfg(feature = "outbound")]
-        Cmd::Dkim(a) => with_config(a.config.as_deref(), dkim::dkim),
+        Cmd::Dkim(a) => with_config(a.config.as_deref(), |c| dkim::dkim(c, a.sign)),
     }
 }
 
