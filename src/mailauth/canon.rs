@@ -68,7 +68,7 @@ fn trim_wsp_end(s: &[u8]) -> &[u8] {
 }
 
 /// Canonical bytes buffered before they go to the sink: one hash update per 4 KiB.
-const OUT_CHUNK: usize = 4096;
+pub const OUT_CHUNK: usize = 4096;
 
 /// The streaming body canonicalizer (§3.4.3, §3.4.4). Feed it the body (everything after
 /// the empty line that ends the header) in chunks of any size; the sink receives the
@@ -102,7 +102,8 @@ impl BodyCanon {
     /// A canonicalizer whose sink receives at most `limit` octets (the `l=` tag).
     pub fn with_limit(canon: Canon, limit: Option<u64>) -> BodyCanon {
         let room = limit.unwrap_or(u64::MAX);
-        BodyCanon { canon, room, total: 0, cr: false, wsp: false, crlfs: 0, content: false, buf: Vec::new() }
+        let buf = Vec::with_capacity(OUT_CHUNK);
+        BodyCanon { canon, room, total: 0, cr: false, wsp: false, crlfs: 0, content: false, buf }
     }
 
     /// Canonical octets produced so far, before any `l=` cut.
@@ -112,10 +113,22 @@ impl BodyCanon {
 
     /// Feeds the next piece of the body.
     pub fn feed(&mut self, data: &[u8], sink: &mut impl FnMut(&[u8])) {
-        for &b in data {
-            self.octet(b);
-            if self.buf.len() >= OUT_CHUNK {
-                self.flush(sink);
+        let mut rest = data;
+        while let Some((&first, tail)) = rest.split_first() {
+            // Octets that are neither CR nor (relaxed) WSP go to the output as a run, with
+            // the pending state resolved once.
+            let special = match self.canon {
+                Canon::Relaxed => memchr::memchr3(b'\r', b' ', b'\t', rest),
+                Canon::Simple => memchr::memchr(b'\r', rest),
+            };
+            let n = special.unwrap_or(rest.len());
+            if n > 0 && !self.cr {
+                let (run, tail) = rest.split_at(n);
+                self.content_run(run, sink);
+                rest = tail;
+            } else {
+                self.octet(first, sink);
+                rest = tail;
             }
         }
         self.flush(sink);
@@ -123,23 +136,22 @@ impl BodyCanon {
 
     /// Ends the body: writes the final CRLF a non-empty body needs (§3.4.3, §3.4.4).
     pub fn finish(mut self, sink: &mut impl FnMut(&[u8])) -> u64 {
-        if self.cr {
-            self.cr = false;
-            self.content_octet(b'\r');
+        if std::mem::take(&mut self.cr) {
+            self.content_run(b"\r", sink);
         }
         if std::mem::take(&mut self.wsp) {
             // An unterminated last line keeps its compressed trailing WSP (module docs).
-            self.content_octet(b' ');
+            self.content_run(b" ", sink);
         }
         if self.content || self.canon == Canon::Simple {
             // §3.4.3: "If there is no body or no CRLF at the end of the body, a CRLF is added".
-            self.put(b"\r\n");
+            self.put(b"\r\n", sink);
         }
         self.flush(sink);
         self.total
     }
 
-    fn octet(&mut self, b: u8) {
+    fn octet(&mut self, b: u8, sink: &mut impl FnMut(&[u8])) {
         if std::mem::take(&mut self.cr) {
             if b == b'\n' {
                 // A line ends: its trailing WSP goes (relaxed), its CRLF waits (§3.4.3).
@@ -147,33 +159,44 @@ impl BodyCanon {
                 self.crlfs += 1;
                 return;
             }
-            self.content_octet(b'\r');
+            self.content_run(b"\r", sink);
         }
         match b {
             b'\r' => self.cr = true,
             b if self.canon == Canon::Relaxed && is_wsp(b) => self.wsp = true,
-            b => self.content_octet(b),
+            b => self.content_run(&[b], sink),
         }
     }
 
-    /// Writes one octet of line content, after the line ends and the WSP run it follows.
-    fn content_octet(&mut self, b: u8) {
+    /// Writes octets of line content (none of them CR or, relaxed, WSP), after the line
+    /// ends and the WSP run they follow.
+    fn content_run(&mut self, run: &[u8], sink: &mut impl FnMut(&[u8])) {
         while self.crlfs > 0 {
             self.crlfs -= 1;
-            self.put(b"\r\n");
+            self.put(b"\r\n", sink);
         }
         if std::mem::take(&mut self.wsp) {
-            self.put(b" ");
+            self.put(b" ", sink);
         }
         self.content = true;
-        self.put(&[b]);
+        self.put(run, sink);
     }
 
-    fn put(&mut self, bytes: &[u8]) {
+    /// Counts `bytes` and passes what the limit allows on through `buf` (at most
+    /// OUT_CHUNK octets are held; longer runs go to the sink directly).
+    fn put(&mut self, bytes: &[u8], sink: &mut impl FnMut(&[u8])) {
         self.total += bytes.len() as u64;
         let n = usize::try_from(self.room).unwrap_or(usize::MAX).min(bytes.len());
         self.room -= n as u64;
-        self.buf.extend_from_slice(bytes.get(..n).unwrap_or_default());
+        let bytes = bytes.get(..n).unwrap_or_default();
+        if self.buf.len() + bytes.len() > OUT_CHUNK {
+            self.flush(sink);
+        }
+        if bytes.len() >= OUT_CHUNK {
+            sink(bytes);
+        } else {
+            self.buf.extend_from_slice(bytes);
+        }
     }
 
     fn flush(&mut self, sink: &mut impl FnMut(&[u8])) {
@@ -181,6 +204,11 @@ impl BodyCanon {
             sink(&self.buf);
             self.buf.clear();
         }
+    }
+
+    /// Octets held in the output buffer (at most OUT_CHUNK): the fuzz target checks it.
+    pub fn buffered(&self) -> usize {
+        self.buf.capacity()
     }
 }
 
@@ -252,6 +280,24 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn memory_stays_bounded() {
+        // A million empty lines then content: the deferred CRLFs stream out in pieces.
+        let mut c = BodyCanon::new(Canon::Relaxed);
+        let (mut out, mut biggest) = (0u64, 0);
+        let mut sink = |b: &[u8]| {
+            out += b.len() as u64;
+            biggest = biggest.max(b.len());
+        };
+        c.feed(&b"\r\n".repeat(1 << 20), &mut sink);
+        assert!(c.buffered() <= OUT_CHUNK);
+        c.feed(b"x", &mut sink);
+        assert!(c.buffered() <= OUT_CHUNK);
+        assert_eq!(c.finish(&mut sink), (2 << 20) + 3);
+        assert!(biggest <= OUT_CHUNK);
+        assert_eq!(out, (2 << 20) + 3);
     }
 
     #[test]

@@ -5,7 +5,7 @@
 //! is never longer than the input plus the CRLF that may be added, and `l=` cuts it; every
 //! line of a DKIM-Signature field fits the folding width.
 #![no_main]
-use letterbox::mailauth::canon::{self, BodyCanon, Canon};
+use letterbox::mailauth::canon::{self, BodyCanon, Canon, OUT_CHUNK};
 use letterbox::mailauth::dkim_sign::{Signer, LINE_WIDTH, SIGNED_HEADER_BYTES_MAX};
 use letterbox::mailauth::keys::Key;
 use libfuzzer_sys::fuzz_target;
@@ -41,6 +41,7 @@ fuzz_target!(|data: &[u8]| {
         let mut b = BodyCanon::with_limit(c, Some(u64::from(limit)));
         for piece in input.chunks(size) {
             b.feed(piece, &mut |x| out.extend_from_slice(x));
+            assert!(b.buffered() <= OUT_CHUNK);
         }
         assert_eq!(b.finish(&mut |x| out.extend_from_slice(x)), one.len() as u64);
         assert_eq!(out, one.get(..one.len().min(usize::from(limit))).unwrap_or_default());
