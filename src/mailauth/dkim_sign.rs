@@ -21,7 +21,7 @@ use super::canon::{self, BodyCanon, Canon};
 use super::keys::Key;
 use crate::auth::base64;
 
-/// The fields signed (issue 14), in `h=` order.
+/// The fields signed (issue 14), in `h=` order; From first (`h_list` relies on it).
 pub const SIGNED_HEADERS: [&str; 10] =
     ["from", "to", "cc", "subject", "date", "message-id", "in-reply-to", "references", "mime-version", "content-type"];
 /// Octets of signed fields kept: 64 KiB holds a References field of ~800 message IDs.
@@ -275,6 +275,7 @@ impl<'k> Signer<'k> {
 /// `h=`: each signed field name as often as it occurs, From once more (module docs).
 fn h_list(kept: &[(usize, Vec<u8>)]) -> Result<Vec<&'static str>, SignError> {
     let mut h = Vec::new();
+    // Index 0 is From: it must be present (§5.4) and gets the extra entry.
     for (i, name) in SIGNED_HEADERS.iter().enumerate() {
         let n = kept.iter().filter(|(k, _)| *k == i).count();
         if i == 0 && n == 0 {
