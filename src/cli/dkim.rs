@@ -26,9 +26,10 @@ pub(super) fn dkim(c: &Config, sign: bool) -> i32 {
     }
     if !set.keys.iter().any(|k| k.algorithm() == "rsa-sha256") {
         // Gmail and others verify RSA only (RFC 8463 is not universal yet): say how to add one.
+        let rsa = dir.join(format!("{selector}.rsa.pem"));
         eprintln!(
-            "letterbox: no RSA key; for one, run: openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out {} && chmod 600 it",
-            dir.join(format!("{selector}.rsa.pem")).display()
+            "letterbox: no RSA key; for one, run: openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out {0}; chmod 600 {0}",
+            rsa.display()
         );
     }
     if sign {
