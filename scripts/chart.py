@@ -23,6 +23,9 @@ METRICS = {
     "imap_10_sessions_rss_kib_musl_static": ("RSS, 10 IMAP sessions (musl)", "KiB", False),
     "imap_100_sessions_rss_kib_musl_static": ("RSS, 100 IMAP sessions (musl)", "KiB", False),
     "imaptest_10_clients_cmds_per_s": ("imaptest stress, 10 clients", "cmds/s", True),
+    "imaptest_10_clients_one_login_cmds_per_s": ("imaptest, 10 clients, one login each", "cmds/s", True),
+    "first_sync_1000x300000_fetch_envelope_bodystructure_s": ("first sync: FETCH ENVELOPE BODYSTRUCTURE", "s", False),
+    "first_sync_search_subject_s": ("first sync: SEARCH SUBJECT", "s", False),
 }
 
 

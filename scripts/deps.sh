@@ -2,11 +2,15 @@
 # Installs the Debian packages the test suite talks to (real peers: swaks, curl, openssl,
 # fetchmail, mbsync (isync), Python's stdlib clients) when any is missing. Idempotent; needs root for apt.
 set -euo pipefail
-# dnsmasq-base: the DNS server of the resolver tests (the binary only, no system service).
+# dnsmasq-base: the DNS server of the resolver tests (the binary only, no system service);
+# python3-spf ships the RFC 7208 test suite (tests/spf.rs reads it with python3-yaml).
 # python3-dkim (dkimpy; its python3-nacl does Ed25519): the DKIM verifier of tests/dkim.rs;
 # it is for /usr/bin/python3, which the test calls by path (a pyenv python3 would not see it).
+# msmtp: the laptop MUA of the submission tests.
+# postfix: only for /usr/sbin/smtp-sink, the scriptable remote MX of tests/smtp_client.rs
+# (no Postfix service is configured or started).
 # swaks needs Net::SSLeay and IO::Socket::SSL for --tls (only "recommended" by the package).
-pkgs=(dnsmasq-base python3-dkim swaks libnet-ssleay-perl libio-socket-ssl-perl curl openssl fetchmail isync python3 ca-certificates procps util-linux coreutils)
+pkgs=(msmtp dnsmasq-base python3-spf python3-yaml python3-dkim postfix swaks libnet-ssleay-perl libio-socket-ssl-perl curl openssl fetchmail isync python3 ca-certificates procps util-linux coreutils)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -17,6 +21,8 @@ if [ ${#missing[@]} -gt 0 ]; then
     exit 1
   fi
   export DEBIAN_FRONTEND=noninteractive
+  # Postfix asks what to configure: nothing (smtp-sink needs no main.cf).
+  echo "postfix postfix/main_mailer_type select No configuration" | debconf-set-selections
   apt-get update -qq
   apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi

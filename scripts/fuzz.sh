@@ -23,7 +23,10 @@ for t in "${targets[@]}"; do
   # The first input byte of the session, MIME and dot targets is a control byte (chunk
   # size; for imap_session bit 7 = start logged in): seeds get one in front.
   prefix=""
+  side=C
   case "$t" in
+    # The client core reads what a server says: the transcripts' S: lines.
+    smtp_client) src=../transcripts/smtp prefix='\x05' side=S ;;
     smtp_*) src=../transcripts/smtp ;;
     pop3_*) src=../transcripts/pop3 ;;
     imap_session) src=../transcripts/imap prefix='\x3f' ;;
@@ -51,8 +54,8 @@ for t in "${targets[@]}"; do
   if [ -n "$src" ] && [ -d "$src" ]; then
     for f in "$src"/*.txt; do
       [ -e "$f" ] || continue
-      # Client lines of a transcript, as the bytes a client would send.
-      { printf '%b' "$prefix"; sed -n 's/^C: \{0,1\}//p' "$f" | sed 's/$/\r/'; } > "$corpus/seed-$(basename "$f")"
+      # One side's lines of a transcript (client's, or the server's for smtp_client), as sent.
+      { printf '%b' "$prefix"; sed -n "s/^$side: \{0,1\}//p" "$f" | sed 's/$/\r/'; } > "$corpus/seed-$(basename "$f")"
     done
   fi
   echo "== $t: ${SECS}s"

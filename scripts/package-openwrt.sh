@@ -1,15 +1,21 @@
 #!/usr/bin/env bash
 # shellcheck disable=SC2154,SC2016 # B_* come from load_board; postinst text is written verbatim
-# Builds an OpenWrt .ipk for an openwrt-* board without the OpenWrt SDK.
+# Builds the OpenWrt packages for an openwrt-* board without the OpenWrt SDK: an .ipk for opkg
+# (OpenWrt up to 24.10) and an .apk for apk-tools 3 (OpenWrt 25 and later).
 #
 #   scripts/package-openwrt.sh BOARD [--no-build] [--out DIR]
 #
-# Layout as OpenWrt's ipkg-build makes it: a gzip'd tar of ./debian-binary, ./data.tar.gz and
+# .ipk, as OpenWrt's ipkg-build makes it: a gzip'd tar of ./debian-binary, ./data.tar.gz and
 # ./control.tar.gz (opkg also reads the ar form). control.tar.gz holds control, conffiles,
-# postinst (creates the user and data dir, enables the service) and prerm. Files are owned
-# by 0:0 and dated SOURCE_DATE_EPOCH (default: last commit), so the package is reproducible.
-# Output: target/boards/BOARD/letterbox_VERSION_ARCH.ipk (path printed on the last line).
-# Note: OpenWrt snapshots after 24.10 use apk instead of opkg; this builds the opkg format.
+# postinst (creates the user and data dir, enables the service) and prerm.
+# .apk: the apk v3 (ADB) format that `apk mkpkg` writes, made by scripts/apkv3.py, with the
+# fields and files OpenWrt's include/package-pack.mk gives it: version VERSION-r1, the same
+# postinst as post-install and post-upgrade, prerm as pre-deinstall, and
+# /lib/apk/packages/letterbox.{list,conffiles,conffiles_static}. It is unsigned (OpenWrt's
+# feeds sign theirs): install it with `apk add --allow-untrusted`.
+# Files are owned by root and dated SOURCE_DATE_EPOCH (default: last commit), so both packages
+# are reproducible. Output: target/boards/BOARD/letterbox_VERSION-1_ARCH.ipk and
+# letterbox-VERSION-r1.apk, their paths printed on the last two lines (.ipk, then .apk).
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -54,6 +60,8 @@ chmod 0750 "$d$(dirname "$config")"
 
 c=$work/control
 mkdir -p "$c"
+desc1="Single-user mail server (SMTP in, POP3 and IMAP out) with a crash-proof"
+desc2="append-only mailbox. One static binary ($B_target, features: $B_features)."
 size=$(du -sb "$d" | cut -f1)
 cat > "$c/control" <<CONTROL
 Package: letterbox
@@ -65,8 +73,8 @@ Section: mail
 Maintainer: letterbox developers
 Architecture: $B_opkg_arch
 Installed-Size: $size
-Description: Single-user mail server (SMTP in, POP3 and IMAP out) with a crash-proof
- append-only mailbox. One static binary ($B_target, features: $B_features).
+Description: $desc1
+ $desc2
 CONTROL
 printf '%s\n' /etc/config/letterbox "$config" > "$c/conffiles"
 {
@@ -112,4 +120,25 @@ ipk=$out/letterbox_${pkgver}_$B_opkg_arch.ipk
 tar --owner=0 --group=0 --numeric-owner --mtime="@$epoch" --format=gnu -C "$work" \
   -cf - ./debian-binary ./data.tar.gz ./control.tar.gz | gzip -n -9 > "$ipk"
 log "$ipk: $(stat -c %s "$ipk") bytes"
+
+# apk: the same tree plus OpenWrt's package database files (package-pack.mk: the file list
+# before these are added, the conffiles, and the conffiles with their sha256).
+apkver=$version-r1
+p=$d/lib/apk/packages
+mkdir -p "$p"
+(cd "$d" && find . -type f -printf '/%P\n' | LC_ALL=C sort) > "$work/list"
+install -m 0644 "$work/list" "$p/letterbox.list"
+install -m 0644 "$c/conffiles" "$p/letterbox.conffiles"
+while read -r f; do echo "$f $(sha256sum < "$d$f" | cut -d' ' -f1)"; done < "$c/conffiles" \
+  > "$work/conffiles_static"
+install -m 0644 "$work/conffiles_static" "$p/letterbox.conffiles_static"
+apk=$out/letterbox-$apkver.apk
+python3 "$here/apkv3.py" --files "$d" --output "$apk" --mtime "$epoch" \
+  --info name:letterbox --info "version:$apkver" --info "arch:$B_opkg_arch" \
+  --info "description:$desc1 $desc2" \
+  --info "license:MIT OR Apache-2.0" --info origin:letterbox --info "maintainer:letterbox developers" \
+  --script "post-install:$c/postinst" --script "post-upgrade:$c/postinst" \
+  --script "pre-deinstall:$c/prerm"
+log "$apk: $(stat -c %s "$apk") bytes"
 echo "$ipk"
+echo "$apk"

@@ -88,6 +88,17 @@ t_build_aarch64() {
   fi
 }
 t_build_armv7() { build_and_check openwrt-armv7 "ARM, EABI5"; }
+# The core set (SMTP in, IMAP, POP3, TLS) within the ARM boards' core_budget (1.5 MiB), beside
+# the every-feature build above within size_budget (2 MiB).
+t_build_core_sets() {
+  local b budget
+  for b in raspberry-pi-64 openwrt-armv7; do
+    budget=$(python3 scripts/board.py "$b" | sed -n "s/^B_core_budget='\{0,1\}\([0-9]*\)'\{0,1\}$/\1/p")
+    [ -n "$budget" ] || fail "$b: no core_budget"
+    scripts/build.sh "$b" --no-install --features "tls imap pop3" --budget "$budget" --out "$work/core-$b"
+    echo "$b core set: $(cat "$work/core-$b/size") bytes (core_budget $budget)"
+  done
+}
 t_build_armv6() {
   [ "${LETTERBOX_TEST_ARMV6:-0}" = 1 ] || skip "set LETTERBOX_TEST_ARMV6=1 (nightly build-std, +3-4 min)"
   build_and_check raspberry-pi-zero "ARM, EABI5"
@@ -313,7 +324,7 @@ EOF
 t_ipk() {
   local d=$work/ipk ipk ver
   mkdir -p "$d/x" "$d/c" "$d/root/etc"
-  ipk=$(scripts/package-openwrt.sh openwrt-aarch64 --no-build --out "$d/out" | tail -n 1)
+  ipk=$(scripts/package-openwrt.sh openwrt-aarch64 --no-build --out "$d/out" | grep '\.ipk$')
   echo "$ipk"
   [ -f "$ipk" ] || fail "no ipk"
   [ "$(tar tzf "$ipk" | tr '\n' ' ')" = "./debian-binary ./data.tar.gz ./control.tar.gz " ] \
@@ -349,12 +360,106 @@ t_ipk() {
   [ "$(readlink "$d/root/etc/rc.d/S95letterbox")" = ../init.d/letterbox ] || fail "not enabled"
   # Reproducible.
   local again
-  again=$(scripts/package-openwrt.sh openwrt-aarch64 --no-build --out "$d/out2" | tail -n 1)
+  again=$(scripts/package-openwrt.sh openwrt-aarch64 --no-build --out "$d/out2" | grep '\.ipk$')
   [ "$(sha "$ipk")" = "$(sha "$again")" ] || fail "package not reproducible"
 }
 
-all=(shellcheck board-files build-aarch64 build-armv7 build-armv6 build-x86_64 qemu-run
-     cargo-test-aarch64 systemd-unit flash-ssh ipk)
+# The apk v3 package, read back by tests/common/apk_v3.py (written apart from the writer,
+# scripts/apkv3.py) and, where apk-tools 3 is on PATH, by the real apk too.
+t_apk() {
+  local d=$work/apk pkg ver rd=tests/common/apk_v3.py
+  mkdir -p "$d/x" "$d/root/etc"
+  ver=$(python3 -c 'import tomllib; print(tomllib.load(open("Cargo.toml","rb"))["package"]["version"])')
+  pkg=$(scripts/package-openwrt.sh openwrt-aarch64 --no-build --out "$d/out" | tail -n 1)
+  echo "$pkg"
+  [ "$(basename "$pkg")" = "letterbox-$ver-r1.apk" ] || fail "file name $(basename "$pkg")"
+  [ "$(head -c 4 "$pkg")" = ADBd ] || fail "not a deflated ADB container"
+  python3 "$rd" info "$pkg" > "$d/meta.json" || fail "apk_v3.py cannot read the package"
+  python3 - "$d/meta.json" "$ver" <<'PY' || fail "metadata"
+import json, sys
+m, ver = json.load(open(sys.argv[1])), sys.argv[2]
+i = m["info"]
+want = {"name": "letterbox", "version": ver + "-r1", "arch": "aarch64_cortex-a53",
+        "license": "MIT OR Apache-2.0", "origin": "letterbox", "maintainer": "letterbox developers"}
+for k, v in want.items():
+    assert i.get(k) == v, (k, i.get(k))
+assert i["description"].startswith("Single-user mail server"), i["description"]
+assert len(i["hashes"]) == 40, i["hashes"]
+files = {"/".join(x for x in (d.get("name", ""), f["name"]) if x): f
+         for d in m["paths"] for f in d.get("files", [])}
+dirs = {d.get("name", ""): d["acl"] for d in m["paths"]}
+assert i["installed-size"] == sum(f["size"] for f in files.values()), i["installed-size"]
+modes = {"usr/bin/letterbox": "0755", "etc/init.d/letterbox": "0755",
+         "etc/config/letterbox": "0644", "etc/letterbox/letterbox.toml": "0640",
+         "lib/apk/packages/letterbox.list": "0644", "lib/apk/packages/letterbox.conffiles": "0644",
+         "lib/apk/packages/letterbox.conffiles_static": "0644"}
+assert sorted(files) == sorted(modes), sorted(files)
+for name, mode in modes.items():
+    assert files[name]["acl"] == {"mode": mode, "user": "root", "group": "root"}, (name, files[name])
+assert dirs["etc/letterbox"]["mode"] == "0750", dirs["etc/letterbox"]
+assert all(a["user"] == a["group"] == "root" for a in dirs.values()), dirs
+assert sorted(m["scripts"]) == ["post-install", "post-upgrade", "pre-deinstall"], m["scripts"]
+for k, v in m["scripts"].items():
+    open(sys.argv[1] + "." + k, "w").write(v)
+PY
+  for s in post-install post-upgrade pre-deinstall; do sh -n "$d/meta.json.$s" || fail "$s syntax"; done
+  grep -q '/etc/init.d/letterbox enable' "$d/meta.json.post-install" || fail "post-install does not enable"
+  grep -q '/etc/init.d/letterbox stop' "$d/meta.json.pre-deinstall" || fail "pre-deinstall does not stop"
+  python3 "$rd" extract "$pkg" "$d/x" > "$d/extracted"
+  cmp "$d/x/usr/bin/letterbox" "$(bin_of openwrt-aarch64)" || fail "binary differs from the build"
+  file -b "$d/x/usr/bin/letterbox" | grep -q 'ARM aarch64.*statically linked' || fail "binary arch"
+  for f in usr/bin/letterbox:755 etc/init.d/letterbox:755 etc/config/letterbox:644 \
+           etc/letterbox/letterbox.toml:640 etc/letterbox:750; do
+    [ "$(stat -c %a "$d/x/${f%:*}")" = "${f#*:}" ] || fail "${f%:*}: mode $(stat -c %a "$d/x/${f%:*}")"
+  done
+  grep -qx 'run_as = "letterbox"' "$d/x/etc/letterbox/letterbox.toml" || fail "config lacks run_as"
+  # OpenWrt's package database files (include/package-pack.mk).
+  local p=$d/x/lib/apk/packages
+  printf '%s\n' /etc/config/letterbox /etc/init.d/letterbox /etc/letterbox/letterbox.toml \
+    /usr/bin/letterbox | cmp - "$p/letterbox.list" || fail "letterbox.list: $(cat "$p/letterbox.list")"
+  printf '%s\n' /etc/config/letterbox /etc/letterbox/letterbox.toml | cmp - "$p/letterbox.conffiles" \
+    || fail "letterbox.conffiles"
+  [ "$(cat "$p/letterbox.conffiles_static")" = "/etc/config/letterbox $(sha "$d/x/etc/config/letterbox")
+/etc/letterbox/letterbox.toml $(sha "$d/x/etc/letterbox/letterbox.toml")" ] || fail "conffiles_static"
+  # post-install as apk runs it while building an image (IPKG_INSTROOT), twice.
+  printf 'root:x:0:0:root:/root:/bin/ash\n' > "$d/root/etc/passwd"; printf 'root:x:0:\n' > "$d/root/etc/group"
+  cp -a "$d/x/etc/letterbox" "$d/root/etc/"
+  IPKG_INSTROOT=$d/root sh "$d/meta.json.post-install"
+  IPKG_INSTROOT=$d/root sh "$d/meta.json.post-upgrade"
+  [ "$(grep -c '^letterbox:' "$d/root/etc/passwd")" = 1 ] || fail "user not created exactly once"
+  expect_stat "$d/root/srv/letterbox" "750 200:200"
+  [ "$(readlink "$d/root/etc/rc.d/S95letterbox")" = ../init.d/letterbox ] || fail "not enabled"
+  # A flipped byte in the binary's data block must be caught (by its sha256).
+  python3 - "$pkg" "$d/bad.apk" <<'PY'
+import sys, zlib
+raw = bytearray(zlib.decompressobj(-15).decompress(open(sys.argv[1], "rb").read()[4:]))
+raw[len(raw) // 2] ^= 1
+z = zlib.compressobj(9, zlib.DEFLATED, -15)
+open(sys.argv[2], "wb").write(b"ADBd" + z.compress(bytes(raw)) + z.flush())
+PY
+  if python3 "$rd" info "$d/bad.apk" > /dev/null 2>&1; then fail "corrupt package accepted"; fi
+  # The real apk-tools 3, where installed (not in CI: Debian ships apk-tools 2).
+  if apk --version 2>/dev/null | grep -q '^apk-tools 3'; then
+    echo "checking with $(apk --version)"
+    apk adbdump "$pkg" | grep -qx '  name: letterbox' || fail "apk adbdump"
+    local v
+    v=$(apk verify "$pkg" 2>&1 || true)
+    echo "$v" | grep -q 'UNTRUSTED signature' || fail "apk verify without --allow-untrusted: $v"
+    apk verify --allow-untrusted "$pkg" | grep -q ': OK' || fail "apk verify --allow-untrusted"
+    if apk verify --allow-untrusted "$d/bad.apk" > /dev/null 2>&1; then fail "apk accepted the corrupt package"; fi
+    mkdir -p "$d/y"
+    apk extract --allow-untrusted --destination "$d/y" "$pkg"
+    diff -r "$d/x" "$d/y" || fail "apk extract differs from apk_v3.py"
+  else
+    echo "apk-tools 3 not on PATH: checked with tests/common/apk_v3.py only"
+  fi
+  local again
+  again=$(scripts/package-openwrt.sh openwrt-aarch64 --no-build --out "$d/out2" | tail -n 1)
+  [ "$(sha "$pkg")" = "$(sha "$again")" ] || fail "apk not reproducible"
+}
+
+all=(shellcheck board-files build-aarch64 build-armv7 build-armv6 build-x86_64 build-core-sets qemu-run
+     cargo-test-aarch64 systemd-unit flash-ssh ipk apk)
 tests=("$@")
 [ ${#tests[@]} -gt 0 ] || tests=("${all[@]}")
 for t in "${tests[@]}"; do

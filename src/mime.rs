@@ -15,6 +15,9 @@
 
 use serde::{Deserialize, Serialize};
 
+mod meta;
+pub use meta::META_EXT_FIELDS;
+
 /// Nesting of multipart and message/rfc822 levels kept; deeper ones are opaque leaves.
 pub const DEPTH_MAX: usize = 20;
 /// Parts kept per message; later parts are folded into their enclosing part.
@@ -25,6 +28,12 @@ pub const HEADER_BYTES_MAX: usize = 64 * 1024;
 pub const LINE_KEEP: usize = 128;
 /// Longest kept header field value (envelope and Content-* fields).
 pub const FIELD_MAX: usize = 8 * 1024;
+/// Root header fields kept for SEARCH (RFC 3501 §6.4.4 FROM/TO/CC/BCC/SUBJECT and the
+/// `HEADER` names clients commonly ask for), so SEARCH never reads the message for them.
+pub const SEARCH_FIELDS: [&str; 11] =
+    ["from", "to", "cc", "bcc", "subject", "sender", "reply-to", "message-id", "in-reply-to", "references", "list-id"];
+/// Value bytes of [`SEARCH_FIELDS`] kept per message; beyond, SEARCH reads the header.
+pub const SEARCH_FIELDS_BYTES: usize = 16 * 1024;
 
 /// Raw envelope header values (RFC 3501 §7.4.2 ENVELOPE), unfolded, `None` when absent.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -73,6 +82,12 @@ pub struct Part {
 pub struct MimeSummary {
     pub parts: Vec<Part>,
     pub size: u64,
+    /// Every occurrence of the [`SEARCH_FIELDS`] in the root header, unfolded (values cut
+    /// at [`FIELD_MAX`] like [`fields`]); `None` when unknown (more than
+    /// [`SEARCH_FIELDS_BYTES`], or meta written before they were kept). Not part of the
+    /// postcard struct: [`MimeSummary::to_meta`] appends it as a versioned extension.
+    #[serde(skip)]
+    pub header_fields: Option<Vec<(String, String)>>,
 }
 
 impl MimeSummary {
@@ -163,6 +178,8 @@ pub struct MimeParser {
     last_byte: u8,
     /// The previous line was empty (its CRLF, eaten by a boundary, was all it had).
     prev_empty: bool,
+    /// The root header's [`SEARCH_FIELDS`] (see [`MimeSummary::header_fields`]).
+    root_fields: Option<Vec<(String, String)>>,
 }
 
 impl Default for MimeParser {
@@ -187,6 +204,7 @@ impl MimeParser {
             last_eol: 0,
             last_byte: 0,
             prev_empty: false,
+            root_fields: None,
         }
     }
 
@@ -223,7 +241,7 @@ impl MimeParser {
             self.end_header(i, self.pos);
         }
         self.close_open(0, self.pos, 0);
-        MimeSummary { parts: self.parts, size: self.pos }
+        MimeSummary { parts: self.parts, size: self.pos, header_fields: self.root_fields }
     }
 
     fn take_bytes(&mut self, chunk: &[u8]) {
@@ -348,6 +366,9 @@ impl MimeParser {
         p.header_len = end.saturating_sub(p.header_offset);
         p.body_offset = end;
         apply_header(p, &header, default_digest, is_message);
+        if i == 0 {
+            self.root_fields = search_fields(&header);
+        }
         if let Some(last) = self.body_start_line.last_mut() {
             *last = self.lines;
         }
@@ -401,6 +422,14 @@ fn make_opaque(p: &mut Part) {
     p.mime_type = "application".into();
     p.subtype = "octet-stream".into();
     p.params.clear();
+}
+
+/// The [`SEARCH_FIELDS`] of a header block, `None` beyond [`SEARCH_FIELDS_BYTES`].
+fn search_fields(header: &[u8]) -> Option<Vec<(String, String)>> {
+    let kept: Vec<_> =
+        fields(header).into_iter().filter(|(n, _)| SEARCH_FIELDS.iter().any(|f| f.eq_ignore_ascii_case(n))).collect();
+    let bytes: usize = kept.iter().map(|(n, v)| n.len() + v.len()).sum();
+    (bytes <= SEARCH_FIELDS_BYTES).then_some(kept)
 }
 
 /// Case-insensitive parameter lookup.

@@ -9,6 +9,7 @@ use std::path::Path;
 
 /// fsyncs a directory so a created, linked or renamed entry survives a power cut.
 pub fn fsync_dir(dir: &Path) -> io::Result<()> {
+    crate::store::fault::stall_point();
     let d = if dir.as_os_str().is_empty() { Path::new(".") } else { dir };
     File::open(d)?.sync_all()
 }
@@ -130,13 +131,24 @@ pub fn chown(path: &Path, uid: u32, gid: u32) -> io::Result<()> {
 /// most this much kernel memory, and the write timeout starts counting sooner (BAD-INPUTS
 /// 36/59). Setting it also turns off autotuning, which on Linux grows it to 4 MiB.
 pub fn set_send_buffer(sock: &impl std::os::fd::AsRawFd, bytes: i32) -> io::Result<()> {
+    set_buffer(sock, libc::SO_SNDBUF, bytes)
+}
+
+/// Caps the kernel receive buffer of a socket: a client that floods a session the server
+/// has stopped reading (a held reply, BAD-INPUTS 60) then pins at most this much kernel
+/// memory, not autotuning's up to 6 MiB.
+pub fn set_recv_buffer(sock: &impl std::os::fd::AsRawFd, bytes: i32) -> io::Result<()> {
+    set_buffer(sock, libc::SO_RCVBUF, bytes)
+}
+
+fn set_buffer(sock: &impl std::os::fd::AsRawFd, which: libc::c_int, bytes: i32) -> io::Result<()> {
     let v: libc::c_int = bytes;
     // SAFETY: a valid fd and a pointer to a c_int that lives for the call.
     let rc = unsafe {
         libc::setsockopt(
             sock.as_raw_fd(),
             libc::SOL_SOCKET,
-            libc::SO_SNDBUF,
+            which,
             &v as *const libc::c_int as *const libc::c_void,
             std::mem::size_of::<libc::c_int>() as libc::socklen_t,
         )

@@ -97,8 +97,10 @@ pub fn crc32c(data: &[u8]) -> u32 {
 }
 
 /// A message being received: RAM up to a limit, then a temporary file (already unlinked) in
-/// the data directory. Tracks length and the CRC-32C of what was written, so the store never
-/// re-reads a body to checksum it.
+/// the data directory. Tracks length and the CRC-32C of what was stored, so the store never
+/// re-reads a body to checksum it. A failed spill write (ENOSPC, EIO) fails the spool for
+/// good: every later write and `reader` return an error, so a message missing bytes can
+/// never be committed, even by a caller that ignored the first error.
 pub struct Spool {
     mem: Vec<u8>,
     file: Option<File>,
@@ -106,13 +108,15 @@ pub struct Spool {
     crc: Crc,
     mem_limit: usize,
     dir: std::path::PathBuf,
+    failed: bool,
 }
 
 impl Spool {
     /// `dir` is where a spill file goes (the store's `tmp/`), so the final copy stays on one
     /// file system.
     pub fn new(dir: &Path, mem_limit: usize) -> Spool {
-        Spool { mem: Vec::new(), file: None, len: 0, crc: Crc::new(), mem_limit, dir: dir.to_path_buf() }
+        let dir = dir.to_path_buf();
+        Spool { mem: Vec::new(), file: None, len: 0, crc: Crc::new(), mem_limit, dir, failed: false }
     }
 
     pub fn len(&self) -> u64 {
@@ -127,29 +131,49 @@ impl Spool {
         self.crc.finish()
     }
 
-    /// Appends bytes, spilling to disk once the RAM limit is passed.
+    /// Whether a write failed (the content is incomplete and will not be read).
+    pub fn failed(&self) -> bool {
+        self.failed
+    }
+
+    /// Appends bytes, spilling to disk once the RAM limit is passed. Length and CRC count
+    /// only bytes that were stored; an error fails the spool (see the type's doc).
     pub fn write(&mut self, data: &[u8]) -> io::Result<()> {
+        if self.failed {
+            return Err(io::Error::other("spool failed by an earlier write error"));
+        }
+        if let Err(e) = self.put(data) {
+            self.failed = true;
+            self.file = None;
+            self.mem = Vec::new();
+            return Err(e);
+        }
         self.crc.update(data);
         self.len += data.len() as u64;
+        Ok(())
+    }
+
+    /// Stores `data` in RAM or in the spill file (created, with the RAM part, on first need).
+    fn put(&mut self, data: &[u8]) -> io::Result<()> {
         if self.file.is_none() && self.mem.len() + data.len() <= self.mem_limit {
             self.mem.extend_from_slice(data);
             return Ok(());
         }
         if self.file.is_none() {
             let mut f = temp_file(&self.dir)?;
-            f.write_all(&self.mem)?;
+            crate::store::fault::spill_write(&mut f, &self.mem)?;
             self.mem = Vec::new();
             self.file = Some(f);
         }
         match self.file.as_mut() {
-            Some(f) => f.write_all(data),
+            Some(f) => crate::store::fault::spill_write(f, data),
             None => Err(io::Error::other("spool file missing")),
         }
     }
 
     /// The bytes in RAM when the message never spilled.
     pub fn in_memory(&self) -> Option<&[u8]> {
-        if self.file.is_none() {
+        if self.file.is_none() && !self.failed {
             Some(&self.mem)
         } else {
             None
@@ -158,6 +182,9 @@ impl Spool {
 
     /// A reader over the whole content from the start.
     pub fn reader(&mut self) -> io::Result<SpoolReader<'_>> {
+        if self.failed {
+            return Err(io::Error::other("spool incomplete after a write error"));
+        }
         match self.file.as_mut() {
             Some(f) => {
                 f.seek(SeekFrom::Start(0))?;
@@ -266,5 +293,20 @@ mod tests {
         assert_eq!(out, b"hello world, longer");
         assert_eq!(s.crc(), crc32c(b"hello world, longer"));
         let _ = std::fs::remove_dir_all(dir);
+    }
+
+    #[test]
+    fn spool_write_error_fails_it_for_good() {
+        // A spill directory that cannot be created (its parent is a file): the spill fails.
+        let file = std::env::temp_dir().join(format!("lb-spool-file-{}", std::process::id()));
+        std::fs::write(&file, b"").unwrap();
+        let mut s = Spool::new(&file.join("tmp"), 4);
+        s.write(b"abc").unwrap();
+        assert!(s.write(b"defgh").is_err());
+        assert!(s.failed());
+        assert_eq!((s.len(), s.crc()), (3, crc32c(b"abc")), "only stored bytes are counted");
+        assert!(s.write(b"i").is_err(), "a failed spool stays failed");
+        assert!(s.in_memory().is_none() && s.reader().is_err(), "nothing incomplete can be read");
+        let _ = std::fs::remove_file(file);
     }
 }

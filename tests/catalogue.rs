@@ -1,5 +1,5 @@
-//! The BAD-INPUTS coverage table (tests/BAD-INPUTS.md, issue 8) stays true: items 1–59 each
-//! have a row, and every name in backticks in the tests column exists in the tree — a test
+//! The BAD-INPUTS coverage table (tests/BAD-INPUTS.md, issue 8) stays true: items 1–N (the
+//! 59 of shared/BAD-INPUTS.md, then the ones each new part adds) each have a row, and every name in backticks in the tests column exists in the tree — a test
 //! file's function (`file::name` → `fn name(` in tests/file.rs), a unit test or function
 //! anywhere under src/ or tests/ (`name`, `module::name`), or a fuzz target
 //! (tests/fuzz/fuzz_targets/name.rs). A row without any name must give a reason.
@@ -62,7 +62,9 @@ fn every_catalogue_item_names_tests_that_exist() {
             }
         }
     }
-    assert_eq!(seen, (1..=59).collect::<Vec<_>>(), "items 1-59, each once, in order");
+    let last = seen.last().copied().unwrap_or(0);
+    assert!(last >= 65, "rows up to {last}: rows were lost");
+    assert_eq!(seen, (1..=last).collect::<Vec<_>>(), "items 1-{last}, each once, in order");
     assert!(missing.is_empty(), "names in tests/BAD-INPUTS.md that do not exist:\n{}", missing.join("\n"));
     assert!(checked > 100, "only {checked} names checked: is the table parsed?");
 }

@@ -137,3 +137,86 @@ fn per_ip_cap_answers_busy_and_others_still_get_in() {
     other.read_exact(&mut b).unwrap();
     assert_eq!(&b, b"220 ", "another address still gets in");
 }
+
+/// Issue 13 item 6: over the per-IP cap every listener answers as its protocol says before
+/// closing, TLS ports after the handshake (RFC 8314 §3), so real clients report the reason
+/// rather than ECONNRESET: imaplib the `* BYE [UNAVAILABLE]` text (RFC 5530), poplib the
+/// `-ERR [SYS/TEMP]` (RFC 3206), smtplib the 421. Each is tried several times, since a reset
+/// depends on timing. Once the held connections close, the same clients get in.
+#[test]
+fn over_the_cap_real_clients_read_the_busy_reply() {
+    let srv = Server::start("capclients", "", "connections_per_ip = 3");
+    let out = srv.python(&format!(
+        "{RAW_CLIENT}\n{}",
+        r#"
+held = [Smtp() for _ in range(3)]
+for h in held: assert h.reply()[0] == 220
+def refused(name, connect):
+    try:
+        c = connect()
+    except (imaplib.IMAP4.error, poplib.error_proto, smtplib.SMTPConnectError) as e:
+        return str(e)
+    except OSError as e:
+        raise AssertionError("%s: %r instead of the busy reply" % (name, e))
+    raise AssertionError("%s: got in over the cap" % name)
+clients = [
+    ("imap", lambda: imaplib.IMAP4("127.0.0.1", IMAP), "[UNAVAILABLE]"),
+    ("imaps", lambda: imaplib.IMAP4_SSL("127.0.0.1", IMAPS, ssl_context=CTX), "[UNAVAILABLE]"),
+    ("pop3", lambda: poplib.POP3("127.0.0.1", POP3), "-ERR [SYS/TEMP]"),
+    ("pop3s", lambda: poplib.POP3_SSL("127.0.0.1", POP3S, context=CTX), "-ERR [SYS/TEMP]"),
+    ("smtp", lambda: smtplib.SMTP("127.0.0.1", SMTP), "421"),
+]
+for name, connect, want in clients:
+    for i in range(5):
+        text = refused(name, connect)
+        assert want in text, (name, text)
+    print(name, "->", text)
+# A client that talks before it reads (pipelining its first command) still reads the reply:
+# its bytes are drained, not left unread for a reset (RFC 1122 §4.2.2.13).
+for port, tls, first, want in [(IMAP, False, b"a CAPABILITY\r\n", b"* BYE [UNAVAILABLE]"),
+                                (IMAPS, True, b"a CAPABILITY\r\n", b"* BYE [UNAVAILABLE]"),
+                                (POP3, False, b"CAPA\r\n", b"-ERR [SYS/TEMP]"),
+                                (SMTP, False, b"EHLO eager.example.net\r\n", b"421 ")]:
+    for i in range(5):
+        try:
+            c = Conn(port, tls=tls)
+            c.send(first * 200)
+            got = c.line()
+            assert c.eof()
+        except OSError as e:
+            raise AssertionError("%d: %r instead of the busy reply" % (port, e))
+        assert got.startswith(want), (port, got)
+for h in held: h.s.close()
+time.sleep(0.3)
+M = imap(True); M.logout()
+p = poplib.POP3_SSL("127.0.0.1", POP3S, context=CTX); p.user(USER); p.pass_(PASS); p.quit()
+"#
+    ));
+    eprintln!("{out}");
+}
+
+/// Issue 13 item 6: the default per-IP cap fits a household behind one NAT address (see
+/// `config::Limits::connections_per_ip`): 29 mail-app connections from one address (IMAPS,
+/// IMAP, POP3S) are all greeted; past the cap the next one reads the IMAP busy reply.
+#[test]
+fn household_behind_one_address_fits_the_default_cap() {
+    let srv = Server::start("household", "", "");
+    srv.python(&format!(
+        "{RAW_CLIENT}\n{}",
+        r#"
+held = []
+for i in range(29):
+    port, tls = [(IMAPS, True), (IMAP, False), (POP3S, True)][i % 3]
+    c = Conn(port, tls=tls)
+    greeting = c.line()
+    assert greeting.startswith(b"* OK") or greeting.startswith(b"+OK"), (i, greeting)
+    held.append(c)
+held += [Conn(IMAP) for _ in range(3)]
+for c in held[29:]: assert c.line().startswith(b"* OK")
+try:
+    imaplib.IMAP4_SSL("127.0.0.1", IMAPS, ssl_context=CTX); raise AssertionError("33rd got in")
+except imaplib.IMAP4.error as e:
+    assert "[UNAVAILABLE]" in str(e), e
+"#
+    ));
+}

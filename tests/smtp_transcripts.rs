@@ -27,6 +27,10 @@ fn policy() -> Policy {
         tls_available: true,
         command_timeout_ms: 300_000,
         session_timeout_ms: 1_800_000,
+        submission: false,
+        allow_plaintext_auth: false,
+        loopback_plaintext: true,
+        relay_after_auth: false,
     }
 }
 
@@ -57,7 +61,8 @@ impl Replay {
                 Event::MessageData(d) => self.spool.extend_from_slice(&d),
                 Event::MessageEnd => self.store(),
                 Event::StartTls => self.s.tls_started(TlsInfo { version: "TLSv1.3".into(), cipher: "X".into() }),
-                Event::MessageAborted | Event::Close => {}
+                Event::CheckCredentials { .. } => self.s.auth_result(letterbox::proto::AuthOutcome::Bad),
+                Event::HeaderFixups(_) | Event::MessageAborted | Event::Close => {}
             }
         }
         n

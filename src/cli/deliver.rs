@@ -182,7 +182,8 @@ pub(super) fn deliver(c: &Config, s: &Store, a: &DeliverArgs) -> i32 {
         date: crate::util::unix_now(),
         flags: 0,
         keywords: Vec::new(),
-        meta: Vec::new(),
+        // Issue 13: the structure parsed while reading stdin is kept, not thrown away.
+        meta: mime.finish_meta(),
         attrs: 0,
     };
     match open_or_create(s, &a.folder, true).and_then(|mut f| f.append(&mut [msg])) {

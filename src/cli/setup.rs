@@ -26,6 +26,8 @@ pub fn config_template(domain: &str, user: &str, data_dir: &str, password_hash: 
          \n\
          [listen]                       # addresses per protocol; [] disables one\n\
          smtp  = [\"0.0.0.0:25\"]\n\
+         submission  = [\"0.0.0.0:587\"]   # phones and laptops send here (STARTTLS, then AUTH)\n\
+         submissions = [\"0.0.0.0:465\"]   # the same over implicit TLS (RFC 8314)\n\
          imap  = [\"0.0.0.0:143\"]\n\
          imaps = [\"0.0.0.0:993\"]\n\
          pop3  = [\"0.0.0.0:110\"]\n\

@@ -66,7 +66,7 @@ pub(super) fn mime_meta(body: &mut Spool) -> Vec<u8> {
             p.push(buf.get(..n).unwrap_or(&[]));
         }
     }
-    postcard::to_stdvec(&p.finish()).ok().filter(|b| b.len() <= usize::from(u16::MAX)).unwrap_or_default()
+    p.finish_meta()
 }
 
 pub(super) fn import_mbox(
@@ -80,14 +80,10 @@ pub(super) fn import_mbox(
     let (mut batch, mut bytes, mut n) = (Vec::new(), 0u64, 0u64);
     while let Some(m) = r.next_message()? {
         bytes += m.body.len();
-        batch.push(NewMessage {
-            body: m.body,
-            date: m.date,
-            flags: m.flags,
-            keywords: Vec::new(),
-            meta: Vec::new(),
-            attrs: m.attrs,
-        });
+        let mut body = m.body;
+        // Issue 13: mbox imports were stored without a summary (IMAP re-parsed them).
+        let meta = mime_meta(&mut body);
+        batch.push(NewMessage { body, date: m.date, flags: m.flags, keywords: Vec::new(), meta, attrs: m.attrs });
         n += 1;
         prog.update(n, r.bytes_read);
         if batch.len() >= IMPORT_BATCH || bytes >= IMPORT_BATCH_BYTES {

@@ -2,8 +2,8 @@
 //!
 //! Key names are a contract used by scripts outside the crate (issue 2/3/4): `domain`,
 //! `aliases`, `user`, `data_dir`, `password_hash`, `allow_plaintext_auth`, `apop_secret`,
-//! `run_as`, `[listen] smtp imap imaps pop3 pop3s`, `[tls] cert key`, `[dkim] selector`,
-//! `[limits] …`.
+//! `run_as`, `[listen] smtp submission submissions imap imaps pop3 pop3s`, `[tls] cert key`,
+//! `[dkim] selector`, `[limits] …`.
 //! Paths are relative to the folder that holds the file. An unknown key, a wrong type or a
 //! missing required key is an error naming `file:line: key`.
 
@@ -49,7 +49,10 @@ pub struct Limits {
     pub free_space_reserve: u64,
     /// Concurrent connections on all listeners: 128 sessions × ~20 KiB fit a 128 MB router.
     pub connections: usize,
-    /// Concurrent connections from one IP: 16 lets a household share one NAT address.
+    /// Concurrent connections from one IP: 32 fits a household behind one NAT address (two
+    /// Thunderbirds × 5 cached connections, three phones × (K-9/FairEmail IDLE per pushed
+    /// folder ~4 + 1), an iPad's ~4: about 29) while one address holds a quarter of the
+    /// 128 slots at most; RAM is bounded by `connections`, not by this (BAD-INPUTS 59).
     pub connections_per_ip: usize,
     /// Recipients per SMTP transaction: RFC 5321 §4.5.3.1.8 requires at least 100.
     pub recipients: usize,
@@ -88,7 +91,7 @@ impl Default for Limits {
             spool_memory: 128 * 1024,
             free_space_reserve: 8 * 1024 * 1024,
             connections: 128,
-            connections_per_ip: 16,
+            connections_per_ip: 32,
             recipients: 100,
             smtp_line: 1000,
             imap_line: 64 * 1024,
@@ -111,6 +114,10 @@ impl Default for Limits {
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Listen {
     pub smtp: Vec<SocketAddr>,
+    /// RFC 6409 message submission: STARTTLS, then AUTH (port 587).
+    pub submission: Vec<SocketAddr>,
+    /// RFC 8314 §3.3 submission over implicit TLS (port 465).
+    pub submissions: Vec<SocketAddr>,
     pub imap: Vec<SocketAddr>,
     pub imaps: Vec<SocketAddr>,
     pub pop3: Vec<SocketAddr>,
@@ -266,6 +273,8 @@ impl Builder {
                     let addrs = self.addrs(e)?;
                     match k {
                         "smtp" => c.listen.smtp = addrs,
+                        "submission" => c.listen.submission = addrs,
+                        "submissions" => c.listen.submissions = addrs,
                         "imap" => c.listen.imap = addrs,
                         "imaps" => c.listen.imaps = addrs,
                         "pop3" => c.listen.pop3 = addrs,

@@ -57,7 +57,7 @@ pub fn interpret(msg: &Message, name: &str, rtype: Rtype) -> Step {
         Rcode::NoError | Rcode::NxDomain => {}
         _ => return Step::Done(Err(DnsError::Temporary)),
     }
-    let mut at = name.trim_end_matches('.').to_ascii_lowercase();
+    let mut at = wire::normalize(name);
     let mut links = 0;
     let answers = || msg.records.iter().filter(|(s, _)| *s == Section::Answer).map(|(_, r)| r);
     loop {
@@ -135,7 +135,7 @@ impl Zone {
 }
 
 fn key(name: &str) -> String {
-    name.trim_end_matches('.').to_ascii_lowercase()
+    wire::normalize(name)
 }
 
 impl Resolver for Zone {

@@ -1,5 +1,6 @@
 //! A client connection, plain or TLS (RFC 8446 / RFC 5246 via rustls), with the STARTTLS
-//! upgrade (RFC 3207, RFC 2595) and reads bounded by a deadline.
+//! upgrade (RFC 3207, RFC 2595), reads bounded by a deadline, and a draining close that
+//! lets a refused peer read the last reply (RFC 1122 §4.2.2.13).
 
 use std::io;
 use std::net::TcpStream;
@@ -14,9 +15,12 @@ use smol::io::{AsyncReadExt, AsyncWriteExt};
 use smol::Async;
 
 use super::tls::ServerConfig;
+use super::Server;
 
 /// Bytes read from the socket at once (one buffer per connection).
 pub const READ_BUF: usize = 8 * 1024;
+/// Bytes read and dropped at most while waiting for a refused peer's close.
+pub const DRAIN_MAX: usize = 64 * 1024;
 /// How long a write may stall before the client is considered gone (`limits.write_timeout`,
 /// set at start and on reload; process-wide because every session shares the limit).
 static WRITE_TIMEOUT_SECS: AtomicU64 = AtomicU64::new(120);
@@ -148,6 +152,52 @@ impl Conn {
         Ok(())
     }
 
+    /// Closes so that the peer reads what was written, not a reset: our close (TLS
+    /// close_notify, TCP FIN), then whatever the peer still sends is read and dropped until
+    /// it closes too, for at most `timeout` and [`DRAIN_MAX`] bytes. Closing a socket with
+    /// unread input sends RST (RFC 1122 §4.2.2.13), which can discard our last reply.
+    pub async fn close_draining(&mut self, timeout: Duration) {
+        let until = Instant::now() + timeout;
+        let tcp = match std::mem::replace(self, Conn::Closed) {
+            Conn::Plain(s) => s,
+            #[cfg(feature = "tls")]
+            Conn::Tls(mut t) => {
+                let _ = t.close().or(timer_ok(until)).await;
+                t.into_inner().0
+            }
+            Conn::Closed => return,
+        };
+        let _ = tcp.get_ref().shutdown(std::net::Shutdown::Write);
+        let mut buf = [0u8; 1024];
+        let mut left = DRAIN_MAX;
+        while left > 0 {
+            match (&tcp).read(&mut buf).or(async { timer_ok(until).await.map(|()| 0) }).await {
+                Ok(n) if n > 0 => left = left.saturating_sub(n),
+                _ => break,
+            }
+        }
+    }
+
+    /// The STARTTLS upgrade of every protocol (SMTP STARTTLS, IMAP STARTTLS, POP3 STLS):
+    /// sends the gathered replies (the go-ahead among them), discards whatever the client
+    /// sent before the handshake (RFC 3207 §4.2, RFC 2595 §3.1: such bytes must not count
+    /// as sent over TLS), then runs the handshake within `limits.tls_handshake_timeout`.
+    /// Returns the TLS version and cipher suite, or the disconnect reason for the log.
+    pub async fn start_tls(
+        &mut self,
+        srv: &Server,
+        out: &mut Vec<u8>,
+        pending: &mut Vec<u8>,
+        cmd: &str,
+    ) -> Result<(String, String), String> {
+        self.flush(out).await?;
+        pending.clear();
+        let tls = srv.tls().ok_or_else(|| format!("{cmd} without a certificate"))?;
+        let timeout = Duration::from_secs(srv.config().limits.tls_handshake_timeout);
+        self.upgrade(tls, timeout).await.map_err(|e| format!("{cmd} handshake failed: {e}"))?;
+        Ok(self.tls_info().unwrap_or_default())
+    }
+
     pub async fn close(&mut self) {
         match self {
             Conn::Plain(s) => {
@@ -167,4 +217,10 @@ impl Conn {
         }
         *self = Conn::Closed;
     }
+}
+
+/// Ok at `until`: the losing side of a race with a timer.
+async fn timer_ok(until: Instant) -> io::Result<()> {
+    async_io::Timer::at(until).await;
+    Ok(())
 }

@@ -119,7 +119,7 @@ fn matching(b: &[u8], id: u16, name: &str, rtype: Rtype) -> Option<Message> {
 
 impl Resolver for StubResolver {
     async fn lookup(&self, name: &str, rtype: Rtype) -> Result<Vec<Rdata>, DnsError> {
-        let mut at = name.trim_end_matches('.').to_ascii_lowercase();
+        let mut at = wire::normalize(name);
         for _ in 0..=CNAME_CHAIN_MAX {
             if let Some(r) = self.cache.borrow().get(&at, rtype, self.now_ms()) {
                 return r;

@@ -53,6 +53,8 @@ pub fn create(dir: &Path, domain: &str, user: &str) -> std::io::Result<PathBuf> 
          \n\
          [listen]\n\
          smtp  = [\"127.0.0.1:2525\"]\n\
+         submission  = [\"127.0.0.1:1587\"]\n\
+         submissions = [\"127.0.0.1:1465\"]\n\
          imap  = [\"127.0.0.1:1143\"]\n\
          imaps = [\"127.0.0.1:1993\"]\n\
          pop3  = [\"127.0.0.1:1110\"]\n\

@@ -1,11 +1,18 @@
 //! `letterbox serve`: the I/O layer. One thread runs a smol `LocalExecutor` with every
 //! listener and session; the store writer thread does all disk writes (group commit).
 //! Connection caps (global and per IP) answer with the protocol's "busy" reply; the accept
-//! loop survives EMFILE (BAD-INPUTS 58). SIGHUP reloads config and certificate for new
-//! sessions; SIGTERM stops accepting, lets sessions finish or say goodbye, then exits.
-//! When started as root with `run_as`, privileges are dropped after binding and loading
-//! keys, before any byte is read from the network.
+//! loop survives EMFILE (BAD-INPUTS 58); on implicit-TLS ports the reply follows the
+//! handshake, and the close lets the client read it. Input a session's core has not taken
+//! is capped at `PENDING_MAX`: past it the driver stops reading and TCP's window holds the
+//! client back (BAD-INPUTS 60); output is written before the core is polled again, each
+//! write bounded by `limits.write_timeout`, and both kernel socket buffers are capped.
+//! SIGHUP reloads config and certificate for new sessions; SIGTERM stops accepting, lets
+//! sessions finish or say goodbye, then exits. When started as root with `run_as`,
+//! privileges are dropped after binding and loading keys, before any byte is read from the
+//! network.
 
+#[cfg(all(feature = "outbound", feature = "tls"))]
+pub mod client_tls;
 pub mod conn;
 pub mod dns;
 pub mod embedded;
@@ -14,6 +21,8 @@ pub mod imap;
 #[cfg(feature = "pop3")]
 pub mod pop3;
 pub mod smtp;
+#[cfg(feature = "outbound")]
+pub mod smtp_client;
 pub mod tls;
 
 use std::cell::{Cell, RefCell};
@@ -42,6 +51,10 @@ use tls::ServerConfig;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Proto {
     Smtp,
+    /// RFC 6409 port 587: STARTTLS, then AUTH.
+    Submission,
+    /// RFC 8314 §3.3 port 465: implicit TLS, then AUTH.
+    Submissions,
     Imap,
     Imaps,
     Pop3,
@@ -52,6 +65,8 @@ impl Proto {
     pub fn name(self) -> &'static str {
         match self {
             Proto::Smtp => "smtp",
+            Proto::Submission => "submission",
+            Proto::Submissions => "submissions",
             Proto::Imap => "imap",
             Proto::Imaps => "imaps",
             Proto::Pop3 => "pop3",
@@ -62,7 +77,8 @@ impl Proto {
     /// Whether this build has the protocol (cargo features `imap`, `pop3`; SMTP always).
     fn built_in(self) -> bool {
         match self {
-            Proto::Smtp => true,
+            Proto::Smtp | Proto::Submission => true,
+            Proto::Submissions => tls::BUILT_IN,
             Proto::Imap => cfg!(feature = "imap"),
             Proto::Pop3 => cfg!(feature = "pop3"),
             Proto::Imaps => cfg!(feature = "imap") && tls::BUILT_IN,
@@ -71,15 +87,19 @@ impl Proto {
     }
 
     fn implicit_tls(self) -> bool {
-        matches!(self, Proto::Imaps | Proto::Pop3s)
+        matches!(self, Proto::Imaps | Proto::Pop3s | Proto::Submissions)
     }
 
     /// The reply sent when the server is too busy to take a connection.
     fn busy_reply(self) -> &'static [u8] {
         match self {
-            Proto::Smtp => b"421 4.7.0 Too many connections, try again later\r\n",
-            Proto::Imap | Proto::Imaps => b"* BYE Too many connections\r\n",
-            Proto::Pop3 | Proto::Pop3s => b"-ERR [SYS/TEMP] Too many connections\r\n",
+            Proto::Smtp | Proto::Submission | Proto::Submissions => {
+                b"421 4.7.0 Too many connections, try again later\r\n"
+            }
+            // RFC 5530 §3: UNAVAILABLE, a temporary failure (the client tries again later).
+            Proto::Imap | Proto::Imaps => b"* BYE [UNAVAILABLE] Too many connections, try again later\r\n",
+            // RFC 3206 §4: SYS/TEMP, a temporary system problem.
+            Proto::Pop3 | Proto::Pop3s => b"-ERR [SYS/TEMP] Too many connections, try again later\r\n",
         }
     }
 }
@@ -94,6 +114,8 @@ pub struct Server {
     pub throttle: RefCell<Throttle>,
     per_ip: RefCell<HashMap<IpAddr, usize>>,
     total: Cell<usize>,
+    /// Connections over a cap being answered (`refuse_busy`).
+    refusing: Cell<usize>,
     /// The POP3 maildrop lock (RFC 1939 §8): one TRANSACTION session at a time.
     pub pop3_locked: Cell<bool>,
     started: Instant,
@@ -103,16 +125,30 @@ pub struct Server {
     pub hostname: String,
     /// Read handles of folders, shared by every session (one index in RAM per folder).
     folders: RefCell<HashMap<String, Rc<RefCell<Folder>>>>,
-    /// MIME structures computed on first use for messages stored without one (bounded).
-    pub mime_cache: RefCell<HashMap<(String, u32, u32), crate::mime::MimeSummary>>,
 }
 
 /// Kernel send buffer per connection: enough for LAN speed, small enough that 1,000 stalled
 /// readers cannot pin 4 GiB of kernel memory on a router.
 const SEND_BUFFER: i32 = 128 * 1024;
 
-/// MIME structures cached in RAM at most.
-const MIME_CACHE_MAX: usize = 512;
+/// Kernel receive buffer per connection: like `SEND_BUFFER`, LAN speed for uploads, and a
+/// client flooding a session the server has stopped reading pins at most this much.
+const RECV_BUFFER: i32 = 128 * 1024;
+
+/// Input read but not yet taken by the protocol core, per session. Every core keeps its
+/// partial lines and literals itself (each under its own limit: SMTP's line and DATA chunk,
+/// IMAP `framer::INPUT_MAX`, POP3 `line::INPUT_BUFFER_MAX`), so bytes left here are ones it
+/// refused: its buffer is full or its reply is held back (the SMTP tarpit). Past one read's
+/// worth the driver stops reading and TCP's receive window holds the client back instead of
+/// RAM (BAD-INPUTS 60: 64 MiB of pipelined lines during a tarpit grew the server 63 MiB).
+pub const PENDING_MAX: usize = conn::READ_BUF;
+
+/// Connections over a cap answered at once (each may hold a TLS handshake, ~40 KiB, for up
+/// to `tls_handshake_timeout`): refusing a flood never costs more than 16 sessions' RAM.
+const REFUSALS_MAX: usize = 16;
+
+/// How long a refused client gets to read the busy reply and close its side.
+const REFUSAL_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// Folder read handles kept open at most (each holds its message table).
 const OPEN_FOLDERS_MAX: usize = 64;
@@ -139,16 +175,6 @@ impl Server {
         }
         m.insert(canon, f.clone());
         Ok(f)
-    }
-
-    /// Remembers a computed MIME structure (the cache is emptied when full: it only saves
-    /// re-parsing messages delivered by `letterbox deliver` or import).
-    pub fn cache_mime(&self, key: (String, u32, u32), m: &crate::mime::MimeSummary) {
-        let mut c = self.mime_cache.borrow_mut();
-        if c.len() >= MIME_CACHE_MAX {
-            c.clear();
-        }
-        c.insert(key, m.clone());
     }
 
     /// Drops the shared handle of a deleted or renamed folder.
@@ -243,7 +269,14 @@ impl Server {
         pending: &mut Vec<u8>,
         turn: Turn<'_>,
     ) -> Result<(), String> {
-        match self.read_or_stop(conn, buf, turn.deadline).await {
+        // Room left under PENDING_MAX; none: wait for the core's deadline (or the stop)
+        // without reading, so the unconsumed input stays in the kernel (BAD-INPUTS 60).
+        let room = PENDING_MAX.saturating_sub(pending.len()).min(buf.len());
+        let read = match buf.get_mut(..room).filter(|b| !b.is_empty()) {
+            Some(b) => self.read_or_stop(conn, b, turn.deadline).await,
+            None => Ok(self.wait_or_stop(turn.deadline).await),
+        };
+        match read {
             Ok(conn::Read::Data(n)) => {
                 pending.extend_from_slice(buf.get(..n).unwrap_or(&[]));
                 Ok(())
@@ -256,6 +289,24 @@ impl Server {
             Ok(conn::Read::Eof) => Err(turn.busy.unwrap_or(turn.closed).into()),
             Err(e) => Err(format!("read error: {e}")),
         }
+    }
+
+    /// Waits for `deadline` (forever if none) or the server's stop, reading nothing.
+    async fn wait_or_stop(&self, deadline: Option<Instant>) -> conn::Read {
+        let timer = async {
+            match deadline {
+                Some(d) => {
+                    let _ = async_io::Timer::at(d).await;
+                }
+                None => std::future::pending::<()>().await,
+            }
+        };
+        timer
+            .or(async {
+                let _ = self.stop_rx.recv().await;
+            })
+            .await;
+        conn::Read::TimedOut
     }
 
     pub async fn read_or_stop(
@@ -331,6 +382,32 @@ fn take_slot(srv: &Server, ip: IpAddr) -> Option<Slot<'_>> {
     Some(Slot { srv, ip })
 }
 
+/// Over a cap: the protocol's busy reply, then a close the client reads as one (issue 13:
+/// closing at once reset clients, which then showed ECONNRESET, not the reason). On an
+/// implicit-TLS port the first bytes must be TLS (RFC 8314 §3): the reply follows the
+/// handshake. Beyond `REFUSALS_MAX` at once (a flood) plain ports get the reply without
+/// waiting for the client's close, and TLS ports are closed.
+async fn refuse_busy(srv: &Server, proto: Proto, mut conn: Conn) {
+    if srv.refusing.get() >= REFUSALS_MAX {
+        if !proto.implicit_tls() {
+            let _ = conn.write_all(proto.busy_reply(), REFUSAL_TIMEOUT).await;
+        }
+        return conn.close().await;
+    }
+    srv.refusing.set(srv.refusing.get() + 1);
+    let tls = srv.tls().filter(|_| proto.implicit_tls());
+    let t = Duration::from_secs(srv.config().limits.tls_handshake_timeout);
+    let ready = match tls {
+        Some(tls) => conn.upgrade(tls, t).await.is_ok(),
+        None => !proto.implicit_tls(),
+    };
+    if ready && conn.write_all(proto.busy_reply(), REFUSAL_TIMEOUT).await.is_ok() {
+        conn.close_draining(REFUSAL_TIMEOUT).await;
+    }
+    conn.close().await;
+    srv.refusing.set(srv.refusing.get().saturating_sub(1));
+}
+
 /// One log line per session event; never bodies or passwords.
 pub fn log(proto: &str, peer: &SocketAddr, msg: &str) {
     eprintln!("{proto} {peer} {msg}");
@@ -380,7 +457,7 @@ pub fn without_absent_protocols(text: String) -> String {
         absent.extend(["pop3 ", "pop3s "]);
     }
     if !tls::BUILT_IN {
-        absent.extend(["imaps ", "pop3s "]);
+        absent.extend(["imaps ", "pop3s ", "submissions "]);
     }
     let mut out = String::with_capacity(text.len());
     let mut in_tls = false;
@@ -410,6 +487,8 @@ fn bind_all(cfg: &Config) -> io::Result<Vec<(Proto, TcpListener)>> {
     let mut out = Vec::new();
     for (proto, addrs) in [
         (Proto::Smtp, &l.smtp),
+        (Proto::Submission, &l.submission),
+        (Proto::Submissions, &l.submissions),
         (Proto::Imap, &l.imap),
         (Proto::Imaps, &l.imaps),
         (Proto::Pop3, &l.pop3),
@@ -485,12 +564,12 @@ fn run(cfg: Config) -> io::Result<()> {
         verifier: RefCell::new(verifier),
         per_ip: RefCell::new(HashMap::new()),
         total: Cell::new(0),
+        refusing: Cell::new(0),
         pop3_locked: Cell::new(false),
         started: Instant::now(),
         stop_tx,
         stop_rx,
         folders: RefCell::new(HashMap::new()),
-        mime_cache: RefCell::new(HashMap::new()),
     });
     if srv.store.subscriptions_if_any().is_none() {
         // First start: every folder a mail app expects is subscribed (LSUB shows them).
@@ -579,15 +658,10 @@ async fn accept_loop(ex: Rc<LocalExecutor<'static>>, srv: Rc<Server>, proto: Pro
 async fn handle(srv: Rc<Server>, proto: Proto, stream: Async<std::net::TcpStream>, peer: SocketAddr) {
     let _ = stream.get_ref().set_nodelay(true);
     let _ = crate::sys::set_send_buffer(stream.get_ref(), SEND_BUFFER);
+    let _ = crate::sys::set_recv_buffer(stream.get_ref(), RECV_BUFFER);
     let mut conn = Conn::Plain(stream);
     let Some(_slot) = take_slot(&srv, peer.ip()) else {
-        // On an implicit-TLS port the first bytes must be TLS (RFC 8314 §3): a plaintext
-        // busy reply only made TLS clients fail with "wrong version number", so just close.
-        // Found by tests/pop3_e2e.rs per_ip_cap_busy_reply_and_tls_port.
-        if !proto.implicit_tls() {
-            let _ = conn.write_all(proto.busy_reply(), Duration::from_secs(2)).await;
-        }
-        conn.close().await;
+        refuse_busy(&srv, proto, conn).await;
         return;
     };
     log(proto.name(), &peer, "connect");
@@ -608,7 +682,8 @@ async fn handle(srv: Rc<Server>, proto: Proto, stream: Async<std::net::TcpStream
     let reason = match proto {
         #[cfg(feature = "pop3")]
         Proto::Pop3 | Proto::Pop3s => pop3::session(&srv, &mut conn, peer).await,
-        Proto::Smtp => smtp::session(&srv, &mut conn, peer).await,
+        Proto::Smtp => smtp::session(&srv, &mut conn, peer, false).await,
+        Proto::Submission | Proto::Submissions => smtp::session(&srv, &mut conn, peer, true).await,
         #[cfg(feature = "imap")]
         Proto::Imap | Proto::Imaps => imap::session(&srv, &mut conn, peer).await,
         // Never bound (bind_all refuses listeners of protocols left out of the build).

@@ -5,7 +5,6 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Duration;
 
 use super::conn::{write_timeout, Conn, READ_BUF};
 use super::{feed_pending, log, Server, Turn};
@@ -70,12 +69,8 @@ impl Driver<'_> {
             match ev {
                 Event::Reply(b) => self.out.extend_from_slice(&b),
                 Event::StartTls => {
-                    conn.flush(&mut self.out).await?;
-                    pending.clear(); // RFC 2595 §4: nothing sent before the handshake counts.
-                    let tls = self.srv.tls().ok_or("STLS without a certificate")?;
-                    let t = Duration::from_secs(self.srv.config().limits.tls_handshake_timeout);
-                    conn.upgrade(tls, t).await.map_err(|e| format!("STLS handshake failed: {e}"))?;
-                    log("pop3", &self.peer, "STLS done");
+                    let (version, cipher) = conn.start_tls(self.srv, &mut self.out, pending, "STLS").await?;
+                    log("pop3", &self.peer, &format!("STLS {version} {cipher}"));
                     s.tls_started();
                 }
                 Event::CheckCredentials { user, pass } => {

@@ -18,17 +18,20 @@ use crate::util::Spool;
 struct Incoming {
     spool: Spool,
     /// MIME structure computed while the body streams in, stored with the message so IMAP
-    /// never re-reads it for ENVELOPE/BODYSTRUCTURE (issue 5).
+    /// never re-reads it for ENVELOPE/BODYSTRUCTURE/SEARCH (issues 5, 13).
     mime: crate::mime::MimeParser,
     /// Set when the spool could not be written or the disk is below the reserve.
     failed: Option<DeliverError>,
     rcpts: usize,
 }
 
-/// Runs one SMTP session; returns the disconnect reason for the log.
-pub async fn session(srv: &Server, conn: &mut Conn, peer: SocketAddr) -> String {
+/// Runs one SMTP session (`submission`: a submission listener, RFC 6409); returns the
+/// disconnect reason for the log.
+pub async fn session(srv: &Server, conn: &mut Conn, peer: SocketAddr, submission: bool) -> String {
     let cfg = srv.config();
-    let policy = Arc::new(Policy::from_config(&cfg, srv.hostname.clone(), srv.tls().is_some()));
+    let mut policy = Policy::from_config(&cfg, srv.hostname.clone(), srv.tls().is_some());
+    policy.submission = submission;
+    let policy = Arc::new(policy);
     let mut s = Session::new(policy, PeerInfo { ip: peer.ip(), is_tls: conn.is_tls() }, srv.now_ms());
     if let Some((version, cipher)) = conn.tls_info() {
         s.tls_started(TlsInfo { version, cipher });
@@ -42,24 +45,36 @@ pub async fn session(srv: &Server, conn: &mut Conn, peer: SocketAddr) -> String 
             match ev {
                 Event::Reply(b) => out.extend_from_slice(&b),
                 Event::StartTls => {
-                    if let Err(e) = conn.flush(&mut out).await {
-                        return e;
-                    }
-                    pending.clear(); // RFC 3207 §4.2: discard anything sent before the handshake.
-                    let Some(tls) = srv.tls() else { return "STARTTLS without a certificate".into() };
-                    let t = std::time::Duration::from_secs(cfg.limits.tls_handshake_timeout);
-                    if let Err(e) = conn.upgrade(tls, t).await {
-                        return format!("STARTTLS handshake failed: {e}");
-                    }
-                    let (version, cipher) = conn.tls_info().unwrap_or_default();
+                    let (version, cipher) = match conn.start_tls(srv, &mut out, &mut pending, "STARTTLS").await {
+                        Ok(info) => info,
+                        Err(why) => return why,
+                    };
                     log("smtp", &peer, &format!("STARTTLS {version} {cipher}"));
                     s.tls_started(TlsInfo { version, cipher });
+                }
+                Event::CheckCredentials { user, pass } => {
+                    let outcome = match srv.authenticate(&peer, user, pass).await {
+                        Ok(()) => crate::proto::AuthOutcome::Ok,
+                        Err(o) => o,
+                    };
+                    let ok = outcome == crate::proto::AuthOutcome::Ok;
+                    log("smtp", &peer, if ok { "login ok" } else { "login failed" });
+                    s.auth_result(outcome);
                 }
                 Event::MessageBegin(env) => msg = Some(begin(srv, &s, &env, &peer)),
                 Event::MessageData(d) => {
                     if let Some(m) = msg.as_mut().filter(|m| m.failed.is_none()) {
                         m.mime.push(&d);
-                        if m.spool.write(&d).is_err() {
+                        if let Err(e) = m.spool.write(&d) {
+                            m.failed = Some(spool_failed(&e));
+                        }
+                    }
+                }
+                Event::HeaderFixups(missing) => {
+                    if let Some(m) = msg.as_mut().filter(|m| m.failed.is_none()) {
+                        let fields = fixup_fields(missing, &srv.hostname);
+                        m.mime.push(&fields);
+                        if m.spool.write(&fields).is_err() {
                             m.failed = Some(DeliverError::Temporary);
                         }
                     }
@@ -109,11 +124,19 @@ fn begin(srv: &Server, s: &Session, env: &Envelope, peer: &SocketAddr) -> Incomi
         _ => None,
     };
     let trace = s.trace_headers(env, crate::util::unix_now().max(0) as u64);
-    let failed = failed.or_else(|| spool.write(&trace).err().map(|_| DeliverError::Temporary));
+    let failed = failed.or_else(|| spool.write(&trace).err().map(|e| spool_failed(&e)));
     let mut mime = crate::mime::MimeParser::new();
     mime.push(&trace);
     log("smtp", peer, &format!("MAIL from=<{}> rcpts={}", env.mail_from, env.rcpts.len()));
     Incoming { spool, mime, failed, rcpts: env.rcpts.len() }
+}
+
+/// A failed spool write: 452 4.3.1 when the disk is full (RFC 3463 §3.4), else 451.
+fn spool_failed(e: &std::io::Error) -> DeliverError {
+    match e.raw_os_error() {
+        Some(libc::ENOSPC) | Some(libc::EDQUOT) => DeliverError::NoSpace,
+        _ => DeliverError::Temporary,
+    }
 }
 
 /// Appends through the writer; Ok only once the message is durable.
@@ -128,7 +151,7 @@ async fn deliver(srv: &Server, m: Incoming, peer: &SocketAddr) -> Result<u32, De
         date: crate::util::unix_now(),
         flags: 0,
         keywords: Vec::new(),
-        meta: Vec::new(),
+        meta: m.mime.finish_meta(),
         attrs: 0,
     };
     match srv.writer.append(INBOX, nm).await {
@@ -145,4 +168,20 @@ async fn deliver(srv: &Server, m: Incoming, peer: &SocketAddr) -> Result<u32, De
             })
         }
     }
+}
+
+/// RFC 6409 §8.2/§8.3: the `Date:` (now, UTC) and `Message-ID:` a submission lacked.
+fn fixup_fields(missing: crate::proto::smtp::data::Missing, hostname: &str) -> Vec<u8> {
+    let now = crate::util::unix_now().max(0) as u64;
+    let mut out = String::new();
+    if missing.date {
+        out.push_str(&format!("Date: {}\r\n", crate::datetime::rfc5322(now)));
+    }
+    if missing.message_id {
+        let mut r = [0u8; 8];
+        let _ = ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut r);
+        let hex: String = r.iter().map(|b| format!("{b:02x}")).collect();
+        out.push_str(&format!("Message-ID: <{now}.{hex}@{hostname}>\r\n"));
+    }
+    out.into_bytes()
 }

@@ -1,5 +1,6 @@
-//! Bounded CRLF line framer of the line protocols: the SMTP core and POP3 (through
-//! `proto::pop3::line`, which adds RFC 1939's printable-characters rule). IMAP frames with
+//! Bounded CRLF line framer of the line protocols: the SMTP core, the SMTP client's reply
+//! reader (`proto::smtp::client`) and POP3 (through `proto::pop3::line`, which adds
+//! RFC 1939's printable-characters rule). IMAP frames with
 //! its own `proto::imap::framer`, because a command there is lines *and* literals
 //! (RFC 3501 §4.3) whose sizes must be checked before a byte of them is buffered.
 //!
@@ -73,6 +74,17 @@ impl LineFramer {
     /// True when part of a line is buffered (or being discarded) and no frame ended yet.
     pub fn is_mid_line(&self) -> bool {
         !self.framed && (!self.buf.is_empty() || self.pending_cr || self.discarding)
+    }
+
+    /// True while the current line is over the limit and being skipped: a caller that will
+    /// not wait for its end (the SMTP client facing a 10 MB reply line) can give up now.
+    pub fn is_discarding(&self) -> bool {
+        self.discarding
+    }
+
+    /// Bytes allocated for the line buffer (tests of bounded memory).
+    pub fn capacity(&self) -> usize {
+        self.buf.capacity()
     }
 
     /// Consumes bytes from `input` up to the end of one frame. Returns how many bytes were

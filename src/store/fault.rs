@@ -8,6 +8,13 @@
 //!   in the middle of a write, BAD-INPUTS 51/52);
 //! * `lose-unsynced@N`: at the Nth sync, everything written since the last sync is cut off
 //!   and the process aborts: a power cut dropping the page cache (BAD-INPUTS 52);
+//! * `spill-enospc@N` / `spill-eio@N`: from the Nth write to a message spool's spill file
+//!   on (a large APPEND, DATA or COPY, see `util::Spool`), every one fails with ENOSPC /
+//!   EIO: a full disk stays full (BAD-INPUTS 50);
+//! * `stall@PATH`: every directory sync (`sys::fsync_dir`: CREATE, DELETE, RENAME, the
+//!   subscription and special-use files) waits while the file PATH exists, after creating
+//!   `PATH.stalled`: a slow SD card under test control (issue 13: such a stall must not
+//!   stop other sessions);
 //! * `crash@NAME`: the process aborts at the named [`crash_point`] (all earlier writes and
 //!   syncs done): `rename_inbox.journal`, `rename_inbox.linked`, `rename.journal`,
 //!   `rename.linked`, `rename.unlinked`.
@@ -27,6 +34,7 @@ mod imp {
 
     static WRITES: AtomicU64 = AtomicU64::new(0);
     static SYNCS: AtomicU64 = AtomicU64::new(0);
+    static SPILLS: AtomicU64 = AtomicU64::new(0);
 
     fn plan() -> &'static Option<(String, u64)> {
         static PLAN: OnceLock<Option<(String, u64)>> = OnceLock::new();
@@ -73,6 +81,41 @@ mod imp {
         file.sync_data()
     }
 
+    pub fn spill_write(file: &mut File, buf: &[u8]) -> io::Result<()> {
+        use std::io::Write;
+        let kind = plan().as_ref().map(|p| p.0.as_str()).unwrap_or("");
+        let errno = match kind {
+            "spill-enospc" => libc::ENOSPC,
+            "spill-eio" => libc::EIO,
+            _ => return file.write_all(buf),
+        };
+        let nth = SPILLS.fetch_add(1, Ordering::SeqCst) + 1;
+        if plan().as_ref().is_some_and(|p| nth >= p.1) {
+            eprintln!("letterbox: fault injection: spool write {kind}");
+            return Err(io::Error::from_raw_os_error(errno));
+        }
+        file.write_all(buf)
+    }
+
+    /// Longest a stall lasts, should a test never release it.
+    const STALL_MAX: std::time::Duration = std::time::Duration::from_secs(60);
+
+    pub fn stall_point() {
+        let v = std::env::var("LETTERBOX_FAULT").unwrap_or_default();
+        let Some(gate) = v.strip_prefix("stall@").map(std::path::Path::new) else { return };
+        if !gate.exists() {
+            return;
+        }
+        let mut marker = gate.as_os_str().to_owned();
+        marker.push(".stalled");
+        let _ = std::fs::write(&marker, b"");
+        eprintln!("letterbox: fault injection: directory sync stalled");
+        let start = std::time::Instant::now();
+        while gate.exists() && start.elapsed() < STALL_MAX {
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+    }
+
     pub fn crash_point(name: &str) {
         let v = std::env::var("LETTERBOX_FAULT").unwrap_or_default();
         if v.strip_prefix("crash@") == Some(name) {
@@ -91,6 +134,13 @@ pub fn crash_point(name: &str) {
     let _ = name;
 }
 
+/// Before a directory sync: waits while a test holds the `stall@PATH` gate.
+#[inline]
+pub fn stall_point() {
+    #[cfg(feature = "fault-injection")]
+    imp::stall_point();
+}
+
 /// Writes all of `buf` at `pos` (the store's only write path for folder files).
 #[inline]
 pub fn write_at(file: &File, buf: &[u8], pos: u64) -> io::Result<()> {
@@ -100,6 +150,18 @@ pub fn write_at(file: &File, buf: &[u8], pos: u64) -> io::Result<()> {
     {
         use std::os::unix::fs::FileExt;
         file.write_all_at(buf, pos)
+    }
+}
+
+/// Writes all of `buf` at the end of a spool's spill file (`util::Spool`).
+#[inline]
+pub fn spill_write(file: &mut File, buf: &[u8]) -> io::Result<()> {
+    #[cfg(feature = "fault-injection")]
+    return imp::spill_write(file, buf);
+    #[cfg(not(feature = "fault-injection"))]
+    {
+        use std::io::Write;
+        file.write_all(buf)
     }
 }
 

@@ -35,6 +35,11 @@
 //!   5..=31 keywords numbered by KEYWORD records (27 per folder).
 //! * `date` is the IMAP internal date, Unix seconds. `attrs` bit 0: the message came from a
 //!   CRLF mbox (export keeps CRLF for it); other bits zero.
+//! * `meta` is the message's MIME summary (ENVELOPE, BODYSTRUCTURE, SEARCH header fields),
+//!   written by every delivery path; its format is specified in `crate::mime`'s `meta`
+//!   module (postcard, versioned by an extension byte). Empty: none was stored (versions
+//!   before issue 13 for SMTP, `deliver` and mbox import); readers compute it once and keep
+//!   it in the folder's meta cache (`super::metacache`), and compaction folds it in.
 //! * `body` is the message exactly as served (CRLF line ends, SMTP dot-stuffing undone).
 //! * Every record carries the folder's modification sequence after it (RFC 7162 MODSEQ);
 //!   a later FLAGS or EXPUNGE record overrides earlier state; readers apply records in order.

@@ -6,6 +6,8 @@
 //!
 //! ```text
 //! INBOX.lbx  INBOX.idx          folder file and its index
+//! INBOX.mcx                     meta cache: summaries computed for messages stored without
+//!                               one (a cache like the index; see `metacache`)
 //! Sent.lbx   Sent.idx           other folders: name encoded by `file_stem`
 //! *.lbx.quarantine              damaged bytes moved aside by recovery or `check --repair`
 //! tmp/                          spill files of messages being received (unlinked at once)
@@ -23,6 +25,7 @@ pub mod fault;
 pub mod folder;
 pub mod format;
 pub mod index;
+pub mod metacache;
 pub mod state;
 pub mod writer;
 
@@ -166,7 +169,7 @@ impl Store {
         Folder::open_light(&self.folder_path(name)?)
     }
 
-    /// Deletes a folder and its index (INBOX cannot be deleted).
+    /// Deletes a folder, its index and its meta cache (INBOX cannot be deleted).
     pub fn delete(&self, name: &str) -> Result<()> {
         let canon = canonical(name)?;
         if canon == INBOX {
@@ -178,6 +181,7 @@ impl Store {
             _ => e.into(),
         })?;
         let _ = std::fs::remove_file(index::path_for(&p));
+        let _ = std::fs::remove_file(metacache::path_for(&p));
         crate::sys::fsync_dir(&self.dir)?;
         Ok(())
     }
@@ -247,6 +251,7 @@ impl Store {
         for (_, _, pa, _) in &pairs {
             std::fs::remove_file(pa)?;
             let _ = std::fs::remove_file(index::path_for(pa));
+            let _ = std::fs::remove_file(metacache::path_for(pa));
         }
         crate::sys::fsync_dir(&self.dir)?;
         fault::crash_point("rename.unlinked");
@@ -328,6 +333,7 @@ impl Store {
             crate::sys::fsync_dir(&self.dir)?;
             std::fs::remove_file(&pa)?;
             let _ = std::fs::remove_file(index::path_for(&pa));
+            let _ = std::fs::remove_file(metacache::path_for(&pa));
         }
         crate::sys::fsync_dir(&self.dir)?;
         self.carry_names(&names)?;
@@ -418,6 +424,7 @@ impl Store {
         Folder::create_replacing(inbox, &header)?;
         crate::sys::fsync_dir(&self.dir)?;
         let _ = std::fs::remove_file(index::path_for(inbox));
+        let _ = std::fs::remove_file(metacache::path_for(inbox));
         Ok(())
     }
 

@@ -1,7 +1,8 @@
 //! The store writer thread: every write of the server process goes through one thread that
 //! batches concurrent requests, so N sessions' appends share one lock and one `fdatasync`
 //! (group commit, DESIGN.md §2.4). The executor never blocks on disk: callers await a
-//! reply channel.
+//! reply channel. Folder-level writes (IMAP CREATE, DELETE, RENAME, subscriptions: each
+//! fsyncs the data directory) run here too, in order with the appends queued before them.
 //!
 //! Gathering: when the previous batch had several writers, the next batch waits a moment
 //! (at most half the previous batch's write+sync time, never more than [`MAX_GATHER`]) for
@@ -33,6 +34,9 @@ pub const QUEUE: usize = 1024;
 /// A closure run on the writer thread with its handle of a folder.
 pub type WriterCall = Box<dyn FnOnce(Result<&mut Folder>) + Send>;
 
+/// A closure run on the writer thread with the data directory (folder-level writes).
+pub type StoreCall = Box<dyn FnOnce(&Store) + Send>;
+
 /// Appends for one folder inside a batch, with their reply channels.
 type Group = (String, Vec<NewMessage>, Vec<Sender<Result<u32>>>);
 
@@ -48,6 +52,10 @@ pub enum Request {
     Call {
         folder: String,
         f: WriterCall,
+    },
+    /// A write on the data directory rather than one folder; the closure replies.
+    Dir {
+        f: StoreCall,
     },
 }
 
@@ -93,6 +101,19 @@ impl Writer {
         rx.recv().await.map_err(|_| gone())?
     }
 
+    /// Runs `f` on the writer thread with the data directory and returns its result.
+    pub async fn call_store<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Store) -> Result<T> + Send + 'static,
+    ) -> Result<T> {
+        let (reply, rx) = channel::bounded(1);
+        let f = Box::new(move |store: &Store| {
+            let _ = reply.try_send(f(store));
+        });
+        self.tx.send(Request::Dir { f }).await.map_err(|_| gone())?;
+        rx.recv().await.map_err(|_| gone())?
+    }
+
     /// Blocking form of `append` for threads outside the executor.
     pub fn append_blocking(&self, folder: &str, msg: NewMessage) -> Result<u32> {
         smol::block_on(self.append(folder, msg))
@@ -108,17 +129,13 @@ fn run(store: Store, rx: Receiver<Request>, compact_threshold: u64) {
     // Appends in the previous batch, and how long writing and syncing it took.
     let (mut expected, mut last_sync) = (1usize, Duration::ZERO);
     while let Ok(first) = rx.recv_blocking() {
-        let first = match first {
-            Request::Call { folder, f } => {
-                f(folder_for(&store, &mut folders, &folder));
-                maybe_compact(&mut folders, &folder, compact_threshold);
-                continue;
-            }
-            append => append,
-        };
+        if !matches!(first, Request::Append { .. }) {
+            run_one(&store, &mut folders, first, compact_threshold);
+            continue;
+        }
         let mut batch = vec![first];
         let mut bytes = size_of(&batch[0]);
-        let mut call = None;
+        let mut other = None;
         let deadline = Instant::now() + (last_sync / 2).min(MAX_GATHER);
         while batch.len() < MAX_BATCH && bytes < MAX_BATCH_BYTES {
             let next = match rx.try_recv() {
@@ -127,14 +144,14 @@ fn run(store: Store, rx: Receiver<Request>, compact_threshold: u64) {
                 Err(_) => None,
             };
             match next {
-                Some(Request::Call { folder, f }) => {
-                    // Keep order: appends queued before the call are written first.
-                    call = Some((folder, f));
-                    break;
-                }
-                Some(r) => {
+                Some(r @ Request::Append { .. }) => {
                     bytes += size_of(&r);
                     batch.push(r);
+                }
+                Some(r) => {
+                    // Keep order: appends queued before the call are written first.
+                    other = Some(r);
+                    break;
                 }
                 None => break,
             }
@@ -143,10 +160,21 @@ fn run(store: Store, rx: Receiver<Request>, compact_threshold: u64) {
         let t = Instant::now();
         append_batch(&store, &mut folders, batch);
         last_sync = t.elapsed();
-        if let Some((folder, f)) = call {
-            f(folder_for(&store, &mut folders, &folder));
-            maybe_compact(&mut folders, &folder, compact_threshold);
+        if let Some(r) = other {
+            run_one(&store, &mut folders, r, compact_threshold);
         }
+    }
+}
+
+/// Runs a request that is not an append (a folder call or a data-directory write).
+fn run_one(store: &Store, folders: &mut HashMap<String, Folder>, req: Request, compact_threshold: u64) {
+    match req {
+        Request::Call { folder, f } => {
+            f(folder_for(store, folders, &folder));
+            maybe_compact(folders, &folder, compact_threshold);
+        }
+        Request::Dir { f } => f(store),
+        append @ Request::Append { .. } => append_batch(store, folders, vec![append]),
     }
 }
 
@@ -180,7 +208,7 @@ fn maybe_compact(folders: &mut HashMap<String, Folder>, name: &str, threshold: u
 fn size_of(r: &Request) -> u64 {
     match r {
         Request::Append { msg, .. } => msg.body.len(),
-        Request::Call { .. } => 0,
+        Request::Call { .. } | Request::Dir { .. } => 0,
     }
 }
 

@@ -222,7 +222,8 @@ impl From<io::Error> for StoreError {
 
 /// Synchronous reads the core makes during [`super::Session::poll`]. The driver passes its
 /// implementation into each `poll`. Reads must be quick (page cache, in-RAM index); writes
-/// never go through this trait, they are [`Event`]s.
+/// never go through this trait, they are [`Event`]s (folder-level ones [`MailboxOp`]s), so
+/// no fsync runs inside `poll`.
 pub trait Mailstore {
     /// All folders (INBOX included).
     fn folders(&mut self) -> Result<Vec<FolderInfo>, StoreError>;
@@ -251,18 +252,29 @@ pub trait Mailstore {
     fn read(&mut self, folder: &str, uid: u32, offset: u64, buf: &mut [u8]) -> Result<usize, StoreError>;
     /// The cached MIME structure of message `uid` (computed at delivery, see `crate::mime`).
     fn mime(&mut self, folder: &str, uid: u32) -> Result<MimeSummary, StoreError>;
-    /// CREATE (RFC 3501 §6.3.3): a new empty folder; `Exists` if it is there. With
-    /// `special_use` (RFC 6154 §3, checked unused by the core) the folder gets it.
-    fn create(&mut self, folder: &str, special_use: Option<&str>) -> Result<(), StoreError>;
-    /// DELETE (§6.3.4): removes the folder and its messages.
-    fn delete(&mut self, folder: &str) -> Result<(), StoreError>;
-    /// RENAME (§6.3.5); INBOX's special rename (move all its messages to `to`, INBOX stays,
-    /// empty) is the store's job, durable before it returns.
-    fn rename(&mut self, from: &str, to: &str) -> Result<(), StoreError>;
-    /// SUBSCRIBE / UNSUBSCRIBE (§6.3.6-7): persisted names.
-    fn subscribe(&mut self, folder: &str, on: bool) -> Result<(), StoreError>;
+    /// Just [`MimeSummary::header_fields`] of message `uid` (SEARCH header keys); a store
+    /// may answer it without decoding the whole summary.
+    fn header_fields(&mut self, folder: &str, uid: u32) -> Result<Option<Vec<(String, String)>>, StoreError> {
+        Ok(self.mime(folder, uid)?.header_fields)
+    }
     /// Subscribed names, for LSUB (§6.3.9).
     fn subscriptions(&mut self) -> Result<Vec<String>, StoreError>;
+}
+
+/// A folder-level write (RFC 3501 §6.3.3-§6.3.7), done durably by the driver before it
+/// calls [`super::Session::mailbox_done`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MailboxOp {
+    /// CREATE (§6.3.3): a new empty folder; `Exists` if it is there. With `special_use`
+    /// (RFC 6154 §3, checked unused by the core) the folder gets it, or is not created.
+    Create { name: String, special_use: Option<&'static str> },
+    /// DELETE (§6.3.4): removes the folder and its messages.
+    Delete { name: String },
+    /// RENAME (§6.3.5), inferior names with it; INBOX's special rename (all its messages
+    /// move to `to`, INBOX stays, empty) is the store's job.
+    Rename { from: String, to: String },
+    /// SUBSCRIBE / UNSUBSCRIBE (§6.3.6-7): the persisted list gains or loses `name`.
+    Subscribe { name: String, on: bool },
 }
 
 /// How STORE changes flags (RFC 3501 §6.4.6).
@@ -326,6 +338,9 @@ pub enum Event {
     /// expunge them from `from` (RFC 6851). Call `copy_done` with the target UIDVALIDITY and
     /// the (source, new) UID pairs in order.
     Copy { from: String, uids: Vec<u32>, to: String, mv: bool },
+    /// CREATE, DELETE, RENAME, SUBSCRIBE or UNSUBSCRIBE: do it durably (off the executor:
+    /// these fsync the data directory), then call `mailbox_done`.
+    Mailbox(MailboxOp),
     /// Flush replies and close the connection.
     Close,
 }

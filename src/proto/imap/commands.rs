@@ -5,7 +5,7 @@
 //! LIST and LSUB are in `list.rs`. Reads go through the [`Mailstore`]; writes become
 //! [`Event`]s answered by the driver's callbacks.
 
-use super::api::{flag, Event, Mailstore, Snapshot, StoreOp};
+use super::api::{flag, Event, MailboxOp, Mailstore, Snapshot, StoreOp};
 use super::fetch::{FetchAtt, FetchJob};
 use super::parser::{append_prefix, Command, Flag, QResync, StatusItem};
 use super::search::{SearchJob, SearchKey};
@@ -142,15 +142,15 @@ impl Session {
                 self.select(tag, &mailbox, read_only, (condstore, qresync), store)
             }
             Command::Status { mailbox, items } => self.status(tag, &mailbox, &items, store),
-            Command::Rename(a, b) => self.rename(tag, &a, &b, store),
+            Command::Rename(a, b) => self.rename(tag, &a, &b),
             Command::Create(m, uses) => self.create(tag, &m, &uses, store),
-            Command::Delete(m) => self.delete(tag, &m, store),
+            Command::Delete(m) => self.delete(tag, &m),
             Command::Subscribe(m, on) => match self.folder_name(&m) {
                 Err(e) => self.tagged(&tag, self.name_error(e)),
-                Ok(name) => match store.subscribe(&name, on) {
-                    Ok(()) => self.tagged(&tag, if on { "OK SUBSCRIBE completed" } else { "OK UNSUBSCRIBE completed" }),
-                    Err(e) => self.tagged(&tag, store_error(e, false)),
-                },
+                Ok(name) => {
+                    let done = if on { "OK SUBSCRIBE completed" } else { "OK UNSUBSCRIBE completed" };
+                    self.mailbox_op(tag, MailboxOp::Subscribe { name, on }, done)
+                }
             },
             Command::Copy { uid, set, mailbox, mv } => self.copy(tag, uid, &set, &mailbox, mv),
             Command::Close => self.close_mailbox(tag, store),
@@ -201,14 +201,17 @@ impl Session {
                 return self.tagged(&tag, "NO [USEATTR] Special-use attribute already in use");
             }
         }
-        match store.create(&name, special) {
-            Ok(()) => self.tagged(&tag, "OK CREATE completed"),
-            Err(e) => self.tagged(&tag, store_error(e, false)),
-        }
+        self.mailbox_op(tag, MailboxOp::Create { name, special_use: special }, "OK CREATE completed");
+    }
+
+    /// A folder-level write goes to the driver; the tagged reply waits for `mailbox_done`.
+    fn mailbox_op(&mut self, tag: Tag, op: MailboxOp, done: &'static str) {
+        self.pending = Pending::Mailbox { tag, done };
+        self.out.push_back(Event::Mailbox(op));
     }
 
     /// RFC 3501 §6.3.4 DELETE (INBOX and the selected folder are refused).
-    fn delete(&mut self, tag: Tag, raw: &[u8], store: &mut dyn Mailstore) {
+    fn delete(&mut self, tag: Tag, raw: &[u8]) {
         let name = match self.folder_name(raw) {
             Ok(n) => n,
             Err(e) => return self.tagged(&tag, self.name_error(e)),
@@ -219,15 +222,12 @@ impl Session {
         if self.selected.as_ref().is_some_and(|s| s.name == name) {
             self.deselect();
         }
-        match store.delete(&name) {
-            Ok(()) => self.tagged(&tag, "OK DELETE completed"),
-            Err(e) => self.tagged(&tag, store_error(e, false)),
-        }
+        self.mailbox_op(tag, MailboxOp::Delete { name }, "OK DELETE completed");
     }
 
     /// RFC 3501 §6.3.5 RENAME; renaming INBOX moves its messages into the new folder and
     /// leaves INBOX empty (the store does that durably).
-    fn rename(&mut self, tag: Tag, a: &[u8], b: &[u8], store: &mut dyn Mailstore) {
+    fn rename(&mut self, tag: Tag, a: &[u8], b: &[u8]) {
         let (from, to) = match (self.folder_name(a), self.folder_name(b)) {
             (Ok(f), Ok(t)) => (f, t),
             (Err(e), _) | (_, Err(e)) => return self.tagged(&tag, self.name_error(e)),
@@ -241,10 +241,7 @@ impl Session {
         if self.selected.as_ref().is_some_and(|s| s.name == from) {
             self.deselect();
         }
-        match store.rename(&from, &to) {
-            Ok(()) => self.tagged(&tag, "OK RENAME completed"),
-            Err(e) => self.tagged(&tag, store_error(e, false)),
-        }
+        self.mailbox_op(tag, MailboxOp::Rename { from, to }, "OK RENAME completed");
     }
 
     /// RFC 3501 §6.4.7 COPY, RFC 6851 MOVE: the driver copies durably, then `copy_done`.

@@ -4,7 +4,9 @@
 
 use std::collections::BTreeMap;
 
-use super::api::{flag, Changes, Event, FlagUpdate, FolderInfo, Mailstore, MsgMeta, Snapshot, StoreError, StoreOp};
+use super::api::{
+    flag, Changes, Event, FlagUpdate, FolderInfo, MailboxOp, Mailstore, MsgMeta, Snapshot, StoreError, StoreOp,
+};
 use super::session::Session;
 use crate::mime::MimeSummary;
 
@@ -97,8 +99,59 @@ impl MemStore {
                 }
                 session.copy_done(r);
             }
+            Event::Mailbox(op) => session.mailbox_done(self.mailbox(op)),
             _ => {}
         }
+    }
+
+    /// A folder-level write (CREATE, DELETE, RENAME, SUBSCRIBE).
+    pub fn mailbox(&mut self, op: &MailboxOp) -> Result<(), StoreError> {
+        match op {
+            MailboxOp::Create { name, special_use } => self.create(name, *special_use),
+            MailboxOp::Delete { name } => self.delete(name),
+            MailboxOp::Rename { from, to } => self.rename(from, to),
+            MailboxOp::Subscribe { name, on } => self.subscribe(name, *on),
+        }
+    }
+
+    pub fn create(&mut self, folder: &str, special_use: Option<&str>) -> Result<(), StoreError> {
+        if self.folders.contains_key(folder) {
+            return Err(StoreError::Exists);
+        }
+        if let Some(a) = special_use {
+            self.special.insert(folder.to_owned(), a.to_owned());
+        }
+        let uidvalidity = 2000 + self.folders.len() as u32;
+        self.folders.insert(folder.to_owned(), Folder { uidvalidity, uidnext: 1, ..Folder::default() });
+        Ok(())
+    }
+
+    pub fn delete(&mut self, folder: &str) -> Result<(), StoreError> {
+        self.folders.remove(folder).map(|_| ()).ok_or(StoreError::NotFound)
+    }
+
+    pub fn rename(&mut self, from: &str, to: &str) -> Result<(), StoreError> {
+        if self.folders.contains_key(to) {
+            return Err(StoreError::Exists);
+        }
+        let f = self.folders.remove(from).ok_or(StoreError::NotFound)?;
+        if from == "INBOX" {
+            // RFC 3501 §6.3.5: the messages move, INBOX stays, empty, and goes on from its
+            // UIDVALIDITY and UIDNEXT (as the real store does, see `Store::rename_inbox`).
+            let (uidvalidity, uidnext) = (f.uidvalidity, f.uidnext);
+            self.folders.insert(from.to_owned(), Folder { uidvalidity, uidnext, ..Folder::default() });
+        }
+        self.folders.insert(to.to_owned(), f);
+        Ok(())
+    }
+
+    pub fn subscribe(&mut self, folder: &str, on: bool) -> Result<(), StoreError> {
+        if on {
+            self.subscribed.insert(folder.to_owned());
+        } else {
+            self.subscribed.remove(folder);
+        }
+        Ok(())
     }
 
     fn keyword_bits(&mut self, folder: &str, kws: &[String]) -> u32 {
@@ -252,46 +305,6 @@ impl Mailstore for MemStore {
 
     fn mime(&mut self, folder: &str, uid: u32) -> Result<MimeSummary, StoreError> {
         Ok(MimeSummary::parse(self.message(folder, uid)?))
-    }
-
-    fn create(&mut self, folder: &str, special_use: Option<&str>) -> Result<(), StoreError> {
-        if self.folders.contains_key(folder) {
-            return Err(StoreError::Exists);
-        }
-        if let Some(a) = special_use {
-            self.special.insert(folder.to_owned(), a.to_owned());
-        }
-        let uidvalidity = 2000 + self.folders.len() as u32;
-        self.folders.insert(folder.to_owned(), Folder { uidvalidity, uidnext: 1, ..Folder::default() });
-        Ok(())
-    }
-
-    fn delete(&mut self, folder: &str) -> Result<(), StoreError> {
-        self.folders.remove(folder).map(|_| ()).ok_or(StoreError::NotFound)
-    }
-
-    fn rename(&mut self, from: &str, to: &str) -> Result<(), StoreError> {
-        if self.folders.contains_key(to) {
-            return Err(StoreError::Exists);
-        }
-        let f = self.folders.remove(from).ok_or(StoreError::NotFound)?;
-        if from == "INBOX" {
-            // RFC 3501 §6.3.5: the messages move, INBOX stays, empty, and goes on from its
-            // UIDVALIDITY and UIDNEXT (as the real store does, see `Store::rename_inbox`).
-            let (uidvalidity, uidnext) = (f.uidvalidity, f.uidnext);
-            self.folders.insert(from.to_owned(), Folder { uidvalidity, uidnext, ..Folder::default() });
-        }
-        self.folders.insert(to.to_owned(), f);
-        Ok(())
-    }
-
-    fn subscribe(&mut self, folder: &str, on: bool) -> Result<(), StoreError> {
-        if on {
-            self.subscribed.insert(folder.to_owned());
-        } else {
-            self.subscribed.remove(folder);
-        }
-        Ok(())
     }
 
     fn subscriptions(&mut self) -> Result<Vec<String>, StoreError> {

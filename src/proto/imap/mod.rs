@@ -37,6 +37,9 @@
 //!                 s.store_done_with(Ok((vec![FlagUpdate { uid, flags, modseq }], keyword_list)), skipped)
 //!             }
 //!             Event::Expunge { folder, uids } => s.expunge_done(Ok(uids_removed)),
+//!             Event::Copy { from, uids, to, mv } => s.copy_done(Ok((uidvalidity, pairs))),
+//!             Event::Mailbox(op) => { CREATE/DELETE/RENAME/SUBSCRIBE durably, off the executor;
+//!                                     s.mailbox_done(Ok(()) or Err(e)) }
 //!             Event::Close => { flush; close; if a spool is open, discard it; return }
 //!         }
 //!     }
@@ -55,7 +58,7 @@
 //!   EXISTS/EXPUNGE/FETCH FLAGS only at those points, never during FETCH, STORE or SEARCH,
 //!   RFC 3501 §7.4.1), `read(folder, uid, offset, buf)` (bodies, streamed in
 //!   [`OUTPUT_CHUNK`] pieces, one `Reply` per `poll`: the driver's write is the
-//!   backpressure), `mime(folder, uid)` (cached [`crate::mime::MimeSummary`]).
+//!   backpressure), `mime(folder, uid)` ([`crate::mime::MimeSummary`], stored at delivery or computed once and kept).
 //! * Writes are events; while one is outstanding `poll` returns `None` and input stays
 //!   buffered. Each has exactly one callback: `auth_result`, `append_done`, `store_done`,
 //!   `expunge_done`, `tls_started`. FETCH of a body without .PEEK first emits a `Store`
@@ -115,7 +118,7 @@ pub mod types;
 mod view;
 
 pub use api::{flag, AuthOutcome, Changes, Event, FlagUpdate, FolderInfo, ImapPolicy, Mailstore, MsgMeta};
-pub use api::{PeerInfo, Snapshot, StoreError, StoreOp, LITERAL_FLOOR, MIN_AUTOLOGOUT_MS};
+pub use api::{MailboxOp, PeerInfo, Snapshot, StoreError, StoreOp, LITERAL_FLOOR, MIN_AUTOLOGOUT_MS};
 pub use commands::KEYWORD_MAX;
 pub use encode::{parse_addresses, Address};
 pub use fetch::{FETCH_ATTS_MAX, HEADER_FIELDS_MAX, OUTPUT_CHUNK, SECTION_DEPTH_MAX};

@@ -9,7 +9,7 @@ use super::api::{flag, Mailstore, MsgMeta, StoreError};
 use super::reader::{date, Bad, P, R};
 use super::types::SequenceSet;
 use super::view::{MetaCursor, Selected};
-use crate::mime::{fields, MimeSummary};
+use crate::mime::{fields, MimeSummary, SEARCH_FIELDS};
 
 /// Nesting of `(`, NOT and OR in one search program.
 pub const SEARCH_DEPTH_MAX: usize = 32;
@@ -240,12 +240,24 @@ pub struct Candidate<'a> {
     pub max_seq: u32,
     pub max_uid: u32,
     mime: Option<MimeSummary>,
+    /// [`MimeSummary::header_fields`], fetched alone when the summary is not needed.
+    fields: Option<Option<Vec<(String, String)>>>,
     header: Option<Vec<u8>>,
 }
 
 impl<'a> Candidate<'a> {
     pub fn new(folder: &'a str, seq: u32, meta: MsgMeta, keywords: &'a [String], max: (u32, u32)) -> Self {
-        Candidate { folder, seq, meta, keywords, max_seq: max.0, max_uid: max.1, mime: None, header: None }
+        Candidate {
+            folder,
+            seq,
+            meta,
+            keywords,
+            max_seq: max.0,
+            max_uid: max.1,
+            mime: None,
+            fields: None,
+            header: None,
+        }
     }
 
     /// Does the message match `key`? (Recursion is bounded by SEARCH_DEPTH_MAX.)
@@ -301,28 +313,23 @@ impl<'a> Candidate<'a> {
     }
 
     fn header_match(&mut self, field: &str, value: &str, store: &mut dyn Mailstore) -> Result<bool, StoreError> {
+        // Issue 13: the fields stored with the summary answer without reading the message.
+        if SEARCH_FIELDS.iter().any(|f| f.eq_ignore_ascii_case(field)) {
+            if self.fields.is_none() {
+                self.fields = Some(match &self.mime {
+                    Some(m) => m.header_fields.clone(),
+                    None => store.header_fields(self.folder, self.meta.uid)?,
+                });
+            }
+            if let Some(Some(stored)) = &self.fields {
+                return Ok(field_match(stored, field, value));
+            }
+        }
         if self.header.is_none() {
             let len = self.mime(store)?.parts.first().map_or(0, |p| p.header_len);
             self.header = Some(read_range(store, self.folder, self.meta.uid, 0, len.min(SEARCH_HEADER_MAX))?);
         }
-        let header = self.header.as_deref().unwrap_or(&[]);
-        let needle = value.to_ascii_lowercase();
-        // RFC 2047 encoded words are matched decoded as well, so `SEARCH CHARSET UTF-8
-        // SUBJECT café` finds `Subject: =?UTF-8?Q?caf=C3=A9?=` (found by tests/imap_e2e.rs
-        // imaplib_every_command: non-ASCII subjects were unsearchable).
-        let is_address =
-            ["from", "to", "cc", "bcc", "sender", "reply-to"].iter().any(|f| f.eq_ignore_ascii_case(field));
-        Ok(fields(header).iter().any(|(n, v)| {
-            n.eq_ignore_ascii_case(field)
-                && (v.to_ascii_lowercase().contains(&needle)
-                    || decode_words(v).to_ascii_lowercase().contains(&needle)
-                    // Addresses also match in their normalized form (comments, spaces and
-                    // quoting removed), as the ENVELOPE shows them.
-                    || (is_address
-                        && super::encode::parse_addresses(v)
-                            .iter()
-                            .any(|a| a.display().to_ascii_lowercase().contains(&needle))))
-        }))
+        Ok(field_match(&fields(self.header.as_deref().unwrap_or(&[])), field, value))
     }
 
     /// Substring scan of the body (`body_only`) or the whole message, chunk by chunk with
@@ -347,6 +354,27 @@ impl<'a> Candidate<'a> {
             off += n as u64;
         }
     }
+}
+
+/// Does an occurrence of `field` among `fields` contain `value` (RFC 3501 §6.4.4 HEADER,
+/// FROM, TO, CC, BCC, SUBJECT)?
+fn field_match(fields: &[(String, String)], field: &str, value: &str) -> bool {
+    let needle = value.to_ascii_lowercase();
+    // RFC 2047 encoded words are matched decoded as well, so `SEARCH CHARSET UTF-8
+    // SUBJECT café` finds `Subject: =?UTF-8?Q?caf=C3=A9?=` (found by tests/imap_e2e.rs
+    // imaplib_every_command: non-ASCII subjects were unsearchable).
+    let is_address = ["from", "to", "cc", "bcc", "sender", "reply-to"].iter().any(|f| f.eq_ignore_ascii_case(field));
+    fields.iter().any(|(n, v)| {
+        n.eq_ignore_ascii_case(field)
+            && (v.to_ascii_lowercase().contains(&needle)
+                || decode_words(v).to_ascii_lowercase().contains(&needle)
+                // Addresses also match in their normalized form (comments, spaces and
+                // quoting removed), as the ENVELOPE shows them.
+                || (is_address
+                    && super::encode::parse_addresses(v)
+                        .iter()
+                        .any(|a| a.display().to_ascii_lowercase().contains(&needle))))
+    })
 }
 
 /// RFC 2047 §4-§6: decodes `=?charset?B|Q?text?=` words (UTF-8, US-ASCII and ISO-8859-1 /

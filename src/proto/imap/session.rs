@@ -63,6 +63,11 @@ pub(super) enum Pending {
         tag: Tag,
         mv: bool,
     },
+    /// Driver: `mailbox_done`; `done` is the tagged OK text.
+    Mailbox {
+        tag: Tag,
+        done: &'static str,
+    },
     /// Streaming FETCH output, one chunk per poll; `done` is the tagged text at the end
     /// (a QRESYNC SELECT streams its changed messages this way, RFC 7162 §3.2.5).
     Fetch {
@@ -95,6 +100,7 @@ impl Pending {
                 | Pending::Store { .. }
                 | Pending::Expunge { .. }
                 | Pending::Copy { .. }
+                | Pending::Mailbox { .. }
         )
     }
 }
@@ -302,6 +308,17 @@ impl Session {
         }
         self.raw(buf);
         self.pending = Pending::Finish { tag, text: "OK MOVE completed".into(), refresh: true };
+    }
+
+    /// The driver's answer to [`Event::Mailbox`].
+    pub fn mailbox_done(&mut self, result: Result<(), StoreError>) {
+        let Pending::Mailbox { tag, done } = std::mem::replace(&mut self.pending, Pending::None) else {
+            return;
+        };
+        match result {
+            Ok(()) => self.tagged(&tag, done),
+            Err(e) => self.tagged(&tag, store_error(e, false)),
+        }
     }
 
     fn limits(&self) -> Limits {

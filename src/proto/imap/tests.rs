@@ -333,9 +333,9 @@ fn mime_summary_offsets_and_serde() {
     let p = m.resolve(&[1, 2]).and_then(|i| m.part(i)).cloned().unwrap_or_else(|| m.parts[0].clone());
     let body = MULTI.get(p.body_offset as usize..(p.body_offset + p.body_len) as usize);
     assert_eq!(body, Some(&b"<p>html</p>"[..]));
-    let bytes = postcard::to_allocvec(&m).unwrap_or_default();
+    let bytes = m.clone().to_meta();
     assert!(bytes.len() < 600, "{}", bytes.len());
-    assert_eq!(postcard::from_bytes::<MimeSummary>(&bytes).ok(), Some(m));
+    assert_eq!(MimeSummary::from_meta(&bytes), Some(m));
 }
 
 #[test]
@@ -548,4 +548,33 @@ fn dribbled_bytes_do_not_postpone_prelogin_autologout() {
         assert!(h.closed && out.contains("* BYE Autologout"), "{out}");
         assert_eq!(h.now, 2_000, "cut at the pre-login deadline");
     }
+}
+
+/// Issue 13: a folder command is an event for the driver (which syncs off the executor);
+/// its tagged reply, and every later command, waits for `mailbox_done`.
+#[test]
+fn folder_commands_wait_for_the_driver() {
+    let mut store = MemStore::new(&["INBOX"]);
+    let peer = PeerInfo { ip: [127, 0, 0, 1].into(), is_tls: false, tls_available: false };
+    let mut s = Session::new(Arc::new(ImapPolicy::default()), peer, 0);
+    s.feed(b"a LOGIN alice secret\r\nb CREATE Work\r\nc NOOP\r\n");
+    let mut replies = String::new();
+    let mut ops = Vec::new();
+    while let Some(ev) = s.poll(0, &mut store) {
+        match ev {
+            Event::CheckCredentials { .. } => s.auth_result(AuthOutcome::Ok),
+            Event::Reply(b) => replies.push_str(&String::from_utf8_lossy(&b)),
+            Event::Mailbox(op) => ops.push(op),
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    assert_eq!(ops, vec![MailboxOp::Create { name: "Work".into(), special_use: None }]);
+    assert!(!replies.contains("b ") && !replies.contains("c "), "{replies}");
+    assert!(s.deadline().is_none(), "waits for the driver, not the autologout");
+    s.mailbox_done(Err(StoreError::Exists));
+    let mut after = String::new();
+    while let Some(Event::Reply(b)) = s.poll(0, &mut store) {
+        after.push_str(&String::from_utf8_lossy(&b));
+    }
+    assert!(after.starts_with("b NO [ALREADYEXISTS]") && after.contains("\r\nc OK"), "{after}");
 }

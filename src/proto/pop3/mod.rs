@@ -43,16 +43,15 @@
 
 mod api;
 mod command;
-mod dotstuff;
 mod line;
 mod maildrop;
 mod session;
 #[cfg(test)]
 mod tests;
 
+pub use super::dotstuff::{stuff_all, DotStuffer};
 pub use api::{AuthOutcome, Event, PeerInfo, Pop3Policy, MIN_AUTOLOGOUT_MS};
 pub use command::ARGUMENT_MAX;
-pub use dotstuff::{stuff_all, DotStuffer};
 pub use line::{COMMAND_LINE_MAX, INPUT_BUFFER_MAX, SASL_LINE_MAX};
 pub use maildrop::MsgInfo;
 pub use session::{Session, LISTING_CHUNK, MAX_AUTH_FAILURES, MAX_ERRORS};

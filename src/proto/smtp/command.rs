@@ -5,6 +5,20 @@
 
 use super::address::{self, AddrError, Mailbox, Reader};
 
+/// RFC 4954 §4 `"AUTH" SP sasl-mech [SP initial-response]`; `=` is an empty response.
+fn auth(args: &[u8]) -> Result<Command, CommandError> {
+    let mut parts = args.split(|&b| b == b' ').filter(|p| !p.is_empty());
+    let mech = parts.next().ok_or(CommandError::Syntax)?;
+    let initial = parts.next().map(|r| if r == b"=" { Vec::new() } else { r.to_vec() });
+    // RFC 4422 §3.1 sasl-mech: 1-20 of upper-case letters, digits, "-" and "_".
+    let mech_ok = (1..=20).contains(&mech.len()) && mech.iter().all(|c| c.is_ascii_alphanumeric() || b"-_".contains(c));
+    if parts.next().is_some() || !mech_ok {
+        return Err(CommandError::Syntax);
+    }
+    let mechanism = String::from_utf8_lossy(mech).to_ascii_uppercase();
+    Ok(Command::Auth { mechanism, initial })
+}
+
 /// RFC 1870 §3 `size-value ::= 1*20DIGIT`.
 const SIZE_DIGITS_MAX: usize = 20;
 
@@ -13,6 +27,11 @@ const SIZE_DIGITS_MAX: usize = 20;
 pub enum Command {
     /// RFC 5321 §4.1.1.1 `ehlo = "EHLO" SP ( Domain / address-literal ) CRLF`.
     Ehlo(String),
+    /// RFC 4954 §4 `AUTH mechanism [initial-response]` (the response still base64).
+    Auth {
+        mechanism: String,
+        initial: Option<Vec<u8>>,
+    },
     /// RFC 5321 §4.1.1.1 `helo = "HELO" SP Domain CRLF`.
     Helo(String),
     /// RFC 5321 §4.1.1.2; `from` is `None` for the null reverse-path `<>`.
@@ -94,7 +113,8 @@ pub fn command(line: &[u8], utf8: bool) -> Result<Command, CommandError> {
         _ if is("NOOP") => Ok(Command::Noop),
         _ if is("HELP") => Ok(Command::Help),
         _ if is("VRFY") => args.map(|_| Command::Vrfy).ok_or(CommandError::Syntax),
-        _ if ["AUTH", "BDAT", "EXPN", "ETRN", "TURN", "SEND", "SOML", "SAML"].iter().any(|v| is(v)) => {
+        _ if is("AUTH") => auth(args.ok_or(CommandError::Syntax)?),
+        _ if ["BDAT", "EXPN", "ETRN", "TURN", "SEND", "SOML", "SAML"].iter().any(|v| is(v)) => {
             Ok(Command::NotImplemented)
         }
         _ => Err(CommandError::Unrecognized),

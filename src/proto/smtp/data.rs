@@ -2,7 +2,9 @@
 //! (dot-unstuffing), fed one framed line at a time by the session, so bare CR/LF and
 //! over-long lines are caught by the framer before they get here (BAD-INPUTS 1-6).
 //! Body bytes are handed out in bounded chunks; a refused message keeps being read (and
-//! discarded) to its end so the reply lands in sync (RFC 5321 §4.5.3.1.9).
+//! discarded) to its end so the reply lands in sync (RFC 5321 §4.5.3.1.9). For an
+//! authenticated submission it also notes whether the header section has `Date:` and
+//! `Message-ID:` (RFC 6409 §8.2, §8.3: the submission server adds what is missing).
 
 /// Body bytes buffered before a `MessageData` chunk is handed out: 8 KiB keeps a session
 /// small on a router while amortising store writes. A chunk is at most this plus one line.
@@ -33,6 +35,14 @@ pub enum Step {
     Refused,
 }
 
+/// Header fields a submission lacks (RFC 6409 §8): added by the driver at the end of the
+/// header section, where [`DataRx::take_header_end`] reports them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Missing {
+    pub date: bool,
+    pub message_id: bool,
+}
+
 /// State of one message body being received.
 #[derive(Debug)]
 pub struct DataRx {
@@ -42,11 +52,49 @@ pub struct DataRx {
     in_headers: bool,
     received: usize,
     refused: Option<Refusal>,
+    /// Submission fix-ups wanted: (Date seen, Message-ID seen) so far.
+    fixups: Option<(bool, bool)>,
+    /// The header section just ended with fields missing; the empty line waits.
+    header_end: Option<Missing>,
 }
 
 impl DataRx {
     pub fn new(max_size: u64) -> Self {
-        DataRx { chunk: Vec::new(), size: 0, max_size, in_headers: true, received: 0, refused: None }
+        DataRx {
+            chunk: Vec::new(),
+            size: 0,
+            max_size,
+            in_headers: true,
+            received: 0,
+            refused: None,
+            fixups: None,
+            header_end: None,
+        }
+    }
+
+    /// A receiver that reports missing `Date:`/`Message-ID:` (authenticated submission).
+    pub fn with_fixups(max_size: u64) -> Self {
+        DataRx { fixups: Some((false, false)), ..DataRx::new(max_size) }
+    }
+
+    /// Whether a header section lacking fields just ended ([`DataRx::take_header_end`]).
+    pub fn has_header_end(&self) -> bool {
+        self.header_end.is_some()
+    }
+
+    /// At the end of a header section that lacks fields: what is missing. The bytes before
+    /// the header's end are in the chunk (take it first); the empty line follows after.
+    pub fn take_header_end(&mut self) -> Option<Missing> {
+        let m = self.header_end.take()?;
+        self.chunk.extend_from_slice(b"\r\n");
+        Some(m)
+    }
+
+    /// The data ended inside the header section (a message without body): what is missing.
+    pub fn missing_at_end(&mut self) -> Option<Missing> {
+        let (date, id) = self.fixups.take().filter(|_| self.in_headers && self.refused.is_none())?;
+        let m = Missing { date: !date, message_id: !id };
+        (m != Missing::default()).then_some(m)
     }
 
     /// The refusal, if any, to report after the final dot.
@@ -67,9 +115,34 @@ impl DataRx {
         if let Some(refusal) = self.check(line) {
             return self.refuse(refusal);
         }
+        if self.header_ends_short(line) {
+            return Step::Continue;
+        }
         self.chunk.extend_from_slice(line);
         self.chunk.extend_from_slice(b"\r\n");
         Step::Continue
+    }
+
+    /// Tracks Date/Message-ID in the header section; true when this empty line ends a header
+    /// lacking one of them (the line is then held back until [`take_header_end`]).
+    ///
+    /// [`take_header_end`]: DataRx::take_header_end
+    fn header_ends_short(&mut self, line: &[u8]) -> bool {
+        let Some((date, id)) = self.fixups.as_mut() else { return false };
+        let starts = |p: &[u8]| line.get(..p.len()).is_some_and(|h| h.eq_ignore_ascii_case(p));
+        *date |= starts(b"Date:");
+        *id |= starts(b"Message-ID:");
+        if self.in_headers || !line.is_empty() {
+            return false;
+        }
+        // `check` just left the header section: this is its empty line.
+        let m = Missing { date: !*date, message_id: !*id };
+        self.fixups = None;
+        if m == Missing::default() {
+            return false;
+        }
+        self.header_end = Some(m);
+        true
     }
 
     /// An over-long line was discarded by the framer.

@@ -1,7 +1,8 @@
 //! Sans-IO SMTP receiver (RFC 5321 §3-§4 as a receiving MX; RFC 1870 SIZE, RFC 2920
 //! PIPELINING, RFC 6152 8BITMIME, RFC 2034 ENHANCEDSTATUSCODES, RFC 3207 STARTTLS,
-//! RFC 6531 SMTPUTF8; no CHUNKING, no AUTH). No sockets, files or clock reads: bytes and
-//! time go in, events come out.
+//! RFC 6531 SMTPUTF8; no CHUNKING) and, on submission listeners, RFC 6409 message
+//! submission with RFC 4954 AUTH (PLAIN, RFC 4616; LOGIN). No sockets, files or clock reads:
+//! bytes and time go in, events come out.
 //!
 //! # Driving a session
 //!
@@ -33,6 +34,12 @@
 //!   spool, nothing is to be delivered. [`Event::Close`] after 221 or 421/550: close the
 //!   connection (after writing the replies before it).
 //! - [`Session::trace_headers`] builds `Return-Path:` and `Received:` to prepend.
+//! - Submission ([`Policy::submission`]): EHLO offers `AUTH PLAIN LOGIN` once passwords may
+//!   be sent (TLS, or the plaintext rules of the config); [`Event::CheckCredentials`] asks
+//!   the driver to verify (throttled like IMAP/POP3), answered with [`Session::auth_result`].
+//!   MAIL needs AUTH (530 5.7.0) and must name one of the owner's addresses or `<>`
+//!   (553 5.7.1: a stolen password must not send as anyone); recipients elsewhere are
+//!   accepted only when [`Policy::relay_after_auth`] (the outbound queue is there).
 //!
 //! # Policy choices
 //! - Bare CR or LF anywhere (command or DATA) → `550 5.5.2` and close, and the message is
@@ -43,6 +50,8 @@
 //!   [`TARPIT_BASE_MS`] up to [`TARPIT_MAX_MS`]; the [`MAX_REFUSED_RCPTS`]th closes with 421.
 
 pub mod address;
+#[cfg(feature = "outbound")]
+pub mod client;
 pub mod command;
 pub mod data;
 pub mod reply;
@@ -51,6 +60,8 @@ pub mod trace;
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_submission;
 
 use std::net::IpAddr;
 
@@ -70,6 +81,11 @@ pub const MAX_REFUSED_RCPTS: u32 = 5;
 pub const TARPIT_BASE_MS: u64 = 1_000;
 /// Tarpit delay cap: well under the client's 5-minute RCPT timeout (RFC 5321 §4.5.3.2.3).
 pub const TARPIT_MAX_MS: u64 = 16_000;
+/// RFC 4954 §4: an AUTH command or SASL response line may be 12,288 octets; ours carry at
+/// most a PLAIN blob (`auth::SASL_BLOB_MAX`), so that plus the verb and CRLF.
+pub const AUTH_LINE_MAX: usize = crate::auth::SASL_BLOB_MAX + 32;
+/// AUTH attempts per session before `421` and close (each is throttled per IP as well).
+pub const MAX_AUTH_FAILURES: u32 = 3;
 /// Reply bytes queued before `feed` pauses for the driver to poll.
 pub const OUTBOX_MAX: usize = 4 * 1024;
 
@@ -96,6 +112,14 @@ pub struct Policy {
     pub command_timeout_ms: u64,
     /// Whole-session cap against drip-feeding peers.
     pub session_timeout_ms: u64,
+    /// A submission listener (RFC 6409 §3.1: ports 587 and 465): AUTH required.
+    pub submission: bool,
+    /// Passwords may be sent without TLS from any peer (config `allow_plaintext_auth`).
+    pub allow_plaintext_auth: bool,
+    /// ... or from a loopback peer (config `loopback_plaintext`).
+    pub loopback_plaintext: bool,
+    /// After AUTH, recipients in other domains are accepted (queued for delivery).
+    pub relay_after_auth: bool,
 }
 
 impl Policy {
@@ -113,6 +137,10 @@ impl Policy {
             tls_available: tls,
             command_timeout_ms: l.smtp_command_timeout.saturating_mul(1000),
             session_timeout_ms: l.smtp_session_timeout.saturating_mul(1000),
+            submission: false,
+            allow_plaintext_auth: config.allow_plaintext_auth,
+            loopback_plaintext: config.loopback_plaintext,
+            relay_after_auth: false,
         }
     }
 }
@@ -139,6 +167,8 @@ pub struct Recipient {
     pub address: String,
     /// The `+tag` subaddress, without the `+`.
     pub tag: Option<String>,
+    /// In another domain: to be sent on (submission after AUTH only), not stored here.
+    pub remote: bool,
 }
 
 /// The envelope of one message (RFC 5321 §2.3.1).
@@ -157,6 +187,8 @@ pub struct Envelope {
     pub smtputf8: bool,
     /// RFC 6152 BODY=8BITMIME was given (bytes are stored opaque either way).
     pub body_8bit: bool,
+    /// The user the client authenticated as (submission), for `Received:` and the queue.
+    pub auth_user: Option<String>,
 }
 
 /// Why the driver could not store a message (RFC 5321 §4.2.2 / RFC 3463).
@@ -181,10 +213,16 @@ pub enum Event {
     MessageBegin(Envelope),
     /// Append dot-unstuffed CRLF body bytes to the spool.
     MessageData(Vec<u8>),
+    /// Authenticated submission: the header section ends here without these fields; write
+    /// them into the spool now (RFC 6409 §8.2 `Date:`, §8.3 `Message-ID:`), then go on.
+    HeaderFixups(data::Missing),
     /// The body is complete: store it, then call [`Session::delivered`].
     MessageEnd,
     /// The body was refused midway: discard the spool, store nothing.
     MessageAborted,
+    /// Verify these credentials (off the executor, throttled), then call
+    /// [`Session::auth_result`] (submission only).
+    CheckCredentials { user: String, pass: crate::auth::Secret },
     /// Close the connection once the replies before this are written.
     Close,
 }

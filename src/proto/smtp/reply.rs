@@ -48,6 +48,21 @@ pub const BARE_NEWLINE: Reply = r(550, "5.5.2", "Bare CR or LF received");
 pub const PIPELINING: Reply = r(554, "5.5.0", "Improper use of SMTP command pipelining");
 pub const LOOP: Reply = r(554, "5.4.6", "Too many Received headers: mail loop");
 pub const DATA_LINE_TOO_LONG: Reply = r(554, "5.6.0", "Message line too long");
+/// RFC 4954 §6 and §4 replies of AUTH; RFC 6409 §4.3 / RFC 5321 §3.3 for submission.
+pub const AUTH_OK: Reply = r(235, "2.7.0", "Authentication successful");
+pub const AUTH_BAD: Reply = r(535, "5.7.8", "Authentication credentials invalid");
+pub const AUTH_TEMP: Reply = r(454, "4.7.0", "Temporary authentication failure");
+pub const AUTH_NEEDS_TLS: Reply = r(538, "5.7.11", "Encryption required for requested authentication mechanism");
+pub const AUTH_REQUIRED: Reply = r(530, "5.7.0", "Authentication required");
+pub const AUTH_NOT_ENABLED: Reply = r(503, "5.5.1", "Authentication not enabled");
+pub const AUTH_AGAIN: Reply = r(503, "5.5.1", "Already authenticated");
+pub const AUTH_IN_MAIL: Reply = r(503, "5.5.1", "AUTH not permitted during a mail transaction");
+pub const AUTH_MECH: Reply = r(504, "5.5.4", "Unrecognized authentication type");
+pub const AUTH_CANCELLED: Reply = r(501, "5.0.0", "Authentication cancelled");
+pub const AUTH_BASE64: Reply = r(501, "5.5.2", "Cannot decode response");
+pub const AUTH_LINE_TOO_LONG: Reply = r(500, "5.5.6", "Authentication exchange line is too long");
+pub const NOT_YOUR_SENDER: Reply = r(553, "5.7.1", "Sender address not owned by the authenticated user");
+pub const NO_RELAY_YET: Reply = r(550, "5.7.1", "Outbound mail is not available on this server");
 pub const TEMP_FAIL: Reply = r(451, "4.3.0", "Temporary local error");
 pub const NO_SPACE: Reply = r(452, "4.3.1", "Insufficient system storage");
 
@@ -78,11 +93,15 @@ pub fn helo(hostname: &str) -> Vec<u8> {
 
 /// RFC 5321 §4.1.1.1 multi-line EHLO reply with the extension keywords, in the order
 /// RFC 2920, RFC 1870, RFC 6152, RFC 2034, RFC 3207, RFC 6531. No CHUNKING (BAD-INPUTS 27).
-pub fn ehlo(hostname: &str, max_size: u64, offer_tls: bool) -> Vec<u8> {
+pub fn ehlo(hostname: &str, max_size: u64, offer_tls: bool, offer_auth: bool) -> Vec<u8> {
     let size = format!("SIZE {max_size}");
     let mut lines = vec![hostname, "PIPELINING", &size, "8BITMIME", "ENHANCEDSTATUSCODES"];
     if offer_tls {
         lines.push("STARTTLS");
+    }
+    if offer_auth {
+        // RFC 4954 §3; LOGIN (draft-murchison-sasl-login) for Outlook and older phones.
+        lines.push("AUTH PLAIN LOGIN");
     }
     lines.push("SMTPUTF8");
     let last = lines.len().saturating_sub(1);
@@ -92,6 +111,11 @@ pub fn ehlo(hostname: &str, max_size: u64, offer_tls: bool) -> Vec<u8> {
         out.extend_from_slice(format!("250{sep}{line}\r\n").as_bytes());
     }
     out
+}
+
+/// A SASL challenge (RFC 4954 §4 `334 SP [base64]`).
+pub fn challenge(base64: &str) -> Vec<u8> {
+    format!("334 {base64}\r\n").into_bytes()
 }
 
 /// The reply to an accepted message (RFC 5321 §4.1.1.4).

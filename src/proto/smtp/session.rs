@@ -1,6 +1,7 @@
 //! The SMTP session state machine (RFC 5321 §4.1.4 command order, §4.3.2 replies,
-//! RFC 2920 §3.1 pipelining, RFC 3207 §4.2 STARTTLS reset). "Is this command allowed now?"
-//! is decided in [`Session::command`]; "do it" lives in the `do_*` functions.
+//! RFC 2920 §3.1 pipelining, RFC 3207 §4.2 STARTTLS reset, RFC 4954 AUTH and RFC 6409
+//! submission rules). "Is this command allowed now?" is decided in [`Session::command`];
+//! "do it" lives in the `do_*` functions.
 
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -10,9 +11,12 @@ use super::command::{self, Command, CommandError, MailParams};
 use super::data::{DataRx, Refusal, Step};
 use super::reply::{self, Reply};
 use super::{trace, DeliverError, Envelope, Event, PeerInfo, Policy, Recipient, TlsInfo};
-use super::{COMMAND_LINE_MAX, MAX_ERRORS, MAX_LONG_LINES, MAX_REFUSED_RCPTS, OUTBOX_MAX};
+use super::{AUTH_LINE_MAX, COMMAND_LINE_MAX, MAX_AUTH_FAILURES, MAX_ERRORS, MAX_LONG_LINES};
+use super::{MAX_REFUSED_RCPTS, OUTBOX_MAX};
 use super::{TARPIT_BASE_MS, TARPIT_MAX_MS};
+use crate::auth::{base64, decode_plain, SaslError, Secret, SASL_FIELD_MAX};
 use crate::proto::line::{Frame, LineFramer};
+use crate::proto::AuthOutcome;
 
 /// Queued output: an event, or a tarpit pause before the next one.
 #[derive(Debug)]
@@ -31,7 +35,22 @@ enum Phase {
     Data(DataRx),
     AwaitDelivery,
     AwaitTls,
+    /// A SASL exchange waits for the client's next response line (RFC 4954 §4).
+    Sasl(Sasl),
+    /// The driver checks credentials ([`Event::CheckCredentials`]).
+    AwaitAuth(String),
     Closed,
+}
+
+/// Where a SASL exchange is.
+#[derive(Debug)]
+enum Sasl {
+    /// PLAIN without an initial response: `334 ` was sent.
+    Plain,
+    /// LOGIN: `334 VXNlcm5hbWU6` ("Username:") was sent.
+    LoginUser,
+    /// LOGIN: `334 UGFzc3dvcmQ6` ("Password:") was sent for this user.
+    LoginPass(String),
 }
 
 /// The open transaction after MAIL (RFC 5321 §3.3).
@@ -61,6 +80,9 @@ pub struct Session {
     errors: u32,
     long_lines: u32,
     refused_rcpts: u32,
+    /// The user after a successful AUTH (submission).
+    authenticated: Option<String>,
+    auth_failures: u32,
 }
 
 /// What `feed` does with the rest of the offered bytes after a frame.
@@ -85,9 +107,12 @@ impl Session {
             errors: 0,
             long_lines: 0,
             refused_rcpts: 0,
+            authenticated: None,
+            auth_failures: 0,
             peer,
             policy,
         };
+        s.framer.set_limit(s.command_limit());
         s.send(reply::greeting(&s.policy.hostname));
         s
     }
@@ -173,7 +198,8 @@ impl Session {
     }
 
     fn paused(&self) -> bool {
-        let waiting = matches!(self.phase, Phase::AwaitDelivery | Phase::AwaitTls | Phase::Closed);
+        let waiting =
+            matches!(self.phase, Phase::AwaitDelivery | Phase::AwaitTls | Phase::AwaitAuth(_) | Phase::Closed);
         let mut reply_bytes = 0;
         let blocked = self.out.iter().any(|o| match o {
             Out::Event(Event::Reply(b)) => {
@@ -188,7 +214,7 @@ impl Session {
     /// The command or session deadline while we wait for the client.
     fn timeout(&self) -> Option<u64> {
         match self.phase {
-            Phase::Command | Phase::Data(_) => {
+            Phase::Command | Phase::Data(_) | Phase::Sasl(_) => {
                 let command = self.last_line_ms.saturating_add(self.policy.command_timeout_ms);
                 let session = self.started_ms.saturating_add(self.policy.session_timeout_ms);
                 Some(command.min(session))
@@ -211,6 +237,15 @@ impl Session {
             }
             (Frame::Line, Phase::Data(_)) => {
                 self.data_line();
+                After::Continue
+            }
+            (Frame::Line, Phase::Sasl(_)) => {
+                self.sasl_line();
+                After::Continue
+            }
+            (Frame::TooLong, Phase::Sasl(_)) => {
+                self.phase = Phase::Command;
+                self.auth_failed(reply::AUTH_LINE_TOO_LONG);
                 After::Continue
             }
             (Frame::TooLong, Phase::Data(rx)) => {
@@ -241,10 +276,24 @@ impl Session {
             return;
         };
         let step = rx.line(self.framer.line());
+        let at_end = if step == Step::End { rx.missing_at_end() } else { None };
+        if rx.has_header_end() {
+            // RFC 6409 §8: the driver adds the missing fields here, before the empty line.
+            let before = rx.take_chunk(true);
+            let missing = rx.take_header_end().unwrap_or_default();
+            self.out.extend(before.map(|b| Out::Event(Event::MessageData(b))));
+            self.out.push_back(Out::Event(Event::HeaderFixups(missing)));
+        }
+        let Phase::Data(rx) = &mut self.phase else {
+            return;
+        };
         let chunk = rx.take_chunk(step == Step::End);
         let refusal = rx.refusal();
         if let Some(chunk) = chunk {
             self.push(Event::MessageData(chunk));
+        }
+        if let Some(missing) = at_end {
+            self.push(Event::HeaderFixups(missing));
         }
         match step {
             Step::Continue => {}
@@ -255,7 +304,7 @@ impl Session {
 
     /// RFC 5321 §4.1.1.4: after the final dot, commit or report the refusal.
     fn end_of_data(&mut self, refusal: Option<Refusal>) {
-        self.framer.set_limit(COMMAND_LINE_MAX);
+        self.framer.set_limit(self.command_limit());
         let Some(refusal) = refusal else {
             self.push(Event::MessageEnd);
             self.phase = Phase::AwaitDelivery;
@@ -273,6 +322,16 @@ impl Session {
     fn end_transaction(&mut self) {
         self.tx = None;
         self.phase = Phase::Command;
+    }
+
+    /// Command lines are 512 octets (RFC 5321 §4.5.3.1.4), but on a submission listener
+    /// before AUTH they may carry a PLAIN initial response (RFC 4954 §4).
+    fn command_limit(&self) -> usize {
+        if self.policy.submission && self.authenticated.is_none() {
+            AUTH_LINE_MAX
+        } else {
+            COMMAND_LINE_MAX
+        }
     }
 
     fn command_line(&mut self, more: bool) -> After {
@@ -301,6 +360,13 @@ impl Session {
             (Command::Data, _, Some(tx)) if tx.rcpts.is_empty() => Some(reply::NEED_RCPT),
             (Command::StartTls, ..) if self.peer.is_tls => Some(reply::TLS_ACTIVE),
             (Command::StartTls, ..) if !self.policy.tls_available => Some(reply::NO_TLS),
+            (Command::Auth { .. }, ..) if !self.policy.submission => Some(reply::AUTH_NOT_ENABLED),
+            (Command::Auth { .. }, None, _) => Some(reply::NEED_HELO),
+            (Command::Auth { .. }, _, Some(_)) => Some(reply::AUTH_IN_MAIL),
+            (Command::Auth { .. }, ..) if self.authenticated.is_some() => Some(reply::AUTH_AGAIN),
+            (Command::Mail { .. }, ..) if self.policy.submission && self.authenticated.is_none() => {
+                Some(reply::AUTH_REQUIRED)
+            }
             _ => None,
         };
         if let Some(r) = sequence_error {
@@ -318,6 +384,7 @@ impl Session {
             Command::Rcpt { to } => self.do_rcpt(to),
             Command::Data => self.do_data(more),
             Command::StartTls => return self.do_starttls(),
+            Command::Auth { mechanism, initial } => self.do_auth(&mechanism, initial),
             Command::Rset => {
                 self.tx = None;
                 self.send(reply::OK.to_bytes());
@@ -338,7 +405,8 @@ impl Session {
         let host = &self.policy.hostname;
         let bytes = if esmtp {
             let offer_tls = self.policy.tls_available && !self.peer.is_tls;
-            reply::ehlo(host, self.policy.max_message_size, offer_tls)
+            let offer_auth = self.policy.submission && self.authenticated.is_none() && self.may_send_password();
+            reply::ehlo(host, self.policy.max_message_size, offer_tls, offer_auth)
         } else {
             reply::helo(host)
         };
@@ -349,6 +417,13 @@ impl Session {
     fn do_mail(&mut self, from: Option<address::Mailbox>, params: MailParams) {
         if params.size.is_some_and(|s| s > self.policy.max_message_size) {
             self.send(reply::TOO_BIG.to_bytes());
+            return;
+        }
+        // RFC 6409 §4.3 / §8: an authenticated sender may only use the owner's addresses.
+        let owned =
+            from.as_ref().is_none_or(|m| matches!(address::destination(m, &self.policy), Destination::Local { .. }));
+        if self.authenticated.is_some() && !owned {
+            self.error(reply::NOT_YOUR_SENDER);
             return;
         }
         let from = from.map(|m| m.text).unwrap_or_default();
@@ -365,10 +440,16 @@ impl Session {
         }
         match address::destination(&to, &self.policy) {
             Destination::Local { tag } => {
-                tx.rcpts.push(Recipient { address: to.text, tag });
+                tx.rcpts.push(Recipient { address: to.text, tag, remote: false });
                 self.send(reply::RCPT_OK.to_bytes());
             }
             Destination::UnknownUser => self.refuse_rcpt(reply::UNKNOWN_USER),
+            // RFC 6409 §3.3: the submission server sends on for its authenticated user.
+            Destination::Relay if self.authenticated.is_some() && self.policy.relay_after_auth => {
+                tx.rcpts.push(Recipient { address: to.text, tag: None, remote: true });
+                self.send(reply::RCPT_OK.to_bytes());
+            }
+            Destination::Relay if self.authenticated.is_some() => self.error(reply::NO_RELAY_YET),
             Destination::Relay => self.refuse_rcpt(reply::RELAY_DENIED),
         }
     }
@@ -402,11 +483,14 @@ impl Session {
             size_hint: tx.params.size,
             smtputf8: tx.params.smtputf8,
             body_8bit: tx.params.body_8bit,
+            auth_user: self.authenticated.clone(),
         };
         self.push(Event::MessageBegin(envelope));
         self.send(reply::DATA_GO.to_vec());
         self.framer.set_limit(self.policy.smtp_line);
-        self.phase = Phase::Data(DataRx::new(self.policy.max_message_size));
+        let max = self.policy.max_message_size;
+        let fix = self.policy.submission && self.authenticated.is_some();
+        self.phase = Phase::Data(if fix { DataRx::with_fixups(max) } else { DataRx::new(max) });
     }
 
     /// RFC 3207 §4.2: reply, forget everything buffered and all EHLO/MAIL state.
@@ -418,6 +502,109 @@ impl Session {
         self.tx = None;
         self.phase = Phase::AwaitTls;
         After::DiscardRest
+    }
+
+    /// RFC 8314 §3 / RFC 2595 §3.2: a password travels only over TLS, unless the config
+    /// allows plaintext (everywhere, or from loopback).
+    fn may_send_password(&self) -> bool {
+        self.peer.is_tls
+            || self.policy.allow_plaintext_auth
+            || (self.policy.loopback_plaintext && self.peer.ip.is_loopback())
+    }
+
+    /// RFC 4954 §4: starts a PLAIN or LOGIN exchange.
+    fn do_auth(&mut self, mechanism: &str, initial: Option<Vec<u8>>) {
+        if !self.may_send_password() {
+            self.error(reply::AUTH_NEEDS_TLS);
+            return;
+        }
+        match (mechanism, initial) {
+            ("PLAIN", Some(resp)) => self.plain_response(&resp),
+            ("PLAIN", None) => self.challenge(Sasl::Plain, ""),
+            ("LOGIN", Some(user)) => self.login_user(&user),
+            ("LOGIN", None) => self.challenge(Sasl::LoginUser, "VXNlcm5hbWU6"),
+            _ => self.error(reply::AUTH_MECH),
+        }
+    }
+
+    fn challenge(&mut self, next: Sasl, text: &str) {
+        self.send(reply::challenge(text));
+        self.framer.set_limit(AUTH_LINE_MAX);
+        self.phase = Phase::Sasl(next);
+    }
+
+    /// A client response line of a SASL exchange; `*` cancels it (RFC 4954 §4).
+    fn sasl_line(&mut self) {
+        let line = self.framer.line().to_vec();
+        let Phase::Sasl(step) = std::mem::replace(&mut self.phase, Phase::Command) else { return };
+        if line == b"*" {
+            self.error(reply::AUTH_CANCELLED);
+            return;
+        }
+        match step {
+            Sasl::Plain => self.plain_response(&line),
+            Sasl::LoginUser => self.login_user(&line),
+            Sasl::LoginPass(user) => match base64::decode(&line) {
+                Ok(pass) if !pass.is_empty() && pass.len() <= SASL_FIELD_MAX => {
+                    self.check(user, Secret::new(pass));
+                }
+                _ => self.auth_failed(reply::AUTH_BASE64),
+            },
+        }
+    }
+
+    /// RFC 4616 §2: `[authzid] NUL authcid NUL passwd`; an authzid other than the authcid
+    /// is refused (we act for no one else).
+    fn plain_response(&mut self, resp: &[u8]) {
+        match decode_plain(resp) {
+            Ok(c) if c.authzid.as_ref().is_none_or(|z| *z == c.authcid) => self.check(c.authcid, c.passwd),
+            Ok(_) => self.auth_failed(reply::AUTH_BAD),
+            Err(SaslError::Base64) => self.auth_failed(reply::AUTH_BASE64),
+            Err(_) => self.auth_failed(reply::AUTH_BAD),
+        }
+    }
+
+    fn login_user(&mut self, b64: &[u8]) {
+        match base64::decode(b64).ok().and_then(|u| String::from_utf8(u).ok()) {
+            Some(user) if !user.is_empty() && user.len() <= SASL_FIELD_MAX => {
+                self.challenge(Sasl::LoginPass(user), "UGFzc3dvcmQ6");
+            }
+            _ => self.auth_failed(reply::AUTH_BASE64),
+        }
+    }
+
+    fn check(&mut self, user: String, pass: Secret) {
+        self.framer.set_limit(self.command_limit());
+        self.push(Event::CheckCredentials { user: user.clone(), pass });
+        self.phase = Phase::AwaitAuth(user);
+    }
+
+    /// The driver's answer to [`Event::CheckCredentials`].
+    pub fn auth_result(&mut self, outcome: AuthOutcome) {
+        let Phase::AwaitAuth(user) = std::mem::replace(&mut self.phase, Phase::Command) else {
+            return;
+        };
+        match outcome {
+            AuthOutcome::Ok => {
+                self.authenticated = Some(user);
+                self.framer.set_limit(self.command_limit());
+                self.send(reply::AUTH_OK.to_bytes());
+            }
+            AuthOutcome::Bad => self.auth_failed(reply::AUTH_BAD),
+            AuthOutcome::Throttled(_) | AuthOutcome::InUse | AuthOutcome::Unavailable => {
+                self.send(reply::AUTH_TEMP.to_bytes());
+            }
+        }
+    }
+
+    /// A failed AUTH: the reply, and after [`MAX_AUTH_FAILURES`] the connection closes.
+    fn auth_failed(&mut self, r: Reply) {
+        self.framer.set_limit(self.command_limit());
+        self.auth_failures += 1;
+        self.send(r.to_bytes());
+        if self.auth_failures >= MAX_AUTH_FAILURES {
+            self.close(reply::closing(&self.policy.hostname, "4.7.0", "Too many failed authentications"));
+        }
     }
 
     fn command_error(&mut self, e: CommandError) {

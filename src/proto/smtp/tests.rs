@@ -7,7 +7,7 @@ use std::sync::Arc;
 use super::data::DATA_CHUNK;
 use super::*;
 
-fn policy() -> Policy {
+pub(super) fn policy() -> Policy {
     Policy {
         hostname: "mx.example.org".into(),
         domain: "example.org".into(),
@@ -19,23 +19,30 @@ fn policy() -> Policy {
         tls_available: true,
         command_timeout_ms: 300_000,
         session_timeout_ms: 1_800_000,
+        submission: false,
+        allow_plaintext_auth: false,
+        loopback_plaintext: true,
+        relay_after_auth: false,
     }
 }
 
 /// A fake driver: delivers every message as uid 7, completes TLS at once, waits out holds.
-struct Driver {
-    s: Session,
-    now: u64,
-    replies: Vec<u8>,
-    events: Vec<Event>,
-    body: Vec<u8>,
+pub(super) struct Driver {
+    pub(super) s: Session,
+    pub(super) now: u64,
+    pub(super) replies: Vec<u8>,
+    pub(super) events: Vec<Event>,
+    pub(super) body: Vec<u8>,
     max_chunk: usize,
-    closed: bool,
+    pub(super) closed: bool,
 }
 
 impl Driver {
-    fn with(policy: Policy) -> Self {
-        let peer = PeerInfo { ip: IpAddr::V4(Ipv4Addr::new(192, 0, 2, 1)), is_tls: false };
+    pub(super) fn with(policy: Policy) -> Self {
+        Self::with_peer(policy, PeerInfo { ip: IpAddr::V4(Ipv4Addr::new(192, 0, 2, 1)), is_tls: false })
+    }
+
+    pub(super) fn with_peer(policy: Policy, peer: PeerInfo) -> Self {
         let s = Session::new(Arc::new(policy), peer, 0);
         let mut d = Driver {
             s,
@@ -50,7 +57,7 @@ impl Driver {
         d
     }
 
-    fn new() -> Self {
+    pub(super) fn new() -> Self {
         Self::with(policy())
     }
 
@@ -73,7 +80,7 @@ impl Driver {
         d
     }
 
-    fn drain(&mut self) -> usize {
+    pub(super) fn drain(&mut self) -> usize {
         let mut n = 0;
         while let Some(e) = self.s.poll(self.now) {
             n += 1;
@@ -92,6 +99,11 @@ impl Driver {
                     let info = TlsInfo { version: "TLSv1.3".into(), cipher: "AES".into() };
                     self.s.tls_started(info);
                 }
+                Event::HeaderFixups(m) => {
+                    // Marks where the driver would write the fields (tests_submission.rs).
+                    self.body.extend_from_slice(format!("<fix date={} id={}>", m.date, m.message_id).as_bytes());
+                    self.events.push(Event::HeaderFixups(m));
+                }
                 Event::Close => self.closed = true,
                 e => self.events.push(e),
             }
@@ -100,7 +112,7 @@ impl Driver {
     }
 
     /// Offers `input` as one segment (re-offering the rest as the session asks).
-    fn send(&mut self, input: &[u8]) {
+    pub(super) fn send(&mut self, input: &[u8]) {
         let mut off = 0;
         loop {
             let events = self.drain();
@@ -115,7 +127,7 @@ impl Driver {
         }
     }
 
-    fn text(&self) -> String {
+    pub(super) fn text(&self) -> String {
         String::from_utf8_lossy(&self.replies).into_owned()
     }
 
@@ -127,7 +139,7 @@ impl Driver {
         self.events.iter().filter(|e| *e == event).count()
     }
 
-    fn begins(&self) -> usize {
+    pub(super) fn begins(&self) -> usize {
         self.events.iter().filter(|e| matches!(e, Event::MessageBegin(_))).count()
     }
 }
@@ -484,12 +496,13 @@ fn trace_headers_format() {
     let d = Driver::in_data();
     let env = Envelope {
         mail_from: "bob@example.net".into(),
-        rcpts: vec![Recipient { address: "alice@example.org".into(), tag: None }],
+        rcpts: vec![Recipient { address: "alice@example.org".into(), tag: None, remote: false }],
         helo: "client.example".into(),
         esmtp: true,
         size_hint: None,
         smtputf8: false,
         body_8bit: false,
+        auth_user: None,
     };
     let got = d.s.trace_headers(&env, 1_795_763_619);
     let want = "Return-Path: <bob@example.net>\r\n\
@@ -655,7 +668,7 @@ fn trace_headers_tls_ipv6_many_recipients() {
     let policy = policy();
     let peer = PeerInfo { ip: "2001:db8::1".parse().unwrap_or(IpAddr::V4(Ipv4Addr::LOCALHOST)), is_tls: true };
     let tls = TlsInfo { version: "TLSv1.3".into(), cipher: "TLS13_AES_128_GCM_SHA256 (x)\r\n".into() };
-    let rcpt = |a: &str| Recipient { address: a.into(), tag: None };
+    let rcpt = |a: &str| Recipient { address: a.into(), tag: None, remote: false };
     let env = Envelope {
         mail_from: String::new(),
         rcpts: vec![rcpt("alice@example.org"), rcpt("info@example.org")],
@@ -664,6 +677,7 @@ fn trace_headers_tls_ipv6_many_recipients() {
         size_hint: None,
         smtputf8: true,
         body_8bit: true,
+        auth_user: None,
     };
     let got = trace::trace_headers(&policy, &peer, Some(&tls), &env, 0);
     let want = "Return-Path: <>\r\n\

@@ -56,19 +56,28 @@ impl Folder {
         }
         out.write_all_at(&head, 0)?;
         let mut pos = head.len() as u64;
+        // Summaries computed after delivery move into the records (issue 13).
+        let mut cache =
+            metacache::path_for(&self.path).exists().then(|| MetaCache::open(&self.path, st.uidvalidity, st.created));
         for e in &st.entries {
-            pos += self.copy_message(e, &out, pos)?;
+            pos += self.copy_message(e, &out, pos, cache.as_mut())?;
         }
         out.sync_all()?;
         std::fs::rename(&tmp, &self.path)?;
         if let Some(dir) = self.path.parent() {
             crate::sys::fsync_dir(dir)?;
         }
+        // Folded: a crash before this only leaves redundant entries.
+        if cache.is_some() {
+            let _ = std::fs::remove_file(metacache::path_for(&self.path));
+        }
+        self.metacache = None;
         Ok((st.end, pos, out))
     }
 
-    /// Copies one message record with its current flags and MODSEQ into `out` at `pos`.
-    pub(super) fn copy_message(&self, e: &Entry, out: &File, pos: u64) -> Result<u64> {
+    /// Copies one message record with its current flags and MODSEQ into `out` at `pos`,
+    /// with the meta kept in `cache` if the record has none.
+    pub(super) fn copy_message(&self, e: &Entry, out: &File, pos: u64, cache: Option<&mut MetaCache>) -> Result<u64> {
         let mut fixed_b = [0u8; MESSAGE_FIXED];
         self.file.read_exact_at(&mut fixed_b, e.record_offset() + HEADER_LEN as u64)?;
         let mut fixed =
@@ -77,6 +86,10 @@ impl Folder {
         fixed.modseq = e.modseq;
         let mut meta = vec![0u8; e.meta_len() as usize];
         self.file.read_exact_at(&mut meta, e.record_offset() + (HEADER_LEN + MESSAGE_FIXED) as u64)?;
+        if meta.is_empty() {
+            meta = cache.and_then(|c| c.get(e.uid)).unwrap_or_default();
+            fixed.meta_len = meta.len() as u32;
+        }
         let prefix = fixed
             .encode_record_prefix(&meta, u64::from(e.size))
             .ok_or_else(|| Error::new(ErrorKind::Corrupt, "bad message record"))?;

@@ -28,6 +28,7 @@ use std::time::{Duration, Instant};
 
 use super::format::{self, Bad, FolderHeader, Kind, MessageFixed, HEADER_LEN, MESSAGE_FIXED};
 use super::index;
+use super::metacache::{self, MetaCache};
 use super::state::{Entry, State};
 use super::{Error, ErrorKind, Result};
 use crate::util::{crc32c, Crc, Spool};
@@ -76,6 +77,8 @@ pub struct Folder {
     unindexed: u64,
     /// Whether the file-level exclusive lock is held.
     locked: bool,
+    /// Summaries computed for messages stored without one, opened on first use.
+    metacache: Option<MetaCache>,
 }
 
 impl Folder {
@@ -158,6 +161,7 @@ impl Folder {
             readonly,
             unindexed: 0,
             locked: false,
+            metacache: None,
         };
         f.lock()?;
         let r = f.load();
@@ -248,6 +252,8 @@ impl Folder {
             OpenOptions::new().read(true).write(true).open(&self.path)?
         };
         self.ino = self.file.metadata()?.ino();
+        // Compaction folded and deleted the meta cache (or the folder is another one).
+        self.metacache = None;
         let track = self.state.track_entries;
         self.state =
             index::load(&index::path_for(&self.path), &self.file, self.ino, track).unwrap_or_else(|| State::new(track));
@@ -312,6 +318,32 @@ impl Folder {
         let mut m = vec![0u8; e.meta_len() as usize];
         self.file.read_exact_at(&mut m, e.record_offset() + (HEADER_LEN + MESSAGE_FIXED) as u64)?;
         Ok(m)
+    }
+
+    /// The meta of `e`: its record's, else the one computed earlier and kept in the meta
+    /// cache (empty when neither has one: the caller parses the body and calls
+    /// [`Folder::cache_meta`]).
+    pub fn summary_meta(&mut self, e: &Entry) -> Result<Vec<u8>> {
+        let m = self.meta(e)?;
+        if !m.is_empty() {
+            return Ok(m);
+        }
+        Ok(self.cached_meta(e.uid).unwrap_or_default())
+    }
+
+    /// The meta computed earlier for `uid` and kept in the meta cache.
+    pub fn cached_meta(&mut self, uid: u32) -> Option<Vec<u8>> {
+        self.meta_cache().get(uid)
+    }
+
+    /// Keeps the meta computed for a message stored without one (best effort: a cache).
+    pub fn cache_meta(&mut self, uid: u32, meta: &[u8]) {
+        self.meta_cache().put(uid, meta);
+    }
+
+    fn meta_cache(&mut self) -> &mut MetaCache {
+        let (path, st) = (&self.path, &self.state);
+        self.metacache.get_or_insert_with(|| MetaCache::open(path, st.uidvalidity, st.created))
     }
 
     /// The MESSAGE attrs word of `e` (see format docs).

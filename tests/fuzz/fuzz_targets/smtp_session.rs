@@ -1,6 +1,7 @@
 //! Fuzz target: the SMTP receiver core (command parser + DATA receiver) on arbitrary bytes
-//! in arbitrary chunks; the first byte picks the chunk size. Must never panic, and every
-//! body byte it hands out stays bounded per chunk.
+//! in arbitrary chunks; the first byte picks the chunk size (bits 0-5) and whether the
+//! session is a submission listener with AUTH (bit 6; bit 7: credentials accepted). Must
+//! never panic, and every body byte it hands out stays bounded per chunk.
 #![no_main]
 use std::net::{IpAddr, Ipv4Addr};
 use std::sync::Arc;
@@ -21,7 +22,12 @@ fuzz_target!(|data: &[u8]| {
         tls_available: true,
         command_timeout_ms: 300_000,
         session_timeout_ms: 1_800_000,
+        submission: split & 0x40 != 0,
+        allow_plaintext_auth: true,
+        loopback_plaintext: true,
+        relay_after_auth: true,
     });
+    let auth_ok = split & 0x80 != 0;
     let mut s = Session::new(policy, PeerInfo { ip: IpAddr::V4(Ipv4Addr::new(192, 0, 2, 1)), is_tls: false }, 0);
     let chunk = usize::from(split % 64) + 1;
     let mut now = 0u64;
@@ -33,6 +39,11 @@ fuzz_target!(|data: &[u8]| {
                     Event::MessageEnd => s.delivered(Ok(1)),
                     Event::StartTls => s.tls_started(letterbox::proto::smtp::TlsInfo { version: String::new(), cipher: String::new() }),
                     Event::MessageData(d) => assert!(d.len() <= 64 * 1024),
+                    Event::CheckCredentials { .. } => s.auth_result(if auth_ok {
+                        letterbox::proto::AuthOutcome::Ok
+                    } else {
+                        letterbox::proto::AuthOutcome::Bad
+                    }),
                     Event::Close => return,
                     _ => {}
                 }

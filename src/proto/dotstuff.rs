@@ -1,4 +1,5 @@
-//! Multi-line response encoder for RETR and TOP (RFC 1939 §3 byte-stuffing, §7 TOP). Streams
+//! Dot-stuffing encoder shared by POP3 RETR/TOP (RFC 1939 §3 byte-stuffing, §7 TOP) and the
+//! SMTP client's DATA (RFC 5321 §4.5.2 transparency, with `top_lines: None`). Streams
 //! a stored message (CRLF lines) in chunks of any size: doubles a '.' that starts a line,
 //! turns a bare LF into CRLF so the terminator cannot be forged, stops after the header and
 //! `n` body lines for TOP, and ends with a CRLF (added if missing) and ".\r\n".
