@@ -38,6 +38,10 @@ for t in "${targets[@]}"; do
       printf '%s' "$n" > "$corpus/seed-$(printf '%s' "$n" | md5sum | cut -c1-8)"
     done
   fi
+  if [ "$t" = dkim_sign ]; then
+    # Chunk-size and l= bytes, then a message with folded, repeated and unsigned fields.
+    printf '\x06\x20From: A <a@example.org>\r\nTo: b@example.net,\r\n\tc@example.net\r\nfrom: x\r\nX-Y: z\r\nSubject:  Hi  \r\n\r\n a  b \t\r\n\r\n\r\nend' > "$corpus/seed-message"
+  fi
   if [ "$t" = dns_message ]; then
     # A query with EDNS, and an MX answer whose names are compression pointers.
     printf '\x12\x34\x01\x00\x00\x01\x00\x00\x00\x00\x00\x01\x07example\x03org\x00\x00\x0f\x00\x01\x00\x00\x29\x04\xd0\x00\x00\x00\x00\x00\x00' > "$corpus/seed-query"

@@ -2,9 +2,11 @@
 //! init, deliver, import, export, check, compact, list (serve and passwd follow).
 //! This file holds the arguments and the dispatch; each group of subcommands has its file:
 //! `setup` (init, passwd), `deliver`, `transfer` (import, export), `maintain` (check,
-//! compact, list).
+//! compact, list), `dkim` (keys and DNS records, issue 14; with the `outbound` feature).
 
 mod deliver;
+#[cfg(feature = "outbound")]
+mod dkim;
 mod maintain;
 #[cfg(feature = "outbound")]
 mod queue;
@@ -53,6 +55,8 @@ pub enum Cmd {
     List(ListArgs),
     #[cfg(feature = "outbound")]
     Queue(QueueArgs),
+    #[cfg(feature = "outbound")]
+    Dkim(DkimArgs),
 }
 
 /// Run the mail server (SMTP, POP3, IMAP) until SIGTERM.
@@ -200,6 +204,19 @@ pub fn sendmail_main(args: &[String]) -> i32 {
     }
 }
 
+/// Make the DKIM key if there is none and print the DNS TXT records to publish.
+#[derive(FromArgs)]
+#[argh(subcommand, name = "dkim")]
+pub struct DkimArgs {
+    /// config file
+    #[argh(option)]
+    pub config: Option<PathBuf>,
+    /// sign the message on standard input with the keys and write it, signed, to standard
+    /// output (to check the records with a verifier); prints no records
+    #[argh(switch)]
+    pub sign: bool,
+}
+
 /// Runs a parsed command line; returns the process exit code.
 pub fn run(args: Args) -> i32 {
     match args.cmd {
@@ -214,19 +231,28 @@ pub fn run(args: Args) -> i32 {
         Cmd::List(a) => with_store(a.config.as_deref(), |_, s| list(s)),
         #[cfg(feature = "outbound")]
         Cmd::Queue(a) => with_store(a.config.as_deref(), |c, _| queue::run(c, &a)),
+        #[cfg(feature = "outbound")]
+        Cmd::Dkim(a) => with_config(a.config.as_deref(), |c| dkim::dkim(c, a.sign)),
     }
 }
 
 fn with_store(cfg: Option<&Path>, f: impl FnOnce(&Config, &Store) -> i32) -> i32 {
-    let c = match Config::load_from(cfg) {
-        Ok(c) => c,
+    with_config(cfg, |c| store_then(c, f))
+}
+
+fn with_config(cfg: Option<&Path>, f: impl FnOnce(&Config) -> i32) -> i32 {
+    match Config::load_from(cfg) {
+        Ok(c) => f(&c),
         Err(e) => {
             eprintln!("letterbox: {e}");
-            return exit::CONFIG;
+            exit::CONFIG
         }
-    };
+    }
+}
+
+fn store_then(c: &Config, f: impl FnOnce(&Config, &Store) -> i32) -> i32 {
     match Store::open(&c.data_dir) {
-        Ok(s) => f(&c, &s),
+        Ok(s) => f(c, &s),
         Err(e) => {
             eprintln!("letterbox: {}: {e}", c.data_dir.display());
             if e.is_temporary() {

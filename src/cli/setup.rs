@@ -37,6 +37,9 @@ pub fn config_template(domain: &str, user: &str, data_dir: &str, password_hash: 
          cert = \"cert.pem\"              # PEM chain (self-signed by init; replace with a real one)\n\
          key  = \"key.pem\"\n\
          \n\
+         [dkim]\n\
+         selector = \"lb1\"               # keys live in the data directory; `letterbox dkim` makes/prints them\n\
+         \n\
          [limits]                       # defaults shown; boards override for their RAM\n\
          # message_size = {}\n\
          # spool_memory = {}\n\

@@ -2,7 +2,8 @@
 //!
 //! Key names are a contract used by scripts outside the crate (issue 2/3/4): `domain`,
 //! `aliases`, `user`, `data_dir`, `password_hash`, `allow_plaintext_auth`, `apop_secret`,
-//! `run_as`, `[listen] smtp submission submissions imap imaps pop3 pop3s`, `[tls] cert key`, `[limits] …`, `[outbound] …` (see [`outbound`]).
+//! `run_as`, `[listen] smtp submission submissions imap imaps pop3 pop3s`, `[tls] cert key`,
+//! `[dkim] selector`, `[limits] …`, `[outbound] …` (see [`outbound`]).
 //! Paths are relative to the folder that holds the file. An unknown key, a wrong type or a
 //! missing required key is an error naming `file:line: key`.
 
@@ -132,6 +133,24 @@ pub struct Tls {
     pub key: PathBuf,
 }
 
+/// `[dkim]`: the signing keys' selector (issue 14; keys in `DATA/dkim/`, see
+/// `mailauth::keys`). Accepted in every build, used by builds with `outbound`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Dkim {
+    /// DNS label(s) under `_domainkey`; `lb1` when absent, so `letterbox dkim` works on a
+    /// config that never mentions DKIM. The RSA key's selector is this plus `-rsa`.
+    pub selector: String,
+}
+
+/// Longest selector: `-rsa` appended must still fit a 63-octet DNS label (RFC 1035 §2.3.4).
+pub const SELECTOR_MAX: usize = 59;
+
+impl Default for Dkim {
+    fn default() -> Self {
+        Dkim { selector: "lb1".to_owned() }
+    }
+}
+
 /// The whole configuration, paths resolved against the file's folder.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -149,6 +168,7 @@ pub struct Config {
     pub run_as: Option<String>,
     pub listen: Listen,
     pub tls: Option<Tls>,
+    pub dkim: Dkim,
     pub limits: Limits,
     /// `[outbound]` (issue 14).
     pub outbound: Outbound,
@@ -223,6 +243,7 @@ impl Builder {
             run_as: None,
             listen: Listen::default(),
             tls: None,
+            dkim: Dkim::default(),
             limits: Limits::default(),
             outbound: Outbound::default(),
         };
@@ -268,6 +289,7 @@ impl Builder {
                 }
                 ("tls", "cert") => cert = Some(self.path(e)?),
                 ("tls", "key") => key = Some(self.path(e)?),
+                ("dkim", "selector") => c.dkim.selector = self.selector(e)?,
                 ("limits", _) => self.limit(&mut c.limits, e)?,
                 ("outbound", _) => outbound::apply(&mut c.outbound, e, &self.base, |m| self.err(e, m))?,
                 _ => return Err(self.err(e, "unknown key")),
@@ -325,6 +347,18 @@ impl Builder {
             Ok(d)
         } else {
             Err(self.err(e, "not a valid domain name"))
+        }
+    }
+
+    /// RFC 6376 §3.1: `selector = sub-domain *( "." sub-domain )`, kept lowercase.
+    fn selector(&self, e: &Entry) -> Result<String, ConfigError> {
+        let s = self.string(e)?.to_ascii_lowercase();
+        let label_ok =
+            |l: &str| !l.is_empty() && !l.starts_with('-') && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-');
+        if s.len() <= SELECTOR_MAX && s.split('.').all(label_ok) {
+            Ok(s)
+        } else {
+            Err(self.err(e, "not a valid selector (DNS labels of letters, digits and -, at most 59 octets)"))
         }
     }
 
@@ -483,6 +517,19 @@ mod tests {
         std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o600)).unwrap();
         assert_eq!(o.relay_password().unwrap().as_deref(), Some("s3cret"));
         let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn dkim_selector() {
+        let base = "domain = \"a.b\"\nuser = \"u\"\ndata_dir = \"d\"\n";
+        assert_eq!(cfg(base).unwrap().dkim.selector, "lb1");
+        let c = cfg(&format!("{base}[dkim]\nselector = \"Mail2024.x\"\n")).unwrap();
+        assert_eq!(c.dkim.selector, "mail2024.x");
+        for bad in ["\"\"", "\"a;b\"", "\"a..b\"", "\"-a\"", "1"] {
+            assert!(cfg(&format!("{base}[dkim]\nselector = {bad}\n")).is_err(), "{bad}");
+        }
+        let e = cfg(&format!("{base}[dkim]\nkey = \"x\"\n")).unwrap_err();
+        assert!(e.0.ends_with(":5: dkim.key: unknown key"), "{}", e.0);
     }
 
     #[test]
