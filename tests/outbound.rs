@@ -326,3 +326,60 @@ fn delay_notice_once_after_4h_and_failure_after_5_days() {
     assert_eq!(inbox(&srv.home).len(), 2, "the delay notice is sent once");
     let _ = std::fs::remove_dir_all(&tmp);
 }
+
+/// Through the real SMTP client (net::outbound_client): the message leaves DKIM-signed with
+/// the keys `letterbox dkim` made, and dkimpy (python3-dkim) verifies both signatures against
+/// the TXT records that command printed; a changed body byte fails.
+#[test]
+fn outbound_mail_is_dkim_signed_and_verifies_in_dkimpy() {
+    let tmp = std::env::temp_dir().join(format!("letterbox-test-outbound-dkim-{}", std::process::id()));
+    std::fs::create_dir_all(&tmp).unwrap();
+    let mx = FakeMx::start(&tmp);
+    let mut srv = Server::start("outbound-dkim", "", &relay_to(mx.port));
+    let rsa = srv.home.data().join("dkim/lb1.rsa.pem");
+    std::fs::create_dir_all(rsa.parent().unwrap()).unwrap();
+    let gen = Command::new("openssl")
+        .args(["genpkey", "-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:2048", "-out"])
+        .arg(&rsa)
+        .output()
+        .unwrap();
+    assert!(gen.status.success(), "{}", String::from_utf8_lossy(&gen.stderr));
+    std::fs::set_permissions(&rsa, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
+    let out = srv.home.run(&["dkim"], b"");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let records = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(records.contains("lb1._domainkey.example.org.") && records.contains("k=rsa"), "{records}");
+    // The server loads the keys at start.
+    srv.stop();
+    srv.spawn();
+    let msg = b"From: alice@example.org\nTo: a@remote.test\nSubject: signed\n\nhello, signed world\n";
+    let sent = srv.home.run(&["sendmail", "a@remote.test"], msg);
+    assert_eq!(sent.status.code(), Some(0), "{}", String::from_utf8_lossy(&sent.stderr));
+    wait_for(|| !mx.received().is_empty());
+    assert_eq!(mx.received().len(), 1, "{}", srv.log_text());
+    let script = r#"
+import dkim, json, re, sys
+recs = {}
+for line in open(sys.argv[2]):
+    m = re.match(r'(\S+)\.\s+IN\s+TXT\s+(.*)', line.strip())
+    if m:
+        recs[m.group(1)] = "".join(re.findall(r'"([^"]*)"', m.group(2)))
+def dns(name, timeout=5):
+    return recs.get(name.decode().rstrip("."), "").encode() or None
+msg = json.loads(open(sys.argv[1]).readline())["data"].encode("latin-1")
+n = msg.count(b"DKIM-Signature:")
+ok = [dkim.DKIM(msg).verify(idx=i, dnsfunc=dns) for i in range(n)]
+bad = msg.replace(b"signed world", b"signed World")
+try:
+    bad_ok = dkim.DKIM(bad).verify(idx=0, dnsfunc=dns)
+except dkim.ValidationError:
+    bad_ok = False
+print(n, ok, bad_ok)
+"#;
+    let rec_file = tmp.join("records.txt");
+    std::fs::write(&rec_file, &records).unwrap();
+    let v = Command::new("/usr/bin/python3").args(["-c", script]).arg(&mx.log).arg(&rec_file).output().unwrap();
+    let text = String::from_utf8_lossy(&v.stdout).into_owned() + &String::from_utf8_lossy(&v.stderr);
+    assert_eq!(text.trim(), "2 [True, True] False", "RSA and Ed25519 verify, an altered body does not: {text}");
+    let _ = std::fs::remove_dir_all(&tmp);
+}

@@ -21,7 +21,7 @@ pub mod imap;
 #[cfg(feature = "outbound")]
 pub mod outbound;
 #[cfg(feature = "outbound")]
-pub mod outbound_plain;
+pub mod outbound_client;
 #[cfg(feature = "pop3")]
 pub mod pop3;
 pub mod smtp;
@@ -616,17 +616,16 @@ fn outbound_writer(cfg: &Config) -> io::Result<Writer> {
     Writer::spawn_with(q, cfg.limits.compact_threshold)
 }
 
-/// Starts the delivery driver with today's transport (`outbound_plain`; the SMTP client
-/// replaces it here) and the stub resolver of `[outbound] resolver`.
+/// Starts the delivery driver with the SMTP client transport (`outbound_client`) and the
+/// stub resolver of `[outbound] resolver`.
 #[cfg(feature = "outbound")]
 fn start_outbound(ex: &Rc<LocalExecutor<'static>>, cfg: Arc<Config>, inbox: Writer, queue: Writer) -> io::Result<()> {
     // A relay password readable by others refuses the start (like ssh's keys).
-    cfg.outbound.relay_password().map_err(|e| io::Error::other(e.0))?;
+    let password = cfg.outbound.relay_password().map_err(|e| io::Error::other(e.0))?;
     let ns = cfg.outbound.resolver.unwrap_or_else(|| {
         crate::dns::nameserver_from_resolv_conf(&std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default())
     });
-    let transport =
-        outbound_plain::PlainSmtp { helo: cfg.domain.clone(), needs_auth: cfg.outbound.relay_user.is_some() };
+    let transport = outbound_client::ClientTransport::new(&cfg, password);
     outbound::start(ex, cfg, inbox, queue, transport, dns::StubResolver::new(ns))
 }
 

@@ -7,14 +7,13 @@
 //! transaction (a crash between the two is RFC 5321 §6.1's duplicate window).
 //!
 //! # The seam: [`Transport`]
-//! One SMTP transaction with one server: `deliver(hop, envelope, rcpts, message)` returns
-//! one [`RcptOutcome`] per recipient, in order. Connection errors and timeouts are
+//! One SMTP transaction with one server: `deliver(hop, envelope, rcpts, size, message)`
+//! returns one [`RcptOutcome`] per recipient, in order. Connection errors and timeouts are
 //! `Temporary` for every recipient. The driver tries the next hop for the recipients still
-//! temporary. Today's transport is `outbound_plain::PlainSmtp` (plaintext, no AUTH: the
-//! loopback relay of the tests); the SMTP client of branch `smtpclient` plugs in as
-//! `impl Transport` calling `net::smtp_client::deliver(Target { addr: hop.addr,
-//! server_name: hop.host, relay: hop.relay, tls: relay_tls or Opportunistic, .. }, ..)` and
-//! mapping its per-recipient `Status` to [`RcptOutcome`]; [`start`] is where it is chosen.
+//! temporary. Before the hops, [`Transport::prefix`] reads the queued copy once for the
+//! header fields that go in front of it (the DKIM signatures). The transport of `serve` is
+//! `net::outbound_client::ClientTransport` (the SMTP client: opportunistic STARTTLS to MX
+//! hosts, verified TLS and AUTH to the relay, DKIM signing); [`start`] takes any.
 //!
 //! Limits: [`MAX_CONNECTIONS`] transactions at once, [`MAX_PER_DESTINATION`] per domain
 //! (Postfix's `default_destination_concurrency_limit` idea, scaled to a router).
@@ -53,13 +52,40 @@ pub const TICK: Duration = Duration::from_secs(1);
 
 /// One SMTP transaction with one server (see the module doc).
 pub trait Transport {
+    /// Header fields to send before the queued copy (read once per attempt from `message`).
+    fn prefix(&self, _message: &mut dyn Read) -> Vec<u8> {
+        Vec::new()
+    }
+
+    /// One transaction; `size` is the octets `message` yields (RFC 1870 SIZE=).
     fn deliver(
         &self,
         hop: &Hop,
         env: &QueuedEnvelope,
         rcpts: &[String],
+        size: u64,
         message: &mut (dyn AsyncRead + Unpin),
     ) -> impl Future<Output = Vec<RcptOutcome>>;
+}
+
+/// `prefix`, then the rest: the bytes a transport sends.
+pub struct Prefixed<'a, R> {
+    pub prefix: &'a [u8],
+    pub rest: R,
+}
+
+impl<R: AsyncRead + Unpin> AsyncRead for Prefixed<'_, R> {
+    fn poll_read(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut [u8]) -> Poll<io::Result<usize>> {
+        if !self.prefix.is_empty() {
+            let n = self.prefix.len().min(buf.len());
+            if let (Some(dst), Some(src)) = (buf.get_mut(..n), self.prefix.get(..n)) {
+                dst.copy_from_slice(src);
+            }
+            self.prefix = self.prefix.get(n..).unwrap_or_default();
+            return Poll::Ready(Ok(n));
+        }
+        Pin::new(&mut self.rest).poll_read(cx, buf)
+    }
 }
 
 /// An `AsyncRead` over a spool already on hand (RAM, or a page-cached file).
@@ -271,9 +297,12 @@ async fn try_hops<T: Transport, R>(
 ) -> Option<Outcomes> {
     let (mut outcome, mut temp) = (Vec::new(), HashMap::new());
     let mut remaining: Vec<usize> = idx.to_vec();
+    let prefix = ctx.transport.prefix(&mut body.reader().ok()?);
+    let size = body.len() + prefix.len() as u64;
     for hop in hops {
         let rcpts: Vec<String> = remaining.iter().filter_map(|&i| it.env.rcpts.get(i).cloned()).collect();
-        let outs = ctx.transport.deliver(hop, &it.env, &rcpts, &mut SpoolRead(body.reader().ok()?)).await;
+        let mut msg = Prefixed { prefix: &prefix, rest: SpoolRead(body.reader().ok()?) };
+        let outs = ctx.transport.deliver(hop, &it.env, &rcpts, size, &mut msg).await;
         eprintln!("letterbox: outbound: uid {} via {} ({}): {:?}", it.uid, hop.host, hop.addr, outs);
         // A transport that answers for fewer recipients leaves the rest temporary.
         let no_reply = std::iter::repeat(RcptOutcome::Temporary("451 4.3.0 no reply".into()));
