@@ -95,8 +95,8 @@ t_build_core_sets() {
   for b in raspberry-pi-64 openwrt-armv7; do
     budget=$(python3 scripts/board.py "$b" | sed -n "s/^B_core_budget='\{0,1\}\([0-9]*\)'\{0,1\}$/\1/p")
     [ -n "$budget" ] || fail "$b: no core_budget"
-    scripts/build.sh "$b" --no-install --features "tls imap pop3" --budget "$budget" --out "$work/core-$b"
-    echo "$b core set: $(cat "$work/core-$b/size") bytes (core_budget $budget)"
+    scripts/build.sh "$b" --no-install --features "tls imap pop3" --budget "$budget" --out "target/boards/$b-core"
+    echo "$b core set: $(cat "target/boards/$b-core/size") bytes (core_budget $budget)"
   done
 }
 t_build_armv6() {
@@ -469,7 +469,9 @@ done
 
 echo "sizes (bytes):"
 for b in $(python3 scripts/board.py --list); do
-  [ ! -f "target/boards/$b/size" ] || printf '  %-18s %s\n' "$b" "$(cat "target/boards/$b/size")"
+  for d in "$b" "$b-core"; do
+    [ ! -f "target/boards/$d/size" ] || printf '  %-22s %s\n' "$d" "$(cat "target/boards/$d/size")"
+  done
 done
 [ ${#failures[@]} = 0 ] || echo "failed: ${failures[*]}"
 elapsed=$(( $(date +%s) - ${LETTERBOX_TEST_START:-$test_start} ))
