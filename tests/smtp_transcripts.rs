@@ -31,6 +31,7 @@ fn policy() -> Policy {
         allow_plaintext_auth: false,
         loopback_plaintext: true,
         relay_after_auth: false,
+        hide_client_ip: false,
     }
 }
 

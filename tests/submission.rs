@@ -151,3 +151,22 @@ fn msmtp_sends_like_a_laptop_mua_starttls_587_and_implicit_465() {
     assert_eq!(got.len(), 3);
     assert!(got.iter().all(|m| m.ends_with(b"\r\n\r\nsent by msmtp\r\n")), "msmtp's LF became CRLF on the wire");
 }
+
+#[test]
+fn hide_client_ip_leaves_the_submitters_address_out_of_received() {
+    let srv = Server::start("submission-hide", "hide_client_ip = true", "");
+    srv.py(
+        "",
+        r#"
+import smtplib, os
+t = smtplib.SMTP_SSL("127.0.0.1", int(os.environ["LB_SUBMISSIONS"]), context=CTX)
+t.login("alice", os.environ["LB_PASS"])
+t.sendmail("alice@example.org", ["alice@example.org"], b"Subject: private\r\n\r\nbody\r\n")
+t.quit()
+"#,
+    );
+    let got = inbox(&srv);
+    let text = String::from_utf8_lossy(&got[0]).into_owned();
+    assert!(text.contains("Received: by ") && text.contains(" with ESMTPSA "), "{text}");
+    assert!(!text.contains("127.0.0.1"), "the client's address is in the message: {text}");
+}

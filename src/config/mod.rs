@@ -1,7 +1,7 @@
 //! `letterbox.toml`: the configuration contract and every tunable limit.
 //!
 //! Key names are a contract used by scripts outside the crate (issue 2/3/4): `domain`,
-//! `aliases`, `user`, `data_dir`, `password_hash`, `allow_plaintext_auth`, `apop_secret`,
+//! `aliases`, `user`, `data_dir`, `password_hash`, `allow_plaintext_auth`, `hide_client_ip`, `apop_secret`,
 //! `run_as`, `[listen] smtp submission submissions imap imaps pop3 pop3s`, `[tls] cert key`,
 //! `[dkim] selector`, `[limits] …`, `[outbound] …` (see [`outbound`]).
 //! Paths are relative to the folder that holds the file. An unknown key, a wrong type or a
@@ -164,6 +164,9 @@ pub struct Config {
     pub allow_plaintext_auth: bool,
     /// Loopback peers may log in without TLS (true); set false behind a local TLS proxy.
     pub loopback_plaintext: bool,
+    /// Mail submitted after AUTH gets a `Received:` without the client's address (the
+    /// owner's home IP stays out of every message sent; RFC 6409 §8 leaves trace to us).
+    pub hide_client_ip: bool,
     pub apop_secret: Option<String>,
     pub run_as: Option<String>,
     pub listen: Listen,
@@ -239,6 +242,7 @@ impl Builder {
             password_hash: None,
             allow_plaintext_auth: false,
             loopback_plaintext: true,
+            hide_client_ip: false,
             apop_secret: None,
             run_as: None,
             listen: Listen::default(),
@@ -272,6 +276,7 @@ impl Builder {
                 ("", "password_hash") => c.password_hash = Some(self.string(e)?),
                 ("", "allow_plaintext_auth") => c.allow_plaintext_auth = self.boolean(e)?,
                 ("", "loopback_plaintext") => c.loopback_plaintext = self.boolean(e)?,
+                ("", "hide_client_ip") => c.hide_client_ip = self.boolean(e)?,
                 ("", "apop_secret") => c.apop_secret = Some(self.string(e)?),
                 ("", "run_as") => c.run_as = Some(self.string(e)?),
                 ("listen", k) => {

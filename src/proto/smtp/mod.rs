@@ -120,6 +120,8 @@ pub struct Policy {
     pub loopback_plaintext: bool,
     /// After AUTH, recipients in other domains are accepted (queued for delivery).
     pub relay_after_auth: bool,
+    /// After AUTH, `Received:` names no client address (config `hide_client_ip`).
+    pub hide_client_ip: bool,
 }
 
 impl Policy {
@@ -141,6 +143,7 @@ impl Policy {
             allow_plaintext_auth: config.allow_plaintext_auth,
             loopback_plaintext: config.loopback_plaintext,
             relay_after_auth: false,
+            hide_client_ip: config.hide_client_ip,
         }
     }
 }

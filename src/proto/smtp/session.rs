@@ -184,11 +184,15 @@ impl Session {
     }
 
     /// The TLS handshake after [`Event::StartTls`] succeeded; the client must EHLO again.
+    /// On an implicit-TLS port (465, `PeerInfo::is_tls`) the driver calls it once at the
+    /// start with the parameters for `Received:`.
     pub fn tls_started(&mut self, info: TlsInfo) {
         if matches!(self.phase, Phase::AwaitTls) {
             self.tls = Some(info);
             self.peer.is_tls = true;
             self.phase = Phase::Command;
+        } else if self.peer.is_tls && self.tls.is_none() {
+            self.tls = Some(info);
         }
     }
 

@@ -23,6 +23,7 @@ pub(super) fn policy() -> Policy {
         allow_plaintext_auth: false,
         loopback_plaintext: true,
         relay_after_auth: false,
+        hide_client_ip: false,
     }
 }
 

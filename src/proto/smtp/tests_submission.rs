@@ -185,3 +185,35 @@ fn rfc6409_date_and_message_id_fixups_at_the_end_of_the_header() {
     mx.send(b"Subject: x\r\n\r\nbody\r\n.\r\n");
     assert!(!String::from_utf8_lossy(&mx.body).contains("<fix"));
 }
+
+#[test]
+fn received_says_esmtpsa_and_can_leave_the_client_address_out() {
+    let env = Envelope {
+        mail_from: "alice@example.org".into(),
+        rcpts: vec![Recipient { address: "bob@elsewhere.example".into(), tag: None, remote: true }],
+        helo: "[192.168.1.20]".into(),
+        esmtp: true,
+        size_hint: None,
+        smtputf8: false,
+        body_8bit: false,
+        auth_user: Some("alice".into()),
+    };
+    let peer = PeerInfo { ip: IpAddr::V4(Ipv4Addr::new(198, 51, 100, 9)), is_tls: true };
+    let tls = TlsInfo { version: "TLSv1.3".into(), cipher: "TLS13_AES_128_GCM_SHA256".into() };
+    let shown = String::from_utf8(trace::trace_headers(&submission(true), &peer, Some(&tls), &env, 0)).unwrap();
+    assert!(
+        shown.contains("Received: from [192.168.1.20] ([198.51.100.9])\r\n\tby mx.example.org with ESMTPSA (TLSv1.3"),
+        "{shown}"
+    );
+    let hidden = Policy { hide_client_ip: true, ..submission(true) };
+    let text = String::from_utf8(trace::trace_headers(&hidden, &peer, Some(&tls), &env, 0)).unwrap();
+    assert!(
+        text.starts_with("Return-Path: <alice@example.org>\r\nReceived: by mx.example.org with ESMTPSA (TLSv1.3"),
+        "{text}"
+    );
+    assert!(!text.contains("198.51.100.9") && !text.contains("192.168.1.20"), "{text}");
+    // Mail from the internet keeps its trace whatever the setting.
+    let inbound = Envelope { auth_user: None, ..env };
+    let text = String::from_utf8(trace::trace_headers(&hidden, &peer, None, &inbound, 0)).unwrap();
+    assert!(text.contains("([198.51.100.9])") && text.contains("with ESMTP\r\n"), "{text}");
+}

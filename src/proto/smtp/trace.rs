@@ -1,7 +1,9 @@
 //! Trace header fields the driver prepends to a stored message: `Return-Path:` (RFC 5321
 //! §4.4, RFC 5322 §3.6.7) and `Received:` (RFC 5321 §4.4 `Time-stamp-line`), with the
-//! protocol names of RFC 3848 (ESMTP, ESMTPS) and RFC 6531 §3.7.3 (UTF8SMTP, UTF8SMTPS).
-//! We never offer AUTH, so ESMTPSA does not occur. Output is CRLF, folded with a TAB.
+//! protocol names of RFC 3848 (ESMTP, ESMTPS, and ESMTPA/ESMTPSA after AUTH) and RFC 6531
+//! §3.7.3 (UTF8SMTP, UTF8SMTPS, UTF8SMTPA, UTF8SMTPSA). With `Policy::hide_client_ip` a
+//! submission after AUTH gets `Received: by …` alone (no client name or address: RFC 5322
+//! §3.6.7 `received` allows it; Gmail does the same). Output is CRLF, folded with a TAB.
 
 use std::net::IpAddr;
 
@@ -18,8 +20,12 @@ pub fn trace_headers(
     unix_secs: u64,
 ) -> Vec<u8> {
     let mut out = format!("Return-Path: <{}>\r\n", envelope.mail_from);
-    out.push_str(&format!("Received: from {} ({})\r\n", envelope.helo, tcp_info(peer.ip)));
-    out.push_str(&format!("\tby {} with {}", policy.hostname, protocol(envelope, tls)));
+    if policy.hide_client_ip && envelope.auth_user.is_some() {
+        out.push_str("Received: ");
+    } else {
+        out.push_str(&format!("Received: from {} ({})\r\n\t", envelope.helo, tcp_info(peer.ip)));
+    }
+    out.push_str(&format!("by {} with {}", policy.hostname, protocol(envelope, tls)));
     if let Some(tls) = tls {
         out.push_str(&format!(" ({} {})", token(&tls.version), token(&tls.cipher)));
     }
@@ -38,14 +44,19 @@ fn tcp_info(ip: IpAddr) -> String {
     }
 }
 
-/// RFC 5321 §4.4 `Protocol` with the RFC 3848 / RFC 6531 values.
+/// RFC 5321 §4.4 `Protocol` with the RFC 3848 / RFC 6531 values (`A` after AUTH).
 fn protocol(envelope: &Envelope, tls: Option<&TlsInfo>) -> &'static str {
-    match (envelope.smtputf8, envelope.esmtp, tls.is_some()) {
-        (true, _, true) => "UTF8SMTPS",
-        (true, _, false) => "UTF8SMTP",
-        (false, true, true) => "ESMTPS",
-        (false, true, false) => "ESMTP",
-        (false, false, _) => "SMTP",
+    let auth = envelope.auth_user.is_some();
+    match (envelope.smtputf8, envelope.esmtp, tls.is_some(), auth) {
+        (true, _, true, true) => "UTF8SMTPSA",
+        (true, _, true, false) => "UTF8SMTPS",
+        (true, _, false, true) => "UTF8SMTPA",
+        (true, _, false, false) => "UTF8SMTP",
+        (false, true, true, true) => "ESMTPSA",
+        (false, true, true, false) => "ESMTPS",
+        (false, true, false, true) => "ESMTPA",
+        (false, true, false, false) => "ESMTP",
+        (false, false, ..) => "SMTP",
     }
 }
 

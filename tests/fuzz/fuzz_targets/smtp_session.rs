@@ -26,6 +26,7 @@ fuzz_target!(|data: &[u8]| {
         allow_plaintext_auth: true,
         loopback_plaintext: true,
         relay_after_auth: true,
+        hide_client_ip: split & 0x20 != 0,
     });
     let auth_ok = split & 0x80 != 0;
     let mut s = Session::new(policy, PeerInfo { ip: IpAddr::V4(Ipv4Addr::new(192, 0, 2, 1)), is_tls: false }, 0);
