@@ -238,7 +238,7 @@ fn read(c: &Config, s: &Store, a: &SendmailArgs, from: &str) -> Result<(Spool, V
     let tempfail = |e: io::Error| fail(exit::TEMPFAIL, &format!("spool: {e}"));
     let mut buf = vec![0u8; MAX_HEADER + 4];
     let mut r = spool.reader().map_err(tempfail)?;
-    let n = read_full(&mut r, &mut buf).map_err(tempfail)?;
+    let n = crate::util::read_full(&mut r, &mut buf).map_err(tempfail)?;
     buf.truncate(n);
     let mut h = split_header(&buf);
     let rcpts = rewrite(&mut h, a, c, from);
@@ -260,17 +260,6 @@ impl io::Write for WriteSpool<'_> {
     fn flush(&mut self) -> io::Result<()> {
         Ok(())
     }
-}
-
-fn read_full(r: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
-    let mut n = 0;
-    while n < buf.len() {
-        match r.read(buf.get_mut(n..).unwrap_or(&mut []))? {
-            0 => break,
-            k => n += k,
-        }
-    }
-    Ok(n)
 }
 
 fn fail(code: i32, msg: &str) -> i32 {

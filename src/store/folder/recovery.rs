@@ -77,7 +77,7 @@ impl Folder {
         let mut base = at + 1;
         let finder = memchr::memmem::Finder::new(&format::MAGIC);
         loop {
-            let n = read_full(&mut r, &mut buf)?;
+            let n = crate::util::read_full(&mut r, &mut buf)?;
             if n < format::MAGIC.len() {
                 return Ok(None);
             }
@@ -264,15 +264,4 @@ pub(super) fn crc_of(r: &mut impl Read, mut n: u64) -> io::Result<u32> {
 
 pub(super) fn skip(r: &mut impl Read, n: u64) -> io::Result<()> {
     io::copy(&mut r.take(n), &mut io::sink()).map(|_| ())
-}
-
-pub(super) fn read_full(r: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
-    let mut n = 0;
-    while n < buf.len() {
-        match r.read(buf.get_mut(n..).unwrap_or(&mut []))? {
-            0 => break,
-            k => n += k,
-        }
-    }
-    Ok(n)
 }
