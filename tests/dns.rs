@@ -52,13 +52,17 @@ fn dnsmasq() -> Peer {
     Peer { child, addr, log }
 }
 
-/// Waits until the server answers (a throw-away query through a fresh resolver).
+/// Waits until the server answers (a throw-away query through a fresh resolver): up to 30 s,
+/// since a port not yet bound fails at once (ICMP port unreachable) and a loaded CI machine
+/// can take seconds to start dnsmasq.
 fn wait_for_dns(addr: SocketAddr) {
-    for _ in 0..100 {
-        let r = StubResolver::with_timeout(addr, Duration::from_millis(100));
+    let until = std::time::Instant::now() + Duration::from_secs(30);
+    while std::time::Instant::now() < until {
+        let r = StubResolver::with_timeout(addr, Duration::from_millis(200));
         if smol::block_on(r.lookup("ready.example.test", Rtype::A)) != Err(DnsError::Temporary) {
             return;
         }
+        std::thread::sleep(Duration::from_millis(100));
     }
     panic!("no DNS server on {addr}");
 }

@@ -256,12 +256,15 @@ fn mx_delivery_through_dnsmasq_with_implicit_mx_and_nxdomain_bounce() {
         .expect("dnsmasq (scripts/deps.sh installs dnsmasq-base)");
     // Ready before the server asks (a failed lookup would be retried only after 7.5 min).
     let addr: std::net::SocketAddr = ([127, 0, 0, 1], dns_port).into();
-    for _ in 0..100 {
-        let r = letterbox::net::dns::StubResolver::with_timeout(addr, Duration::from_millis(100));
+    // A port not yet bound fails at once: poll for up to 30 s (a loaded CI machine).
+    let until = Instant::now() + Duration::from_secs(30);
+    while Instant::now() < until {
+        let r = letterbox::net::dns::StubResolver::with_timeout(addr, Duration::from_millis(200));
         use letterbox::dns::Resolver;
         if smol::block_on(r.lookup("nomx.test", letterbox::dns::Rtype::A)).is_ok() {
             break;
         }
+        std::thread::sleep(Duration::from_millis(100));
     }
     let outbound = format!("\n[outbound]\nresolver = \"127.0.0.1:{dns_port}\"\nmx_port = {}\n", mx.port);
     let srv = Server::start("outbound-mx", "", &outbound);
