@@ -232,7 +232,10 @@ fn draining_1000_queued_messages_keeps_server_rss_small() {
     // The release budget is 8 MiB; a debug build's code and frames are larger.
     let limit = if cfg!(debug_assertions) { 16 * 1024 } else { 8 * 1024 };
     eprintln!("server VmHWM after draining 1,000 messages: {hwm} KiB (limit {limit})");
-    assert!(hwm > 0 && hwm <= limit, "VmHWM {hwm} KiB");
+    // Under qemu-user VmHWM is the emulator's (its translation cache), not the server's.
+    if !common::under_emulator() {
+        assert!(hwm > 0 && hwm <= limit, "VmHWM {hwm} KiB");
+    }
     wait_for(|| queue_list(&srv.home).contains("0 message(s) queued"));
     assert!(queue_list(&srv.home).contains("0 message(s) queued"));
     let _ = std::fs::remove_dir_all(&tmp);
