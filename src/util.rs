@@ -255,6 +255,14 @@ pub fn unix_now() -> i64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0)
 }
 
+/// Bytes from the OS RNG (query IDs, Message-IDs); all zero should the RNG fail, which
+/// costs unpredictability there, never correctness.
+pub fn random_bytes<const N: usize>() -> [u8; N] {
+    let mut b = [0u8; N];
+    let _ = ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut b);
+    b
+}
+
 /// Reads until `buf` is full or the input ends; the bytes read (`Read::read_exact` without
 /// the error at a short end).
 pub fn read_full(r: &mut impl std::io::Read, buf: &mut [u8]) -> std::io::Result<usize> {

@@ -141,9 +141,7 @@ impl Resolver for StubResolver {
 
 /// A query ID from the OS RNG (RFC 5452 §4.3: unpredictable IDs and source ports).
 fn random_id() -> u16 {
-    let mut b = [0u8; 2];
-    let _ = ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut b);
-    u16::from_be_bytes(b)
+    u16::from_be_bytes(crate::util::random_bytes())
 }
 
 async fn with_timeout<T>(t: Duration, f: impl std::future::Future<Output = io::Result<T>>) -> io::Result<T> {

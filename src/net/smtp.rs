@@ -241,9 +241,7 @@ fn fixup_fields(missing: crate::proto::smtp::data::Missing, hostname: &str) -> V
         out.push_str(&format!("Date: {}\r\n", crate::datetime::rfc5322(now)));
     }
     if missing.message_id {
-        let mut r = [0u8; 8];
-        let _ = ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut r);
-        let hex: String = r.iter().map(|b| format!("{b:02x}")).collect();
+        let hex: String = crate::util::random_bytes::<8>().iter().map(|b| format!("{b:02x}")).collect();
         out.push_str(&format!("Message-ID: <{now}.{hex}@{hostname}>\r\n"));
     }
     out.into_bytes()
