@@ -2,9 +2,11 @@
 //! bytes. The first byte picks a chunk size: the summary must not depend on how the message
 //! was split (the store feeds it in socket-sized pieces), parts stay within the caps
 //! (`PARTS_MAX`), every part's offsets lie inside the message, a part path resolves without
-//! panicking, and the postcard form the store keeps round-trips.
+//! panicking, and the meta section the store keeps (postcard summary + the search-field ext)
+//! round-trips whenever it did not have to degrade.
 #![no_main]
 use letterbox::mime::{MimeParser, MimeSummary, PARTS_MAX};
+use letterbox::store::format::MAX_META;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
@@ -31,6 +33,23 @@ fuzz_target!(|data: &[u8]| {
             assert!(whole.part(i).is_some());
         }
     }
+    // The postcard struct leaves `header_fields` out (`#[serde(skip)]`)...
     let bytes = postcard::to_stdvec(&whole).unwrap_or_default();
-    assert_eq!(postcard::from_bytes::<MimeSummary>(&bytes).ok().as_ref(), Some(&whole));
+    let bare = MimeSummary { header_fields: None, ..whole.clone() };
+    assert_eq!(postcard::from_bytes::<MimeSummary>(&bytes).ok().as_ref(), Some(&bare));
+    // ...and the meta section carries them as its ext. It degrades (parts dropped, then the
+    // fields, then strings cut) only past MAX_META; undegraded, it is the summary exactly.
+    let meta = whole.clone().to_meta();
+    assert!(meta.len() <= MAX_META as usize, "meta over MAX_META");
+    if let Some(back) = MimeSummary::from_meta(&meta) {
+        assert_eq!(back.size, whole.size);
+        assert!(!back.parts.is_empty() && back.parts.len() <= whole.parts.len());
+        let same_shape = back.parts.len() == whole.parts.len()
+            && back.header_fields.is_some() == whole.header_fields.is_some();
+        if same_shape && whole.header_fields.is_some() {
+            assert_eq!(back, whole, "undegraded meta does not round-trip");
+        }
+    } else {
+        assert!(meta.is_empty() || whole.parts.is_empty(), "meta written but unreadable");
+    }
 });
