@@ -98,6 +98,21 @@ impl MimeSummary {
         p.finish()
     }
 
+    /// The summary of the same message with `n` bytes of header fields put in front of it
+    /// (`Spool::prepend`): the root header grows, every other offset moves by `n`.
+    pub fn prepended(mut self, n: u64) -> MimeSummary {
+        for (i, p) in self.parts.iter_mut().enumerate() {
+            if i == 0 {
+                p.header_len = p.header_len.saturating_add(n);
+            } else {
+                p.header_offset = p.header_offset.saturating_add(n);
+            }
+            p.body_offset = p.body_offset.saturating_add(n);
+        }
+        self.size = self.size.saturating_add(n);
+        self
+    }
+
     pub fn part(&self, index: u32) -> Option<&Part> {
         self.parts.get(index as usize)
     }
@@ -209,6 +224,23 @@ impl MimeParser {
     }
 
     /// Consumes the next chunk of the message.
+    /// The values of the root header's `name` fields seen so far (one of
+    /// [`SEARCH_FIELDS`], lower case), every occurrence; when more than
+    /// [`SEARCH_FIELDS_BYTES`] were kept only the envelope's first (`from` and the others).
+    pub fn root_fields(&self, name: &str) -> Vec<String> {
+        if let Some(f) = &self.root_fields {
+            return f.iter().filter(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.clone()).collect();
+        }
+        let env = self.parts.first().and_then(|p| p.envelope.as_ref());
+        let v = match name {
+            "from" => env.and_then(|e| e.from.clone()),
+            "to" => env.and_then(|e| e.to.clone()),
+            "subject" => env.and_then(|e| e.subject.clone()),
+            _ => None,
+        };
+        v.into_iter().collect()
+    }
+
     pub fn push(&mut self, mut data: &[u8]) {
         while !data.is_empty() {
             let (take, end) = match memchr::memchr(b'\n', data) {
@@ -587,6 +619,18 @@ mod tests {
         eprintln!("work {w1} for {} bytes, {w2} for {}", small.len(), large.len());
         assert!(w2 * 10 <= w1 * 22, "work {w1} for {} bytes, {w2} for {}", small.len(), large.len());
         assert!(w2 <= 8 * large.len() as u64, "work {w2} for {} bytes", large.len());
+    }
+
+    #[test]
+    fn prepended_summary_equals_the_parse_of_the_prefixed_message() {
+        let msg = b"Subject: s\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\npre\r\n--b\r\nContent-Type: text/plain\r\n\r\nhi\r\n--b\r\nContent-Type: message/rfc822\r\n\r\nSubject: in\r\n\r\nx\r\n--b--\r\n";
+        let prefix = b"Authentication-Results: h; spf=pass smtp.mailfrom=a.b\r\n";
+        let whole: Vec<u8> = [&prefix[..], &msg[..]].concat();
+        let mut want = MimeSummary::parse(&whole);
+        let mut got = MimeSummary::parse(msg).prepended(prefix.len() as u64);
+        want.header_fields = None;
+        got.header_fields = None;
+        assert_eq!(got, want);
     }
 
     #[test]

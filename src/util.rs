@@ -89,6 +89,55 @@ impl Crc {
     }
 }
 
+/// The CRC-32C of `a ‖ b` from `crc32c(a)`, `crc32c(b)` and `b`'s length, without reading
+/// either (zlib's `crc32_combine`: appending `len_b` zero bytes is a linear map over GF(2),
+/// applied by repeated squaring). Lets a spool gain a prefix after its body is written.
+pub fn crc32c_combine(crc_a: u32, crc_b: u32, len_b: u64) -> u32 {
+    if len_b == 0 {
+        return crc_a;
+    }
+    // odd: the operator for one zero bit; squared twice: four zero bits.
+    let mut odd = [0u32; 32];
+    odd[0] = 0x82F6_3B78;
+    for (n, row) in odd.iter_mut().enumerate().skip(1) {
+        *row = 1 << (n - 1);
+    }
+    let mut even = gf2_square(&odd);
+    odd = gf2_square(&even);
+    let (mut crc, mut len) = (crc_a, len_b);
+    loop {
+        even = gf2_square(&odd);
+        if len & 1 != 0 {
+            crc = gf2_times(&even, crc);
+        }
+        len >>= 1;
+        if len == 0 {
+            break;
+        }
+        odd = gf2_square(&even);
+        if len & 1 != 0 {
+            crc = gf2_times(&odd, crc);
+        }
+        len >>= 1;
+        if len == 0 {
+            break;
+        }
+    }
+    crc ^ crc_b
+}
+
+fn gf2_times(mat: &[u32; 32], vec: u32) -> u32 {
+    mat.iter().enumerate().filter(|(i, _)| vec >> i & 1 != 0).fold(0, |sum, (_, row)| sum ^ row)
+}
+
+fn gf2_square(mat: &[u32; 32]) -> [u32; 32] {
+    let mut sq = [0u32; 32];
+    for (out, row) in sq.iter_mut().zip(mat) {
+        *out = gf2_times(mat, *row);
+    }
+    sq
+}
+
 /// CRC-32C of one buffer.
 pub fn crc32c(data: &[u8]) -> u32 {
     let mut c = Crc::new();
@@ -96,12 +145,19 @@ pub fn crc32c(data: &[u8]) -> u32 {
     c.finish()
 }
 
+/// Bytes a spool may gain in front after its body ([`Spool::prepend`]): trace and
+/// authentication header fields are a few hundred bytes; 16 KiB bounds a caller's mistake.
+pub const SPOOL_PREFIX_MAX: usize = 16 * 1024;
+
 /// A message being received: RAM up to a limit, then a temporary file (already unlinked) in
 /// the data directory. Tracks length and the CRC-32C of what was stored, so the store never
 /// re-reads a body to checksum it. A failed spill write (ENOSPC, EIO) fails the spool for
 /// good: every later write and `reader` return an error, so a message missing bytes can
 /// never be committed, even by a caller that ignored the first error.
 pub struct Spool {
+    /// Bytes put in front of a spilled body by [`Spool::prepend`] (in RAM: at most
+    /// [`SPOOL_PREFIX_MAX`]); a body still in RAM takes them into `mem` instead.
+    head: Vec<u8>,
     mem: Vec<u8>,
     file: Option<File>,
     len: u64,
@@ -116,7 +172,28 @@ impl Spool {
     /// file system.
     pub fn new(dir: &Path, mem_limit: usize) -> Spool {
         let dir = dir.to_path_buf();
-        Spool { mem: Vec::new(), file: None, len: 0, crc: Crc::new(), mem_limit, dir, failed: false }
+        Spool { head: Vec::new(), mem: Vec::new(), file: None, len: 0, crc: Crc::new(), mem_limit, dir, failed: false }
+    }
+
+    /// Puts `data` in front of what was written (header fields known only once the body is
+    /// in, such as `Authentication-Results:`, RFC 8601 §5). Length and CRC are updated
+    /// without reading the body ([`crc32c_combine`]); a spilled body is not rewritten.
+    pub fn prepend(&mut self, data: &[u8]) -> io::Result<()> {
+        if self.failed {
+            return Err(io::Error::other("spool failed by an earlier write error"));
+        }
+        if self.head.len() + data.len() > SPOOL_PREFIX_MAX {
+            return Err(io::Error::other("spool prefix over its limit"));
+        }
+        if self.file.is_none() {
+            self.mem.splice(0..0, data.iter().copied());
+        } else {
+            self.head.splice(0..0, data.iter().copied());
+        }
+        let crc = crc32c_combine(crc32c(data), self.crc.finish(), self.len);
+        self.crc = Crc(!crc);
+        self.len += data.len() as u64;
+        Ok(())
     }
 
     pub fn len(&self) -> u64 {
@@ -188,7 +265,7 @@ impl Spool {
         match self.file.as_mut() {
             Some(f) => {
                 f.seek(SeekFrom::Start(0))?;
-                Ok(SpoolReader::File(f))
+                Ok(SpoolReader::File(&self.head[..], f))
             }
             None => Ok(SpoolReader::Mem(&self.mem[..])),
         }
@@ -198,14 +275,16 @@ impl Spool {
 /// Reads a spool's content.
 pub enum SpoolReader<'a> {
     Mem(&'a [u8]),
-    File(&'a mut File),
+    /// The prepended bytes, then the spill file.
+    File(&'a [u8], &'a mut File),
 }
 
 impl Read for SpoolReader<'_> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         match self {
             SpoolReader::Mem(m) => m.read(buf),
-            SpoolReader::File(f) => f.read(buf),
+            SpoolReader::File(head, _) if !head.is_empty() => head.read(buf),
+            SpoolReader::File(_, f) => f.read(buf),
         }
     }
 }
@@ -313,6 +392,34 @@ mod tests {
         s.reader().unwrap().read_to_end(&mut out).unwrap();
         assert_eq!(out, b"hello world, longer");
         assert_eq!(s.crc(), crc32c(b"hello world, longer"));
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    #[test]
+    fn crc32c_combine_equals_the_crc_of_the_concatenation() {
+        let data: Vec<u8> = (0..5000u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8).collect();
+        for split in [0, 1, 7, 8, 9, 100, 4095, 4999, 5000] {
+            let (a, b) = data.split_at(split);
+            assert_eq!(crc32c_combine(crc32c(a), crc32c(b), b.len() as u64), crc32c(&data), "split {split}");
+        }
+    }
+
+    #[test]
+    fn spool_prepend_in_ram_and_after_a_spill() {
+        let dir = std::env::temp_dir().join(format!("lb-spool-pre-{}", std::process::id()));
+        for limit in [1000, 10] {
+            let mut s = Spool::new(&dir, limit);
+            s.write(b"Subject: x\r\n\r\nbody that is long\r\n").unwrap();
+            s.prepend(b"B: 2\r\n").unwrap();
+            s.prepend(b"A: 1\r\n").unwrap();
+            let want = b"A: 1\r\nB: 2\r\nSubject: x\r\n\r\nbody that is long\r\n";
+            let mut out = Vec::new();
+            s.reader().unwrap().read_to_end(&mut out).unwrap();
+            assert_eq!(out, want, "limit {limit}");
+            assert_eq!((s.len(), s.crc()), (want.len() as u64, crc32c(want)), "limit {limit}");
+            assert_eq!(s.in_memory().is_some(), limit == 1000);
+            assert!(s.prepend(&vec![b'x'; SPOOL_PREFIX_MAX + 1]).is_err(), "the prefix is bounded");
+        }
         let _ = std::fs::remove_dir_all(dir);
     }
 

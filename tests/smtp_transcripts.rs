@@ -32,6 +32,7 @@ fn policy() -> Policy {
         loopback_plaintext: true,
         relay_after_auth: false,
         hide_client_ip: false,
+        check_recipients: false,
     }
 }
 

@@ -13,4 +13,6 @@ pub mod dkim_sign;
 #[cfg(feature = "outbound")]
 pub mod keys;
 #[cfg(feature = "checks")]
+pub mod results;
+#[cfg(feature = "checks")]
 pub mod spf;

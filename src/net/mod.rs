@@ -11,6 +11,8 @@
 //! privileges are dropped after binding and loading keys, before any byte is read from the
 //! network.
 
+#[cfg(feature = "checks")]
+pub mod checks;
 #[cfg(all(feature = "outbound", feature = "tls"))]
 pub mod client_tls;
 pub mod conn;
@@ -132,6 +134,9 @@ pub struct Server {
     pub hostname: String,
     /// Read handles of folders, shared by every session (one index in RAM per folder).
     folders: RefCell<HashMap<String, Rc<RefCell<Folder>>>>,
+    /// The inbound checks' resolver and greylist (issue 15); `None` when every check is off.
+    #[cfg(feature = "checks")]
+    pub checks: Option<checks::Checks>,
 }
 
 /// Kernel send buffer per connection: enough for LAN speed, small enough that 1,000 stalled
@@ -563,6 +568,9 @@ fn run(cfg: Config) -> io::Result<()> {
     conn::set_write_timeout(cfg.limits.write_timeout);
     crate::sys::install_signal_flags();
     let (stop_tx, stop_rx) = smol::channel::bounded(1);
+    // Built even with every check off: a SIGHUP may turn them on.
+    #[cfg(feature = "checks")]
+    let checks = Some(checks::Checks::new(&cfg));
     let srv = Rc::new(Server {
         throttle: RefCell::new(Throttle::new(cfg.limits.auth_failures_lockout)),
         hostname: cfg.domain.clone(),
@@ -581,6 +589,8 @@ fn run(cfg: Config) -> io::Result<()> {
         stop_tx,
         stop_rx,
         folders: RefCell::new(HashMap::new()),
+        #[cfg(feature = "checks")]
+        checks,
     });
     if srv.store.subscriptions_if_any().is_none() {
         // First start: every folder a mail app expects is subscribed (LSUB shows them).
@@ -605,6 +615,10 @@ fn run(cfg: Config) -> io::Result<()> {
             async_io::Timer::after(Duration::from_millis(50)).await;
         }
     }));
+    #[cfg(feature = "checks")]
+    if let Some(c) = srv.checks.as_ref() {
+        c.save();
+    }
     eprintln!("letterbox: stopped");
     Ok(())
 }

@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use super::conn::{Conn, READ_BUF};
 use super::{feed_pending, log, Server, Turn};
-use crate::proto::smtp::{DeliverError, Envelope, Event, PeerInfo, Policy, Session, TlsInfo};
+use crate::proto::smtp::{DeliverError, Envelope, Event, PeerInfo, Policy, RecipientVerdict, Refused, Session, TlsInfo};
 use crate::store::{ErrorKind, NewMessage, INBOX};
 use crate::util::Spool;
 
@@ -28,6 +28,33 @@ struct Incoming {
     remote: Option<crate::outbound::QueuedEnvelope>,
     #[cfg(feature = "outbound")]
     local: bool,
+    /// The inbound checks' streaming state (unauthenticated mail only, issue 15).
+    #[cfg(feature = "checks")]
+    checks: Option<super::checks::MessageChecks>,
+}
+
+impl Incoming {
+    /// Stores a chunk of the message (without forged `Authentication-Results:` when the
+    /// checks run) and feeds the MIME parser the same bytes.
+    fn write(&mut self, data: &[u8]) {
+        if self.failed.is_some() {
+            return;
+        }
+        #[cfg(feature = "checks")]
+        if let Some(c) = self.checks.as_mut() {
+            let mut kept = Vec::with_capacity(data.len());
+            c.push(data, &mut kept);
+            return self.store_bytes(&kept);
+        }
+        self.store_bytes(data);
+    }
+
+    fn store_bytes(&mut self, data: &[u8]) {
+        self.mime.push(data);
+        if let Err(e) = self.spool.write(data) {
+            self.failed = Some(spool_failed(&e));
+        }
+    }
 }
 
 /// Runs one SMTP session (`submission`: a submission listener, RFC 6409); returns the
@@ -38,7 +65,13 @@ pub async fn session(srv: &Server, conn: &mut Conn, peer: SocketAddr, submission
     policy.submission = submission;
     // RFC 6409 §3.3: with the queue built in, an authenticated user may send anywhere.
     policy.relay_after_auth = cfg!(feature = "outbound");
+    #[cfg(feature = "checks")]
+    {
+        policy.check_recipients = !submission && super::checks::at_rcpt(&cfg);
+    }
     let policy = Arc::new(policy);
+    #[cfg(feature = "checks")]
+    let mut sc = super::checks::SessionChecks::default();
     let mut s = Session::new(policy, PeerInfo { ip: peer.ip(), is_tls: conn.is_tls() }, srv.now_ms());
     if let Some((version, cipher)) = conn.tls_info() {
         s.tls_started(TlsInfo { version, cipher });
@@ -68,13 +101,23 @@ pub async fn session(srv: &Server, conn: &mut Conn, peer: SocketAddr, submission
                     log("smtp", &peer, if ok { "login ok" } else { "login failed" });
                     s.auth_result(outcome);
                 }
-                Event::MessageBegin(env) => msg = Some(begin(srv, &s, &env, &peer)),
+                Event::CheckRecipient(c) => {
+                    #[cfg(feature = "checks")]
+                    let verdict = super::checks::recipient(srv, &mut sc, peer.ip(), &c).await;
+                    #[cfg(not(feature = "checks"))]
+                    let verdict = {
+                        let _ = c;
+                        RecipientVerdict::Accept
+                    };
+                    if verdict != RecipientVerdict::Accept {
+                        log("smtp", &peer, &format!("RCPT {:?}", verdict));
+                    }
+                    s.recipient_checked(verdict);
+                }
+                Event::MessageBegin(env) => msg = Some(begin(srv, &s, &env, &peer, submission)),
                 Event::MessageData(d) => {
-                    if let Some(m) = msg.as_mut().filter(|m| m.failed.is_none()) {
-                        m.mime.push(&d);
-                        if let Err(e) = m.spool.write(&d) {
-                            m.failed = Some(spool_failed(&e));
-                        }
+                    if let Some(m) = msg.as_mut() {
+                        m.write(&d);
                     }
                 }
                 Event::HeaderFixups(missing) => {
@@ -88,10 +131,13 @@ pub async fn session(srv: &Server, conn: &mut Conn, peer: SocketAddr, submission
                 }
                 Event::MessageEnd => {
                     let r = match msg.take() {
+                        #[cfg(feature = "checks")]
+                        Some(m) => deliver(srv, m, &peer, &mut sc).await,
+                        #[cfg(not(feature = "checks"))]
                         Some(m) => deliver(srv, m, &peer).await,
-                        None => Err(DeliverError::Temporary),
+                        None => Err(Refused::Store(DeliverError::Temporary)),
                     };
-                    s.delivered(r);
+                    s.judged(r);
                 }
                 Event::MessageAborted => {
                     msg = None;
@@ -122,7 +168,7 @@ pub async fn session(srv: &Server, conn: &mut Conn, peer: SocketAddr, submission
 }
 
 /// Opens the spool with the trace headers, or marks the message as refused for lack of space.
-fn begin(srv: &Server, s: &Session, env: &Envelope, peer: &SocketAddr) -> Incoming {
+fn begin(srv: &Server, s: &Session, env: &Envelope, peer: &SocketAddr, submission: bool) -> Incoming {
     let cfg = srv.config();
     let mut spool = Spool::new(&srv.store.tmp_dir(), cfg.limits.spool_memory);
     let need = cfg.limits.free_space_reserve.saturating_add(env.size_hint.unwrap_or(0));
@@ -144,6 +190,9 @@ fn begin(srv: &Server, s: &Session, env: &Envelope, peer: &SocketAddr) -> Incomi
         remote: queued_envelope(env),
         #[cfg(feature = "outbound")]
         local: env.rcpts.iter().any(|r| !r.remote),
+        #[cfg(feature = "checks")]
+        checks: (!submission && env.auth_user.is_none() && super::checks::enabled(&cfg))
+            .then(|| super::checks::MessageChecks::new(srv, &env.mail_from, &env.helo)),
     }
 }
 
@@ -188,42 +237,91 @@ fn spool_failed(e: &std::io::Error) -> DeliverError {
     }
 }
 
-/// Appends through the writer; Ok only once the message is durable.
-async fn deliver(srv: &Server, m: Incoming, peer: &SocketAddr) -> Result<u32, DeliverError> {
+/// Runs the checks (when on), queues for remote recipients, appends for local ones; Ok
+/// only once the message is durable.
+async fn deliver(
+    srv: &Server,
+    #[allow(unused_mut)] mut m: Incoming,
+    peer: &SocketAddr,
+    #[cfg(feature = "checks")] sc: &mut super::checks::SessionChecks,
+) -> Result<u32, Refused> {
+    #[cfg(feature = "checks")]
+    if let Some(mut c) = m.checks.take() {
+        let mut rest = Vec::new();
+        c.end(&mut rest);
+        m.store_bytes(&rest);
+        if m.failed.is_none() {
+            let from = from_fields(&m.mime);
+            let j = super::checks::judge(srv, sc, c, peer.ip(), &from).await;
+            if let Some(text) = j.reject {
+                log("smtp", peer, &format!("refused: {text}"));
+                return Err(Refused::Policy(text));
+            }
+            return store_local(srv, m, peer, Some(j)).await.map_err(Refused::Store);
+        }
+    }
+    if let Some(e) = m.failed {
+        log("smtp", peer, &format!("not delivered: {e:?}"));
+        return Err(Refused::Store(e));
+    }
+    #[cfg(feature = "outbound")]
+    if m.remote.is_some() {
+        if let Err(e) = enqueue(srv, &mut m).await {
+            log("smtp", peer, &format!("queueing failed: {e}"));
+            return Err(Refused::Store(store_error(&e)));
+        }
+        log("smtp", peer, &format!("queued size={} rcpts={}", m.spool.len(), m.rcpts));
+        if !m.local {
+            return Ok(0);
+        }
+    }
+    store_local(srv, m, peer, None).await.map_err(Refused::Store)
+}
+
+/// The `From:` values of the message so far (RFC 7489 §6.6.1 needs to know if there is
+/// more than one): from the header fields the MIME parser keeps for SEARCH.
+#[cfg(feature = "checks")]
+fn from_fields(mime: &crate::mime::MimeParser) -> Vec<String> {
+    mime.root_fields("from")
+}
+
+/// What the checks add to a stored message.
+#[cfg(feature = "checks")]
+type Judged = Option<super::checks::Judgement>;
+#[cfg(not(feature = "checks"))]
+type Judged = Option<std::convert::Infallible>;
+
+/// Appends the message for the local recipients: INBOX, or Junk when the checks say so,
+/// with the `Authentication-Results:` field on top.
+async fn store_local(srv: &Server, #[allow(unused_mut)] mut m: Incoming, peer: &SocketAddr, judged: Judged) -> Result<u32, DeliverError> {
     if let Some(e) = m.failed {
         log("smtp", peer, &format!("not delivered: {e:?}"));
         return Err(e);
     }
-    let size = m.spool.len();
-    #[cfg(feature = "outbound")]
-    if m.remote.is_some() {
-        let mut m = m;
-        if let Err(e) = enqueue(srv, &mut m).await {
-            log("smtp", peer, &format!("queueing failed: {e}"));
-            return Err(store_error(&e));
+    #[allow(unused_mut)]
+    let mut summary = m.mime.finish();
+    #[allow(unused_mut)]
+    let mut folder = INBOX.to_owned();
+    #[allow(unused_mut)]
+    let mut keywords = Vec::new();
+    #[cfg(feature = "checks")]
+    if let Some(j) = judged {
+        if m.spool.prepend(&j.field).is_err() {
+            return Err(DeliverError::Temporary);
         }
-        log("smtp", peer, &format!("queued size={size} rcpts={}", m.rcpts));
-        if !m.local {
-            return Ok(0);
+        summary = summary.prepended(j.field.len() as u64);
+        if j.junk {
+            folder = junk_folder(srv).await?;
+            keywords.push("$Junk".to_owned());
         }
-        return store_local(srv, m, peer, size).await;
     }
-    store_local(srv, m, peer, size).await
-}
-
-/// Appends the message to INBOX for the local recipients.
-async fn store_local(srv: &Server, m: Incoming, peer: &SocketAddr, size: u64) -> Result<u32, DeliverError> {
-    let nm = NewMessage {
-        body: m.spool,
-        date: crate::util::unix_now(),
-        flags: 0,
-        keywords: Vec::new(),
-        meta: m.mime.finish_meta(),
-        attrs: 0,
-    };
-    match srv.writer.append(INBOX, nm).await {
+    #[cfg(not(feature = "checks"))]
+    let _ = judged;
+    let size = m.spool.len();
+    let nm = NewMessage { body: m.spool, date: crate::util::unix_now(), flags: 0, keywords, meta: summary.to_meta(), attrs: 0 };
+    match srv.writer.append(&folder, nm).await {
         Ok(uid) => {
-            log("smtp", peer, &format!("delivered size={size} uid={uid} rcpts={}", m.rcpts));
+            log("smtp", peer, &format!("delivered size={size} folder={folder} uid={uid} rcpts={}", m.rcpts));
             Ok(uid)
         }
         Err(e) => {
@@ -231,6 +329,20 @@ async fn store_local(srv: &Server, m: Incoming, peer: &SocketAddr, size: u64) ->
             Err(store_error(&e))
         }
     }
+}
+
+/// The folder with the `\Junk` special use (RFC 6154), created when it is missing.
+#[cfg(feature = "checks")]
+async fn junk_folder(srv: &Server) -> Result<String, DeliverError> {
+    let name = srv
+        .store
+        .special_use()
+        .into_iter()
+        .find(|(a, _)| a == "\\Junk")
+        .map_or_else(|| "Junk".to_owned(), |(_, n)| n);
+    let n = name.clone();
+    srv.writer.call_store(move |s| s.ensure(&n)).await.map_err(|e| store_error(&e))?;
+    Ok(name)
 }
 
 /// RFC 6409 §8.2/§8.3: the `Date:` (now, UTC) and `Message-ID:` a submission lacked.

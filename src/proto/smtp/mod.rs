@@ -122,6 +122,9 @@ pub struct Policy {
     pub relay_after_auth: bool,
     /// After AUTH, `Received:` names no client address (config `hide_client_ip`).
     pub hide_client_ip: bool,
+    /// Each local recipient of an unauthenticated client is judged by the driver before it
+    /// is accepted ([`Event::CheckRecipient`]: DNSBL and greylisting, issue 15).
+    pub check_recipients: bool,
 }
 
 impl Policy {
@@ -144,6 +147,7 @@ impl Policy {
             loopback_plaintext: config.loopback_plaintext,
             relay_after_auth: false,
             hide_client_ip: config.hide_client_ip,
+            check_recipients: false,
         }
     }
 }
@@ -226,6 +230,36 @@ pub enum Event {
     /// Verify these credentials (off the executor, throttled), then call
     /// [`Session::auth_result`] (submission only).
     CheckCredentials { user: String, pass: crate::auth::Secret },
+    /// Judge this recipient (DNSBL, greylisting), then call [`Session::recipient_checked`]
+    /// ([`Policy::check_recipients`] only; never after AUTH).
+    CheckRecipient(RecipientCheck),
     /// Close the connection once the replies before this are written.
     Close,
+}
+
+/// What the driver judges a recipient by (RFC 5321 §4.1.1.3; RFC 6647 §2.2 triplet).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecipientCheck {
+    /// The reverse-path, empty for `<>`.
+    pub mail_from: String,
+    pub rcpt: String,
+    pub helo: String,
+}
+
+/// The driver's answer to [`Event::CheckRecipient`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RecipientVerdict {
+    Accept,
+    /// `451 4.7.1` with this text (greylisting, RFC 6647 §2.1; a DNS failure).
+    Defer(String),
+    /// `554 5.7.1` with this text (a DNSBL listing, RFC 5782 §2.1).
+    Refuse(String),
+}
+
+/// Why the driver could not store a message, or would not (RFC 5321 §4.2.2 / RFC 3463).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Refused {
+    Store(DeliverError),
+    /// `550 5.7.1` with this text: the From domain's DMARC policy is reject (RFC 7489 §6.7).
+    Policy(String),
 }

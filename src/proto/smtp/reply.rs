@@ -76,6 +76,24 @@ impl Reply {
     }
 }
 
+/// A one-line reply whose text comes from a check (a DNSBL's name, a DMARC domain): CR,
+/// LF and other control characters are dropped so it cannot break the reply, and it is cut
+/// to [`REPLY_TEXT_MAX`] bytes (RFC 5321 §4.5.3.1.5: a reply line is at most 512 octets).
+pub fn line(code: u16, enhanced: &str, text: &str) -> Vec<u8> {
+    let mut clean: String = text.chars().filter(|c| !c.is_control()).collect();
+    if clean.len() > REPLY_TEXT_MAX {
+        let mut cut = REPLY_TEXT_MAX;
+        while !clean.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        clean.truncate(cut);
+    }
+    format!("{code} {enhanced} {clean}\r\n").into_bytes()
+}
+
+/// Longest reply text from [`line`]: 512 octets less the code, enhanced code and CRLF.
+pub const REPLY_TEXT_MAX: usize = 480;
+
 /// 421 closing replies carry our hostname (RFC 5321 §4.2.2 `421 <domain>`).
 pub fn closing(hostname: &str, enhanced: &str, text: &str) -> Vec<u8> {
     format!("421 {enhanced} {hostname} {text}\r\n").into_bytes()

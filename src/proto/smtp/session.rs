@@ -11,6 +11,7 @@ use super::command::{self, Command, CommandError, MailParams};
 use super::data::{DataRx, Refusal, Step};
 use super::reply::{self, Reply};
 use super::{trace, DeliverError, Envelope, Event, PeerInfo, Policy, Recipient, TlsInfo};
+use super::{RecipientCheck, RecipientVerdict, Refused};
 use super::{AUTH_LINE_MAX, COMMAND_LINE_MAX, MAX_AUTH_FAILURES, MAX_ERRORS, MAX_LONG_LINES};
 use super::{MAX_REFUSED_RCPTS, OUTBOX_MAX};
 use super::{TARPIT_BASE_MS, TARPIT_MAX_MS};
@@ -39,6 +40,8 @@ enum Phase {
     Sasl(Sasl),
     /// The driver checks credentials ([`Event::CheckCredentials`]).
     AwaitAuth(String),
+    /// The driver judges this recipient ([`Event::CheckRecipient`]).
+    AwaitRecipient(Recipient),
     Closed,
 }
 
@@ -170,14 +173,20 @@ impl Session {
     /// The driver's answer to [`Event::MessageEnd`]: the uid stored, or why not.
     /// Ignored unless a message is waiting for it.
     pub fn delivered(&mut self, result: Result<u32, DeliverError>) {
+        self.judged(result.map_err(Refused::Store));
+    }
+
+    /// [`Session::delivered`] with a policy refusal too (`550 5.7.1`, DMARC p=reject).
+    pub fn judged(&mut self, result: Result<u32, Refused>) {
         if !matches!(self.phase, Phase::AwaitDelivery) {
             return;
         }
         let bytes = match result {
             Ok(uid) => reply::stored(uid),
-            Err(DeliverError::Temporary) => reply::TEMP_FAIL.to_bytes(),
-            Err(DeliverError::NoSpace) => reply::NO_SPACE.to_bytes(),
-            Err(DeliverError::TooBig) => reply::TOO_BIG.to_bytes(),
+            Err(Refused::Store(DeliverError::Temporary)) => reply::TEMP_FAIL.to_bytes(),
+            Err(Refused::Store(DeliverError::NoSpace)) => reply::NO_SPACE.to_bytes(),
+            Err(Refused::Store(DeliverError::TooBig)) => reply::TOO_BIG.to_bytes(),
+            Err(Refused::Policy(text)) => reply::line(550, "5.7.1", &text),
         };
         self.send(bytes);
         self.end_transaction();
@@ -203,7 +212,7 @@ impl Session {
 
     fn paused(&self) -> bool {
         let waiting =
-            matches!(self.phase, Phase::AwaitDelivery | Phase::AwaitTls | Phase::AwaitAuth(_) | Phase::Closed);
+            matches!(self.phase, Phase::AwaitDelivery | Phase::AwaitTls | Phase::AwaitAuth(_) | Phase::AwaitRecipient(_) | Phase::Closed);
         let mut reply_bytes = 0;
         let blocked = self.out.iter().any(|o| match o {
             Out::Event(Event::Reply(b)) => {
@@ -443,6 +452,15 @@ impl Session {
             return;
         }
         match address::destination(&to, &self.policy) {
+            Destination::Local { tag } if self.policy.check_recipients && self.authenticated.is_none() => {
+                let check = RecipientCheck {
+                    mail_from: tx.from.clone(),
+                    rcpt: to.text.clone(),
+                    helo: self.helo.as_ref().map(|h| h.0.clone()).unwrap_or_default(),
+                };
+                self.phase = Phase::AwaitRecipient(Recipient { address: to.text, tag, remote: false });
+                self.push(Event::CheckRecipient(check));
+            }
             Destination::Local { tag } => {
                 tx.rcpts.push(Recipient { address: to.text, tag, remote: false });
                 self.send(reply::RCPT_OK.to_bytes());
@@ -581,6 +599,32 @@ impl Session {
         self.framer.set_limit(self.command_limit());
         self.push(Event::CheckCredentials { user: user.clone(), pass });
         self.phase = Phase::AwaitAuth(user);
+    }
+
+    /// The driver's answer to [`Event::CheckRecipient`]. A refusal counts towards
+    /// [`MAX_REFUSED_RCPTS`] like an unknown user (no tarpit: the client did nothing wrong
+    /// by asking, and a DNSBL-listed host is told at once).
+    pub fn recipient_checked(&mut self, verdict: RecipientVerdict) {
+        let Phase::AwaitRecipient(rcpt) = std::mem::replace(&mut self.phase, Phase::Command) else {
+            return;
+        };
+        match verdict {
+            RecipientVerdict::Accept => {
+                if let Some(tx) = self.tx.as_mut() {
+                    tx.rcpts.push(rcpt);
+                }
+                self.send(reply::RCPT_OK.to_bytes());
+            }
+            RecipientVerdict::Defer(text) => self.send(reply::line(451, "4.7.1", &text)),
+            RecipientVerdict::Refuse(text) => {
+                self.refused_rcpts += 1;
+                self.send(reply::line(554, "5.7.1", &text));
+                if self.refused_rcpts >= MAX_REFUSED_RCPTS {
+                    let text = "Too many refused recipients";
+                    self.close(reply::closing(&self.policy.hostname, "4.7.0", text));
+                }
+            }
+        }
     }
 
     /// The driver's answer to [`Event::CheckCredentials`].

@@ -24,6 +24,7 @@ pub(super) fn policy() -> Policy {
         loopback_plaintext: true,
         relay_after_auth: false,
         hide_client_ip: false,
+        check_recipients: false,
     }
 }
 
@@ -696,4 +697,39 @@ fn policy_from_config_converts_seconds() {
     };
     let p = Policy::from_config(&config, "mx.example.org".into(), false);
     assert_eq!((p.command_timeout_ms, p.smtp_line, p.max_recipients), (300_000, 1000, 100));
+}
+
+#[test]
+fn recipient_checks_hold_the_reply_until_the_driver_decides() {
+    let mut p = policy();
+    p.check_recipients = true;
+    let mut d = Driver::with(p);
+    d.send(b"EHLO client.example\r\nMAIL FROM:<bob@example.net>\r\n");
+    d.replies.clear();
+    // Pipelined: the second RCPT and DATA wait while the first is judged.
+    d.send(b"RCPT TO:<alice+x@example.org>\r\nRCPT TO:<info@example.org>\r\nDATA\r\n");
+    let check = RecipientCheck { mail_from: "bob@example.net".into(), rcpt: "alice+x@example.org".into(), helo: "client.example".into() };
+    assert_eq!(d.events, vec![Event::CheckRecipient(check)]);
+    assert_eq!(d.text(), "", "no reply before the verdict");
+    d.events.clear();
+    d.s.recipient_checked(RecipientVerdict::Defer("Greylisted, please try again in 300 seconds".into()));
+    d.send(b"RCPT TO:<info@example.org>\r\nDATA\r\n");
+    assert!(d.text().starts_with("451 4.7.1 Greylisted, please try again in 300 seconds\r\n"), "{}", d.text());
+    assert!(matches!(d.events.as_slice(), [Event::CheckRecipient(c)] if c.rcpt == "info@example.org"));
+    d.events.clear();
+    d.s.recipient_checked(RecipientVerdict::Accept);
+    d.send(b"");
+    assert!(d.text().contains("250 2.1.5"), "{}", d.text());
+    // A refusal is 554 5.7.1 with the driver's text, control characters dropped.
+    d.replies.clear();
+    d.send(b"RSET\r\nMAIL FROM:<bob@example.net>\r\nRCPT TO:<alice@example.org>\r\n");
+    d.s.recipient_checked(RecipientVerdict::Refuse("Client host 192.0.2.1 blocked using bl.test\r\n250 ok".into()));
+    d.send(b"");
+    assert!(d.text().ends_with("554 5.7.1 Client host 192.0.2.1 blocked using bl.test250 ok\r\n"), "{}", d.text());
+    // Unknown users are refused as before, never asked about.
+    let mut p = policy();
+    p.check_recipients = true;
+    let mut d = Driver::with(p);
+    d.send(b"EHLO c\r\nMAIL FROM:<bob@example.net>\r\nRCPT TO:<unknown@example.org>\r\n");
+    assert!(d.events.iter().all(|e| !matches!(e, Event::CheckRecipient(_))), "unknown users are refused, not checked");
 }

@@ -27,7 +27,9 @@ fuzz_target!(|data: &[u8]| {
         loopback_plaintext: true,
         relay_after_auth: true,
         hide_client_ip: split & 0x20 != 0,
+        check_recipients: split & 0x10 != 0,
     });
+    let mut verdicts = 0u32;
     let auth_ok = split & 0x80 != 0;
     let mut s = Session::new(policy, PeerInfo { ip: IpAddr::V4(Ipv4Addr::new(192, 0, 2, 1)), is_tls: false }, 0);
     let chunk = usize::from(split % 64) + 1;
@@ -45,6 +47,14 @@ fuzz_target!(|data: &[u8]| {
                     } else {
                         letterbox::proto::AuthOutcome::Bad
                     }),
+                    Event::CheckRecipient(_) => {
+                        verdicts += 1;
+                        s.recipient_checked(match verdicts % 3 {
+                            0 => letterbox::proto::smtp::RecipientVerdict::Accept,
+                            1 => letterbox::proto::smtp::RecipientVerdict::Defer("grey\r\nlisted".into()),
+                            _ => letterbox::proto::smtp::RecipientVerdict::Refuse("listed".into()),
+                        })
+                    }
                     Event::Close => return,
                     _ => {}
                 }
