@@ -54,22 +54,9 @@ fn zone() -> Zone {
 }
 
 /// One row: From domain, SPF-pass domain, DKIM-pass domains, pct roll, and what the RFC
-/// says: result, disposition, policy domain.
-struct Row {
-    from: &'static str,
-    spf: Option<&'static str>,
-    dkim: &'static [&'static str],
-    roll: u8,
-    result: DmarcResult,
-    disposition: Policy,
-    policy_domain: &'static str,
-    why: &'static str,
-}
-
-#[rustfmt::skip]
-const fn row(from: &'static str, spf: Option<&'static str>, dkim: &'static [&'static str], roll: u8, result: DmarcResult, disposition: Policy, policy_domain: &'static str, why: &'static str) -> Row {
-    Row { from, spf, dkim, roll, result, disposition, policy_domain, why }
-}
+/// says: result, disposition, policy domain; then why.
+type Row =
+    (&'static str, Option<&'static str>, &'static [&'static str], u8, DmarcResult, Policy, &'static str, &'static str);
 
 use DmarcResult::{Fail, None as NoResult, Pass, PermError, TempError};
 use Policy::{None as NoPolicy, Quarantine, Reject};
@@ -77,89 +64,86 @@ use Policy::{None as NoPolicy, Quarantine, Reject};
 #[rustfmt::skip]
 const TABLE: &[Row] = &[
     // §3.1.1/§3.1.2: identical domains align in either mode; §4.2: one aligned pass is enough.
-    row("example.com", Some("example.com"), &[], 0, Pass, NoPolicy, "example.com", "§3.1.2 identical"),
-    row("example.com", None, &["example.com"], 99, Pass, NoPolicy, "example.com", "§3.1.1 identical"),
+    ("example.com", Some("example.com"), &[], 0, Pass, NoPolicy, "example.com", "§3.1.2 identical"),
+    ("example.com", None, &["example.com"], 99, Pass, NoPolicy, "example.com", "§3.1.1 identical"),
     // §3.1.2 relaxed: "cbg.bounces.example.com" aligns with "example.com" (its own example).
-    row("example.com", Some("cbg.bounces.example.com"), &[], 0, Pass, NoPolicy, "example.com", "§3.1.2 relaxed, the RFC's example"),
-    row("example.com", None, &["mail.example.com"], 0, Pass, NoPolicy, "example.com", "§3.1.1 relaxed subdomain signer"),
+    ("example.com", Some("cbg.bounces.example.com"), &[], 0, Pass, NoPolicy, "example.com", "§3.1.2 relaxed, the RFC's example"),
+    ("example.com", None, &["mail.example.com"], 0, Pass, NoPolicy, "example.com", "§3.1.1 relaxed subdomain signer"),
     // §4.2: DKIM aligned is enough though SPF passed for a foreign domain.
-    row("example.com", Some("evil.example"), &["other.example", "example.com"], 0, Pass, NoPolicy, "example.com", "§4.2 either mechanism"),
+    ("example.com", Some("evil.example"), &["other.example", "example.com"], 0, Pass, NoPolicy, "example.com", "§4.2 either mechanism"),
     // §6.6.2/§6.6.4: nothing aligned → fail, p applies (pct defaults to 100, §6.3).
-    row("example.com", Some("evil.example"), &["other.example"], 0, Fail, Reject, "example.com", "§6.6.4 p=reject"),
-    row("example.com", None, &[], 99, Fail, Reject, "example.com", "§6.3 pct default 100: every roll"),
+    ("example.com", Some("evil.example"), &["other.example"], 0, Fail, Reject, "example.com", "§6.6.4 p=reject"),
+    ("example.com", None, &[], 99, Fail, Reject, "example.com", "§6.3 pct default 100: every roll"),
     // §3.1: alignment is of the RFC5322.From domain; an unrelated suffix match is not one.
-    row("example.com", Some("notexample.com"), &["com"], 0, Fail, Reject, "example.com", "§3.1.1 different org domains"),
+    ("example.com", Some("notexample.com"), &["com"], 0, Fail, Reject, "example.com", "§3.1.1 different org domains"),
     // §6.6.3 step 3: no record at mail.example.com → the org domain's; §6.3 sp for subdomains.
-    row("mail.example.com", None, &[], 0, Fail, Quarantine, "example.com", "§6.6.3 step 3 + §6.3 sp"),
-    row("mail.example.com", Some("example.com"), &[], 0, Pass, NoPolicy, "example.com", "§3.1.2 relaxed parent"),
-    row("mail.example.com", None, &["other.example.com"], 0, Pass, NoPolicy, "example.com", "§3.1.1 relaxed sibling"),
+    ("mail.example.com", None, &[], 0, Fail, Quarantine, "example.com", "§6.6.3 step 3 + §6.3 sp"),
+    ("mail.example.com", Some("example.com"), &[], 0, Pass, NoPolicy, "example.com", "§3.1.2 relaxed parent"),
+    ("mail.example.com", None, &["other.example.com"], 0, Pass, NoPolicy, "example.com", "§3.1.1 relaxed sibling"),
     // Case and a final dot do not matter in DNS names (RFC 4343 §3); §3.1 compares domains.
-    row("Mail.EXAMPLE.com.", None, &["EXAMPLE.COM"], 0, Pass, NoPolicy, "example.com", "case-insensitive"),
+    ("Mail.EXAMPLE.com.", None, &["EXAMPLE.COM"], 0, Pass, NoPolicy, "example.com", "case-insensitive"),
     // §6.6.3 step 1: a record at the From domain itself is the policy: p, not the parent's sp.
-    row("sub.example.com", None, &[], 0, Fail, NoPolicy, "sub.example.com", "§6.6.3 step 1 own p=none"),
+    ("sub.example.com", None, &[], 0, Fail, NoPolicy, "sub.example.com", "§6.6.3 step 1 own p=none"),
     // Ten labels: the walk cuts to seven and still reaches example.com (dmarcbis §4.10).
-    row("a.b.c.d.e.f.g.h.example.com", None, &[], 0, Fail, Quarantine, "example.com", "long name, sp"),
+    ("a.b.c.d.e.f.g.h.example.com", None, &[], 0, Fail, Quarantine, "example.com", "long name, sp"),
     // dmarcbis §4.10.2: psd=n makes dept.example.com its own organizational domain.
-    row("dept.example.com", Some("example.com"), &[], 0, Fail, Reject, "dept.example.com", "psd=n: parent not aligned"),
-    row("x.dept.example.com", Some("evil.example"), &[], 0, Fail, Reject, "dept.example.com", "psd=n: its sp absent = p"),
-    row("x.dept.example.com", Some("dept.example.com"), &[], 0, Pass, NoPolicy, "dept.example.com", "psd=n: parent of From aligns"),
-    row("x.dept.example.com", None, &["y.dept.example.com"], 0, Pass, NoPolicy, "dept.example.com", "psd=n: siblings below align"),
+    ("dept.example.com", Some("example.com"), &[], 0, Fail, Reject, "dept.example.com", "psd=n: parent not aligned"),
+    ("x.dept.example.com", Some("evil.example"), &[], 0, Fail, Reject, "dept.example.com", "psd=n: its sp absent = p"),
+    ("x.dept.example.com", Some("dept.example.com"), &[], 0, Pass, NoPolicy, "dept.example.com", "psd=n: parent of From aligns"),
+    ("x.dept.example.com", None, &["y.dept.example.com"], 0, Pass, NoPolicy, "dept.example.com", "psd=n: siblings below align"),
     // §3.1.1/§3.1.2 strict: only an exact match aligns.
-    row("strict.example", Some("mail.strict.example"), &["strict.example"], 0, Pass, NoPolicy, "strict.example", "strict DKIM exact"),
-    row("strict.example", Some("mail.strict.example"), &["mail.strict.example"], 0, Fail, Reject, "strict.example", "strict: subdomains do not align"),
-    row("STRICT.example.", None, &["strict.EXAMPLE"], 0, Pass, NoPolicy, "strict.example", "strict, case-insensitive"),
+    ("strict.example", Some("mail.strict.example"), &["strict.example"], 0, Pass, NoPolicy, "strict.example", "strict DKIM exact"),
+    ("strict.example", Some("mail.strict.example"), &["mail.strict.example"], 0, Fail, Reject, "strict.example", "strict: subdomains do not align"),
+    ("STRICT.example.", None, &["strict.EXAMPLE"], 0, Pass, NoPolicy, "strict.example", "strict, case-insensitive"),
     // aspf=s with adkim relaxed (default): a subdomain aligns for DKIM only.
-    row("spfstrict.example", Some("b.spfstrict.example"), &[], 0, Fail, Reject, "spfstrict.example", "aspf=s"),
-    row("spfstrict.example", Some("b.spfstrict.example"), &["d.spfstrict.example"], 0, Pass, NoPolicy, "spfstrict.example", "adkim=r"),
+    ("spfstrict.example", Some("b.spfstrict.example"), &[], 0, Fail, Reject, "spfstrict.example", "aspf=s"),
+    ("spfstrict.example", Some("b.spfstrict.example"), &["d.spfstrict.example"], 0, Pass, NoPolicy, "spfstrict.example", "adkim=r"),
     // Organizational domains under a public suffix: the zone's psd=y record at co.uk
     // (dmarcbis §4.10.2) makes example.co.uk the org domain; the sp/p of example.co.uk apply.
-    row("sub.example.co.uk", Some("example.co.uk"), &[], 0, Pass, NoPolicy, "example.co.uk", "co.uk psd=y, relaxed"),
-    row("sub.example.co.uk", None, &["bounce.example.co.uk"], 0, Pass, NoPolicy, "example.co.uk", "co.uk psd=y, siblings"),
-    row("sub.example.co.uk", Some("other.co.uk"), &["co.uk"], 0, Fail, Quarantine, "example.co.uk", "§6.3 sp absent = p"),
-    row("example.co.uk", None, &["evil.co.uk"], 0, Fail, Quarantine, "example.co.uk", "other registrant under co.uk"),
+    ("sub.example.co.uk", Some("example.co.uk"), &[], 0, Pass, NoPolicy, "example.co.uk", "co.uk psd=y, relaxed"),
+    ("sub.example.co.uk", None, &["bounce.example.co.uk"], 0, Pass, NoPolicy, "example.co.uk", "co.uk psd=y, siblings"),
+    ("sub.example.co.uk", Some("other.co.uk"), &["co.uk"], 0, Fail, Quarantine, "example.co.uk", "§6.3 sp absent = p"),
+    ("example.co.uk", None, &["evil.co.uk"], 0, Fail, Quarantine, "example.co.uk", "other registrant under co.uk"),
     // §6.6.4 sampling: roll < pct applies the policy; otherwise reject → quarantine,
     // quarantine → none ("apply local message classification as normal").
-    row("half.example", None, &[], 0, Fail, Reject, "half.example", "pct=50 roll 0"),
-    row("half.example", None, &[], 49, Fail, Reject, "half.example", "pct=50 roll 49"),
-    row("half.example", None, &[], 50, Fail, Quarantine, "half.example", "pct=50 roll 50: next weaker"),
-    row("half.example", None, &[], 99, Fail, Quarantine, "half.example", "pct=50 roll 99"),
-    row("half.example", Some("half.example"), &[], 99, Pass, NoPolicy, "half.example", "pass: no disposition"),
-    row("zero.example", None, &[], 0, Fail, NoPolicy, "zero.example", "pct=0 never applies"),
-    row("full.example", None, &[], 99, Fail, Quarantine, "full.example", "pct=100 always applies"),
-    row("none.example", None, &[], 0, Fail, NoPolicy, "none.example", "§6.3 p=none: monitor"),
+    ("half.example", None, &[], 0, Fail, Reject, "half.example", "pct=50 roll 0"),
+    ("half.example", None, &[], 49, Fail, Reject, "half.example", "pct=50 roll 49"),
+    ("half.example", None, &[], 50, Fail, Quarantine, "half.example", "pct=50 roll 50: next weaker"),
+    ("half.example", None, &[], 99, Fail, Quarantine, "half.example", "pct=50 roll 99"),
+    ("half.example", Some("half.example"), &[], 99, Pass, NoPolicy, "half.example", "pass: no disposition"),
+    ("zero.example", None, &[], 0, Fail, NoPolicy, "zero.example", "pct=0 never applies"),
+    ("full.example", None, &[], 99, Fail, Quarantine, "full.example", "pct=100 always applies"),
+    ("none.example", None, &[], 0, Fail, NoPolicy, "none.example", "§6.3 p=none: monitor"),
     // §6.6.3 step 5 / "no such record": DMARC is not applied; §11.2 result none.
-    row("norecord.example", Some("norecord.example"), &[], 0, NoResult, NoPolicy, "norecord.example", "no record"),
-    row("spfonly.example", None, &[], 0, NoResult, NoPolicy, "spfonly.example", "§6.6.3 step 2 discards v=spf1"),
-    row("mixed.example", None, &[], 0, Fail, Reject, "mixed.example", "§6.6.3 step 2: the one DMARC record remains"),
+    ("norecord.example", Some("norecord.example"), &[], 0, NoResult, NoPolicy, "norecord.example", "no record"),
+    ("spfonly.example", None, &[], 0, NoResult, NoPolicy, "spfonly.example", "§6.6.3 step 2 discards v=spf1"),
+    ("mixed.example", None, &[], 0, Fail, Reject, "mixed.example", "§6.6.3 step 2: the one DMARC record remains"),
     // §6.3: unknown tags (and the revision's np, t) are ignored.
-    row("unknown.example", None, &[], 0, Fail, Reject, "unknown.example", "§6.3 unknown tags ignored"),
+    ("unknown.example", None, &[], 0, Fail, Reject, "unknown.example", "§6.3 unknown tags ignored"),
     // §11.2 permerror: a syntactically incorrect record; §6.6.3 step 6.2: no p and no rua.
-    row("broken.example", Some("broken.example"), &[], 0, PermError, NoPolicy, "broken.example", "bad pct"),
-    row("nop.example", None, &[], 0, PermError, NoPolicy, "nop.example", "§6.6.3 step 6.2: no p"),
+    ("broken.example", Some("broken.example"), &[], 0, PermError, NoPolicy, "broken.example", "bad pct"),
+    ("nop.example", None, &[], 0, PermError, NoPolicy, "nop.example", "§6.6.3 step 6.2: no p"),
     // §6.6.3 step 6.1: invalid p with a valid rua acts as p=none.
-    row("rescued.example", None, &[], 0, Fail, NoPolicy, "rescued.example", "§6.6.3 step 6.1"),
+    ("rescued.example", None, &[], 0, Fail, NoPolicy, "rescued.example", "§6.6.3 step 6.1"),
     // §6.6.3 step 5: several records → no policy (result permerror, §11.2), no fallback to
     // the organizational domain (step 3 applies only to an empty set).
-    row("two.example", Some("two.example"), &[], 0, PermError, NoPolicy, "two.example", "two records"),
-    row("twosub.example.com", None, &[], 0, PermError, NoPolicy, "twosub.example.com", "two records, no fallback"),
+    ("two.example", Some("two.example"), &[], 0, PermError, NoPolicy, "two.example", "two records"),
+    ("twosub.example.com", None, &[], 0, PermError, NoPolicy, "twosub.example.com", "two records, no fallback"),
     // §6.6.3 end / §11.2 temperror: a transient DNS error.
-    row("slow.example", Some("slow.example"), &[], 0, TempError, NoPolicy, "slow.example", "DNS timeout"),
-    row("a.slow.example.com", None, &["example.com"], 0, TempError, NoPolicy, "a.slow.example.com", "timeout on the walk"),
+    ("slow.example", Some("slow.example"), &[], 0, TempError, NoPolicy, "slow.example", "DNS timeout"),
+    ("a.slow.example.com", None, &["example.com"], 0, TempError, NoPolicy, "a.slow.example.com", "timeout on the walk"),
 ];
 
 #[test]
 fn rfc7489_table_of_alignment_policy_and_sampling() {
     let z = zone();
     let mut failed = Vec::new();
-    for r in TABLE {
-        let input = Input { from_domain: r.from, spf_pass_domain: r.spf, dkim_pass_domains: r.dkim };
-        let v = smol::block_on(dmarc::check(&z, &input, r.roll));
+    for &(from, spf, dkim, roll, result, disposition, policy_domain, why) in TABLE {
+        let input = Input { from_domain: from, spf_pass_domain: spf, dkim_pass_domains: dkim };
+        let v = smol::block_on(dmarc::check(&z, &input, roll));
         let got = (v.result, v.disposition, v.policy_domain.as_str());
-        if got != (r.result, r.disposition, r.policy_domain) {
-            failed.push(format!(
-                "{} spf={:?} dkim={:?} roll={} ({}): got {got:?} ({:?})",
-                r.from, r.spf, r.dkim, r.roll, r.why, v.reason
-            ));
+        if got != (result, disposition, policy_domain) {
+            failed.push(format!("{from} spf={spf:?} dkim={dkim:?} roll={roll} ({why}): got {got:?} ({:?})", v.reason));
         }
     }
     assert!(failed.is_empty(), "{} of {} rows differ:\n{}", failed.len(), TABLE.len(), failed.join("\n"));
