@@ -255,3 +255,22 @@ fn tree_walk_agrees_with_debians_public_suffix_list() {
     assert_eq!(psl.registrable("notify.example.gov.uk"), "example.gov.uk");
     assert_eq!(smol::block_on(dmarc::organizational_domain(&z, "notify.example.gov.uk")).as_deref(), Ok("gov.uk"));
 }
+
+/// Oversized and numerous records: §11.2 permerror, read within bounds.
+#[test]
+fn oversized_and_numerous_records_are_permerror() {
+    let mut z = Zone::default();
+    let big = format!("v=DMARC1; p=reject; rua=mailto:{}@example.org", "a".repeat(8000));
+    z.add("_dmarc.big.example", txt(&big));
+    for _ in 0..64 {
+        z.add("_dmarc.many.example", txt(&big));
+    }
+    z.add("_dmarc.binary.example", Rdata::Txt(b"v=DMARC1; p=reject; x=\xff\xfe\x00".to_vec()));
+    for (from, want) in [("big.example", PermError), ("many.example", PermError), ("binary.example", Fail)] {
+        let input = Input { from_domain: from, spf_pass_domain: None, dkim_pass_domains: &[] };
+        let v = smol::block_on(dmarc::check(&z, &input, 0));
+        assert_eq!(v.result, want, "{from}: {:?}", v.reason);
+    }
+    let org = smol::block_on(dmarc::organizational_domain(&z, "a..example"));
+    assert_eq!(org, Err(DnsError::Invalid));
+}

@@ -43,6 +43,8 @@ pub const FROM_MAX: usize = 4096;
 const DOMAIN_MAX: usize = 253;
 /// `_dmarc` answers remembered during one check (each walk asks ≤ 8 names).
 const MEMO_MAX: usize = 32;
+/// DMARC records kept per name: §6.6.3 step 5 only asks "one or several?".
+const KEPT_PER_NAME: usize = 2;
 
 /// §6.3 `p`/`sp`: what the Domain Owner asks for mail that fails.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -338,7 +340,11 @@ fn policy_for(rec: &Record, subdomain: bool, roll: u8) -> Policy {
 
 /// dmarcbis §4.10.2: the organizational domain of `domain` by the DNS tree walk (see the
 /// module docs). A temporary DNS failure anywhere on the walk is an error.
+/// A name that is no DNS name is [`DnsError::Invalid`].
 pub async fn organizational_domain<R: Resolver>(r: &R, domain: &str) -> Result<String, DnsError> {
+    if !valid_domain(&normalize(domain)) {
+        return Err(DnsError::Invalid);
+    }
     let mut ev = Eval { r, from: normalize(domain), memo: Vec::new(), org: None };
     ev.org_of(&normalize(domain)).await.map_err(|Temp| DnsError::Temporary)
 }
@@ -473,7 +479,7 @@ impl<R: Resolver> Eval<'_, R> {
             return l.clone();
         }
         let l = match self.r.lookup(&format!("_dmarc.{domain}"), Rtype::Txt).await {
-            Ok(v) => Lookup::Records(v.iter().filter_map(dmarc_text).collect()),
+            Ok(v) => Lookup::Records(v.iter().filter_map(dmarc_text).take(KEPT_PER_NAME).collect()),
             Err(DnsError::Temporary) => Lookup::Temp,
             Err(DnsError::NxDomain | DnsError::Invalid) => Lookup::Records(Vec::new()),
         };
@@ -488,10 +494,11 @@ fn temp(domain: &str) -> NoPolicy {
     (DmarcResult::TempError, domain.to_owned(), format!("_dmarc.{domain}: temporary DNS failure"))
 }
 
-/// §6.6.3 step 2: a TXT record that starts with `v=DMARC1` (others are discarded).
+/// §6.6.3 step 2: a TXT record that starts with `v=DMARC1` (others are discarded), cut
+/// one byte past [`RECORD_MAX`] (still too long for [`parse_record`], and bounded).
 fn dmarc_text(d: &Rdata) -> Option<String> {
     let Rdata::Txt(t) = d else { return None };
-    let s = String::from_utf8_lossy(t);
+    let s = String::from_utf8_lossy(t.get(..RECORD_MAX + 1).unwrap_or(t));
     (parse_record(&s) != Err(ParseError::NotDmarc)).then(|| s.into_owned())
 }
 
