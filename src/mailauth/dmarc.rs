@@ -317,9 +317,12 @@ pub async fn check<R: Resolver>(r: &R, input: &Input<'_>, pct_roll: u8) -> Verdi
     let mut ev = Eval { r, from: from.clone(), memo: Vec::new(), org: None };
     let (result, disposition, policy_domain, reason) = match ev.discover().await {
         Ok((rec, at)) => {
-            let (result, reason) = ev.align(&rec, input).await;
+            let (result, mut reason) = ev.align(&rec, input).await;
             let applied = policy_for(&rec, at != from, pct_roll);
             let disposition = if result == DmarcResult::Fail { applied } else { Policy::None };
+            if result == DmarcResult::Fail && pct_roll >= rec.pct {
+                reason = Some(format!("{}; not sampled by pct={}", reason.unwrap_or_default(), rec.pct));
+            }
             (result, disposition, at, reason)
         }
         Err((result, at, reason)) => (result, Policy::None, at, Some(reason)),
