@@ -84,6 +84,11 @@ const TABLE: &[Row] = &[
     ("Mail.EXAMPLE.com.", None, &["EXAMPLE.COM"], 0, Pass, NoPolicy, "example.com", "case-insensitive"),
     // §6.6.3 step 1: a record at the From domain itself is the policy: p, not the parent's sp.
     ("sub.example.com", None, &[], 0, Fail, NoPolicy, "sub.example.com", "§6.6.3 step 1 own p=none"),
+    // §6.6.3 step 3 asks the organizational domain only: sub.example.com's own record is
+    // not the policy of a.sub.example.com (the revision's walk would take it); the walk
+    // passes it on the way to example.com, the highest record (dmarcbis §4.10.2).
+    ("a.sub.example.com", None, &[], 0, Fail, Quarantine, "example.com", "§6.6.3 step 3, not the intermediate record"),
+    ("a.sub.example.com", None, &["other.example.com"], 0, Pass, NoPolicy, "example.com", "§3.1.1 relaxed across levels"),
     // Ten labels: the walk cuts to seven and still reaches example.com (dmarcbis §4.10).
     ("a.b.c.d.e.f.g.h.example.com", None, &[], 0, Fail, Quarantine, "example.com", "long name, sp"),
     // dmarcbis §4.10.2: psd=n makes dept.example.com its own organizational domain.

@@ -20,9 +20,11 @@
 //! (`_dmarc.com` and the like are answered from the resolver cache after the first message).
 //!
 //! Policy discovery is RFC 7489 §6.6.3: `_dmarc.<From domain>`, and only when that has no
-//! DMARC record, `_dmarc.<organizational domain>` whose `sp` then applies. Relaxed alignment
-//! compares organizational domains, each from its own walk (tests/dmarc.rs holds the table
-//! of cases written from the RFC text).
+//! DMARC record, `_dmarc.<organizational domain>` whose `sp` then applies (the revision
+//! would take the first record on the walk instead, an intermediate one included). Several
+//! `v=DMARC1` records at the asked name are `permerror` (step 5: no policy; §11.2: a
+//! permanent error of the domain). Relaxed alignment compares organizational domains, each
+//! from its own walk (tests/dmarc.rs holds the table of cases written from the RFC text).
 
 mod from;
 
