@@ -47,6 +47,15 @@ for t in "${targets[@]}"; do
     printf '\x12\x34\x01\x00\x00\x01\x00\x00\x00\x00\x00\x01\x07example\x03org\x00\x00\x0f\x00\x01\x00\x00\x29\x04\xd0\x00\x00\x00\x00\x00\x00' > "$corpus/seed-query"
     printf '\x12\x34\x81\x80\x00\x01\x00\x01\x00\x00\x00\x00\x07example\x03org\x00\x00\x0f\x00\x01\xc0\x0c\x00\x0f\x00\x01\x00\x00\x0e\x10\x00\x09\x00\x0a\x04mail\xc0\x0c' > "$corpus/seed-mx"
   fi
+  if [ "$t" = spf_record ]; then
+    printf 'v=spf1 ip4:192.0.2.0/24 a mx/24 include:inc.example exists:%%{ir}.%%{l1r-}.e.example redirect=inc.example' > "$corpus/seed-terms"
+    printf 'v=spf1 -ip6:2001:db8::/32 ptr:%%{d2} ~all exp=x.%%{d}' > "$corpus/seed-exp"
+  fi
+  if [ "$t" = dmarc_record ]; then
+    # The pct-roll byte, then a record (also read as a From field value).
+    printf '\x31v=DMARC1; p=reject; sp=quarantine; pct=50; adkim=s; aspf=r; rua=mailto:a@example.org,mailto:b@example.org!10m; psd=n' > "$corpus/seed-record"
+    printf '\x05"Bank, Inc" (c (nested)) <a@Example.ORG.>' > "$corpus/seed-from"
+  fi
   # Inputs that once crashed a target stay in its corpus (tests/fuzz/regressions/TARGET-*).
   for f in regressions/"$t"-*; do
     [ -e "$f" ] && cp "$f" "$corpus/"

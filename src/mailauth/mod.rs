@@ -1,6 +1,8 @@
-//! Message authentication: SPF (RFC 7208) now; DKIM (RFC 6376, RFC 8463) and DMARC
-//! (RFC 7489) join it. Every check is an evaluation over the message, the envelope and a
-//! [`crate::dns::Resolver`], so tests feed zone data and the receiver feeds the stub resolver.
+//! Message authentication: SPF (RFC 7208, `spf`), DMARC (RFC 7489, `dmarc`, with the
+//! organizational domain from the DNS tree walk of the DMARC revision), DNSBL lookups (RFC
+//! 5782, `dnsbl`); DKIM verification (RFC 6376, RFC 8463) joins them. Every check is an
+//! evaluation over the message, the envelope and a [`crate::dns::Resolver`], so tests feed
+//! zone data and the receiver feeds the stub resolver.
 //!
 //! DKIM: `canon` (RFC 6376 §3.4 canonicalization, simple and relaxed, streaming) is compiled
 //! in every build, as the signer (`outbound`) and the verifier (`checks`) both use it and a
@@ -10,6 +12,10 @@
 pub mod canon;
 #[cfg(feature = "outbound")]
 pub mod dkim_sign;
+#[cfg(feature = "checks")]
+pub mod dmarc;
+#[cfg(feature = "checks")]
+pub mod dnsbl;
 #[cfg(feature = "outbound")]
 pub mod keys;
 #[cfg(feature = "checks")]

@@ -131,11 +131,41 @@ enum Mechanism {
     Exists(String),
 }
 
+/// A parsed record: its terms in order and the `redirect`/`exp` modifiers (§4.6.1, §6).
 #[derive(Debug, Default)]
-struct Record {
+pub struct Record {
     terms: Vec<(SpfResult, Mechanism)>,
     redirect: Option<String>,
     exp: Option<String>,
+}
+
+impl Record {
+    /// The number of mechanisms (modifiers not counted).
+    pub fn mechanisms(&self) -> usize {
+        self.terms.len()
+    }
+}
+
+/// Why a TXT string is no SPF record that can be evaluated.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RecordError {
+    /// §4.5: does not start with `v=spf1` (the record is not selected).
+    NotSpf,
+    /// Over our 8 KiB cap, or not 7-bit ASCII (§3.1): permerror.
+    Refused,
+    /// §4.6: a term that is not in the grammar: permerror.
+    Syntax,
+}
+
+/// §4.5/§4.6: one TXT string as `check_host()` reads it (the fuzz target `spf_record`).
+pub fn parse_record(text: &str) -> Result<Record, RecordError> {
+    if !is_spf1(text.as_bytes()) {
+        return Err(RecordError::NotSpf);
+    }
+    if !text.is_ascii() || text.len() > RECORD_MAX {
+        return Err(RecordError::Refused);
+    }
+    parse(text).ok_or(RecordError::Syntax)
 }
 
 /// Why evaluation stopped early.
@@ -818,5 +848,29 @@ mod tests {
         assert_eq!(run(&z, "203.0.113.1", "a@nowhere.example").result, SpfResult::None);
         z.failing.push("slow.example".into());
         assert_eq!(run(&z, "203.0.113.1", "a@slow.example").result, SpfResult::TempError);
+    }
+
+    #[test]
+    fn include_loops_and_oversized_records_are_permerror() {
+        let mut z = Zone::default();
+        // §4.6.4: a loop ends at the 10-term limit; a self-redirect likewise.
+        z.add("a.example", txt("v=spf1 include:b.example -all"));
+        z.add("b.example", txt("v=spf1 include:a.example -all"));
+        z.add("self.example", txt("v=spf1 redirect=self.example"));
+        assert_eq!(run(&z, "192.0.2.1", "x@a.example").result, SpfResult::PermError);
+        assert_eq!(run(&z, "192.0.2.1", "x@self.example").result, SpfResult::PermError);
+        // A TXT record over our 8 KiB cap (RFC 1035 allows 64 KiB) is refused whole.
+        let big = format!("v=spf1 {}-all", "ip4:192.0.2.1 ".repeat(RECORD_MAX / 14 + 1));
+        z.add("big.example", txt(&big));
+        assert_eq!(run(&z, "192.0.2.1", "x@big.example").result, SpfResult::PermError);
+        assert_eq!(parse_record(&big).err(), Some(RecordError::Refused));
+        // §3.2: two v=spf1 records are permerror; §4.6: a syntax error anywhere too.
+        z.add("two.example", txt("v=spf1 +all")).add("two.example", txt("v=spf1 -all"));
+        z.add("bad.example", txt("v=spf1 ip4:192.0.2.1 ip4:300.1.1.1 -all"));
+        assert_eq!(run(&z, "192.0.2.1", "x@two.example").result, SpfResult::PermError);
+        assert_eq!(run(&z, "192.0.2.1", "x@bad.example").result, SpfResult::PermError);
+        assert_eq!(parse_record("v=spf1 ip4:192.0.2.1 a mx/24 ~all").map(|r| r.mechanisms()), Ok(4));
+        assert_eq!(parse_record("v=spf10 -all").err(), Some(RecordError::NotSpf));
+        assert_eq!(parse_record("v=spf1 ip4:300.1.1.1").err(), Some(RecordError::Syntax));
     }
 }
