@@ -1,6 +1,8 @@
 //! Message authentication: SPF (RFC 7208) now; DKIM (RFC 6376, RFC 8463) and DMARC
 //! (RFC 7489) join it. Every check is an evaluation over the message, the envelope and a
 //! [`crate::dns::Resolver`], so tests feed zone data and the receiver feeds the stub resolver.
+//! `greylist` (RFC 6647) defers first-time (client network, sender, recipient) triplets; its
+//! table is bounded and saved to one file by the caller, with the time given as an input.
 //!
 //! DKIM: `canon` (RFC 6376 §3.4 canonicalization, simple and relaxed, streaming) is compiled
 //! in every build, as the signer (`outbound`) and the verifier (`checks`) both use it and a
@@ -10,6 +12,8 @@
 pub mod canon;
 #[cfg(feature = "outbound")]
 pub mod dkim_sign;
+#[cfg(feature = "checks")]
+pub mod greylist;
 #[cfg(feature = "outbound")]
 pub mod keys;
 #[cfg(feature = "checks")]
