@@ -56,6 +56,12 @@ for t in "${targets[@]}"; do
     printf '\x31v=DMARC1; p=reject; sp=quarantine; pct=50; adkim=s; aspf=r; rua=mailto:a@example.org,mailto:b@example.org!10m; psd=n' > "$corpus/seed-record"
     printf '\x05"Bank, Inc" (c (nested)) <a@Example.ORG.>' > "$corpus/seed-from"
   fi
+  if [ "$t" = greylist_state ]; then
+    # State files as the module doc specifies them (written by a Python script): empty, and
+    # one pending plus one passed entry.
+    printf '\x4c\x42\x47\x4c\x01\x00\x00\x00\x00\x00\x00\x00\x83\x06\xf5\xe4' > "$corpus/seed-empty"
+    printf '\x4c\x42\x47\x4c\x01\x00\x00\x00\x02\x00\x00\x00\x34\x12\x00\x00\x00\x00\x00\x00\x00\xf1\x53\x65\x00\x00\x00\x00\x10\x32\x54\x76\x98\xba\xdc\xfe\x00\xf1\x53\x65\x90\xf2\x53\x65\x95\xe4\x1c\x91' > "$corpus/seed-two"
+  fi
   # Inputs that once crashed a target stay in its corpus (tests/fuzz/regressions/TARGET-*).
   for f in regressions/"$t"-*; do
     [ -e "$f" ] && cp "$f" "$corpus/"

@@ -63,7 +63,15 @@ pub fn config_template(domain: &str, user: &str, data_dir: &str, password_hash: 
          # relay_password_file = \"relay.secret\"  # mode 0600 or stricter\n\
          # resolver = \"127.0.0.1:53\"       # default: the first nameserver of /etc/resolv.conf\n\
          # mx_port = 25\n\
-         # ca_file = \"ca.pem\"              # default: the system bundle\n",
+         # ca_file = \"ca.pem\"              # default: the system bundle\n\
+         \n\
+         # [checks]                     # inbound mail (SMTP port 25); defaults shown\n\
+         # spf = true                   # RFC 7208 on MAIL FROM and HELO\n\
+         # dkim = true                  # RFC 6376 signatures (RFC 8463 ed25519 too)\n\
+         # dmarc = true                 # RFC 7489: p=reject refused, p=quarantine to Junk\n\
+         # dnsbl = []                   # blocklist zones, e.g. [\"zen.spamhaus.org\"]; [] = off\n\
+         # dnsbl_action = \"reject\"      # \"reject\" (554 at RCPT) | \"junk\" (file into Junk)\n\
+         # greylist = false             # RFC 6647: first-time senders wait 5 min; SPF/DKIM-aligned skip it\n",
         q(domain),
         q(user),
         q(data_dir),
@@ -198,4 +206,29 @@ pub(super) fn write_new(path: &Path, data: &[u8]) -> io::Result<()> {
     let mut f = std::fs::OpenOptions::new().write(true).create_new(true).open(path)?;
     f.write_all(data)?;
     f.sync_all()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The template loads, and its commented `[checks]` table, uncommented, states the
+    /// defaults.
+    #[test]
+    fn template_checks_section_states_the_defaults() {
+        let text = config_template("example.org", "alice", "data", "h");
+        let path = Path::new("/etc/x/letterbox.toml");
+        assert_eq!(Config::parse(path, &text).unwrap().checks, config::Checks::default());
+        let start = text.find("# [checks]").expect("a [checks] section");
+        let (head, tail) = text.split_at(start);
+        let tail: String = tail.lines().map(|l| format!("{}\n", l.strip_prefix("# ").unwrap_or(l))).collect();
+        assert!(tail.starts_with("[checks]"), "{tail}");
+        let c = Config::parse(path, &format!("{head}{tail}")).unwrap().checks;
+        assert_eq!((c.spf, c.dkim, c.dmarc, c.greylist), (true, true, true, false));
+        assert!(c.dnsbl.is_empty());
+        assert_eq!(c.dnsbl_action, config::DnsblAction::Reject);
+        if config::checks::BUILT_IN {
+            assert_eq!(c, config::Checks::default());
+        }
+    }
 }

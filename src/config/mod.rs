@@ -3,10 +3,12 @@
 //! Key names are a contract used by scripts outside the crate (issue 2/3/4): `domain`,
 //! `aliases`, `user`, `data_dir`, `password_hash`, `allow_plaintext_auth`, `hide_client_ip`, `apop_secret`,
 //! `run_as`, `[listen] smtp submission submissions imap imaps pop3 pop3s`, `[tls] cert key`,
-//! `[dkim] selector`, `[limits] …`, `[outbound] …` (see [`outbound`]).
+//! `[dkim] selector`, `[limits] …`, `[outbound] …` (see [`outbound`]), `[checks] …` (see
+//! [`checks`]).
 //! Paths are relative to the folder that holds the file. An unknown key, a wrong type or a
 //! missing required key is an error naming `file:line: key`.
 
+pub mod checks;
 pub mod outbound;
 pub mod toml;
 
@@ -14,6 +16,7 @@ use std::fmt;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
+pub use self::checks::{Checks, DnsblAction};
 pub use self::outbound::{Outbound, RelayTls};
 use self::toml::{Entry, Value};
 
@@ -175,6 +178,8 @@ pub struct Config {
     pub limits: Limits,
     /// `[outbound]` (issue 14).
     pub outbound: Outbound,
+    /// `[checks]` (issue 15).
+    pub checks: Checks,
 }
 
 impl Config {
@@ -250,6 +255,7 @@ impl Builder {
             dkim: Dkim::default(),
             limits: Limits::default(),
             outbound: Outbound::default(),
+            checks: Checks::default(),
         };
         let (mut cert, mut key, mut have_data_dir) = (None, None, false);
         for e in &self.entries {
@@ -297,6 +303,7 @@ impl Builder {
                 ("dkim", "selector") => c.dkim.selector = self.selector(e)?,
                 ("limits", _) => self.limit(&mut c.limits, e)?,
                 ("outbound", _) => outbound::apply(&mut c.outbound, e, &self.base, |m| self.err(e, m))?,
+                ("checks", _) => checks::apply(&mut c.checks, e, |m| self.err(e, m))?,
                 _ => return Err(self.err(e, "unknown key")),
             }
         }
@@ -507,6 +514,48 @@ mod tests {
         assert!(cfg(&format!("{base}relay = \"nope\"\n")).is_err());
         assert!(cfg(&format!("{base}mx_port = 0\n")).is_err());
         assert!(cfg(&format!("{base}relay_user = \"x\"\n")).is_err());
+    }
+
+    #[test]
+    fn checks_keys() {
+        let base = "domain = \"a.b\"\nuser = \"u\"\ndata_dir = \"d\"\n[checks]\n";
+        let c = cfg(base).unwrap().checks;
+        assert_eq!(c, Checks::default());
+        assert_eq!((c.spf, c.dkim, c.dmarc), (checks::BUILT_IN, checks::BUILT_IN, checks::BUILT_IN));
+        assert!(!c.greylist && c.dnsbl.is_empty() && c.dnsbl_action == DnsblAction::Reject);
+        let t = format!("{base}spf = false\ndkim = false\ndmarc = false\ndnsbl = [\"zen.spamhaus.org\", \"B.Barracudacentral.ORG.\"]\ngreylist = true\ndnsbl_action = \"junk\"\n");
+        let c = cfg(&t).unwrap().checks;
+        assert!(!c.spf && !c.dkim && !c.dmarc && c.greylist);
+        assert_eq!(c.dnsbl, ["zen.spamhaus.org", "b.barracudacentral.org"]);
+        assert_eq!(c.dnsbl_action, DnsblAction::Junk);
+        let e = cfg(&format!("{base}spf = true\nbogus = 1\n")).unwrap_err();
+        assert_eq!(e.0, "/etc/x/letterbox.toml:6: checks.bogus: unknown key");
+        let e = cfg(&format!("{base}greylist = \"yes\"\n")).unwrap_err();
+        assert_eq!(e.0, "/etc/x/letterbox.toml:5: checks.greylist: expected a boolean, found a string");
+        let e = cfg(&format!("{base}dnsbl_action = \"tag\"\n")).unwrap_err();
+        assert!(e.0.ends_with(":5: checks.dnsbl_action: expected \"reject\" or \"junk\""), "{}", e.0);
+        let e = cfg(&format!("{base}dnsbl = [\"zen spamhaus.org\"]\n")).unwrap_err();
+        assert!(e.0.contains(":5: checks.dnsbl: \"zen spamhaus.org\" is not a DNS zone name"), "{}", e.0);
+        let long = format!("[\"{}.org\"]", "a".repeat(checks::DNSBL_ZONE_MAX));
+        let nine = format!("[{}]", ["\"x.org\""; checks::DNSBL_MAX + 1].join(", "));
+        for bad in ["\"zen.spamhaus.org\"", "[1]", "[\"\"]", "[\"org\"]", "[\"a..org\"]", "[\"-a.org\"]", &long, &nine]
+        {
+            assert!(cfg(&format!("{base}dnsbl = {bad}\n")).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn checks_without_the_feature_are_refused_only_when_turned_on() {
+        let on = Checks { greylist: true, ..Checks::default() };
+        let off = Checks { spf: false, dkim: false, dmarc: false, ..Checks::default() };
+        if checks::BUILT_IN {
+            assert_eq!((on.unsupported(), Checks::default().unsupported()), (None, None));
+        } else {
+            assert_eq!(Checks::default().unsupported(), None, "the defaults start without the feature");
+            assert_eq!(on.unsupported(), Some("greylist"));
+            assert_eq!(Checks { dnsbl: vec!["x.org".into()], ..off.clone() }.unsupported(), Some("dnsbl"));
+        }
+        assert_eq!(off.unsupported(), None);
     }
 
     #[test]

@@ -554,6 +554,12 @@ fn chown_tree(dir: &Path, uid: u32, gid: u32) -> io::Result<()> {
 }
 
 fn run(cfg: Config) -> io::Result<()> {
+    if let Some(key) = cfg.checks.unsupported() {
+        return Err(io::Error::new(
+            io::ErrorKind::Unsupported,
+            format!("checks.{key}: this letterbox was built without checks (cargo feature); turn it off"),
+        ));
+    }
     let listeners = bind_all(&cfg)?;
     let tls = load_tls(&cfg)?;
     let verifier = make_verifier(&cfg)?;

@@ -15,6 +15,7 @@
 //! special-use                   `\Attribute name` per line (RFC 6154; absent: the defaults)
 //! INBOX.rename                  journal of a RENAME INBOX in progress (see `rename_inbox`)
 //! folders.rename                journal of another RENAME in progress (see `rename_all`)
+//! greylist                      greylisting state (`mailauth::greylist`, feature `checks`)
 //! ```
 //!
 //! Folder names are keys, never paths: `file_stem` keeps `[A-Za-z0-9_-]` and
