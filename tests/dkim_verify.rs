@@ -1,0 +1,94 @@
+//! DKIM verification (`mailauth::dkim_verify`) agrees with dkimpy (Debian's python3-dkim,
+//! for /usr/bin/python3). tests/dkim/dkimpy_cases.py signs messages with `dkim.sign` (RSA
+//! 1024/2048/4096 and 512 bits, Ed25519; every `c=`; with and without `l=`; several `h=`
+//! sets, over-signing included; rsa-sha1), alters them in ways that must and must not break
+//! a signature, and records `dkim.verify`'s verdict with the key records served from a dict.
+//! Here the same records are served through `dns::Zone` and each message is fed to the
+//! verifier in chunks of a size that varies by case.
+//!
+//! dkimpy returns a bool for the first signature: a case agrees when letterbox says `pass`
+//! exactly when dkimpy says true — except rsa-sha1, which RFC 8301 §3.1 says verifiers MUST
+//! NOT consider valid: there letterbox's `policy` with the rsa-sha1 reason stands for
+//! dkimpy's true (and must be given only when dkimpy says true).
+#![cfg(feature = "checks")]
+
+use std::path::PathBuf;
+use std::process::Command;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use letterbox::auth::base64;
+use letterbox::dns::{Rdata, Zone};
+use letterbox::mailauth::dkim_verify::{verify, DkimResult, Signature, Verifier};
+
+const SCRIPT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/dkim/dkimpy_cases.py");
+
+struct Case {
+    name: String,
+    dkimpy: bool,
+    msg: Vec<u8>,
+}
+
+fn generate() -> (Zone, Vec<Case>) {
+    let dir: PathBuf = std::env::temp_dir().join(format!("letterbox-dkimv-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let out = Command::new("/usr/bin/python3").arg(SCRIPT).arg(&dir).output().expect("python3");
+    assert!(out.status.success(), "dkimpy_cases.py: {}", String::from_utf8_lossy(&out.stderr));
+    let mut zone = Zone::default();
+    for line in std::fs::read_to_string(dir.join("keys.txt")).unwrap().lines() {
+        let (name, record) = line.split_once('\t').unwrap();
+        zone.add(name, Rdata::Txt(record.as_bytes().to_vec()));
+    }
+    let cases = std::fs::read_to_string(dir.join("cases.txt"))
+        .unwrap()
+        .lines()
+        .map(|l| {
+            let mut f = l.split('\t');
+            let (name, ok, msg) = (f.next().unwrap(), f.next().unwrap(), f.next().unwrap());
+            Case { name: name.to_owned(), dkimpy: ok == "1", msg: base64::decode(msg.as_bytes()).unwrap() }
+        })
+        .collect();
+    std::fs::remove_dir_all(&dir).unwrap();
+    (zone, cases)
+}
+
+fn check(msg: &[u8], chunk: usize, zone: &Zone, now: u64) -> Vec<Signature> {
+    let mut v = Verifier::new();
+    for part in msg.chunks(chunk) {
+        v.push(part);
+    }
+    smol::block_on(verify(&v.finish(), zone, now))
+}
+
+/// letterbox's verdict in dkimpy's terms (module docs).
+fn as_dkimpy(s: &Signature) -> bool {
+    match s.result {
+        DkimResult::Pass => true,
+        DkimResult::Policy => s.reason.as_deref().is_some_and(|r| r.contains("rsa-sha1")),
+        _ => false,
+    }
+}
+
+#[test]
+fn agrees_with_dkimpy() {
+    let (zone, cases) = generate();
+    let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs();
+    let (mut agree, mut passes, mut sha1) = (0, 0, 0);
+    let mut disagreements = Vec::new();
+    for (i, case) in cases.iter().enumerate() {
+        let chunk = [1, 7, 64, 1000, usize::MAX][i % 5];
+        let sigs = check(&case.msg, chunk, &zone, now);
+        let first = sigs.first().unwrap_or_else(|| panic!("{}: no signature found", case.name));
+        if as_dkimpy(first) == case.dkimpy {
+            agree += 1;
+        } else {
+            disagreements.push(format!("{}: dkimpy {} letterbox {:?}", case.name, case.dkimpy, first));
+        }
+        passes += usize::from(case.dkimpy);
+        sha1 += usize::from(first.algorithm == "rsa-sha1" && first.result == DkimResult::Policy);
+    }
+    println!("dkimpy agreement: {agree}/{} cases ({passes} dkimpy passes, {sha1} rsa-sha1 as policy)", cases.len());
+    assert!(disagreements.is_empty(), "{} disagreements:\n{}", disagreements.len(), disagreements.join("\n"));
+    assert!(cases.len() >= 200, "too few cases: {}", cases.len());
+    assert!(passes >= 100 && cases.len() - passes >= 100, "both verdicts must be well represented");
+    assert!(sha1 > 0, "the rsa-sha1 cases must be there");
+}
