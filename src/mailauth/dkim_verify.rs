@@ -149,7 +149,13 @@ impl Default for Verifier {
 
 impl Verifier {
     pub fn new() -> Self {
-        Verifier { state: State::Header, header: Vec::new(), fields: Vec::new(), entries: Vec::new(), bodies: Vec::new() }
+        Verifier {
+            state: State::Header,
+            header: Vec::new(),
+            fields: Vec::new(),
+            entries: Vec::new(),
+            bodies: Vec::new(),
+        }
     }
 
     /// Feeds the next piece of the message.
@@ -427,7 +433,14 @@ fn time_check(tags: &SigTags, now: u64) -> Option<(DkimResult, String)> {
 }
 
 /// §6.1.2 (the key) and §6.1.3 (the hashes) for one parsed signature.
-fn judge(c: &Checked, field: usize, tags: &SigTags, body: usize, answer: Result<Vec<Rdata>, DnsError>, now: u64) -> Verdict {
+fn judge(
+    c: &Checked,
+    field: usize,
+    tags: &SigTags,
+    body: usize,
+    answer: Result<Vec<Rdata>, DnsError>,
+    now: u64,
+) -> Verdict {
     if let Some(e) = time_check(tags, now) {
         return Err(e);
     }
@@ -497,9 +510,9 @@ impl Checked {
         let mut out = Vec::new();
         let from_extra = tags.headers.iter().any(|h| h == "from").then_some("from");
         for name in tags.headers.iter().map(String::as_str).chain(from_extra) {
-            let pick = (0..self.fields.len())
-                .rev()
-                .find(|&j| !used.get(j).copied().unwrap_or(true) && self.field_name(j).eq_ignore_ascii_case(name.as_bytes()));
+            let pick = (0..self.fields.len()).rev().find(|&j| {
+                !used.get(j).copied().unwrap_or(true) && self.field_name(j).eq_ignore_ascii_case(name.as_bytes())
+            });
             if let Some(j) = pick {
                 if let Some(u) = used.get_mut(j) {
                     *u = true;
@@ -552,7 +565,9 @@ fn header_b(c: &Checked, i: usize) -> String {
     let Some(mine) = c.entries.get(i).map(b_of) else { return String::new() };
     let others: Vec<String> = c.entries.iter().map(b_of).filter(|b| *b != mine).collect();
     let mut n = HEADER_B_MIN.min(mine.len());
-    while n < mine.len() && others.iter().any(|o| o.as_bytes().starts_with(mine.as_bytes().get(..n).unwrap_or_default())) {
+    while n < mine.len()
+        && others.iter().any(|o| o.as_bytes().starts_with(mine.as_bytes().get(..n).unwrap_or_default()))
+    {
         n += 1;
     }
     mine.get(..n).map_or_else(|| mine.clone(), str::to_owned)

@@ -315,8 +315,13 @@ pub fn key_record(text: &[u8]) -> Result<KeyRecord, Refusal> {
     }
     let flags = find(&tags, "t").map(colon_list).unwrap_or_default();
     let key_type = find(&tags, "k").map_or_else(|| "rsa".to_owned(), |k| self::text(k).to_ascii_lowercase());
-    let public_key = base64_fws(find(&tags, "p").ok_or("key record has no p=")?, KEY_B64_MAX)
-        .map_err(|e| if e == "bad base64" { "key p= is not base64" } else { "key p= too long" })?;
+    let public_key = base64_fws(find(&tags, "p").ok_or("key record has no p=")?, KEY_B64_MAX).map_err(|e| {
+        if e == "bad base64" {
+            "key p= is not base64"
+        } else {
+            "key p= too long"
+        }
+    })?;
     Ok(KeyRecord {
         key_type,
         public_key,
