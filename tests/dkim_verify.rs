@@ -92,3 +92,31 @@ fn agrees_with_dkimpy() {
     assert!(passes >= 100 && cases.len() - passes >= 100, "both verdicts must be well represented");
     assert!(sha1 > 0, "the rsa-sha1 cases must be there");
 }
+
+/// letterbox's own signer (issue 14) and verifier agree, in odd-sized chunks.
+#[cfg(feature = "outbound")]
+#[test]
+fn letterbox_signatures_verify() {
+    use letterbox::mailauth::dkim_sign::Signer;
+    use letterbox::mailauth::keys::Key;
+    // RFC 8032 §7.1 test 1 seed as PKCS#8 v1.
+    let mut der = vec![0x30, 0x2e, 0x02, 0x01, 0x00, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x04, 0x22, 0x04, 0x20];
+    der.extend(base64::decode(b"nWGxne/9WmC6hEr0kuwsxERJxWl7MmkZcDusAxyuf2A=").unwrap());
+    let keys = [Key::ed25519_from_pkcs8("lb1", &der).unwrap()];
+    let mut zone = Zone::default();
+    zone.add("lb1._domainkey.example.org", Rdata::Txt(keys[0].record().into_bytes()));
+    let msg = b"From: A <a@example.org>\r\nTo: b@example.net\r\nSubject:  hi \r\n\r\n body \t\r\n\r\n";
+    let mut s = Signer::new(&keys, "example.org", 1_700_000_000);
+    s.update(msg);
+    let mut signed = s.finish().unwrap().concat().into_bytes();
+    signed.extend_from_slice(msg);
+    for chunk in [1, 3, 50, 4096] {
+        let sigs = check(&signed, chunk, &zone, 1_700_000_000);
+        assert_eq!(sigs.len(), 1);
+        assert_eq!(sigs[0].result, DkimResult::Pass, "{sigs:?}");
+    }
+    // The From over-signing of the signer: a From added anywhere breaks it.
+    let mut spoofed = b"From: m@example.com\r\n".to_vec();
+    spoofed.extend_from_slice(&signed);
+    assert_eq!(check(&spoofed, 64, &zone, 1_700_000_000)[0].result, DkimResult::Fail);
+}
