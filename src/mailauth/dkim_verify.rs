@@ -377,7 +377,10 @@ pub async fn verify<R: Resolver>(checked: &Checked, r: &R, now: u64) -> Vec<Sign
 pub fn verify_with_key(checked: &Checked, i: usize, answer: Result<Vec<Rdata>, DnsError>, now: u64) -> Signature {
     let header_b = header_b(checked, i);
     let Some(entry) = checked.entries.get(i) else {
-        let why = format!("header section over {} KiB or {FIELDS_MAX} fields", HEADER_MAX / 1024);
+        let why = match checked.too_large {
+            true => format!("header section over {} KiB or {FIELDS_MAX} fields", HEADER_MAX / 1024),
+            false => "no such signature".to_owned(),
+        };
         return report(DkimResult::PermError, &Partial::default(), header_b, Some(why));
     };
     let (tags, body) = match &entry.parsed {
