@@ -111,11 +111,22 @@ def replace_first(old, new):
     return f
 
 
+def swap_fields(head, a, b):
+    lines = head.split(b"\r\n")
+    ia = next((i for i, l in enumerate(lines) if l.startswith(a)), None)
+    ib = next((i for i, l in enumerate(lines) if l.startswith(b)), None)
+    if ia is not None and ib is not None and all(not lines[i + 1].startswith((b" ", b"\t")) for i in (ia, ib)):
+        lines[ia], lines[ib] = lines[ib], lines[ia]
+    return b"\r\n".join(lines)
+
+
 ALTERATIONS = {
     "none": lambda m: m,
     "subject_refolded": on_header(replace_first(b"Subject: ", b"Subject:\r\n  ")),
     "subject_name_case": on_header(replace_first(b"Subject:", b"SUBJECT:")),
     "subject_value_case": on_header(lambda h: h.replace(b"Subject: ", b"Subject: X-", 1)),
+    "subject_inner_ws": on_header(lambda h: h.replace(b"Subject: ", b"Subject: \t ", 1)),
+    "to_subject_swapped": on_header(lambda h: swap_fields(h, b"To:", b"Subject:")),
     "header_trailing_ws": on_header(replace_first(b"\r\nTo: ", b"\r\nTo:  ")),
     "unsigned_header_added": lambda m: b"X-Added: yes\r\n" + m,
     "subject_added_on_top": lambda m: b"Subject: spoofed\r\n" + m,
