@@ -21,8 +21,11 @@
 //! does not match, an expired `x=`, `l=` past the body: `fail`; rsa-sha1 (RFC 8301 §3.1
 //! "MUST NOT consider … valid"), RSA keys under 1024 bits (§3.2) and a `t=` in the
 //! future: `policy`, with the reason. dkimpy verifies rsa-sha1 as valid; tests/dkim_verify.rs
-//! counts a `policy` for rsa-sha1 as agreeing with its pass. Clock skew allowed on `t=` and
-//! `x=`: [`CLOCK_SKEW`], dkimpy's value.
+//! counts a `policy` for rsa-sha1 as agreeing with its pass (an rsa-sha1 signature that
+//! does not verify is `fail`). Clock skew allowed on `t=` and `x=`: [`CLOCK_SKEW`],
+//! dkimpy's value. A key with `t=y` (testing) still passes, with that as the reason. A
+//! header over [`HEADER_MAX`] or [`FIELDS_MAX`] gives one `permerror` (nothing could be
+//! checked, whether or not it carried signatures).
 
 mod crypto;
 pub mod tags;
