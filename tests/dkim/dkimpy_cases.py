@@ -6,7 +6,7 @@ Messages are signed by dkim.sign with RSA 1024/2048/4096 and Ed25519 keys, every
 combination, with and without l=, several h= sets (over-signing included), then altered in
 ways that must and must not break a signature. Each case records dkim.verify's verdict with
 the key records served from a dict (no DNS). Writes OUTDIR/keys.txt (NAME<TAB>RECORD) and
-OUTDIR/cases.txt (NAME<TAB>1|0<TAB>base64(message)).
+OUTDIR/cases.txt (NAME<TAB>one 1|0 per signature<TAB>base64(message)).
 """
 import base64
 import itertools
@@ -151,6 +151,18 @@ def sign(msg, kid, canon, hset, length, algorithm=None):
     return sig + msg
 
 
+def verdicts(msg):
+    """dkim.verify's verdict on each DKIM-Signature field (it checks the one at idx)."""
+    n = sum(1 for x, _ in dkim.DKIM(msg).headers if x.lower() == b"dkim-signature")
+    out = []
+    for idx in range(max(n, 1)):
+        try:
+            out.append(bool(dkim.DKIM(msg, minkey=1024).verify(idx=idx, dnsfunc=dnsfunc)))
+        except dkim.DKIMException:
+            out.append(False)
+    return out
+
+
 def main():
     out = sys.argv[1]
     for kid, bits in [("rsa1024", 1024), ("rsa2048", 2048), ("rsa4096", 4096), ("rsa512", 512)]:
@@ -163,7 +175,7 @@ def main():
     cases = []
 
     def case(name, msg):
-        cases.append((name, dkim.verify(msg, dnsfunc=dnsfunc), msg))
+        cases.append((name, verdicts(msg), msg))
 
     # The main grid: every key, canonicalization, l= and h= set, every alteration.
     combos = itertools.product(["rsa1024", "rsa2048", "ed25519"], CANONS, [False, True], HEADER_SETS)
@@ -182,6 +194,12 @@ def main():
         signed = sign(BASES["folded"], kid, canon, None, True, b"rsa-sha1")
         for aname in ["none", "body_changed", "body_appended", "subject_refolded"]:
             case(f"{kid} rsa-sha1 {b'/'.join(canon).decode()} {aname}", ALTERATIONS[aname](signed))
+    # Two signatures (Ed25519, then RSA over the signed message): each index checked.
+    for canon, base in itertools.product(CANONS, ["plain", "folded"]):
+        few = HEADER_SETS["few"]
+        signed = sign(sign(BASES[base], "ed25519", canon, few, False), "rsa2048", canon, few, True)
+        for aname, alter in ALTERATIONS.items():
+            case(f"two signatures {b'/'.join(canon).decode()} {base} {aname}", alter(signed))
     # Keys that do not verify: revoked, another key under the selector, no record, k= mismatch.
     signed = sign(BASES["plain"], "revoked", CANONS[1], None, False)
     publish("revoked", b"v=DKIM1; k=ed25519; p=")
@@ -198,7 +216,8 @@ def main():
             f.write(name + b"\t" + rec + b"\n")
     with open(os.path.join(out, "cases.txt"), "wb") as f:
         for name, ok, msg in cases:
-            f.write(name.encode() + b"\t" + (b"1" if ok else b"0") + b"\t" + base64.b64encode(msg) + b"\n")
+            flags = b"".join(b"1" if v else b"0" for v in ok)
+            f.write(name.encode() + b"\t" + flags + b"\t" + base64.b64encode(msg) + b"\n")
 
 
 main()
