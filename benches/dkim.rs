@@ -1,14 +1,19 @@
 //! DKIM signing benchmark (issue 14): time to sign one message of 4 KiB and of 1 MiB with
 //! Ed25519, RSA-2048 (key made by `openssl genpkey`, skipped without openssl) and both,
-//! fed in 64 KiB chunks as a spool reader would. Prints one line per figure: `name value unit`.
+//! fed in 64 KiB chunks as a spool reader would. Verification (issue 15): time to verify a
+//! message of 4 KiB and of 100 KiB carrying both signatures (RSA-2048 and Ed25519, key
+//! records served by a `dns::Zone`, so DNS is excluded), and one without any signature.
+//! Prints one line per figure: `name value unit`.
 //! Run: `cargo bench --bench dkim` (release profile).
 
 use std::path::PathBuf;
 use std::process::Command;
 use std::time::Instant;
 
+use letterbox::dns::{Rdata, Zone};
 use letterbox::mailauth::canon::{BodyCanon, Canon};
 use letterbox::mailauth::dkim_sign::Signer;
+use letterbox::mailauth::dkim_verify::{self, DkimResult, Verifier};
 use letterbox::mailauth::keys::{Key, KeySet};
 
 fn message(size: usize) -> Vec<u8> {
@@ -33,6 +38,43 @@ fn time_per_message(keys: &[Key], msg: &[u8]) -> f64 {
         assert_eq!(s.finish().map(|v| v.len()), Ok(keys.len()));
     }
     start.elapsed().as_secs_f64() * 1e6 / rounds as f64
+}
+
+/// Microseconds to verify `msg` (fed in 64 KiB chunks); every one of its `signatures` must pass.
+fn verify_per_message(zone: &Zone, msg: &[u8], signatures: usize) -> f64 {
+    let rounds = (8 << 20) / msg.len() + 4;
+    let start = Instant::now();
+    for _ in 0..rounds {
+        let mut v = Verifier::new();
+        for chunk in msg.chunks(64 * 1024) {
+            v.push(chunk);
+        }
+        let sigs = smol::block_on(dkim_verify::verify(&v.finish(), zone, 1_700_000_000));
+        assert_eq!(sigs.len(), signatures);
+        assert!(sigs.iter().all(|s| s.result == DkimResult::Pass), "{sigs:?}");
+    }
+    start.elapsed().as_secs_f64() * 1e6 / rounds as f64
+}
+
+/// The verification figures for 4 KiB and 100 KiB messages signed with `keys`.
+fn verify_bench(keys: &[Key]) {
+    let mut zone = Zone::default();
+    for k in keys {
+        zone.add(&format!("{}._domainkey.example.org", k.selector), Rdata::Txt(k.record().into_bytes()));
+    }
+    for size in [4 * 1024, 100 * 1024] {
+        let msg = message(size);
+        println!("dkim_verify_unsigned_{}k {:.1} us", size / 1024, verify_per_message(&zone, &msg, 0));
+        let mut s = Signer::new(keys, "example.org", 1_700_000_000);
+        s.update(&msg);
+        let mut signed = s.finish().expect("signed").concat().into_bytes();
+        signed.extend_from_slice(&msg);
+        println!(
+            "dkim_verify_rsa2048_ed25519_{}k {:.1} us",
+            size / 1024,
+            verify_per_message(&zone, &signed, keys.len())
+        );
+    }
 }
 
 fn main() {
@@ -80,6 +122,9 @@ fn main() {
         for (name, keys) in &sets {
             println!("dkim_sign_{name}_{}k {:.1} us", size / 1024, time_per_message(keys, &msg));
         }
+    }
+    if let Some((_, both)) = sets.iter().find(|(name, _)| *name == "both") {
+        verify_bench(both);
     }
     let _ = std::fs::remove_dir_all(&dir);
 }

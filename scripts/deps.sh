@@ -8,11 +8,12 @@ set -euo pipefail
 # it is for /usr/bin/python3, which the test calls by path (a pyenv python3 would not see it).
 # publicsuffix: Debian's public suffix list, cross-checked against the DMARC tree walk
 # (tests/dmarc.rs).
+# python3-cryptography: the RSA keys tests/dkim/dkimpy_cases.py signs with (tests/dkim_verify.rs).
 # msmtp: the laptop MUA of the submission tests.
 # postfix: only for /usr/sbin/smtp-sink, the scriptable remote MX of tests/smtp_client.rs
 # (no Postfix service is configured or started).
 # swaks needs Net::SSLeay and IO::Socket::SSL for --tls (only "recommended" by the package).
-pkgs=(msmtp dnsmasq-base publicsuffix python3-spf python3-yaml python3-dkim postfix swaks libnet-ssleay-perl libio-socket-ssl-perl curl openssl fetchmail isync python3 ca-certificates procps util-linux coreutils)
+pkgs=(msmtp dnsmasq-base publicsuffix python3-spf python3-yaml python3-dkim python3-cryptography postfix swaks libnet-ssleay-perl libio-socket-ssl-perl curl openssl fetchmail isync python3 ca-certificates procps util-linux coreutils)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -42,6 +42,13 @@ for t in "${targets[@]}"; do
     # Chunk-size and l= bytes, then a message with folded, repeated and unsigned fields.
     printf '\x06\x20From: A <a@example.org>\r\nTo: b@example.net,\r\n\tc@example.net\r\nfrom: x\r\nX-Y: z\r\nSubject:  Hi  \r\n\r\n a  b \t\r\n\r\n\r\nend' > "$corpus/seed-message"
   fi
+  if [ "$t" = dkim_verify ]; then
+    # Chunk size, the key record of RFC 8463 A.2, NUL, the message of A.3 (ed25519 only).
+    { printf '\x10v=DKIM1; k=ed25519; p=11qYAYKxCrfVS/7TyWQHOg7hcvPapiMlrwIaaPcHURo=\0'
+      printf 'DKIM-Signature: v=1; a=ed25519-sha256; c=relaxed/relaxed;\r\n d=football.example.com; i=@football.example.com;\r\n q=dns/txt; s=brisbane; t=1528637909; h=from : to :\r\n subject : date : message-id : from : subject : date;\r\n bh=2jUSOH9NhtVGCQWNr9BrIAPreKQjO6Sn7XIkfJVOzv8=;\r\n b=/gCrinpcQOoIfuHNQIbq4pgh9kyIK3AQUdt9OdqQehSwhEIug4D11Bus\r\n Fa3bT3FY5OsU7ZbnKELq+eXdp1Q1Dw==\r\n'
+      printf 'From: Joe SixPack <joe@football.example.com>\r\nTo: Suzie Q <suzie@shopping.example.net>\r\nSubject: Is dinner ready?\r\nDate: Fri, 11 Jul 2003 21:00:37 -0700 (PDT)\r\nMessage-ID: <20030712040037.46341.5F8J@football.example.com>\r\n\r\nHi.\r\n\r\nWe lost the game.  Are you hungry yet?\r\n\r\nJoe.\r\n'
+    } > "$corpus/seed-rfc8463"
+  fi
   if [ "$t" = dns_message ]; then
     # A query with EDNS, and an MX answer whose names are compression pointers.
     printf '\x12\x34\x01\x00\x00\x01\x00\x00\x00\x00\x00\x01\x07example\x03org\x00\x00\x0f\x00\x01\x00\x00\x29\x04\xd0\x00\x00\x00\x00\x00\x00' > "$corpus/seed-query"
