@@ -41,12 +41,13 @@ fn dnsmasq(args: &[String]) -> Dns {
         .stderr(Stdio::null())
         .spawn()
         .expect("dnsmasq (scripts/deps.sh installs dnsmasq-base)");
+    let dns = Dns { child, port };
     let addr = ([127, 0, 0, 1], port).into();
     let until = std::time::Instant::now() + Duration::from_secs(30);
     while std::time::Instant::now() < until {
         let r = StubResolver::with_timeout(addr, Duration::from_millis(200));
         if smol::block_on(r.lookup("ready.test", Rtype::A)) != Err(DnsError::Temporary) {
-            return Dns { child, port };
+            return dns;
         }
         std::thread::sleep(Duration::from_millis(100));
     }
@@ -233,8 +234,13 @@ fn greylisting_defers_first_sight_skips_spf_pass_and_survives_a_restart() {
     assert_eq!(srv.stop(), Some(0));
     std::thread::sleep(Duration::from_millis(1100));
     srv.spawn();
-    let out = python(&srv, &pem, "send('x@nospf.test', msg(b'x@nospf.test', b'4'))\nsend('y@nospf.test', msg(b'y@nospf.test', b'5'))");
-    let secs = |l: &str| -> u64 { l.split_whitespace().find_map(|w| w.parse().ok().filter(|&n: &u64| n != 451)).unwrap() };
+    let out = python(
+        &srv,
+        &pem,
+        "send('x@nospf.test', msg(b'x@nospf.test', b'4'))\nsend('y@nospf.test', msg(b'y@nospf.test', b'5'))",
+    );
+    let secs =
+        |l: &str| -> u64 { l.split_whitespace().find_map(|w| w.parse().ok().filter(|&n: &u64| n != 451)).unwrap() };
     let lines: Vec<&str> = out.lines().collect();
     assert!(lines[0].starts_with("451 4.7.1") && lines[1].starts_with("451 4.7.1"), "{out}");
     assert!(secs(lines[0]) < secs(lines[1]), "the old triplet was remembered: {out}");

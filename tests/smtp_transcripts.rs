@@ -64,6 +64,7 @@ impl Replay {
                 Event::MessageEnd => self.store(),
                 Event::StartTls => self.s.tls_started(TlsInfo { version: "TLSv1.3".into(), cipher: "X".into() }),
                 Event::CheckCredentials { .. } => self.s.auth_result(letterbox::proto::AuthOutcome::Bad),
+                Event::CheckRecipient(_) => self.s.recipient_checked(letterbox::proto::smtp::RecipientVerdict::Accept),
                 Event::HeaderFixups(_) | Event::MessageAborted | Event::Close => {}
             }
         }

@@ -355,12 +355,17 @@ pub fn load(path: &Path) -> Greylist {
 /// `path`, the directory synced; a crash leaves the old file or the new one, whole. The
 /// caller clears [`Greylist::dirty`] with [`Greylist::mark_saved`] on success.
 pub fn save(path: &Path, g: &Greylist) -> io::Result<()> {
+    save_bytes(path, &g.encode())
+}
+
+/// [`save`] of bytes [`Greylist::encode`] made (on the executor; the write goes elsewhere).
+pub fn save_bytes(path: &Path, bytes: &[u8]) -> io::Result<()> {
     use std::os::unix::fs::OpenOptionsExt;
     let mut tmp_name = path.as_os_str().to_owned();
     tmp_name.push(".tmp");
     let tmp = Path::new(&tmp_name);
     let mut f = std::fs::OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(tmp)?;
-    f.write_all(&g.encode())?;
+    f.write_all(bytes)?;
     f.sync_data()?;
     drop(f);
     std::fs::rename(tmp, path)?;

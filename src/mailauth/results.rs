@@ -96,7 +96,9 @@ fn pvalue(v: &str) -> String {
 
 fn is_dot_atom(s: &str) -> bool {
     !s.is_empty()
-        && s.split('.').all(|a| !a.is_empty() && a.bytes().all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-/=?^_`{|}~".contains(&b)))
+        && s.split('.').all(|a| {
+            !a.is_empty() && a.bytes().all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-/=?^_`{|}~".contains(&b))
+        })
 }
 
 /// A quoted-string with `"` and `\` escaped and control characters dropped (a DNS-supplied

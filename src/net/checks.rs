@@ -52,7 +52,8 @@ impl Checks {
         if !self.greylist.borrow().dirty() {
             return;
         }
-        let bytes = self.greylist.borrow_mut().take_encoded();
+        let bytes = self.greylist.borrow().encode();
+        self.greylist.borrow_mut().mark_saved();
         if let Err(e) = greylist::save_bytes(&self.greylist_path, &bytes) {
             eprintln!("letterbox: greylist: saving {}: {e}", self.greylist_path.display());
         }
@@ -213,7 +214,8 @@ fn save_greylist(checks: &Checks, now: u64) {
         return;
     }
     checks.greylist_saved.set(now);
-    let bytes = checks.greylist.borrow_mut().take_encoded();
+    let bytes = checks.greylist.borrow().encode();
+    checks.greylist.borrow_mut().mark_saved();
     let path = checks.greylist_path.clone();
     smol::spawn(smol::unblock(move || {
         if let Err(e) = greylist::save_bytes(&path, &bytes) {
@@ -238,7 +240,11 @@ pub async fn judge(srv: &Server, sc: &mut SessionChecks, m: MessageChecks, ip: I
     let mut spf_pass = None;
     if cfg.checks.spf || cfg.checks.dmarc {
         let v = spf_verdict(srv, sc, ip, &m.mail_from, &m.helo).await;
-        let prop = if m.mail_from.is_empty() { ("smtp.helo", m.helo.as_str()) } else { ("smtp.mailfrom", m.mail_from.as_str()) };
+        let prop = if m.mail_from.is_empty() {
+            ("smtp.helo", m.helo.as_str())
+        } else {
+            ("smtp.mailfrom", m.mail_from.as_str())
+        };
         ar.add("spf", v.result.as_str(), None, &[prop]);
         if v.result == spf::SpfResult::Pass {
             spf_pass = Some(spf_dom.clone());
@@ -251,7 +257,8 @@ pub async fn judge(srv: &Server, sc: &mut SessionChecks, m: MessageChecks, ip: I
             ar.add("dkim", "none", None, &[]);
         }
         for s in &sigs {
-            let props = [("header.d", s.domain.as_str()), ("header.s", s.selector.as_str()), ("header.b", s.header_b.as_str())];
+            let props =
+                [("header.d", s.domain.as_str()), ("header.s", s.selector.as_str()), ("header.b", s.header_b.as_str())];
             ar.add("dkim", s.result.as_str(), s.reason.as_deref(), &props);
             if s.result == dkim_verify::DkimResult::Pass {
                 dkim_pass.push(s.domain.clone());
@@ -262,7 +269,11 @@ pub async fn judge(srv: &Server, sc: &mut SessionChecks, m: MessageChecks, ip: I
         match from_domain(from) {
             Ok(from_dom) => {
                 let dkim: Vec<&str> = dkim_pass.iter().map(String::as_str).collect();
-                let input = dmarc::Input { from_domain: &from_dom, spf_pass_domain: spf_pass.as_deref(), dkim_pass_domains: &dkim };
+                let input = dmarc::Input {
+                    from_domain: &from_dom,
+                    spf_pass_domain: spf_pass.as_deref(),
+                    dkim_pass_domains: &dkim,
+                };
                 let roll = crate::util::random_bytes::<1>()[0] % 100;
                 let v = dmarc::check(&checks.resolver, &input, roll).await;
                 ar.add("dmarc", v.result.as_str(), None, &[("header.from", from_dom.as_str())]);
@@ -285,7 +296,11 @@ pub async fn judge(srv: &Server, sc: &mut SessionChecks, m: MessageChecks, ip: I
         }
     }
     if m.filter.removed > 0 {
-        log("smtp", &std::net::SocketAddr::new(ip, 0), &format!("removed {} forged Authentication-Results", m.filter.removed));
+        log(
+            "smtp",
+            &std::net::SocketAddr::new(ip, 0),
+            &format!("removed {} forged Authentication-Results", m.filter.removed),
+        );
     }
     Judgement { field: ar.field(), junk, reject }
 }

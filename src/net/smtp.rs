@@ -10,7 +10,9 @@ use std::sync::Arc;
 
 use super::conn::{Conn, READ_BUF};
 use super::{feed_pending, log, Server, Turn};
-use crate::proto::smtp::{DeliverError, Envelope, Event, PeerInfo, Policy, RecipientVerdict, Refused, Session, TlsInfo};
+use crate::proto::smtp::{
+    DeliverError, Envelope, Event, PeerInfo, Policy, RecipientVerdict, Refused, Session, TlsInfo,
+};
 use crate::store::{ErrorKind, NewMessage, INBOX};
 use crate::util::Spool;
 
@@ -180,6 +182,8 @@ fn begin(srv: &Server, s: &Session, env: &Envelope, peer: &SocketAddr, submissio
     let failed = failed.or_else(|| spool.write(&trace).err().map(|e| spool_failed(&e)));
     let mut mime = crate::mime::MimeParser::new();
     mime.push(&trace);
+    #[cfg(not(feature = "checks"))]
+    let _ = submission;
     log("smtp", peer, &format!("MAIL from=<{}> rcpts={}", env.mail_from, env.rcpts.len()));
     Incoming {
         spool,
@@ -293,7 +297,12 @@ type Judged = Option<std::convert::Infallible>;
 
 /// Appends the message for the local recipients: INBOX, or Junk when the checks say so,
 /// with the `Authentication-Results:` field on top.
-async fn store_local(srv: &Server, #[allow(unused_mut)] mut m: Incoming, peer: &SocketAddr, judged: Judged) -> Result<u32, DeliverError> {
+async fn store_local(
+    srv: &Server,
+    #[allow(unused_mut)] mut m: Incoming,
+    peer: &SocketAddr,
+    judged: Judged,
+) -> Result<u32, DeliverError> {
     if let Some(e) = m.failed {
         log("smtp", peer, &format!("not delivered: {e:?}"));
         return Err(e);
@@ -318,7 +327,14 @@ async fn store_local(srv: &Server, #[allow(unused_mut)] mut m: Incoming, peer: &
     #[cfg(not(feature = "checks"))]
     let _ = judged;
     let size = m.spool.len();
-    let nm = NewMessage { body: m.spool, date: crate::util::unix_now(), flags: 0, keywords, meta: summary.to_meta(), attrs: 0 };
+    let nm = NewMessage {
+        body: m.spool,
+        date: crate::util::unix_now(),
+        flags: 0,
+        keywords,
+        meta: summary.to_meta(),
+        attrs: 0,
+    };
     match srv.writer.append(&folder, nm).await {
         Ok(uid) => {
             log("smtp", peer, &format!("delivered size={size} folder={folder} uid={uid} rcpts={}", m.rcpts));
@@ -334,12 +350,8 @@ async fn store_local(srv: &Server, #[allow(unused_mut)] mut m: Incoming, peer: &
 /// The folder with the `\Junk` special use (RFC 6154), created when it is missing.
 #[cfg(feature = "checks")]
 async fn junk_folder(srv: &Server) -> Result<String, DeliverError> {
-    let name = srv
-        .store
-        .special_use()
-        .into_iter()
-        .find(|(a, _)| a == "\\Junk")
-        .map_or_else(|| "Junk".to_owned(), |(_, n)| n);
+    let name =
+        srv.store.special_use().into_iter().find(|(a, _)| a == "\\Junk").map_or_else(|| "Junk".to_owned(), |(_, n)| n);
     let n = name.clone();
     srv.writer.call_store(move |s| s.ensure(&n)).await.map_err(|e| store_error(&e))?;
     Ok(name)

@@ -211,8 +211,10 @@ impl Session {
     }
 
     fn paused(&self) -> bool {
-        let waiting =
-            matches!(self.phase, Phase::AwaitDelivery | Phase::AwaitTls | Phase::AwaitAuth(_) | Phase::AwaitRecipient(_) | Phase::Closed);
+        let waiting = matches!(
+            self.phase,
+            Phase::AwaitDelivery | Phase::AwaitTls | Phase::AwaitAuth(_) | Phase::AwaitRecipient(_) | Phase::Closed
+        );
         let mut reply_bytes = 0;
         let blocked = self.out.iter().any(|o| match o {
             Out::Event(Event::Reply(b)) => {

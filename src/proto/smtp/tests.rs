@@ -708,7 +708,11 @@ fn recipient_checks_hold_the_reply_until_the_driver_decides() {
     d.replies.clear();
     // Pipelined: the second RCPT and DATA wait while the first is judged.
     d.send(b"RCPT TO:<alice+x@example.org>\r\nRCPT TO:<info@example.org>\r\nDATA\r\n");
-    let check = RecipientCheck { mail_from: "bob@example.net".into(), rcpt: "alice+x@example.org".into(), helo: "client.example".into() };
+    let check = RecipientCheck {
+        mail_from: "bob@example.net".into(),
+        rcpt: "alice+x@example.org".into(),
+        helo: "client.example".into(),
+    };
     assert_eq!(d.events, vec![Event::CheckRecipient(check)]);
     assert_eq!(d.text(), "", "no reply before the verdict");
     d.events.clear();
