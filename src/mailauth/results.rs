@@ -330,13 +330,13 @@ Authentication-Results: mx.example.org; body stays\r\n";
         ar.add("dkim", "pass", None, &[("header.d", "example.com"), ("header.s", "sel"), ("header.b", "ab/c+d=")]);
         ar.add("dmarc", "fail", Some("p=reject \"x\""), &[("header.from", "example.com")]);
         let f = String::from_utf8(ar.field()).unwrap();
-        assert!(f.contains("spf=pass smtp.mailfrom=user@example.com;"), "{f}");
-        assert!(f.contains("header.b=\"ab/c+d=\""), "{f}");
-        assert!(f.contains("reason=\"p=reject \\\"x\\\"\""), "{f}");
         assert!(f.lines().all(|l| l.len() <= FOLD_AT), "{f}");
         assert!(f.ends_with("\r\n") && !f.contains("\r\n\r\n"));
-        // Unfolded, the field reads back as the results in order.
+        // Unfolded (RFC 5322 §2.2.3), the field reads back as the results in order.
         let unfolded = f.replace("\r\n\t", " ");
         assert!(unfolded.starts_with("Authentication-Results: mx.example.org; spf=pass"), "{unfolded}");
+        assert!(unfolded.contains("spf=pass smtp.mailfrom=user@example.com;"), "{unfolded}");
+        assert!(unfolded.contains("header.b=\"ab/c+d=\""), "{unfolded}");
+        assert!(unfolded.contains("reason=\"p=reject \\\"x\\\"\""), "{unfolded}");
     }
 }
