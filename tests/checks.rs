@@ -10,49 +10,10 @@
 mod common;
 
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use common::{contents, Server};
-use letterbox::dns::{DnsError, Resolver, Rtype};
-use letterbox::net::dns::StubResolver;
-
-struct Dns {
-    child: Child,
-    port: u16,
-}
-
-impl Drop for Dns {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// dnsmasq on loopback answering only `args` (`--txt-record=…`, `--host-record=…`).
-fn dnsmasq(args: &[String]) -> Dns {
-    let port = common::free_port();
-    let child = Command::new("/usr/sbin/dnsmasq")
-        .args(["--keep-in-foreground", "--no-resolv", "--no-hosts", "--no-poll", "--bind-interfaces"])
-        .args(["--listen-address=127.0.0.1", "--pid-file=", "--local=/test/"])
-        .arg(format!("--port={port}"))
-        .args(args)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("dnsmasq (scripts/deps.sh installs dnsmasq-base)");
-    let dns = Dns { child, port };
-    let addr = ([127, 0, 0, 1], port).into();
-    let until = std::time::Instant::now() + Duration::from_secs(30);
-    while std::time::Instant::now() < until {
-        let r = StubResolver::with_timeout(addr, Duration::from_millis(200));
-        if smol::block_on(r.lookup("ready.test", Rtype::A)) != Err(DnsError::Temporary) {
-            return dns;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    panic!("dnsmasq did not answer on {addr}");
-}
+use common::{contents, dnsmasq, Dns, Server};
 
 /// An RSA key made by openssl: the PEM file and the `p=` value of its DKIM record.
 fn rsa_key(dir: &Path) -> (std::path::PathBuf, String) {
@@ -245,4 +206,27 @@ fn greylisting_defers_first_sight_skips_spf_pass_and_survives_a_restart() {
     assert!(lines[0].starts_with("451 4.7.1") && lines[1].starts_with("451 4.7.1"), "{out}");
     assert!(secs(lines[0]) < secs(lines[1]), "the old triplet was remembered: {out}");
     assert_eq!(contents(&srv.home.store(), "INBOX").len(), 1);
+}
+
+#[test]
+fn dns_failures_are_temperror_and_never_lose_a_message() {
+    let tmp = common::Home::new("checks-temp-keys");
+    let (pem, _) = rsa_key(&tmp.dir);
+    // Nothing listens on this port: every query fails at once (ICMP port unreachable), the
+    // way a router's DNS forwarder that went away fails.
+    let dead = common::free_port();
+    let cfg = format!("[checks]\nspf = true\ndkim = true\ndmarc = true\ndnsbl = [\"bl.test\"]\n[outbound]\nresolver = \"127.0.0.1:{dead}\"\n");
+    let srv = Server::start("checks-temperror", &cfg, "");
+    let out = python(
+        &srv,
+        &pem,
+        "send('a@good.test', sign(msg(b'a@good.test', b'one')))\nsend('x@reject.test', msg(b'boss@reject.test', b'two'))",
+    );
+    assert_eq!(out.lines().collect::<Vec<_>>(), ["250", "250"], "{out}");
+    let inbox = contents(&srv.home.store(), "INBOX");
+    assert_eq!(inbox.len(), 2);
+    let one = &results(&inbox[0].2)[0];
+    assert!(one.contains("spf=temperror smtp.mailfrom=a@good.test"), "{one}");
+    assert!(one.contains("dkim=temperror reason=") && one.contains("header.d=good.test header.s=sel"), "{one}");
+    assert!(one.contains("dmarc=temperror header.from=good.test"), "{one}");
 }

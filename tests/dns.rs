@@ -48,23 +48,8 @@ fn dnsmasq() -> Peer {
         .spawn()
         .expect("dnsmasq (scripts/deps.sh installs dnsmasq-base)");
     let addr: SocketAddr = ([127, 0, 0, 1], port).into();
-    wait_for_dns(addr);
+    common::wait_for_dns(addr, "ready.example.test");
     Peer { child, addr, log }
-}
-
-/// Waits until the server answers (a throw-away query through a fresh resolver): up to 30 s,
-/// since a port not yet bound fails at once (ICMP port unreachable) and a loaded CI machine
-/// can take seconds to start dnsmasq.
-fn wait_for_dns(addr: SocketAddr) {
-    let until = std::time::Instant::now() + Duration::from_secs(30);
-    while std::time::Instant::now() < until {
-        let r = StubResolver::with_timeout(addr, Duration::from_millis(200));
-        if smol::block_on(r.lookup("ready.example.test", Rtype::A)) != Err(DnsError::Temporary) {
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    panic!("no DNS server on {addr}");
 }
 
 fn queries_logged(p: &Peer, name: &str) -> usize {

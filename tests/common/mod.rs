@@ -468,3 +468,50 @@ impl Drop for FakeMx {
 pub fn relay_to(port: u16) -> String {
     format!("\n[outbound]\nrelay = \"127.0.0.1:{port}\"\nrelay_tls = \"none\"\n")
 }
+
+/// dnsmasq (Debian's dnsmasq-base) on a loopback port, killed on drop.
+pub struct Dns {
+    child: std::process::Child,
+    pub port: u16,
+}
+
+impl Drop for Dns {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// dnsmasq on loopback answering for `*.test` only what `args` say (`--txt-record=…`,
+/// `--host-record=…`, `--mx-host=…`), once it answers.
+pub fn dnsmasq(args: &[String]) -> Dns {
+    let port = free_port();
+    let child = Command::new("/usr/sbin/dnsmasq")
+        .args(["--keep-in-foreground", "--no-resolv", "--no-hosts", "--no-poll", "--bind-interfaces"])
+        .args(["--listen-address=127.0.0.1", "--pid-file=", "--local=/test/"])
+        .arg(format!("--port={port}"))
+        .args(args)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("dnsmasq (scripts/deps.sh installs dnsmasq-base)");
+    let dns = Dns { child, port };
+    wait_for_dns(([127, 0, 0, 1], port).into(), "ready.test");
+    dns
+}
+
+/// Waits until the server answers a throw-away query for `probe` through a fresh resolver:
+/// up to 30 s, since a port not yet bound fails at once (ICMP port unreachable) and a
+/// loaded CI machine can take seconds to start dnsmasq.
+pub fn wait_for_dns(addr: std::net::SocketAddr, probe: &str) {
+    use letterbox::dns::{DnsError, Resolver, Rtype};
+    let until = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while std::time::Instant::now() < until {
+        let r = letterbox::net::dns::StubResolver::with_timeout(addr, std::time::Duration::from_millis(200));
+        if smol::block_on(r.lookup(probe, Rtype::A)) != Err(DnsError::Temporary) {
+            return;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    panic!("no DNS server on {addr}");
+}
