@@ -85,14 +85,21 @@ fn connect(port: u16) -> std::io::Result<(TcpStream, BufReader<TcpStream>)> {
 
 /// One SMTP delivery over a raw socket; Ok(true) only on the final 250.
 fn smtp_send(port: u16, body: &[u8]) -> std::io::Result<bool> {
+    smtp_send_from(port, "model@example.net", body)
+}
+
+/// The same from another reverse-path; Ok(false) when a reply refused it.
+fn smtp_send_from(port: u16, from: &str, body: &[u8]) -> std::io::Result<bool> {
     let (mut w, mut r) = connect(port)?;
     line(&mut r)?;
     w.write_all(b"EHLO crash.test\r\n")?;
     while !line(&mut r)?.starts_with("250 ") {}
-    w.write_all(b"MAIL FROM:<model@example.net>\r\n")?;
+    w.write_all(format!("MAIL FROM:<{from}>\r\n").as_bytes())?;
     line(&mut r)?;
     w.write_all(b"RCPT TO:<alice@example.org>\r\n")?;
-    line(&mut r)?;
+    if !line(&mut r)?.starts_with("250") {
+        return Ok(false);
+    }
     w.write_all(b"DATA\r\n")?;
     if !line(&mut r)?.starts_with("354") {
         return Ok(false);
@@ -641,4 +648,83 @@ fn outbound_deliveries_with_sigkill() {
     );
     assert!(dups <= 2 * kills, "{dups} duplicates for {kills} kills: more than the §6.1 window explains");
     let _ = std::fs::remove_dir_all(&tmp);
+}
+
+/// Issue 15: the inbound checks on (SPF, DKIM, DMARC through dnsmasq, greylisting) while
+/// the server is SIGKILLed. Every acknowledged message is stored whole below its
+/// `Authentication-Results:` field (in INBOX, or Junk for a DMARC quarantine); nothing
+/// refused (DMARC reject) or greylisted is stored; the greylist file, rewritten after each
+/// restart, always loads.
+#[test]
+fn checked_deliveries_with_sigkill() {
+    let kills: usize = std::env::var("LETTERBOX_CHECKS_KILLS").ok().and_then(|v| v.parse().ok()).unwrap_or(20);
+    let mut rng = Rng::from_env(0xC4EC);
+    let records = [
+        "good.test,v=spf1 ip4:127.0.0.1 -all",
+        "_dmarc.good.test,v=DMARC1; p=reject",
+        "junk.test,v=spf1 ?all",
+        "_dmarc.junk.test,v=DMARC1; p=quarantine",
+        "bad.test,v=spf1 -all",
+        "_dmarc.bad.test,v=DMARC1; p=reject",
+    ];
+    let dns = dnsmasq(&records.iter().map(|r| format!("--txt-record={r}")).collect::<Vec<_>>());
+    let cfg = format!(
+        "[checks]\nspf = true\ndkim = true\ndmarc = true\ngreylist = true\n[outbound]\nresolver = \"127.0.0.1:{}\"\n",
+        dns.port
+    );
+    let mut srv = Server::start("crash-checks", &cfg, "");
+    let mut acked: BTreeMap<String, Vec<u8>> = BTreeMap::new();
+    let mut refused = Vec::new();
+    for round in 0..kills {
+        let port = srv.smtp;
+        // good: SPF pass skips greylisting, DMARC passes; grey: SPF neutral, so greylisted
+        // (its 451s change the table, saved after each start); bad: DMARC reject.
+        let senders = [("good", "a@good.test"), ("grey", "x@junk.test"), ("bad", "x@bad.test")];
+        let workers: Vec<_> = senders
+            .iter()
+            .map(|(kind, from)| {
+                let tag = format!("c{round}{kind}");
+                let domain = from.rsplit('@').next().unwrap_or_default();
+                let mut body = format!("From: <{kind}@{domain}>\r\nSubject: {tag}\r\n\r\n");
+                while body.len() < 2000 {
+                    body.push_str(&format!("{tag} 0123456789abcdefghijklmnopqrstuvwxyz\r\n"));
+                }
+                let from = from.to_string();
+                std::thread::spawn(move || (tag, body.clone().into_bytes(), smtp_send_from(port, &from, body.as_bytes())))
+            })
+            .collect();
+        std::thread::sleep(Duration::from_micros(rng.below(300_000)));
+        srv.kill9();
+        for w in workers {
+            let (tag, body, r) = w.join().unwrap();
+            match r {
+                Ok(true) => drop(acked.insert(tag, body)),
+                _ => refused.push(tag),
+            }
+        }
+        check_clean(&srv.home);
+        srv.spawn();
+    }
+    let store = srv.home.store();
+    let mut stored: BTreeMap<String, Vec<u8>> = BTreeMap::new();
+    for folder in ["INBOX", "Junk"] {
+        for (_, _, msg) in contents(&store, folder) {
+            let text = String::from_utf8_lossy(&msg).into_owned();
+            assert!(text.starts_with("Authentication-Results: example.org;"), "{text}");
+            let start = text.find("\r\nFrom: <").map(|i| i + 2).expect("the message follows the trace");
+            let tag = text.split("Subject: ").nth(1).and_then(|t| t.split("\r\n").next()).unwrap_or_default().to_owned();
+            assert!(stored.insert(tag.clone(), msg[start..].to_vec()).is_none(), "{tag} stored twice");
+        }
+    }
+    for (tag, body) in &acked {
+        assert_eq!(stored.get(tag), Some(body), "acknowledged {tag} missing or changed");
+    }
+    for tag in stored.keys() {
+        assert!(acked.contains_key(tag) || tag.ends_with("good"), "{tag} stored without a 250 (only a kill between commit and reply may do that)");
+        assert!(!tag.ends_with("bad") && !tag.ends_with("grey"), "{tag}: refused or greylisted, yet stored");
+    }
+    assert!(!srv.log_text().contains("not a valid greylist file"), "a torn greylist file: {}", srv.log_text());
+    assert!(srv.home.data().join("greylist").is_file(), "greylisting saved its table");
+    eprintln!("checks crash model: {kills} kills, {} acknowledged, {} refused or cut", acked.len(), refused.len());
+    assert!(acked.keys().any(|t| t.ends_with("good")), "no delivery was acknowledged in {kills} rounds");
 }

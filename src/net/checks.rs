@@ -41,7 +41,8 @@ impl Checks {
             resolver: StubResolver::new(ns),
             greylist: std::cell::RefCell::new(greylist::load(&greylist_path)),
             greylist_path,
-            greylist_saved: std::cell::Cell::new(crate::util::unix_now().max(0) as u64),
+            // The first change after a start is saved at once; then one save per interval.
+            greylist_saved: std::cell::Cell::new(0),
         }
     }
 }

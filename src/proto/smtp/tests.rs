@@ -737,3 +737,12 @@ fn recipient_checks_hold_the_reply_until_the_driver_decides() {
     d.send(b"EHLO c\r\nMAIL FROM:<bob@example.net>\r\nRCPT TO:<unknown@example.org>\r\n");
     assert!(d.events.iter().all(|e| !matches!(e, Event::CheckRecipient(_))), "unknown users are refused, not checked");
 }
+
+#[test]
+fn reply_line_drops_controls_and_cuts_long_text() {
+    assert_eq!(reply::line(554, "5.7.1", "a\r\nb\tc"), b"554 5.7.1 abc\r\n");
+    let long = "é".repeat(3000);
+    let r = reply::line(451, "4.7.1", &long);
+    assert!(r.len() <= 512 && r.ends_with(b"\r\n"), "{}", r.len());
+    assert!(String::from_utf8(r).is_ok(), "cut on a character boundary");
+}
