@@ -97,6 +97,8 @@ fn spf_dkim_dmarc_results_forged_results_removed_reject_and_quarantine() {
         txt("quar.test", "v=spf1 -all"),
         txt("_dmarc.quar.test", "v=DMARC1; p=quarantine"),
         txt("other.test", "v=spf1 ?all"),
+        "--ptr-record=1.0.0.127.in-addr.arpa,mx.good.test".to_owned(),
+        "--host-record=mx.good.test,127.0.0.1".to_owned(),
     ]);
     let srv = Server::start("checks-e2e", &checks_config(&dns, "spf = true\ndkim = true\ndmarc = true"), "");
     let out = python(
@@ -128,6 +130,7 @@ send('a@good.test', sign(msg(b'a@good.test', b'five'), ) .replace(b'From:', forg
     let ar = &one[0];
     assert!(ar.starts_with("Authentication-Results: example.org;"), "{ar}");
     assert!(ar.contains("spf=pass smtp.mailfrom=a@good.test"), "{ar}");
+    assert!(ar.contains("iprev=pass policy.iprev=127.0.0.1"), "forward-confirmed PTR: {ar}");
     assert!(ar.contains("dkim=pass header.d=good.test header.s=sel header.b="), "{ar}");
     assert!(ar.contains("dmarc=pass header.from=good.test"), "{ar}");
     assert!(String::from_utf8_lossy(&inbox[0].2).starts_with("Authentication-Results: "), "on top (RFC 8601 §5)");

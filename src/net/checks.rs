@@ -1,6 +1,7 @@
 //! The inbound checks of the SMTP receiver (issue 15), driven with the stub resolver:
 //! SPF (RFC 7208) for the MAIL FROM identity (the HELO identity for `<>`, §2.4), DKIM
-//! (RFC 6376, RFC 8463) with the body hashed while DATA streams in, DMARC (RFC 7489), a
+//! (RFC 6376, RFC 8463) with the body hashed while DATA streams in, DMARC (RFC 7489), iprev
+//! (RFC 8601 §3, with SPF: the forward-confirmed PTR name), a
 //! DNSBL (RFC 5782) and greylisting (RFC 6647) at RCPT, and the `Authentication-Results:`
 //! field (RFC 8601) every delivered message gets, after the forged ones are removed (§5).
 //!
@@ -251,6 +252,14 @@ pub async fn judge(srv: &Server, sc: &mut SessionChecks, m: MessageChecks, ip: I
             spf_pass = Some(spf_dom.clone());
         }
     }
+    if cfg.checks.spf {
+        // §2.7.3 names the address; the confirmed name goes to the log.
+        let (result, name) = iprev(&checks.resolver, ip).await;
+        ar.add("iprev", result, None, &[("policy.iprev", &ip.to_canonical().to_string())]);
+        if let Some(n) = name {
+            log("smtp", &std::net::SocketAddr::new(ip, 0), &format!("iprev pass {n}"));
+        }
+    }
     let mut dkim_pass: Vec<String> = Vec::new();
     if let Some(v) = m.dkim {
         let sigs = dkim_verify::verify(&v.finish(), &checks.resolver, now).await;
@@ -304,6 +313,43 @@ pub async fn judge(srv: &Server, sc: &mut SessionChecks, m: MessageChecks, ip: I
         );
     }
     Judgement { field: ar.field(), junk, reject }
+}
+
+/// PTR names looked up forward per client (RFC 8601 §3 leaves it to us; SPF's `ptr`
+/// allows 10, RFC 7208 §4.6.4).
+const IPREV_NAMES_MAX: usize = 10;
+
+/// RFC 8601 §3 "iprev": the client's PTR names, forward-confirmed (one of them resolves
+/// back to the address). `pass` with the confirmed name; `fail` when no name confirms;
+/// `temperror` on a DNS failure.
+async fn iprev(r: &StubResolver, ip: IpAddr) -> (&'static str, Option<String>) {
+    use crate::dns::{DnsError, Rdata, Resolver, Rtype};
+    let ip = ip.to_canonical();
+    let zone = if ip.is_ipv4() { "in-addr.arpa" } else { "ip6.arpa" };
+    let names = match r.lookup(&dnsbl::query_name(ip, zone), Rtype::Ptr).await {
+        Ok(v) => v,
+        Err(DnsError::Temporary) => return ("temperror", None),
+        Err(_) => return ("fail", None),
+    };
+    let rtype = if ip.is_ipv4() { Rtype::A } else { Rtype::Aaaa };
+    let mut temp = false;
+    for name in names.iter().filter_map(|d| if let Rdata::Name(n) = d { Some(n) } else { None }).take(IPREV_NAMES_MAX) {
+        match r.lookup(name, rtype).await {
+            Ok(addrs) => {
+                let back = addrs.iter().any(|a| match (a, ip) {
+                    (Rdata::A(v4), IpAddr::V4(me)) => *v4 == me,
+                    (Rdata::Aaaa(v6), IpAddr::V6(me)) => *v6 == me,
+                    _ => false,
+                });
+                if back {
+                    return ("pass", Some(name.trim_end_matches('.').to_owned()));
+                }
+            }
+            Err(DnsError::Temporary) => temp = true,
+            Err(_) => {}
+        }
+    }
+    (if temp { "temperror" } else { "fail" }, None)
 }
 
 /// RFC 7489 §6.6.1: exactly one From field with one address, else no DMARC evaluation.
