@@ -173,16 +173,18 @@ impl Greylist {
     fn retry(&mut self, i: usize, now: u32) -> Decision {
         let Some(e) = self.entries.get_mut(i) else { return Decision::Defer { retry_in_secs: DELAY } };
         let waited = age(now, e.first_seen);
+        let before = *e;
         let decision = if e.expired(now) {
             *e = Entry { key: e.key, first_seen: now, last_pass: None };
             Decision::Defer { retry_in_secs: DELAY }
         } else if e.last_pass.is_none() && waited < DELAY {
-            return Decision::Defer { retry_in_secs: DELAY - waited };
+            Decision::Defer { retry_in_secs: DELAY - waited }
         } else {
-            e.last_pass = NonZeroU32::new(now.max(1));
+            // A clock that went back never moves the last pass back.
+            e.last_pass = e.last_pass.max(NonZeroU32::new(now.max(1)));
             Decision::Pass
         };
-        self.dirty = true;
+        self.dirty |= *e != before;
         decision
     }
 
@@ -411,7 +413,11 @@ mod tests {
         assert!(!g.dirty(), "an early retry changes nothing");
         assert_eq!(check(&mut g, a, T0 + 300), Decision::Pass);
         assert!(g.dirty());
+        g.mark_saved();
+        assert_eq!(check(&mut g, a, T0 + 300), Decision::Pass);
+        assert!(!g.dirty(), "a pass in the same second changes nothing");
         assert_eq!(check(&mut g, a, T0 + 301), Decision::Pass);
+        assert!(g.dirty(), "the last pass moved");
         assert_eq!(g.len(), 1);
     }
 
@@ -487,6 +493,8 @@ mod tests {
         check(&mut g, a, T0);
         assert_eq!(check(&mut g, a, T0 - 1000), defer(300));
         assert_eq!(check(&mut g, a, T0 + 300), Decision::Pass);
+        assert_eq!(check(&mut g, a, T0 + 100), Decision::Pass, "passed stays passed");
+        assert_eq!(check(&mut g, a, T0 + 300 + PASSED_MAX_AGE), Decision::Pass, "the last pass did not move back");
         assert_eq!(check(&mut g, a, u64::MAX), defer(300), "a clock past 2106 saturates, never panics");
     }
 
