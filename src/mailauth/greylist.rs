@@ -191,27 +191,30 @@ impl Greylist {
     /// Records a new pending triplet, making room first when the table is full.
     fn insert(&mut self, key: u64, now: u32) {
         if self.entries.len() >= ENTRIES_MAX {
-            self.entries.retain(|e| !e.expired(now));
-        }
-        if self.entries.len() >= ENTRIES_MAX {
-            if let Some(i) = self.victim() {
-                self.entries.remove(i);
-            }
+            self.make_room(now);
         }
         let at = self.entries.partition_point(|e| e.key < key);
         self.entries.insert(at, Entry { key, first_seen: now, last_pass: None });
         self.dirty = true;
     }
 
-    /// The entry to evict from a full table: the oldest pending one, else the least
-    /// recently passed.
-    fn victim(&self) -> Option<usize> {
-        let pending = self.entries.iter().enumerate().filter(|(_, e)| e.last_pass.is_none());
-        let oldest_pending = pending.min_by_key(|(_, e)| e.first_seen).map(|(i, _)| i);
-        oldest_pending.or_else(|| {
-            let passed = self.entries.iter().enumerate();
-            passed.min_by_key(|(_, e)| e.last_pass.map_or(0, NonZeroU32::get)).map(|(i, _)| i)
-        })
+    /// Drops every expired entry or, when none is, the oldest pending one, else the least
+    /// recently passed; one scan of the table (a flood pays it on every new triplet).
+    fn make_room(&mut self, now: u32) {
+        let mut expired = false;
+        let mut victim: Option<(usize, (bool, u32))> = None;
+        for (i, e) in self.entries.iter().enumerate() {
+            expired |= e.expired(now);
+            let rank = (e.last_pass.is_some(), e.last_pass.map_or(e.first_seen, NonZeroU32::get));
+            if victim.is_none_or(|(_, r)| rank < r) {
+                victim = Some((i, rank));
+            }
+        }
+        if expired {
+            self.entries.retain(|e| !e.expired(now));
+        } else if let Some((i, _)) = victim {
+            self.entries.remove(i);
+        }
     }
 
     /// The state file's bytes (see the module doc).
