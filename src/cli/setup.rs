@@ -14,6 +14,7 @@ use super::InitArgs;
 pub fn config_template(domain: &str, user: &str, data_dir: &str, password_hash: &str) -> String {
     let q = config::toml::quote;
     let l = config::Limits::default();
+    let c = config::Checks::default();
     let text = format!(
         "# letterbox configuration. Paths are relative to this file's folder.\n\
          domain = {}        # mail for <user>@<domain> and <alias>@<domain> is the owner's\n\
@@ -66,9 +67,9 @@ pub fn config_template(domain: &str, user: &str, data_dir: &str, password_hash: 
          # ca_file = \"ca.pem\"              # default: the system bundle\n\
          \n\
          # [checks]                     # inbound mail (SMTP port 25); defaults shown\n\
-         # spf = true                   # RFC 7208 on MAIL FROM and HELO\n\
-         # dkim = true                  # RFC 6376 signatures (RFC 8463 ed25519 too)\n\
-         # dmarc = true                 # RFC 7489: p=reject refused, p=quarantine to Junk\n\
+         # spf = {}                   # RFC 7208 on MAIL FROM and HELO\n\
+         # dkim = {}                  # RFC 6376 signatures (RFC 8463 ed25519 too)\n\
+         # dmarc = {}                 # RFC 7489: p=reject refused, p=quarantine to Junk\n\
          # dnsbl = []                   # blocklist zones, e.g. [\"zen.spamhaus.org\"]; [] = off\n\
          # dnsbl_action = \"reject\"      # \"reject\" (554 at RCPT) | \"junk\" (file into Junk)\n\
          # greylist = false             # RFC 6647: first-time senders wait 5 min; SPF/DKIM-aligned skip it\n",
@@ -89,6 +90,9 @@ pub fn config_template(domain: &str, user: &str, data_dir: &str, password_hash: 
         l.write_timeout,
         l.auth_failures_lockout,
         l.compact_threshold,
+        c.spf,
+        c.dkim,
+        c.dmarc,
     );
     crate::net::without_absent_protocols(text)
 }
@@ -224,11 +228,9 @@ mod tests {
         let tail: String = tail.lines().map(|l| format!("{}\n", l.strip_prefix("# ").unwrap_or(l))).collect();
         assert!(tail.starts_with("[checks]"), "{tail}");
         let c = Config::parse(path, &format!("{head}{tail}")).unwrap().checks;
-        assert_eq!((c.spf, c.dkim, c.dmarc, c.greylist), (true, true, true, false));
-        assert!(c.dnsbl.is_empty());
-        assert_eq!(c.dnsbl_action, config::DnsblAction::Reject);
-        if config::checks::BUILT_IN {
-            assert_eq!(c, config::Checks::default());
-        }
+        assert_eq!(c, config::Checks::default());
+        let on = config::checks::BUILT_IN;
+        assert_eq!((c.spf, c.dkim, c.dmarc, c.greylist), (on, on, on, false));
+        assert!(tail.contains(&format!("spf = {on} ")), "{tail}");
     }
 }

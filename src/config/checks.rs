@@ -12,7 +12,7 @@ pub const BUILT_IN: bool = cfg!(feature = "checks");
 /// combination (Spamhaus ZEN, Barracuda, SpamCop, a private list…).
 pub const DNSBL_MAX: usize = 8;
 /// Longest zone name: the IPv6 query name (32 nibble labels, 64 octets) must still fit the
-/// 253 octets of a domain name (RFC 1035 §2.3.4; RFC 5782 §2.4 for the nibble form).
+/// 253 octets of a domain name (RFC 1035 §2.3.4; RFC 5782 for the nibble form).
 pub const DNSBL_ZONE_MAX: usize = 253 - 64;
 
 /// What a DNSBL listing does (`dnsbl_action`).

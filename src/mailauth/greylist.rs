@@ -1,20 +1,21 @@
-//! Greylisting in the manner of RFC 6647 (§2.2 the technique, §4 the delays, §5 the
-//! (client, sender, recipient) triplet): the first delivery attempt of a triplet is deferred
-//! with 451 4.7.1, a retry after [`DELAY`] and within [`WINDOW`] passes, and a passed
-//! triplet keeps passing for [`PASSED_MAX_AGE`] after its last use.
+//! Greylisting as RFC 6647 describes it, keyed on the (client, MAIL FROM, RCPT TO) triplet
+//! at RCPT time: the first delivery attempt of a triplet is deferred with 451 4.7.1
+//! (RFC 3463 X.7.1, delivery not authorized, as a transient 4xx), a retry after [`DELAY`] and within
+//! [`WINDOW`] passes, and a passed triplet keeps passing for [`PASSED_MAX_AGE`] after its
+//! last use. A deferred sender retries as RFC 5321 §4.5.4.1 requires of every client.
 //!
 //! The core ([`Greylist`]) is sans-IO: the caller gives the time (`now`, Unix seconds) and
 //! decides when to save; [`load`] and [`save`] at the end of the file are the only file code.
 //! A triplet is stored as a 64-bit hash, never as text, so an entry is [`ENTRY_BYTES`] bytes
 //! whatever the addresses; the table holds at most [`ENTRIES_MAX`] of them.
 //!
-//! The client address counts by network (§5: senders retry from another host of the same
+//! The client address counts by network (large senders retry from another host of the same
 //! farm): an IPv4 client by its /24, an IPv6 client by its /64 (the smallest prefix an end
-//! site gets, RFC 6177 §3, and one host can walk its whole /64 with temporary addresses,
+//! site is given, RFC 6177, and one host can walk its whole /64 with temporary addresses,
 //! RFC 8981). An IPv4-mapped IPv6 address counts as the IPv4 address. Sender and
 //! recipient are case-folded; the sender's local part also loses a `+extension` and has
 //! each run of digits replaced by `#`, as postgrey does, so a mailing list's per-message
-//! VERP return paths (RFC 6647 §5 mentions them) make one triplet rather than one a message.
+//! VERP return paths make one triplet rather than one a message.
 //! No client auto-whitelist (postgrey's `--auto-whitelist-clients`): senders with a passing
 //! aligned SPF or DKIM result skip greylisting altogether (issue 15), which covers the big
 //! senders that postgrey's list is for.
@@ -36,11 +37,11 @@ use std::path::Path;
 
 use crate::util::crc32c;
 
-/// RFC 6647 §4.1 suggests at least a minute; 300 s is postgrey's default and what the
-/// issue asks for: short enough for senders that retry after 5–15 minutes (Postfix, Exim).
+/// 300 s: postgrey's default and what the issue asks for; short enough for senders that
+/// retry after 5–15 minutes (Postfix, Exim), long enough that a spam run has moved on.
 pub const DELAY: u64 = 300;
-/// A pending triplet passes only if retried within 36 h (issue 15; RFC 6647 §4.3 wants the
-/// window longer than common retry schedules, and most MTAs give up after 4–5 days).
+/// A pending triplet passes only if retried within 36 h (issue 15): far longer than any
+/// retry schedule's first intervals (RFC 5321 §4.5.4.1 gives up only after 4–5 days).
 pub const WINDOW: u64 = 36 * 3600;
 /// A passed triplet is kept 36 days after it last passed (postgrey's `--max-age` default):
 /// a correspondent who writes monthly is not delayed again, and stale entries still expire.
@@ -67,7 +68,7 @@ const HEAD_BYTES: usize = 12;
 /// Largest valid file: a fuller one is refused before it is read.
 pub const FILE_MAX: usize = HEAD_BYTES + ENTRIES_MAX * ENTRY_BYTES + 4;
 
-/// The triplet of RFC 6647 §5: client address, MAIL FROM, RCPT TO (addresses without `<>`).
+/// The greylisting triplet: client address, MAIL FROM, RCPT TO (addresses without `<>`).
 #[derive(Debug, Clone, Copy)]
 pub struct Triplet<'a> {
     pub ip: IpAddr,
@@ -80,7 +81,7 @@ pub struct Triplet<'a> {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Decision {
     Pass,
-    /// 451 4.7.1 (RFC 6647 §2.2); the triplet passes in `retry_in_secs` seconds.
+    /// 451 4.7.1; the triplet passes in `retry_in_secs` seconds.
     Defer {
         retry_in_secs: u64,
     },
@@ -159,11 +160,11 @@ impl Greylist {
     /// a flood of new triplets cannot flush the passed correspondents while any pending
     /// entry is left to evict.
     pub fn check(&mut self, t: &Triplet, now: u64) -> Decision {
-        let now = stamp(now);
-        match self.entries.binary_search_by_key(&key(t), |e| e.key) {
+        let (now, key) = (stamp(now), key(t));
+        match self.entries.binary_search_by_key(&key, |e| e.key) {
             Ok(i) => self.retry(i, now),
             Err(_) => {
-                self.insert(key(t), now);
+                self.insert(key, now);
                 Decision::Defer { retry_in_secs: DELAY }
             }
         }
@@ -173,43 +174,48 @@ impl Greylist {
     fn retry(&mut self, i: usize, now: u32) -> Decision {
         let Some(e) = self.entries.get_mut(i) else { return Decision::Defer { retry_in_secs: DELAY } };
         let waited = age(now, e.first_seen);
+        let before = *e;
         let decision = if e.expired(now) {
             *e = Entry { key: e.key, first_seen: now, last_pass: None };
             Decision::Defer { retry_in_secs: DELAY }
         } else if e.last_pass.is_none() && waited < DELAY {
-            return Decision::Defer { retry_in_secs: DELAY - waited };
+            Decision::Defer { retry_in_secs: DELAY - waited }
         } else {
-            e.last_pass = NonZeroU32::new(now.max(1));
+            // A clock that went back never moves the last pass back.
+            e.last_pass = e.last_pass.max(NonZeroU32::new(now.max(1)));
             Decision::Pass
         };
-        self.dirty = true;
+        self.dirty |= *e != before;
         decision
     }
 
     /// Records a new pending triplet, making room first when the table is full.
     fn insert(&mut self, key: u64, now: u32) {
         if self.entries.len() >= ENTRIES_MAX {
-            self.entries.retain(|e| !e.expired(now));
-        }
-        if self.entries.len() >= ENTRIES_MAX {
-            if let Some(i) = self.victim() {
-                self.entries.remove(i);
-            }
+            self.make_room(now);
         }
         let at = self.entries.partition_point(|e| e.key < key);
         self.entries.insert(at, Entry { key, first_seen: now, last_pass: None });
         self.dirty = true;
     }
 
-    /// The entry to evict from a full table: the oldest pending one, else the least
-    /// recently passed.
-    fn victim(&self) -> Option<usize> {
-        let pending = self.entries.iter().enumerate().filter(|(_, e)| e.last_pass.is_none());
-        let oldest_pending = pending.min_by_key(|(_, e)| e.first_seen).map(|(i, _)| i);
-        oldest_pending.or_else(|| {
-            let passed = self.entries.iter().enumerate();
-            passed.min_by_key(|(_, e)| e.last_pass.map_or(0, NonZeroU32::get)).map(|(i, _)| i)
-        })
+    /// Drops every expired entry or, when none is, the oldest pending one, else the least
+    /// recently passed; one scan of the table (a flood pays it on every new triplet).
+    fn make_room(&mut self, now: u32) {
+        let mut expired = false;
+        let mut victim: Option<(usize, (bool, u32))> = None;
+        for (i, e) in self.entries.iter().enumerate() {
+            expired |= e.expired(now);
+            let rank = (e.last_pass.is_some(), e.last_pass.map_or(e.first_seen, NonZeroU32::get));
+            if victim.is_none_or(|(_, r)| rank < r) {
+                victim = Some((i, rank));
+            }
+        }
+        if expired {
+            self.entries.retain(|e| !e.expired(now));
+        } else if let Some((i, _)) = victim {
+            self.entries.remove(i);
+        }
     }
 
     /// The state file's bytes (see the module doc).
@@ -416,7 +422,11 @@ mod tests {
         assert!(!g.dirty(), "an early retry changes nothing");
         assert_eq!(check(&mut g, a, T0 + 300), Decision::Pass);
         assert!(g.dirty());
+        g.mark_saved();
+        assert_eq!(check(&mut g, a, T0 + 300), Decision::Pass);
+        assert!(!g.dirty(), "a pass in the same second changes nothing");
         assert_eq!(check(&mut g, a, T0 + 301), Decision::Pass);
+        assert!(g.dirty(), "the last pass moved");
         assert_eq!(g.len(), 1);
     }
 
@@ -492,6 +502,8 @@ mod tests {
         check(&mut g, a, T0);
         assert_eq!(check(&mut g, a, T0 - 1000), defer(300));
         assert_eq!(check(&mut g, a, T0 + 300), Decision::Pass);
+        assert_eq!(check(&mut g, a, T0 + 100), Decision::Pass, "passed stays passed");
+        assert_eq!(check(&mut g, a, T0 + 300 + PASSED_MAX_AGE), Decision::Pass, "the last pass did not move back");
         assert_eq!(check(&mut g, a, u64::MAX), defer(300), "a clock past 2106 saturates, never panics");
     }
 

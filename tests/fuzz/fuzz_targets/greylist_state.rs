@@ -3,7 +3,7 @@
 //! The input is decoded as a state file: anything decoded holds at most `ENTRIES_MAX`
 //! entries and re-encodes to the very same bytes (the format has one spelling). Then the
 //! input drives a sequence of attempts (4 bytes each: client, sender, recipient, seconds
-//! since the last attempt) against the decoded table, checking the invariants (bounded
+//! since the last attempt, which may go back) against the decoded table, checking the invariants (bounded
 //! table, a deferral never asks for more than `DELAY`, an encode/decode round trip keeps the
 //! table), and, from an empty table, against a model of the rules written from the module
 //! doc: first sight defers `DELAY`, an early retry defers for the rest, a retry within
@@ -62,7 +62,7 @@ impl Model {
         if pass.is_none() && waited < DELAY {
             return Decision::Defer { retry_in_secs: DELAY - waited };
         }
-        *pass = Some(now);
+        *pass = Some(pass.map_or(now, |p| p.max(now)));
         Decision::Pass
     }
 }
@@ -81,8 +81,9 @@ fuzz_target!(|data: &[u8]| {
         let (c, s, r) = (CLIENTS[op[0] as usize % 8], SENDERS[op[1] as usize % 8], RCPTS[op[2] as usize % 4]);
         // Steps from a second to six months, so every boundary is crossed; the table keeps
         // Unix seconds as u32, so the clock stops at 2106 here (the model knows no such end).
+        // Bit 7 of the recipient byte turns the clock back (NTP stepping a router's clock).
         let step = u64::from(op[3] & 0x3f) << (6 * u32::from(op[3] >> 6));
-        now = (now + step).min(u64::from(u32::MAX));
+        now = if op[2] & 0x80 != 0 { now.saturating_sub(step) } else { (now + step).min(u64::from(u32::MAX)) };
         let ip: IpAddr = c.0.parse().unwrap();
         let d = g.check(&Triplet { ip, sender: s.0, rcpt: r.0 }, now);
         if let Decision::Defer { retry_in_secs } = d {
