@@ -690,7 +690,9 @@ fn checked_deliveries_with_sigkill() {
                     body.push_str(&format!("{tag} 0123456789abcdefghijklmnopqrstuvwxyz\r\n"));
                 }
                 let from = from.to_string();
-                std::thread::spawn(move || (tag, body.clone().into_bytes(), smtp_send_from(port, &from, body.as_bytes())))
+                std::thread::spawn(move || {
+                    (tag, body.clone().into_bytes(), smtp_send_from(port, &from, body.as_bytes()))
+                })
             })
             .collect();
         std::thread::sleep(Duration::from_micros(rng.below(300_000)));
@@ -712,7 +714,8 @@ fn checked_deliveries_with_sigkill() {
             let text = String::from_utf8_lossy(&msg).into_owned();
             assert!(text.starts_with("Authentication-Results: example.org;"), "{text}");
             let start = text.find("\r\nFrom: <").map(|i| i + 2).expect("the message follows the trace");
-            let tag = text.split("Subject: ").nth(1).and_then(|t| t.split("\r\n").next()).unwrap_or_default().to_owned();
+            let tag =
+                text.split("Subject: ").nth(1).and_then(|t| t.split("\r\n").next()).unwrap_or_default().to_owned();
             assert!(stored.insert(tag.clone(), msg[start..].to_vec()).is_none(), "{tag} stored twice");
         }
     }
@@ -720,7 +723,10 @@ fn checked_deliveries_with_sigkill() {
         assert_eq!(stored.get(tag), Some(body), "acknowledged {tag} missing or changed");
     }
     for tag in stored.keys() {
-        assert!(acked.contains_key(tag) || tag.ends_with("good"), "{tag} stored without a 250 (only a kill between commit and reply may do that)");
+        assert!(
+            acked.contains_key(tag) || tag.ends_with("good"),
+            "{tag} stored without a 250 (only a kill between commit and reply may do that)"
+        );
         assert!(!tag.ends_with("bad") && !tag.ends_with("grey"), "{tag}: refused or greylisted, yet stored");
     }
     assert!(!srv.log_text().contains("not a valid greylist file"), "a torn greylist file: {}", srv.log_text());
