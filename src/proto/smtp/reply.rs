@@ -91,7 +91,7 @@ pub fn line(code: u16, enhanced: &str, text: &str) -> Vec<u8> {
     format!("{code} {enhanced} {clean}\r\n").into_bytes()
 }
 
-/// Longest reply text from [`line`]: 512 octets less the code, enhanced code and CRLF.
+/// Longest reply text from [`line()`]: 512 octets less the code, enhanced code and CRLF.
 pub const REPLY_TEXT_MAX: usize = 480;
 
 /// 421 closing replies carry our hostname (RFC 5321 §4.2.2 `421 <domain>`).
