@@ -2,6 +2,7 @@
 //! `./letterbox-data/` holding a letterbox.toml that listens on 127.0.0.1 only (SMTP 2525,
 //! IMAP 1143, IMAPS 1993, POP3 1110, POP3S 1995), a self-signed certificate and a random
 //! owner password printed once (only its hash is stored). Later runs find and reuse it.
+//! The inbound checks are off there: nothing from the internet reaches a loopback listener.
 
 use std::path::{Path, PathBuf};
 
@@ -62,7 +63,13 @@ pub fn create(dir: &Path, domain: &str, user: &str) -> std::io::Result<PathBuf> 
          \n\
          [tls]\n\
          cert = \"cert.pem\"\n\
-         key  = \"key.pem\"\n",
+         key  = \"key.pem\"\n\
+         \n\
+         # Loopback only: no mail from the internet arrives here to be judged.\n\
+         [checks]\n\
+         spf = false\n\
+         dkim = false\n\
+         dmarc = false\n",
         q(domain),
         q(user),
         q(&hash)

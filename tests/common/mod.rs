@@ -54,8 +54,13 @@ impl Home {
         let dir = std::env::temp_dir().join(format!("letterbox-test-{}-{}", name, std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();
+        // Only loopback may be a test target: the inbound checks (which ask the DNS server of
+        // /etc/resolv.conf unless `[outbound] resolver` says otherwise) stay off unless a test
+        // turns them on with a `[checks]` table of its own (tests/checks.rs).
+        let checks =
+            if extra.contains("[checks]") { "" } else { "\n[checks]\nspf = false\ndkim = false\ndmarc = false\n" };
         let cfg = format!(
-            "domain = \"example.org\"\naliases = [\"postmaster\"]\nuser = \"alice\"\ndata_dir = \"data\"\n{extra}"
+            "domain = \"example.org\"\naliases = [\"postmaster\"]\nuser = \"alice\"\ndata_dir = \"data\"\n{extra}{checks}"
         );
         std::fs::write(dir.join("letterbox.toml"), cfg).unwrap();
         Home { dir }
