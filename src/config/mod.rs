@@ -3,12 +3,13 @@
 //! Key names are a contract used by scripts outside the crate (issue 2/3/4): `domain`,
 //! `aliases`, `user`, `data_dir`, `password_hash`, `allow_plaintext_auth`, `hide_client_ip`, `apop_secret`,
 //! `run_as`, `[listen] smtp submission submissions imap imaps pop3 pop3s`, `[tls] cert key`,
-//! `[dkim] selector`, `[limits] …`, `[outbound] …` (see [`outbound`]).
+//! `[dkim] selector`, `[limits] …`, `[outbound] …` (see [`outbound`]), `[web] …` (see [`web`]).
 //! Paths are relative to the folder that holds the file. An unknown key, a wrong type or a
 //! missing required key is an error naming `file:line: key`.
 
 pub mod outbound;
 pub mod toml;
+pub mod web;
 
 use std::fmt;
 use std::net::SocketAddr;
@@ -16,6 +17,7 @@ use std::path::{Path, PathBuf};
 
 pub use self::outbound::{Outbound, RelayTls};
 use self::toml::{Entry, Value};
+pub use self::web::{StsMode, Web};
 
 /// Where `serve` keeps its embedded default (issue 3).
 pub const EMBEDDED_DIR: &str = "letterbox-data";
@@ -175,9 +177,21 @@ pub struct Config {
     pub limits: Limits,
     /// `[outbound]` (issue 14).
     pub outbound: Outbound,
+    /// `[web]` (issue 18).
+    pub web: Web,
 }
 
 impl Config {
+    /// The mail host's name: `[web] host`, else the domain (the SMTP greeting uses the domain).
+    pub fn host(&self) -> &str {
+        self.web.host.as_deref().unwrap_or(&self.domain)
+    }
+
+    /// The owner's address, `user@domain`.
+    pub fn owner_address(&self) -> String {
+        format!("{}@{}", self.user, self.domain)
+    }
+
     /// The config lookup of issues 2 and 3: `--config PATH`, else `./letterbox.toml`, else
     /// `./letterbox-data/letterbox.toml`, else `/etc/letterbox/letterbox.toml`.
     pub fn locate(explicit: Option<&Path>) -> Option<PathBuf> {
@@ -250,6 +264,7 @@ impl Builder {
             dkim: Dkim::default(),
             limits: Limits::default(),
             outbound: Outbound::default(),
+            web: Web::default(),
         };
         let (mut cert, mut key, mut have_data_dir) = (None, None, false);
         for e in &self.entries {
@@ -297,6 +312,7 @@ impl Builder {
                 ("dkim", "selector") => c.dkim.selector = self.selector(e)?,
                 ("limits", _) => self.limit(&mut c.limits, e)?,
                 ("outbound", _) => outbound::apply(&mut c.outbound, e, &self.base, |m| self.err(e, m))?,
+                ("web", _) => web::apply(&mut c.web, e, |m| self.err(e, m))?,
                 _ => return Err(self.err(e, "unknown key")),
             }
         }
