@@ -47,6 +47,11 @@ for t in "${targets[@]}"; do
     printf '\x12\x34\x01\x00\x00\x01\x00\x00\x00\x00\x00\x01\x07example\x03org\x00\x00\x0f\x00\x01\x00\x00\x29\x04\xd0\x00\x00\x00\x00\x00\x00' > "$corpus/seed-query"
     printf '\x12\x34\x81\x80\x00\x01\x00\x01\x00\x00\x00\x00\x07example\x03org\x00\x00\x0f\x00\x01\xc0\x0c\x00\x0f\x00\x01\x00\x00\x0e\x10\x00\x09\x00\x0a\x04mail\xc0\x0c' > "$corpus/seed-mx"
   fi
+  if [ "$t" = autodiscover_request ]; then
+    # Outlook's request, and one with prefixes and an entity declaration (refused).
+    printf '<?xml version="1.0" encoding="utf-8"?>\r\n<Autodiscover xmlns="http://schemas.microsoft.com/exchange/autodiscover/outlook/requestschema/2006">\r\n<Request>\r\n<EMailAddress>alice@example.org</EMailAddress>\r\n<AcceptableResponseSchema>http://schemas.microsoft.com/exchange/autodiscover/outlook/responseschema/2006a</AcceptableResponseSchema>\r\n</Request>\r\n</Autodiscover>\r\n' > "$corpus/seed-outlook"
+    printf '<!DOCTYPE a [<!ENTITY e "x">]><a:A xmlns:a="x"><a:EMailAddress> &e;@example.org </a:EMailAddress></a:A>' > "$corpus/seed-entity"
+  fi
   # Inputs that once crashed a target stay in its corpus (tests/fuzz/regressions/TARGET-*).
   for f in regressions/"$t"-*; do
     [ -e "$f" ] && cp "$f" "$corpus/"

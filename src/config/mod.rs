@@ -553,6 +553,42 @@ mod tests {
         assert!(e.0.ends_with(":5: dkim.key: unknown key"), "{}", e.0);
     }
 
+    /// BAD-INPUTS 91: names that would break a zone file or an XML document are refused at
+    /// load (the display name, free text, is escaped where written instead).
+    #[test]
+    fn web_keys() {
+        let base = "domain = \"a.b\"\nuser = \"u\"\ndata_dir = \"d\"\n";
+        let c = cfg(base).unwrap();
+        assert_eq!((c.web.clone(), c.host()), (Web::default(), "a.b"));
+        let c =
+            cfg(&format!("{base}[web]\nhost = \"MX.A.b.\"\ndisplay_name = \"<A & B>\"\nmta_sts_mode = \"enforce\"\n"))
+                .unwrap();
+        assert_eq!(
+            (c.host(), c.web.display_name.as_deref(), c.web.mta_sts_mode),
+            ("mx.a.b", Some("<A & B>"), StsMode::Enforce)
+        );
+        for bad in [
+            "host = \"mx.a.b. IN A 1.2.3.4\"",
+            "host = \"a;b\"",
+            "host = \"a\\\"b\"",
+            "host = \"<a>\"",
+            "host = \"a..b\"",
+            "host = \"-a.b\"",
+            "host = \"\"",
+            "display_name = \"a\\nb\"",
+            "display_name = \"\"",
+            "mta_sts_mode = \"none\"",
+            "host = 1",
+            "bogus = \"x\"",
+        ] {
+            assert!(cfg(&format!("{base}[web]\n{bad}\n")).is_err(), "{bad}");
+        }
+        for bad in ["\"a\\\"b.org\"", "\"a;b.org\"", "\"a b.org\"", "\"<a>.org\"", "\"a&b.org\""] {
+            assert!(cfg(&format!("domain = {bad}\nuser = \"u\"\ndata_dir = \"d\"\n")).is_err(), "{bad}");
+        }
+        assert!(cfg(&format!("{base}[web]\ndisplay_name = \"{}\"\n", "x".repeat(65))).is_err());
+    }
+
     #[test]
     fn set_key_replaces_or_inserts() {
         let t = "domain = \"a\"\npassword_hash = \"old\"\n[tls]\ncert = \"c\"\n";

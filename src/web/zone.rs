@@ -63,6 +63,9 @@ fn addresses(c: &Config, out: &mut Vec<String>) {
         ));
         out.push(format!(";   {host}. IN A 203.0.113.1   (and AAAA for IPv6)"));
     }
+    if !ips.is_empty() {
+        out.push(format!("; A/AAAA of {host}: the public addresses the listeners bind."));
+    }
     for ip in ips {
         let kind = if ip.is_ipv4() { "A" } else { "AAAA" };
         out.push(format!("{host}. IN {kind} {ip}"));
