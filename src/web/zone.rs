@@ -21,7 +21,7 @@ const PRIO_STARTTLS: u16 = 10;
 const PRIO_POP3: u16 = 20;
 /// Hex digits of the policy digest used as the MTA-STS `id` (RFC 8461 §3.1 allows 1-32
 /// alphanumerics; 128 bits never collide by chance).
-const STS_ID_LEN: usize = 32;
+pub const STS_ID_LEN: usize = 32;
 
 /// One DKIM key's record: its selector and TXT value (`mailauth::keys::Key::record`).
 #[derive(Debug, Clone, PartialEq, Eq)]
