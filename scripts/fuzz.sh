@@ -69,6 +69,11 @@ for t in "${targets[@]}"; do
     printf '\x4c\x42\x47\x4c\x01\x00\x00\x00\x00\x00\x00\x00\x83\x06\xf5\xe4' > "$corpus/seed-empty"
     printf '\x4c\x42\x47\x4c\x01\x00\x00\x00\x02\x00\x00\x00\x34\x12\x00\x00\x00\x00\x00\x00\x00\xf1\x53\x65\x00\x00\x00\x00\x10\x32\x54\x76\x98\xba\xdc\xfe\x00\xf1\x53\x65\x90\xf2\x53\x65\x95\xe4\x1c\x91' > "$corpus/seed-two"
   fi
+  if [ "$t" = autodiscover_request ]; then
+    # Outlook's request, and one with prefixes and an entity declaration (refused).
+    printf '<?xml version="1.0" encoding="utf-8"?>\r\n<Autodiscover xmlns="http://schemas.microsoft.com/exchange/autodiscover/outlook/requestschema/2006">\r\n<Request>\r\n<EMailAddress>alice@example.org</EMailAddress>\r\n<AcceptableResponseSchema>http://schemas.microsoft.com/exchange/autodiscover/outlook/responseschema/2006a</AcceptableResponseSchema>\r\n</Request>\r\n</Autodiscover>\r\n' > "$corpus/seed-outlook"
+    printf '<!DOCTYPE a [<!ENTITY e "x">]><a:A xmlns:a="x"><a:EMailAddress> &e;@example.org </a:EMailAddress></a:A>' > "$corpus/seed-entity"
+  fi
   # Inputs that once crashed a target stay in its corpus (tests/fuzz/regressions/TARGET-*).
   for f in regressions/"$t"-*; do
     [ -e "$f" ] && cp "$f" "$corpus/"

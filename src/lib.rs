@@ -29,3 +29,5 @@ pub mod proto;
 pub mod store;
 pub mod sys;
 pub mod util;
+#[cfg(feature = "web")]
+pub mod web;

@@ -2,11 +2,14 @@
 //! init, deliver, import, export, check, compact, list (serve and passwd follow).
 //! This file holds the arguments and the dispatch; each group of subcommands has its file:
 //! `setup` (init, passwd), `deliver`, `transfer` (import, export), `maintain` (check,
-//! compact, list), `dkim` (keys and DNS records, issue 14; with the `outbound` feature).
+//! compact, list), `dkim` (keys and DNS records, issue 14; with the `outbound` feature),
+//! `dns` (the zone records to publish, issue 18; with the `web` feature).
 
 mod deliver;
 #[cfg(feature = "outbound")]
 mod dkim;
+#[cfg(feature = "web")]
+mod dns;
 mod maintain;
 #[cfg(feature = "outbound")]
 mod queue;
@@ -57,6 +60,8 @@ pub enum Cmd {
     Queue(QueueArgs),
     #[cfg(feature = "outbound")]
     Dkim(DkimArgs),
+    #[cfg(feature = "web")]
+    Dns(DnsArgs),
 }
 
 /// Run the mail server (SMTP, POP3, IMAP) until SIGTERM.
@@ -217,6 +222,17 @@ pub struct DkimArgs {
     pub sign: bool,
 }
 
+/// Print the DNS records to publish (MX, SPF, DKIM, DMARC, MTA-STS, TLSRPT, SRV, CNAME,
+/// A/AAAA), ready to paste into the zone; creates the DKIM key if there is none.
+#[cfg(feature = "web")]
+#[derive(FromArgs)]
+#[argh(subcommand, name = "dns")]
+pub struct DnsArgs {
+    /// config file
+    #[argh(option)]
+    pub config: Option<PathBuf>,
+}
+
 /// Runs a parsed command line; returns the process exit code.
 pub fn run(args: Args) -> i32 {
     match args.cmd {
@@ -233,6 +249,8 @@ pub fn run(args: Args) -> i32 {
         Cmd::Queue(a) => with_store(a.config.as_deref(), |c, _| queue::run(c, &a)),
         #[cfg(feature = "outbound")]
         Cmd::Dkim(a) => with_config(a.config.as_deref(), |c| dkim::dkim(c, a.sign)),
+        #[cfg(feature = "web")]
+        Cmd::Dns(a) => with_config(a.config.as_deref(), dns::dns),
     }
 }
 

@@ -4,13 +4,14 @@
 //! `aliases`, `user`, `data_dir`, `password_hash`, `allow_plaintext_auth`, `hide_client_ip`, `apop_secret`,
 //! `run_as`, `[listen] smtp submission submissions imap imaps pop3 pop3s`, `[tls] cert key`,
 //! `[dkim] selector`, `[limits] …`, `[outbound] …` (see [`outbound`]), `[checks] …` (see
-//! [`checks`]).
+//! [`checks`]), `[web] …` (see [`web`]).
 //! Paths are relative to the folder that holds the file. An unknown key, a wrong type or a
 //! missing required key is an error naming `file:line: key`.
 
 pub mod checks;
 pub mod outbound;
 pub mod toml;
+pub mod web;
 
 use std::fmt;
 use std::net::SocketAddr;
@@ -19,6 +20,7 @@ use std::path::{Path, PathBuf};
 pub use self::checks::{Checks, DnsblAction};
 pub use self::outbound::{Outbound, RelayTls};
 use self::toml::{Entry, Value};
+pub use self::web::{StsMode, Web};
 
 /// Where `serve` keeps its embedded default (issue 3).
 pub const EMBEDDED_DIR: &str = "letterbox-data";
@@ -180,9 +182,21 @@ pub struct Config {
     pub outbound: Outbound,
     /// `[checks]` (issue 15).
     pub checks: Checks,
+    /// `[web]` (issue 18).
+    pub web: Web,
 }
 
 impl Config {
+    /// The mail host's name: `[web] host`, else the domain (the SMTP greeting uses the domain).
+    pub fn host(&self) -> &str {
+        self.web.host.as_deref().unwrap_or(&self.domain)
+    }
+
+    /// The owner's address, `user@domain`.
+    pub fn owner_address(&self) -> String {
+        format!("{}@{}", self.user, self.domain)
+    }
+
     /// The config lookup of issues 2 and 3: `--config PATH`, else `./letterbox.toml`, else
     /// `./letterbox-data/letterbox.toml`, else `/etc/letterbox/letterbox.toml`.
     pub fn locate(explicit: Option<&Path>) -> Option<PathBuf> {
@@ -256,6 +270,7 @@ impl Builder {
             limits: Limits::default(),
             outbound: Outbound::default(),
             checks: Checks::default(),
+            web: Web::default(),
         };
         let (mut cert, mut key, mut have_data_dir) = (None, None, false);
         for e in &self.entries {
@@ -304,6 +319,7 @@ impl Builder {
                 ("limits", _) => self.limit(&mut c.limits, e)?,
                 ("outbound", _) => outbound::apply(&mut c.outbound, e, &self.base, |m| self.err(e, m))?,
                 ("checks", _) => checks::apply(&mut c.checks, e, |m| self.err(e, m))?,
+                ("web", _) => web::apply(&mut c.web, e, |m| self.err(e, m))?,
                 _ => return Err(self.err(e, "unknown key")),
             }
         }
@@ -584,6 +600,42 @@ mod tests {
         }
         let e = cfg(&format!("{base}[dkim]\nkey = \"x\"\n")).unwrap_err();
         assert!(e.0.ends_with(":5: dkim.key: unknown key"), "{}", e.0);
+    }
+
+    /// BAD-INPUTS 91: names that would break a zone file or an XML document are refused at
+    /// load (the display name, free text, is escaped where written instead).
+    #[test]
+    fn web_keys() {
+        let base = "domain = \"a.b\"\nuser = \"u\"\ndata_dir = \"d\"\n";
+        let c = cfg(base).unwrap();
+        assert_eq!((c.web.clone(), c.host()), (Web::default(), "a.b"));
+        let c =
+            cfg(&format!("{base}[web]\nhost = \"MX.A.b.\"\ndisplay_name = \"<A & B>\"\nmta_sts_mode = \"enforce\"\n"))
+                .unwrap();
+        assert_eq!(
+            (c.host(), c.web.display_name.as_deref(), c.web.mta_sts_mode),
+            ("mx.a.b", Some("<A & B>"), StsMode::Enforce)
+        );
+        for bad in [
+            "host = \"mx.a.b. IN A 1.2.3.4\"",
+            "host = \"a;b\"",
+            "host = \"a\\\"b\"",
+            "host = \"<a>\"",
+            "host = \"a..b\"",
+            "host = \"-a.b\"",
+            "host = \"\"",
+            "display_name = \"a\\nb\"",
+            "display_name = \"\"",
+            "mta_sts_mode = \"none\"",
+            "host = 1",
+            "bogus = \"x\"",
+        ] {
+            assert!(cfg(&format!("{base}[web]\n{bad}\n")).is_err(), "{bad}");
+        }
+        for bad in ["\"a\\\"b.org\"", "\"a;b.org\"", "\"a b.org\"", "\"<a>.org\"", "\"a&b.org\""] {
+            assert!(cfg(&format!("domain = {bad}\nuser = \"u\"\ndata_dir = \"d\"\n")).is_err(), "{bad}");
+        }
+        assert!(cfg(&format!("{base}[web]\ndisplay_name = \"{}\"\n", "x".repeat(65))).is_err());
     }
 
     #[test]

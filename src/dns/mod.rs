@@ -12,6 +12,7 @@
 
 pub mod cache;
 pub mod wire;
+pub mod zonefile;
 
 use std::collections::HashMap;
 use std::future::Future;

@@ -26,13 +26,12 @@ use ring::rand::SystemRandom;
 use ring::signature::{self, Ed25519KeyPair, KeyPair, RsaKeyPair};
 
 use crate::auth::base64;
+pub use crate::dns::zonefile::{txt_strings, TXT_STRING_MAX};
 
 /// The folder under the data directory.
 pub const DIR: &str = "dkim";
 /// Largest key file read: an 8192-bit RSA PEM is ~6.4 KB.
 pub const KEY_FILE_MAX: u64 = 16 * 1024;
-/// RFC 1035 §3.3.14: one TXT character-string holds at most 255 octets.
-pub const TXT_STRING_MAX: usize = 255;
 /// Suffix that makes the RSA key's selector differ from the Ed25519 one.
 pub const RSA_SELECTOR_SUFFIX: &str = "-rsa";
 
@@ -136,17 +135,6 @@ impl Key {
     pub fn zone_line(&self, domain: &str) -> String {
         format!("{}._domainkey.{}. IN TXT {}", self.selector, domain, txt_strings(&self.record()))
     }
-}
-
-/// `value` as quoted character-strings of at most 255 octets each (RFC 1035 §3.3.14,
-/// zone-file syntax §5.1; RFC 6376 §3.6.2.2: a verifier joins them without spaces).
-pub fn txt_strings(value: &str) -> String {
-    let parts: Vec<String> = value
-        .as_bytes()
-        .chunks(TXT_STRING_MAX)
-        .map(|c| format!("\"{}\"", String::from_utf8_lossy(c).replace('\\', "\\\\").replace('"', "\\\"")))
-        .collect();
-    parts.join(" ")
 }
 
 /// Wraps a PKCS#1 RSAPublicKey in a SubjectPublicKeyInfo (RFC 5280 §4.1.2.7, RFC 3279
@@ -287,14 +275,6 @@ mod tests {
         let long = der_tlv(0x04, &[0; 300]);
         assert_eq!(long.get(..4), Some(&[0x04, 0x82, 0x01, 0x2c][..]));
         assert_eq!(long.len(), 304);
-    }
-
-    #[test]
-    fn txt_strings_split_at_255() {
-        let v = "a".repeat(300);
-        let s = txt_strings(&v);
-        assert_eq!(s, format!("\"{}\" \"{}\"", "a".repeat(255), "a".repeat(45)));
-        assert_eq!(txt_strings("x\"y"), "\"x\\\"y\"");
     }
 
     #[test]
