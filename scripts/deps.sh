@@ -7,10 +7,11 @@ set -euo pipefail
 # python3-dkim (dkimpy; its python3-nacl does Ed25519): the DKIM verifier of tests/dkim.rs;
 # it is for /usr/bin/python3, which the test calls by path (a pyenv python3 would not see it).
 # msmtp: the laptop MUA of the submission tests.
+# dovecot-sieve: Pigeonhole's sieve-test, the reference of tests/sieve_differential.rs (no service).
 # postfix: only for /usr/sbin/smtp-sink, the scriptable remote MX of tests/smtp_client.rs
 # (no Postfix service is configured or started).
 # swaks needs Net::SSLeay and IO::Socket::SSL for --tls (only "recommended" by the package).
-pkgs=(msmtp dnsmasq-base python3-spf python3-yaml python3-dkim postfix swaks libnet-ssleay-perl libio-socket-ssl-perl curl openssl fetchmail isync python3 ca-certificates procps util-linux coreutils)
+pkgs=(msmtp dovecot-sieve dnsmasq-base python3-spf python3-yaml python3-dkim postfix swaks libnet-ssleay-perl libio-socket-ssl-perl curl openssl fetchmail isync python3 ca-certificates procps util-linux coreutils)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

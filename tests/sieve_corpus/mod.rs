@@ -1,7 +1,8 @@
 //! Scripts and messages of the Sieve differential test: every script runs over every
 //! message. Each script covers one test, match type, comparator or extension; the second
-//! field names a message index whose pair is left out of the assertion as a documented
-//! Pigeonhole deviation (none so far).
+//! field, when set, leaves the script's pairs out of the assertion as a documented Pigeonhole
+//! deviation from the RFC (the test prints them). `ereject` is not in the corpus: Pigeonhole
+//! 0.5.19 does not know the extension (unit tests cover it).
 
 /// (message, envelope sender).
 pub const MESSAGES: &[(&str, &str)] = &[
@@ -21,11 +22,12 @@ pub const MESSAGES: &[(&str, &str)] = &[
         "Received: from a by b\r\nReceived: from c by d\r\nFrom: spammer@bad.example\r\nTo: undisclosed-recipients:;\r\nBcc: me@home.org\r\nSubject: *** SPAM *** win? a prize\r\nX-Priority: 1\r\nDate: Wed, 2 Dec 2026 12:00:00 +0530\r\n\r\nWINNER! Claim your prize now.\r\nxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx\r\nxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx\r\n",
         "spammer@bad.example",
     ),
-    ("From: MAILER-DAEMON@relay.example\r\nSubject: \r\nDate: Thu, 3 Dec 2026 01:02:03 -0800\r\n\r\nbounce\r\n", ""),
+    ("From: MAILER-DAEMON@relay.example\r\nSubject: \r\nDate: Thu, 3 Dec 2026 01:02:03 -0800\r\n\r\nbounce\r\n", "MAILER-DAEMON@relay.example"),
 ];
 
-/// (script, message index left out as a documented deviation).
-pub const SCRIPTS: &[(&str, Option<usize>)] = &[
+/// (script, why its pairs are left out of the assertion: a Pigeonhole deviation with the
+/// RFC section that settles it).
+pub const SCRIPTS: &[(&str, Option<&str>)] = &[
     ("keep;", None),
     ("discard;", None),
     ("require \"fileinto\";\nfileinto \"Lists\";", None),
@@ -74,7 +76,11 @@ pub const SCRIPTS: &[(&str, Option<usize>)] = &[
     ("require [\"body\"];\nif body :text :contains \"50% off\" { discard; }", None),
     ("require [\"body\"];\nif body :content \"text/html\" :contains \"fifty\" { discard; }", None),
     ("require [\"body\"];\nif body :raw :contains \"U2FsZSEg\" { discard; }", None),
-    ("require [\"variables\"];\nset \"a\" \"Hello\"; if string :is \"${a} World\" \"hello world\" { discard; }", None),
+    // Pigeonhole's `string` test compares with i;octet by default; RFC 5228 §2.7.3 makes
+    // i;ascii-casemap the default of every test with a comparator (RFC 5229 §5 names none other).
+    ("require [\"variables\"];\nset \"a\" \"Hello\"; if string :is \"${a} World\" \"hello world\" { discard; }", Some("RFC 5228 §2.7.3 default comparator")),
+    ("require [\"variables\"];\nset \"a\" \"Hello\"; if string :comparator \"i;ascii-casemap\" :is \"${a} World\" \"hello world\" { discard; }", None),
+    ("require [\"variables\"];\nset \"a\" \"Hello\"; if string :comparator \"i;octet\" :is \"${a} World\" \"hello world\" { discard; }", None),
     ("require [\"variables\", \"fileinto\"];\nif header :matches \"list-id\" \"*<*.*>\" { fileinto \"${2}\"; }", None),
     ("require [\"variables\"];\nset :lower :upperfirst \"n\" \"hELLO\"; if string :comparator \"i;octet\" :is \"${n}\" \"Hello\" { discard; }", None),
     ("require [\"variables\"];\nset :length \"l\" \"abcdef\"; if string :is \"${l}\" \"6\" { discard; }", None),
@@ -88,7 +94,6 @@ pub const SCRIPTS: &[(&str, Option<usize>)] = &[
     ("require [\"relational\"];\nif header :value \"gt\" \"subject\" \"M\" { discard; }", None),
     ("require [\"comparator-i;ascii-numeric\"];\nif header :is :comparator \"i;ascii-numeric\" \"x-spam-score\" \"007\" { discard; }", None),
     ("require [\"reject\"];\nif header :contains \"subject\" \"spam\" { reject \"no spam please\"; }", None),
-    ("require [\"ereject\"];\nif size :over 500 { ereject \"too big\"; }", None),
     ("require [\"vacation\"];\nvacation :days 3 :subject \"Away\" \"I am away\";", None),
     ("require [\"vacation\"];\nvacation :addresses [\"dev@lists.ex.org\"] :handle \"h1\" \"Away\";", None),
     ("require [\"vacation\", \"fileinto\"];\nif header :contains \"subject\" \"hello\" { vacation :from \"me@home.org\" :mime \"Content-Type: text/plain\r\n\r\nAway\"; fileinto \"work\"; }", None),
