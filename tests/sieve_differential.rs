@@ -146,11 +146,14 @@ fn ours(script: &str, raw: &[u8], from: &str) -> (Vec<String>, bool) {
         .iter()
         .map(|a| match a {
             Action::Keep { flags } => format!("keep flags={}", sorted_flags(&flags.join(" "))),
-            Action::FileInto { mailbox, flags, .. } => format!("fileinto {mailbox} flags={}", sorted_flags(&flags.join(" "))),
+            Action::FileInto { mailbox, flags, .. } => {
+                format!("fileinto {mailbox} flags={}", sorted_flags(&flags.join(" ")))
+            }
             Action::Redirect { address, .. } => format!("redirect {address}"),
             Action::Reject(_) | Action::Ereject(_) => "reject".into(),
             Action::Vacation(v) => {
-                let own: Vec<String> = [RCPT.to_string(), ORIG_RCPT.to_string()].into_iter().chain(v.addresses.iter().cloned()).collect();
+                let own: Vec<String> =
+                    [RCPT.to_string(), ORIG_RCPT.to_string()].into_iter().chain(v.addresses.iter().cloned()).collect();
                 vacation_sent = vacation_allowed(msg.fields(), from, &own);
                 "vacation".into()
             }
@@ -197,19 +200,26 @@ fn pigeonhole_and_letterbox_agree_on_every_pair() {
             if let Some(why) = known {
                 // A documented Pigeonhole deviation from the RFC (the corpus says which).
                 if theirs != mine && mi == 0 {
-                    println!("excluded (Pigeonhole deviates, {why}): script {si}: pigeonhole {theirs:?} letterbox {mine:?}");
+                    println!(
+                        "excluded (Pigeonhole deviates, {why}): script {si}: pigeonhole {theirs:?} letterbox {mine:?}"
+                    );
                 }
                 continue;
             }
             if theirs == mine {
                 agreed += 1;
             } else {
-                failures.push(format!("script {si} × message {mi}:\n{script}\n pigeonhole {theirs:?}\n letterbox  {mine:?}"));
+                failures.push(format!(
+                    "script {si} × message {mi}:\n{script}\n pigeonhole {theirs:?}\n letterbox  {mine:?}"
+                ));
             }
         }
     }
     let _ = std::fs::remove_dir_all(&dir);
-    println!("sieve differential: {agreed}/{pairs} pairs agree ({} excluded as documented)", pairs - agreed - failures.len());
+    println!(
+        "sieve differential: {agreed}/{pairs} pairs agree ({} excluded as documented)",
+        pairs - agreed - failures.len()
+    );
     assert!(pairs >= 150, "only {pairs} pairs");
     assert!(failures.is_empty(), "{} disagreements:\n{}", failures.len(), failures.join("\n"));
 }

@@ -227,8 +227,13 @@ impl Run<'_> {
     /// vacation; RFC 5230 §4.7: one vacation per run.
     fn conflicts(&self, a: &Action, line: u32) -> R<()> {
         let rejecting = |x: &Action| matches!(x, Action::Reject(_) | Action::Ereject(_));
-        let delivering = |x: &Action| matches!(x, Action::Keep { .. } | Action::FileInto { .. } | Action::Redirect { .. } | Action::Vacation(_));
-        let clash = self.actions.iter().any(|b| (rejecting(a) && (delivering(b) || rejecting(b))) || (delivering(a) && rejecting(b)))
+        let delivering = |x: &Action| {
+            matches!(x, Action::Keep { .. } | Action::FileInto { .. } | Action::Redirect { .. } | Action::Vacation(_))
+        };
+        let clash = self
+            .actions
+            .iter()
+            .any(|b| (rejecting(a) && (delivering(b) || rejecting(b))) || (delivering(a) && rejecting(b)))
             || (matches!(a, Action::Vacation(_)) && self.actions.iter().any(|b| matches!(b, Action::Vacation(_))));
         if clash {
             return Err(format!("line {line}: action conflicts with an earlier one"));
@@ -326,14 +331,20 @@ impl Run<'_> {
             Some(Arg::Num(v)) => Some(*v),
             _ => None,
         };
-        let seconds = num(":seconds").unwrap_or_else(|| num(":days").unwrap_or(VACATION_DAYS_DEFAULT).saturating_mul(86400));
+        let seconds =
+            num(":seconds").unwrap_or_else(|| num(":days").unwrap_or(VACATION_DAYS_DEFAULT).saturating_mul(86400));
         let seconds = seconds.clamp(VACATION_SECONDS_MIN, VACATION_SECONDS_MAX);
         let subject = n.tag(":subject").map(|a| self.s(a));
         let from = n.tag(":from").map(|a| self.s(a));
         let reason = self.arg(n, 0);
         let mime = n.has(":mime");
         let handle = n.tag(":handle").map(|a| self.s(a)).unwrap_or_else(|| {
-            format!("{reason}{}{}{}", subject.as_deref().unwrap_or(""), from.as_deref().unwrap_or(""), if mime { "<MIME>" } else { "" })
+            format!(
+                "{reason}{}{}{}",
+                subject.as_deref().unwrap_or(""),
+                from.as_deref().unwrap_or(""),
+                if mime { "<MIME>" } else { "" }
+            )
         });
         let addresses = self.list(n.tag(":addresses"));
         self.push(Action::Vacation(Vacation { seconds, subject, from, addresses, mime, handle, reason }), n.line)
@@ -417,7 +428,11 @@ impl Run<'_> {
             "hasflag" => {
                 let (vars, keys) = if t.args.len() == 2 { (Some(first), self.list(keys_at(1))) } else { (None, first) };
                 let flags = match vars {
-                    Some(vs) => normalize_flags(&vs.iter().map(|v| self.vars.named.get(&v.to_ascii_lowercase()).cloned().unwrap_or_default()).collect::<Vec<_>>()),
+                    Some(vs) => normalize_flags(
+                        &vs.iter()
+                            .map(|v| self.vars.named.get(&v.to_ascii_lowercase()).cloned().unwrap_or_default())
+                            .collect::<Vec<_>>(),
+                    ),
                     None => self.flags.clone(),
                 };
                 (flags, keys)
@@ -426,7 +441,10 @@ impl Run<'_> {
             "date" => (self.date_value(t, &first), self.list(keys_at(2))),
             "currentdate" => {
                 let zone = self.zone(t).unwrap_or(self.env.zone_minutes);
-                (date_part(self.now, zone, first.first().map_or("", String::as_str)).into_iter().collect(), self.list(keys_at(1)))
+                (
+                    date_part(self.now, zone, first.first().map_or("", String::as_str)).into_iter().collect(),
+                    self.list(keys_at(1)),
+                )
             }
             other => return Err(format!("line {}: unknown test {other}", t.line)),
         })
@@ -440,7 +458,9 @@ impl Run<'_> {
     fn date_value(&self, t: &Node, header: &[String]) -> Vec<String> {
         let part = self.arg(t, 1);
         let name = header.first().map_or("", String::as_str);
-        let Some(dt) = self.msg.header(name).first().map(|v| v.rsplit(';').next().unwrap_or(v)).and_then(|v| parse_date(v)) else {
+        let Some(dt) =
+            self.msg.header(name).first().map(|v| v.rsplit(';').next().unwrap_or(v)).and_then(parse_date)
+        else {
             return Vec::new();
         };
         let zone = if t.has(":originalzone") { dt.zone } else { self.zone(t).unwrap_or(self.env.zone_minutes) };
@@ -455,7 +475,11 @@ impl Run<'_> {
             let addrs: Vec<String> = if envelope {
                 match name.to_ascii_lowercase().as_str() {
                     "from" => vec![self.env.from.clone()],
-                    "to" => vec![if self.env.original_to.is_empty() { self.env.to.clone() } else { self.env.original_to.clone() }],
+                    "to" => vec![if self.env.original_to.is_empty() {
+                        self.env.to.clone()
+                    } else {
+                        self.env.original_to.clone()
+                    }],
                     _ => Vec::new(),
                 }
             } else {

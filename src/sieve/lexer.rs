@@ -138,7 +138,10 @@ impl Lexer<'_> {
         let mut n: u64 = 0;
         while let Some(d) = self.peek().filter(u8::is_ascii_digit) {
             self.pos += 1;
-            n = n.checked_mul(10).and_then(|n| n.checked_add(u64::from(d - b'0'))).ok_or_else(|| self.err("number too large"))?;
+            n = n
+                .checked_mul(10)
+                .and_then(|n| n.checked_add(u64::from(d - b'0')))
+                .ok_or_else(|| self.err("number too large"))?;
         }
         let shift = match self.peek().map(|c| c.to_ascii_uppercase()) {
             Some(b'K') => 10,
@@ -161,7 +164,9 @@ impl Lexer<'_> {
         loop {
             match self.bump() {
                 Some(b'"') => break,
-                Some(b'\\') => out.push(self.bump().ok_or_else(|| Error { line: start, message: "unterminated string".into() })?),
+                Some(b'\\') => {
+                    out.push(self.bump().ok_or_else(|| Error { line: start, message: "unterminated string".into() })?)
+                }
                 Some(c) => out.push(c),
                 None => return Err(Error { line: start, message: "unterminated string".into() }),
             }

@@ -78,7 +78,14 @@ fn relation(s: &str) -> Rel {
 
 /// Evaluates the match over all values and keys (§2.7: true when any value matches any key).
 /// `groups` receives `${0}`.. of the first `:matches` hit; `work` counts the work done.
-pub fn test(mt: MatchType, cmp: Comparator, values: &[String], keys: &[String], groups: &mut Vec<String>, work: &mut u64) -> bool {
+pub fn test(
+    mt: MatchType,
+    cmp: Comparator,
+    values: &[String],
+    keys: &[String],
+    groups: &mut Vec<String>,
+    work: &mut u64,
+) -> bool {
     if let MatchType::Count(rel) = mt {
         let count = values.len().to_string();
         return keys.iter().any(|k| holds(rel, order(cmp, &count, k)));
@@ -133,7 +140,9 @@ fn fold(cmp: Comparator, s: &str) -> String {
 pub fn order(cmp: Comparator, a: &str, b: &str) -> std::cmp::Ordering {
     match cmp {
         Comparator::Octet => a.as_bytes().cmp(b.as_bytes()),
-        Comparator::AsciiCasemap => a.bytes().map(|c| c.to_ascii_lowercase()).cmp(b.bytes().map(|c| c.to_ascii_lowercase())),
+        Comparator::AsciiCasemap => {
+            a.bytes().map(|c| c.to_ascii_lowercase()).cmp(b.bytes().map(|c| c.to_ascii_lowercase()))
+        }
         Comparator::AsciiNumeric => numeric(a).cmp(&numeric(b)),
     }
 }
@@ -209,7 +218,11 @@ fn seg_at(seg: &[P], v: &[char], at: usize) -> bool {
 }
 
 fn any_caps(seg: &[P], orig: &[char], at: usize) -> Vec<String> {
-    seg.iter().enumerate().filter(|(_, p)| **p == P::Any).filter_map(|(i, _)| orig.get(at + i).map(|c| c.to_string())).collect()
+    seg.iter()
+        .enumerate()
+        .filter(|(_, p)| **p == P::Any)
+        .filter_map(|(i, _)| orig.get(at + i).map(|c| c.to_string()))
+        .collect()
 }
 
 /// Leftmost position at or after `from` where `seg` matches inside `v`.

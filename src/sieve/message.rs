@@ -279,7 +279,19 @@ pub fn parse_date(s: &str) -> Option<DateTime> {
 
 /// `+hhmm` / `-hhmm` (RFC 5322 §3.3) or an obsolete name (§4.3), as minutes east of UTC.
 pub fn zone_offset(z: &str) -> Option<i32> {
-    let named = [("ut", 0), ("gmt", 0), ("z", 0), ("edt", -4), ("est", -5), ("cdt", -5), ("cst", -6), ("mdt", -6), ("mst", -7), ("pdt", -7), ("pst", -8)];
+    let named = [
+        ("ut", 0),
+        ("gmt", 0),
+        ("z", 0),
+        ("edt", -4),
+        ("est", -5),
+        ("cdt", -5),
+        ("cst", -6),
+        ("mdt", -6),
+        ("mst", -7),
+        ("pdt", -7),
+        ("pst", -8),
+    ];
     if let Some((_, h)) = named.iter().find(|(n, _)| z.eq_ignore_ascii_case(n)) {
         return Some(h * 60);
     }

@@ -142,7 +142,9 @@ impl Parser<'_> {
     /// §8.2 `command = identifier arguments (";" / block)`.
     fn command(&mut self) -> Result<Node, Error> {
         let line = self.line();
-        let Some(Token::Ident(name)) = self.next() else { return Err(Error { line, message: "expected a command".into() }) };
+        let Some(Token::Ident(name)) = self.next() else {
+            return Err(Error { line, message: "expected a command".into() });
+        };
         let (args, tests) = self.arguments()?;
         let mut block = Vec::new();
         if self.eat(b'{') {
@@ -210,7 +212,9 @@ impl Parser<'_> {
     /// §8.2 `test = identifier arguments`.
     fn test(&mut self) -> Result<Node, Error> {
         let line = self.line();
-        let Some(Token::Ident(name)) = self.next() else { return Err(Error { line, message: "expected a test".into() }) };
+        let Some(Token::Ident(name)) = self.next() else {
+            return Err(Error { line, message: "expected a test".into() });
+        };
         self.enter()?;
         let (args, tests) = self.arguments()?;
         self.depth -= 1;

@@ -123,7 +123,13 @@ pub fn modify(value: &str, has: impl Fn(&str) -> bool) -> String {
     }
     if has(":lowerfirst") || has(":upperfirst") {
         let mut chars = v.chars();
-        let first = chars.next().map(|c| if has(":upperfirst") { c.to_uppercase().collect::<String>() } else { c.to_lowercase().collect() });
+        let first = chars.next().map(|c| {
+            if has(":upperfirst") {
+                c.to_uppercase().collect::<String>()
+            } else {
+                c.to_lowercase().collect()
+            }
+        });
         v = first.unwrap_or_default() + chars.as_str();
     }
     if has(":quotewildcard") {

@@ -7,7 +7,13 @@ const MSG: &[u8] = b"From: Bob <bob+lists@ex.org>\r\nTo: me@home.org, \"X, Y\" <
 
 fn go_with(src: &str, limits: &Limits) -> Outcome {
     let s = parse(src.as_bytes(), limits).unwrap_or_else(|e| panic!("{src}: {e}"));
-    let env = Envelope { from: "bob+lists@ex.org".into(), to: "me@home.org".into(), original_to: "me+shop@home.org".into(), folders: vec!["Junk".into()], zone_minutes: 0 };
+    let env = Envelope {
+        from: "bob+lists@ex.org".into(),
+        to: "me@home.org".into(),
+        original_to: "me+shop@home.org".into(),
+        folders: vec!["Junk".into()],
+        zone_minutes: 0,
+    };
     run(&s, &MessageView::parse(MSG), &env, limits, 1_796_500_000)
 }
 
@@ -34,11 +40,25 @@ fn implicit_keep_and_its_cancellation() {
 #[test]
 fn header_address_and_envelope_tests() {
     assert_eq!(go("if header :contains \"subject\" \"grüße\" { discard; }"), vec![Action::Discard], "RFC 2047 decoded");
-    assert_eq!(go("if address :domain \"to\" \"EX.NET\" { discard; }"), vec![Action::Discard], "quoted comma in display name");
+    assert_eq!(
+        go("if address :domain \"to\" \"EX.NET\" { discard; }"),
+        vec![Action::Discard],
+        "quoted comma in display name"
+    );
     assert_eq!(go("require \"subaddress\"; if address :detail \"from\" \"lists\" { discard; }"), vec![Action::Discard]);
-    assert_eq!(go("require \"subaddress\"; if address :detail \"to\" \"\" { discard; }"), vec![keep(&[])], "no detail, no match");
-    assert_eq!(go("require [\"envelope\", \"subaddress\"]; if envelope :detail \"to\" \"shop\" { discard; }"), vec![Action::Discard]);
-    assert_eq!(go("require \"relational\"; if address :count \"eq\" [\"to\"] \"2\" { discard; }"), vec![Action::Discard]);
+    assert_eq!(
+        go("require \"subaddress\"; if address :detail \"to\" \"\" { discard; }"),
+        vec![keep(&[])],
+        "no detail, no match"
+    );
+    assert_eq!(
+        go("require [\"envelope\", \"subaddress\"]; if envelope :detail \"to\" \"shop\" { discard; }"),
+        vec![Action::Discard]
+    );
+    assert_eq!(
+        go("require \"relational\"; if address :count \"eq\" [\"to\"] \"2\" { discard; }"),
+        vec![Action::Discard]
+    );
 }
 
 #[test]
@@ -51,7 +71,9 @@ fn matches_captures_are_leftmost_and_escapes_work() {
     assert_eq!(glob("A*", "abc", false), None);
     assert_eq!(glob("*ab*ab", "ab", false), None, "segments may not overlap");
     assert_eq!(glob("ü?", "üß", false), Some(vec!["ß".into()]), "? is one character");
-    let a = go("require [\"variables\", \"fileinto\"]; if header :matches \"subject\" \"*[*]*\" { fileinto \"${2}-${1}\"; }");
+    let a = go(
+        "require [\"variables\", \"fileinto\"]; if header :matches \"subject\" \"*[*]*\" { fileinto \"${2}-${1}\"; }",
+    );
     assert_eq!(a, vec![Action::FileInto { mailbox: "dev-Grüße ".into(), flags: vec![], create: false, copy: false }]);
 }
 
@@ -71,25 +93,58 @@ fn backtracking_matches_pattern_is_fast() {
 #[test]
 fn relational_and_numeric_comparator() {
     let pre = "require [\"relational\", \"comparator-i;ascii-numeric\"];";
-    assert_eq!(go(&format!("{pre} if header :value \"gt\" :comparator \"i;ascii-numeric\" \"x-score\" \"9\" {{ discard; }}")), vec![Action::Discard]);
-    assert_eq!(go(&format!("{pre} if header :value \"gt\" \"x-score\" \"9\" {{ discard; }}")), vec![keep(&[])], "casemap: \"12\" < \"9\"");
-    assert_eq!(go(&format!("{pre} if header :is :comparator \"i;ascii-numeric\" \"subject\" \"x\" {{ discard; }}")), vec![Action::Discard], "both infinite");
+    assert_eq!(
+        go(&format!("{pre} if header :value \"gt\" :comparator \"i;ascii-numeric\" \"x-score\" \"9\" {{ discard; }}")),
+        vec![Action::Discard]
+    );
+    assert_eq!(
+        go(&format!("{pre} if header :value \"gt\" \"x-score\" \"9\" {{ discard; }}")),
+        vec![keep(&[])],
+        "casemap: \"12\" < \"9\""
+    );
+    assert_eq!(
+        go(&format!("{pre} if header :is :comparator \"i;ascii-numeric\" \"subject\" \"x\" {{ discard; }}")),
+        vec![Action::Discard],
+        "both infinite"
+    );
 }
 
 #[test]
 fn imap4flags_and_variables() {
     let a = go("require [\"imap4flags\", \"fileinto\"]; addflag [\"\\\\Seen\", \"a\"]; removeflag \"A\"; fileinto :flags \"x y x\" \"Junk\";");
-    assert_eq!(a, vec![Action::FileInto { mailbox: "Junk".into(), flags: vec!["x".into(), "y".into()], create: false, copy: false }]);
-    assert_eq!(go("require \"imap4flags\"; addflag \"\\\\Seen\";"), vec![keep(&["\\Seen"])], "implicit keep takes the internal flags");
+    assert_eq!(
+        a,
+        vec![Action::FileInto {
+            mailbox: "Junk".into(),
+            flags: vec!["x".into(), "y".into()],
+            create: false,
+            copy: false
+        }]
+    );
+    assert_eq!(
+        go("require \"imap4flags\"; addflag \"\\\\Seen\";"),
+        vec![keep(&["\\Seen"])],
+        "implicit keep takes the internal flags"
+    );
     let a = go("require [\"variables\", \"imap4flags\"]; set :upper \"v\" \"ab\"; set \"w\" \"${v}${unknown}-${v}\"; addflag \"${w}\";");
     assert_eq!(a, vec![keep(&["AB-AB"])]);
-    assert_eq!(go("require \"variables\"; set :length \"n\" \"äbc\"; if string :is \"${n}\" \"3\" { discard; }"), vec![Action::Discard]);
+    assert_eq!(
+        go("require \"variables\"; set :length \"n\" \"äbc\"; if string :is \"${n}\" \"3\" { discard; }"),
+        vec![Action::Discard]
+    );
 }
 
 #[test]
 fn date_body_mailbox_reject_and_vacation() {
-    assert_eq!(go("require \"date\"; if date :is \"date\" \"date\" \"2026-12-02\" { discard; }"), vec![Action::Discard], "converted to UTC");
-    assert_eq!(go("require \"date\"; if date :originalzone :is \"date\" \"zone\" \"-0200\" { discard; }"), vec![Action::Discard]);
+    assert_eq!(
+        go("require \"date\"; if date :is \"date\" \"date\" \"2026-12-02\" { discard; }"),
+        vec![Action::Discard],
+        "converted to UTC"
+    );
+    assert_eq!(
+        go("require \"date\"; if date :originalzone :is \"date\" \"zone\" \"-0200\" { discard; }"),
+        vec![Action::Discard]
+    );
     assert_eq!(go("require \"date\"; if currentdate :is \"year\" \"2026\" { discard; }"), vec![Action::Discard]);
     assert_eq!(go("require \"body\"; if body :contains \"TEXT\" { discard; }"), vec![Action::Discard]);
     assert_eq!(go("require \"mailbox\"; if mailboxexists [\"Junk\", \"INBOX\"] { discard; }"), vec![Action::Discard]);

@@ -6,7 +6,8 @@
 use super::message::addresses;
 
 /// RFC 2369/2919 list header fields: their presence marks list mail.
-const LIST_FIELDS: [&str; 7] = ["list-id", "list-help", "list-subscribe", "list-unsubscribe", "list-post", "list-owner", "list-archive"];
+const LIST_FIELDS: [&str; 7] =
+    ["list-id", "list-help", "list-subscribe", "list-unsubscribe", "list-post", "list-owner", "list-archive"];
 /// RFC 3834 §2 / RFC 5230 §4.5 recipient fields checked for the owner's address.
 const RECIPIENT_FIELDS: [&str; 6] = ["to", "cc", "bcc", "resent-to", "resent-cc", "resent-bcc"];
 
@@ -15,7 +16,8 @@ const RECIPIENT_FIELDS: [&str; 6] = ["to", "cc", "bcc", "resent-to", "resent-cc"
 pub fn vacation_allowed(headers: &[(String, String)], envelope_from: &str, own_addresses: &[String]) -> bool {
     let from = envelope_from.trim().trim_start_matches('<').trim_end_matches('>');
     let is_own = |a: &str| own_addresses.iter().any(|o| o.eq_ignore_ascii_case(a));
-    let field = |name: &'static str| headers.iter().filter(move |(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.trim());
+    let field =
+        |name: &'static str| headers.iter().filter(move |(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.trim());
     if from.is_empty() || is_own(from) || system_sender(from) {
         return false;
     }
@@ -34,5 +36,7 @@ pub fn vacation_allowed(headers: &[(String, String)], envelope_from: &str, own_a
 /// RFC 5230 §4.6: MAILER-DAEMON, `owner-*`, `*-request` and list servers.
 fn system_sender(from: &str) -> bool {
     let local = from.rsplit_once('@').map_or(from, |(l, _)| l).to_ascii_lowercase();
-    ["mailer-daemon", "listserv", "majordomo"].contains(&local.as_str()) || local.starts_with("owner-") || local.ends_with("-request")
+    ["mailer-daemon", "listserv", "majordomo"].contains(&local.as_str())
+        || local.starts_with("owner-")
+        || local.ends_with("-request")
 }

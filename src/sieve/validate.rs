@@ -35,15 +35,36 @@ struct Spec {
     block: bool,
 }
 
-const fn c(name: &'static str, cap: &'static str, tags: &'static [(&'static str, K, &'static str)], args: &'static [K]) -> Spec {
+const fn c(
+    name: &'static str,
+    cap: &'static str,
+    tags: &'static [(&'static str, K, &'static str)],
+    args: &'static [K],
+) -> Spec {
     Spec { name, test: false, cap, groups: 0, tags, args, opt_first: false, tests: (0, 0), block: false }
 }
 
-const fn t(name: &'static str, cap: &'static str, groups: u8, tags: &'static [(&'static str, K, &'static str)], args: &'static [K]) -> Spec {
+const fn t(
+    name: &'static str,
+    cap: &'static str,
+    groups: u8,
+    tags: &'static [(&'static str, K, &'static str)],
+    args: &'static [K],
+) -> Spec {
     Spec { name, test: true, cap, groups, tags, args, opt_first: false, tests: (0, 0), block: false }
 }
 
-const CONTROL: Spec = Spec { name: "if", test: false, cap: "", groups: 0, tags: &[], args: &[], opt_first: false, tests: (1, 1), block: true };
+const CONTROL: Spec = Spec {
+    name: "if",
+    test: false,
+    cap: "",
+    groups: 0,
+    tags: &[],
+    args: &[],
+    opt_first: false,
+    tests: (1, 1),
+    block: true,
+};
 const FLAGS: (&str, K, &str) = (":flags", K::L, "imap4flags");
 const MATCH_TAGS: [(&str, K, &str); 6] = [
     (":is", K::Flag, ""),
@@ -53,10 +74,21 @@ const MATCH_TAGS: [(&str, K, &str); 6] = [
     (":value", K::S, "relational"),
     (":comparator", K::S, ""),
 ];
-const ADDR_TAGS: [(&str, K, &str); 5] =
-    [(":all", K::Flag, ""), (":localpart", K::Flag, ""), (":domain", K::Flag, ""), (":user", K::Flag, "subaddress"), (":detail", K::Flag, "subaddress")];
-const SET_TAGS: [(&str, K, &str); 6] =
-    [(":lower", K::Flag, ""), (":upper", K::Flag, ""), (":lowerfirst", K::Flag, ""), (":upperfirst", K::Flag, ""), (":quotewildcard", K::Flag, ""), (":length", K::Flag, "")];
+const ADDR_TAGS: [(&str, K, &str); 5] = [
+    (":all", K::Flag, ""),
+    (":localpart", K::Flag, ""),
+    (":domain", K::Flag, ""),
+    (":user", K::Flag, "subaddress"),
+    (":detail", K::Flag, "subaddress"),
+];
+const SET_TAGS: [(&str, K, &str); 6] = [
+    (":lower", K::Flag, ""),
+    (":upper", K::Flag, ""),
+    (":lowerfirst", K::Flag, ""),
+    (":upperfirst", K::Flag, ""),
+    (":quotewildcard", K::Flag, ""),
+    (":length", K::Flag, ""),
+];
 const VACATION_TAGS: [(&str, K, &str); 7] = [
     (":days", K::N, ""),
     (":seconds", K::N, "vacation-seconds"),
@@ -103,7 +135,8 @@ const SPECS: &[Spec] = &[
 ];
 
 /// Comparators (RFC 4790 names) and the capability each needs.
-const COMPARATORS: [(&str, &str); 3] = [("i;octet", ""), ("i;ascii-casemap", ""), ("i;ascii-numeric", "comparator-i;ascii-numeric")];
+const COMPARATORS: [(&str, &str); 3] =
+    [("i;octet", ""), ("i;ascii-casemap", ""), ("i;ascii-numeric", "comparator-i;ascii-numeric")];
 /// RFC 5231 §4 relational operators.
 pub const RELATIONS: [&str; 6] = ["gt", "ge", "lt", "le", "eq", "ne"];
 
@@ -165,7 +198,10 @@ impl Validator<'_> {
         let what = if test { "test" } else { "command" };
         let line = n.line;
         let err = |m: String| Error { line, message: m };
-        let spec = SPECS.iter().find(|s| s.name == n.name && s.test == test).ok_or_else(|| err(format!("unknown {what} {}", n.name)))?;
+        let spec = SPECS
+            .iter()
+            .find(|s| s.name == n.name && s.test == test)
+            .ok_or_else(|| err(format!("unknown {what} {}", n.name)))?;
         self.need(spec.cap, n)?;
         self.pair(spec, n)?;
         if n.tests.len() < spec.tests.0 || n.tests.len() > spec.tests.1 {
@@ -203,7 +239,8 @@ impl Validator<'_> {
             if !args.is_empty() {
                 return Err(err(format!("tag {tag} after positional arguments of {}", n.name)));
             }
-            let (_, kind, cap) = find_tag(spec, &tag).ok_or_else(|| err(format!("unknown tag {tag} for {}", n.name)))?;
+            let (_, kind, cap) =
+                find_tag(spec, &tag).ok_or_else(|| err(format!("unknown tag {tag} for {}", n.name)))?;
             self.need(cap, n)?;
             if tags.iter().any(|(t, _)| *t == tag) || conflicts(&tags, &tag) {
                 return Err(err(format!("conflicting or repeated tag {tag} for {}", n.name)));
@@ -229,7 +266,10 @@ impl Validator<'_> {
         let err = |m: String| Error { line: n.line, message: m };
         if let Some(cmp) = n.tag(":comparator") {
             let name = cmp.string().to_ascii_lowercase();
-            let (_, cap) = COMPARATORS.iter().find(|(c, _)| *c == name).ok_or_else(|| err(format!("unknown comparator {name:?}")))?;
+            let (_, cap) = COMPARATORS
+                .iter()
+                .find(|(c, _)| *c == name)
+                .ok_or_else(|| err(format!("unknown comparator {name:?}")))?;
             if !cap.is_empty() && !self.required.iter().any(|r| r == cap) {
                 return Err(err(format!("comparator {name} needs require \"{cap}\"")));
             }
@@ -248,7 +288,8 @@ impl Validator<'_> {
         if n.name == "set" && !is_var_name(&n.args.first().map(Arg::string).unwrap_or_default()) {
             return Err(err("set: invalid variable name".into()));
         }
-        let strings: usize = n.args.iter().chain(n.tags.iter().filter_map(|(_, v)| v.as_ref())).map(|a| a.strings().len()).sum();
+        let strings: usize =
+            n.args.iter().chain(n.tags.iter().filter_map(|(_, v)| v.as_ref())).map(|a| a.strings().len()).sum();
         if strings > self.limits.list_items_max {
             return Err(err(format!("more than {} strings in one command", self.limits.list_items_max)));
         }
@@ -260,7 +301,9 @@ impl Validator<'_> {
         if !self.encoded {
             return Ok(a);
         }
-        let dec = |s: String| super::strings::decode_encoded(&s).ok_or(Error { line, message: "invalid encoded character".into() });
+        let dec = |s: String| {
+            super::strings::decode_encoded(&s).ok_or(Error { line, message: "invalid encoded character".into() })
+        };
         Ok(match a {
             Arg::Str(s) => Arg::Str(dec(s)?),
             Arg::List(l) => Arg::List(l.into_iter().map(dec).collect::<Result<_, _>>()?),
@@ -294,6 +337,7 @@ fn fits(k: K, a: &Arg) -> bool {
 pub fn is_var_name(s: &str) -> bool {
     !s.is_empty()
         && s.split('.').all(|p| {
-            p.bytes().next().is_some_and(|b| b.is_ascii_alphabetic() || b == b'_') && p.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+            p.bytes().next().is_some_and(|b| b.is_ascii_alphabetic() || b == b'_')
+                && p.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
         })
 }
