@@ -7,7 +7,7 @@
 //! decision with its persisted state (see [`super::vacation_allowed`]).
 
 use super::matcher::{self, MatchType};
-use super::message::{address_part, addresses, date_part, parse_date, Envelope, MessageView};
+use super::message::{address_part, addresses, date_part, parse_date, BodyPart, Envelope, MessageView};
 use super::parser::{Arg, Node, Script};
 use super::strings::{modify, truncate, Vars};
 use super::Limits;
@@ -76,6 +76,7 @@ pub fn run(script: &Script, msg: &MessageView, env: &Envelope, limits: &Limits, 
         flags: Vec::new(),
         actions: Vec::new(),
         keep_cancelled: false,
+        body: None,
         variables: script.requires("variables"),
     };
     match r.block(&script.commands) {
@@ -105,6 +106,8 @@ struct Run<'a> {
     flags: Vec<String>,
     actions: Vec<Action>,
     keep_cancelled: bool,
+    /// The decoded body parts, computed at the first `body` test (one MIME parse per run).
+    body: Option<Vec<BodyPart>>,
     variables: bool,
 }
 
@@ -458,8 +461,7 @@ impl Run<'_> {
     fn date_value(&self, t: &Node, header: &[String]) -> Vec<String> {
         let part = self.arg(t, 1);
         let name = header.first().map_or("", String::as_str);
-        let Some(dt) =
-            self.msg.header(name).first().map(|v| v.rsplit(';').next().unwrap_or(v)).and_then(parse_date)
+        let Some(dt) = self.msg.header(name).first().map(|v| v.rsplit(';').next().unwrap_or(v)).and_then(parse_date)
         else {
             return Vec::new();
         };
@@ -491,7 +493,7 @@ impl Run<'_> {
     }
 
     /// RFC 5173 §5: the body text the transform selects.
-    fn body_values(&self, t: &Node) -> Vec<String> {
+    fn body_values(&mut self, t: &Node) -> Vec<String> {
         if t.has(":raw") {
             return vec![self.msg.body_raw()];
         }
@@ -505,7 +507,9 @@ impl Run<'_> {
                 w.is_empty() || ct == w || (!w.contains('/') && ct.split('/').next() == Some(w.as_str()))
             })
         };
-        self.msg.body_parts().into_iter().filter(|p| wanted(&p.content_type)).map(|p| p.text).collect()
+        let msg = self.msg;
+        let parts = self.body.get_or_insert_with(|| msg.body_parts());
+        parts.iter().filter(|p| wanted(&p.content_type)).map(|p| p.text.clone()).collect()
     }
 }
 
