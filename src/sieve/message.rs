@@ -94,7 +94,8 @@ pub struct Envelope {
     pub to: String,
     /// The original recipient, with its `+detail` if any (RFC 5233 applies to it).
     pub original_to: String,
-    /// Folders that exist, for `mailboxexists` (RFC 5490 §3.1) and `fileinto` without `:create`.
+    /// Folders that exist, for `mailboxexists` (RFC 5490 §3.1). A `fileinto` without `:create`
+    /// to a folder missing at delivery is the delivery step's to resolve (keep in INBOX).
     pub folders: Vec<String>,
     /// The local time zone as minutes east of UTC (RFC 5260 §4.1 default zone).
     pub zone_minutes: i32,
@@ -270,7 +271,7 @@ pub fn parse_date(s: &str) -> Option<DateTime> {
     let (h, m) = (hms.next()??, hms.next()??);
     let sec = hms.next().flatten().unwrap_or(0);
     let zone = zone_offset(w.next().unwrap_or("+0000"))?;
-    if !(1..=31).contains(&day) || h > 23 || m > 59 || sec > 60 {
+    if !(1..=31).contains(&day) || !(1..=9999).contains(&year) || !(0..24).contains(&h) || !(0..60).contains(&m) || !(0..=60).contains(&sec) {
         return None;
     }
     let days = crate::datetime::days_from_civil(year, month, day);
@@ -307,7 +308,7 @@ pub fn zone_offset(z: &str) -> Option<i32> {
 
 /// RFC 5260 §4.2: the named date part of `t` shown in zone `zone` (minutes east).
 pub fn date_part(unix: i64, zone: i32, part: &str) -> Option<String> {
-    let local = unix + i64::from(zone) * 60;
+    let local = unix.checked_add(i64::from(zone) * 60)?;
     let days = local.div_euclid(86400);
     let secs = local.rem_euclid(86400);
     let (y, mo, d) = crate::datetime::civil_from_days(days);
@@ -326,7 +327,7 @@ pub fn date_part(unix: i64, zone: i32, part: &str) -> Option<String> {
         "iso8601" => format!("{y:04}-{mo:02}-{d:02}T{h:02}:{mi:02}:{s:02}{}:{}", z.get(..3)?, z.get(3..)?),
         "std11" => {
             let wd = crate::datetime::DAYS.get(days.rem_euclid(7) as usize)?;
-            let mon = crate::datetime::MONTHS.get(mo as usize - 1)?;
+            let mon = crate::datetime::MONTHS.get((mo as usize).checked_sub(1)?)?;
             format!("{wd}, {d:02} {mon} {y:04} {h:02}:{mi:02}:{s:02} {z}")
         }
         "zone" => z,
