@@ -47,6 +47,13 @@ for t in "${targets[@]}"; do
     printf '\x12\x34\x01\x00\x00\x01\x00\x00\x00\x00\x00\x01\x07example\x03org\x00\x00\x0f\x00\x01\x00\x00\x29\x04\xd0\x00\x00\x00\x00\x00\x00' > "$corpus/seed-query"
     printf '\x12\x34\x81\x80\x00\x01\x00\x01\x00\x00\x00\x00\x07example\x03org\x00\x00\x0f\x00\x01\xc0\x0c\x00\x0f\x00\x01\x00\x00\x0e\x10\x00\x09\x00\x0a\x04mail\xc0\x0c' > "$corpus/seed-mx"
   fi
+  if [ "$t" = sieve_parse ] || [ "$t" = sieve_run ]; then
+    # Scripts using most extensions; sieve_run gets a NUL and a message after each.
+    msg='\x00From: Bob <bob+x@ex.org>\r\nTo: me@home.org\r\nSubject: =?UTF-8?Q?Gr=C3=BC=C3=9Fe?= [dev]\r\nDate: Tue, 1 Dec 2026 10:00:00 +0100\r\nContent-Type: text/plain\r\n\r\nhello\r\n'
+    [ "$t" = sieve_run ] || msg=''
+    printf 'require ["fileinto","imap4flags","variables","relational","comparator-i;ascii-numeric","subaddress","envelope"];\nif header :matches "subject" "*[*]*" { set :lower "l" "${2}"; fileinto :flags "\\\\Seen" "${l}"; }\nelsif address :detail :count "ge" :comparator "i;ascii-numeric" "from" "1" { addflag "x"; stop; }\n/* c */ # h\nkeep;%b' "$msg" > "$corpus/seed-flags"
+    printf 'require ["vacation","date","relational","body","reject","mailbox","encoded-character","copy"];\nif allof (date :value "ge" "date" "year" "2020", body :text :contains "hello", not mailboxexists "x") { vacation :days 3 :subject "${hex:41}" text:\nAway\n..\n.\n;\nredirect :copy "a@b.c"; } else { reject "no"; }%b' "$msg" > "$corpus/seed-vacation"
+  fi
   # Inputs that once crashed a target stay in its corpus (tests/fuzz/regressions/TARGET-*).
   for f in regressions/"$t"-*; do
     [ -e "$f" ] && cp "$f" "$corpus/"
