@@ -271,7 +271,12 @@ pub fn parse_date(s: &str) -> Option<DateTime> {
     let (h, m) = (hms.next()??, hms.next()??);
     let sec = hms.next().flatten().unwrap_or(0);
     let zone = zone_offset(w.next().unwrap_or("+0000"))?;
-    if !(1..=31).contains(&day) || !(1..=9999).contains(&year) || !(0..24).contains(&h) || !(0..60).contains(&m) || !(0..=60).contains(&sec) {
+    if !(1..=31).contains(&day)
+        || !(1..=9999).contains(&year)
+        || !(0..24).contains(&h)
+        || !(0..60).contains(&m)
+        || !(0..=60).contains(&sec)
+    {
         return None;
     }
     let days = crate::datetime::days_from_civil(year, month, day);
