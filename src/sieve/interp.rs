@@ -57,7 +57,13 @@ pub struct Outcome {
     pub actions: Vec<Action>,
     /// Runtime errors; when not empty, `actions` is a lone implicit keep.
     pub errors: Vec<String>,
+    /// Things to log that changed nothing else (a redirect dropped as a loop).
+    pub notes: Vec<String>,
 }
+
+/// The header a redirected message carries (the delivery step adds it with the owner's
+/// address): Pigeonhole's name, so loops through a Dovecot server are caught too.
+pub const REDIRECTED_FROM: &str = "X-Sieve-Redirected-From";
 
 /// RFC 5230 §4.1: `:days` default 7; clamped to one day ... 60 days (Pigeonhole's bounds).
 const VACATION_DAYS_DEFAULT: u64 = 7;
@@ -77,6 +83,7 @@ pub fn run(script: &Script, msg: &MessageView, env: &Envelope, limits: &Limits, 
         actions: Vec::new(),
         keep_cancelled: false,
         body: None,
+        notes: Vec::new(),
         variables: script.requires("variables"),
     };
     match r.block(&script.commands) {
@@ -85,9 +92,9 @@ pub fn run(script: &Script, msg: &MessageView, env: &Envelope, limits: &Limits, 
                 let flags = r.flags.clone();
                 r.actions.push(Action::Keep { flags });
             }
-            Outcome { actions: r.actions, errors: Vec::new() }
+            Outcome { actions: r.actions, errors: Vec::new(), notes: r.notes }
         }
-        Err(e) => Outcome { actions: vec![Action::Keep { flags: Vec::new() }], errors: vec![e] },
+        Err(e) => Outcome { actions: vec![Action::Keep { flags: Vec::new() }], errors: vec![e], notes: r.notes },
     }
 }
 
@@ -108,6 +115,7 @@ struct Run<'a> {
     keep_cancelled: bool,
     /// The decoded body parts, computed at the first `body` test (one MIME parse per run).
     body: Option<Vec<BodyPart>>,
+    notes: Vec<String>,
     variables: bool,
 }
 
@@ -271,12 +279,23 @@ impl Run<'_> {
         if redirects >= self.limits.redirects_max {
             return Err(format!("line {}: more than {} redirects", n.line, self.limits.redirects_max));
         }
+        if self.looped() {
+            self.notes.push(format!("line {}: not redirecting to {address}: {REDIRECTED_FROM} shows a loop", n.line));
+            return Ok(());
+        }
         let copy = n.has(":copy");
         if !copy {
             self.keep_cancelled = true;
         }
         let address = list.into_iter().next().unwrap_or_default();
         self.push(Action::Redirect { address, copy }, n.line)
+    }
+
+    /// RFC 5228 §4.2 loop control: the message was already redirected by this owner.
+    fn looped(&self) -> bool {
+        let own = [&self.env.to, &self.env.original_to];
+        let seen = self.msg.header(REDIRECTED_FROM).into_iter().flat_map(addresses).collect::<Vec<_>>();
+        seen.iter().any(|a| own.iter().any(|o| !o.is_empty() && o.eq_ignore_ascii_case(a)))
     }
 
     /// RFC 5232 §5: `:flags` or, without it, the internal variable.

@@ -19,7 +19,7 @@ mod strings;
 mod vacation;
 mod validate;
 
-pub use interp::{run, Action, Outcome, Vacation};
+pub use interp::{run, Action, Outcome, Vacation, REDIRECTED_FROM};
 pub use matcher::glob;
 pub use message::{decode_words, BodyPart, Envelope, MessageView, BODY_BYTES_MAX};
 pub use parser::{parse, Arg, Node, Script};

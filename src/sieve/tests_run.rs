@@ -222,3 +222,24 @@ fn fifty_rule_script_timing() {
     let build = if cfg!(debug_assertions) { "debug" } else { "release" };
     println!("sieve: 50-rule script over one message: {:?} per message ({build} build)", t.elapsed() / n);
 }
+
+/// BAD-INPUTS 89: a message that comes back after our own redirect is not sent on again
+/// (RFC 5228 §4.2 loop control, Pigeonhole's header); it stays in INBOX.
+#[test]
+fn redirect_loop_is_broken_by_the_redirected_from_header() {
+    let limits = Limits::default();
+    let s =
+        parse(b"require [\"fileinto\", \"copy\"]; redirect \"a@b.c\"; fileinto :copy \"Junk\";".as_slice(), &limits)
+            .unwrap_or_else(|e| panic!("{e}"));
+    let env = Envelope { to: "me@home.org".into(), ..Envelope::default() };
+    let looped = b"From: x@y.z\r\nX-Sieve-Redirected-From: Me <ME@home.org>\r\n\r\nhi\r\n";
+    let o = run(&s, &MessageView::parse(looped), &env, &limits, 0);
+    assert_eq!(
+        o.actions,
+        vec![Action::FileInto { mailbox: "Junk".into(), flags: vec![], create: false, copy: true }, keep(&[])]
+    );
+    assert_eq!(o.notes.len(), 1);
+    let other = b"From: x@y.z\r\nX-Sieve-Redirected-From: other@home.org\r\n\r\nhi\r\n";
+    let o = run(&s, &MessageView::parse(other), &env, &limits, 0);
+    assert_eq!(o.actions.first(), Some(&Action::Redirect { address: "a@b.c".into(), copy: false }));
+}
