@@ -74,6 +74,13 @@ for t in "${targets[@]}"; do
     printf '<?xml version="1.0" encoding="utf-8"?>\r\n<Autodiscover xmlns="http://schemas.microsoft.com/exchange/autodiscover/outlook/requestschema/2006">\r\n<Request>\r\n<EMailAddress>alice@example.org</EMailAddress>\r\n<AcceptableResponseSchema>http://schemas.microsoft.com/exchange/autodiscover/outlook/responseschema/2006a</AcceptableResponseSchema>\r\n</Request>\r\n</Autodiscover>\r\n' > "$corpus/seed-outlook"
     printf '<!DOCTYPE a [<!ENTITY e "x">]><a:A xmlns:a="x"><a:EMailAddress> &e;@example.org </a:EMailAddress></a:A>' > "$corpus/seed-entity"
   fi
+  if [ "$t" = sieve_parse ] || [ "$t" = sieve_run ]; then
+    # Scripts using most extensions; sieve_run gets a NUL and a message after each.
+    msg='\x00From: Bob <bob+x@ex.org>\r\nTo: me@home.org\r\nSubject: =?UTF-8?Q?Gr=C3=BC=C3=9Fe?= [dev]\r\nDate: Tue, 1 Dec 2026 10:00:00 +0100\r\nContent-Type: text/plain\r\n\r\nhello\r\n'
+    [ "$t" = sieve_run ] || msg=''
+    printf 'require ["fileinto","imap4flags","variables","relational","comparator-i;ascii-numeric","subaddress","envelope"];\nif header :matches "subject" "*[*]*" { set :lower "l" "${2}"; fileinto :flags "\\\\Seen" "${l}"; }\nelsif address :detail :count "ge" :comparator "i;ascii-numeric" "from" "1" { addflag "x"; stop; }\n/* c */ # h\nkeep;%b' "$msg" > "$corpus/seed-flags"
+    printf 'require ["vacation","date","relational","body","reject","mailbox","encoded-character","copy"];\nif allof (date :value "ge" "date" "year" "2020", body :text :contains "hello", not mailboxexists "x") { vacation :days 3 :subject "${hex:41}" text:\nAway\n..\n.\n;\nredirect :copy "a@b.c"; } else { reject "no"; }%b' "$msg" > "$corpus/seed-vacation"
+  fi
   # Inputs that once crashed a target stay in its corpus (tests/fuzz/regressions/TARGET-*).
   for f in regressions/"$t"-*; do
     [ -e "$f" ] && cp "$f" "$corpus/"

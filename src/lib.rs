@@ -26,6 +26,8 @@ pub mod net;
 #[cfg(feature = "outbound")]
 pub mod outbound;
 pub mod proto;
+#[cfg(feature = "sieve")]
+pub mod sieve;
 pub mod store;
 pub mod sys;
 pub mod util;
