@@ -18,6 +18,7 @@ pub mod auth;
 pub mod cli;
 pub mod config;
 pub mod datetime;
+pub mod delivery;
 pub mod dns;
 pub mod mailauth;
 pub mod mbox;

@@ -24,6 +24,7 @@ pub fn config_template(domain: &str, user: &str, data_dir: &str, password_hash: 
          password_hash = {} # set with: letterbox passwd\n\
          # allow_plaintext_auth = false  # allow passwords without TLS off loopback (don't)\n\
          # hide_client_ip = false    # mail you send: Received without your device's address\n\
+         # subaddress_folders = true # mail for you+shop@ goes to folder \"shop\" when it exists\n\
          # run_as = \"letterbox\"      # drop root to this user after binding ports\n\
          \n\
          [listen]                       # addresses per protocol; [] disables one\n\

@@ -1,7 +1,7 @@
 //! `letterbox.toml`: the configuration contract and every tunable limit.
 //!
 //! Key names are a contract used by scripts outside the crate (issue 2/3/4): `domain`,
-//! `aliases`, `user`, `data_dir`, `password_hash`, `allow_plaintext_auth`, `hide_client_ip`, `apop_secret`,
+//! `aliases`, `user`, `data_dir`, `password_hash`, `allow_plaintext_auth`, `hide_client_ip`, `subaddress_folders`, `apop_secret`,
 //! `run_as`, `[listen] smtp submission submissions imap imaps pop3 pop3s`, `[tls] cert key`,
 //! `[dkim] selector`, `[limits] …`, `[outbound] …` (see [`outbound`]), `[checks] …` (see
 //! [`checks`]), `[web] …` (see [`web`]).
@@ -172,6 +172,9 @@ pub struct Config {
     /// Mail submitted after AUTH gets a `Received:` without the client's address (the
     /// owner's home IP stays out of every message sent; RFC 6409 §8 leaves trace to us).
     pub hide_client_ip: bool,
+    /// Mail for `user+detail@domain` goes to folder `detail` when it exists (issue 16's rule
+    /// without a Sieve script; RFC 5233 subaddress). On by default: no folder, no change.
+    pub subaddress_folders: bool,
     pub apop_secret: Option<String>,
     pub run_as: Option<String>,
     pub listen: Listen,
@@ -262,6 +265,7 @@ impl Builder {
             allow_plaintext_auth: false,
             loopback_plaintext: true,
             hide_client_ip: false,
+            subaddress_folders: true,
             apop_secret: None,
             run_as: None,
             listen: Listen::default(),
@@ -298,6 +302,7 @@ impl Builder {
                 ("", "allow_plaintext_auth") => c.allow_plaintext_auth = self.boolean(e)?,
                 ("", "loopback_plaintext") => c.loopback_plaintext = self.boolean(e)?,
                 ("", "hide_client_ip") => c.hide_client_ip = self.boolean(e)?,
+                ("", "subaddress_folders") => c.subaddress_folders = self.boolean(e)?,
                 ("", "apop_secret") => c.apop_secret = Some(self.string(e)?),
                 ("", "run_as") => c.run_as = Some(self.string(e)?),
                 ("listen", k) => {

@@ -13,7 +13,7 @@ use super::{feed_pending, log, Server, Turn};
 use crate::proto::smtp::{
     DeliverError, Envelope, Event, PeerInfo, Policy, RecipientVerdict, Refused, Session, TlsInfo,
 };
-use crate::store::{ErrorKind, NewMessage, INBOX};
+use crate::store::{ErrorKind, NewMessage};
 use crate::util::Spool;
 
 /// A message being received.
@@ -25,6 +25,8 @@ struct Incoming {
     /// Set when the spool could not be written or the disk is below the reserve.
     failed: Option<DeliverError>,
     rcpts: usize,
+    /// The `+detail` of each local recipient (the delivery step's subaddress rule).
+    details: Vec<Option<String>>,
     /// Recipients in other domains: queued (issue 14); `local` says whether any stays here.
     #[cfg(feature = "outbound")]
     remote: Option<crate::outbound::QueuedEnvelope>,
@@ -190,6 +192,7 @@ fn begin(srv: &Server, s: &Session, env: &Envelope, peer: &SocketAddr, submissio
         mime,
         failed,
         rcpts: env.rcpts.len(),
+        details: env.rcpts.iter().filter(|r| !r.remote).map(|r| r.tag.clone()).collect(),
         #[cfg(feature = "outbound")]
         remote: queued_envelope(env),
         #[cfg(feature = "outbound")]
@@ -295,8 +298,9 @@ type Judged = Option<super::checks::Judgement>;
 #[cfg(not(feature = "checks"))]
 type Judged = Option<std::convert::Infallible>;
 
-/// Appends the message for the local recipients: INBOX, or Junk when the checks say so,
-/// with the `Authentication-Results:` field on top.
+/// Appends the message for the local recipients where the delivery step says (INBOX, a
+/// `+detail` folder, or Junk when the checks say so), with the `Authentication-Results:`
+/// field on top.
 async fn store_local(
     srv: &Server,
     #[allow(unused_mut)] mut m: Incoming,
@@ -310,34 +314,34 @@ async fn store_local(
     #[allow(unused_mut)]
     let mut summary = m.mime.finish();
     #[allow(unused_mut)]
-    let mut folder = INBOX.to_owned();
-    #[allow(unused_mut)]
-    let mut keywords = Vec::new();
+    let mut junk = false;
     #[cfg(feature = "checks")]
     if let Some(j) = judged {
         if m.spool.prepend(&j.field).is_err() {
             return Err(DeliverError::Temporary);
         }
         summary = summary.prepended(j.field.len() as u64);
-        if j.junk {
-            folder = junk_folder(srv).await?;
-            keywords.push("$Junk".to_owned());
-        }
+        junk = j.junk;
     }
     #[cfg(not(feature = "checks"))]
     let _ = judged;
+    let t = delivery_target(srv, &m.details, junk);
+    if t.create {
+        let n = t.folder.clone();
+        srv.writer.call_store(move |s| s.ensure(&n)).await.map_err(|e| store_error(&e))?;
+    }
     let size = m.spool.len();
     let nm = NewMessage {
         body: m.spool,
         date: crate::util::unix_now(),
         flags: 0,
-        keywords,
+        keywords: t.keywords,
         meta: summary.to_meta(),
         attrs: 0,
     };
-    match srv.writer.append(&folder, nm).await {
+    match srv.writer.append(&t.folder, nm).await {
         Ok(uid) => {
-            log("smtp", peer, &format!("delivered size={size} folder={folder} uid={uid} rcpts={}", m.rcpts));
+            log("smtp", peer, &format!("delivered size={size} folder={} uid={uid} rcpts={}", t.folder, m.rcpts));
             Ok(uid)
         }
         Err(e) => {
@@ -347,14 +351,20 @@ async fn store_local(
     }
 }
 
-/// The folder with the `\Junk` special use (RFC 6154), created when it is missing.
-#[cfg(feature = "checks")]
-async fn junk_folder(srv: &Server) -> Result<String, DeliverError> {
-    let name =
+/// The delivery step's decision (`crate::delivery`) with this server's folders.
+fn delivery_target(srv: &Server, details: &[Option<String>], junk: bool) -> crate::delivery::Target {
+    let junk_folder =
         srv.store.special_use().into_iter().find(|(a, _)| a == "\\Junk").map_or_else(|| "Junk".to_owned(), |(_, n)| n);
-    let n = name.clone();
-    srv.writer.call_store(move |s| s.ensure(&n)).await.map_err(|e| store_error(&e))?;
-    Ok(name)
+    // A folder name from the network is validated and encoded by `folder_path` before any
+    // file system look-up (store::canonical, store::file_stem).
+    let exists = |n: &str| srv.store.folder_path(n).is_ok_and(|p| p.is_file());
+    crate::delivery::target(&crate::delivery::Facts {
+        details,
+        junk,
+        junk_folder: &junk_folder,
+        detail_folders: srv.config().subaddress_folders,
+        folder_exists: &exists,
+    })
 }
 
 /// RFC 6409 §8.2/§8.3: the `Date:` (now, UTC) and `Message-ID:` a submission lacked.
