@@ -78,7 +78,9 @@ for t in "${targets[@]}"; do
     # Scripts using most extensions; sieve_run gets a NUL and a message after each.
     msg='\x00From: Bob <bob+x@ex.org>\r\nTo: me@home.org\r\nSubject: =?UTF-8?Q?Gr=C3=BC=C3=9Fe?= [dev]\r\nDate: Tue, 1 Dec 2026 10:00:00 +0100\r\nContent-Type: text/plain\r\n\r\nhello\r\n'
     [ "$t" = sieve_run ] || msg=''
+    # shellcheck disable=SC2016 # Sieve's ${2} is Sieve text, not shell
     printf 'require ["fileinto","imap4flags","variables","relational","comparator-i;ascii-numeric","subaddress","envelope"];\nif header :matches "subject" "*[*]*" { set :lower "l" "${2}"; fileinto :flags "\\\\Seen" "${l}"; }\nelsif address :detail :count "ge" :comparator "i;ascii-numeric" "from" "1" { addflag "x"; stop; }\n/* c */ # h\nkeep;%b' "$msg" > "$corpus/seed-flags"
+    # shellcheck disable=SC2016 # Sieve text
     printf 'require ["vacation","date","relational","body","reject","mailbox","encoded-character","copy"];\nif allof (date :value "ge" "date" "year" "2020", body :text :contains "hello", not mailboxexists "x") { vacation :days 3 :subject "${hex:41}" text:\nAway\n..\n.\n;\nredirect :copy "a@b.c"; } else { reject "no"; }%b' "$msg" > "$corpus/seed-vacation"
   fi
   # Inputs that once crashed a target stay in its corpus (tests/fuzz/regressions/TARGET-*).
