@@ -10,7 +10,7 @@
 mod common;
 
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::Duration;
 
 use common::{contents, dnsmasq, Dns, Server};
@@ -18,13 +18,7 @@ use common::{contents, dnsmasq, Dns, Server};
 /// An RSA key made by openssl: the PEM file and the `p=` value of its DKIM record.
 fn rsa_key(dir: &Path) -> (std::path::PathBuf, String) {
     let pem = dir.join("dkim.pem");
-    let ok = Command::new("openssl")
-        .args(["genpkey", "-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:2048", "-out"])
-        .arg(&pem)
-        .stderr(Stdio::null())
-        .status()
-        .unwrap();
-    assert!(ok.success());
+    common::make_rsa(&pem);
     let der = Command::new("openssl").args(["pkey", "-pubout", "-outform", "DER", "-in"]).arg(&pem).output().unwrap();
     assert!(der.status.success());
     (pem, letterbox::auth::base64::encode(&der.stdout, true))

@@ -59,16 +59,6 @@ fn records(out: &str) -> Vec<(String, String)> {
     out.lines().map(parse_zone_line).collect()
 }
 
-fn make_rsa(path: &Path) {
-    let o = Command::new("openssl")
-        .args(["genpkey", "-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:2048", "-out"])
-        .arg(path)
-        .output()
-        .expect("openssl");
-    assert!(o.status.success(), "openssl genpkey: {}", String::from_utf8_lossy(&o.stderr));
-    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).unwrap();
-}
-
 fn mode(p: &Path) -> u32 {
     std::fs::metadata(p).unwrap().permissions().mode() & 0o777
 }
@@ -106,7 +96,7 @@ fn dkim_command_creates_reuses_and_picks_up_rsa() {
 
     // An RSA key from openssl: both records, RSA first, its value split into strings.
     let rsa = home.data().join("dkim/lb1.rsa.pem");
-    make_rsa(&rsa);
+    common::make_rsa(&rsa);
     let out2 = stdout(&dkim(&home));
     let recs = records(&out2);
     assert_eq!(recs.len(), 2, "{out2}");
@@ -151,7 +141,7 @@ fn dkim_command_uses_the_configured_selector() {
 fn home_with_keys(name: &str) -> (Home, BTreeMap<String, String>) {
     let home = Home::new(name);
     stdout(&dkim(&home));
-    make_rsa(&home.data().join("dkim/lb1.rsa.pem"));
+    common::make_rsa(&home.data().join("dkim/lb1.rsa.pem"));
     let recs = records(&stdout(&dkim(&home))).into_iter().collect();
     (home, recs)
 }

@@ -28,13 +28,7 @@ fn python(script: &str, args: &[&Path]) -> String {
 fn make_rsa(path: &Path) {
     std::fs::create_dir_all(path.parent().unwrap()).unwrap();
     std::fs::set_permissions(path.parent().unwrap(), std::fs::Permissions::from_mode(0o700)).unwrap();
-    let o = Command::new("openssl")
-        .args(["genpkey", "-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:2048", "-out"])
-        .arg(path)
-        .output()
-        .expect("openssl");
-    assert!(o.status.success(), "openssl genpkey: {}", String::from_utf8_lossy(&o.stderr));
-    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).unwrap();
+    common::make_rsa(path);
 }
 
 const ZONE_HEAD: &str = "$ORIGIN example.org.\n$TTL 3600\n@ IN SOA ns1.example.org. hostmaster.example.org. 1 7200 3600 1209600 3600\n@ IN NS ns1.example.org.\nns1 IN A 5.6.7.9\n";

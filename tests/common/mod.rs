@@ -520,3 +520,15 @@ pub fn wait_for_dns(addr: std::net::SocketAddr, probe: &str) {
     }
     panic!("no DNS server on {addr}");
 }
+
+/// A 2048-bit RSA key made by openssl at `path` (mode 0600), as an owner makes one for DKIM.
+pub fn make_rsa(path: &Path) {
+    use std::os::unix::fs::PermissionsExt;
+    let o = Command::new("openssl")
+        .args(["genpkey", "-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:2048", "-out"])
+        .arg(path)
+        .output()
+        .expect("openssl");
+    assert!(o.status.success(), "openssl genpkey: {}", String::from_utf8_lossy(&o.stderr));
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).unwrap();
+}
