@@ -254,4 +254,4 @@ impl FoldMatcher {
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;
