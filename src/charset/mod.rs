@@ -12,6 +12,7 @@
 //! [`words`] decodes RFC 2047 encoded words and RFC 2231 parameters; [`FoldMatcher`] finds a
 //! case-folded needle in a stream of text.
 
+#[rustfmt::skip]
 mod tables;
 pub mod words;
 
@@ -39,12 +40,8 @@ impl Charset {
     /// The charset called `name` (case-insensitive; `-`, `_` and spaces ignored, so
     /// `ISO_8859-1`, `iso8859-1` and `cp1252` / `windows-1252` are found), `None` if unknown.
     pub fn lookup(name: &str) -> Option<Charset> {
-        let key: String = name
-            .trim()
-            .chars()
-            .filter(|c| !matches!(c, '-' | '_' | ' '))
-            .map(|c| c.to_ascii_lowercase())
-            .collect();
+        let key: String =
+            name.trim().chars().filter(|c| !matches!(c, '-' | '_' | ' ')).map(|c| c.to_ascii_lowercase()).collect();
         let key = key.strip_suffix('i').filter(|k| k.starts_with("iso8859")).unwrap_or(&key); // RFC 1556 -8-i
         Some(match key {
             "utf8" | "usascii" | "ascii" | "ansix3.41968" | "us" => Charset::Utf8,

@@ -185,7 +185,10 @@ fn rfc2231_parameters() {
     assert_eq!(param_rfc2231(&p(&[("filename*", "UTF-8''caf%C3%A9.pdf")]), "filename").as_deref(), Some("café.pdf"));
     let parts = p(&[("FILENAME*1", " part"), ("filename*0*", "iso-8859-1'fr'r%E9sum%E9"), ("filename*2*", "%E9.txt")]);
     assert_eq!(param_rfc2231(&parts, "filename").as_deref(), Some("résumé parté.txt"));
-    assert_eq!(param_rfc2231(&p(&[("name", "=?UTF-8?Q?Pr=C3=A9sentation?=.odp")]), "name").as_deref(), Some("Présentation.odp"));
+    assert_eq!(
+        param_rfc2231(&p(&[("name", "=?UTF-8?Q?Pr=C3=A9sentation?=.odp")]), "name").as_deref(),
+        Some("Présentation.odp")
+    );
     assert_eq!(param_rfc2231(&p(&[("names", "x"), ("charset", "y")]), "name"), None);
     assert_eq!(param_rfc2231(&p(&[("name*", "bad-no-quotes%41")]), "name").as_deref(), Some("bad-no-quotesA"));
 }

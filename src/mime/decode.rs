@@ -128,8 +128,28 @@ oslash ugrave uacute ucirc uuml yacute thorn yuml";
 
 /// Elements whose edges separate words when rendered.
 const BLOCK_TAGS: [&str; 22] = [
-    "p", "br", "div", "td", "th", "tr", "li", "ul", "ol", "h1", "h2", "h3", "h4", "h5", "h6", "table", "blockquote",
-    "hr", "title", "pre", "dd", "dt",
+    "p",
+    "br",
+    "div",
+    "td",
+    "th",
+    "tr",
+    "li",
+    "ul",
+    "ol",
+    "h1",
+    "h2",
+    "h3",
+    "h4",
+    "h5",
+    "h6",
+    "table",
+    "blockquote",
+    "hr",
+    "title",
+    "pre",
+    "dd",
+    "dt",
 ];
 
 /// Where [`HtmlText`] is.

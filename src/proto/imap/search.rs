@@ -27,7 +27,7 @@ const SCAN_CHUNK: usize = 16 * 1024;
 pub const SEARCH_HEADER_MAX: u64 = 64 * 1024;
 /// Message bytes read per [`SearchJob::step`] at most (besides the message count): a BODY
 /// search of big messages yields to other sessions about every few milliseconds.
-pub const SEARCH_STEP_BYTES: u64 = 2 * 1024 * 1024;
+pub const SEARCH_STEP_BYTES: u64 = 1024 * 1024;
 
 /// The charset names of [`crate::charset::NAMES`], for the response code literal.
 macro_rules! badcharset {
@@ -398,7 +398,8 @@ impl<'a> Candidate<'a> {
                 m.reset();
                 m.push(&name);
             }
-            let leaf = part.mime_type == "text" || (part.mime_type == "multipart" && mime.children(i as u32).next().is_none());
+            let leaf =
+                part.mime_type == "text" || (part.mime_type == "multipart" && mime.children(i as u32).next().is_none());
             if leaf && !m.found() {
                 m.reset();
                 self.scan_body(part, m, store)?;

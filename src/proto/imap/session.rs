@@ -355,7 +355,10 @@ impl Session {
                     self.raw(bytes);
                 }
                 match job.done {
-                    None if self.selected.is_some() => self.pending = Pending::Search { tag, job },
+                    None if self.selected.is_some() => {
+                        self.pending = Pending::Search { tag, job };
+                        self.out.push_back(Event::Yield);
+                    }
                     Some(Err(e)) => self.tagged(&tag, store_error(e, false)),
                     _ => self.tagged(&tag, "OK SEARCH completed"),
                 }

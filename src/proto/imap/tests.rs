@@ -64,6 +64,7 @@ impl H {
         while let Some(ev) = self.s.poll(self.now, &mut self.store) {
             match ev {
                 Event::Reply(b) => out.extend_from_slice(&b),
+                Event::Yield => {}
                 Event::Close => self.closed = true,
                 Event::StartTls => {
                     self.events.push("StartTls".into());
