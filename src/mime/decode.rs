@@ -67,7 +67,7 @@ impl Base64Decoder {
                     self.acc = (self.acc << 6) | u32::from(v);
                     self.sextets += 1;
                     if self.sextets == 4 {
-                        out.extend_from_slice(&self.acc.to_be_bytes()[1..]);
+                        out.extend_from_slice(self.acc.to_be_bytes().get(1..).unwrap_or_default());
                         (self.acc, self.sextets) = (0, 0);
                     }
                 }
