@@ -7,7 +7,10 @@
 //! macintosh. The single-byte tables are hand-sized: 128 UTF-16 code units each (256 bytes)
 //! in `tables.rs`, generated from Python's codecs by `scripts/gen-charset-tables.py`;
 //! ISO-8859-1 needs none (it is the first 256 code points). Simple case folding is 202
-//! runs of 12 bytes. [`Decoder`] converts a stream in chunks of any size.
+//! runs of 12 bytes. [`Decoder`] converts a stream in chunks of any size. Measured in the
+//! x86_64 release binary (issue 19): 28 tables 7,168 B + folding runs 2,424 B; with the
+//! decoders of [`crate::mime::decode`] and the SEARCH changes the stripped binary grew
+//! by 30,976 B (2,345,520 → 2,376,496).
 //!
 //! [`words`] decodes RFC 2047 encoded words and RFC 2231 parameters; [`FoldMatcher`] finds a
 //! case-folded needle in a stream of text.
