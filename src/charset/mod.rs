@@ -210,24 +210,51 @@ pub fn fold(s: &str) -> String {
     s.chars().map(fold_char).collect()
 }
 
+/// `s` as [`FoldMatcher`] compares it: case-folded, each run of white space one space
+/// (a line break in the stored text is a space to the reader).
+pub fn normalize(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut space = false;
+    push_normalized(s, &mut out, &mut space);
+    out
+}
+
+/// Appends `s` normalized to `out`; `space` carries "the last character was white space".
+fn push_normalized(s: &str, out: &mut String, space: &mut bool) {
+    for c in s.chars() {
+        if c.is_whitespace() {
+            if !*space {
+                out.push(' ');
+            }
+            *space = true;
+        } else {
+            out.push(fold_char(c));
+            *space = false;
+        }
+    }
+}
+
 /// Streaming case-insensitive substring search: feed text with [`FoldMatcher::push`]; a
-/// match may span pushes (the last `needle chars - 1` folded characters are kept).
+/// match may span pushes (the last `needle chars - 1` normalized characters are kept).
+/// Needle and text are compared [`normalize`]d.
 #[derive(Debug)]
 pub struct FoldMatcher {
     finder: memchr::memmem::Finder<'static>,
     keep: usize,
-    /// Folded text: the kept tail of the previous pushes, then the current push.
+    /// Normalized text: the kept tail of the previous pushes, then the current push.
     hay: String,
+    /// The last character pushed was white space.
+    space: bool,
     found: bool,
 }
 
 impl FoldMatcher {
     /// A matcher for `needle` (folded here); an empty needle matches everything.
     pub fn new(needle: &str) -> FoldMatcher {
-        let folded = fold(needle);
+        let folded = normalize(needle);
         let keep = folded.chars().count().saturating_sub(1);
         let finder = memchr::memmem::Finder::new(folded.as_bytes()).into_owned();
-        FoldMatcher { finder, keep, hay: String::new(), found: folded.is_empty() }
+        FoldMatcher { finder, keep, hay: String::new(), space: false, found: folded.is_empty() }
     }
 
     /// Feeds text; returns whether the needle has been seen so far.
@@ -235,7 +262,7 @@ impl FoldMatcher {
         if self.found {
             return true;
         }
-        self.hay.extend(text.chars().map(fold_char));
+        push_normalized(text, &mut self.hay, &mut self.space);
         self.found = self.finder.find(self.hay.as_bytes()).is_some();
         let cut = self.hay.char_indices().rev().nth(self.keep.saturating_sub(1)).map_or(0, |(i, _)| i);
         let cut = if self.keep == 0 { self.hay.len() } else { cut };
@@ -246,6 +273,7 @@ impl FoldMatcher {
     /// Forgets the kept tail, so text after this does not join text before (a new part).
     pub fn reset(&mut self) {
         self.hay.clear();
+        self.space = false;
     }
 
     pub fn found(&self) -> bool {

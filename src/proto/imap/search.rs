@@ -1,7 +1,8 @@
 //! SEARCH (RFC 3501 §6.4.4, §9 `search-key`; RFC 7162 §3.1.5 MODSEQ): parsing with a depth cap on parentheses,
 //! NOT and OR (BAD-INPUTS 31), and evaluation against one message. Text keys match
 //! substrings by Unicode simple case folding (RFC 5051 `i;unicode-casemap`) in the text a
-//! person sees: header keys with RFC 2047 words decoded; BODY and TEXT in each text part
+//! person sees: header keys with RFC 2047 words decoded; BODY and TEXT (white space runs
+//! and line breaks compared as one space) in each text part
 //! decoded (base64 / quoted-printable, charset, HTML as text, [`crate::mime::decode`]) and
 //! in attachments' file names (RFC 2231), streamed through [`Mailstore::read`] in bounded
 //! chunks with a matcher that carries state across them (BAD-INPUTS 92, 93). `CHARSET`
