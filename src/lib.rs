@@ -15,6 +15,7 @@
 #![deny(unsafe_code)]
 
 pub mod auth;
+pub mod charset;
 pub mod cli;
 pub mod config;
 pub mod datetime;

@@ -15,6 +15,7 @@
 
 use serde::{Deserialize, Serialize};
 
+pub mod decode;
 mod meta;
 pub use meta::META_EXT_FIELDS;
 

@@ -82,6 +82,7 @@ impl Driver<'_> {
         let srv = self.srv;
         match ev {
             Event::Reply(b) => self.reply(b, conn).await?,
+            Event::Yield => smol::future::yield_now().await,
             Event::StartTls => {
                 let (version, cipher) = conn.start_tls(srv, &mut self.out, pending, "STARTTLS").await?;
                 log("imap", &self.peer, &format!("STARTTLS {version} {cipher}"));

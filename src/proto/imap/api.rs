@@ -299,6 +299,8 @@ pub struct FlagUpdate {
 pub enum Event {
     /// Bytes to write to the client (at most about [`super::OUTPUT_CHUNK`] each).
     Reply(Vec<u8>),
+    /// A long command (SEARCH) paused between steps: let other sessions run, then poll again.
+    Yield,
     /// Flush replies, discard unread plaintext, run the TLS handshake, call `tls_started`.
     StartTls,
     /// Throttle, verify, then `auth_result` (as POP3; `InUse` is treated as `Unavailable`).

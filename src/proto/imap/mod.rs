@@ -21,6 +21,7 @@
 //!     while let Some(event) = s.poll(now_ms, &mut store) {  // store: &mut dyn Mailstore
 //!         match event {
 //!             Event::Reply(bytes) => write_all(bytes).await,   // poll again only once written
+//!             Event::Yield => yield_now().await,              // between steps of a SEARCH
 //!             Event::StartTls => { flush; drop unread plaintext; handshake; s.tls_started() }
 //!             Event::CheckCredentials { user, pass } => {
 //!                 // Throttle::check, Verifier::check off the executor, then
@@ -114,6 +115,8 @@ mod tests_bad;
 mod tests_condstore;
 #[cfg(test)]
 mod tests_parser;
+#[cfg(test)]
+mod tests_search;
 pub mod types;
 mod view;
 

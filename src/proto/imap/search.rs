@@ -1,7 +1,12 @@
 //! SEARCH (RFC 3501 §6.4.4, §9 `search-key`; RFC 7162 §3.1.5 MODSEQ): parsing with a depth cap on parentheses,
-//! NOT and OR (BAD-INPUTS 31), and evaluation against one message. Text keys are
-//! case-insensitive ASCII substring matches (§6.4.4: "case-insensitive"); BODY and TEXT
-//! stream the message through [`Mailstore::read`] in bounded chunks.
+//! NOT and OR (BAD-INPUTS 31), and evaluation against one message. Text keys match
+//! substrings by Unicode simple case folding (RFC 5051 `i;unicode-casemap`) in the text a
+//! person sees: header keys with RFC 2047 words decoded; BODY and TEXT (white space runs
+//! and line breaks compared as one space) in each text part
+//! decoded (base64 / quoted-printable, charset, HTML as text, [`crate::mime::decode`]) and
+//! in attachments' file names (RFC 2231), streamed through [`Mailstore::read`] in bounded
+//! chunks with a matcher that carries state across them (BAD-INPUTS 92, 93). `CHARSET`
+//! accepts the charsets of [`crate::charset`] (RFC 3501 §6.4.4).
 
 use std::io::Write as _;
 
@@ -9,7 +14,9 @@ use super::api::{flag, Mailstore, MsgMeta, StoreError};
 use super::reader::{date, Bad, P, R};
 use super::types::SequenceSet;
 use super::view::{MetaCursor, Selected};
-use crate::mime::{fields, MimeSummary, SEARCH_FIELDS};
+use crate::charset::{self, decode_rfc2047, param_rfc2231, Charset, FoldMatcher};
+use crate::mime::decode::TextStream;
+use crate::mime::{fields, MimeSummary, Part, SEARCH_FIELDS};
 
 /// Nesting of `(`, NOT and OR in one search program.
 pub const SEARCH_DEPTH_MAX: usize = 32;
@@ -17,8 +24,23 @@ pub const SEARCH_DEPTH_MAX: usize = 32;
 pub const SEARCH_KEYS_MAX: usize = 256;
 /// Bytes read per step when scanning bodies.
 const SCAN_CHUNK: usize = 16 * 1024;
-/// Header bytes read for HEADER keys.
+/// Header bytes read for HEADER keys (and per header block for TEXT).
 pub const SEARCH_HEADER_MAX: u64 = 64 * 1024;
+/// Message bytes read per [`SearchJob::step`] at most (besides the message count): a BODY
+/// search of big messages yields to other sessions about every few milliseconds.
+pub const SEARCH_STEP_BYTES: u64 = 1024 * 1024;
+
+/// The charset names of [`crate::charset::NAMES`], for the response code literal.
+macro_rules! badcharset {
+    () => {
+        "[BADCHARSET (UTF-8 US-ASCII ISO-8859-1 ISO-8859-2 ISO-8859-3 ISO-8859-4 ISO-8859-5 ISO-8859-6 \
+ISO-8859-7 ISO-8859-8 ISO-8859-9 ISO-8859-10 ISO-8859-11 ISO-8859-13 ISO-8859-14 ISO-8859-15 ISO-8859-16 \
+windows-874 windows-1250 windows-1251 windows-1252 windows-1253 windows-1254 windows-1255 windows-1256 \
+windows-1257 windows-1258 KOI8-R KOI8-U IBM866 macintosh)] Unsupported charset"
+    };
+}
+/// The `NO` text of `SEARCH CHARSET` with an unknown charset (RFC 3501 §6.4.4).
+pub const BADCHARSET: &str = badcharset!();
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum DateKey {
@@ -93,17 +115,16 @@ impl SearchKey {
 
 /// `[SP "CHARSET" SP astring] 1*(SP search-key)` after "SEARCH SP" (RFC 3501 §9 `search`).
 pub fn search_program(p: &mut P) -> R<SearchKey> {
+    let mut cs = Charset::Utf8;
     if p.keyword("CHARSET") {
         p.sp()?;
-        let cs = p.astring()?.to_ascii_uppercase();
-        if cs != b"UTF-8" && cs != b"US-ASCII" {
-            return Err(Bad("[BADCHARSET (UTF-8 US-ASCII)] Unsupported charset"));
-        }
+        let name = p.astring()?;
+        cs = std::str::from_utf8(&name).ok().and_then(Charset::lookup).ok_or(Bad(BADCHARSET))?;
         p.sp()?;
     }
-    let mut keys = vec![search_key(p, 0)?];
+    let mut keys = vec![search_key(p, 0, cs)?];
     while p.eat(b' ') {
-        keys.push(search_key(p, 0)?);
+        keys.push(search_key(p, 0, cs)?);
         if keys.len() > SEARCH_KEYS_MAX {
             return Err(Bad("Too many search keys"));
         }
@@ -111,13 +132,21 @@ pub fn search_program(p: &mut P) -> R<SearchKey> {
     Ok(SearchKey::And(keys))
 }
 
+/// A search string in the program's charset, as UTF-8.
+fn text_in(p: &mut P, cs: Charset) -> R<String> {
+    match cs {
+        Charset::Utf8 => p.text(),
+        _ => Ok(charset::decode(cs, &p.astring()?)),
+    }
+}
+
 /// RFC 3501 §9 `search-key`.
-fn search_key(p: &mut P, depth: usize) -> R<SearchKey> {
+fn search_key(p: &mut P, depth: usize, cs: Charset) -> R<SearchKey> {
     if depth > SEARCH_DEPTH_MAX {
         return Err(Bad("Search nesting too deep"));
     }
     match p.peek() {
-        Some(b'(') => return paren_keys(p, depth),
+        Some(b'(') => return paren_keys(p, depth, cs),
         Some(b'*' | b'0'..=b'9') => return Ok(SearchKey::Seq(p.sequence_set()?)),
         _ => {}
     }
@@ -151,17 +180,17 @@ fn search_key(p: &mut P, depth: usize) -> R<SearchKey> {
         }
         b"FROM" | b"TO" | b"CC" | b"BCC" | b"SUBJECT" => {
             p.sp()?;
-            Ok(SearchKey::Header(String::from_utf8_lossy(&name).into_owned(), p.text()?))
+            Ok(SearchKey::Header(String::from_utf8_lossy(&name).into_owned(), text_in(p, cs)?))
         }
         b"HEADER" => {
             p.sp()?;
             let field = p.text()?;
             p.sp()?;
-            Ok(SearchKey::Header(field, p.text()?))
+            Ok(SearchKey::Header(field, text_in(p, cs)?))
         }
         b"BODY" | b"TEXT" => {
             p.sp()?;
-            let s = p.text()?;
+            let s = text_in(p, cs)?;
             Ok(if name.as_slice() == b"BODY" { SearchKey::Body(s) } else { SearchKey::Text(s) })
         }
         b"UID" => {
@@ -171,13 +200,13 @@ fn search_key(p: &mut P, depth: usize) -> R<SearchKey> {
         b"MODSEQ" => modseq_key(p),
         b"NOT" => {
             p.sp()?;
-            Ok(SearchKey::Not(Box::new(search_key(p, depth + 1)?)))
+            Ok(SearchKey::Not(Box::new(search_key(p, depth + 1, cs)?)))
         }
         b"OR" => {
             p.sp()?;
-            let a = search_key(p, depth + 1)?;
+            let a = search_key(p, depth + 1, cs)?;
             p.sp()?;
-            let b = search_key(p, depth + 1)?;
+            let b = search_key(p, depth + 1, cs)?;
             Ok(SearchKey::Or(Box::new(a), Box::new(b)))
         }
         _ => Err(Bad("Unknown search key")),
@@ -202,11 +231,11 @@ fn modseq_key(p: &mut P) -> R<SearchKey> {
     Ok(SearchKey::Modseq(p.mod_sequence()?))
 }
 
-fn paren_keys(p: &mut P, depth: usize) -> R<SearchKey> {
+fn paren_keys(p: &mut P, depth: usize, cs: Charset) -> R<SearchKey> {
     p.expect(b'(')?;
-    let mut keys = vec![search_key(p, depth + 1)?];
+    let mut keys = vec![search_key(p, depth + 1, cs)?];
     while p.eat(b' ') {
-        keys.push(search_key(p, depth + 1)?);
+        keys.push(search_key(p, depth + 1, cs)?);
         if keys.len() > SEARCH_KEYS_MAX {
             return Err(Bad("Too many search keys"));
         }
@@ -243,6 +272,8 @@ pub struct Candidate<'a> {
     /// [`MimeSummary::header_fields`], fetched alone when the summary is not needed.
     fields: Option<Option<Vec<(String, String)>>>,
     header: Option<Vec<u8>>,
+    /// Message bytes read by BODY/TEXT so far (the step budget, [`SEARCH_STEP_BYTES`]).
+    pub scanned: u64,
 }
 
 impl<'a> Candidate<'a> {
@@ -257,6 +288,7 @@ impl<'a> Candidate<'a> {
             mime: None,
             fields: None,
             header: None,
+            scanned: 0,
         }
     }
 
@@ -332,143 +364,100 @@ impl<'a> Candidate<'a> {
         Ok(field_match(&fields(self.header.as_deref().unwrap_or(&[])), field, value))
     }
 
-    /// Substring scan of the body (`body_only`) or the whole message, chunk by chunk with
-    /// an overlap so matches across chunk edges are found.
+    /// BODY (`body_only`) or TEXT: the decoded text of the message (see the module doc).
     fn scan(&mut self, needle: &str, body_only: bool, store: &mut dyn Mailstore) -> Result<bool, StoreError> {
-        let needle = needle.to_ascii_lowercase().into_bytes();
-        let start = match body_only {
-            true => self.mime(store)?.parts.first().map_or(0, |p| p.body_offset),
-            false => 0,
-        };
-        let mut finder = Finder { needle: &needle, tail: Vec::new() };
-        let mut buf = vec![0u8; SCAN_CHUNK];
-        let mut off = start;
-        loop {
-            let n = store.read(self.folder, self.meta.uid, off, &mut buf)?;
-            if n == 0 {
-                return Ok(needle.is_empty());
+        let mut m = FoldMatcher::new(needle);
+        if m.found() {
+            return Ok(true);
+        }
+        self.mime(store)?;
+        let mime = self.mime.take().unwrap_or_default();
+        let found = self.scan_parts(&mime, &mut m, body_only, store);
+        self.mime = Some(mime);
+        found
+    }
+
+    fn scan_parts(
+        &mut self,
+        mime: &MimeSummary,
+        m: &mut FoldMatcher,
+        body_only: bool,
+        store: &mut dyn Mailstore,
+    ) -> Result<bool, StoreError> {
+        for (i, part) in mime.parts.iter().enumerate() {
+            // Header blocks: the root's for TEXT, an encapsulated message's always.
+            let root = i == 0;
+            let nested = part.parent.and_then(|q| mime.part(q)).is_some_and(|q| q.mime_type == "message");
+            if (root && !body_only) || (!root && nested) {
+                let len = part.header_len.min(SEARCH_HEADER_MAX);
+                let header = read_range(store, self.folder, self.meta.uid, part.header_offset, len)?;
+                self.scanned += len;
+                m.reset();
+                m.push(&decode_rfc2047(&header));
             }
-            if finder.push(buf.get(..n).unwrap_or(&[])) {
+            if let Some(name) = file_name(part) {
+                m.reset();
+                m.push(&name);
+            }
+            let leaf =
+                part.mime_type == "text" || (part.mime_type == "multipart" && mime.children(i as u32).next().is_none());
+            if leaf && !m.found() {
+                m.reset();
+                self.scan_body(part, m, store)?;
+            }
+            if m.found() {
                 return Ok(true);
             }
-            off += n as u64;
         }
+        Ok(false)
+    }
+
+    /// Streams one text part's body through its decoders into `m`, [`SCAN_CHUNK`] at a time.
+    fn scan_body(&mut self, part: &Part, m: &mut FoldMatcher, store: &mut dyn Mailstore) -> Result<(), StoreError> {
+        let mut text = TextStream::for_part(part);
+        let mut buf = vec![0u8; SCAN_CHUNK];
+        let (mut off, end) = (part.body_offset, part.body_offset.saturating_add(part.body_len));
+        while off < end {
+            let want = usize::try_from(end - off).unwrap_or(SCAN_CHUNK).min(SCAN_CHUNK);
+            let n = store.read(self.folder, self.meta.uid, off, buf.get_mut(..want).unwrap_or_default())?;
+            if n == 0 {
+                break;
+            }
+            self.scanned += n as u64;
+            off += n as u64;
+            if m.push(text.push(buf.get(..n).unwrap_or_default())) {
+                return Ok(());
+            }
+        }
+        m.push(text.finish());
+        Ok(())
     }
 }
 
+/// An attachment's file name: Content-Disposition `filename` or Content-Type `name`
+/// (RFC 2183 §2.3, RFC 2046 §4.5.1), RFC 2231 / RFC 2047 decoded.
+fn file_name(part: &Part) -> Option<String> {
+    let disposition = part.disposition.as_ref().and_then(|(_, params)| param_rfc2231(params, "filename"));
+    disposition.or_else(|| param_rfc2231(&part.params, "name"))
+}
+
 /// Does an occurrence of `field` among `fields` contain `value` (RFC 3501 §6.4.4 HEADER,
-/// FROM, TO, CC, BCC, SUBJECT)?
+/// FROM, TO, CC, BCC, SUBJECT), compared by RFC 5051 simple case folding?
 fn field_match(fields: &[(String, String)], field: &str, value: &str) -> bool {
-    let needle = value.to_ascii_lowercase();
+    let needle = charset::fold(value);
+    let has = |s: &str| charset::fold(s).contains(&needle);
     // RFC 2047 encoded words are matched decoded as well, so `SEARCH CHARSET UTF-8
     // SUBJECT café` finds `Subject: =?UTF-8?Q?caf=C3=A9?=` (found by tests/imap_e2e.rs
     // imaplib_every_command: non-ASCII subjects were unsearchable).
     let is_address = ["from", "to", "cc", "bcc", "sender", "reply-to"].iter().any(|f| f.eq_ignore_ascii_case(field));
     fields.iter().any(|(n, v)| {
         n.eq_ignore_ascii_case(field)
-            && (v.to_ascii_lowercase().contains(&needle)
-                || decode_words(v).to_ascii_lowercase().contains(&needle)
+            && (has(v)
+                || has(&decode_rfc2047(v.as_bytes()))
                 // Addresses also match in their normalized form (comments, spaces and
                 // quoting removed), as the ENVELOPE shows them.
-                || (is_address
-                    && super::encode::parse_addresses(v)
-                        .iter()
-                        .any(|a| a.display().to_ascii_lowercase().contains(&needle))))
+                || (is_address && super::encode::parse_addresses(v).iter().any(|a| has(&a.display()))))
     })
-}
-
-/// RFC 2047 §4-§6: decodes `=?charset?B|Q?text?=` words (UTF-8, US-ASCII and ISO-8859-1 /
-/// Windows-1252 as Latin-1; other charsets and malformed words stay as they are) and drops
-/// the whitespace between adjacent encoded words (§6.2).
-pub fn decode_words(v: &str) -> String {
-    let mut out = String::with_capacity(v.len());
-    let mut rest = v;
-    let mut after_word = false;
-    while let Some(start) = rest.find("=?") {
-        let (before, word) = rest.split_at(start);
-        let decoded = word.get(2..).and_then(|w| {
-            let (charset, w) = w.split_once('?')?;
-            let (enc, w) = w.split_once('?')?;
-            let end = w.find("?=")?;
-            let text = w.get(..end)?;
-            let bytes = match enc {
-                "B" | "b" => crate::auth::base64::decode(text.as_bytes()).ok()?,
-                "Q" | "q" => q_decode(text.as_bytes()),
-                _ => return None,
-            };
-            let used = 2 + charset.len() + 1 + enc.len() + 1 + end + 2; // "=?cs?e?text?="
-            let charset = charset.split('*').next().unwrap_or("").to_ascii_lowercase();
-            let s = match charset.as_str() {
-                "utf-8" | "utf8" | "us-ascii" => String::from_utf8_lossy(&bytes).into_owned(),
-                "iso-8859-1" | "latin1" | "windows-1252" => bytes.iter().map(|&b| char::from(b)).collect(),
-                _ => return None,
-            };
-            Some((s, used))
-        });
-        match decoded {
-            Some((s, used)) => {
-                if !(after_word && before.trim().is_empty()) {
-                    out.push_str(before);
-                }
-                out.push_str(&s);
-                rest = word.get(used..).unwrap_or("");
-                after_word = true;
-            }
-            None => {
-                out.push_str(before);
-                out.push_str("=?");
-                rest = word.get(2..).unwrap_or("");
-                after_word = false;
-            }
-        }
-    }
-    out.push_str(rest);
-    out
-}
-
-/// RFC 2047 §4.2 "Q": `_` is a space, `=XX` a byte.
-fn q_decode(text: &[u8]) -> Vec<u8> {
-    let hex = |c: u8| char::from(c).to_digit(16);
-    let mut out = Vec::with_capacity(text.len());
-    let mut i = 0;
-    while let Some(&c) = text.get(i) {
-        match c {
-            b'_' => out.push(b' '),
-            b'=' => {
-                if let (Some(h), Some(l)) =
-                    (text.get(i + 1).and_then(|&c| hex(c)), text.get(i + 2).and_then(|&c| hex(c)))
-                {
-                    out.push((h * 16 + l) as u8);
-                    i += 2;
-                } else {
-                    out.push(b'=');
-                }
-            }
-            _ => out.push(c),
-        }
-        i += 1;
-    }
-    out
-}
-
-/// Case-insensitive streaming substring search keeping `needle.len() - 1` bytes of overlap.
-struct Finder<'a> {
-    needle: &'a [u8],
-    tail: Vec<u8>,
-}
-
-impl Finder<'_> {
-    fn push(&mut self, chunk: &[u8]) -> bool {
-        if self.needle.is_empty() {
-            return true;
-        }
-        self.tail.extend(chunk.iter().map(u8::to_ascii_lowercase));
-        let hit = memchr::memmem::find(&self.tail, self.needle).is_some();
-        let keep = self.needle.len() - 1;
-        let cut = self.tail.len().saturating_sub(keep);
-        self.tail.drain(..cut);
-        hit
-    }
 }
 
 /// Reads `len` bytes from `offset` (bounded by the callers' caps).
@@ -551,13 +540,16 @@ impl SearchJob {
         }
         let (count, max_uid) = (view.count(), view.max_uid());
         let stop = self.next.saturating_add(SEARCH_STEP);
-        while self.next <= count && self.next < stop && out.len() < super::OUTPUT_CHUNK {
+        let mut scanned = 0u64;
+        while self.next <= count && self.next < stop && out.len() < super::OUTPUT_CHUNK && scanned < SEARCH_STEP_BYTES {
             let seq = self.next;
             self.next += 1;
             // Gone from the store too (expunged elsewhere, compacted): matches nothing.
             let Some(m) = self.cursor.get(view, seq, store) else { continue };
             let mut c = Candidate::new(&view.name, seq, m, &view.keywords, (count, max_uid));
-            match c.matches(&self.key, store) {
+            let matched = c.matches(&self.key, store);
+            scanned += c.scanned;
+            match matched {
                 Ok(true) => {
                     let _ = write!(out, " {}", if self.uid { m.uid } else { seq });
                     self.top = self.top.max(m.modseq);

@@ -355,7 +355,10 @@ impl Session {
                     self.raw(bytes);
                 }
                 match job.done {
-                    None if self.selected.is_some() => self.pending = Pending::Search { tag, job },
+                    None if self.selected.is_some() => {
+                        self.pending = Pending::Search { tag, job };
+                        self.out.push_back(Event::Yield);
+                    }
                     Some(Err(e)) => self.tagged(&tag, store_error(e, false)),
                     _ => self.tagged(&tag, "OK SEARCH completed"),
                 }
@@ -443,8 +446,14 @@ impl Session {
         match command(line) {
             Err((tag, bad)) => {
                 let tag = tag.map_or_else(|| "*".to_owned(), |t| t.to_string());
-                self.raw(format!("{tag} BAD {}\r\n", bad.0).into_bytes());
-                self.count_error();
+                // RFC 3501 §6.4.4: an unknown SEARCH CHARSET is a NO with BADCHARSET.
+                match bad.0.starts_with("[BADCHARSET") {
+                    true => self.raw(format!("{tag} NO {}\r\n", bad.0).into_bytes()),
+                    false => {
+                        self.raw(format!("{tag} BAD {}\r\n", bad.0).into_bytes());
+                        self.count_error();
+                    }
+                }
             }
             Ok((tag, cmd)) if !allowed(self.state, &cmd) => {
                 self.tagged(&tag, "BAD Command not valid in this state");

@@ -64,6 +64,7 @@ impl H {
         while let Some(ev) = self.s.poll(self.now, &mut self.store) {
             match ev {
                 Event::Reply(b) => out.extend_from_slice(&b),
+                Event::Yield => {}
                 Event::Close => self.closed = true,
                 Event::StartTls => {
                     self.events.push("StartTls".into());
@@ -414,7 +415,7 @@ fn random_token_soup_never_panics_and_stays_bounded() {
 
 #[test]
 fn search_decodes_rfc2047_words() {
-    use super::search::decode_words;
+    let decode_words = |v: &str| crate::charset::decode_rfc2047(v.as_bytes());
     assert_eq!(decode_words("=?UTF-8?Q?caf=C3=A9?= mime"), "caf\u{e9} mime");
     assert_eq!(decode_words("=?utf-8?B?Y2Fmw6k=?= =?ISO-8859-1?Q?_d=E9j=E0?="), "caf\u{e9} d\u{e9}j\u{e0}");
     assert_eq!(decode_words("plain =?x-unknown?Q?a?= text"), "plain =?x-unknown?Q?a?= text");

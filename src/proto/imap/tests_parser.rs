@@ -80,7 +80,7 @@ fn parser_accepts_every_command_form() {
         "a FETCH 0 FLAGS",
         "a FETCH 1 (FLAGS",
         "a STORE 1 FLAGS (\\Bogus)",
-        "a SEARCH CHARSET KOI8-R ALL",
+        "a SEARCH CHARSET X-UNKNOWN-8 ALL",
         "a FETCH 1 BODY[MIME]",
         "a SELECT INBOX CONDSTORE",
         "+ NOOP",
