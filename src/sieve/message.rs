@@ -101,92 +101,31 @@ pub struct Envelope {
     pub zone_minutes: i32,
 }
 
-/// RFC 2045 §6.7/§6.8: quoted-printable and base64 undone; others as they are.
+/// RFC 2045 §6.7/§6.8: quoted-printable and base64 undone (the streaming decoders SEARCH
+/// uses, `mime::decode`); others as they are.
 fn transfer_decode(body: &[u8], encoding: &str) -> Vec<u8> {
+    use crate::mime::decode::{Base64Decoder, QpDecoder};
+    let mut out = Vec::with_capacity(body.len());
     match encoding.to_ascii_lowercase().as_str() {
         "base64" => {
-            let clean: Vec<u8> = body.iter().copied().filter(|b| !b.is_ascii_whitespace()).collect();
-            crate::auth::base64::decode(&clean).unwrap_or_else(|_| body.to_vec())
+            let mut d = Base64Decoder::default();
+            d.push(body, &mut out);
+            d.finish(&mut out);
         }
-        "quoted-printable" => qp_decode(body),
-        _ => body.to_vec(),
-    }
-}
-
-/// RFC 2045 §6.7 quoted-printable (soft line breaks removed).
-fn qp_decode(text: &[u8]) -> Vec<u8> {
-    let hex = |c: Option<&u8>| c.and_then(|&c| char::from(c).to_digit(16));
-    let mut out = Vec::with_capacity(text.len());
-    let mut i = 0;
-    while let Some(&c) = text.get(i) {
-        i += 1;
-        if c != b'=' {
-            out.push(c);
-            continue;
+        "quoted-printable" => {
+            let mut d = QpDecoder::default();
+            d.push(body, &mut out);
+            d.finish(&mut out);
         }
-        match (text.get(i), text.get(i + 1)) {
-            (Some(b'\r'), Some(b'\n')) => i += 2,
-            (Some(b'\n'), _) => i += 1,
-            _ => match (hex(text.get(i)), hex(text.get(i + 1))) {
-                (Some(h), Some(l)) => {
-                    out.push((h * 16 + l) as u8);
-                    i += 2;
-                }
-                _ => out.push(b'='),
-            },
-        }
+        _ => out.extend_from_slice(body),
     }
     out
 }
 
-/// RFC 2047 §4-§6: `=?charset?B|Q?text?=` words in UTF-8, US-ASCII or ISO-8859-1 decoded,
-/// whitespace between adjacent encoded words dropped (§6.2); anything else left as it is.
+/// RFC 2047 §4-§6 encoded words decoded in every charset `crate::charset` knows, whitespace
+/// between adjacent encoded words dropped (§6.2); anything else left as it is.
 pub fn decode_words(v: &str) -> String {
-    let mut out = String::with_capacity(v.len());
-    let mut rest = v;
-    let mut after_word = false;
-    while let Some(start) = rest.find("=?") {
-        let (before, word) = rest.split_at(start);
-        match encoded_word(word) {
-            Some((s, used)) => {
-                if !(after_word && before.trim().is_empty()) {
-                    out.push_str(before);
-                }
-                out.push_str(&s);
-                rest = word.get(used..).unwrap_or("");
-                after_word = true;
-            }
-            None => {
-                out.push_str(before);
-                out.push_str("=?");
-                rest = word.get(2..).unwrap_or("");
-                after_word = false;
-            }
-        }
-    }
-    out.push_str(rest);
-    out
-}
-
-/// One encoded word at the start of `word`: its text and the bytes it spans.
-fn encoded_word(word: &str) -> Option<(String, usize)> {
-    let w = word.get(2..)?;
-    let (charset, w) = w.split_once('?')?;
-    let (enc, w) = w.split_once('?')?;
-    let end = w.find("?=")?;
-    let text = w.get(..end)?;
-    let bytes = match enc {
-        "B" | "b" => crate::auth::base64::decode(text.as_bytes()).ok()?,
-        "Q" | "q" => qp_decode(text.replace('_', " ").as_bytes()),
-        _ => return None,
-    };
-    let used = 2 + charset.len() + 1 + enc.len() + 1 + end + 2;
-    let s = match charset.split('*').next().unwrap_or("").to_ascii_lowercase().as_str() {
-        "utf-8" | "utf8" | "us-ascii" => String::from_utf8_lossy(&bytes).into_owned(),
-        "iso-8859-1" | "latin1" | "windows-1252" => bytes.iter().map(|&b| char::from(b)).collect(),
-        _ => return None,
-    };
-    Some((s, used))
+    crate::charset::decode_rfc2047(v.as_bytes())
 }
 
 /// RFC 5322 §3.4: the addr-specs of an address list (display names, comments and group
