@@ -108,6 +108,14 @@ pub(super) fn validate(o: &Outbound, file: &str) -> Result<(), ConfigError> {
 }
 
 impl Outbound {
+    /// The one DNS server the queue and the inbound checks ask: `resolver`, else the first
+    /// nameserver of /etc/resolv.conf.
+    pub fn dns_server(&self) -> std::net::SocketAddr {
+        self.resolver.unwrap_or_else(|| {
+            crate::dns::nameserver_from_resolv_conf(&std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default())
+        })
+    }
+
     /// The relay password: the file's first line, refused unless mode 0600 or stricter
     /// (a secret readable by others is a configuration error, like ssh's keys).
     pub fn relay_password(&self) -> Result<Option<String>, ConfigError> {

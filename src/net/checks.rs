@@ -34,12 +34,9 @@ impl Checks {
     /// The resolver of `[outbound] resolver` (the one key naming the DNS server) and the
     /// greylist state of the data directory.
     pub fn new(cfg: &crate::config::Config) -> Checks {
-        let ns = cfg.outbound.resolver.unwrap_or_else(|| {
-            crate::dns::nameserver_from_resolv_conf(&std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default())
-        });
         let greylist_path = cfg.data_dir.join(greylist::FILE_NAME);
         Checks {
-            resolver: StubResolver::new(ns),
+            resolver: StubResolver::new(cfg.outbound.dns_server()),
             greylist: std::cell::RefCell::new(greylist::load(&greylist_path)),
             greylist_path,
             // The first change after a start is saved at once; then one save per interval.

@@ -642,9 +642,7 @@ fn outbound_writer(cfg: &Config) -> io::Result<Writer> {
 fn start_outbound(ex: &Rc<LocalExecutor<'static>>, cfg: Arc<Config>, inbox: Writer, queue: Writer) -> io::Result<()> {
     // A relay password readable by others refuses the start (like ssh's keys).
     let password = cfg.outbound.relay_password().map_err(|e| io::Error::other(e.0))?;
-    let ns = cfg.outbound.resolver.unwrap_or_else(|| {
-        crate::dns::nameserver_from_resolv_conf(&std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default())
-    });
+    let ns = cfg.outbound.dns_server();
     let transport = outbound_client::ClientTransport::new(&cfg, password);
     outbound::start(ex, cfg, inbox, queue, transport, dns::StubResolver::new(ns))
 }

@@ -353,8 +353,12 @@ async fn store_local(
 
 /// The delivery step's decision (`crate::delivery`) with this server's folders.
 fn delivery_target(srv: &Server, details: &[Option<String>], junk: bool) -> crate::delivery::Target {
-    let junk_folder =
-        srv.store.special_use().into_iter().find(|(a, _)| a == "\\Junk").map_or_else(|| "Junk".to_owned(), |(_, n)| n);
+    // The special-use file is read only for a junk verdict, not for every message.
+    let junk_folder = if junk {
+        srv.store.special_use().into_iter().find(|(a, _)| a == "\\Junk").map_or_else(|| "Junk".to_owned(), |(_, n)| n)
+    } else {
+        String::new()
+    };
     // A folder name from the network is validated and encoded by `folder_path` before any
     // file system look-up (store::canonical, store::file_stem).
     let exists = |n: &str| srv.store.folder_path(n).is_ok_and(|p| p.is_file());
