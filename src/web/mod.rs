@@ -6,6 +6,7 @@
 
 pub mod autoconfig;
 pub mod autodiscover;
+pub mod challenge;
 pub mod zone;
 
 use std::net::SocketAddr;
