@@ -28,6 +28,7 @@ pub mod format;
 pub mod index;
 pub mod metacache;
 pub mod state;
+pub mod vacation;
 pub mod writer;
 
 use std::fmt;
