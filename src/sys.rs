@@ -158,3 +158,17 @@ fn set_buffer(sock: &impl std::os::fd::AsRawFd, which: libc::c_int, bytes: i32) 
     }
     Ok(())
 }
+
+/// The local time zone's offset from UTC at `unix` seconds, in minutes east (TZ or
+/// /etc/localtime, as the C library reads them); 0 when unknown.
+pub fn local_offset_minutes(unix: i64) -> i32 {
+    let t: libc::time_t = unix as libc::time_t;
+    // SAFETY: `tm` is plain data filled by localtime_r; both pointers are valid for the call.
+    let mut tm: libc::tm = unsafe { std::mem::zeroed() };
+    let ok = unsafe { !libc::localtime_r(&t, &mut tm).is_null() };
+    if ok {
+        (tm.tm_gmtoff / 60) as i32
+    } else {
+        0
+    }
+}

@@ -13,6 +13,8 @@ pub mod exit {
     pub const DATAERR: i32 = 65;
     pub const SOFTWARE: i32 = 70;
     pub const CANTCREAT: i32 = 73;
+    /// Permission denied: a Sieve `reject` (dovecot-lda -e).
+    pub const NOPERM: i32 = 77;
     pub const TEMPFAIL: i32 = 75;
     pub const CONFIG: i32 = 78;
 }
@@ -194,6 +196,20 @@ impl Spool {
         self.crc = Crc(!crc);
         self.len += data.len() as u64;
         Ok(())
+    }
+
+    /// A copy of the content in a new spool (one message stored in two places).
+    pub fn duplicate(&mut self, dir: &Path, mem_limit: usize) -> io::Result<Spool> {
+        let mut to = Spool::new(dir, mem_limit);
+        let mut r = self.reader()?;
+        let mut buf = vec![0u8; 64 * 1024];
+        loop {
+            let n = r.read(&mut buf)?;
+            if n == 0 {
+                return Ok(to);
+            }
+            to.write(buf.get(..n).unwrap_or(&[]))?;
+        }
     }
 
     pub fn len(&self) -> u64 {

@@ -4,6 +4,7 @@
 use std::io::{self, Read};
 
 use crate::config::Config;
+use crate::net::deliver::{Arrival, Ctx, Delivered};
 use crate::store::{self, ErrorKind, Folder, NewMessage, Store};
 use crate::util::{exit, Spool};
 
@@ -177,30 +178,68 @@ pub(super) fn deliver(c: &Config, s: &Store, a: &DeliverArgs) -> i32 {
         eprintln!("letterbox: message larger than the limit of {} bytes", c.limits.message_size);
         return exit::CANTCREAT;
     }
-    let msg = NewMessage {
-        body: spool,
-        date: crate::util::unix_now(),
-        flags: 0,
-        keywords: Vec::new(),
-        // Issue 13: the structure parsed while reading stdin is kept, not thrown away.
-        meta: mime.finish_meta(),
-        attrs: 0,
+    if !a.folder.eq_ignore_ascii_case(store::INBOX) {
+        // An explicit folder is the operator's choice: stored there, no rules.
+        return deliver_to_folder(s, &a.folder, spool, mime.finish_meta());
+    }
+    let arrival = Arrival {
+        spool,
+        summary: Some(mime.finish()),
+        from: a.from.clone().unwrap_or_default(),
+        rcpts: vec![c.owner_address()],
+        details: vec![None],
+        junk: false,
     };
-    match open_or_create(s, &a.folder, true).and_then(|mut f| f.append(&mut [msg])) {
-        Ok(uids) => {
-            eprintln!("letterbox: delivered to {} as UID {}", a.folder, uids.first().copied().unwrap_or(0));
+    match through_delivery_step(c, s, arrival) {
+        Ok(Delivered::Stored { folder, uid }) => {
+            eprintln!("letterbox: delivered to {folder} as UID {uid}");
             exit::OK
         }
-        Err(e) => {
-            eprintln!("letterbox: delivery failed: {e}");
-            if e.is_temporary() {
-                exit::TEMPFAIL
-            } else if e.kind == ErrorKind::TooBig {
-                exit::CANTCREAT
-            } else {
-                exit::SOFTWARE
-            }
+        Ok(Delivered::Elsewhere) => {
+            eprintln!("letterbox: not stored here (the Sieve script discarded or redirected it)");
+            exit::OK
         }
+        // dovecot-lda -e: a rejection is the caller's to bounce (sysexits NOPERM).
+        Ok(Delivered::Rejected(reason)) => {
+            eprintln!("letterbox: rejected: {reason}");
+            exit::NOPERM
+        }
+        Err(e) => store_failed(&e),
+    }
+}
+
+/// The delivery step (`net::deliver`: the owner's Sieve script, then the folders) from
+/// the shell: the store's writer and the queue's in threads of their own, as in `serve`.
+pub(super) fn through_delivery_step(c: &Config, s: &Store, a: Arrival) -> store::Result<Delivered> {
+    let inbox = crate::store::writer::Writer::spawn(Store::open(&c.data_dir)?)?;
+    #[cfg(feature = "outbound")]
+    let queue = Some(crate::store::writer::Writer::spawn(crate::outbound::queue::open(&c.data_dir)?)?);
+    #[cfg(not(feature = "outbound"))]
+    let queue = None;
+    let ctx = Ctx { cfg: c, store: s, inbox: &inbox, queue: queue.as_ref() };
+    let mut log = |l: &str| eprintln!("letterbox: {l}");
+    smol::block_on(crate::net::deliver::deliver(&ctx, a, &mut log))
+}
+
+fn deliver_to_folder(s: &Store, folder: &str, spool: Spool, meta: Vec<u8>) -> i32 {
+    let msg = NewMessage { body: spool, date: crate::util::unix_now(), flags: 0, keywords: Vec::new(), meta, attrs: 0 };
+    match open_or_create(s, folder, true).and_then(|mut f| f.append(&mut [msg])) {
+        Ok(uids) => {
+            eprintln!("letterbox: delivered to {folder} as UID {}", uids.first().copied().unwrap_or(0));
+            exit::OK
+        }
+        Err(e) => store_failed(&e),
+    }
+}
+
+fn store_failed(e: &store::Error) -> i32 {
+    eprintln!("letterbox: delivery failed: {e}");
+    if e.is_temporary() {
+        exit::TEMPFAIL
+    } else if e.kind == ErrorKind::TooBig {
+        exit::CANTCREAT
+    } else {
+        exit::SOFTWARE
     }
 }
 

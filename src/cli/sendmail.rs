@@ -10,10 +10,11 @@ use std::io::{self, Read};
 
 use crate::config::Config;
 use crate::outbound::{self, queue, QueuedEnvelope};
-use crate::store::{NewMessage, Store, INBOX};
+use crate::store::Store;
 use crate::util::{exit, Spool};
 
-use super::deliver::{open_or_create, read_message, NotMessage, MAX_HEADER};
+use super::deliver::{read_message, through_delivery_step, NotMessage, MAX_HEADER};
+use crate::net::deliver::{Arrival, Delivered};
 
 /// Parsed command line.
 #[derive(Debug, Default, PartialEq, Eq)]
@@ -314,19 +315,24 @@ pub fn sendmail(c: &Config, s: &Store, a: &SendmailArgs) -> i32 {
         }
     }
     if !local.is_empty() {
-        let msg = NewMessage {
-            body: spool,
-            date: crate::util::unix_now(),
-            flags: 0,
-            keywords: Vec::new(),
-            meta: Vec::new(),
-            attrs: 0,
-        };
-        if let Err(e) = open_or_create(s, INBOX, true).and_then(|mut f| f.append(&mut [msg])) {
-            return fail(if e.is_temporary() { exit::TEMPFAIL } else { exit::CANTCREAT }, &format!("storing: {e}"));
+        // The one delivery step (the owner's Sieve script, then the folders).
+        let details = local.iter().map(|r| detail_of(r)).collect();
+        let arrival = Arrival { spool, summary: None, from: from.clone(), rcpts: local, details, junk: false };
+        match through_delivery_step(c, s, arrival) {
+            Ok(Delivered::Rejected(reason)) => return fail(exit::NOPERM, &format!("rejected: {reason}")),
+            Ok(_) => {}
+            Err(e) => {
+                return fail(if e.is_temporary() { exit::TEMPFAIL } else { exit::CANTCREAT }, &format!("storing: {e}"))
+            }
         }
     }
     exit::OK
+}
+
+/// RFC 5233 `user+detail@domain`: the detail, if any.
+fn detail_of(addr: &str) -> Option<String> {
+    let local = addr.rsplit_once('@').map_or(addr, |(l, _)| l);
+    local.split_once('+').map(|(_, d)| d.to_owned()).filter(|d| !d.is_empty())
 }
 
 /// Appends the queue records (one lock, one sync).

@@ -29,6 +29,10 @@ use crate::store::INBOX;
 const SYSTEM_FLAGS: [(&str, u32); 5] =
     [("\\seen", 1), ("\\answered", 1 << 1), ("\\flagged", 1 << 2), ("\\deleted", 1 << 3), ("\\draft", 1 << 4)];
 
+/// The field a redirected copy carries (Pigeonhole's name, so loops through a Dovecot
+/// server are caught too; the interpreter drops a redirect to an address it names).
+pub const REDIRECTED_FROM: &str = "X-Sieve-Redirected-From";
+
 /// The keyword a junk verdict sets (Thunderbird, Apple Mail and K-9 read it).
 pub const JUNK_KEYWORD: &str = "$Junk";
 
@@ -167,9 +171,7 @@ fn add_store(p: &mut Plan, mut t: Target, flags: &[String]) {
 
 /// RFC 3501 `flag-keyword = atom`: no specials, controls or spaces.
 fn valid_keyword(k: &str) -> bool {
-    !k.is_empty()
-        && k.len() <= 64
-        && k.bytes().all(|b| b.is_ascii_graphic() && !b"(){%*\"]\\".contains(&b))
+    !k.is_empty() && k.len() <= 64 && k.bytes().all(|b| b.is_ascii_graphic() && !b"(){%*\"]\\".contains(&b))
 }
 
 #[cfg(test)]
@@ -208,7 +210,8 @@ mod tests {
         let limits = crate::sieve::Limits::default();
         let s = crate::sieve::parse(script.as_bytes(), &limits).expect("script parses");
         let msg = crate::sieve::MessageView::parse(b"From: a@b.example\r\nSubject: hi\r\n\r\nbody\r\n");
-        let env = crate::sieve::Envelope { from: "a@b.example".into(), to: "me@x.example".into(), ..Default::default() };
+        let env =
+            crate::sieve::Envelope { from: "a@b.example".into(), to: "me@x.example".into(), ..Default::default() };
         plan(&f, &crate::sieve::run(&s, &msg, &env, &limits, 0))
     }
 

@@ -133,7 +133,8 @@ mod tests {
         let orig = MessageView::parse(
             b"From: a@b.example\r\nSubject: =?iso-8859-1?q?Gr=FC=DFe?=\r\nMessage-ID: <1@b.example>\r\n\r\nhi\r\n",
         );
-        let r = ReplyTo { sender: "a@b.example\r\nBcc: x@y", owner: "me@x.example", now: 0, token: 7, host: "x.example" };
+        let r =
+            ReplyTo { sender: "a@b.example\r\nBcc: x@y", owner: "me@x.example", now: 0, token: 7, host: "x.example" };
         let out = String::from_utf8(reply(&vac(None, false, "away\nback monday"), &orig, &r)).unwrap();
         assert!(out.contains("From: me@x.example\r\n"), "{out}");
         assert!(out.contains("To: <a@b.example  Bcc: x@y>\r\n"), "{out}");
@@ -142,7 +143,8 @@ mod tests {
         assert!(out.contains("Auto-Submitted: auto-replied"), "{out}");
         assert!(out.ends_with("\r\n\r\naway\r\nback monday\r\n"), "{out}");
         assert!(!out.contains("\r\nBcc:"), "{out}");
-        let decoded = crate::charset::decode_rfc2047(out.lines().find(|l| l.starts_with("Subject:")).unwrap().as_bytes());
+        let decoded =
+            crate::charset::decode_rfc2047(out.lines().find(|l| l.starts_with("Subject:")).unwrap().as_bytes());
         assert_eq!(decoded, "Subject: Auto: Grüße");
     }
 
@@ -152,7 +154,11 @@ mod tests {
         let r = ReplyTo { sender: "a@b.example", owner: "me@x.example", now: 0, token: 1, host: "h" };
         let out = reply(&vac(Some("Away"), true, "Content-Type: text/html\r\n\r\n<p>away</p>"), &orig, &r);
         let out = String::from_utf8(out).unwrap();
-        assert!(out.contains("Subject: Away\r\n") && out.contains("MIME-Version: 1.0\r\nContent-Type: text/html\r\n\r\n<p>away</p>\r\n"), "{out}");
+        assert!(
+            out.contains("Subject: Away\r\n")
+                && out.contains("MIME-Version: 1.0\r\nContent-Type: text/html\r\n\r\n<p>away</p>\r\n"),
+            "{out}"
+        );
         assert!(!out.contains("In-Reply-To"), "{out}");
     }
 }

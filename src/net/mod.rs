@@ -16,6 +16,7 @@ pub mod checks;
 #[cfg(all(feature = "outbound", feature = "tls"))]
 pub mod client_tls;
 pub mod conn;
+pub mod deliver;
 pub mod dns;
 pub mod embedded;
 #[cfg(feature = "imap")]

@@ -13,7 +13,7 @@ use super::{feed_pending, log, Server, Turn};
 use crate::proto::smtp::{
     DeliverError, Envelope, Event, PeerInfo, Policy, RecipientVerdict, Refused, Session, TlsInfo,
 };
-use crate::store::{ErrorKind, NewMessage};
+use crate::store::ErrorKind;
 use crate::util::Spool;
 
 /// A message being received.
@@ -27,6 +27,9 @@ struct Incoming {
     rcpts: usize,
     /// The `+detail` of each local recipient (the delivery step's subaddress rule).
     details: Vec<Option<String>>,
+    /// The local recipients as given, and the reverse path (the delivery step's envelope).
+    local_rcpts: Vec<String>,
+    mail_from: String,
     /// Recipients in other domains: queued (issue 14); `local` says whether any stays here.
     #[cfg(feature = "outbound")]
     remote: Option<crate::outbound::QueuedEnvelope>,
@@ -193,6 +196,8 @@ fn begin(srv: &Server, s: &Session, env: &Envelope, peer: &SocketAddr, submissio
         failed,
         rcpts: env.rcpts.len(),
         details: env.rcpts.iter().filter(|r| !r.remote).map(|r| r.tag.clone()).collect(),
+        local_rcpts: env.rcpts.iter().filter(|r| !r.remote).map(|r| r.address.clone()).collect(),
+        mail_from: env.mail_from.clone(),
         #[cfg(feature = "outbound")]
         remote: queued_envelope(env),
         #[cfg(feature = "outbound")]
@@ -264,7 +269,7 @@ async fn deliver(
                 log("smtp", peer, &format!("refused: {text}"));
                 return Err(Refused::Policy(text));
             }
-            return store_local(srv, m, peer, Some(j)).await.map_err(Refused::Store);
+            return store_local(srv, m, peer, Some(j)).await;
         }
     }
     if let Some(e) = m.failed {
@@ -282,7 +287,7 @@ async fn deliver(
             return Ok(0);
         }
     }
-    store_local(srv, m, peer, None).await.map_err(Refused::Store)
+    store_local(srv, m, peer, None).await
 }
 
 /// The `From:` values of the message so far (RFC 7489 §6.6.1 needs to know if there is
@@ -298,18 +303,19 @@ type Judged = Option<super::checks::Judgement>;
 #[cfg(not(feature = "checks"))]
 type Judged = Option<std::convert::Infallible>;
 
-/// Appends the message for the local recipients where the delivery step says (INBOX, a
-/// `+detail` folder, or Junk when the checks say so), with the `Authentication-Results:`
-/// field on top.
+/// Hands the message for the local recipients to the delivery step (`net::deliver`: the
+/// owner's Sieve script, then INBOX, a `+detail` folder, or Junk when the checks say so),
+/// with the `Authentication-Results:` field on top. A script's `reject` (RFC 5429 §2.1)
+/// is answered here, at SMTP time: 550 5.7.1 and nothing stored.
 async fn store_local(
     srv: &Server,
     #[allow(unused_mut)] mut m: Incoming,
     peer: &SocketAddr,
     judged: Judged,
-) -> Result<u32, DeliverError> {
+) -> Result<u32, Refused> {
     if let Some(e) = m.failed {
         log("smtp", peer, &format!("not delivered: {e:?}"));
-        return Err(e);
+        return Err(Refused::Store(e));
     }
     #[allow(unused_mut)]
     let mut summary = m.mime.finish();
@@ -318,57 +324,51 @@ async fn store_local(
     #[cfg(feature = "checks")]
     if let Some(j) = judged {
         if m.spool.prepend(&j.field).is_err() {
-            return Err(DeliverError::Temporary);
+            return Err(Refused::Store(DeliverError::Temporary));
         }
         summary = summary.prepended(j.field.len() as u64);
         junk = j.junk;
     }
     #[cfg(not(feature = "checks"))]
     let _ = judged;
-    let t = delivery_target(srv, &m.details, junk);
-    if t.create {
-        let n = t.folder.clone();
-        srv.writer.call_store(move |s| s.ensure(&n)).await.map_err(|e| store_error(&e))?;
-    }
-    let size = m.spool.len();
-    let nm = NewMessage {
-        body: m.spool,
-        date: crate::util::unix_now(),
-        flags: 0,
-        keywords: t.keywords,
-        meta: summary.to_meta(),
-        attrs: 0,
+    let cfg = srv.config();
+    let ctx = super::deliver::Ctx {
+        cfg: &cfg,
+        store: &srv.store,
+        inbox: &srv.writer,
+        #[cfg(feature = "outbound")]
+        queue: Some(&srv.queue),
+        #[cfg(not(feature = "outbound"))]
+        queue: None,
     };
-    match srv.writer.append(&t.folder, nm).await {
-        Ok(uid) => {
-            log("smtp", peer, &format!("delivered size={size} folder={} uid={uid} rcpts={}", t.folder, m.rcpts));
+    let size = m.spool.len();
+    let arrival = super::deliver::Arrival {
+        spool: m.spool,
+        summary: Some(summary),
+        from: m.mail_from,
+        rcpts: m.local_rcpts,
+        details: m.details,
+        junk,
+    };
+    let mut note = |l: &str| log("smtp", peer, l);
+    match super::deliver::deliver(&ctx, arrival, &mut note).await {
+        Ok(super::deliver::Delivered::Stored { uid, .. }) => {
+            log("smtp", peer, &format!("delivered size={size} rcpts={}", m.rcpts));
             Ok(uid)
+        }
+        Ok(super::deliver::Delivered::Elsewhere) => {
+            log("smtp", peer, &format!("accepted size={size}, not stored here (Sieve)"));
+            Ok(0)
+        }
+        Ok(super::deliver::Delivered::Rejected(reason)) => {
+            log("smtp", peer, &format!("rejected by Sieve: {reason}"));
+            Err(Refused::Policy(reason))
         }
         Err(e) => {
             log("smtp", peer, &format!("delivery failed: {e}"));
-            Err(store_error(&e))
+            Err(Refused::Store(store_error(&e)))
         }
     }
-}
-
-/// The delivery step's decision (`crate::delivery`) with this server's folders.
-fn delivery_target(srv: &Server, details: &[Option<String>], junk: bool) -> crate::delivery::Target {
-    // The special-use file is read only for a junk verdict, not for every message.
-    let junk_folder = if junk {
-        srv.store.special_use().into_iter().find(|(a, _)| a == "\\Junk").map_or_else(|| "Junk".to_owned(), |(_, n)| n)
-    } else {
-        String::new()
-    };
-    // A folder name from the network is validated and encoded by `folder_path` before any
-    // file system look-up (store::canonical, store::file_stem).
-    let exists = |n: &str| srv.store.folder_path(n).is_ok_and(|p| p.is_file());
-    crate::delivery::target(&crate::delivery::Facts {
-        details,
-        junk,
-        junk_folder: &junk_folder,
-        detail_folders: srv.config().subaddress_folders,
-        folder_exists: &exists,
-    })
 }
 
 /// RFC 6409 §8.2/§8.3: the `Date:` (now, UTC) and `Message-ID:` a submission lacked.

@@ -4,7 +4,7 @@
 //! per record, written best-effort by the daemon for `letterbox queue list`).
 
 use std::collections::HashMap;
-use std::io::{self, Read};
+use std::io;
 use std::path::{Path, PathBuf};
 
 use super::schedule::Retry;
@@ -30,16 +30,7 @@ pub fn open(data_dir: &Path) -> store::Result<Store> {
 
 /// A copy of a spool's content into a new spool (a message for the queue and the INBOX).
 pub fn copy_spool(from: &mut Spool, dir: &Path, mem_limit: usize) -> io::Result<Spool> {
-    let mut to = Spool::new(dir, mem_limit);
-    let mut r = from.reader()?;
-    let mut buf = vec![0u8; 64 * 1024];
-    loop {
-        let n = r.read(&mut buf)?;
-        if n == 0 {
-            return Ok(to);
-        }
-        to.write(buf.get(..n).unwrap_or(&[]))?;
-    }
+    from.duplicate(dir, mem_limit)
 }
 
 /// The records for `env` (split by recipients) with the body in each; `date` = queued time.

@@ -63,7 +63,7 @@ pub struct Outcome {
 
 /// The header a redirected message carries (the delivery step adds it with the owner's
 /// address): Pigeonhole's name, so loops through a Dovecot server are caught too.
-pub const REDIRECTED_FROM: &str = "X-Sieve-Redirected-From";
+pub const REDIRECTED_FROM: &str = crate::delivery::REDIRECTED_FROM;
 
 /// RFC 5230 §4.1: `:days` default 7; clamped to one day ... 60 days (Pigeonhole's bounds).
 const VACATION_DAYS_DEFAULT: u64 = 7;

@@ -16,6 +16,8 @@ pub struct MessageView<'a> {
     raw: &'a [u8],
     fields: Vec<(String, String)>,
     body_at: usize,
+    /// The whole message's size (`raw` may be only its first bytes).
+    size: u64,
 }
 
 /// One body part for `body :content` / `:text`: its lowercased `type/subtype` and text.
@@ -32,7 +34,13 @@ impl<'a> MessageView<'a> {
         let end = end.or_else(|| memchr::memmem::find(raw, b"\n\n").map(|i| (i + 1, i + 2)));
         let (hdr_end, body_at) = end.unwrap_or((raw.len(), raw.len()));
         let header = raw.get(..hdr_end.min(HEADER_BYTES_MAX)).unwrap_or(&[]);
-        MessageView { raw, fields: fields(header), body_at }
+        MessageView { raw, fields: fields(header), body_at, size: raw.len() as u64 }
+    }
+
+    /// A view of the first bytes of a message of `size` octets (the delivery step reads
+    /// at most the header and [`BODY_BYTES_MAX`] of the body, never the whole message).
+    pub fn parse_prefix(raw: &'a [u8], size: u64) -> MessageView<'a> {
+        MessageView { size: size.max(raw.len() as u64), ..MessageView::parse(raw) }
     }
 
     /// All header fields, unfolded, raw (not RFC 2047-decoded).
@@ -52,7 +60,7 @@ impl<'a> MessageView<'a> {
 
     /// RFC 5228 §5.9: the message size in octets.
     pub fn size(&self) -> u64 {
-        self.raw.len() as u64
+        self.size
     }
 
     /// RFC 5173 `:raw`: the body as it is, up to [`BODY_BYTES_MAX`].
