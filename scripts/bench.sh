@@ -355,6 +355,8 @@ done
 RESULTS="$RESULTS" BIN="$BIN" scripts/bench-first-sync.sh "${1:-}"
 # The inbound checks (issue 15): SPF + DKIM + DMARC on and off, same run.
 RESULTS="$RESULTS" BIN="$BIN" scripts/bench-checks.sh
+# Sieve at delivery (issue 16): no script and a 50-rule script, same run.
+RESULTS="$RESULTS" BIN="$BIN" scripts/bench-sieve.sh
 # The chart (README): scripts/chart.py draws it from the table of a --peers run.
 [ "$PEERS" = 1 ] && python3 scripts/chart.py "$RESULTS" "$OUT/bench-results.svg"
 true

@@ -734,3 +734,84 @@ fn checked_deliveries_with_sigkill() {
     eprintln!("checks crash model: {kills} kills, {} acknowledged, {} refused or cut", acked.len(), refused.len());
     assert!(acked.keys().any(|t| t.ends_with("good")), "no delivery was acknowledged in {kills} rounds");
 }
+
+/// Issue 16: kill -9 while the owner's Sieve script sorts mail into folders (one with
+/// `:create` on first use, one `:copy` into two folders) and redirects a copy through the
+/// queue. Every acknowledged message is in each folder its rule names, whole; nothing is
+/// stored twice in one folder; a message the script discards is nowhere.
+#[test]
+fn sieve_deliveries_with_sigkill() {
+    let kills: usize = std::env::var("LETTERBOX_SIEVE_KILLS").ok().and_then(|v| v.parse().ok()).unwrap_or(20);
+    let mut rng = Rng::from_env(0x51E7E);
+    let tmp = std::env::temp_dir().join(format!("letterbox-crash-sieve-{}", std::process::id()));
+    std::fs::create_dir_all(&tmp).unwrap();
+    let mx = FakeMx::start(&tmp);
+    let mut srv = Server::start("crash-sieve", "", &relay_to(mx.port));
+    let scripts = letterbox::store::scripts::Scripts::open(&srv.home.data()).unwrap();
+    let rules = r#"require ["fileinto", "mailbox", "copy", "imap4flags"];
+if header :contains "subject" "list" { fileinto :create :flags "\\Seen" "lists"; stop; }
+if header :contains "subject" "both" { fileinto :copy :create "archive"; keep; stop; }
+if header :contains "subject" "drop" { discard; stop; }
+if header :contains "subject" "fwd" { redirect :copy "fwd@remote.example"; }
+"#;
+    scripts.put("rules", rules.as_bytes()).unwrap();
+    scripts.activate(Some("rules")).unwrap();
+    let mut acked: BTreeMap<String, Vec<u8>> = BTreeMap::new();
+    let kinds = ["list", "both", "drop", "fwd", "plain"];
+    for round in 0..kills {
+        let port = srv.smtp;
+        let workers: Vec<_> = kinds
+            .iter()
+            .map(|kind| {
+                let tag = format!("s{round}{kind}");
+                let mut body = format!("From: <a@example.net>\r\nSubject: {tag}\r\n\r\n");
+                while body.len() < 3000 {
+                    body.push_str(&format!("{tag} 0123456789abcdefghijklmnopqrstuvwxyz\r\n"));
+                }
+                std::thread::spawn(move || (tag, body.clone().into_bytes(), smtp_send(port, body.as_bytes())))
+            })
+            .collect();
+        std::thread::sleep(Duration::from_micros(rng.below(250_000)));
+        srv.kill9();
+        for w in workers {
+            let (tag, body, r) = w.join().unwrap();
+            if let Ok(true) = r {
+                acked.insert(tag, body);
+            }
+        }
+        check_clean(&srv.home);
+        srv.spawn();
+    }
+    let store = srv.home.store();
+    let folders = store.list().unwrap();
+    let mut stored: BTreeMap<(String, String), Vec<u8>> = BTreeMap::new();
+    for folder in &folders {
+        for (_, _, msg) in contents(&store, folder) {
+            let text = String::from_utf8_lossy(&msg).into_owned();
+            let start = text.find("\r\nFrom: <").map(|i| i + 2).expect("the message follows the trace");
+            let tag = text.split("Subject: ").nth(1).and_then(|t| t.split("\r\n").next()).unwrap_or_default().to_owned();
+            let key = (folder.clone(), tag.clone());
+            assert!(stored.insert(key, msg[start..].to_vec()).is_none(), "{tag} stored twice in {folder}");
+        }
+    }
+    for (tag, body) in &acked {
+        let want: &[&str] = match tag.trim_start_matches(|c: char| c == 's' || c.is_ascii_digit()) {
+            "list" => &["lists"],
+            "both" => &["archive", "INBOX"],
+            "drop" => &[],
+            _ => &["INBOX"],
+        };
+        for f in want {
+            assert_eq!(stored.get(&(f.to_string(), tag.clone())), Some(body), "acknowledged {tag} missing in {f}");
+        }
+    }
+    assert!(!stored.keys().any(|(_, t)| t.ends_with("drop")), "a discarded message was stored");
+    let forwarded = mx.received().len();
+    eprintln!(
+        "sieve crash model: {kills} kills, {} acknowledged, {} stored copies, {forwarded} redirected",
+        acked.len(),
+        stored.len()
+    );
+    assert!(acked.len() >= kills, "too few deliveries acknowledged: {}", acked.len());
+    let _ = std::fs::remove_dir_all(&tmp);
+}

@@ -179,10 +179,7 @@ fn ours(script: &str, raw: &[u8], from: &str) -> (Vec<String>, bool) {
 
 #[test]
 fn pigeonhole_and_letterbox_agree_on_every_pair() {
-    let Some(bin) = sieve_test() else {
-        eprintln!("sieve-test not installed (dovecot-sieve; scripts/deps.sh installs it): skipped");
-        return;
-    };
+    let bin = sieve_test().expect("sieve-test not installed (dovecot-sieve; scripts/deps.sh installs it)");
     let dir = workdir();
     let (mut pairs, mut agreed, mut vacations, mut failures) = (0, 0, 0, Vec::new());
     for (si, (script, known)) in SCRIPTS.iter().enumerate() {
