@@ -789,7 +789,8 @@ if header :contains "subject" "fwd" { redirect :copy "fwd@remote.example"; }
         for (_, _, msg) in contents(&store, folder) {
             let text = String::from_utf8_lossy(&msg).into_owned();
             let start = text.find("\r\nFrom: <").map(|i| i + 2).expect("the message follows the trace");
-            let tag = text.split("Subject: ").nth(1).and_then(|t| t.split("\r\n").next()).unwrap_or_default().to_owned();
+            let tag =
+                text.split("Subject: ").nth(1).and_then(|t| t.split("\r\n").next()).unwrap_or_default().to_owned();
             let key = (folder.clone(), tag.clone());
             assert!(stored.insert(key, msg[start..].to_vec()).is_none(), "{tag} stored twice in {folder}");
         }

@@ -126,8 +126,8 @@ impl Decoder {
     /// Appends the text of `bytes` to `out`.
     pub fn push(&mut self, bytes: &[u8], out: &mut String) {
         match self.charset {
-            Charset::Latin1 => out.extend(bytes.iter().map(|&b| char::from(b))),
-            Charset::Table(t) => out.extend(bytes.iter().map(|&b| table_char(t, b))),
+            Charset::Latin1 => single_byte(bytes, out, char::from),
+            Charset::Table(t) => single_byte(bytes, out, |b| table_char(t, b)),
             Charset::Utf8 if self.carry.is_empty() => self.utf8(bytes, out),
             Charset::Utf8 => {
                 let mut joined = std::mem::take(&mut self.carry);
@@ -166,6 +166,19 @@ impl Decoder {
                 }
             }
         }
+    }
+}
+
+/// A single-byte charset: runs of ASCII are copied as they are, other bytes mapped.
+fn single_byte(mut bytes: &[u8], out: &mut String, map: impl Fn(u8) -> char) {
+    while !bytes.is_empty() {
+        let n = bytes.iter().position(|&b| b >= 0x80).unwrap_or(bytes.len());
+        let (ascii, rest) = bytes.split_at(n);
+        out.push_str(std::str::from_utf8(ascii).unwrap_or_default());
+        let m = rest.iter().position(|&b| b < 0x80).unwrap_or(rest.len());
+        let (high, rest) = rest.split_at(m);
+        out.extend(high.iter().map(|&b| map(b)));
+        bytes = rest;
     }
 }
 
@@ -213,23 +226,54 @@ pub fn fold(s: &str) -> String {
 /// `s` as [`FoldMatcher`] compares it: case-folded, each run of white space one space
 /// (a line break in the stored text is a space to the reader).
 pub fn normalize(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
+    let mut out = Vec::with_capacity(s.len());
     let mut space = false;
     push_normalized(s, &mut out, &mut space);
-    out
+    // Only whole UTF-8 sequences are appended, so this never loses anything.
+    String::from_utf8(out).unwrap_or_default()
 }
 
-/// Appends `s` normalized to `out`; `space` carries "the last character was white space".
-fn push_normalized(s: &str, out: &mut String, space: &mut bool) {
-    for c in s.chars() {
-        if c.is_whitespace() {
+/// ASCII white space as `char::is_whitespace` has it (HT, LF, VT, FF, CR, SP).
+fn ascii_space(b: u8) -> bool {
+    matches!(b, b'\t'..=b'\r' | b' ')
+}
+
+/// Appends `s` normalized (UTF-8) to `out`; `space` carries "the last character was white
+/// space". Runs of ASCII letters are copied and lowercased in bulk (most mail text is
+/// ASCII: this is the hot loop of a BODY search); other characters go one by one.
+fn push_normalized(s: &str, out: &mut Vec<u8>, space: &mut bool) {
+    let bytes = s.as_bytes();
+    let mut i = 0;
+    while let Some(&b) = bytes.get(i) {
+        if b >= 0x80 {
+            let Some(c) = s.get(i..).and_then(|t| t.chars().next()) else { break };
+            i += c.len_utf8();
+            if c.is_whitespace() {
+                if !*space {
+                    out.push(b' ');
+                }
+                *space = true;
+            } else {
+                let mut buf = [0u8; 4];
+                out.extend_from_slice(fold_char(c).encode_utf8(&mut buf).as_bytes());
+                *space = false;
+            }
+        } else if ascii_space(b) {
             if !*space {
-                out.push(' ');
+                out.push(b' ');
             }
             *space = true;
+            i += 1;
         } else {
-            out.push(fold_char(c));
+            let run = bytes.get(i..).unwrap_or_default();
+            let n = run.iter().position(|&c| c >= 0x80 || ascii_space(c)).unwrap_or(run.len());
+            let start = out.len();
+            out.extend_from_slice(run.get(..n).unwrap_or_default());
+            if let Some(new) = out.get_mut(start..) {
+                new.make_ascii_lowercase();
+            }
             *space = false;
+            i += n;
         }
     }
 }
@@ -241,8 +285,8 @@ fn push_normalized(s: &str, out: &mut String, space: &mut bool) {
 pub struct FoldMatcher {
     finder: memchr::memmem::Finder<'static>,
     keep: usize,
-    /// Normalized text: the kept tail of the previous pushes, then the current push.
-    hay: String,
+    /// Normalized text (UTF-8): the kept tail of the previous pushes, then the current push.
+    hay: Vec<u8>,
     /// The last character pushed was white space.
     space: bool,
     found: bool,
@@ -254,7 +298,7 @@ impl FoldMatcher {
         let folded = normalize(needle);
         let keep = folded.chars().count().saturating_sub(1);
         let finder = memchr::memmem::Finder::new(folded.as_bytes()).into_owned();
-        FoldMatcher { finder, keep, hay: String::new(), space: false, found: folded.is_empty() }
+        FoldMatcher { finder, keep, hay: Vec::new(), space: false, found: folded.is_empty() }
     }
 
     /// Feeds text; returns whether the needle has been seen so far.
@@ -263,9 +307,8 @@ impl FoldMatcher {
             return true;
         }
         push_normalized(text, &mut self.hay, &mut self.space);
-        self.found = self.finder.find(self.hay.as_bytes()).is_some();
-        let cut = self.hay.char_indices().rev().nth(self.keep.saturating_sub(1)).map_or(0, |(i, _)| i);
-        let cut = if self.keep == 0 { self.hay.len() } else { cut };
+        self.found = self.finder.find(&self.hay).is_some();
+        let cut = tail_start(&self.hay, self.keep);
         self.hay.drain(..cut);
         self.found
     }
@@ -279,6 +322,23 @@ impl FoldMatcher {
     pub fn found(&self) -> bool {
         self.found
     }
+}
+
+/// Where the last `chars` characters of UTF-8 `text` begin (0 when it has fewer).
+fn tail_start(text: &[u8], chars: usize) -> usize {
+    if chars == 0 {
+        return text.len();
+    }
+    let mut seen = 0;
+    for (i, &b) in text.iter().enumerate().rev() {
+        if b & 0xC0 != 0x80 {
+            seen += 1;
+            if seen == chars {
+                return i;
+            }
+        }
+    }
+    0
 }
 
 #[cfg(test)]

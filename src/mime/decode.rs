@@ -11,25 +11,78 @@
 use crate::charset::{Charset, Decoder};
 use crate::mime::Part;
 
+/// White space held at once while waiting to see whether a line break follows (RFC 2045
+/// §6.7 keeps encoded lines to 76 characters; a longer run is text and goes out).
+const QP_WS_MAX: usize = 256;
+
 /// RFC 2045 §6.7 quoted-printable decoder (`=XX`, soft line breaks `=CRLF` / `=LF`;
-/// malformed escapes are kept as they are).
+/// malformed escapes are kept as they are; rule 3: white space at the end of a line was
+/// added by transport and is deleted).
 #[derive(Debug, Default, Clone)]
 pub struct QpDecoder {
     /// Bytes of an escape in progress: `=`, `=X` or `=CR`.
     pending: Vec<u8>,
+    /// Spaces and tabs not yet known to be inside a line (at most [`QP_WS_MAX`]).
+    ws: Vec<u8>,
+    /// A CR was seen after `ws`; a LF next makes a line break.
+    cr: bool,
 }
 
 impl QpDecoder {
-    pub fn push(&mut self, input: &[u8], out: &mut Vec<u8>) {
-        for &b in input {
-            self.byte(b, out);
+    pub fn push(&mut self, mut input: &[u8], out: &mut Vec<u8>) {
+        while !input.is_empty() {
+            if self.pending.is_empty() && self.ws.is_empty() && !self.cr {
+                // The common case: plain text up to the next byte that needs a decision.
+                let n = input.iter().position(|&b| matches!(b, b'=' | b' ' | b'\t' | b'\r')).unwrap_or(input.len());
+                out.extend_from_slice(input.get(..n).unwrap_or_default());
+                input = input.get(n..).unwrap_or_default();
+            }
+            if let Some((&b, rest)) = input.split_first() {
+                self.byte(b, out);
+                input = rest;
+            }
         }
     }
 
     fn byte(&mut self, b: u8, out: &mut Vec<u8>) {
+        if !self.pending.is_empty() {
+            return self.escape(b, out);
+        }
+        if self.cr {
+            self.cr = false;
+            if b == b'\n' {
+                // Rule 3: the white space before a line break goes.
+                self.ws.clear();
+                return out.extend_from_slice(b"\r\n");
+            }
+            self.flush_ws(out);
+            out.push(b'\r');
+        }
+        match b {
+            b' ' | b'\t' => {
+                if self.ws.len() >= QP_WS_MAX {
+                    self.flush_ws(out);
+                }
+                self.ws.push(b);
+            }
+            b'\r' => self.cr = true,
+            b'\n' => {
+                self.ws.clear();
+                out.push(b);
+            }
+            b'=' => {
+                self.flush_ws(out);
+                self.pending.push(b);
+            }
+            _ => {
+                self.flush_ws(out);
+                out.push(b);
+            }
+        }
+    }
+
+    fn escape(&mut self, b: u8, out: &mut Vec<u8>) {
         match (self.pending.as_slice(), b) {
-            ([], b'=') => self.pending.push(b),
-            ([], _) => out.push(b),
             ([b'='], b'\n') | ([b'=', b'\r'], b'\n') => self.pending.clear(),
             ([b'='], b'\r') => self.pending.push(b),
             ([b'='], _) if b.is_ascii_hexdigit() => self.pending.push(b),
@@ -45,8 +98,17 @@ impl QpDecoder {
         }
     }
 
-    /// Ends the stream: an unfinished escape is kept as it is.
+    fn flush_ws(&mut self, out: &mut Vec<u8>) {
+        out.append(&mut self.ws);
+    }
+
+    /// Ends the stream: an unfinished escape is kept as it is; white space at the very end
+    /// is the end of a line too (rule 3); a lone CR stays.
     pub fn finish(&mut self, out: &mut Vec<u8>) {
+        self.ws.clear();
+        if std::mem::take(&mut self.cr) {
+            out.push(b'\r');
+        }
         out.append(&mut self.pending);
     }
 }

@@ -130,3 +130,21 @@ fn a_megabyte_of_base64_without_newlines_decodes_in_bounded_pieces() {
     total += s.finish().len();
     assert_eq!(total, (1 << 20) / 4 * 3);
 }
+
+#[test]
+fn quoted_printable_drops_white_space_at_line_ends_only() {
+    // RFC 2045 §6.7 rule 3: transport-added white space before a line break is deleted;
+    // white space inside a line, encoded white space and a soft break stay as they mean.
+    let cases: [(&[u8], &[u8]); 5] = [
+        (b"a b  \r\nc\t\r\n", b"a b\r\nc\r\n"),
+        (b"a=20\r\nb =\r\nc", b"a \r\nb c"),
+        (b"tail   ", b"tail"),
+        (b"x \ry", b"x \ry"),
+        (b"x  \ny", b"x\ny"),
+    ];
+    for (input, want) in cases {
+        for cut in 0..=input.len() {
+            assert_eq!(qp_chunked(input, &[cut]), want, "{:?} cut at {cut}", String::from_utf8_lossy(input));
+        }
+    }
+}
