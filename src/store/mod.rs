@@ -16,6 +16,7 @@
 //! INBOX.rename                  journal of a RENAME INBOX in progress (see `rename_inbox`)
 //! folders.rename                journal of another RENAME in progress (see `rename_all`)
 //! greylist                      greylisting state (`mailauth::greylist`, feature `checks`)
+//! sieve/                        the owner's Sieve scripts and which is active (`scripts`, feature `sieve`)
 //! ```
 //!
 //! Folder names are keys, never paths: `file_stem` keeps `[A-Za-z0-9_-]` and
@@ -27,6 +28,8 @@ pub mod folder;
 pub mod format;
 pub mod index;
 pub mod metacache;
+#[cfg(feature = "sieve")]
+pub mod scripts;
 pub mod state;
 pub mod writer;
 
