@@ -1,0 +1,129 @@
+//! ManageSieve (RFC 5804) against the real server binary with the reference client
+//! `sieve-connect` (Debian package; STARTTLS, then AUTHENTICATE PLAIN): upload, list,
+//! activate, download, delete, a script with a syntax error refused with its line number;
+//! and `letterbox sieve check|put|list|activate` end to end on the same store.
+#![cfg(feature = "sieve")]
+
+mod common;
+
+use std::io::Write;
+use std::process::{Command, Output, Stdio};
+
+use common::{Home, Server, PASSWORD};
+
+const GOOD: &str = "require [\"fileinto\", \"imap4flags\"];\r\nif header :contains \"List-Id\" \"rust\" {\r\n  fileinto \"Lists/rust\";\r\n} elsif address :is \"from\" \"boss@example.org\" {\r\n  addflag \"\\\\Flagged\";\r\n}\r\n";
+const BAD: &str = "require \"fileinto\";\r\nkeep;\r\nfrobnicate \"x\";\r\n";
+
+fn have_sieve_connect() -> bool {
+    Command::new("sieve-connect").arg("--help").output().is_ok()
+}
+
+/// Runs sieve-connect against `srv` with `args`; the password goes in on fd 0.
+fn sieve_connect(srv: &Server, args: &[&str]) -> Output {
+    let port = srv.managesieve.to_string();
+    let mut c = Command::new("sieve-connect")
+        .args(["--server", "127.0.0.1", "--port", &port, "--user", "alice", "--notlsverify", "--passwordfd", "0"])
+        .args(["--authmech", "PLAIN"])
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("sieve-connect");
+    c.stdin.take().unwrap().write_all(format!("{PASSWORD}\n").as_bytes()).unwrap();
+    c.wait_with_output().unwrap()
+}
+
+fn text(o: &Output) -> String {
+    format!("status {:?}\nstdout:\n{}\nstderr:\n{}", o.status.code(), String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
+}
+
+fn ok(srv: &Server, args: &[&str]) -> String {
+    let o = sieve_connect(srv, args);
+    assert!(o.status.success(), "sieve-connect {args:?}: {}\nserver log:\n{}", text(&o), srv.log_text());
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+/// The active script's name and bytes as the delivery step sees them.
+fn active(srv: &Server) -> Option<(String, Vec<u8>)> {
+    letterbox::store::scripts::Scripts::open(&srv.home.data()).unwrap().active().unwrap()
+}
+
+#[test]
+fn sieve_connect_upload_list_activate_download_delete() {
+    if !have_sieve_connect() {
+        panic!("sieve-connect missing: apt-get install -y sieve-connect (scripts/deps.sh)");
+    }
+    let srv = Server::start("managesieve-e2e", "", "");
+    let dir = srv.home.dir.clone();
+    std::fs::write(dir.join("good.sieve"), GOOD).unwrap();
+    std::fs::write(dir.join("bad.sieve"), BAD).unwrap();
+    let good = dir.join("good.sieve").display().to_string();
+    let bad = dir.join("bad.sieve").display().to_string();
+
+    ok(&srv, &["--upload", "--localsieve", &good, "--remotesieve", "rules"]);
+    let list = ok(&srv, &["--list"]);
+    assert!(list.contains("rules"), "{list}");
+    assert_eq!(active(&srv), None);
+
+    ok(&srv, &["--activate", "--remotesieve", "rules"]);
+    let list = ok(&srv, &["--list"]);
+    assert!(list.lines().any(|l| l.contains("rules") && l.to_lowercase().contains("active")), "{list}");
+    assert_eq!(active(&srv), Some(("rules".into(), GOOD.as_bytes().to_vec())), "byte-exact, and active");
+
+    let out = dir.join("down.sieve");
+    ok(&srv, &["--download", "--remotesieve", "rules", "--localsieve", &out.display().to_string()]);
+    assert_eq!(std::fs::read(&out).unwrap(), GOOD.as_bytes(), "download returns the upload");
+
+    let o = sieve_connect(&srv, &["--upload", "--localsieve", &bad, "--remotesieve", "broken"]);
+    let t = text(&o);
+    assert!(!o.status.success() && t.contains("line 3") && t.contains("frobnicate"), "{t}");
+    assert!(!ok(&srv, &["--list"]).contains("broken"), "a refused script is not stored");
+
+    let o = sieve_connect(&srv, &["--delete", "--remotesieve", "rules"]);
+    assert!(!o.status.success(), "the active script cannot be deleted: {}", text(&o));
+    ok(&srv, &["--deactivate"]);
+    assert_eq!(active(&srv), None);
+    ok(&srv, &["--delete", "--remotesieve", "rules"]);
+    assert!(!ok(&srv, &["--list"]).contains("rules"));
+    assert!(srv.log_text().contains("managesieve") && srv.log_text().contains("STARTTLS"), "went over STARTTLS");
+}
+
+fn sieve_cli(home: &Home, args: &[&str]) -> Output {
+    let cfg = home.config().display().to_string();
+    let mut all = vec!["sieve", "--config", &cfg];
+    all.extend_from_slice(args);
+    common::letterbox().args(all).output().unwrap()
+}
+
+#[test]
+fn sieve_cli_check_put_list_activate() {
+    let home = Home::with_config("sieve-cli", "");
+    std::fs::write(home.dir.join("good.sieve"), GOOD).unwrap();
+    std::fs::write(home.dir.join("bad.sieve"), BAD).unwrap();
+    let good = home.dir.join("good.sieve").display().to_string();
+    let bad = home.dir.join("bad.sieve").display().to_string();
+
+    let o = common::letterbox().args(["sieve", "check", &bad]).output().unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(65), "{err}");
+    assert!(err.contains("line 3: ") && err.contains("frobnicate"), "{err}");
+    let o = common::letterbox().args(["sieve", "check", &good]).output().unwrap();
+    assert!(o.status.success(), "{}", text(&o));
+
+    let o = sieve_cli(&home, &["put", "broken", &bad]);
+    assert_eq!(o.status.code(), Some(65), "{}", text(&o));
+    assert!(sieve_cli(&home, &["put", "my rules", &good]).status.success());
+    assert!(sieve_cli(&home, &["put", "spare", &good]).status.success());
+    let o = sieve_cli(&home, &["activate", "nope"]);
+    assert_eq!(o.status.code(), Some(65), "{}", text(&o));
+    assert!(sieve_cli(&home, &["activate", "my rules"]).status.success());
+    let list = String::from_utf8_lossy(&sieve_cli(&home, &["list"]).stdout).into_owned();
+    assert_eq!(list, "* my rules\n  spare\n");
+    let scripts = letterbox::store::scripts::Scripts::open(&home.data()).unwrap();
+    assert_eq!(scripts.active().unwrap(), Some(("my rules".into(), GOOD.as_bytes().to_vec())));
+    assert!(sieve_cli(&home, &["activate", "--none"]).status.success());
+    assert_eq!(scripts.active().unwrap(), None);
+    assert_eq!(String::from_utf8_lossy(&sieve_cli(&home, &["list"]).stdout), "  my rules\n  spare\n");
+    assert_eq!(sieve_cli(&home, &["frob"]).status.code(), Some(64));
+}
