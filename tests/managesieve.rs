@@ -127,3 +127,104 @@ fn sieve_cli_check_put_list_activate() {
     assert_eq!(String::from_utf8_lossy(&sieve_cli(&home, &["list"]).stdout), "  my rules\n  spare\n");
     assert_eq!(sieve_cli(&home, &["frob"]).status.code(), Some(64));
 }
+
+/// A plain loopback ManageSieve client (loopback may authenticate without TLS).
+struct Raw {
+    r: std::io::BufReader<std::net::TcpStream>,
+    w: std::net::TcpStream,
+}
+
+impl Raw {
+    fn connect(srv: &Server) -> Raw {
+        let w = std::net::TcpStream::connect(("127.0.0.1", srv.managesieve)).unwrap();
+        w.set_read_timeout(Some(std::time::Duration::from_secs(20))).unwrap();
+        let mut raw = Raw { r: std::io::BufReader::new(w.try_clone().unwrap()), w };
+        assert!(raw.response().ends_with("OK\r\n"), "greeting");
+        raw
+    }
+
+    /// Reads lines up to the one starting OK, NO or BYE; returns them all.
+    fn response(&mut self) -> String {
+        use std::io::BufRead;
+        let mut all = String::new();
+        loop {
+            let mut line = String::new();
+            assert!(self.r.read_line(&mut line).unwrap() > 0, "closed after: {all}");
+            all.push_str(&line);
+            if ["OK", "NO", "BYE"].iter().any(|p| line.starts_with(p)) {
+                return all;
+            }
+        }
+    }
+
+    fn cmd(&mut self, bytes: &[u8]) -> String {
+        self.w.write_all(bytes).unwrap();
+        self.response()
+    }
+
+    fn login(srv: &Server) -> Raw {
+        let mut c = Raw::connect(srv);
+        let blob = base64(format!("\0alice\0{PASSWORD}").as_bytes());
+        let r = c.cmd(format!("AUTHENTICATE \"PLAIN\" \"{blob}\"\r\n").as_bytes());
+        assert!(r.starts_with("OK"), "{r}");
+        c
+    }
+
+    fn put(&mut self, name: &str, script: &[u8]) -> String {
+        let mut b = format!("PUTSCRIPT \"{name}\" {{{}+}}\r\n", script.len()).into_bytes();
+        b.extend_from_slice(script);
+        b.extend_from_slice(b"\r\n");
+        self.cmd(&b)
+    }
+}
+
+fn base64(b: &[u8]) -> String {
+    const A: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut s = String::new();
+    for c in b.chunks(3) {
+        let n = c.iter().enumerate().fold(0u32, |n, (i, &x)| n | u32::from(x) << (16 - 8 * i));
+        for i in 0..4 {
+            s.push(if i <= c.len() { A[(n >> (18 - 6 * i) & 63) as usize] as char } else { '=' });
+        }
+    }
+    s
+}
+
+/// A valid script of exactly `len` bytes: comment lines, then `keep;`.
+fn script_of(len: usize) -> Vec<u8> {
+    let mut s = Vec::with_capacity(len);
+    while s.len() + 80 < len {
+        s.extend_from_slice(&[b'#'; 78]);
+        s.extend_from_slice(b"\r\n");
+    }
+    s.extend(std::iter::repeat_n(b'#', len - s.len() - 7));
+    s.extend_from_slice(b"\r\nkeep;");
+    assert_eq!(s.len(), len);
+    s
+}
+
+/// BAD-INPUTS 100: PUTSCRIPT beyond the space quota (script bytes, total bytes) through the
+/// real server: NO with a QUOTA code, nothing stored, the session goes on.
+#[test]
+fn managesieve_putscript_beyond_quota() {
+    use letterbox::store::scripts::{SCRIPT_BYTES_MAX, TOTAL_BYTES_MAX};
+    let srv = Server::start("managesieve-quota", "", "");
+    let mut c = Raw::login(&srv);
+    let r = c.put("huge", &vec![b'#'; SCRIPT_BYTES_MAX + 1]);
+    assert!(r.starts_with("NO (QUOTA/MAXSIZE)"), "{r}");
+    let size = 60_000;
+    let fit = (TOTAL_BYTES_MAX / size as u64) as usize;
+    for i in 0..fit {
+        let r = c.put(&format!("s{i}"), &script_of(size));
+        assert!(r.starts_with("OK"), "script {i}: {r}");
+    }
+    let r = c.cmd(format!("HAVESPACE \"more\" {size}\r\n").as_bytes());
+    assert!(r.starts_with("NO (QUOTA)"), "{r}");
+    let r = c.put("more", &script_of(size));
+    assert!(r.starts_with("NO (QUOTA)"), "{r}");
+    let r = c.cmd(b"LISTSCRIPTS\r\n");
+    assert_eq!(r.lines().count(), fit + 1, "{r}");
+    assert!(!r.contains("more") && !r.contains("huge"));
+    assert!(c.cmd(b"HAVESPACE \"s0\" 100\r\n").starts_with("OK"), "replacing fits");
+    assert!(c.cmd(b"LOGOUT\r\n").starts_with("OK"));
+}

@@ -256,3 +256,47 @@ fn idle_timeout_says_bye() {
     assert_eq!(r, b"BYE \"Disconnected for inactivity\"\r\n");
     assert!(matches!(s.poll(IDLE_TIMEOUT_MS), Some(Event::Close)));
 }
+
+/// A cheap stand-in for the fuzz target in every `cargo test`: command fragments and random
+/// bytes spliced at random, fed in random pieces; never a panic, output always drains.
+#[test]
+fn random_splices_of_commands_never_panic() {
+    const PARTS: [&[u8]; 12] = [
+        b"AUTHENTICATE \"PLAIN\" \"AGFsaWNlAHNlY3JldA==\"\r\n",
+        b"PUTSCRIPT \"a\" {5+}\r\nkeep;\r\n",
+        b"{99999999+}\r\n",
+        b"\"\\",
+        b"LISTSCRIPTS\r\n",
+        b"SETACTIVE \"a\"\r\n",
+        b"GETSCRIPT \"a\"\r\n",
+        b"RENAMESCRIPT \"a\" \"b\"\r\n",
+        b"\r",
+        b"STARTTLS\r\n",
+        b"AUTHENTICATE \"PLAIN\"\r\n",
+        b"\x00\xff{",
+    ];
+    let mut seed: u64 = 0x9e37_79b9_7f4a_7c15;
+    let mut next = move |n: u64| {
+        seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        (seed >> 33) % n
+    };
+    for _ in 0..300 {
+        let mut input = Vec::new();
+        for _ in 0..next(20) {
+            match next(4) {
+                0 => input.extend((0..next(40)).map(|_| next(256) as u8)),
+                _ => input.extend_from_slice(PARTS[next(PARTS.len() as u64) as usize]),
+            }
+        }
+        let mut h = Harness::local();
+        h.send(b"");
+        let mut rest = &input[..];
+        while !rest.is_empty() && !h.closed {
+            let cut = (next(rest.len() as u64) + 1) as usize;
+            h.send(&rest[..cut]);
+            rest = &rest[cut..];
+        }
+        let left = h.s.poll(0);
+        assert!(left.is_none() || h.closed, "{left:?} after {input:?}");
+    }
+}
