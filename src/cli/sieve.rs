@@ -11,7 +11,8 @@ use crate::util::exit;
 
 use super::SieveArgs;
 
-const USAGE: &str = "usage: letterbox sieve [--config F] check FILE | put NAME FILE | list | activate NAME | activate --none";
+const USAGE: &str =
+    "usage: letterbox sieve [--config F] check FILE | put NAME FILE | list | activate NAME | activate --none";
 
 /// `sieve check` needs no config; the others act on the config's data directory.
 pub(super) fn run(a: &SieveArgs) -> i32 {

@@ -20,12 +20,12 @@ pub mod dns;
 pub mod embedded;
 #[cfg(feature = "imap")]
 pub mod imap;
+#[cfg(feature = "sieve")]
+pub mod managesieve;
 #[cfg(feature = "outbound")]
 pub mod outbound;
 #[cfg(feature = "outbound")]
 pub mod outbound_client;
-#[cfg(feature = "sieve")]
-pub mod managesieve;
 #[cfg(feature = "pop3")]
 pub mod pop3;
 pub mod smtp;

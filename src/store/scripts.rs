@@ -280,8 +280,10 @@ mod tests {
         s.delete("c").unwrap();
         assert_eq!(s.delete("c").unwrap_err().kind(), ErrorKind::NotFound);
         assert_eq!(s.list().unwrap(), vec![("a/../x".into(), false)]);
-        let files: Vec<String> =
-            std::fs::read_dir(dir.join("sieve")).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect();
+        let files: Vec<String> = std::fs::read_dir(dir.join("sieve"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
         assert!(files.iter().all(|f| !f.contains('/') && f.matches('.').count() == 1), "{files:?}");
         let _ = std::fs::remove_dir_all(&dir);
     }

@@ -240,7 +240,20 @@ impl Server {
         assert!(pw.status.success(), "passwd: {}", String::from_utf8_lossy(&pw.stderr));
         let log = home.dir.join("server.log");
         let env = env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
-        let mut s = Server { home, child: None, smtp, imap, imaps, pop3, pop3s, submission, submissions, managesieve, log, env };
+        let mut s = Server {
+            home,
+            child: None,
+            smtp,
+            imap,
+            imaps,
+            pop3,
+            pop3s,
+            submission,
+            submissions,
+            managesieve,
+            log,
+            env,
+        };
         s.spawn();
         s
     }

@@ -43,12 +43,21 @@ impl Policy {
 pub enum Request {
     List,
     Get(String),
-    Put { name: String, script: Vec<u8> },
+    Put {
+        name: String,
+        script: Vec<u8>,
+    },
     /// `None`: no script active (SETACTIVE "", RFC 5804 §2.8).
     Activate(Option<String>),
     Delete(String),
-    Rename { from: String, to: String },
-    HaveSpace { name: String, size: u64 },
+    Rename {
+        from: String,
+        to: String,
+    },
+    HaveSpace {
+        name: String,
+        size: u64,
+    },
 }
 
 /// A successful store answer.
@@ -254,9 +263,8 @@ impl Session {
                 self.state = State::Auth;
                 self.ok("Logged in");
             }
-            AuthOutcome::Throttled(ms) => {
-                self.auth_failed(&format!("NO (TRYLATER) \"Too many failed logins, retry in {} s\"", ms.div_ceil(1_000)))
-            }
+            AuthOutcome::Throttled(ms) => self
+                .auth_failed(&format!("NO (TRYLATER) \"Too many failed logins, retry in {} s\"", ms.div_ceil(1_000))),
             AuthOutcome::Unavailable => self.line("NO (TRYLATER) \"Try again later\""),
             AuthOutcome::Bad | AuthOutcome::InUse => self.auth_failed("NO \"Authentication failed\""),
         }

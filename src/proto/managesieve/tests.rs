@@ -66,9 +66,9 @@ impl Harness {
 
     fn perform(&mut self, r: Request) -> Result<Answer, Failure> {
         match r {
-            Request::List => Ok(Answer::List(
-                self.scripts.keys().map(|k| (k.clone(), self.active.as_deref() == Some(k))).collect(),
-            )),
+            Request::List => {
+                Ok(Answer::List(self.scripts.keys().map(|k| (k.clone(), self.active.as_deref() == Some(k))).collect()))
+            }
             Request::Get(n) => Ok(Answer::Script(self.scripts.get(&n).cloned())),
             Request::Put { name, script } => {
                 self.scripts.insert(name, script);
@@ -173,14 +173,23 @@ fn script_lifecycle_transcript() {
     let got = h.send(b"GETSCRIPT \"mine\"\r\n");
     assert_eq!(got, format!("{{{}}}\r\n{script}\r\nOK \"Getscript completed\"\r\n", script.len()));
     assert_eq!(h.send(b"DELETESCRIPT \"mine\"\r\n"), "NO (ACTIVE) \"The active script cannot be deleted\"\r\n");
-    assert_eq!(h.send(b"RENAMESCRIPT \"other\" \"mine\"\r\n"), "NO (ALREADYEXISTS) \"A script of that name exists\"\r\n");
+    assert_eq!(
+        h.send(b"RENAMESCRIPT \"other\" \"mine\"\r\n"),
+        "NO (ALREADYEXISTS) \"A script of that name exists\"\r\n"
+    );
     assert_eq!(h.send(b"RENAMESCRIPT \"other\" \"third\"\r\n"), "OK \"Completed\"\r\n");
     assert_eq!(h.send(b"SETACTIVE \"\"\r\n"), "OK \"Completed\"\r\n");
     assert_eq!(h.send(b"DELETESCRIPT \"mine\"\r\n"), "OK \"Completed\"\r\n");
     assert_eq!(h.send(b"GETSCRIPT \"mine\"\r\n"), "NO (NONEXISTENT) \"No such script\"\r\n");
-    assert_eq!(h.send(b"HAVESPACE \"x\" 999\r\nHAVESPACE \"x\" 1001\r\n"), "OK \"Completed\"\r\nNO (QUOTA) \"Not enough space for that script\"\r\n");
+    assert_eq!(
+        h.send(b"HAVESPACE \"x\" 999\r\nHAVESPACE \"x\" 1001\r\n"),
+        "OK \"Completed\"\r\nNO (QUOTA) \"Not enough space for that script\"\r\n"
+    );
     assert_eq!(h.send(b"NOOP \"t1\"\r\n"), "OK (TAG \"t1\") \"Done\"\r\n");
-    assert_eq!(h.send(b"UNAUTHENTICATE\r\nLISTSCRIPTS\r\n"), "OK \"Unauthenticated\"\r\nNO \"Command not valid in this state\"\r\n");
+    assert_eq!(
+        h.send(b"UNAUTHENTICATE\r\nLISTSCRIPTS\r\n"),
+        "OK \"Unauthenticated\"\r\nNO \"Command not valid in this state\"\r\n"
+    );
     assert_eq!(h.send(b"LOGOUT\r\n"), "OK \"Logout completed\"\r\n");
     assert!(h.closed);
 }
@@ -195,7 +204,11 @@ fn invalid_scripts_are_refused_with_the_line() {
     assert_eq!(h.send(b"LISTSCRIPTS\r\n"), "OK \"Listscripts completed\"\r\n", "nothing stored");
     let r = h.send(b"CHECKSCRIPT \"if true {\"\r\n");
     assert!(r.starts_with("NO \"line 1: "), "{r}");
-    assert_eq!(h.send(b"CHECKSCRIPT {5}\r\nkeep;\r\n"), "OK \"Script is valid\"\r\n", "synchronizing literal taken too");
+    assert_eq!(
+        h.send(b"CHECKSCRIPT {5}\r\nkeep;\r\n"),
+        "OK \"Script is valid\"\r\n",
+        "synchronizing literal taken too"
+    );
 }
 
 /// BAD-INPUTS: script names with path characters or NUL; names are never paths here, but
