@@ -29,7 +29,7 @@ pub enum Arg {
     Str(Vec<u8>),
 }
 
-/// What [`parse`] found at the front of the buffer.
+/// What `parse` found at the front of the buffer.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Parsed {
     /// Not a whole command yet.
