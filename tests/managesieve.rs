@@ -233,3 +233,105 @@ fn managesieve_putscript_beyond_quota() {
     assert!(c.cmd(b"HAVESPACE \"s0\" 100\r\n").starts_with("OK"), "replacing fits");
     assert!(c.cmd(b"LOGOUT\r\n").starts_with("OK"));
 }
+
+/// The store's state after a crash: every script whole (one of the versions written), and
+/// the active one (if any) one that exists.
+fn assert_consistent(home: &Home, versions: &[&[u8]]) -> Vec<(String, bool)> {
+    let scripts = letterbox::store::scripts::Scripts::open(&home.data()).unwrap();
+    let list = scripts.list().unwrap();
+    for (name, _) in &list {
+        let body = scripts.get(name).unwrap().unwrap();
+        assert!(versions.contains(&body.as_slice()), "{name}: torn script {:?}", String::from_utf8_lossy(&body));
+    }
+    if let Some((name, _)) = scripts.active().unwrap() {
+        assert!(list.iter().any(|(n, a)| *n == name && *a));
+    }
+    list
+}
+
+/// Crash safety (issue 16): `letterbox sieve put` and `activate` SIGKILLed at random
+/// instants, 40 times; each time the store holds the old or the new script, whole, and an
+/// activation that names a stored script.
+#[test]
+fn sieve_put_and_activate_killed_at_random_instants() {
+    let home = Home::with_config("sieve-kill", "");
+    let v1 = script_of(30_000);
+    let mut v2 = script_of(30_000);
+    v2[0] = b' ';
+    std::fs::write(home.dir.join("v1.sieve"), &v1).unwrap();
+    std::fs::write(home.dir.join("v2.sieve"), &v2).unwrap();
+    assert!(sieve_cli(&home, &["put", "a", &home.dir.join("v1.sieve").display().to_string()]).status.success());
+    let mut rng = common::Rng::from_env(16);
+    let mut killed = 0;
+    for round in 0..40 {
+        let file = if round % 2 == 0 { "v2.sieve" } else { "v1.sieve" };
+        let file = home.dir.join(file).display().to_string();
+        let cfg = home.config().display().to_string();
+        let args: Vec<&str> = match round % 4 {
+            3 => vec!["sieve", "--config", &cfg, "activate", "a"],
+            _ => vec!["sieve", "--config", &cfg, "put", "a", &file],
+        };
+        let mut child = common::letterbox().args(&args).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
+        std::thread::sleep(std::time::Duration::from_micros(rng.below(80_000)));
+        let _ = child.kill();
+        if child.wait().map(|s| s.code().is_none()).unwrap_or(false) {
+            killed += 1;
+        }
+        let list = assert_consistent(&home, &[&v1, &v2]);
+        assert_eq!(list.len(), 1, "round {round}: {list:?}");
+    }
+    eprintln!("{killed} of 40 runs killed before they finished");
+}
+
+/// Fault injection at each durable step of put, activate and rename (a crash between the
+/// temporary file's sync and its rename; between the new name's link and the activation
+/// switch; between the switch and the old name's unlink): old or new state, never none.
+#[cfg(feature = "fault-injection")]
+#[test]
+fn sieve_store_crash_points_leave_old_or_new() {
+    let home = Home::with_config("sieve-crash", "");
+    let cfg = home.config().display().to_string();
+    let v1 = b"keep;\r\n".to_vec();
+    let v2 = b"discard;\r\n".to_vec();
+    std::fs::write(home.dir.join("v1.sieve"), &v1).unwrap();
+    std::fs::write(home.dir.join("v2.sieve"), &v2).unwrap();
+    let (f1, f2) = (home.dir.join("v1.sieve").display().to_string(), home.dir.join("v2.sieve").display().to_string());
+    let crash = |point: &str, args: &[&str]| {
+        let mut all = vec!["sieve", "--config", &cfg];
+        all.extend_from_slice(args);
+        let o = common::letterbox().args(&all).env("LETTERBOX_FAULT", format!("crash@{point}")).output().unwrap();
+        assert!(!o.status.success() && String::from_utf8_lossy(&o.stderr).contains(point), "{point}: {}", text(&o));
+    };
+    assert!(sieve_cli(&home, &["put", "a", &f1]).status.success());
+    crash("sieve.put.synced", &["put", "a", &f2]);
+    assert_eq!(assert_consistent(&home, &[&v1]), [("a".to_owned(), false)], "the old script, whole");
+    crash("sieve.activate.synced", &["activate", "a"]);
+    assert_eq!(assert_consistent(&home, &[&v1]), [("a".to_owned(), false)], "still inactive");
+    assert!(sieve_cli(&home, &["activate", "a"]).status.success());
+    assert_eq!(assert_consistent(&home, &[&v1]), [("a".to_owned(), true)]);
+}
+
+/// RENAMESCRIPT of the active script killed between its steps (through the real server):
+/// the script stays stored and active under the old or the new name.
+#[cfg(feature = "fault-injection")]
+#[test]
+fn renamescript_crash_points_keep_an_active_script() {
+    for (point, now_active) in
+        [("sieve.rename.linked", "a"), ("sieve.rename.activating", "a"), ("sieve.rename.switched", "b")]
+    {
+        let mut srv =
+            Server::start_env("sieve-rename-crash", "", "", &[("LETTERBOX_FAULT", &format!("crash@{point}"))]);
+        let mut c = Raw::login(&srv);
+        assert!(c.put("a", b"keep;").starts_with("OK"));
+        assert!(c.cmd(b"SETACTIVE \"a\"\r\n").starts_with("OK"));
+        c.w.write_all(b"RENAMESCRIPT \"a\" \"b\"\r\n").unwrap();
+        let mut rest = String::new();
+        let _ = std::io::Read::read_to_string(&mut c.r, &mut rest);
+        assert!(!rest.contains("OK"), "{point}: answered before the crash: {rest}");
+        srv.kill9();
+        assert!(srv.log_text().contains(&format!("crash at {point}")), "{point}: {}", srv.log_text());
+        let list = assert_consistent(&srv.home, &[b"keep;"]);
+        assert!(list.contains(&(now_active.to_owned(), true)), "{point}: {list:?}");
+        assert_eq!(active(&srv), Some((now_active.to_owned(), b"keep;".to_vec())));
+    }
+}

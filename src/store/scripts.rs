@@ -209,7 +209,8 @@ impl Scripts {
         crate::sys::fsync_dir(&self.dir)?;
         crash_point("sieve.rename.linked");
         if self.active_name()?.as_deref() == Some(from) {
-            self.replace(&self.dir.join(ACTIVE), to.as_bytes(), "sieve.rename.activated")?;
+            self.replace(&self.dir.join(ACTIVE), to.as_bytes(), "sieve.rename.activating")?;
+            crash_point("sieve.rename.switched");
         }
         std::fs::remove_file(&old)?;
         crate::sys::fsync_dir(&self.dir)
