@@ -513,8 +513,9 @@ mod tests {
 
     #[test]
     fn listen_and_tls() {
-        let c = cfg("domain = \"a.b\"\nuser = \"u\"\ndata_dir = \"d\"\n[listen]\nsmtp = [\"127.0.0.1:2525\"]\nimap = []\n[tls]\ncert = \"c.pem\"\nkey = \"k.pem\"\n").unwrap();
+        let c = cfg("domain = \"a.b\"\nuser = \"u\"\ndata_dir = \"d\"\n[listen]\nsmtp = [\"127.0.0.1:2525\"]\nimap = []\nmanagesieve = [\"0.0.0.0:4190\"]\n[tls]\ncert = \"c.pem\"\nkey = \"k.pem\"\n").unwrap();
         assert_eq!(c.listen.smtp.len(), 1);
+        assert_eq!(c.listen.managesieve, ["0.0.0.0:4190".parse().unwrap()]);
         assert_eq!(c.tls.unwrap().key, PathBuf::from("/etc/x/k.pem"));
         assert!(cfg("domain = \"a.b\"\nuser = \"u\"\ndata_dir = \"d\"\n[listen]\nsmtp = [\"x\"]\n").is_err());
     }
