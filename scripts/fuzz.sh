@@ -29,6 +29,7 @@ for t in "${targets[@]}"; do
     smtp_client) src=../transcripts/smtp prefix='\x05' side=S ;;
     smtp_*) src=../transcripts/smtp ;;
     pop3_*) src=../transcripts/pop3 ;;
+    managesieve_*) src=../transcripts/managesieve ;;
     imap_session) src=../transcripts/imap prefix='\x3f' ;;
     mime_parse | dot_roundtrip) src=../transcripts/smtp prefix='\x07' ;;
     *) src="" ;;

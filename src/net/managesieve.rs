@@ -108,8 +108,9 @@ fn describe(r: &Request) -> String {
     }
 }
 
-/// One request on the script store (blocking: runs off the executor).
-fn perform(data_dir: &std::path::Path, r: Request) -> Result<Answer, Failure> {
+/// One request on the script store (blocking: the session runs it off the executor; the
+/// transcript replayer, tests/managesieve_transcripts.rs, calls it directly).
+pub fn perform(data_dir: &std::path::Path, r: Request) -> Result<Answer, Failure> {
     let scripts = Scripts::open(data_dir).map_err(|e| failure_of(e.kind()))?;
     let done = |r: std::io::Result<()>| r.map(|()| Answer::Done).map_err(|e| failure_of(e.kind()));
     match r {
