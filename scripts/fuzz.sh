@@ -29,6 +29,7 @@ for t in "${targets[@]}"; do
     smtp_client) src=../transcripts/smtp prefix='\x05' side=S ;;
     smtp_*) src=../transcripts/smtp ;;
     pop3_*) src=../transcripts/pop3 ;;
+    managesieve_*) src=../transcripts/managesieve ;;
     imap_session) src=../transcripts/imap prefix='\x3f' ;;
     mime_parse | dot_roundtrip) src=../transcripts/smtp prefix='\x07' ;;
     *) src="" ;;
@@ -53,6 +54,9 @@ for t in "${targets[@]}"; do
     # A query with EDNS, and an MX answer whose names are compression pointers.
     printf '\x12\x34\x01\x00\x00\x01\x00\x00\x00\x00\x00\x01\x07example\x03org\x00\x00\x0f\x00\x01\x00\x00\x29\x04\xd0\x00\x00\x00\x00\x00\x00' > "$corpus/seed-query"
     printf '\x12\x34\x81\x80\x00\x01\x00\x01\x00\x00\x00\x00\x07example\x03org\x00\x00\x0f\x00\x01\xc0\x0c\x00\x0f\x00\x01\x00\x00\x0e\x10\x00\x09\x00\x0a\x04mail\xc0\x0c' > "$corpus/seed-mx"
+  fi
+  if [ "$t" = managesieve_session ]; then
+    printf 'CAPABILITY\r\nAUTHENTICATE "PLAIN" "AGFsaWNlAHNlY3JldA=="\r\nPUTSCRIPT "s" {21+}\r\nrequire "fileinto";\r\n\r\nLISTSCRIPTS\r\nSETACTIVE "s"\r\nGETSCRIPT "s"\r\nRENAMESCRIPT "s" "t"\r\nHAVESPACE "t" 99\r\nCHECKSCRIPT "keep;"\r\nNOOP "x"\r\nDELETESCRIPT "t"\r\nUNAUTHENTICATE\r\nLOGOUT\r\n' > "$corpus/seed-session"
   fi
   if [ "$t" = spf_record ]; then
     printf 'v=spf1 ip4:192.0.2.0/24 a mx/24 include:inc.example exists:%%{ir}.%%{l1r-}.e.example redirect=inc.example' > "$corpus/seed-terms"

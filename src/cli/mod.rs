@@ -3,7 +3,8 @@
 //! This file holds the arguments and the dispatch; each group of subcommands has its file:
 //! `setup` (init, passwd), `deliver`, `transfer` (import, export), `maintain` (check,
 //! compact, list), `dkim` (keys and DNS records, issue 14; with the `outbound` feature),
-//! `dns` (the zone records to publish, issue 18; with the `web` feature).
+//! `dns` (the zone records to publish, issue 18; with the `web` feature), `sieve` (the owner's
+//! Sieve scripts, issue 16; with the `sieve` feature).
 
 mod deliver;
 #[cfg(feature = "outbound")]
@@ -16,6 +17,8 @@ mod queue;
 #[cfg(feature = "outbound")]
 mod sendmail;
 mod setup;
+#[cfg(feature = "sieve")]
+mod sieve;
 mod transfer;
 
 pub use deliver::{read_message, NotMessage, MAX_HEADER};
@@ -62,6 +65,8 @@ pub enum Cmd {
     Dkim(DkimArgs),
     #[cfg(feature = "web")]
     Dns(DnsArgs),
+    #[cfg(feature = "sieve")]
+    Sieve(SieveArgs),
 }
 
 /// Run the mail server (SMTP, POP3, IMAP) until SIGTERM.
@@ -233,6 +238,26 @@ pub struct DnsArgs {
     pub config: Option<PathBuf>,
 }
 
+/// The owner's Sieve scripts: `check FILE`, `put NAME FILE`, `list`, `activate NAME`,
+/// `activate --none` (FILE `-` is standard input).
+#[cfg(feature = "sieve")]
+#[derive(FromArgs)]
+#[argh(subcommand, name = "sieve")]
+pub struct SieveArgs {
+    /// check, put, list or activate
+    #[argh(positional)]
+    pub action: String,
+    /// the script NAME and/or FILE the action takes
+    #[argh(positional)]
+    pub args: Vec<String>,
+    /// config file
+    #[argh(option)]
+    pub config: Option<PathBuf>,
+    /// with activate: make no script active
+    #[argh(switch)]
+    pub none: bool,
+}
+
 /// Runs a parsed command line; returns the process exit code.
 pub fn run(args: Args) -> i32 {
     match args.cmd {
@@ -251,6 +276,8 @@ pub fn run(args: Args) -> i32 {
         Cmd::Dkim(a) => with_config(a.config.as_deref(), |c| dkim::dkim(c, a.sign)),
         #[cfg(feature = "web")]
         Cmd::Dns(a) => with_config(a.config.as_deref(), dns::dns),
+        #[cfg(feature = "sieve")]
+        Cmd::Sieve(a) => sieve::run(&a),
     }
 }
 

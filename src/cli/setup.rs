@@ -35,6 +35,7 @@ pub fn config_template(domain: &str, user: &str, data_dir: &str, password_hash: 
          imaps = [\"0.0.0.0:993\"]\n\
          pop3  = [\"0.0.0.0:110\"]\n\
          pop3s = [\"0.0.0.0:995\"]\n\
+         managesieve = [\"0.0.0.0:4190\"]  # mail apps edit the Sieve rules here (RFC 5804)\n\
          \n\
          [tls]\n\
          cert = \"cert.pem\"              # PEM chain (self-signed by init; replace with a real one)\n\

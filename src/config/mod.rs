@@ -2,7 +2,7 @@
 //!
 //! Key names are a contract used by scripts outside the crate (issue 2/3/4): `domain`,
 //! `aliases`, `user`, `data_dir`, `password_hash`, `allow_plaintext_auth`, `hide_client_ip`, `subaddress_folders`, `apop_secret`,
-//! `run_as`, `[listen] smtp submission submissions imap imaps pop3 pop3s`, `[tls] cert key`,
+//! `run_as`, `[listen] smtp submission submissions imap imaps pop3 pop3s managesieve`, `[tls] cert key`,
 //! `[dkim] selector`, `[limits] …`, `[outbound] …` (see [`outbound`]), `[checks] …` (see
 //! [`checks`]), `[web] …` (see [`web`]).
 //! Paths are relative to the folder that holds the file. An unknown key, a wrong type or a
@@ -129,6 +129,8 @@ pub struct Listen {
     pub imaps: Vec<SocketAddr>,
     pub pop3: Vec<SocketAddr>,
     pub pop3s: Vec<SocketAddr>,
+    /// RFC 5804 ManageSieve (port 4190): STARTTLS, then AUTHENTICATE (feature `sieve`).
+    pub managesieve: Vec<SocketAddr>,
 }
 
 /// `[tls]`: certificate chain and key, PEM.
@@ -315,6 +317,7 @@ impl Builder {
                         "imaps" => c.listen.imaps = addrs,
                         "pop3" => c.listen.pop3 = addrs,
                         "pop3s" => c.listen.pop3s = addrs,
+                        "managesieve" => c.listen.managesieve = addrs,
                         _ => return Err(self.err(e, "unknown key")),
                     }
                 }
@@ -510,8 +513,9 @@ mod tests {
 
     #[test]
     fn listen_and_tls() {
-        let c = cfg("domain = \"a.b\"\nuser = \"u\"\ndata_dir = \"d\"\n[listen]\nsmtp = [\"127.0.0.1:2525\"]\nimap = []\n[tls]\ncert = \"c.pem\"\nkey = \"k.pem\"\n").unwrap();
+        let c = cfg("domain = \"a.b\"\nuser = \"u\"\ndata_dir = \"d\"\n[listen]\nsmtp = [\"127.0.0.1:2525\"]\nimap = []\nmanagesieve = [\"0.0.0.0:4190\"]\n[tls]\ncert = \"c.pem\"\nkey = \"k.pem\"\n").unwrap();
         assert_eq!(c.listen.smtp.len(), 1);
+        assert_eq!(c.listen.managesieve, ["0.0.0.0:4190".parse().unwrap()]);
         assert_eq!(c.tls.unwrap().key, PathBuf::from("/etc/x/k.pem"));
         assert!(cfg("domain = \"a.b\"\nuser = \"u\"\ndata_dir = \"d\"\n[listen]\nsmtp = [\"x\"]\n").is_err());
     }

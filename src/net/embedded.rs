@@ -1,6 +1,7 @@
 //! The embedded default of issue 3: `letterbox serve` with no config anywhere creates
 //! `./letterbox-data/` holding a letterbox.toml that listens on 127.0.0.1 only (SMTP 2525,
-//! IMAP 1143, IMAPS 1993, POP3 1110, POP3S 1995), a self-signed certificate and a random
+//! IMAP 1143, IMAPS 1993, POP3 1110, POP3S 1995,
+//! ManageSieve 4190), a self-signed certificate and a random
 //! owner password printed once (only its hash is stored). Later runs find and reuse it.
 //! The inbound checks are off there: nothing from the internet reaches a loopback listener.
 
@@ -60,6 +61,7 @@ pub fn create(dir: &Path, domain: &str, user: &str) -> std::io::Result<PathBuf> 
          imaps = [\"127.0.0.1:1993\"]\n\
          pop3  = [\"127.0.0.1:1110\"]\n\
          pop3s = [\"127.0.0.1:1995\"]\n\
+         managesieve = [\"127.0.0.1:4190\"]\n\
          \n\
          [tls]\n\
          cert = \"cert.pem\"\n\

@@ -21,6 +21,8 @@ pub mod dns;
 pub mod embedded;
 #[cfg(feature = "imap")]
 pub mod imap;
+#[cfg(feature = "sieve")]
+pub mod managesieve;
 #[cfg(feature = "outbound")]
 pub mod outbound;
 #[cfg(feature = "outbound")]
@@ -66,6 +68,8 @@ pub enum Proto {
     Imaps,
     Pop3,
     Pop3s,
+    /// RFC 5804 port 4190: STARTTLS, then AUTHENTICATE.
+    ManageSieve,
 }
 
 impl Proto {
@@ -78,6 +82,7 @@ impl Proto {
             Proto::Imaps => "imaps",
             Proto::Pop3 => "pop3",
             Proto::Pop3s => "pop3s",
+            Proto::ManageSieve => "managesieve",
         }
     }
 
@@ -90,6 +95,7 @@ impl Proto {
             Proto::Pop3 => cfg!(feature = "pop3"),
             Proto::Imaps => cfg!(feature = "imap") && tls::BUILT_IN,
             Proto::Pop3s => cfg!(feature = "pop3") && tls::BUILT_IN,
+            Proto::ManageSieve => cfg!(feature = "sieve"),
         }
     }
 
@@ -107,6 +113,8 @@ impl Proto {
             Proto::Imap | Proto::Imaps => b"* BYE [UNAVAILABLE] Too many connections, try again later\r\n",
             // RFC 3206 §4: SYS/TEMP, a temporary system problem.
             Proto::Pop3 | Proto::Pop3s => b"-ERR [SYS/TEMP] Too many connections, try again later\r\n",
+            // RFC 5804 §1.3: TRYLATER, a temporary condition.
+            Proto::ManageSieve => b"BYE (TRYLATER) \"Too many connections, try again later\"\r\n",
         }
     }
 }
@@ -469,6 +477,9 @@ pub fn without_absent_protocols(text: String) -> String {
     if !cfg!(feature = "pop3") {
         absent.extend(["pop3 ", "pop3s "]);
     }
+    if !cfg!(feature = "sieve") {
+        absent.push("managesieve ");
+    }
     if !tls::BUILT_IN {
         absent.extend(["imaps ", "pop3s ", "submissions "]);
     }
@@ -506,6 +517,7 @@ fn bind_all(cfg: &Config) -> io::Result<Vec<(Proto, TcpListener)>> {
         (Proto::Imaps, &l.imaps),
         (Proto::Pop3, &l.pop3),
         (Proto::Pop3s, &l.pop3s),
+        (Proto::ManageSieve, &l.managesieve),
     ] {
         if !addrs.is_empty() && !proto.built_in() {
             return Err(io::Error::new(
@@ -734,6 +746,8 @@ async fn handle(srv: Rc<Server>, proto: Proto, stream: Async<std::net::TcpStream
     let reason = match proto {
         #[cfg(feature = "pop3")]
         Proto::Pop3 | Proto::Pop3s => pop3::session(&srv, &mut conn, peer).await,
+        #[cfg(feature = "sieve")]
+        Proto::ManageSieve => managesieve::session(&srv, &mut conn, peer).await,
         Proto::Smtp => smtp::session(&srv, &mut conn, peer, false).await,
         Proto::Submission | Proto::Submissions => smtp::session(&srv, &mut conn, peer, true).await,
         #[cfg(feature = "imap")]

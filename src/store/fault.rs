@@ -17,7 +17,9 @@
 //!   stop other sessions);
 //! * `crash@NAME`: the process aborts at the named [`crash_point`] (all earlier writes and
 //!   syncs done): `rename_inbox.journal`, `rename_inbox.linked`, `rename.journal`,
-//!   `rename.linked`, `rename.unlinked`.
+//!   `rename.linked`, `rename.unlinked`; Sieve scripts (`store::scripts`): `sieve.put.synced`,
+//!   `sieve.activate.synced`, `sieve.rename.linked`, `sieve.rename.activating`,
+//!   `sieve.rename.switched`.
 //!
 //! Without the feature every hook is an inlined `Ok(())`.
 

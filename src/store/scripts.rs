@@ -6,9 +6,10 @@
 //!
 //! ```text
 //! sieve/STEM.sieve        one script; STEM is the name encoded by `store::file_stem`
-//! sieve/STEM.sieve.new    a script being written (never listed; replaced on the next put)
+//! sieve/STEM.sieve.new.P.N  a script being written by process P, write N (never listed;
+//!                           a crash may leave one behind, harmless)
 //! sieve/active            the active script's name, UTF-8, no newline (absent: none active)
-//! sieve/active.new        the activation being written
+//! sieve/active.new.P.N    the activation being written
 //! ```
 //!
 //! Names are keys, never paths: [`valid_name`] refuses what RFC 5804 §1.6 refuses (control
@@ -21,7 +22,8 @@
 //! three such steps (link the new name, switch `active`, unlink the old name): a crash between
 //! them leaves the script under both names with one of them active, never no script.
 //! Concurrent writers (the daemon and `letterbox sieve`) are not locked against each other:
-//! each step is atomic, and an owner editing from two places at once gets the last write.
+//! each step is atomic (temporary names are unique per writer), and an owner editing from
+//! two places at once gets the last write.
 
 use std::io::{self, ErrorKind};
 use std::path::{Path, PathBuf};
@@ -35,7 +37,7 @@ pub const SCRIPT_BYTES_MAX: usize = 64 * 1024;
 /// All scripts together: 16 full-size scripts; a router's flash is small.
 pub const TOTAL_BYTES_MAX: u64 = 1024 * 1024;
 /// A script name in bytes: long enough for a description, and its encoded stem (up to
-/// three bytes per byte) plus `.sieve.new` stays under the 255-byte file-name limit.
+/// three bytes per byte) plus the temporary suffix stays under the 255-byte file-name limit.
 pub const NAME_BYTES_MAX: usize = 64;
 
 const DIR: &str = "sieve";
@@ -147,9 +149,13 @@ impl Scripts {
     }
 
     /// Writes `path` as tmp + fsync + rename + fsync of the directory.
+    /// The temporary name is unique per process and write, so two writers (the daemon's
+    /// sessions, `letterbox sieve`) never rename each other's half-written file.
     fn replace(&self, path: &Path, data: &[u8], point: &str) -> io::Result<()> {
+        use std::sync::atomic::{AtomicU64, Ordering};
+        static WRITES: AtomicU64 = AtomicU64::new(0);
         let mut tmp = path.as_os_str().to_owned();
-        tmp.push(TMP_SUFFIX);
+        tmp.push(format!("{TMP_SUFFIX}.{}.{}", std::process::id(), WRITES.fetch_add(1, Ordering::Relaxed)));
         crate::util::write_synced(Path::new(&tmp), data)?;
         crash_point(point);
         std::fs::rename(&tmp, path)?;
@@ -209,7 +215,8 @@ impl Scripts {
         crate::sys::fsync_dir(&self.dir)?;
         crash_point("sieve.rename.linked");
         if self.active_name()?.as_deref() == Some(from) {
-            self.replace(&self.dir.join(ACTIVE), to.as_bytes(), "sieve.rename.activated")?;
+            self.replace(&self.dir.join(ACTIVE), to.as_bytes(), "sieve.rename.activating")?;
+            crash_point("sieve.rename.switched");
         }
         std::fs::remove_file(&old)?;
         crate::sys::fsync_dir(&self.dir)

@@ -180,6 +180,8 @@ pub struct Server {
     /// RFC 6409 submission (STARTTLS + AUTH) and RFC 8314 implicit-TLS submission.
     pub submission: u16,
     pub submissions: u16,
+    /// RFC 5804 ManageSieve.
+    pub managesieve: u16,
     pub log: PathBuf,
     /// Extra environment for the server process (e.g. LETTERBOX_FAULT).
     pub env: Vec<(String, String)>,
@@ -222,9 +224,9 @@ impl Server {
     /// Like `start`, with extra environment variables for the server process.
     pub fn start_env(name: &str, extra: &str, limits: &str, env: &[(&str, &str)]) -> Server {
         let (smtp, imap, imaps, pop3, pop3s) = (free_port(), free_port(), free_port(), free_port(), free_port());
-        let (submission, submissions) = (free_port(), free_port());
+        let (submission, submissions, managesieve) = (free_port(), free_port(), free_port());
         let cfg = format!(
-            "{extra}\n[listen]\nsmtp = [\"127.0.0.1:{smtp}\"]\nsubmission = [\"127.0.0.1:{submission}\"]\nsubmissions = [\"127.0.0.1:{submissions}\"]\nimap = [\"127.0.0.1:{imap}\"]\nimaps = [\"127.0.0.1:{imaps}\"]\npop3 = [\"127.0.0.1:{pop3}\"]\npop3s = [\"127.0.0.1:{pop3s}\"]\n[tls]\ncert = \"init/cert.pem\"\nkey = \"init/key.pem\"\n[limits]\n{limits}\n"
+            "{extra}\n[listen]\nsmtp = [\"127.0.0.1:{smtp}\"]\nsubmission = [\"127.0.0.1:{submission}\"]\nsubmissions = [\"127.0.0.1:{submissions}\"]\nimap = [\"127.0.0.1:{imap}\"]\nimaps = [\"127.0.0.1:{imaps}\"]\npop3 = [\"127.0.0.1:{pop3}\"]\npop3s = [\"127.0.0.1:{pop3s}\"]\nmanagesieve = [\"127.0.0.1:{managesieve}\"]\n[tls]\ncert = \"init/cert.pem\"\nkey = \"init/key.pem\"\n[limits]\n{limits}\n"
         );
         let home = Home::with_config(name, &cfg);
         let init = letterbox()
@@ -238,7 +240,20 @@ impl Server {
         assert!(pw.status.success(), "passwd: {}", String::from_utf8_lossy(&pw.stderr));
         let log = home.dir.join("server.log");
         let env = env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
-        let mut s = Server { home, child: None, smtp, imap, imaps, pop3, pop3s, submission, submissions, log, env };
+        let mut s = Server {
+            home,
+            child: None,
+            smtp,
+            imap,
+            imaps,
+            pop3,
+            pop3s,
+            submission,
+            submissions,
+            managesieve,
+            log,
+            env,
+        };
         s.spawn();
         s
     }
@@ -286,7 +301,7 @@ impl Server {
     fn move_ports(&mut self) {
         let mut cfg = std::fs::read_to_string(self.home.config()).unwrap();
         let ports = [&mut self.smtp, &mut self.imap, &mut self.imaps, &mut self.pop3, &mut self.pop3s];
-        for port in ports.into_iter().chain([&mut self.submission, &mut self.submissions]) {
+        for port in ports.into_iter().chain([&mut self.submission, &mut self.submissions, &mut self.managesieve]) {
             let fresh = free_port();
             cfg = cfg.replace(&format!("\"127.0.0.1:{port}\""), &format!("\"127.0.0.1:{fresh}\""));
             *port = fresh;
@@ -349,6 +364,7 @@ impl Server {
             .env("LB_IMAPS", self.imaps.to_string())
             .env("LB_SUBMISSION", self.submission.to_string())
             .env("LB_SUBMISSIONS", self.submissions.to_string())
+            .env("LB_MANAGESIEVE", self.managesieve.to_string())
             .env("LB_USER", "alice")
             .env("LB_PASS", PASSWORD)
             .output()
