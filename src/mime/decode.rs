@@ -123,18 +123,22 @@ pub struct Base64Decoder {
 
 impl Base64Decoder {
     pub fn push(&mut self, input: &[u8], out: &mut Vec<u8>) {
+        out.reserve(input.len() / 4 * 3 + 3);
         for &b in input {
-            match sextet(b) {
-                Some(v) => {
+            match B64.get(usize::from(b)).copied().unwrap_or(B64_SKIP) {
+                B64_SKIP => {}
+                B64_PAD => self.finish(out),
+                v => {
                     self.acc = (self.acc << 6) | u32::from(v);
                     self.sextets += 1;
                     if self.sextets == 4 {
-                        out.extend_from_slice(self.acc.to_be_bytes().get(1..).unwrap_or_default());
+                        let [_, x, y, z] = self.acc.to_be_bytes();
+                        out.push(x);
+                        out.push(y);
+                        out.push(z);
                         (self.acc, self.sextets) = (0, 0);
                     }
                 }
-                None if b == b'=' => self.finish(out),
-                None => {}
             }
         }
     }
@@ -157,16 +161,29 @@ impl Base64Decoder {
     }
 }
 
-fn sextet(b: u8) -> Option<u8> {
-    Some(match b {
-        b'A'..=b'Z' => b - b'A',
-        b'a'..=b'z' => b - b'a' + 26,
-        b'0'..=b'9' => b - b'0' + 52,
-        b'+' => 62,
-        b'/' => 63,
-        _ => return None,
-    })
-}
+/// [`B64`] entries that are not sextets: a character outside the alphabet (ignored) and `=`.
+const B64_SKIP: u8 = 0xFF;
+const B64_PAD: u8 = 0xFE;
+
+/// The base64 alphabet (RFC 2045 Table 1) as a byte → sextet table.
+static B64: [u8; 256] = {
+    let mut t = [B64_SKIP; 256];
+    let mut i = 0;
+    while i < 26 {
+        t[b'A' as usize + i] = i as u8;
+        t[b'a' as usize + i] = 26 + i as u8;
+        i += 1;
+    }
+    let mut d = 0;
+    while d < 10 {
+        t[b'0' as usize + d] = 52 + d as u8;
+        d += 1;
+    }
+    t[b'+' as usize] = 62;
+    t[b'/' as usize] = 63;
+    t[b'=' as usize] = B64_PAD;
+    t
+};
 
 /// The value of an ASCII hex digit (callers check `is_ascii_hexdigit`).
 fn hex(c: u8) -> u8 {
@@ -254,9 +271,25 @@ impl Default for HtmlText {
 }
 
 impl HtmlText {
-    pub fn push(&mut self, input: &str, out: &mut String) {
-        for c in input.chars() {
+    pub fn push(&mut self, mut input: &str, out: &mut String) {
+        while !input.is_empty() {
+            if self.state == Html::Text {
+                // Plain ASCII text up to the next markup, space or non-ASCII character.
+                let n = input
+                    .bytes()
+                    .position(|b| matches!(b, b'<' | b'&' | b'\t'..=b'\r' | b' ') || b >= 0x80)
+                    .unwrap_or(input.len());
+                if n > 0 {
+                    out.push_str(input.get(..n).unwrap_or_default());
+                    self.space = false;
+                    input = input.get(n..).unwrap_or_default();
+                    continue;
+                }
+            }
+            let mut chars = input.chars();
+            let Some(c) = chars.next() else { break };
             self.char(c, out);
+            input = chars.as_str();
         }
     }
 
