@@ -50,7 +50,7 @@ fn read(file: &str) -> Result<Vec<u8>, i32> {
 
 /// Compiles `script`; prints the error with its line and returns exit 65 on failure.
 fn compile(file: &str, script: &[u8]) -> Result<(), i32> {
-    crate::sieve::parse(script, &crate::sieve::Limits::default()).map(|_| ()).map_err(|e| {
+    crate::sieve::check_upload(script, &crate::sieve::Limits::default()).map(|_| ()).map_err(|e| {
         eprintln!("letterbox sieve: {file}: {e}");
         exit::DATAERR
     })

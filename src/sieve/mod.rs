@@ -45,6 +45,30 @@ pub const CAPABILITIES: [&str; 16] = [
     "encoded-character",
 ];
 
+/// Checks a script the owner uploads (ManageSieve PUTSCRIPT/CHECKSCRIPT, `letterbox sieve`):
+/// it must compile, and `redirect` and `vacation` need the outbound queue, so a build
+/// without it (feature `outbound`) refuses them here with the line, not at delivery.
+pub fn check_upload(script: &[u8], limits: &Limits) -> Result<Script, Error> {
+    let s = parse(script, limits)?;
+    if !cfg!(feature = "outbound") {
+        if let Some(n) = find_command(&s.commands, &["redirect", "vacation"]) {
+            let message = format!("{} needs the outbound queue, which this build leaves out", n.name);
+            return Err(Error { line: n.line, message });
+        }
+    }
+    Ok(s)
+}
+
+fn find_command<'a>(nodes: &'a [Node], names: &[&str]) -> Option<&'a Node> {
+    nodes.iter().find_map(|n| {
+        if names.contains(&n.name.as_str()) {
+            Some(n)
+        } else {
+            find_command(&n.block, names)
+        }
+    })
+}
+
 /// A compile error: the line (1-based; 0 for the whole script) and what is wrong.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Error {

@@ -109,3 +109,18 @@ fn ten_thousand_nested_ifs_are_a_clean_error() {
     let ok = "if true {\n".repeat(31) + &"}".repeat(31);
     assert!(parse(ok.as_bytes(), &limits).is_ok());
 }
+
+#[test]
+fn uploads_with_redirect_or_vacation_need_the_outbound_queue() {
+    let limits = crate::sieve::Limits::default();
+    let script = b"require \"vacation\";\nif true {\n  vacation \"away\";\n}\n";
+    let r = crate::sieve::check_upload(script, &limits);
+    if cfg!(feature = "outbound") {
+        assert!(r.is_ok(), "{r:?}");
+    } else {
+        let e = r.expect_err("refused without the queue");
+        assert_eq!(e.line, 3);
+        assert!(e.message.contains("outbound"), "{e}");
+    }
+    assert!(crate::sieve::check_upload(b"keep;", &limits).is_ok());
+}

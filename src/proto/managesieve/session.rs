@@ -636,7 +636,7 @@ fn activation(arg: Arg) -> Option<Option<String>> {
 
 /// Compiles a script with the default limits; the error names the line.
 fn compile(script: &[u8]) -> Result<(), String> {
-    crate::sieve::parse(script, &crate::sieve::Limits::default()).map(|_| ()).map_err(|e| e.to_string())
+    crate::sieve::check_upload(script, &crate::sieve::Limits::default()).map(|_| ()).map_err(|e| e.to_string())
 }
 
 /// A response string (RFC 5804 §4 `string`): quoted when short and free of CR, LF and NUL,
