@@ -45,7 +45,7 @@ for i in range(8):
 rules.append('if header :matches "subject" "*urgent*report*2026*" { addflag "\\\\Flagged"; }')
 rules.append('if body :text :contains "unsubscribe-me-now" { fileinto :create "news"; stop; }')
 rules.append('keep;')
-assert len(rules) == 51  # require + 50 rules
+assert len(rules) == 52  # require, 50 rules, keep
 open(sys.argv[2], "w").write("\n".join(rules) + "\n")
 PY
 

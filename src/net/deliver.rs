@@ -120,7 +120,7 @@ fn sieve_plan(
             return None;
         }
     };
-    let script = match crate::sieve::parse(&source, &limits) {
+    let script = match compiled(&source, &limits) {
         Ok(s) => s,
         Err(e) => {
             log(&format!("sieve: script {name:?} does not compile, default rules: {e}"));
@@ -140,13 +140,38 @@ fn sieve_plan(
         from: from.to_owned(),
         to: ctx.cfg.owner_address(),
         original_to: rcpts.first().cloned().unwrap_or_else(|| ctx.cfg.owner_address()),
-        folders: ctx.store.list().unwrap_or_default(),
+        // Only `mailboxexists` (RFC 5490) looks at the list: no directory read otherwise.
+        folders: if script.requires("mailbox") { ctx.store.list().unwrap_or_default() } else { Vec::new() },
         zone_minutes: crate::sys::local_offset_minutes(now),
     };
     let outcome = crate::sieve::run(&script, &view, &env, &limits, now);
     let plan = crate::delivery::plan(facts, &outcome);
     let end = head.len().min(crate::mime::HEADER_BYTES_MAX);
     Some((plan, head.get(..end).unwrap_or(&[]).to_vec()))
+}
+
+/// The last script compiled, by its source: the same active script is parsed once, not
+/// per message (one entry: the owner has one active script).
+#[cfg(feature = "sieve")]
+static COMPILED: std::sync::Mutex<Option<(Vec<u8>, std::sync::Arc<crate::sieve::Script>)>> =
+    std::sync::Mutex::new(None);
+
+/// `source` compiled, from [`COMPILED`] when it is the script compiled last.
+#[cfg(feature = "sieve")]
+fn compiled(
+    source: &[u8],
+    limits: &crate::sieve::Limits,
+) -> Result<std::sync::Arc<crate::sieve::Script>, crate::sieve::Error> {
+    if let Ok(c) = COMPILED.lock() {
+        if let Some((_, s)) = c.as_ref().filter(|(src, _)| src.as_slice() == source) {
+            return Ok(s.clone());
+        }
+    }
+    let s = std::sync::Arc::new(crate::sieve::parse(source, limits)?);
+    if let Ok(mut c) = COMPILED.lock() {
+        *c = Some((source.to_vec(), s.clone()));
+    }
+    Ok(s)
 }
 
 /// The first `max` bytes of the spool.
