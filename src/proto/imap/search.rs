@@ -27,9 +27,9 @@ const SCAN_CHUNK: usize = 16 * 1024;
 /// Header bytes read for HEADER keys (and per header block for TEXT).
 pub const SEARCH_HEADER_MAX: u64 = 64 * 1024;
 /// Message bytes read per [`SearchJob::step`] at most (besides the message count): a BODY
-/// search of big messages yields to other sessions every few milliseconds (256 KiB decode in
-/// about 5 ms here, 50 on a slow ARM core).
-pub const SEARCH_STEP_BYTES: u64 = 256 * 1024;
+/// search of big messages yields to other sessions every few milliseconds (128 KiB decode in
+/// about 3 ms here, 30 on a slow ARM core).
+pub const SEARCH_STEP_BYTES: u64 = 128 * 1024;
 
 /// The charset names of [`crate::charset::NAMES`], for the response code literal.
 macro_rules! badcharset {
