@@ -26,6 +26,7 @@ use crate::store::INBOX;
 
 /// System flags a script may set (RFC 5232 §2), with the store's flag bits (RFC 3501 §2.3.2;
 /// `\Recent` cannot be set).
+#[cfg(feature = "sieve")]
 const SYSTEM_FLAGS: [(&str, u32); 5] =
     [("\\seen", 1), ("\\answered", 1 << 1), ("\\flagged", 1 << 2), ("\\deleted", 1 << 3), ("\\draft", 1 << 4)];
 
@@ -147,6 +148,7 @@ pub fn plan(f: &Facts<'_>, outcome: &crate::sieve::Outcome) -> Plan {
     p
 }
 
+#[cfg(feature = "sieve")]
 /// Adds a store of `t` with the script's `flags`, unless the folder is already stored in
 /// (RFC 5228 §4.1: one copy per folder; the interpreter already merged repeats of one action).
 fn add_store(p: &mut Plan, mut t: Target, flags: &[String]) {
@@ -169,6 +171,7 @@ fn add_store(p: &mut Plan, mut t: Target, flags: &[String]) {
     p.stores.push(t);
 }
 
+#[cfg(feature = "sieve")]
 /// RFC 3501 `flag-keyword = atom`: no specials, controls or spaces.
 fn valid_keyword(k: &str) -> bool {
     !k.is_empty() && k.len() <= 64 && k.bytes().all(|b| b.is_ascii_graphic() && !b"(){%*\"]\\".contains(&b))

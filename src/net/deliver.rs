@@ -175,6 +175,7 @@ fn compiled(
 }
 
 /// The first `max` bytes of the spool.
+#[cfg(feature = "sieve")]
 fn read_prefix(spool: &mut Spool, max: usize) -> std::io::Result<Vec<u8>> {
     use std::io::Read;
     let mut out = Vec::with_capacity(max.min(spool.len() as usize));
