@@ -18,6 +18,8 @@ pub mod client_tls;
 pub mod conn;
 pub mod dns;
 pub mod embedded;
+#[cfg(feature = "web")]
+pub mod http;
 #[cfg(feature = "imap")]
 pub mod imap;
 #[cfg(feature = "outbound")]
@@ -65,6 +67,10 @@ pub enum Proto {
     Imaps,
     Pop3,
     Pop3s,
+    /// Plain HTTP (issue 18): ACME HTTP-01, autoconfig, the help page.
+    Http,
+    /// HTTPS (implicit TLS): autoconfig, autodiscover, the MTA-STS policy.
+    Https,
 }
 
 impl Proto {
@@ -77,6 +83,8 @@ impl Proto {
             Proto::Imaps => "imaps",
             Proto::Pop3 => "pop3",
             Proto::Pop3s => "pop3s",
+            Proto::Http => "http",
+            Proto::Https => "https",
         }
     }
 
@@ -89,11 +97,13 @@ impl Proto {
             Proto::Pop3 => cfg!(feature = "pop3"),
             Proto::Imaps => cfg!(feature = "imap") && tls::BUILT_IN,
             Proto::Pop3s => cfg!(feature = "pop3") && tls::BUILT_IN,
+            Proto::Http => cfg!(feature = "web"),
+            Proto::Https => cfg!(feature = "web") && tls::BUILT_IN,
         }
     }
 
     fn implicit_tls(self) -> bool {
-        matches!(self, Proto::Imaps | Proto::Pop3s | Proto::Submissions)
+        matches!(self, Proto::Imaps | Proto::Pop3s | Proto::Submissions | Proto::Https)
     }
 
     /// The reply sent when the server is too busy to take a connection.
@@ -106,6 +116,10 @@ impl Proto {
             Proto::Imap | Proto::Imaps => b"* BYE [UNAVAILABLE] Too many connections, try again later\r\n",
             // RFC 3206 §4: SYS/TEMP, a temporary system problem.
             Proto::Pop3 | Proto::Pop3s => b"-ERR [SYS/TEMP] Too many connections, try again later\r\n",
+            // RFC 9110 §15.6.4: 503, the server is overloaded for now.
+            Proto::Http | Proto::Https => {
+                b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+            }
         }
     }
 }
@@ -137,6 +151,10 @@ pub struct Server {
     /// The inbound checks' resolver and greylist (issue 15); `None` when every check is off.
     #[cfg(feature = "checks")]
     pub checks: Option<checks::Checks>,
+    /// The ACME HTTP-01 key authorizations the http listeners serve (the ACME client
+    /// publishes into it; RFC 8555 §8.3).
+    #[cfg(feature = "web")]
+    pub acme_tokens: Arc<crate::web::challenge::Tokens>,
 }
 
 /// Kernel send buffer per connection: enough for LAN speed, small enough that 1,000 stalled
@@ -468,8 +486,11 @@ pub fn without_absent_protocols(text: String) -> String {
     if !cfg!(feature = "pop3") {
         absent.extend(["pop3 ", "pop3s "]);
     }
+    if !cfg!(feature = "web") {
+        absent.extend(["http ", "https "]);
+    }
     if !tls::BUILT_IN {
-        absent.extend(["imaps ", "pop3s ", "submissions "]);
+        absent.extend(["imaps ", "pop3s ", "submissions ", "https "]);
     }
     let mut out = String::with_capacity(text.len());
     let mut in_tls = false;
@@ -505,6 +526,8 @@ fn bind_all(cfg: &Config) -> io::Result<Vec<(Proto, TcpListener)>> {
         (Proto::Imaps, &l.imaps),
         (Proto::Pop3, &l.pop3),
         (Proto::Pop3s, &l.pop3s),
+        (Proto::Http, &l.http),
+        (Proto::Https, &l.https),
     ] {
         if !addrs.is_empty() && !proto.built_in() {
             return Err(io::Error::new(
@@ -597,6 +620,8 @@ fn run(cfg: Config) -> io::Result<()> {
         folders: RefCell::new(HashMap::new()),
         #[cfg(feature = "checks")]
         checks,
+        #[cfg(feature = "web")]
+        acme_tokens: Arc::default(),
     });
     if srv.store.subscriptions_if_any().is_none() {
         // First start: every folder a mail app expects is subscribed (LSUB shows them).
@@ -737,6 +762,8 @@ async fn handle(srv: Rc<Server>, proto: Proto, stream: Async<std::net::TcpStream
         Proto::Submission | Proto::Submissions => smtp::session(&srv, &mut conn, peer, true).await,
         #[cfg(feature = "imap")]
         Proto::Imap | Proto::Imaps => imap::session(&srv, &mut conn, peer).await,
+        #[cfg(feature = "web")]
+        Proto::Http | Proto::Https => http::session(&srv, &mut conn, peer, proto == Proto::Https).await,
         // Never bound (bind_all refuses listeners of protocols left out of the build).
         #[allow(unreachable_patterns)]
         _ => "protocol not built in".to_owned(),

@@ -1,0 +1,90 @@
+//! HTTP session driver (issue 18): reads one request into a buffer bounded by the parser's
+//! limits (`web::http::HEAD_MAX` + `BODY_MAX`), all of it within `limits.http_timeout`
+//! (a slowloris gets 408 and the close), answers from `web::site` and closes
+//! (RFC 9112 §9.6 `Connection: close`; one request per connection is all autoconfig needs).
+
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use super::conn::{write_timeout, Conn, Read, READ_BUF};
+use super::{log, Server};
+use crate::web::http::{self, Method, Request, Response, Status, BODY_MAX, HEAD_MAX};
+use crate::web::site::{self, Site};
+use crate::web::zone::DkimTxt;
+
+/// Bytes a request may occupy: the header section, the body and one read past them.
+const REQUEST_MAX: usize = HEAD_MAX + BODY_MAX + READ_BUF;
+
+/// Runs one HTTP exchange; returns the disconnect reason for the log.
+pub async fn session(srv: &Server, conn: &mut Conn, peer: SocketAddr, https: bool) -> String {
+    let deadline = Instant::now() + Duration::from_secs(srv.config().limits.http_timeout);
+    let (response, head_only, what) = match read_request(srv, conn, deadline).await {
+        Ok(req) => {
+            let what = format!("{:?} {}", req.method, req.path);
+            (answer(srv, &req, https).await, req.method == Method::Head, what)
+        }
+        Err(Some(status)) => (refusal(status), false, format!("refused: {status}")),
+        Err(None) => return "client closed".into(),
+    };
+    log(if https { "https" } else { "http" }, &peer, &format!("{what} -> {}", response.status.code()));
+    let date = http::imf_fixdate(crate::util::unix_now().max(0) as u64);
+    match conn.write_all(&response.encode(&date, head_only), write_timeout()).await {
+        Ok(()) => "done".into(),
+        Err(e) => format!("write error: {e}"),
+    }
+}
+
+/// Reads until the parser has a request or a verdict; `Err(None)` when the client went away.
+async fn read_request(srv: &Server, conn: &mut Conn, deadline: Instant) -> Result<Request, Option<Status>> {
+    let mut buf = vec![0u8; READ_BUF];
+    let mut pending: Vec<u8> = Vec::new();
+    loop {
+        if let Some(req) = http::parse(&pending)? {
+            return Ok(req);
+        }
+        if pending.len() >= REQUEST_MAX {
+            return Err(Some(Status::ContentTooLarge)); // the parser bounds it first
+        }
+        match srv.read_or_stop(conn, &mut buf, Some(deadline)).await {
+            Ok(Read::Data(n)) => pending.extend_from_slice(buf.get(..n).unwrap_or(&[])),
+            Ok(Read::TimedOut) if srv.stopping() => return Err(Some(Status::ServiceUnavailable)),
+            Ok(Read::TimedOut) if pending.is_empty() => return Err(None),
+            Ok(Read::TimedOut) => return Err(Some(Status::RequestTimeout)),
+            Ok(Read::Eof) | Err(_) => return Err(None),
+        }
+    }
+}
+
+/// The error response for a request the parser refused (405 names what is allowed).
+fn refusal(status: Status) -> Response {
+    let r = Response::error(status);
+    if status == Status::MethodNotAllowed {
+        return r.with("Allow", "GET, HEAD, POST".into());
+    }
+    r
+}
+
+/// Routes `req`; the help page also lists the DKIM records, read off the executor.
+async fn answer(srv: &Server, req: &Request, https: bool) -> Response {
+    let cfg = srv.config();
+    let dkim = if req.path == "/" { dkim_records(cfg.clone()).await } else { Vec::new() };
+    let site = Site { config: &cfg, tokens: &srv.acme_tokens, https, dkim: &dkim };
+    site::route(&site, req)
+}
+
+/// The public DKIM records of the data directory (none when there are no keys yet).
+#[cfg(feature = "outbound")]
+async fn dkim_records(cfg: std::sync::Arc<crate::config::Config>) -> Vec<DkimTxt> {
+    use crate::mailauth::keys::KeySet;
+    smol::unblock(move || {
+        let set = KeySet::load(&cfg.data_dir, &cfg.dkim.selector).ok();
+        let keys = set.map(|s| s.keys).unwrap_or_default();
+        keys.iter().map(|k| DkimTxt { selector: k.selector.clone(), value: k.record() }).collect()
+    })
+    .await
+}
+
+#[cfg(not(feature = "outbound"))]
+async fn dkim_records(_: std::sync::Arc<crate::config::Config>) -> Vec<DkimTxt> {
+    Vec::new()
+}
