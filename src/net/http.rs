@@ -15,6 +15,9 @@ use crate::web::zone::DkimTxt;
 /// Bytes a request may occupy: the header section, the body and one read past them.
 const REQUEST_MAX: usize = HEAD_MAX + BODY_MAX + READ_BUF;
 
+/// How long a refused client gets to read the error and close its side.
+const REFUSAL_DRAIN: Duration = Duration::from_secs(2);
+
 /// Runs one HTTP exchange; returns the disconnect reason for the log.
 pub async fn session(srv: &Server, conn: &mut Conn, peer: SocketAddr, https: bool) -> String {
     let deadline = Instant::now() + Duration::from_secs(srv.config().limits.http_timeout);
@@ -28,10 +31,14 @@ pub async fn session(srv: &Server, conn: &mut Conn, peer: SocketAddr, https: boo
     };
     log(if https { "https" } else { "http" }, &peer, &format!("{what} -> {}", response.status.code()));
     let date = http::imf_fixdate(crate::util::unix_now().max(0) as u64);
-    match conn.write_all(&response.encode(&date, head_only), write_timeout()).await {
-        Ok(()) => "done".into(),
-        Err(e) => format!("write error: {e}"),
+    if let Err(e) = conn.write_all(&response.encode(&date, head_only), write_timeout()).await {
+        return format!("write error: {e}");
     }
+    if response.status != Status::Ok {
+        // The client may still be sending (an oversized request): let it read the answer.
+        conn.close_draining(REFUSAL_DRAIN).await;
+    }
+    "done".into()
 }
 
 /// Reads until the parser has a request or a verdict; `Err(None)` when the client went away.

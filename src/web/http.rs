@@ -106,11 +106,12 @@ pub fn parse(buf: &[u8]) -> Result<Option<Request>, Status> {
     let Some(line_end) = find_crlf(buf, REQUEST_LINE_MAX) else {
         return if buf.len() >= REQUEST_LINE_MAX { Err(Status::UriTooLong) } else { Ok(None) };
     };
+    // The request line is judged as soon as it is in: HTTP/0.9 and garbage wait for nothing.
+    let line = buf.get(..line_end).ok_or(Status::BadRequest)?;
+    let (method, target) = request_line(line)?;
     let Some(head_end) = find_head_end(buf) else {
         return if buf.len() >= HEAD_MAX { Err(Status::HeadersTooLarge) } else { Ok(None) };
     };
-    let line = buf.get(..line_end).ok_or(Status::BadRequest)?;
-    let (method, target) = request_line(line)?;
     // The field lines with their CRLFs (none when the empty line follows the request line).
     let fields = buf.get(line_end + 2..head_end + 2).unwrap_or(&[]);
     let head = header_section(fields)?;
@@ -409,6 +410,7 @@ mod tests {
         assert_eq!(req(&huge), Err(Status::HeadersTooLarge));
         let cases: &[(&str, Status)] = &[
             ("GET /\r\n\r\n", Status::BadRequest),
+            ("GET /\r\n", Status::BadRequest),
             ("GET / HTTP/2.0\r\n\r\n", Status::VersionNotSupported),
             ("GET / HTTP/1.2\r\n\r\n", Status::VersionNotSupported),
             ("GET / FOO\r\n\r\n", Status::BadRequest),
