@@ -3,13 +3,16 @@
 //! This file holds the arguments and the dispatch; each group of subcommands has its file:
 //! `setup` (init, passwd), `deliver`, `transfer` (import, export), `maintain` (check,
 //! compact, list), `dkim` (keys and DNS records, issue 14; with the `outbound` feature),
-//! `dns` (the zone records to publish, issue 18; with the `web` feature).
+//! `dns` (the zone records to publish, issue 18; with the `web` feature), `doctor` (the
+//! set-up checks, issue 18; `web`).
 
 mod deliver;
 #[cfg(feature = "outbound")]
 mod dkim;
 #[cfg(feature = "web")]
 mod dns;
+#[cfg(feature = "web")]
+mod doctor;
 mod maintain;
 #[cfg(feature = "outbound")]
 mod queue;
@@ -62,6 +65,8 @@ pub enum Cmd {
     Dkim(DkimArgs),
     #[cfg(feature = "web")]
     Dns(DnsArgs),
+    #[cfg(feature = "web")]
+    Doctor(DoctorArgs),
 }
 
 /// Run the mail server (SMTP, POP3, IMAP) until SIGTERM.
@@ -233,6 +238,17 @@ pub struct DnsArgs {
     pub config: Option<PathBuf>,
 }
 
+/// Check the set-up: config, certificate, listeners, DNS records, port 25, open relay, disk
+/// and clock; one line per check (OK, WARN, FAIL); exit status 0 unless something FAILs.
+#[cfg(feature = "web")]
+#[derive(FromArgs)]
+#[argh(subcommand, name = "doctor")]
+pub struct DoctorArgs {
+    /// config file
+    #[argh(option)]
+    pub config: Option<PathBuf>,
+}
+
 /// Runs a parsed command line; returns the process exit code.
 pub fn run(args: Args) -> i32 {
     match args.cmd {
@@ -251,6 +267,8 @@ pub fn run(args: Args) -> i32 {
         Cmd::Dkim(a) => with_config(a.config.as_deref(), |c| dkim::dkim(c, a.sign)),
         #[cfg(feature = "web")]
         Cmd::Dns(a) => with_config(a.config.as_deref(), dns::dns),
+        #[cfg(feature = "web")]
+        Cmd::Doctor(a) => doctor::doctor(a.config.as_deref()),
     }
 }
 
