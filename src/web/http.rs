@@ -442,4 +442,36 @@ mod tests {
         let edge = format!("POST / HTTP/1.1\r\nContent-Length: {BODY_MAX}\r\n\r\n{}", "x".repeat(BODY_MAX));
         assert_eq!(req(&edge).unwrap().unwrap().body.len(), BODY_MAX);
     }
+
+    /// Random byte flips, inserts and cuts of valid requests (a fuzzer's moves, in-tree):
+    /// never a panic, and a parsed request always keeps the invariants.
+    #[test]
+    fn mutated_requests_never_panic() {
+        let seeds: [&[u8]; 3] = [
+            b"GET /mail/config-v1.1.xml?emailaddress=a%40b.org HTTP/1.1\r\nHost: a.b\r\nAccept: */*\r\n\r\n",
+            b"POST /autodiscover/autodiscover.xml HTTP/1.1\r\nHost: h\r\nContent-Length: 5\r\n\r\nhello",
+            b"HEAD / HTTP/1.0\r\n\r\n",
+        ];
+        let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+        let mut next = move |n: usize| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            (x % n.max(1) as u64) as usize
+        };
+        for round in 0..20_000 {
+            let mut m = seeds[round % seeds.len()].to_vec();
+            for _ in 0..1 + next(4) {
+                let at = next(m.len() + 1);
+                match next(3) {
+                    0 if at < m.len() => m[at] = next(256) as u8,
+                    1 => m.insert(at, b"\r\n: /%.\x00 "[next(9)]),
+                    _ => m.truncate(at.max(1)),
+                }
+            }
+            if let Ok(Some(r)) = parse(&m) {
+                assert!(r.body.len() <= BODY_MAX && r.path.starts_with('/'), "{m:?}");
+            }
+        }
+    }
 }
