@@ -108,7 +108,7 @@ pub fn parse(buf: &[u8]) -> Result<Option<Request>, Status> {
     };
     // The request line is judged as soon as it is in: HTTP/0.9 and garbage wait for nothing.
     let line = buf.get(..line_end).ok_or(Status::BadRequest)?;
-    let (method, target) = request_line(line)?;
+    let (method, target, http11) = request_line(line)?;
     let Some(head_end) = find_head_end(buf) else {
         return if buf.len() >= HEAD_MAX { Err(Status::HeadersTooLarge) } else { Ok(None) };
     };
@@ -116,6 +116,9 @@ pub fn parse(buf: &[u8]) -> Result<Option<Request>, Status> {
     let fields = buf.get(line_end + 2..head_end + 2).unwrap_or(&[]);
     let head = header_section(fields)?;
     let length = body_length(&head, method)?;
+    if http11 && head.hosts == 0 {
+        return Err(Status::BadRequest); // RFC 9112 §3.2: an HTTP/1.1 request names its host
+    }
     let body_start = head_end + 4;
     let Some(body) = buf.get(body_start..body_start + length) else { return Ok(None) };
     let (path, query) = match target.split_once('?') {
@@ -139,8 +142,9 @@ fn find_head_end(buf: &[u8]) -> Option<usize> {
 
 /// RFC 9112 §3: `method SP request-target SP HTTP-version`; the target in origin-form
 /// (§3.2.1) of visible ASCII. HTTP/1.0 and 1.1 are served; other versions are 505, and a
-/// line that is not HTTP at all (an HTTP/0.9 `GET /`, TLS bytes) is 400.
-fn request_line(line: &[u8]) -> Result<(Method, &str), Status> {
+/// line that is not HTTP at all (an HTTP/0.9 `GET /`, TLS bytes) is 400. The flag is true
+/// for HTTP/1.1.
+fn request_line(line: &[u8]) -> Result<(Method, &str, bool), Status> {
     let text = std::str::from_utf8(line).map_err(|_| Status::BadRequest)?;
     let mut parts = text.split(' ');
     let (Some(method), Some(target), Some(version), None) = (parts.next(), parts.next(), parts.next(), parts.next())
@@ -154,7 +158,7 @@ fn request_line(line: &[u8]) -> Result<(Method, &str), Status> {
     if !target.starts_with('/') || !target.bytes().all(|b| b.is_ascii_graphic()) {
         return Err(Status::BadRequest);
     }
-    Ok((method_of(method)?, target))
+    Ok((method_of(method)?, target, minor == "1"))
 }
 
 /// A well-formed version other than 1.x is 505; anything else is not HTTP (400).
@@ -421,6 +425,7 @@ mod tests {
             ("BREW / HTTP/1.1\r\n\r\n", Status::NotImplemented),
             ("G(T / HTTP/1.1\r\n\r\n", Status::BadRequest),
             ("GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n", Status::BadRequest),
+            ("GET / HTTP/1.1\r\nAccept: */*\r\n\r\n", Status::BadRequest),
             ("GET / HTTP/1.1\r\nHost: a/b\r\n\r\n", Status::BadRequest),
             ("GET / HTTP/1.1\r\nX : y\r\n\r\n", Status::BadRequest),
             ("GET / HTTP/1.1\r\nNoColon\r\n\r\n", Status::BadRequest),
@@ -439,7 +444,7 @@ mod tests {
             assert_eq!(req(text), Err(*status), "{text:?}");
         }
         assert_eq!(parse(b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03\r\n\r\n"), Err(Status::BadRequest));
-        let edge = format!("POST / HTTP/1.1\r\nContent-Length: {BODY_MAX}\r\n\r\n{}", "x".repeat(BODY_MAX));
+        let edge = format!("POST / HTTP/1.1\r\nHost: h\r\nContent-Length: {BODY_MAX}\r\n\r\n{}", "x".repeat(BODY_MAX));
         assert_eq!(req(&edge).unwrap().unwrap().body.len(), BODY_MAX);
     }
 
