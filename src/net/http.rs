@@ -2,18 +2,29 @@
 //! limits (`web::http::HEAD_MAX` + `BODY_MAX`), all of it within `limits.http_timeout`
 //! (a slowloris gets 408 and the close), answers from `web::site` and closes
 //! (RFC 9112 §9.6 `Connection: close`; one request per connection is all autoconfig needs).
+//! For the help page it asks the resolver which records of `letterbox dns` are still
+//! missing, within a few seconds.
 
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
+use smol::future::FutureExt;
+
 use super::conn::{write_timeout, Conn, Read, READ_BUF};
+use super::dns::StubResolver;
 use super::{log, Server};
+use crate::dns::{DnsError, Resolver};
 use crate::web::http::{self, Method, Request, Response, Status, BODY_MAX, HEAD_MAX};
 use crate::web::site::{self, Site};
-use crate::web::zone::DkimTxt;
+use crate::web::zone::{self, DkimTxt};
 
 /// Bytes a request may occupy: the header section, the body and one read past them.
 const REQUEST_MAX: usize = HEAD_MAX + BODY_MAX + READ_BUF;
+
+/// One DNS attempt of the help page's record check (the resolver is local or the router's).
+const DNS_ATTEMPT_TIME: Duration = Duration::from_millis(500);
+/// The whole record check: past it the page says the records could not be checked.
+const DNS_CHECK_TIME: Duration = Duration::from_secs(3);
 
 /// How long a refused client gets to read the error and close its side.
 const REFUSAL_DRAIN: Duration = Duration::from_secs(2);
@@ -74,9 +85,35 @@ fn refusal(status: Status) -> Response {
 /// Routes `req`; the help page also lists the DKIM records, read off the executor.
 async fn answer(srv: &Server, req: &Request, https: bool) -> Response {
     let cfg = srv.config();
-    let dkim = if req.path == "/" { dkim_records(cfg.clone()).await } else { Vec::new() };
-    let site = Site { config: &cfg, tokens: &srv.acme_tokens, https, dkim: &dkim };
+    let help = req.path == "/";
+    let dkim = if help { dkim_records(cfg.clone()).await } else { Vec::new() };
+    let missing = if help { missing_records(&cfg, &dkim).await } else { None };
+    let site = Site { config: &cfg, tokens: &srv.acme_tokens, https, dkim: &dkim, missing: missing.as_deref() };
     site::route(&site, req)
+}
+
+/// The record lines of `letterbox dns` the resolver does not show (the help page's "still
+/// missing"); `None` when it does not answer within [`DNS_CHECK_TIME`].
+async fn missing_records(cfg: &crate::config::Config, dkim: &[DkimTxt]) -> Option<Vec<String>> {
+    let r = StubResolver::with_timeout(cfg.outbound.dns_server(), DNS_ATTEMPT_TIME);
+    let check = async {
+        let mut missing = Vec::new();
+        for line in zone::records(cfg, dkim) {
+            let Some((name, rtype)) = zone::question(&line) else { continue };
+            match r.lookup(name, rtype).await {
+                Ok(answers) if zone::is_published(&line, &answers) => {}
+                Ok(_) | Err(DnsError::NxDomain) => missing.push(line),
+                Err(_) => return None,
+            }
+        }
+        Some(missing)
+    };
+    check
+        .or(async {
+            async_io::Timer::after(DNS_CHECK_TIME).await;
+            None
+        })
+        .await
 }
 
 /// The public DKIM records of the data directory (none when there are no keys yet).

@@ -35,6 +35,9 @@ pub struct Site<'a> {
     pub https: bool,
     /// The DKIM records the help page lists (`letterbox dns`'s).
     pub dkim: &'a [DkimTxt],
+    /// The record lines the resolver does not show yet; `None` when it was not asked or
+    /// did not answer.
+    pub missing: Option<&'a [String]>,
 }
 
 /// The response to `req`.
@@ -104,13 +107,30 @@ pub fn help_page(site: &Site) -> String {
     );
     h += &settings_table(c);
     h += &profile_links(c);
-    h += "<h2>DNS records</h2>\n<p>Publish these in the zone of the domain (the output of <code>letterbox dns</code>); <code>letterbox doctor</code> on the server says which are still missing.</p>\n<pre>";
+    h += &missing_records(site.missing);
+    h += "<h2>DNS records</h2>\n<p>Publish these in the zone of the domain (the output of <code>letterbox dns</code>); <code>letterbox doctor</code> on the server checks them all.</p>\n<pre>";
     for line in zone::records(c, site.dkim) {
         h += &xml_escape(&line);
         h.push('\n');
     }
     h += "</pre>\n</body></html>\n";
     h
+}
+
+/// What the resolver does not show yet (MX, SPF, DKIM, DMARC, MTA-STS, TLSRPT, A/AAAA).
+fn missing_records(missing: Option<&[String]>) -> String {
+    match missing {
+        None => "<p>The DNS records could not be checked just now.</p>\n".to_owned(),
+        Some([]) => "<p>Every MX, TXT and address record below is published.</p>\n".to_owned(),
+        Some(lines) => {
+            let mut m = String::from("<h2>DNS records still missing</h2>\n<pre id=\"missing\">");
+            for l in lines {
+                m += &xml_escape(l);
+                m.push('\n');
+            }
+            m + "</pre>\n"
+        }
+    }
 }
 
 /// The settings a person types into a mail app.
@@ -172,7 +192,7 @@ mod tests {
     #[test]
     fn documents_by_exact_path() {
         let (c, t) = (cfg(), Tokens::default());
-        let site = Site { config: &c, tokens: &t, https: false, dkim: &[] };
+        let site = Site { config: &c, tokens: &t, https: false, dkim: &[], missing: None };
         for p in THUNDERBIRD_PATHS {
             let r = get(
                 &site,
@@ -203,7 +223,7 @@ mod tests {
     #[test]
     fn mta_sts_only_on_its_host_over_https() {
         let (c, t) = (cfg(), Tokens::default());
-        let plain = Site { config: &c, tokens: &t, https: false, dkim: &[] };
+        let plain = Site { config: &c, tokens: &t, https: false, dkim: &[], missing: None };
         let tls = Site { https: true, ..plain };
         let on_host = "GET /.well-known/mta-sts.txt HTTP/1.1\r\nHost: MTA-STS.example.org:443\r\n\r\n";
         assert_eq!(get(&tls, on_host).status, Status::Ok);
@@ -218,7 +238,7 @@ mod tests {
     fn paths_never_reach_files() {
         let (c, t) = (cfg(), Tokens::default());
         assert!(t.insert("tok_1", "tok_1.thumb"));
-        let site = Site { config: &c, tokens: &t, https: false, dkim: &[] };
+        let site = Site { config: &c, tokens: &t, https: false, dkim: &[], missing: None };
         let r = get(&site, "GET /.well-known/acme-challenge/tok_1 HTTP/1.1\r\nHost: h\r\n\r\n");
         assert_eq!((r.status, r.body), (Status::Ok, b"tok_1.thumb".to_vec()));
         for p in [

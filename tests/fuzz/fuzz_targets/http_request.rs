@@ -27,7 +27,7 @@ fuzz_target!(|data: &[u8]| {
     assert!(req.path.starts_with('/') && req.path.bytes().all(|b| b.is_ascii_graphic()));
     let tokens = Tokens::default();
     let _ = tokens.insert("tok", "tok.thumb");
-    let site = Site { config: config(), tokens: &tokens, https: data.len() % 2 == 0, dkim: &[] };
+    let site = Site { config: config(), tokens: &tokens, https: data.len() % 2 == 0, dkim: &[], missing: None };
     let r = route(&site, &req);
     let _ = r.encode("Thu, 01 Jan 1970 00:00:00 GMT", false);
     if r.status == Status::Ok {
