@@ -194,8 +194,17 @@ fn help_page_renders_in_chromium() {
     let png = srv.home.dir.join("page.png");
     let profile = srv.home.dir.join("chromium-profile");
     let chromium = |extra: &[&str]| {
-        let o = Command::new("chromium")
-            .args(["--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars", "--window-size=800,1000"])
+        // coreutils timeout: a wedged browser fails the test instead of hanging CI.
+        let o = Command::new("timeout")
+            .args([
+                "120",
+                "chromium",
+                "--headless",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--hide-scrollbars",
+                "--window-size=800,1000",
+            ])
             .arg(format!("--user-data-dir={}", profile.display()))
             .args(extra)
             .arg(&url)
