@@ -3,14 +3,16 @@
 //! This file holds the arguments and the dispatch; each group of subcommands has its file:
 //! `setup` (init, passwd), `deliver`, `transfer` (import, export), `maintain` (check,
 //! compact, list), `dkim` (keys and DNS records, issue 14; with the `outbound` feature),
-//! `dns` (the zone records to publish, issue 18; with the `web` feature), `sieve` (the owner's
-//! Sieve scripts, issue 16; with the `sieve` feature).
+//! `dns` (the zone records to publish, issue 18; with the `web` feature), `doctor` (the
+//! set-up checks, issue 18; `web`), `sieve` (the owner's Sieve scripts, issue 16; `sieve`).
 
 mod deliver;
 #[cfg(feature = "outbound")]
 mod dkim;
 #[cfg(feature = "web")]
 mod dns;
+#[cfg(feature = "web")]
+mod doctor;
 mod maintain;
 #[cfg(feature = "outbound")]
 mod queue;
@@ -67,6 +69,8 @@ pub enum Cmd {
     Dns(DnsArgs),
     #[cfg(feature = "sieve")]
     Sieve(SieveArgs),
+    #[cfg(feature = "web")]
+    Doctor(DoctorArgs),
 }
 
 /// Run the mail server (SMTP, POP3, IMAP) until SIGTERM.
@@ -258,6 +262,17 @@ pub struct SieveArgs {
     pub none: bool,
 }
 
+/// Check the set-up: config, certificate, listeners, DNS records, port 25, open relay, disk
+/// and clock; one line per check (OK, WARN, FAIL); exit status 0 unless something FAILs.
+#[cfg(feature = "web")]
+#[derive(FromArgs)]
+#[argh(subcommand, name = "doctor")]
+pub struct DoctorArgs {
+    /// config file
+    #[argh(option)]
+    pub config: Option<PathBuf>,
+}
+
 /// Runs a parsed command line; returns the process exit code.
 pub fn run(args: Args) -> i32 {
     match args.cmd {
@@ -278,6 +293,8 @@ pub fn run(args: Args) -> i32 {
         Cmd::Dns(a) => with_config(a.config.as_deref(), dns::dns),
         #[cfg(feature = "sieve")]
         Cmd::Sieve(a) => sieve::run(&a),
+        #[cfg(feature = "web")]
+        Cmd::Doctor(a) => doctor::doctor(a.config.as_deref()),
     }
 }
 

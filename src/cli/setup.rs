@@ -36,6 +36,8 @@ pub fn config_template(domain: &str, user: &str, data_dir: &str, password_hash: 
          pop3  = [\"0.0.0.0:110\"]\n\
          pop3s = [\"0.0.0.0:995\"]\n\
          managesieve = [\"0.0.0.0:4190\"]  # mail apps edit the Sieve rules here (RFC 5804)\n\
+         http  = [\"0.0.0.0:80\"]      # ACME http-01, client autoconfig, the help page at /\n\
+         https = [\"0.0.0.0:443\"]     # autoconfig, autodiscover, the MTA-STS policy\n\
          \n\
          [tls]\n\
          cert = \"cert.pem\"              # PEM chain (self-signed by init; replace with a real one)\n\

@@ -2,7 +2,7 @@
 //!
 //! Key names are a contract used by scripts outside the crate (issue 2/3/4): `domain`,
 //! `aliases`, `user`, `data_dir`, `password_hash`, `allow_plaintext_auth`, `hide_client_ip`, `subaddress_folders`, `apop_secret`,
-//! `run_as`, `[listen] smtp submission submissions imap imaps pop3 pop3s managesieve`, `[tls] cert key`,
+//! `run_as`, `[listen] smtp submission submissions imap imaps pop3 pop3s managesieve http https`, `[tls] cert key`,
 //! `[dkim] selector`, `[limits] …`, `[outbound] …` (see [`outbound`]), `[checks] …` (see
 //! [`checks`]), `[web] …` (see [`web`]).
 //! Paths are relative to the folder that holds the file. An unknown key, a wrong type or a
@@ -83,6 +83,9 @@ pub struct Limits {
     pub pop3_timeout: u64,
     /// TLS handshake deadline in seconds: a stalled ClientHello is cut here.
     pub tls_handshake_timeout: u64,
+    /// Seconds an HTTP client has to send its whole request (at most `web::http::HEAD_MAX`
+    /// plus `BODY_MAX` bytes): 10 s is ample on a slow phone link, and bounds a slowloris.
+    pub http_timeout: u64,
     /// Seconds a write may stall (a client that stops reading) before the session is cut.
     pub write_timeout: u64,
     /// Failed logins before the per-IP delay reaches its cap and the IP is locked out.
@@ -110,6 +113,7 @@ impl Default for Limits {
             imap_prelogin_timeout: 60,
             pop3_timeout: 600,
             tls_handshake_timeout: 10,
+            http_timeout: 10,
             write_timeout: 120,
             auth_failures_lockout: 10,
             compact_threshold: 4 * 1024 * 1024,
@@ -131,6 +135,10 @@ pub struct Listen {
     pub pop3s: Vec<SocketAddr>,
     /// RFC 5804 ManageSieve (port 4190): STARTTLS, then AUTHENTICATE (feature `sieve`).
     pub managesieve: Vec<SocketAddr>,
+    /// Plain HTTP (issue 18): ACME HTTP-01 answers, autoconfig and the help page (port 80).
+    pub http: Vec<SocketAddr>,
+    /// HTTPS: autoconfig, autodiscover, the MTA-STS policy (port 443).
+    pub https: Vec<SocketAddr>,
 }
 
 /// `[tls]`: certificate chain and key, PEM.
@@ -318,6 +326,8 @@ impl Builder {
                         "pop3" => c.listen.pop3 = addrs,
                         "pop3s" => c.listen.pop3s = addrs,
                         "managesieve" => c.listen.managesieve = addrs,
+                        "http" => c.listen.http = addrs,
+                        "https" => c.listen.https = addrs,
                         _ => return Err(self.err(e, "unknown key")),
                     }
                 }
@@ -437,6 +447,7 @@ impl Builder {
             "imap_prelogin_timeout" => l.imap_prelogin_timeout = n,
             "pop3_timeout" => l.pop3_timeout = n,
             "tls_handshake_timeout" => l.tls_handshake_timeout = n,
+            "http_timeout" => l.http_timeout = n.max(1),
             "write_timeout" => l.write_timeout = n.max(1),
             "auth_failures_lockout" => l.auth_failures_lockout = u32::try_from(n).unwrap_or(u32::MAX),
             "compact_threshold" => l.compact_threshold = n,

@@ -62,6 +62,8 @@ pub fn create(dir: &Path, domain: &str, user: &str) -> std::io::Result<PathBuf> 
          pop3  = [\"127.0.0.1:1110\"]\n\
          pop3s = [\"127.0.0.1:1995\"]\n\
          managesieve = [\"127.0.0.1:4190\"]\n\
+         http  = [\"127.0.0.1:1080\"]\n\
+         https = [\"127.0.0.1:1443\"]\n\
          \n\
          [tls]\n\
          cert = \"cert.pem\"\n\

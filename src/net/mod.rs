@@ -19,6 +19,8 @@ pub mod conn;
 pub mod deliver;
 pub mod dns;
 pub mod embedded;
+#[cfg(feature = "web")]
+pub mod http;
 #[cfg(feature = "imap")]
 pub mod imap;
 #[cfg(feature = "sieve")]
@@ -70,6 +72,10 @@ pub enum Proto {
     Pop3s,
     /// RFC 5804 port 4190: STARTTLS, then AUTHENTICATE.
     ManageSieve,
+    /// Plain HTTP (issue 18): ACME HTTP-01, autoconfig, the help page.
+    Http,
+    /// HTTPS (implicit TLS): autoconfig, autodiscover, the MTA-STS policy.
+    Https,
 }
 
 impl Proto {
@@ -83,6 +89,8 @@ impl Proto {
             Proto::Pop3 => "pop3",
             Proto::Pop3s => "pop3s",
             Proto::ManageSieve => "managesieve",
+            Proto::Http => "http",
+            Proto::Https => "https",
         }
     }
 
@@ -96,11 +104,13 @@ impl Proto {
             Proto::Imaps => cfg!(feature = "imap") && tls::BUILT_IN,
             Proto::Pop3s => cfg!(feature = "pop3") && tls::BUILT_IN,
             Proto::ManageSieve => cfg!(feature = "sieve"),
+            Proto::Http => cfg!(feature = "web"),
+            Proto::Https => cfg!(feature = "web") && tls::BUILT_IN,
         }
     }
 
     fn implicit_tls(self) -> bool {
-        matches!(self, Proto::Imaps | Proto::Pop3s | Proto::Submissions)
+        matches!(self, Proto::Imaps | Proto::Pop3s | Proto::Submissions | Proto::Https)
     }
 
     /// The reply sent when the server is too busy to take a connection.
@@ -115,6 +125,10 @@ impl Proto {
             Proto::Pop3 | Proto::Pop3s => b"-ERR [SYS/TEMP] Too many connections, try again later\r\n",
             // RFC 5804 §1.3: TRYLATER, a temporary condition.
             Proto::ManageSieve => b"BYE (TRYLATER) \"Too many connections, try again later\"\r\n",
+            // RFC 9110 §15.6.4: 503, the server is overloaded for now.
+            Proto::Http | Proto::Https => {
+                b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+            }
         }
     }
 }
@@ -146,6 +160,10 @@ pub struct Server {
     /// The inbound checks' resolver and greylist (issue 15); `None` when every check is off.
     #[cfg(feature = "checks")]
     pub checks: Option<checks::Checks>,
+    /// The ACME HTTP-01 key authorizations the http listeners serve (the ACME client
+    /// publishes into it; RFC 8555 §8.3).
+    #[cfg(feature = "web")]
+    pub acme_tokens: Arc<crate::web::challenge::Tokens>,
 }
 
 /// Kernel send buffer per connection: enough for LAN speed, small enough that 1,000 stalled
@@ -480,8 +498,11 @@ pub fn without_absent_protocols(text: String) -> String {
     if !cfg!(feature = "sieve") {
         absent.push("managesieve ");
     }
+    if !cfg!(feature = "web") {
+        absent.extend(["http ", "https "]);
+    }
     if !tls::BUILT_IN {
-        absent.extend(["imaps ", "pop3s ", "submissions "]);
+        absent.extend(["imaps ", "pop3s ", "submissions ", "https "]);
     }
     let mut out = String::with_capacity(text.len());
     let mut in_tls = false;
@@ -518,6 +539,8 @@ fn bind_all(cfg: &Config) -> io::Result<Vec<(Proto, TcpListener)>> {
         (Proto::Pop3, &l.pop3),
         (Proto::Pop3s, &l.pop3s),
         (Proto::ManageSieve, &l.managesieve),
+        (Proto::Http, &l.http),
+        (Proto::Https, &l.https),
     ] {
         if !addrs.is_empty() && !proto.built_in() {
             return Err(io::Error::new(
@@ -610,6 +633,8 @@ fn run(cfg: Config) -> io::Result<()> {
         folders: RefCell::new(HashMap::new()),
         #[cfg(feature = "checks")]
         checks,
+        #[cfg(feature = "web")]
+        acme_tokens: Arc::default(),
     });
     if srv.store.subscriptions_if_any().is_none() {
         // First start: every folder a mail app expects is subscribed (LSUB shows them).
@@ -752,6 +777,8 @@ async fn handle(srv: Rc<Server>, proto: Proto, stream: Async<std::net::TcpStream
         Proto::Submission | Proto::Submissions => smtp::session(&srv, &mut conn, peer, true).await,
         #[cfg(feature = "imap")]
         Proto::Imap | Proto::Imaps => imap::session(&srv, &mut conn, peer).await,
+        #[cfg(feature = "web")]
+        Proto::Http | Proto::Https => http::session(&srv, &mut conn, peer, proto == Proto::Https).await,
         // Never bound (bind_all refuses listeners of protocols left out of the build).
         #[allow(unreachable_patterns)]
         _ => "protocol not built in".to_owned(),

@@ -2,11 +2,14 @@
 //! documents mail clients fetch to configure themselves ([`autoconfig`]: Thunderbird
 //! autoconfig, Microsoft autodiscover, Apple configuration profile, RFC 8461 MTA-STS policy;
 //! [`autodiscover`]: the bounded parser of an autodiscover request). All pure functions of
-//! the configuration; the HTTP server that serves them lives elsewhere.
+//! the configuration. [`http`] is the sans-IO HTTP/1.1 request parser and response encoder,
+//! [`site`] the router that maps a request to one of these documents; `net::http` drives them.
 
 pub mod autoconfig;
 pub mod autodiscover;
 pub mod challenge;
+pub mod http;
+pub mod site;
 pub mod zone;
 
 use std::net::SocketAddr;

@@ -9,6 +9,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use crate::config::Config;
 use crate::dns::zonefile::txt_strings;
+use crate::dns::{Rdata, Rtype};
 
 use super::{autoconfig, Service, Services};
 
@@ -207,6 +208,38 @@ fn cnames(c: &Config, out: &mut Vec<String>) {
     }
 }
 
+/// The question whose answer shows whether a printed record line is published: its owner
+/// name and type, for the lines that can be compared (MX, TXT, A, AAAA); `None` for
+/// comments and the rest (SRV, CNAME).
+pub fn question(line: &str) -> Option<(&str, Rtype)> {
+    let (owner, rest) = line.split_once(" IN ")?;
+    let rtype = match rest.split(' ').next()? {
+        "MX" => Rtype::Mx,
+        "TXT" => Rtype::Txt,
+        "A" => Rtype::A,
+        "AAAA" => Rtype::Aaaa,
+        _ => return None,
+    };
+    (!line.starts_with(';')).then_some((owner.strip_suffix('.').unwrap_or(owner), rtype))
+}
+
+/// Whether `answers` (to [`question`]) hold the record `line` prints: the same MX target,
+/// the same TXT text, the same address.
+pub fn is_published(line: &str, answers: &[Rdata]) -> bool {
+    let Some((_, rest)) = line.split_once(" IN ") else { return false };
+    let (kind, data) = rest.split_once(' ').unwrap_or((rest, ""));
+    let same_name = |n: &str| {
+        n.trim_end_matches('.').eq_ignore_ascii_case(data.rsplit(' ').next().unwrap_or("").trim_end_matches('.'))
+    };
+    answers.iter().any(|a| match (kind, a) {
+        ("MX", Rdata::Mx { exchange, .. }) => same_name(exchange),
+        ("TXT", Rdata::Txt(t)) => txt_strings(&String::from_utf8_lossy(t)) == data,
+        ("A", Rdata::A(ip)) => data.parse() == Ok(IpAddr::V4(*ip)),
+        ("AAAA", Rdata::Aaaa(ip)) => data.parse() == Ok(IpAddr::V6(*ip)),
+        _ => false,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use std::path::Path;
@@ -323,6 +356,24 @@ mod tests {
         assert_ne!(testing, id("[web]\nhost = \"mx.example.org\"\n"));
         let value = testing.rsplit("id=").next().unwrap().trim_end_matches('"');
         assert!(value.len() == 32 && value.bytes().all(|b| b.is_ascii_alphanumeric()), "{value}");
+    }
+
+    #[test]
+    fn published_records_are_recognised() {
+        let r = records(&cfg(&format!("{LISTEN}[web]\nhost = \"mail.example.org\"\n")), &[]);
+        let line = |p: &str| r.iter().find(|l| l.starts_with(p)).unwrap().clone();
+        let mx = line("example.org. IN MX");
+        assert_eq!(question(&mx), Some(("example.org", Rtype::Mx)));
+        let exchange = |e: &str| Rdata::Mx { preference: 5, exchange: e.into() };
+        assert!(is_published(&mx, &[exchange("other.net"), exchange("Mail.Example.org.")]));
+        assert!(!is_published(&mx, &[exchange("other.net")]));
+        let spf = line("example.org. IN TXT");
+        assert!(is_published(&spf, &[Rdata::Txt(b"v=spf1 mx -all".to_vec())]));
+        assert!(!is_published(&spf, &[Rdata::Txt(b"v=spf1 -all".to_vec())]));
+        let a = line("mail.example.org. IN A ");
+        assert!(is_published(&a, &[Rdata::A([5, 6, 7, 8].into())]) && !is_published(&a, &[]));
+        assert_eq!(question(&line("_imaps._tcp")), None);
+        assert_eq!(question("; example.org. IN MX 10 x."), None);
     }
 
     #[test]

@@ -223,10 +223,15 @@ impl Server {
 
     /// Like `start`, with extra environment variables for the server process.
     pub fn start_env(name: &str, extra: &str, limits: &str, env: &[(&str, &str)]) -> Server {
+        Self::start_listen(name, extra, "", limits, env)
+    }
+
+    /// Like `start_env`, with extra `[listen]` lines (`http = [...]`, issue 18).
+    pub fn start_listen(name: &str, extra: &str, listen: &str, limits: &str, env: &[(&str, &str)]) -> Server {
         let (smtp, imap, imaps, pop3, pop3s) = (free_port(), free_port(), free_port(), free_port(), free_port());
         let (submission, submissions, managesieve) = (free_port(), free_port(), free_port());
         let cfg = format!(
-            "{extra}\n[listen]\nsmtp = [\"127.0.0.1:{smtp}\"]\nsubmission = [\"127.0.0.1:{submission}\"]\nsubmissions = [\"127.0.0.1:{submissions}\"]\nimap = [\"127.0.0.1:{imap}\"]\nimaps = [\"127.0.0.1:{imaps}\"]\npop3 = [\"127.0.0.1:{pop3}\"]\npop3s = [\"127.0.0.1:{pop3s}\"]\nmanagesieve = [\"127.0.0.1:{managesieve}\"]\n[tls]\ncert = \"init/cert.pem\"\nkey = \"init/key.pem\"\n[limits]\n{limits}\n"
+            "{extra}\n[listen]\nsmtp = [\"127.0.0.1:{smtp}\"]\nsubmission = [\"127.0.0.1:{submission}\"]\nsubmissions = [\"127.0.0.1:{submissions}\"]\nimap = [\"127.0.0.1:{imap}\"]\nimaps = [\"127.0.0.1:{imaps}\"]\npop3 = [\"127.0.0.1:{pop3}\"]\npop3s = [\"127.0.0.1:{pop3s}\"]\nmanagesieve = [\"127.0.0.1:{managesieve}\"]\n{listen}\n[tls]\ncert = \"init/cert.pem\"\nkey = \"init/key.pem\"\n[limits]\n{limits}\n"
         );
         let home = Home::with_config(name, &cfg);
         let init = letterbox()
