@@ -13,7 +13,9 @@
 
 #[cfg(feature = "checks")]
 pub mod checks;
-#[cfg(all(feature = "outbound", feature = "tls"))]
+#[cfg(feature = "acme")]
+pub mod acme;
+#[cfg(all(any(feature = "outbound", feature = "acme"), feature = "tls"))]
 pub mod client_tls;
 pub mod conn;
 pub mod dns;
@@ -560,7 +562,15 @@ fn run(cfg: Config) -> io::Result<()> {
             format!("checks.{key}: this letterbox was built without checks (cargo feature); turn it off"),
         ));
     }
+    if cfg.acme.is_some() && !cfg!(feature = "acme") {
+        return Err(io::Error::new(
+            io::ErrorKind::Unsupported,
+            "[acme]: this letterbox was built without acme (cargo feature); remove the table",
+        ));
+    }
     let listeners = bind_all(&cfg)?;
+    #[cfg(feature = "acme")]
+    acme::repair(&cfg);
     let tls = load_tls(&cfg)?;
     let verifier = make_verifier(&cfg)?;
     drop_privileges(&cfg)?;
@@ -613,6 +623,8 @@ fn run(cfg: Config) -> io::Result<()> {
     }
     #[cfg(feature = "outbound")]
     start_outbound(&ex, srv.config(), writer, queue)?;
+    #[cfg(feature = "acme")]
+    acme::start(&ex, srv.clone());
     smol::block_on(ex.run(signals(srv.clone())));
     // Stop: sessions waiting for input are told to go; give in-flight work time to finish.
     let until = Instant::now() + Duration::from_secs(20);
@@ -662,7 +674,7 @@ async fn signals(srv: Rc<Server>) {
     }
 }
 
-fn reload(srv: &Server) {
+pub(crate) fn reload(srv: &Server) {
     let path = srv.config().path.clone();
     let r = Config::load(&path).and_then(|c| {
         let tls = load_tls(&c).map_err(|e| crate::config::ConfigError(e.to_string()))?;
@@ -724,6 +736,11 @@ async fn handle(srv: Rc<Server>, proto: Proto, stream: Async<std::net::TcpStream
         let t = Duration::from_secs(srv.config().limits.tls_handshake_timeout);
         if let Err(e) = conn.upgrade(tls, t).await {
             log(proto.name(), &peer, &format!("disconnect: TLS handshake failed: {e}"));
+            return;
+        }
+        if conn.is_acme_validation() {
+            conn.close().await;
+            log(proto.name(), &peer, "disconnect: ACME TLS-ALPN-01 validation answered");
             return;
         }
         if let Some((v, c)) = conn.tls_info() {
