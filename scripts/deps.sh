@@ -16,7 +16,7 @@ set -euo pipefail
 # bind9-utils (named-checkzone), python3-dnspython and libxml2-utils (xmllint): the zone
 # file and XML consumers of tests/web.rs (letterbox dns, autoconfig documents).
 # swaks needs Net::SSLeay and IO::Socket::SSL for --tls (only "recommended" by the package).
-pkgs=(msmtp dovecot-sieve dnsmasq-base publicsuffix python3-spf python3-yaml python3-dkim python3-cryptography bind9-utils python3-dnspython libxml2-utils postfix swaks libnet-ssleay-perl libio-socket-ssl-perl curl openssl fetchmail isync python3 ca-certificates procps util-linux coreutils)
+pkgs=(msmtp pebble dovecot-sieve dnsmasq-base publicsuffix python3-spf python3-yaml python3-dkim python3-cryptography bind9-utils python3-dnspython libxml2-utils postfix swaks libnet-ssleay-perl libio-socket-ssl-perl curl openssl fetchmail isync python3 ca-certificates procps util-linux coreutils)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

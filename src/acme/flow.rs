@@ -44,13 +44,24 @@ pub enum Step {
     Send(Request),
     /// Make the challenge answerable (HTTP-01 token or TLS-ALPN-01 certificate for `name`),
     /// then call `resume`.
-    Publish { kind: AcmeChallenge, name: String, token: String, key_authorization: String },
+    Publish {
+        kind: AcmeChallenge,
+        name: String,
+        token: String,
+        key_authorization: String,
+    },
     /// Sleep, then call `resume`.
     Wait(Duration),
     /// The PEM chain (leaf first) for the CSR's key; the account URL to remember.
-    Issued { chain_pem: String, account: String },
+    Issued {
+        chain_pem: String,
+        account: String,
+    },
     /// Given up; `retry_after` when the server said when to come back.
-    Failed { reason: String, retry_after: Option<Duration> },
+    Failed {
+        reason: String,
+        retry_after: Option<Duration>,
+    },
 }
 
 /// What the flow needs to know.
@@ -142,7 +153,7 @@ impl Flow {
     pub fn received(&mut self, r: Result<Response, String>) -> Step {
         let r = match r {
             Ok(r) => r,
-            Err(e) => return fail(format!("ACME server unreachable: {e}"), None),
+            Err(e) => return fail(format!("ACME server: {e}"), None),
         };
         if let Some(n) = r.header("replay-nonce").filter(|n| valid_nonce(n)) {
             self.nonce = Some(n.to_owned());
@@ -175,8 +186,10 @@ impl Flow {
             self.phase = Phase::Account { only_existing: false };
             return self.next_request();
         }
-        let detail = doc.str_of("detail").unwrap_or("");
-        let reason = clean(&format!("{} {}: {}", r.status, kind, detail));
+        let reason = match doc.str_of("detail") {
+            Some(detail) => clean(&format!("HTTP {} {kind}: {detail}", r.status)),
+            None => format!("HTTP {} without a problem document", r.status),
+        };
         fail(reason, retry_after(r))
     }
 
@@ -207,7 +220,8 @@ impl Flow {
 
     fn directory(&mut self, doc: &Value) -> Step {
         let url = |k| doc.str_of(k).filter(|u| u.starts_with("https://")).map(str::to_owned);
-        let (Some(new_nonce), Some(new_account), Some(new_order)) = (url("newNonce"), url("newAccount"), url("newOrder"))
+        let (Some(new_nonce), Some(new_account), Some(new_order)) =
+            (url("newNonce"), url("newAccount"), url("newOrder"))
         else {
             return fail("the directory lacks newNonce, newAccount or newOrder".into(), None);
         };
@@ -230,7 +244,8 @@ impl Flow {
             return fail("newOrder answered without a Location".into(), None);
         };
         self.order_url = url.to_owned();
-        self.authzs = doc.get("authorizations").map(Value::as_array).unwrap_or_default().iter().filter_map(https).collect();
+        self.authzs =
+            doc.get("authorizations").map(Value::as_array).unwrap_or_default().iter().filter_map(https).collect();
         self.finalize_url = doc.str_of("finalize").filter(|u| u.starts_with("https://")).unwrap_or_default().to_owned();
         if self.authzs.is_empty() || self.authzs.len() > self.p.names.len() || self.finalize_url.is_empty() {
             return fail("the order lacks authorizations or a finalize URL".into(), None);
@@ -247,7 +262,12 @@ impl Flow {
             s => return fail(format!("authorization is {}", clean(s.unwrap_or("missing"))), None),
         }
         let want = self.p.challenge.as_str();
-        let ch = doc.get("challenges").map(Value::as_array).unwrap_or_default().iter().find(|c| c.str_of("type") == Some(want));
+        let ch = doc
+            .get("challenges")
+            .map(Value::as_array)
+            .unwrap_or_default()
+            .iter()
+            .find(|c| c.str_of("type") == Some(want));
         let (Some(url), Some(token)) =
             (ch.and_then(|c| c.get("url")).and_then(https), ch.and_then(|c| c.str_of("token")))
         else {
@@ -274,7 +294,8 @@ impl Flow {
             Some("valid") => self.next_authz(i),
             Some("pending") => self.poll_again(r),
             _ => {
-                let err = doc.get("challenges").map(Value::as_array).unwrap_or_default().iter().find_map(|c| c.get("error"));
+                let err =
+                    doc.get("challenges").map(Value::as_array).unwrap_or_default().iter().find_map(|c| c.get("error"));
                 let detail = err.and_then(|e| e.str_of("detail")).unwrap_or("");
                 fail(clean(&format!("challenge failed: {detail}")), None)
             }
@@ -346,7 +367,9 @@ impl Flow {
     /// URL and payload (`None`: POST-as-GET) of the current phase's request.
     fn request_of_phase(&self) -> Option<(String, Option<String>)> {
         Some(match self.phase {
-            Phase::Account { only_existing } => (self.dir.new_account.clone(), Some(self.account_payload(only_existing))),
+            Phase::Account { only_existing } => {
+                (self.dir.new_account.clone(), Some(self.account_payload(only_existing)))
+            }
             Phase::NewOrder => {
                 let ids: Vec<String> =
                     self.p.names.iter().map(|n| format!(r#"{{"type":"dns","value":{}}}"#, quote(n))).collect();

@@ -89,6 +89,11 @@ impl ResponseReader {
 
 /// Parses `buf` as one response; `Ok(None)` = more bytes needed. `eof`: the peer closed.
 pub fn parse(buf: &[u8], eof: bool) -> Result<Option<Response>, HttpError> {
+    // Not an HTTP/1.x answer at all: said at once, not after the close.
+    let prefix = buf.len().min(7);
+    if buf.get(..prefix) != b"HTTP/1.".get(..prefix) {
+        return Err(HttpError::Malformed("not HTTP/1.x"));
+    }
     let Some(end) = memchr::memmem::find(buf, b"\r\n\r\n") else {
         return if buf.len() > HEAD_MAX { Err(HttpError::TooLarge) } else { Ok(None) };
     };
@@ -128,6 +133,10 @@ pub fn parse(buf: &[u8], eof: bool) -> Result<Option<Response>, HttpError> {
 fn status_line(line: &str) -> Result<u16, HttpError> {
     let rest = line.strip_prefix("HTTP/1.").ok_or(HttpError::Malformed("status line"))?;
     let code = rest.get(2..5).filter(|_| rest.get(1..2) == Some(" ")).ok_or(HttpError::Malformed("status line"))?;
+    // The SP before the reason is required; a server leaving the reason out entirely passes.
+    if !matches!(rest.get(5..6), None | Some(" ")) {
+        return Err(HttpError::Malformed("status line"));
+    }
     code.parse().ok().filter(|c| (100..600).contains(c)).ok_or(HttpError::Malformed("status code"))
 }
 
@@ -155,7 +164,8 @@ fn chunked(mut rest: &[u8]) -> Result<Option<Vec<u8>>, HttpError> {
         let Some(eol) = memchr::memmem::find(rest, b"\r\n") else {
             return if rest.len() > CHUNK_LINE_MAX { Err(HttpError::Malformed("chunk size")) } else { Ok(None) };
         };
-        let line = std::str::from_utf8(rest.get(..eol).unwrap_or_default()).map_err(|_| HttpError::Malformed("chunk"))?;
+        let line =
+            std::str::from_utf8(rest.get(..eol).unwrap_or_default()).map_err(|_| HttpError::Malformed("chunk"))?;
         let hex = line.split(';').next().unwrap_or_default().trim();
         if hex.is_empty() || hex.len() > 8 || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
             return Err(HttpError::Malformed("chunk size"));
@@ -186,7 +196,8 @@ mod tests {
 
     #[test]
     fn content_length_chunked_and_close_framing() {
-        let r = b"HTTP/1.1 201 Created\r\nReplay-Nonce: abc\r\nLocation: https://x/acct/1\r\nContent-Length: 2\r\n\r\n{}";
+        let r =
+            b"HTTP/1.1 201 Created\r\nReplay-Nonce: abc\r\nLocation: https://x/acct/1\r\nContent-Length: 2\r\n\r\n{}";
         let resp = parse(r, false).unwrap().unwrap();
         assert_eq!((resp.status, resp.header("replay-nonce"), resp.body.as_slice()), (201, Some("abc"), &b"{}"[..]));
         assert_eq!(parse(&r[..r.len() - 1], false), Ok(None));
@@ -205,6 +216,8 @@ mod tests {
 
     #[test]
     fn garbage_and_oversized_responses_are_errors() {
+        assert_eq!(parse(b"220 smtp", false), Err(HttpError::Malformed("not HTTP/1.x")));
+        assert_eq!(parse(b"HTTP/1", false), Ok(None));
         for bad in [
             &b"SMTP 220 hi\r\n\r\n"[..],
             b"HTTP/1.1 99 x\r\n\r\n",
@@ -224,8 +237,10 @@ mod tests {
         let many: String = (0..=HEADERS_MAX).map(|i| format!("X-{i}: v\r\n")).collect();
         assert_eq!(parse(format!("HTTP/1.1 200 OK\r\n{many}\r\n").as_bytes(), false), Err(HttpError::TooLarge));
         let mut r = ResponseReader::default();
-        assert_eq!(r.feed(&vec![b'a'; HEAD_MAX + 1]), Err(HttpError::TooLarge));
+        assert_eq!(r.feed(b"HTTP/1.1 200 OK\r\nX: "), Ok(None));
+        assert_eq!(r.feed(&vec![b'a'; HEAD_MAX]), Err(HttpError::TooLarge));
         let mut r = ResponseReader::default();
+        assert_eq!(r.feed(b"HTTP/1.1 200 OK\r\n\r\n"), Ok(None));
         let mut err = None;
         for _ in 0..100 {
             if let Err(e) = r.feed(&[b'x'; 8192]) {

@@ -341,8 +341,23 @@ mod tests {
         let big = format!("\"{}\"", "a".repeat(DOC_MAX));
         assert_eq!(parse(big.as_bytes()), Err(JsonError::TooLarge));
         for bad in [
-            &b""[..], b"{", b"{\"a\"}", b"{\"a\":1,}", b"[1,]", b"\"\\ud800\"", b"\"\\ud800\\u0041\"", b"01x",
-            b"\"a\x01\"", b"\"\xff\"", b"tru", b"-", b"1.", b"1e", b"{} {}", b"\"\\x\"", b"\"\\u12g4\"",
+            &b""[..],
+            b"{",
+            b"{\"a\"}",
+            b"{\"a\":1,}",
+            b"[1,]",
+            b"\"\\ud800\"",
+            b"\"\\ud800\\u0041\"",
+            b"01x",
+            b"\"a\x01\"",
+            b"\"\xff\"",
+            b"tru",
+            b"-",
+            b"1.",
+            b"1e",
+            b"{} {}",
+            b"\"\\x\"",
+            b"\"\\u12g4\"",
             b"\"\\u+123\"",
         ] {
             assert!(parse(bad).is_err(), "{:?}", String::from_utf8_lossy(bad));

@@ -80,10 +80,7 @@ impl AccountKey {
         let payload = payload.map(|p| b64url(p.as_bytes())).unwrap_or_default();
         let input = format!("{protected}.{payload}");
         let sig = self.pair.sign(&self.rng, input.as_bytes()).ok()?;
-        Some(format!(
-            r#"{{"protected":"{protected}","payload":"{payload}","signature":"{}"}}"#,
-            b64url(sig.as_ref())
-        ))
+        Some(format!(r#"{{"protected":"{protected}","payload":"{payload}","signature":"{}"}}"#, b64url(sig.as_ref())))
     }
 }
 

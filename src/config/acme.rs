@@ -59,9 +59,16 @@ impl Default for Acme {
 }
 
 /// Applies one `[acme]` entry; `err` names the place.
-pub(super) fn apply(a: &mut Acme, e: &Entry, base: &Path, err: impl Fn(&str) -> ConfigError) -> Result<(), ConfigError> {
+pub(super) fn apply(
+    a: &mut Acme,
+    e: &Entry,
+    base: &Path,
+    err: impl Fn(&str) -> ConfigError,
+) -> Result<(), ConfigError> {
     let text = || match &e.value {
-        Value::Str(s) if !s.is_empty() && !s.chars().any(|c| c.is_control() || c == '"' || c == '\\') => Ok(Some(s.clone())),
+        Value::Str(s) if !s.is_empty() && !s.chars().any(|c| c.is_control() || c == '"' || c == '\\') => {
+            Ok(Some(s.clone()))
+        }
         Value::Str(s) if s.is_empty() => Ok(None),
         Value::Str(_) => Err(err("control characters, quotes and backslashes are not allowed")),
         v => Err(err(&format!("expected a string, found {}", v.kind()))),

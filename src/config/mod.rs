@@ -8,8 +8,8 @@
 //! Paths are relative to the folder that holds the file. An unknown key, a wrong type or a
 //! missing required key is an error naming `file:line: key`.
 
-pub mod checks;
 pub mod acme;
+pub mod checks;
 pub mod outbound;
 pub mod toml;
 pub mod web;
@@ -18,8 +18,8 @@ use std::fmt;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
-pub use self::checks::{Checks, DnsblAction};
 pub use self::acme::{Acme, AcmeChallenge};
+pub use self::checks::{Checks, DnsblAction};
 pub use self::outbound::{Outbound, RelayTls};
 use self::toml::{Entry, Value};
 pub use self::web::{StsMode, Web};
@@ -360,7 +360,10 @@ impl Builder {
             _ => return Err(ConfigError(format!("{}: tls: both cert and key are required", self.file))),
         };
         if c.acme.is_some() && c.tls.is_none() {
-            return Err(ConfigError(format!("{}: acme: needs [tls] cert and key (the issued certificate goes there)", self.file)));
+            return Err(ConfigError(format!(
+                "{}: acme: needs [tls] cert and key (the issued certificate goes there)",
+                self.file
+            )));
         }
         Ok(c)
     }
@@ -669,7 +672,7 @@ mod tests {
     fn acme_keys() {
         let base = "domain = \"a.b\"\nuser = \"u\"\ndata_dir = \"d\"\n[tls]\ncert = \"c.pem\"\nkey = \"k.pem\"\n";
         let c = cfg(base).unwrap();
-        assert_eq!((c.acme, c.acme_names()), (None, vec!["a.b".to_owned()]));
+        assert_eq!((c.acme.clone(), c.acme_names()), (None, vec!["a.b".to_owned()]));
         let t = format!(
             "{base}[acme]\ndirectory = \"https://ca/dir\"\ncontact = \"mailto:o@a.b\"\nnames = [\"MX.a.b\", \"mx.a.b\", \"autoconfig.a.b\"]\nchallenge = \"http-01\"\nca_file = \"ca.pem\"\n"
         );
@@ -680,7 +683,8 @@ mod tests {
         assert_eq!(c.acme_names(), vec!["mx.a.b".to_owned(), "autoconfig.a.b".to_owned()]);
         assert_eq!(a.challenge, AcmeChallenge::Http01);
         assert!(a.ca_file.unwrap().ends_with("ca.pem"));
-        let c = cfg(&format!("{base}[acme]\ndirectory = \"https://ca/dir\"\ncontact = \"\"\nca_file = \"\"\n")).unwrap();
+        let c =
+            cfg(&format!("{base}[acme]\ndirectory = \"https://ca/dir\"\ncontact = \"\"\nca_file = \"\"\n")).unwrap();
         let a = c.acme.unwrap();
         assert_eq!((a.contact, a.ca_file, a.challenge), (None, None, AcmeChallenge::TlsAlpn01));
         for bad in [

@@ -82,7 +82,8 @@ impl State {
     /// Records a failure: the next attempt after the backoff, or the server's Retry-After.
     pub fn failed(&mut self, now: i64, retry_after: Option<Duration>) {
         self.failures = self.failures.saturating_add(1);
-        let backoff = BACKOFF_BASE_SECS.saturating_mul(1 << self.failures.min(20).saturating_sub(1)).min(BACKOFF_MAX_SECS);
+        let backoff =
+            BACKOFF_BASE_SECS.saturating_mul(1 << self.failures.min(20).saturating_sub(1)).min(BACKOFF_MAX_SECS);
         let asked = retry_after.map_or(0, |d| d.as_secs().min(BACKOFF_MAX_SECS as u64) as i64);
         self.not_before = now + backoff.max(asked);
     }
@@ -326,7 +327,8 @@ fn install(cfg: &Config, key_pem: &str, chain_pem: &str) -> io::Result<()> {
 /// `https://host[:port]/path` split; `None` for anything else.
 fn split_url(url: &str) -> Option<(String, u16, String)> {
     let rest = url.strip_prefix("https://")?;
-    let (authority, path) = rest.find('/').map_or((rest, "/"), |i| (rest.get(..i).unwrap_or(""), rest.get(i..).unwrap_or("/")));
+    let (authority, path) =
+        rest.find('/').map_or((rest, "/"), |i| (rest.get(..i).unwrap_or(""), rest.get(i..).unwrap_or("/")));
     let (host, port) = match authority.rsplit_once(':') {
         Some((h, p)) if !h.ends_with(']') || h.starts_with('[') => (h, p.parse().ok()?),
         _ => (authority, 443),
@@ -348,17 +350,15 @@ async fn https(roots: &Roots, req: &Request) -> Result<http::Response, String> {
 async fn exchange(roots: &Roots, req: &Request) -> Result<http::Response, String> {
     let (host, port, path) = split_url(&req.url).ok_or_else(|| format!("bad URL {:?}", req.url))?;
     let h = host.clone();
-    let addrs = smol::unblock(move || std::net::ToSocketAddrs::to_socket_addrs(&(h.as_str(), port)).map(Vec::from_iter))
-        .await
-        .map_err(|e| format!("{host}: {e}"))?;
-    let addr = addrs.first().ok_or_else(|| format!("{host}: no address"))?;
-    let tcp = Async::<std::net::TcpStream>::connect(*addr).await.map_err(|e| format!("{addr}: {e}"))?;
+    let addrs =
+        smol::unblock(move || std::net::ToSocketAddrs::to_socket_addrs(&(h.as_str(), port)).map(Vec::from_iter))
+            .await
+            .map_err(|e| format!("{host}: {e}"))?;
+    let tcp = connect(&addrs).await.map_err(|e| format!("{host}: {e}"))?;
     let (cfg, _) = client_tls::client_config(roots, true).map_err(|e| e.to_string())?;
     let name = client_tls::server_name(&host).map_err(|e| e.to_string())?;
-    let mut tls = futures_rustls::TlsConnector::from(cfg)
-        .connect(name, tcp)
-        .await
-        .map_err(|e| format!("{host}: TLS: {e}"))?;
+    let mut tls =
+        futures_rustls::TlsConnector::from(cfg).connect(name, tcp).await.map_err(|e| format!("{host}: TLS: {e}"))?;
     let authority = if port == 443 { host.clone() } else { format!("{host}:{port}") };
     let bytes = http::request(req.method, &authority, &path, req.body.as_deref());
     tls.write_all(&bytes).await.map_err(|e| e.to_string())?;
@@ -374,6 +374,18 @@ async fn exchange(roots: &Roots, req: &Request) -> Result<http::Response, String
             return Ok(r);
         }
     }
+}
+
+/// The first address that takes the connection (`localhost` may be ::1 and 127.0.0.1).
+async fn connect(addrs: &[std::net::SocketAddr]) -> io::Result<Async<std::net::TcpStream>> {
+    let mut last = io::Error::new(io::ErrorKind::NotFound, "no address");
+    for a in addrs {
+        match Async::<std::net::TcpStream>::connect(*a).await {
+            Ok(s) => return Ok(s),
+            Err(e) => last = e,
+        }
+    }
+    Err(last)
 }
 
 /// A server that closes without close_notify ends the body like a clean close would.

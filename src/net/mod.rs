@@ -11,10 +11,10 @@
 //! privileges are dropped after binding and loading keys, before any byte is read from the
 //! network.
 
-#[cfg(feature = "checks")]
-pub mod checks;
 #[cfg(feature = "acme")]
 pub mod acme;
+#[cfg(feature = "checks")]
+pub mod checks;
 #[cfg(all(any(feature = "outbound", feature = "acme"), feature = "tls"))]
 pub mod client_tls;
 pub mod conn;
