@@ -5,6 +5,8 @@
 //! (nothing replaced, the old certificate keeps serving). Names resolve through dnsmasq
 //! (`tests/common`), so pebble's validator connects to 127.0.0.1.
 
+#![cfg(feature = "acme")]
+
 mod common;
 
 use std::path::{Path, PathBuf};
@@ -234,8 +236,23 @@ fn issuance_by_tls_alpn_01_is_served_by_the_tls_listener() {
     let (serial, _) = wait_issued(&s, &root, None, Duration::from_secs(60), &dir);
     eprintln!("time from serve start to an issued certificate served: {} ms", started.elapsed().as_millis());
     let log = s.log_text();
-    assert!(log.contains(&format!("acme: certificate for {NAME} installed in")), "{log}");
+    let line = log.lines().find(|l| l.contains("installed in")).unwrap_or_else(|| panic!("{log}"));
+    eprintln!("{line}");
+    assert!(line.contains(&format!("acme: certificate for {NAME} installed in")), "{log}");
     assert!(log.contains("ACME TLS-ALPN-01 validation answered"), "{log}");
+    // A hello offering acme-tls/1 with no validation pending gets no certificate; one offering
+    // other protocols (a browser, an IMAP client speaking ALPN) gets the normal certificate.
+    let alpn = |protos: &str, name: &str| {
+        let script = format!(
+            "import socket, ssl\nc = ssl.create_default_context(cafile={:?})\nc.check_hostname = False\nc.set_alpn_protocols({protos})\ntry:\n    t = c.wrap_socket(socket.create_connection(('127.0.0.1', {imaps}), timeout=5), server_hostname={name:?})\n    print('ok', t.selected_alpn_protocol())\nexcept (ssl.SSLError, OSError) as e:\n    print('refused')\n",
+            root.display().to_string()
+        );
+        let o = Command::new("/usr/bin/python3").arg("-c").arg(script).output().unwrap();
+        String::from_utf8_lossy(&o.stdout).trim().to_owned()
+    };
+    assert_eq!(alpn("['acme-tls/1']", NAME), "refused");
+    assert_eq!(alpn("['acme-tls/1']", "other.example.test"), "refused");
+    assert_eq!(alpn("['imap', 'h2', 'http/1.1']", NAME), "ok None");
     // Installed durably where [tls] reads it, the account kept for the next run.
     let chain = std::fs::read_to_string(s.home.dir.join("init/cert.pem")).unwrap();
     assert!(chain.matches("BEGIN CERTIFICATE").count() >= 2, "leaf and intermediate: {chain}");

@@ -418,4 +418,31 @@ mod tests {
         assert_eq!(State::parse(&s.render()), s);
         assert_eq!(State::parse("garbage\nfailures=x\naccount=http://no"), State::default());
     }
+
+    #[test]
+    fn an_install_cut_between_key_and_chain_is_completed_at_start() {
+        let dir = std::env::temp_dir().join(format!("letterbox-acme-repair-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(dir.join("d/acme")).unwrap();
+        let text = "domain = \"a.b\"\nuser = \"u\"\ndata_dir = \"d\"\n[tls]\ncert = \"c.pem\"\nkey = \"k.pem\"\n[acme]\ndirectory = \"https://ca/d\"\n";
+        let cfg = Config::parse(&dir.join("letterbox.toml"), text).unwrap();
+        let (ours_key, ours_chain) = (dir.join("d/acme/key.pem"), dir.join("d/acme/chain.pem"));
+        std::fs::write(&ours_key, "NEW KEY").unwrap();
+        std::fs::write(&ours_chain, "NEW CHAIN").unwrap();
+        // The crash came after the key's rename: the new key beside the old chain.
+        std::fs::write(dir.join("k.pem"), "NEW KEY").unwrap();
+        std::fs::write(dir.join("c.pem"), "OLD CHAIN").unwrap();
+        repair(&cfg);
+        assert_eq!(std::fs::read_to_string(dir.join("c.pem")).unwrap(), "NEW CHAIN");
+        // Both old (the crash came before either rename, or the owner put their own): untouched.
+        std::fs::write(dir.join("k.pem"), "OWN KEY").unwrap();
+        std::fs::write(dir.join("c.pem"), "OWN CHAIN").unwrap();
+        repair(&cfg);
+        assert_eq!(std::fs::read_to_string(dir.join("k.pem")).unwrap(), "OWN KEY");
+        // A garbage state file is ignored; the order is due at once for a certificate not ours.
+        std::fs::write(dir.join("d/acme/state"), [0xffu8; 100]).unwrap();
+        assert_eq!(load_state(&cfg), State::default());
+        assert_eq!(due(&cfg, &load_state(&cfg)), 0);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 }
