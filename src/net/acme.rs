@@ -247,29 +247,34 @@ async fn attempt(cfg: &Arc<Config>, state: &State) -> Result<String, Failure> {
         csr_der,
         account_known: state.account.is_some(),
     };
-    let mut published = Vec::new();
-    let outcome = order(Flow::new(key, params), &roots, &mut published).await;
-    for (kind, name, token) in &published {
-        withdraw(*kind, name, token);
-    }
-    let (chain, account) = outcome?;
+    let mut published = Published(Vec::new());
+    let (chain, account) = order(Flow::new(key, params), &roots, &mut published).await?;
+    drop(published);
     install(cfg, &key_pem, &chain).map_err(|x| (format!("install: {x}"), None))?;
     Ok(account)
 }
 
+/// The challenges answerable now; withdrawn when dropped, also when the attempt is cut off by
+/// its timeout or the server's stop.
+struct Published(Vec<(AcmeChallenge, String, String)>);
+
+impl Drop for Published {
+    fn drop(&mut self) {
+        for (kind, name, token) in &self.0 {
+            withdraw(*kind, name, token);
+        }
+    }
+}
+
 /// Runs the flow's steps to the end: (chain PEM, account URL) or the failure.
-async fn order(
-    mut flow: Flow,
-    roots: &Roots,
-    published: &mut Vec<(AcmeChallenge, String, String)>,
-) -> Result<(String, String), Failure> {
+async fn order(mut flow: Flow, roots: &Roots, published: &mut Published) -> Result<(String, String), Failure> {
     let mut step = flow.start();
     loop {
         step = match step {
             Step::Send(req) => flow.received(https(roots, &req).await),
             Step::Publish { kind, name, token, key_authorization } => {
                 publish(kind, &name, &token, &key_authorization).map_err(|e| (e.to_string(), None))?;
-                published.push((kind, name, token));
+                published.0.push((kind, name, token));
                 flow.resume()
             }
             Step::Wait(d) => {
@@ -302,8 +307,16 @@ fn withdraw(kind: AcmeChallenge, name: &str, token: &str) {
     }
 }
 
+/// The system's roots plus `[acme] ca_file` (an extra root, as the contract says).
 fn roots(ca_file: Option<&Path>) -> io::Result<Roots> {
-    Roots::load(ca_file.unwrap_or(Path::new(client_tls::SYSTEM_CA_FILE)))
+    let system = Path::new(client_tls::SYSTEM_CA_FILE);
+    match ca_file {
+        Some(extra) => {
+            Roots::load(extra)?; // a configured root must be there and usable
+            Roots::load_many(&[system, extra])
+        }
+        None => Roots::load(system),
+    }
 }
 
 /// Checks the key and chain make a TLS config, then writes them: our copies first, then
@@ -333,7 +346,8 @@ fn split_url(url: &str) -> Option<(String, u16, String)> {
         Some((h, p)) if !h.ends_with(']') || h.starts_with('[') => (h, p.parse().ok()?),
         _ => (authority, 443),
     };
-    let ok = !host.is_empty() && !path.contains([' ', '\r', '\n']);
+    let host_ok = host.bytes().all(|b| b.is_ascii_alphanumeric() || b".-:[]".contains(&b));
+    let ok = !host.is_empty() && host_ok && !path.bytes().any(|b| b <= b' ' || b == 0x7f);
     ok.then(|| (host.trim_matches(['[', ']']).to_owned(), port, path.to_owned()))
 }
 
@@ -404,6 +418,8 @@ mod tests {
         assert_eq!(split_url("https://[::1]:8443/x"), Some(("::1".into(), 8443, "/x".into())));
         assert_eq!(split_url("http://ca/dir"), None);
         assert_eq!(split_url("https://ca:x/dir"), None);
+        assert_eq!(split_url("https://ca\r\nX-Evil: 1/dir"), None);
+        assert_eq!(split_url("https://ca/a b"), None);
         let mut s = State { account: Some("https://ca/acct/1".into()), ..State::default() };
         s.failed(1000, None);
         assert_eq!((s.failures, s.not_before), (1, 1000 + BACKOFF_BASE_SECS));
