@@ -173,3 +173,58 @@ fn endless_pending_stops_after_polls_max() {
     }
     assert_eq!(polls, POLLS_MAX);
 }
+
+/// Bytes that matter to the JSON and HTTP grammars, inserted by the mutations below.
+const PIECES: &[u8] = b"{}[]\",:\\u0\r\n";
+
+/// The fuzz target's loop, run here on mutations of real answers (no cargo-fuzz needed):
+/// any body at any step moves the flow on or fails it, within a bounded number of steps.
+#[test]
+fn mutated_answers_never_panic_and_always_end() {
+    let seeds: [&[u8]; 4] = [
+        DIR.as_bytes(),
+        br#"{"status":"pending","authorizations":["https://ca/authz/1"],"finalize":"https://ca/fin"}"#,
+        br#"{"status":"pending","identifier":{"type":"dns","value":"mx.a.b"},"challenges":[{"type":"tls-alpn-01","url":"https://ca/c","token":"t"}]}"#,
+        b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n",
+    ];
+    let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+    let mut next = move || {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        x
+    };
+    for round in 0..400 {
+        let mut body = seeds[round % seeds.len()].to_vec();
+        for _ in 0..1 + next() % 4 {
+            let at = (next() as usize) % body.len().max(1);
+            match next() % 3 {
+                0 => body.truncate(at),
+                1 => body.insert(at, PIECES[(next() as usize) % PIECES.len()]),
+                _ => {
+                    if let Some(b) = body.get_mut(at) {
+                        *b = next() as u8;
+                    }
+                }
+            }
+        }
+        let _ = json::parse(&body);
+        let _ = crate::acme::http::parse(&body, next() % 2 == 0);
+        let mut f = flow(round % 2 == 0);
+        let mut step = f.start();
+        let mut steps = 0;
+        loop {
+            steps += 1;
+            assert!(steps < 200, "the flow did not end");
+            step = match step {
+                Step::Send(_) => f.received(resp(
+                    200 + (round % 2) as u16,
+                    &[("location", "https://ca/x")],
+                    &String::from_utf8_lossy(&body),
+                )),
+                Step::Publish { .. } | Step::Wait(_) => f.resume(),
+                Step::Issued { .. } | Step::Failed { .. } => break,
+            };
+        }
+    }
+}
