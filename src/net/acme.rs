@@ -40,6 +40,8 @@ pub const BACKOFF_BASE_SECS: i64 = 60;
 pub const BACKOFF_MAX_SECS: i64 = 86_400;
 /// Longest sleep between looks at the clock and the config (a SIGHUP may change `[acme]`).
 pub const TICK: Duration = Duration::from_secs(5);
+/// Bytes read from the CA at once (the response itself is bounded by `acme::http`).
+const READ_CHUNK: usize = 8 * 1024;
 /// Largest `state` file read.
 const STATE_MAX: u64 = 4096;
 
@@ -378,7 +380,7 @@ async fn exchange(roots: &Roots, req: &Request) -> Result<http::Response, String
     tls.write_all(&bytes).await.map_err(|e| e.to_string())?;
     tls.flush().await.map_err(|e| e.to_string())?;
     let mut reader = ResponseReader::default();
-    let mut buf = vec![0u8; 8192];
+    let mut buf = vec![0u8; READ_CHUNK];
     loop {
         let n = tls.read(&mut buf).await.or_else(|e| eof_like(&e).then_some(0).ok_or(e)).map_err(|e| e.to_string())?;
         if n == 0 {
@@ -433,6 +435,21 @@ mod tests {
         assert_eq!(s.not_before, 1000 + BACKOFF_MAX_SECS);
         assert_eq!(State::parse(&s.render()), s);
         assert_eq!(State::parse("garbage\nfailures=x\naccount=http://no"), State::default());
+    }
+
+    #[test]
+    fn challenges_are_published_and_withdrawn_when_the_attempt_ends() {
+        let tokens = crate::web::challenge::shared();
+        {
+            let mut p = Published(Vec::new());
+            publish(AcmeChallenge::Http01, "mx.a.b", "tok-1", "tok-1.thumb").unwrap();
+            p.0.push((AcmeChallenge::Http01, "mx.a.b".into(), "tok-1".into()));
+            publish(AcmeChallenge::TlsAlpn01, "mx.a.b", "tok-2", "tok-2.thumb").unwrap();
+            p.0.push((AcmeChallenge::TlsAlpn01, "mx.a.b".into(), "tok-2".into()));
+            assert_eq!(tokens.get("tok-1").as_deref(), Some("tok-1.thumb"));
+            assert!(publish(AcmeChallenge::Http01, "mx.a.b", "../etc", "x").is_err());
+        }
+        assert_eq!(tokens.get("tok-1"), None);
     }
 
     #[test]
