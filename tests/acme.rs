@@ -134,9 +134,9 @@ impl Pebble {
 /// A letterbox with its implicit-TLS IMAP listener on `imaps` (the port pebble validates
 /// TLS-ALPN-01 on until the `https` listener exists) and `acme` appended to the config.
 fn letterbox_with(name: &str, imaps: u16, acme: &str) -> Server {
-    let (smtp, imap, pop3) = (free_port(), free_port(), free_port());
+    let (smtp, imap, pop3, pop3s) = (free_port(), free_port(), free_port(), free_port());
     let cfg = format!(
-        "[listen]\nsmtp = [\"127.0.0.1:{smtp}\"]\nsubmission = []\nsubmissions = []\nimap = [\"127.0.0.1:{imap}\"]\nimaps = [\"127.0.0.1:{imaps}\"]\npop3 = [\"127.0.0.1:{pop3}\"]\npop3s = []\n[tls]\ncert = \"init/cert.pem\"\nkey = \"init/key.pem\"\n{acme}\n"
+        "[listen]\nsmtp = [\"127.0.0.1:{smtp}\"]\nsubmission = []\nsubmissions = []\nimap = [\"127.0.0.1:{imap}\"]\nimaps = [\"127.0.0.1:{imaps}\"]\npop3 = [\"127.0.0.1:{pop3}\"]\npop3s = [\"127.0.0.1:{pop3s}\"]\n[tls]\ncert = \"init/cert.pem\"\nkey = \"init/key.pem\"\n{acme}\n"
     );
     let home = Home::with_config(name, &cfg);
     let init = letterbox()
@@ -154,7 +154,7 @@ fn letterbox_with(name: &str, imaps: u16, acme: &str) -> Server {
         imap,
         imaps,
         pop3,
-        pop3s: 0,
+        pop3s,
         submission: 0,
         submissions: 0,
         log,
@@ -175,16 +175,21 @@ fn acme_table(directory: &str, ca_file: &Path, challenge: &str) -> String {
 /// TLS to the IMAPS port verified against `root` for NAME: Some((serial, notAfter)) when the
 /// served chain verifies, None otherwise (still the self-signed certificate).
 fn served_verified(imaps: u16, root: &Path) -> Option<(String, String)> {
+    served_on(imaps, "* OK", root)
+}
+
+/// Like `served_verified` on any implicit-TLS port whose greeting starts with `greeting`.
+fn served_on(port: u16, greeting: &str, root: &Path) -> Option<(String, String)> {
     let script = format!(
         r#"
 import socket, ssl, sys
 ctx = ssl.create_default_context(cafile={root:?})
 try:
-    with socket.create_connection(("127.0.0.1", {imaps}), timeout=5) as s:
+    with socket.create_connection(("127.0.0.1", {port}), timeout=5) as s:
         with ctx.wrap_socket(s, server_hostname={NAME:?}) as t:
             c = t.getpeercert()
             greeting = t.recv(200)
-            assert greeting.startswith(b"* OK"), greeting
+            assert greeting.startswith({greeting:?}.encode()), greeting
             print(c["serialNumber"], c["notAfter"])
 except ssl.SSLCertVerificationError:
     sys.exit(3)
@@ -235,6 +240,8 @@ fn issuance_by_tls_alpn_01_is_served_by_the_tls_listener() {
     let mut s = letterbox_with("acme-alpn", imaps, &acme_table(&ca.directory(), &ca.ca_file, "tls-alpn-01"));
     let (serial, _) = wait_issued(&s, &root, None, Duration::from_secs(60), &dir);
     eprintln!("time from serve start to an issued certificate served: {} ms", started.elapsed().as_millis());
+    // Every TLS listener serves it after the reload, not only the one that was validated.
+    assert_eq!(served_on(s.pop3s, "+OK", &root).map(|(sn, _)| sn), Some(serial.clone()));
     let log = s.log_text();
     let line = log.lines().find(|l| l.contains("installed in")).unwrap_or_else(|| panic!("{log}"));
     eprintln!("{line}");
