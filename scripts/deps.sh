@@ -17,7 +17,7 @@ set -euo pipefail
 # file and XML consumers of tests/web.rs (letterbox dns, autoconfig documents).
 # chromium (headless) renders the help page of tests/web_http.rs; python3-lxml parses its documents.
 # swaks needs Net::SSLeay and IO::Socket::SSL for --tls (only "recommended" by the package).
-pkgs=(chromium python3-lxml msmtp dovecot-sieve dnsmasq-base publicsuffix python3-spf python3-yaml python3-dkim python3-cryptography bind9-utils python3-dnspython libxml2-utils postfix swaks libnet-ssleay-perl libio-socket-ssl-perl curl openssl fetchmail isync python3 ca-certificates procps util-linux coreutils sieve-connect)
+pkgs=(chromium python3-lxml msmtp dovecot-sieve dnsmasq-base publicsuffix python3-spf python3-yaml python3-dkim python3-cryptography bind9-utils python3-dnspython libxml2-utils postfix swaks libnet-ssleay-perl libio-socket-ssl-perl curl openssl fetchmail isync python3 ca-certificates procps util-linux coreutils sieve-connect pebble)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -14,6 +14,8 @@
 //! `net` layer moves bytes between sockets and cores and performs the store actions.
 #![deny(unsafe_code)]
 
+#[cfg(feature = "acme")]
+pub mod acme;
 pub mod auth;
 pub mod charset;
 pub mod cli;

@@ -4,10 +4,11 @@
 //! `aliases`, `user`, `data_dir`, `password_hash`, `allow_plaintext_auth`, `hide_client_ip`, `subaddress_folders`, `apop_secret`,
 //! `run_as`, `[listen] smtp submission submissions imap imaps pop3 pop3s managesieve http https`, `[tls] cert key`,
 //! `[dkim] selector`, `[limits] …`, `[outbound] …` (see [`outbound`]), `[checks] …` (see
-//! [`checks`]), `[web] …` (see [`web`]).
+//! [`checks`]), `[web] …` (see [`web`]), `[acme] …` (see [`acme`]).
 //! Paths are relative to the folder that holds the file. An unknown key, a wrong type or a
 //! missing required key is an error naming `file:line: key`.
 
+pub mod acme;
 pub mod checks;
 pub mod outbound;
 pub mod toml;
@@ -17,6 +18,7 @@ use std::fmt;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
+pub use self::acme::{Acme, AcmeChallenge};
 pub use self::checks::{Checks, DnsblAction};
 pub use self::outbound::{Outbound, RelayTls};
 use self::toml::{Entry, Value};
@@ -197,12 +199,22 @@ pub struct Config {
     pub checks: Checks,
     /// `[web]` (issue 18).
     pub web: Web,
+    /// `[acme]` (issue 18); `None` without the table.
+    pub acme: Option<Acme>,
 }
 
 impl Config {
     /// The mail host's name: `[web] host`, else the domain (the SMTP greeting uses the domain).
     pub fn host(&self) -> &str {
         self.web.host.as_deref().unwrap_or(&self.domain)
+    }
+
+    /// The names the ACME certificate covers: `[acme] names`, else the mail host's name.
+    pub fn acme_names(&self) -> Vec<String> {
+        match &self.acme {
+            Some(a) if !a.names.is_empty() => a.names.clone(),
+            _ => vec![self.host().to_owned()],
+        }
     }
 
     /// The owner's address, `user@domain`.
@@ -285,6 +297,7 @@ impl Builder {
             outbound: Outbound::default(),
             checks: Checks::default(),
             web: Web::default(),
+            acme: None,
         };
         let (mut cert, mut key, mut have_data_dir) = (None, None, false);
         for e in &self.entries {
@@ -338,6 +351,9 @@ impl Builder {
                 ("outbound", _) => outbound::apply(&mut c.outbound, e, &self.base, |m| self.err(e, m))?,
                 ("checks", _) => checks::apply(&mut c.checks, e, |m| self.err(e, m))?,
                 ("web", _) => web::apply(&mut c.web, e, |m| self.err(e, m))?,
+                ("acme", _) => {
+                    acme::apply(c.acme.get_or_insert_with(Acme::default), e, &self.base, |m| self.err(e, m))?
+                }
                 _ => return Err(self.err(e, "unknown key")),
             }
         }
@@ -348,11 +364,20 @@ impl Builder {
             }
         }
         outbound::validate(&c.outbound, &self.file)?;
+        if let Some(a) = &c.acme {
+            acme::validate(a, &self.file)?;
+        }
         c.tls = match (cert, key) {
             (Some(cert), Some(key)) => Some(Tls { cert, key }),
             (None, None) => None,
             _ => return Err(ConfigError(format!("{}: tls: both cert and key are required", self.file))),
         };
+        if c.acme.is_some() && c.tls.is_none() {
+            return Err(ConfigError(format!(
+                "{}: acme: needs [tls] cert and key (the issued certificate goes there)",
+                self.file
+            )));
+        }
         Ok(c)
     }
 
@@ -656,6 +681,46 @@ mod tests {
             assert!(cfg(&format!("domain = {bad}\nuser = \"u\"\ndata_dir = \"d\"\n")).is_err(), "{bad}");
         }
         assert!(cfg(&format!("{base}[web]\ndisplay_name = \"{}\"\n", "x".repeat(65))).is_err());
+    }
+
+    #[test]
+    fn acme_keys() {
+        let base = "domain = \"a.b\"\nuser = \"u\"\ndata_dir = \"d\"\n[tls]\ncert = \"c.pem\"\nkey = \"k.pem\"\n";
+        let c = cfg(base).unwrap();
+        assert_eq!((c.acme.clone(), c.acme_names()), (None, vec!["a.b".to_owned()]));
+        let t = format!(
+            "{base}[acme]\ndirectory = \"https://ca/dir\"\ncontact = \"mailto:o@a.b\"\nnames = [\"MX.a.b\", \"mx.a.b\", \"autoconfig.a.b\"]\nchallenge = \"http-01\"\nca_file = \"ca.pem\"\n"
+        );
+        let c = cfg(&t).unwrap();
+        let a = c.acme.clone().unwrap();
+        assert_eq!(a.directory, "https://ca/dir");
+        assert_eq!(a.contact.as_deref(), Some("mailto:o@a.b"));
+        assert_eq!(c.acme_names(), vec!["mx.a.b".to_owned(), "autoconfig.a.b".to_owned()]);
+        assert_eq!(a.challenge, AcmeChallenge::Http01);
+        assert!(a.ca_file.unwrap().ends_with("ca.pem"));
+        let c =
+            cfg(&format!("{base}[acme]\ndirectory = \"https://ca/dir\"\ncontact = \"\"\nca_file = \"\"\n")).unwrap();
+        let a = c.acme.unwrap();
+        assert_eq!((a.contact, a.ca_file, a.challenge), (None, None, AcmeChallenge::TlsAlpn01));
+        for bad in [
+            "directory = \"http://ca/dir\"",
+            "directory = \"\"",
+            "contact = \"o@a.b\"",
+            "contact = \"mailto:a@b, mailto:c@d\"",
+            "names = []",
+            "names = [\"bad name\"]",
+            "names = [\"nodot\"]",
+            "names = \"a.b\"",
+            "challenge = \"dns-01\"",
+            "bogus = 1",
+        ] {
+            assert!(cfg(&format!("{base}[acme]\ndirectory = \"https://ca/d\"\n{bad}\n")).is_err(), "{bad}");
+        }
+        let many: Vec<String> = (0..=acme::NAMES_MAX).map(|i| format!("\"h{i}.a.b\"")).collect();
+        assert!(cfg(&format!("{base}[acme]\ndirectory = \"https://ca/d\"\nnames = [{}]\n", many.join(","))).is_err());
+        assert!(cfg(&format!("{base}[acme]\ncontact = \"\"\n")).unwrap_err().0.contains("acme.directory"));
+        let no_tls = "domain = \"a.b\"\nuser = \"u\"\ndata_dir = \"d\"\n[acme]\ndirectory = \"https://ca/d\"\n";
+        assert!(cfg(no_tls).unwrap_err().0.contains("acme: needs [tls]"));
     }
 
     #[test]

@@ -46,6 +46,19 @@ impl Roots {
         Ok(Roots(Arc::new(store)))
     }
 
+    /// The roots of several bundles (the system's plus an extra one): a file that does not
+    /// exist is skipped (a router may have no system bundle), any other error is returned.
+    pub fn load_many(paths: &[&Path]) -> io::Result<Roots> {
+        let mut store = RootCertStore::empty();
+        for p in paths.iter().filter(|p| p.exists()) {
+            store.roots.extend(Self::load(p)?.0.roots.iter().cloned());
+        }
+        if store.is_empty() {
+            return Err(io::Error::new(io::ErrorKind::NotFound, "no CA bundle found"));
+        }
+        Ok(Roots(Arc::new(store)))
+    }
+
     /// No roots: every certificate is unverified (tests, or no bundle on the system).
     pub fn empty() -> Roots {
         Roots(Arc::new(RootCertStore::empty()))

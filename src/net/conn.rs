@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 #[cfg(feature = "tls")]
-use futures_rustls::{server::TlsStream, TlsAcceptor};
+use futures_rustls::{server::TlsStream, LazyConfigAcceptor};
 use smol::future::FutureExt;
 use smol::io::{AsyncReadExt, AsyncWriteExt};
 use smol::Async;
@@ -73,6 +73,16 @@ impl Conn {
         let v = c.protocol_version().map(|v| format!("{v:?}").replace('_', "."))?;
         let s = c.negotiated_cipher_suite().map(|s| format!("{:?}", s.suite()))?;
         Some((v, s))
+    }
+
+    /// Whether the handshake chose ALPN `acme-tls/1`: an RFC 8737 validation, closed at once
+    /// (§3: no application data follows).
+    pub fn is_acme_validation(&self) -> bool {
+        #[cfg(feature = "tls")]
+        if let Conn::Tls(t) = self {
+            return t.get_ref().1.alpn_protocol() == Some(super::tls::ACME_TLS_ALPN);
+        }
+        false
     }
 
     /// Reads into `buf`, giving up at `deadline`.
@@ -140,9 +150,13 @@ impl Conn {
     pub async fn upgrade(&mut self, cfg: Arc<ServerConfig>, timeout: Duration) -> io::Result<()> {
         let Conn::Plain(_) = self else { return Err(io::Error::other("already TLS")) };
         let Conn::Plain(s) = std::mem::replace(self, Conn::Closed) else { return Err(io::Error::other("not plain")) };
-        let acc = TlsAcceptor::from(cfg);
-        let tls = acc
-            .accept(s)
+        let tls = async {
+            // The hello picks the config: an RFC 8737 validation gets the challenge's.
+            let start = LazyConfigAcceptor::new(futures_rustls::rustls::server::Acceptor::default(), s).await?;
+            let cfg = super::tls::for_hello(&start.client_hello()).unwrap_or(cfg);
+            start.into_stream(cfg).await
+        };
+        let tls = tls
             .or(async {
                 async_io::Timer::after(timeout).await;
                 Err(io::Error::from(io::ErrorKind::TimedOut))

@@ -88,7 +88,8 @@ async fn answer(srv: &Server, req: &Request, https: bool) -> Response {
     let help = req.path == "/";
     let dkim = if help { dkim_records(cfg.clone()).await } else { Vec::new() };
     let missing = if help { missing_records(&cfg, &dkim).await } else { None };
-    let site = Site { config: &cfg, tokens: &srv.acme_tokens, https, dkim: &dkim, missing: missing.as_deref() };
+    let site =
+        Site { config: &cfg, tokens: crate::web::challenge::shared(), https, dkim: &dkim, missing: missing.as_deref() };
     site::route(&site, req)
 }
 

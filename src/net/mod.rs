@@ -11,9 +11,11 @@
 //! privileges are dropped after binding and loading keys, before any byte is read from the
 //! network.
 
+#[cfg(feature = "acme")]
+pub mod acme;
 #[cfg(feature = "checks")]
 pub mod checks;
-#[cfg(all(feature = "outbound", feature = "tls"))]
+#[cfg(all(any(feature = "outbound", feature = "acme"), feature = "tls"))]
 pub mod client_tls;
 pub mod conn;
 pub mod deliver;
@@ -160,10 +162,6 @@ pub struct Server {
     /// The inbound checks' resolver and greylist (issue 15); `None` when every check is off.
     #[cfg(feature = "checks")]
     pub checks: Option<checks::Checks>,
-    /// The ACME HTTP-01 key authorizations the http listeners serve (the ACME client
-    /// publishes into it; RFC 8555 §8.3).
-    #[cfg(feature = "web")]
-    pub acme_tokens: Arc<crate::web::challenge::Tokens>,
 }
 
 /// Kernel send buffer per connection: enough for LAN speed, small enough that 1,000 stalled
@@ -596,7 +594,15 @@ fn run(cfg: Config) -> io::Result<()> {
             format!("checks.{key}: this letterbox was built without checks (cargo feature); turn it off"),
         ));
     }
+    if cfg.acme.is_some() && !cfg!(feature = "acme") {
+        return Err(io::Error::new(
+            io::ErrorKind::Unsupported,
+            "[acme]: this letterbox was built without acme (cargo feature); remove the table",
+        ));
+    }
     let listeners = bind_all(&cfg)?;
+    #[cfg(feature = "acme")]
+    acme::repair(&cfg);
     let tls = load_tls(&cfg)?;
     let verifier = make_verifier(&cfg)?;
     drop_privileges(&cfg)?;
@@ -633,8 +639,6 @@ fn run(cfg: Config) -> io::Result<()> {
         folders: RefCell::new(HashMap::new()),
         #[cfg(feature = "checks")]
         checks,
-        #[cfg(feature = "web")]
-        acme_tokens: Arc::default(),
     });
     if srv.store.subscriptions_if_any().is_none() {
         // First start: every folder a mail app expects is subscribed (LSUB shows them).
@@ -651,6 +655,8 @@ fn run(cfg: Config) -> io::Result<()> {
     }
     #[cfg(feature = "outbound")]
     start_outbound(&ex, srv.config(), writer, queue)?;
+    #[cfg(feature = "acme")]
+    acme::start(&ex, srv.clone());
     smol::block_on(ex.run(signals(srv.clone())));
     // Stop: sessions waiting for input are told to go; give in-flight work time to finish.
     let until = Instant::now() + Duration::from_secs(20);
@@ -700,7 +706,7 @@ async fn signals(srv: Rc<Server>) {
     }
 }
 
-fn reload(srv: &Server) {
+pub(crate) fn reload(srv: &Server) {
     let path = srv.config().path.clone();
     let r = Config::load(&path).and_then(|c| {
         let tls = load_tls(&c).map_err(|e| crate::config::ConfigError(e.to_string()))?;
@@ -762,6 +768,11 @@ async fn handle(srv: Rc<Server>, proto: Proto, stream: Async<std::net::TcpStream
         let t = Duration::from_secs(srv.config().limits.tls_handshake_timeout);
         if let Err(e) = conn.upgrade(tls, t).await {
             log(proto.name(), &peer, &format!("disconnect: TLS handshake failed: {e}"));
+            return;
+        }
+        if conn.is_acme_validation() {
+            conn.close().await;
+            log(proto.name(), &peer, "disconnect: ACME TLS-ALPN-01 validation answered");
             return;
         }
         if let Some((v, c)) = conn.tls_info() {

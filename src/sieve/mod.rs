@@ -60,13 +60,7 @@ pub fn check_upload(script: &[u8], limits: &Limits) -> Result<Script, Error> {
 }
 
 fn find_command<'a>(nodes: &'a [Node], names: &[&str]) -> Option<&'a Node> {
-    nodes.iter().find_map(|n| {
-        if names.contains(&n.name.as_str()) {
-            Some(n)
-        } else {
-            find_command(&n.block, names)
-        }
-    })
+    nodes.iter().find_map(|n| if names.contains(&n.name.as_str()) { Some(n) } else { find_command(&n.block, names) })
 }
 
 /// A compile error: the line (1-based; 0 for the whole script) and what is wrong.

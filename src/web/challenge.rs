@@ -47,6 +47,13 @@ impl Tokens {
     }
 }
 
+/// The process's one token map: the ACME driver publishes here, the HTTP listener serves
+/// from here.
+pub fn shared() -> &'static Tokens {
+    static TOKENS: std::sync::OnceLock<Tokens> = std::sync::OnceLock::new();
+    TOKENS.get_or_init(Tokens::default)
+}
+
 /// RFC 8555 §8.3: the token is base64url without padding.
 pub fn valid_token(token: &str) -> bool {
     !token.is_empty()
