@@ -39,6 +39,8 @@
 #              IMAP4rev1; the same count for the other groups is `base protocol: F/T`.
 #   failed     groups with at least one failing command (F of the first line), and failed
 #              commands (base + extension).
+# Exit status: 0 when letterbox fails no command (whatever it skips), 1 otherwise or when a run
+# cannot be made (imaptest missing, a server not starting, no summary from imaptest).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # shellcheck source=scripts/lib.sh
@@ -76,6 +78,7 @@ fi
 TMP=$(mktemp -d /tmp/lb-imaptest.XXXXXX)
 LB_PID=""
 DV_CONF=""
+LB_FAILED=0
 cleanup() {
   if [ -n "$LB_PID" ]; then kill "$LB_PID" 2>/dev/null || true; wait "$LB_PID" 2>/dev/null || true; fi
   if [ -n "$DV_CONF" ]; then dovecot -c "$DV_CONF" stop >/dev/null 2>&1 || true; fi
@@ -154,6 +157,9 @@ scripted() {
   row "imaptest_failed_commands_$name" "$((base_failed + ext_failed))"
   row "imaptest_base_commands_$name" "$base_total"
   row "imaptest_ext_commands_$name" "$ext_total"
+  if [ "$name" = letterbox ] && [ "$((failed + base_failed + ext_failed))" != 0 ]; then
+    LB_FAILED=1
+  fi
   printf '%s skips (group, missing capability):\n' "$name"
   sed 's/^/  /' "$OUT/skipped-$name.tsv"
   if [ "$failed" != 0 ]; then
@@ -220,3 +226,4 @@ CONF
     "$OUT/skipped-dovecot.tsv" "$OUT/skipped-letterbox.tsv" | tee "$OUT/skipped-letterbox-only.tsv"
   row "imaptest_groups_skipped_letterbox_only" "$(wc -l < "$OUT/skipped-letterbox-only.tsv")"
 fi
+[ "$LB_FAILED" = 0 ] || die "letterbox failed imaptest commands (see $OUT/imaptest-letterbox.log)"
