@@ -16,6 +16,9 @@ set -euo pipefail
 # bind9-utils (named-checkzone), python3-dnspython and libxml2-utils (xmllint): the zone
 # file and XML consumers of tests/web.rs (letterbox dns, autoconfig documents).
 # chromium (headless) renders the help page of tests/web_http.rs; python3-lxml parses its documents.
+# Not here: Dovecot's imaptest (scripts/imaptest-scripted.sh, the imaptest rows of bench.sh) is
+# not a Debian package; it is built from its public repository as imaptest-scripted.sh's header
+# says, and those scripts say so and stop (or print "-") when it is missing.
 # swaks needs Net::SSLeay and IO::Socket::SSL for --tls (only "recommended" by the package).
 pkgs=(chromium python3-lxml msmtp dovecot-sieve dnsmasq-base publicsuffix python3-spf python3-yaml python3-dkim python3-cryptography bind9-utils python3-dnspython libxml2-utils postfix swaks libnet-ssleay-perl libio-socket-ssl-perl curl openssl fetchmail isync python3 ca-certificates procps util-linux coreutils sieve-connect pebble)
 missing=()
