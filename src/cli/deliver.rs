@@ -189,6 +189,7 @@ pub(super) fn deliver(c: &Config, s: &Store, a: &DeliverArgs) -> i32 {
         rcpts: vec![c.owner_address()],
         details: vec![None],
         junk: false,
+        inbox: None,
     };
     match through_delivery_step(c, s, arrival) {
         Ok(Delivered::Stored { folder, uid }) => {

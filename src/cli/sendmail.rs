@@ -317,7 +317,8 @@ pub fn sendmail(c: &Config, s: &Store, a: &SendmailArgs) -> i32 {
     if !local.is_empty() {
         // The one delivery step (the owner's Sieve script, then the folders).
         let details = local.iter().map(|r| detail_of(r)).collect();
-        let arrival = Arrival { spool, summary: None, from: from.clone(), rcpts: local, details, junk: false };
+        let arrival =
+            Arrival { spool, summary: None, from: from.clone(), rcpts: local, details, junk: false, inbox: None };
         match through_delivery_step(c, s, arrival) {
             Ok(Delivered::Rejected(reason)) => return fail(exit::NOPERM, &format!("rejected: {reason}")),
             Ok(_) => {}

@@ -41,6 +41,9 @@ pub struct Arrival {
     pub details: Vec<Option<String>>,
     /// The inbound checks' junk verdict.
     pub junk: bool,
+    /// The folder that stands for INBOX (keep and the default rules; a fetch account's
+    /// `into`, created when missing); None: INBOX. Subaddress folders apply only to INBOX.
+    pub inbox: Option<String>,
 }
 
 /// What happened to the message.
@@ -61,38 +64,72 @@ const fn prefix_bytes(body: bool) -> usize {
 }
 
 /// Runs the delivery step for `a`; `log` gets one line per noteworthy thing.
-pub async fn deliver(
-    ctx: &Ctx<'_>,
-    #[allow(unused_mut)] mut a: Arrival,
-    log: &mut dyn FnMut(&str),
-) -> store::Result<Delivered> {
+pub async fn deliver(ctx: &Ctx<'_>, mut a: Arrival, log: &mut dyn FnMut(&str)) -> store::Result<Delivered> {
+    let p = decide(ctx, &mut a, log);
+    carry(ctx, a, p, log).await
+}
+
+/// The decision for one message, before anything is stored (a caller that must record
+/// where the message goes before it goes there, like `fetch`, looks at [`Decision::folders`]).
+pub struct Decision {
+    plan: Plan,
+    /// The header the script saw (for the vacation reply).
+    header: Option<Vec<u8>>,
+}
+
+impl Decision {
+    /// The folders the message will be stored in, in order (empty: discarded, redirected
+    /// only, or rejected).
+    pub fn folders(&self) -> Vec<String> {
+        self.plan.stores.iter().map(|t| t.folder.clone()).collect()
+    }
+}
+
+/// Runs the owner's script (when there is one) and the default rules: where the message
+/// goes. Nothing is stored or sent yet.
+pub fn decide(ctx: &Ctx<'_>, a: &mut Arrival, log: &mut dyn FnMut(&str)) -> Decision {
     let junk_folder = if a.junk { junk_folder(ctx.store) } else { String::new() };
     let exists = |n: &str| ctx.store.folder_path(n).is_ok_and(|p| p.is_file());
     let facts = Facts {
         details: &a.details,
         junk: a.junk,
         junk_folder: &junk_folder,
-        detail_folders: ctx.cfg.subaddress_folders,
+        detail_folders: ctx.cfg.subaddress_folders && a.inbox.is_none(),
         folder_exists: &exists,
     };
     #[cfg(feature = "sieve")]
-    let (plan, header) = match sieve_plan(ctx, &mut a.spool, &a.from, &a.rcpts, &facts, log) {
+    let (mut plan, header) = match sieve_plan(ctx, &mut a.spool, &a.from, &a.rcpts, &facts, log) {
         Some((p, h)) => (p, Some(h)),
         None => (crate::delivery::plan_default(&facts), None),
     };
     #[cfg(not(feature = "sieve"))]
-    let plan = crate::delivery::plan_default(&facts);
+    let (mut plan, header) = (crate::delivery::plan_default(&facts), None);
     for l in &plan.log {
         log(l);
     }
-    if let Some(reason) = plan.reject.clone() {
+    // The arrival's own INBOX (a fetch account's `into`), created when missing.
+    if let Some(inbox) = &a.inbox {
+        for t in plan.stores.iter_mut().filter(|t| t.folder == crate::store::INBOX) {
+            t.folder = inbox.clone();
+            t.create = true;
+        }
+    }
+    Decision { plan, header }
+}
+
+/// Carries out a [`decide`]d plan: a rejection is returned before anything happens; then
+/// the vacation reply, the folders and the redirects.
+pub async fn carry(ctx: &Ctx<'_>, a: Arrival, d: Decision, log: &mut dyn FnMut(&str)) -> store::Result<Delivered> {
+    if let Some(reason) = d.plan.reject.clone() {
         return Ok(Delivered::Rejected(reason));
     }
     #[cfg(feature = "sieve")]
-    if let (Some(v), Some(h)) = (&plan.vacation, &header) {
+    if let (Some(v), Some(h)) = (&d.plan.vacation, &d.header) {
         vacation(ctx, &a, v, h, log).await;
     }
-    carry_out(ctx, a, plan, log).await
+    #[cfg(not(feature = "sieve"))]
+    let _ = &d.header;
+    carry_out(ctx, a, d.plan, log).await
 }
 
 /// The folder with `\Junk` (RFC 6154), "Junk" when none is marked.

@@ -349,6 +349,7 @@ async fn store_local(
         rcpts: m.local_rcpts,
         details: m.details,
         junk,
+        inbox: None,
     };
     let mut note = |l: &str| log("smtp", peer, l);
     match super::deliver::deliver(&ctx, arrival, &mut note).await {
