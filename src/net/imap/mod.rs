@@ -31,7 +31,8 @@ struct Driver<'a> {
     peer: SocketAddr,
     store: Store<'a>,
     out: Vec<u8>,
-    append: Option<Append>,
+    /// The messages of the APPEND in progress (several for RFC 3502 MULTIAPPEND).
+    appends: Vec<Append>,
 }
 
 /// Runs one IMAP session; returns the disconnect reason for the log.
@@ -39,7 +40,7 @@ pub async fn session(srv: &Server, conn: &mut Conn, peer: SocketAddr) -> String 
     let policy = Arc::new(ImapPolicy::from_config(&srv.config()));
     let info = PeerInfo { ip: peer.ip(), is_tls: conn.is_tls(), tls_available: srv.tls().is_some() };
     let mut s = Session::new(policy, info, srv.now_ms());
-    let mut d = Driver { srv, peer, store: Store::new(srv), out: Vec::new(), append: None };
+    let mut d = Driver { srv, peer, store: Store::new(srv), out: Vec::new(), appends: Vec::new() };
     let mut buf = vec![0u8; READ_BUF];
     let mut pending: Vec<u8> = Vec::new();
     loop {
@@ -51,7 +52,7 @@ pub async fn session(srv: &Server, conn: &mut Conn, peer: SocketAddr) -> String 
         }
         let turn = Turn {
             deadline: d.deadline(&s),
-            busy: d.append.is_some().then_some("client vanished during APPEND (nothing stored)"),
+            busy: (!d.appends.is_empty()).then_some("client vanished during APPEND (nothing stored)"),
             bye: b"* BYE server shutting down\r\n",
             closed: "client closed",
         };
@@ -90,11 +91,14 @@ impl Driver<'_> {
             }
             Event::CheckCredentials { user, pass } => s.auth_result(self.authenticate(user, pass).await),
             Event::AppendStarted { folder, flags, keywords, date, size: _ } => {
-                self.append = Some(Append::new(srv, folder, flags, keywords, date));
+                // The spools of one APPEND share `spool_memory` of RAM; the rest spills.
+                let used: u64 = self.appends.iter().map(Append::len).sum();
+                let ram = srv.config().limits.spool_memory.saturating_sub(usize::try_from(used).unwrap_or(usize::MAX));
+                self.appends.push(Append::new(srv, (folder, flags, keywords), date, ram));
             }
             Event::AppendData(d) => self.append_data(&d),
-            Event::AppendEnded => s.append_done(self.append_ended().await),
-            Event::AppendAborted => self.append = None,
+            Event::AppendEnded => s.append_all_done(self.append_ended().await),
+            Event::AppendAborted => self.appends.clear(),
             Event::Store { folder, uids, op, flags, keywords, unchanged_since } => {
                 let (r, modified) = write::store_flags(srv, folder, uids, op, flags, keywords, unchanged_since).await;
                 s.store_done_with(r, modified);
@@ -132,19 +136,16 @@ impl Driver<'_> {
 
     /// The next bytes of an APPEND literal; a failed spool write is logged once.
     fn append_data(&mut self, d: &[u8]) {
-        if let Some(a) = self.append.as_mut() {
+        if let Some(a) = self.appends.last_mut() {
             if let Err(e) = a.push(d) {
                 log("imap", &self.peer, &format!("APPEND spool write failed (nothing will be stored): {e}"));
             }
         }
     }
 
-    /// The literal is complete: commit what was spooled (nothing if the spool failed).
-    async fn append_ended(&mut self) -> Result<(u32, u32), StoreError> {
-        match self.append.take() {
-            Some(a) => write::append(self.srv, a).await,
-            None => Err(StoreError::Io),
-        }
+    /// The last literal is complete: commit what was spooled, all messages or none.
+    async fn append_ended(&mut self) -> Result<(u32, Vec<u32>), StoreError> {
+        write::append(self.srv, std::mem::take(&mut self.appends)).await
     }
 
     /// COPY/MOVE through the writer, logged.

@@ -305,7 +305,8 @@ pub enum Event {
     StartTls,
     /// Throttle, verify, then `auth_result` (as POP3; `InUse` is treated as `Unavailable`).
     CheckCredentials { user: String, pass: Secret },
-    /// An APPEND literal starts: open a spool for `size` bytes.
+    /// An APPEND literal starts: open a spool for `size` bytes. An RFC 3502 MULTIAPPEND
+    /// gives one per message (same folder) before its single `AppendEnded`.
     AppendStarted {
         folder: String,
         flags: u32,
@@ -316,9 +317,10 @@ pub enum Event {
     },
     /// The next bytes of the APPEND literal, in order.
     AppendData(Vec<u8>),
-    /// The literal is complete and the command valid: commit durably, call `append_done`.
+    /// The last literal is complete and the command valid: commit every spool of the
+    /// command in one durable write (all or none), call `append_all_done` (or `append_done`).
     AppendEnded,
-    /// The command failed after `AppendStarted`: discard the spool. (A dropped connection
+    /// The command failed after `AppendStarted`: discard its spools. (A dropped connection
     /// gives neither `AppendEnded` nor this: the driver discards the spool then too.)
     AppendAborted,
     /// Change flags of `uids` in `folder`; call `store_done` (or `store_done_with`).

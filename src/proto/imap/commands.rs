@@ -535,6 +535,7 @@ impl Session {
         let Event::AppendStarted { folder, flags, keywords, date, .. } = event else {
             return;
         };
+        self.multiappend_begin(&folder);
         self.out.push_back(Event::AppendStarted { folder, flags, keywords, date, size });
         self.pending = Pending::AppendData(tag);
     }
@@ -583,7 +584,7 @@ fn has_wildcard(name: &str) -> bool {
 const WILDCARD_NO: &str = "NO [CANNOT] Mailbox name may not contain * or %";
 
 /// System bits and keyword names; `None` for an over-long keyword.
-fn split_flags(flags: &[Flag]) -> Option<(u32, Vec<String>)> {
+pub(super) fn split_flags(flags: &[Flag]) -> Option<(u32, Vec<String>)> {
     let mut bits = 0;
     let mut keywords = Vec::new();
     for f in flags {

@@ -124,6 +124,8 @@ pub struct Session {
     pub(super) condstore: bool,
     /// RFC 7162 §3.2.3: ENABLE QRESYNC was seen.
     pub(super) qresync: bool,
+    /// RFC 3502: the APPEND whose messages are arriving.
+    pub(super) multi: super::multiappend::MultiAppend,
 }
 
 impl Session {
@@ -143,6 +145,7 @@ impl Session {
             utf8: false,
             condstore: false,
             qresync: false,
+            multi: Default::default(),
         };
         let caps = s.capabilities();
         s.untagged(&format!("OK [CAPABILITY {caps}] letterbox IMAP4rev1 ready"));
@@ -208,14 +211,7 @@ impl Session {
 
     /// The driver's answer to `AppendEnded`: `(uidvalidity, uid)` of the new message.
     pub fn append_done(&mut self, result: Result<(u32, u32), StoreError>) {
-        let Pending::AppendCommit(tag) = std::mem::replace(&mut self.pending, Pending::None) else {
-            return;
-        };
-        let text = match result {
-            Ok((validity, uid)) => format!("OK [APPENDUID {validity} {uid}] APPEND completed"),
-            Err(e) => store_error(e, true).to_owned(),
-        };
-        self.pending = Pending::Finish { tag, text, refresh: true };
+        self.append_all_done(result.map(|(validity, uid)| (validity, vec![uid])));
     }
 
     /// The driver's answer to `Store`: new flags and the folder's keyword list.
@@ -422,6 +418,7 @@ impl Session {
             },
             Frame::Continue => self.raw(b"+ Ready for literal data\r\n".to_vec()),
             Frame::AppendStarted { prefix, size, .. } => self.append_started(&prefix, size, store),
+            Frame::AppendNext { line, size, .. } => self.append_next(&line, size),
             Frame::AppendData(bytes) => self.out.push_back(Event::AppendData(bytes)),
             Frame::AppendFinished(ok) => self.append_finished(ok),
             Frame::TooLong => {
