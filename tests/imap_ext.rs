@@ -1,6 +1,6 @@
 //! End-to-end tests of the IMAP extensions of issue 19 part b against the real `letterbox
 //! serve` binary: RFC 3502 MULTIAPPEND (all messages in one durable commit, none on any
-//! failure or a dropped connection) and RFC 8438 STATUS=SIZE.
+//! failure or a dropped connection), RFC 8438 STATUS=SIZE and RFC 3516 BINARY.
 
 mod common;
 
@@ -52,4 +52,41 @@ assert b"(MESSAGES 3)" in r[0], r
     let got = bodies(&srv, "INBOX");
     assert_eq!(got.len(), 3);
     assert!(got[1].len() > 3000 && got[2].starts_with(b"From: Bob"));
+}
+
+/// RFC 3516 BINARY with Python's imaplib and `email` package (its base64 and
+/// quoted-printable encoders are the reference): decoded parts, sizes, partial ranges.
+#[test]
+fn binary_fetch_with_imaplib() {
+    let srv = Server::start("imap-binary", "", "");
+    srv.py(
+        "",
+        r#"
+from email.message import EmailMessage
+import random
+rnd = random.Random(5)
+blob = bytes(range(256)) + bytes(rnd.getrandbits(8) for _ in range(300000))
+m = EmailMessage()
+m["From"] = "bob@example.net"; m["To"] = "alice@example.org"; m["Subject"] = "binary"
+m.set_content("caf\u00e9 \u00e0 la cr\u00e8me " * 20, cte="quoted-printable")
+m.add_attachment(blob, maintype="application", subtype="octet-stream", filename="b.bin")
+raw = m.as_bytes().replace(b"\n", b"\r\n").replace(b"\r\r\n", b"\r\n")
+M = imap()
+assert b"BINARY" in M.capabilities or "BINARY" in M.capabilities, M.capabilities
+ok(M.append("INBOX", None, None, raw))
+ok(M.select("INBOX"))
+d = ok(M.fetch("1", "(BINARY.SIZE[2] BINARY.PEEK[2])"))
+assert d[0][0].endswith(b"BINARY[2] ~{%d}" % len(blob)), d[0][0]
+assert b"BINARY.SIZE[2] %d" % len(blob) in d[0][0], d[0][0]
+assert d[0][1] == blob
+text = ("caf\u00e9 \u00e0 la cr\u00e8me " * 20).encode()
+d = ok(M.fetch("1", "(BINARY.PEEK[1]<5.7>)"))
+assert d[0][1] == text[5:12], (d[0][1], text[5:12])
+d = ok(M.fetch("1", "(BINARY.PEEK[1])"))
+assert d[0][1] == text + b"\r\n", d[0][1][-80:]
+typ, d = M.fetch("1", "(FLAGS)")
+assert b"\\Seen" not in d[0], d
+M.logout()
+"#,
+    );
 }

@@ -7,7 +7,7 @@
 //! `Mailstore::expunged_since`; when that history does not reach back to the client's MODSEQ,
 //! every known UID that is gone is listed), RFC 5258 LIST-EXTENDED, RFC 5819 LIST-STATUS, RFC 6154 SPECIAL-USE and
 //! CREATE-SPECIAL-USE, RFC 6855 UTF8=ACCEPT (mailbox names), RFC 7889 APPENDLIMIT, RFC 8438 STATUS=SIZE, RFC 3502
-//! MULTIAPPEND (`multiappend`). No
+//! MULTIAPPEND (`multiappend`), RFC 3516 BINARY (`binary`, streamed decoding). No
 //! sockets, files or clocks.
 //!
 //! Layers: [`framer`] (bounded lines and literals) → `parser` (ABNF rules) → `session`
@@ -85,6 +85,7 @@
 //! | `ImapPolicy::autologout_ms` (`imap_idle_timeout`, ≥ 30 min) / `prelogin_timeout_ms` | 31 min / 60 s | autologout |
 //! | [`INPUT_MAX`] | 16 KiB | unparsed input held; `feed` takes no more |
 //! | [`LITERALS_MAX`] / [`COMMAND_LITERAL_TOTAL_MAX`] | 16 / 256 KiB | literals per command |
+//! | [`DECODE_CHUNK`] | 16 KiB | raw bytes decoded per step of a BINARY fetch (and its size pass) |
 //! | [`APPEND_MESSAGES_MAX`] | 64 | messages in one MULTIAPPEND (each may hold a spool file) |
 //! | [`OUTPUT_CHUNK`] | 16 KiB | FETCH output per `poll` |
 //! | [`HEADER_FIELDS_MAX`] / [`SEARCH_HEADER_MAX`] | 256 / 64 KiB | header bytes read for HEADER.FIELDS / SEARCH HEADER |
@@ -96,6 +97,7 @@
 //! | `crate::mime::{DEPTH_MAX, PARTS_MAX, HEADER_BYTES_MAX}` | 20 / 1000 / 64 KiB | MIME structure |
 
 pub mod api;
+mod binary;
 mod commands;
 pub mod encode;
 mod fetch;
@@ -116,6 +118,8 @@ mod tests;
 #[cfg(test)]
 mod tests_bad;
 #[cfg(test)]
+mod tests_binary;
+#[cfg(test)]
 mod tests_condstore;
 #[cfg(test)]
 mod tests_multiappend;
@@ -128,6 +132,7 @@ mod view;
 
 pub use api::{flag, AuthOutcome, Changes, Event, FlagUpdate, FolderInfo, ImapPolicy, Mailstore, MsgMeta};
 pub use api::{MailboxOp, PeerInfo, Snapshot, StoreError, StoreOp, LITERAL_FLOOR, MIN_AUTOLOGOUT_MS};
+pub use binary::DECODE_CHUNK;
 pub use commands::KEYWORD_MAX;
 pub use encode::{parse_addresses, Address};
 pub use fetch::{FETCH_ATTS_MAX, HEADER_FIELDS_MAX, OUTPUT_CHUNK, SECTION_DEPTH_MAX};

@@ -48,6 +48,8 @@ pub fn next_message(line: &[u8]) -> R<NextMessage> {
         p.sp()?;
         p.expect(b'(')?;
         p.expect(b'~')?;
+    } else {
+        p.eat(b'~');
     }
     p.expect(b'{')?;
     p.number()?;

@@ -602,6 +602,9 @@ pub fn append_prefix(prefix: &[u8]) -> R<AppendPrefix> {
         p.sp()?;
         p.expect(b'(')?;
         p.expect(b'~')?;
+    } else {
+        // RFC 3516 §4.4 `append-data = literal8`: `~{N}` (binary content allowed).
+        p.eat(b'~');
     }
     literal_header_only(&mut p)?;
     Ok(AppendPrefix { tag, mailbox, flags, date, utf8 })

@@ -337,6 +337,9 @@ impl Session {
                         self.raw(bytes);
                         self.pending = Pending::Fetch { tag, job, done };
                     }
+                    None if job.unknown_cte => {
+                        self.tagged(&tag, "NO [UNKNOWN-CTE] Cannot decode the part's transfer encoding")
+                    }
                     None if job.failed => self.tagged(&tag, "NO [SERVERBUG] Some messages could not be read"),
                     None if job.gone => {
                         self.tagged(&tag, "NO [EXPUNGEISSUED] Some of the requested messages no longer exist")
