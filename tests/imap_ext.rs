@@ -90,3 +90,89 @@ M.logout()
 "#,
     );
 }
+
+/// Python's imaplib over a zlib raw-deflate wrapper (wbits -15, the real zlib on the client
+/// side) for RFC 4978 COMPRESS=DEFLATE, over plain IMAP and IMAPS; the bytes on the wire
+/// are counted both ways.
+const ZIMAP: &str = r#"
+import zlib
+imaplib.Commands.setdefault("COMPRESS", ("AUTH", "SELECTED"))
+class Z:
+    """A compressing wrapper for an imaplib client, RFC 4978 over any socket."""
+    def on(self):
+        typ, dat = self._simple_command("COMPRESS", "DEFLATE")
+        assert typ == "OK", (typ, dat)
+        self.zc = zlib.compressobj(6, zlib.DEFLATED, -15)
+        self.zd = zlib.decompressobj(-15)
+        self.zbuf = b""; self.wire_in = 0; self.wire_out = 0; self.plain_in = 0
+    def _fill(self):
+        d = self.sock.recv(65536)
+        if not d: raise imaplib.IMAP4.abort("server closed")
+        self.wire_in += len(d)
+        out = self.zd.decompress(d)
+        self.plain_in += len(out); self.zbuf += out
+    def read(self, size):
+        if not hasattr(self, "zd"): return super().read(size)
+        while len(self.zbuf) < size: self._fill()
+        r, self.zbuf = self.zbuf[:size], self.zbuf[size:]
+        return r
+    def readline(self):
+        if not hasattr(self, "zd"): return super().readline()
+        while b"\n" not in self.zbuf: self._fill()
+        i = self.zbuf.index(b"\n") + 1
+        r, self.zbuf = self.zbuf[:i], self.zbuf[i:]
+        return r
+    def send(self, data):
+        if hasattr(self, "zc"):
+            data = self.zc.compress(data) + self.zc.flush(zlib.Z_SYNC_FLUSH)
+            self.wire_out += len(data)
+        self.sock.sendall(data)
+class ZIMAP4(Z, imaplib.IMAP4): pass
+class ZIMAP4_SSL(Z, imaplib.IMAP4_SSL): pass
+"#;
+
+#[test]
+fn compress_deflate_with_imaplib_and_zlib() {
+    let srv = Server::start("imap-compress", "", "");
+    let out = srv.py(
+        ZIMAP,
+        r#"
+send([msg(i, b"Received: from relay%d.example.net by mx.example.org\r\n" % i * 3) for i in range(40)])
+for tls in (False, True):
+    M = ZIMAP4_SSL("127.0.0.1", IMAPS, ssl_context=CTX) if tls else ZIMAP4("127.0.0.1", IMAP)
+    M.login(USER, PASS)
+    caps = ok(M.capability())[0].split()
+    assert b"COMPRESS=DEFLATE" in caps, caps
+    M.on()
+    ok(M.select("INBOX"))
+    d = ok(M.fetch("1:*", "(UID FLAGS RFC822.SIZE BODY.PEEK[])"))
+    bodies = [x[1] for x in d if isinstance(x, tuple)]
+    assert len(bodies) == 40 and b"\r\nFrom: Bob" in bodies[7], d[:2]
+    assert bodies[39].endswith(b"body 39\r\n" + b"Received: from relay39.example.net by mx.example.org\r\n" * 3), bodies[39][-200:]
+    # APPEND of a big literal through the inflater (many PENDING_MAX slices).
+    big = msg(99, b"x" * 200000 + b"\r\n")
+    ok(M.append("INBOX", None, None, big))
+    d = ok(M.fetch("41", "(BODY.PEEK[])"))
+    assert d[0][1] == big
+    typ, dat = M._simple_command("COMPRESS", "DEFLATE")
+    assert typ == "NO" and b"COMPRESSIONACTIVE" in dat[-1], (typ, dat)
+    ok(M.store("41", "+FLAGS", "(\\Deleted)")); ok(M.expunge())
+    print("wire", tls, M.wire_in, M.plain_in, M.wire_out)
+    assert M.wire_in * 2 < M.plain_in, (M.wire_in, M.plain_in)
+    M.logout()
+
+# Garbage instead of DEFLATE after the OK: the session ends, the server lives on.
+c = C(); c.login()
+r = c.ok(b"COMPRESS DEFLATE")
+c.send(b"\xff" * 64)
+assert c.eof(), "server kept a corrupt compressed session open"
+# A deflate bomb: 64 MiB of one command line from 64 KiB on the wire.
+c = C(); c.login(); c.ok(b"COMPRESS DEFLATE")
+z = zlib.compressobj(9, zlib.DEFLATED, -15)
+c.send(z.compress(b"a NOOP " + b"x" * (64 << 20)) + z.flush(zlib.Z_SYNC_FLUSH))
+assert c.eof(), "bomb session still open"
+M = imap(); ok(M.noop()); M.logout()
+"#,
+    );
+    println!("{out}");
+}

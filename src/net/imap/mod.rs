@@ -5,7 +5,12 @@
 //! wakes selected sessions twice a second so IDLE sees deliveries by SMTP, `letterbox
 //! deliver` and other sessions within a second (RFC 2177).
 
+#[cfg(feature = "compress")]
+mod compress;
 mod mailstore;
+#[cfg(not(feature = "compress"))]
+#[path = "no_compress.rs"]
+mod compress;
 mod write;
 
 use std::net::SocketAddr;
@@ -17,6 +22,7 @@ use super::{feed_pending, log, Server, Turn};
 use crate::auth::Secret;
 use crate::proto::imap::{AuthOutcome, Event, ImapPolicy, PeerInfo, Session, State, StoreError};
 
+use compress::Compression;
 use mailstore::Store;
 use write::Append;
 
@@ -24,6 +30,8 @@ use write::Append;
 const CHANGE_TICK: Duration = Duration::from_millis(500);
 /// Replies gathered before a write (the core's chunks stay bounded by its own limit).
 const OUT_BATCH: usize = 16 * 1024;
+/// The goodbye when the server stops between commands.
+const BYE: &[u8] = b"* BYE server shutting down\r\n";
 
 /// One session's side of the driver: the core's store, gathered replies, an open APPEND.
 struct Driver<'a> {
@@ -33,14 +41,19 @@ struct Driver<'a> {
     out: Vec<u8>,
     /// The messages of the APPEND in progress (several for RFC 3502 MULTIAPPEND).
     appends: Vec<Append>,
+    /// RFC 4978 COMPRESS=DEFLATE, once the client turned it on.
+    z: Option<Box<Compression>>,
+    /// [`BYE`] as it goes on the wire (compressed once `z` is on).
+    bye: Vec<u8>,
 }
 
 /// Runs one IMAP session; returns the disconnect reason for the log.
 pub async fn session(srv: &Server, conn: &mut Conn, peer: SocketAddr) -> String {
-    let policy = Arc::new(ImapPolicy::from_config(&srv.config()));
+    let policy = ImapPolicy { compress: cfg!(feature = "compress"), ..ImapPolicy::from_config(&srv.config()) };
+    let policy = Arc::new(policy);
     let info = PeerInfo { ip: peer.ip(), is_tls: conn.is_tls(), tls_available: srv.tls().is_some() };
     let mut s = Session::new(policy, info, srv.now_ms());
-    let mut d = Driver { srv, peer, store: Store::new(srv), out: Vec::new(), appends: Vec::new() };
+    let mut d = Driver { srv, peer, store: Store::new(srv), out: Vec::new(), appends: Vec::new(), z: None, bye: BYE.to_vec() };
     let mut buf = vec![0u8; READ_BUF];
     let mut pending: Vec<u8> = Vec::new();
     loop {
@@ -50,13 +63,19 @@ pub async fn session(srv: &Server, conn: &mut Conn, peer: SocketAddr) -> String 
         if feed_pending(&mut pending, |p| s.feed(p)) {
             continue;
         }
-        let turn = Turn {
-            deadline: d.deadline(&s),
-            busy: (!d.appends.is_empty()).then_some("client vanished during APPEND (nothing stored)"),
-            bye: b"* BYE server shutting down\r\n",
-            closed: "client closed",
+        match d.z.as_mut().map(|z| z.inflate_into(&mut pending)) {
+            Some(Ok(true)) => continue,
+            Some(Err(why)) => return why,
+            _ => {}
+        }
+        let deadline = d.deadline(&s);
+        let busy = (!d.appends.is_empty()).then_some("client vanished during APPEND (nothing stored)");
+        let input = match d.z.as_mut() {
+            Some(z) => z.raw(),
+            None => &mut pending,
         };
-        if let Err(why) = srv.next_input(conn, &mut buf, &mut pending, turn).await {
+        let turn = Turn { deadline, busy, bye: &d.bye, closed: "client closed" };
+        if let Err(why) = srv.next_input(conn, &mut buf, input, turn).await {
             return why;
         }
     }
@@ -69,7 +88,7 @@ impl Driver<'_> {
         while let Some(ev) = s.poll(self.srv.now_ms(), &mut self.store) {
             self.handle(ev, s, conn, pending).await?;
         }
-        conn.flush(&mut self.out).await
+        self.flush(conn).await
     }
 
     /// One event of the core; each write is answered to the core once it is durable.
@@ -84,6 +103,7 @@ impl Driver<'_> {
         match ev {
             Event::Reply(b) => self.reply(b, conn).await?,
             Event::Yield => smol::future::yield_now().await,
+            Event::StartCompress => self.start_compress(conn, pending).await?,
             Event::StartTls => {
                 let (version, cipher) = conn.start_tls(srv, &mut self.out, pending, "STARTTLS").await?;
                 log("imap", &self.peer, &format!("STARTTLS {version} {cipher}"));
@@ -107,7 +127,7 @@ impl Driver<'_> {
             Event::Expunge { folder, uids } => s.expunge_done(write::expunge(srv, folder, uids).await),
             Event::Mailbox(op) => s.mailbox_done(write::mailbox(srv, &mut self.store, op).await),
             Event::Close => {
-                let _ = conn.flush(&mut self.out).await;
+                let _ = self.flush(conn).await;
                 return Err("logout".into());
             }
         }
@@ -118,13 +138,46 @@ impl Driver<'_> {
     async fn reply(&mut self, mut b: Vec<u8>, conn: &mut Conn) -> Result<(), String> {
         if self.out.is_empty() && b.len() >= OUT_BATCH {
             // A large reply (SEARCH of a big folder) is written as it is, not copied.
-            return conn.flush(&mut b).await;
+            return match self.z.as_mut() {
+                Some(z) => z.write(conn, &b).await,
+                None => conn.flush(&mut b).await,
+            };
         }
         self.out.extend_from_slice(&b);
         if self.out.len() >= OUT_BATCH {
-            conn.flush(&mut self.out).await?;
+            self.flush(conn).await?;
         }
         Ok(())
+    }
+
+    /// Writes the gathered replies (compressed once COMPRESS is on).
+    async fn flush(&mut self, conn: &mut Conn) -> Result<(), String> {
+        match self.z.as_mut() {
+            Some(z) if !self.out.is_empty() => {
+                z.write(conn, &self.out).await?;
+                self.out.clear();
+                Ok(())
+            }
+            _ => conn.flush(&mut self.out).await,
+        }
+    }
+
+    /// RFC 4978 §3: the tagged OK goes out as it is, input read before it is dropped (the
+    /// client waits for the OK), then both directions are compressed.
+    #[cfg(feature = "compress")]
+    async fn start_compress(&mut self, conn: &mut Conn, pending: &mut Vec<u8>) -> Result<(), String> {
+        self.flush(conn).await?;
+        pending.clear();
+        let (z, bye) = Compression::new(BYE);
+        (self.z, self.bye) = (Some(z), bye);
+        log("imap", &self.peer, "COMPRESS DEFLATE");
+        Ok(())
+    }
+
+    /// Never asked for: the core offers COMPRESS only with the `compress` feature.
+    #[cfg(not(feature = "compress"))]
+    async fn start_compress(&mut self, _conn: &mut Conn, _pending: &mut Vec<u8>) -> Result<(), String> {
+        Err("COMPRESS without the compress feature".into())
     }
 
     /// Throttle and verify off the executor (see `Server::authenticate`).

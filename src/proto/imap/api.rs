@@ -51,6 +51,8 @@ pub struct ImapPolicy {
     pub autologout_ms: u64,
     /// `imap_prelogin_timeout` (ms): autologout before login.
     pub prelogin_timeout_ms: u64,
+    /// The driver can compress (RFC 4978 COMPRESS=DEFLATE is offered and accepted).
+    pub compress: bool,
 }
 
 impl ImapPolicy {
@@ -72,6 +74,7 @@ impl ImapPolicy {
             message_max: l.message_size,
             autologout_ms: l.imap_idle_timeout.saturating_mul(1_000),
             prelogin_timeout_ms: l.imap_prelogin_timeout.saturating_mul(1_000),
+            compress: false,
         }
         .checked()
     }
@@ -303,6 +306,9 @@ pub enum Event {
     Yield,
     /// Flush replies, discard unread plaintext, run the TLS handshake, call `tls_started`.
     StartTls,
+    /// RFC 4978 §3: flush replies (the tagged OK goes uncompressed), discard unread input,
+    /// then deflate everything written and inflate everything read from now on.
+    StartCompress,
     /// Throttle, verify, then `auth_result` (as POP3; `InUse` is treated as `Unavailable`).
     CheckCredentials { user: String, pass: Secret },
     /// An APPEND literal starts: open a spool for `size` bytes. An RFC 3502 MULTIAPPEND

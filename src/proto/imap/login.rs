@@ -132,6 +132,10 @@ impl Session {
         );
         // RFC 7889 §2: the largest APPEND this server takes.
         caps.push_str(&format!(" APPENDLIMIT={}", self.policy.message_max));
+        // RFC 4978 §3: offered once COMPRESS may be used (Dovecot does the same).
+        if self.policy.compress && self.state != State::NotAuthenticated {
+            caps.push_str(" COMPRESS=DEFLATE");
+        }
         if self.state == State::NotAuthenticated {
             if self.peer.tls_available && !self.peer.is_tls {
                 caps.push_str(" STARTTLS");

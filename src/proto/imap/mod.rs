@@ -7,7 +7,8 @@
 //! `Mailstore::expunged_since`; when that history does not reach back to the client's MODSEQ,
 //! every known UID that is gone is listed), RFC 5258 LIST-EXTENDED, RFC 5819 LIST-STATUS, RFC 6154 SPECIAL-USE and
 //! CREATE-SPECIAL-USE, RFC 6855 UTF8=ACCEPT (mailbox names), RFC 7889 APPENDLIMIT, RFC 8438 STATUS=SIZE, RFC 3502
-//! MULTIAPPEND (`multiappend`), RFC 3516 BINARY (`binary`, streamed decoding). No
+//! MULTIAPPEND (`multiappend`), RFC 3516 BINARY (`binary`, streamed decoding), RFC 4978
+//! COMPRESS=DEFLATE (`compress`, codec in [`deflate`]). No
 //! sockets, files or clocks.
 //!
 //! Layers: [`framer`] (bounded lines and literals) → `parser` (ABNF rules) → `session`
@@ -24,6 +25,7 @@
 //!             Event::Reply(bytes) => write_all(bytes).await,   // poll again only once written
 //!             Event::Yield => yield_now().await,              // between steps of a SEARCH
 //!             Event::StartTls => { flush; drop unread plaintext; handshake; s.tls_started() }
+//!             Event::StartCompress => { flush; drop unread input; deflate/inflate from now on }
 //!             Event::CheckCredentials { user, pass } => {
 //!                 // Throttle::check, Verifier::check off the executor, then
 //!                 s.auth_result(AuthOutcome::Ok | Bad | Throttled(ms) | Unavailable)
@@ -98,6 +100,10 @@
 
 pub mod api;
 mod binary;
+mod compress;
+/// The RFC 4978 DEFLATE codec (feature `compress`).
+#[cfg(feature = "compress")]
+pub mod deflate;
 mod commands;
 pub mod encode;
 mod fetch;

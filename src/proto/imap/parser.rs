@@ -59,6 +59,8 @@ pub const LIST_PATTERNS_MAX: usize = 64;
 
 #[derive(Debug)]
 pub enum Command {
+    /// RFC 4978 `COMPRESS algorithm` (upper case).
+    Compress(String),
     Capability,
     Noop,
     Logout,
@@ -195,6 +197,7 @@ fn command_body(p: &mut P) -> R<Command> {
         b"SEARCH" | b"FETCH" | b"STORE" => selected_command(p, &name, false),
         b"COPY" | b"MOVE" => copy(p, false, name.as_slice() == b"MOVE"),
         b"UID" => uid(p),
+        b"COMPRESS" => super::compress::command(p),
         _ => Err(Bad("Unknown command")),
     }
 }

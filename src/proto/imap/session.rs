@@ -126,6 +126,8 @@ pub struct Session {
     pub(super) qresync: bool,
     /// RFC 3502: the APPEND whose messages are arriving.
     pub(super) multi: super::multiappend::MultiAppend,
+    /// RFC 4978: COMPRESS DEFLATE succeeded on this connection.
+    pub(super) compressing: bool,
 }
 
 impl Session {
@@ -146,6 +148,7 @@ impl Session {
             condstore: false,
             qresync: false,
             multi: Default::default(),
+            compressing: false,
         };
         let caps = s.capabilities();
         s.untagged(&format!("OK [CAPABILITY {caps}] letterbox IMAP4rev1 ready"));
@@ -488,6 +491,7 @@ impl Session {
                 self.tagged(&tag, "OK ID completed");
             }
             Command::Enable(caps) => self.enable(tag, &caps),
+            Command::Compress(algorithm) => self.compress(tag, &algorithm),
             Command::Namespace => {
                 self.untagged("NAMESPACE ((\"\" \"/\")) NIL NIL");
                 self.tagged(&tag, "OK NAMESPACE completed");
@@ -604,6 +608,7 @@ pub fn allowed(state: State, cmd: &Command) -> bool {
     let auth = matches!(
         cmd,
         C::Enable(_)
+            | C::Compress(_)
             | C::Namespace
             | C::List { .. }
             | C::Select { .. }
