@@ -176,3 +176,38 @@ M = imap(); ok(M.noop()); M.logout()
     );
     println!("{out}");
 }
+
+/// Per-session memory of COMPRESS: 40 idle compressing sessions after a FETCH each (both
+/// codecs allocated and used) against 40 plain ones; prints KiB per session.
+#[test]
+fn compress_session_memory_is_bounded() {
+    let srv = Server::start("imap-compress-rss", "", "connections_per_ip = 100");
+    let pid = srv.pid();
+    let out = srv.py(
+        ZIMAP,
+        &format!(
+            r#"
+PID = {pid}
+def kib():
+    for l in open("/proc/%d/status" % PID):
+        if l.startswith("VmRSS:"): return int(l.split()[1])
+send([msg(i, b"line of text for the window %d\r\n" % i * 200) for i in range(5)])
+def sessions(z):
+    out = []
+    for _ in range(40):
+        M = ZIMAP4("127.0.0.1", IMAP); M.login(USER, PASS)
+        if z: M.on()
+        ok(M.select("INBOX")); ok(M.fetch("1:*", "(BODY.PEEK[])"))
+        out.append(M)
+    return out
+time.sleep(0.3); base = kib(); plain = sessions(False); time.sleep(0.3); p = kib() - base
+for M in plain: M.logout()
+time.sleep(0.5); base = kib(); zs = sessions(True); time.sleep(0.3); z = kib() - base
+for M in zs: M.logout()
+print("per session KiB: plain %.1f, compress %.1f" % (p / 40, z / 40))
+assert z / 40 <= 160, (p, z)
+"#
+        ),
+    );
+    println!("{out}");
+}

@@ -305,4 +305,24 @@ mod tests {
         }
         assert_eq!(total, zeros.len());
     }
+
+    #[test]
+    fn bad_input_104_random_streams_end_without_overrun() {
+        let mut x = 77u32;
+        for round in 0..2000 {
+            let len = (crate::proto::imap::tests::xorshift(&mut x) % 300) as usize;
+            let data: Vec<u8> = (0..len).map(|_| crate::proto::imap::tests::xorshift(&mut x) as u8).collect();
+            let mut inf = Inflater::default();
+            let mut pos = 0;
+            for _ in 0..10_000 {
+                let mut out = Vec::new();
+                let Ok(used) = inf.inflate(data.get(pos..).unwrap_or(&[]), &mut out, 64) else { break };
+                assert!(out.len() <= 64, "round {round}");
+                pos += used;
+                if used == 0 && out.is_empty() {
+                    break;
+                }
+            }
+        }
+    }
 }
