@@ -7,10 +7,10 @@
 
 #[cfg(feature = "compress")]
 mod compress;
-mod mailstore;
 #[cfg(not(feature = "compress"))]
 #[path = "no_compress.rs"]
 mod compress;
+mod mailstore;
 mod write;
 
 use std::net::SocketAddr;
@@ -53,7 +53,8 @@ pub async fn session(srv: &Server, conn: &mut Conn, peer: SocketAddr) -> String 
     let policy = Arc::new(policy);
     let info = PeerInfo { ip: peer.ip(), is_tls: conn.is_tls(), tls_available: srv.tls().is_some() };
     let mut s = Session::new(policy, info, srv.now_ms());
-    let mut d = Driver { srv, peer, store: Store::new(srv), out: Vec::new(), appends: Vec::new(), z: None, bye: BYE.to_vec() };
+    let mut d =
+        Driver { srv, peer, store: Store::new(srv), out: Vec::new(), appends: Vec::new(), z: None, bye: BYE.to_vec() };
     let mut buf = vec![0u8; READ_BUF];
     let mut pending: Vec<u8> = Vec::new();
     loop {

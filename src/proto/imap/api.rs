@@ -53,6 +53,10 @@ pub struct ImapPolicy {
     pub prelogin_timeout_ms: u64,
     /// The driver can compress (RFC 4978 COMPRESS=DEFLATE is offered and accepted).
     pub compress: bool,
+    /// `quota_storage`: RFC 9208 STORAGE limit in bytes over all folders; 0: none.
+    pub quota_storage: u64,
+    /// `quota_messages`: RFC 9208 MESSAGE limit over all folders; 0: none.
+    pub quota_messages: u64,
 }
 
 impl ImapPolicy {
@@ -75,6 +79,8 @@ impl ImapPolicy {
             autologout_ms: l.imap_idle_timeout.saturating_mul(1_000),
             prelogin_timeout_ms: l.imap_prelogin_timeout.saturating_mul(1_000),
             compress: false,
+            quota_storage: l.quota_storage,
+            quota_messages: l.quota_messages,
         }
         .checked()
     }
@@ -259,6 +265,11 @@ pub trait Mailstore {
     /// may answer it without decoding the whole summary.
     fn header_fields(&mut self, folder: &str, uid: u32) -> Result<Option<Vec<(String, String)>>, StoreError> {
         Ok(self.mime(folder, uid)?.header_fields)
+    }
+    /// Bytes that may still be written to the store's device (RFC 9208 quota: the device's
+    /// real free space, minus any reserve the store keeps); `None` if unknown.
+    fn free_space(&mut self) -> Option<u64> {
+        None
     }
     /// Subscribed names, for LSUB (§6.3.9).
     fn subscriptions(&mut self) -> Result<Vec<String>, StoreError>;

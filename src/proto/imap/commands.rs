@@ -152,7 +152,7 @@ impl Session {
                     self.mailbox_op(tag, MailboxOp::Subscribe { name, on }, done)
                 }
             },
-            Command::Copy { uid, set, mailbox, mv } => self.copy(tag, uid, &set, &mailbox, mv),
+            Command::Copy { uid, set, mailbox, mv } => self.copy(tag, uid, &set, &mailbox, mv, store),
             Command::Close => self.close_mailbox(tag, store),
             Command::Unselect => {
                 self.deselect();
@@ -245,7 +245,7 @@ impl Session {
     }
 
     /// RFC 3501 §6.4.7 COPY, RFC 6851 MOVE: the driver copies durably, then `copy_done`.
-    fn copy(&mut self, tag: Tag, uid: bool, set: &SequenceSet, raw: &[u8], mv: bool) {
+    fn copy(&mut self, tag: Tag, uid: bool, set: &SequenceSet, raw: &[u8], mv: bool, store: &mut dyn Mailstore) {
         let to = match self.folder_name(raw) {
             Ok(n) => n,
             Err(e) => return self.tagged(&tag, self.name_error(e)),
@@ -262,6 +262,15 @@ impl Session {
             return self.tagged(&tag, &format!("OK {cmd} completed"));
         }
         let from = sel.name.clone();
+        // RFC 9208 §4.3: a COPY that would pass a limit stores nothing (a MOVE adds nothing).
+        if !mv {
+            let mut metas = Vec::new();
+            store.metas(&from, &uids, &mut metas);
+            let bytes = metas.iter().flatten().map(|m| m.size).sum();
+            if let Some(text) = self.over_quota(bytes, uids.len() as u64, store) {
+                return self.tagged(&tag, &text);
+            }
+        }
         self.pending = Pending::Copy { tag, mv };
         self.out.push_back(Event::Copy { from, uids, to, mv });
     }
@@ -520,7 +529,13 @@ impl Session {
     /// An APPEND literal was announced (RFC 3501 §6.3.11): check the command before
     /// taking any of it; a refused synchronizing literal is never sent by the client.
     pub(super) fn append_started(&mut self, prefix: &[u8], size: u64, store: &mut dyn Mailstore) {
-        let checked = self.check_append(prefix, store);
+        let checked = self.check_append(prefix, store).and_then(|(tag, event)| {
+            // RFC 9208 §4.3: refused before the literal is taken.
+            match self.over_quota(size, 1, store) {
+                Some(text) => Err((Some(tag), text)),
+                None => Ok((tag, event)),
+            }
+        });
         let (tag, event) = match checked {
             Ok(ok) => ok,
             Err((tag, text)) => {
@@ -535,7 +550,7 @@ impl Session {
         let Event::AppendStarted { folder, flags, keywords, date, .. } = event else {
             return;
         };
-        self.multiappend_begin(&folder);
+        self.multiappend_begin(&folder, size);
         self.out.push_back(Event::AppendStarted { folder, flags, keywords, date, size });
         self.pending = Pending::AppendData(tag);
     }

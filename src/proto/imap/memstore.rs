@@ -35,6 +35,8 @@ pub struct MemStore {
     special: BTreeMap<String, String>,
     /// Counts `read` calls (tests of streaming).
     pub reads: usize,
+    /// What `free_space` answers (RFC 9208 quota tests); `None`: unknown.
+    pub free: Option<u64>,
 }
 
 impl MemStore {
@@ -244,6 +246,10 @@ impl MemStore {
 }
 
 impl Mailstore for MemStore {
+    fn free_space(&mut self) -> Option<u64> {
+        self.free
+    }
+
     fn folders(&mut self) -> Result<Vec<FolderInfo>, StoreError> {
         Ok(self
             .folders

@@ -8,7 +8,8 @@
 //! every known UID that is gone is listed), RFC 5258 LIST-EXTENDED, RFC 5819 LIST-STATUS, RFC 6154 SPECIAL-USE and
 //! CREATE-SPECIAL-USE, RFC 6855 UTF8=ACCEPT (mailbox names), RFC 7889 APPENDLIMIT, RFC 8438 STATUS=SIZE, RFC 3502
 //! MULTIAPPEND (`multiappend`), RFC 3516 BINARY (`binary`, streamed decoding), RFC 4978
-//! COMPRESS=DEFLATE (`compress`, codec in [`deflate`]). No
+//! COMPRESS=DEFLATE (`compress`, codec in [`deflate`]), RFC 9208 QUOTA (`quota`: STORAGE and MESSAGE
+//! of one root `""`, from the config and the device's free space). No
 //! sockets, files or clocks.
 //!
 //! Layers: [`framer`] (bounded lines and literals) → `parser` (ABNF rules) → `session`
@@ -100,11 +101,11 @@
 
 pub mod api;
 mod binary;
+mod commands;
 mod compress;
 /// The RFC 4978 DEFLATE codec (feature `compress`).
 #[cfg(feature = "compress")]
 pub mod deflate;
-mod commands;
 pub mod encode;
 mod fetch;
 pub mod framer;
@@ -116,6 +117,7 @@ mod login;
 pub mod memstore;
 mod multiappend;
 mod parser;
+mod quota;
 pub mod reader;
 mod search;
 mod session;
@@ -131,6 +133,8 @@ mod tests_condstore;
 mod tests_multiappend;
 #[cfg(test)]
 mod tests_parser;
+#[cfg(test)]
+mod tests_quota;
 #[cfg(test)]
 mod tests_search;
 pub mod types;

@@ -5,7 +5,7 @@
 //! them all at once (§6.3.11: "If the server fails to append any of the messages, it MUST
 //! NOT append any of them"). An error in any message aborts the whole command.
 
-use super::api::{Event, StoreError};
+use super::api::{Event, Mailstore, StoreError};
 use super::reader::{date_time, Bad, Flag, P, R};
 use super::session::{Pending, Session};
 
@@ -17,6 +17,8 @@ pub const APPEND_MESSAGES_MAX: usize = 64;
 pub struct MultiAppend {
     pub folder: String,
     pub count: usize,
+    /// Bytes announced so far (RFC 9208 quota checks count the whole command).
+    pub bytes: u64,
 }
 
 /// The options of one more message: `append-opts SP append-data` (RFC 3502 §6, RFC 6855 §4
@@ -77,18 +79,23 @@ pub fn uid_set(uids: &[u32]) -> String {
 
 impl Session {
     /// The first message of an APPEND was accepted into `folder`.
-    pub(super) fn multiappend_begin(&mut self, folder: &str) {
-        self.multi = MultiAppend { folder: folder.to_owned(), count: 1 };
+    pub(super) fn multiappend_begin(&mut self, folder: &str, size: u64) {
+        self.multi = MultiAppend { folder: folder.to_owned(), count: 1, bytes: size };
     }
 
     /// One more message was announced (RFC 3502): accept it into the same command, or abort
     /// the command (nothing is appended) and refuse its literal.
-    pub(super) fn append_next(&mut self, line: &[u8], size: u64) {
+    pub(super) fn append_next(&mut self, line: &[u8], size: u64, store: &mut dyn Mailstore) {
         let Pending::AppendData(tag) = &self.pending else {
             return self.framer.reject_append();
         };
         let tag = tag.clone();
-        let checked = self.check_next(line, size);
+        let bytes = self.multi.bytes.saturating_add(size);
+        let quota = self.over_quota(bytes, self.multi.count as u64 + 1, store);
+        let checked = match quota {
+            Some(text) => Err(text),
+            None => self.check_next(line, size),
+        };
         let (flags, keywords, date) = match checked {
             Ok(ok) => ok,
             Err(text) => {
@@ -102,6 +109,7 @@ impl Session {
             self.raw(b"+ Ready for literal data\r\n".to_vec());
         }
         self.multi.count += 1;
+        self.multi.bytes = bytes;
         let folder = self.multi.folder.clone();
         self.out.push_back(Event::AppendStarted { folder, flags, keywords, date, size });
     }

@@ -61,6 +61,10 @@ pub const LIST_PATTERNS_MAX: usize = 64;
 pub enum Command {
     /// RFC 4978 `COMPRESS algorithm` (upper case).
     Compress(String),
+    /// RFC 9208 §4.2 GETQUOTA (quota root), §4.3 GETQUOTAROOT (mailbox), §4.1 SETQUOTA.
+    GetQuota(Vec<u8>),
+    GetQuotaRoot(Vec<u8>),
+    SetQuota,
     Capability,
     Noop,
     Logout,
@@ -198,6 +202,7 @@ fn command_body(p: &mut P) -> R<Command> {
         b"COPY" | b"MOVE" => copy(p, false, name.as_slice() == b"MOVE"),
         b"UID" => uid(p),
         b"COMPRESS" => super::compress::command(p),
+        b"GETQUOTA" | b"GETQUOTAROOT" | b"SETQUOTA" => super::quota::command(p, &name),
         _ => Err(Bad("Unknown command")),
     }
 }

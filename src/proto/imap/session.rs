@@ -424,7 +424,7 @@ impl Session {
             },
             Frame::Continue => self.raw(b"+ Ready for literal data\r\n".to_vec()),
             Frame::AppendStarted { prefix, size, .. } => self.append_started(&prefix, size, store),
-            Frame::AppendNext { line, size, .. } => self.append_next(&line, size),
+            Frame::AppendNext { line, size, .. } => self.append_next(&line, size, store),
             Frame::AppendData(bytes) => self.out.push_back(Event::AppendData(bytes)),
             Frame::AppendFinished(ok) => self.append_finished(ok),
             Frame::TooLong => {
@@ -492,6 +492,9 @@ impl Session {
             }
             Command::Enable(caps) => self.enable(tag, &caps),
             Command::Compress(algorithm) => self.compress(tag, &algorithm),
+            Command::GetQuota(root) => self.getquota(tag, &root, store),
+            Command::GetQuotaRoot(mailbox) => self.getquotaroot(tag, &mailbox, store),
+            Command::SetQuota => self.tagged(&tag, "NO [CANNOT] Quotas are set in the configuration file"),
             Command::Namespace => {
                 self.untagged("NAMESPACE ((\"\" \"/\")) NIL NIL");
                 self.tagged(&tag, "OK NAMESPACE completed");
@@ -609,6 +612,9 @@ pub fn allowed(state: State, cmd: &Command) -> bool {
         cmd,
         C::Enable(_)
             | C::Compress(_)
+            | C::GetQuota(_)
+            | C::GetQuotaRoot(_)
+            | C::SetQuota
             | C::Namespace
             | C::List { .. }
             | C::Select { .. }
