@@ -211,3 +211,37 @@ assert z / 40 <= 160, (p, z)
     );
     println!("{out}");
 }
+
+/// RFC 9208 QUOTA against the real store: usage from the folders, the configured limits,
+/// STORAGE never above what the data directory's device still holds, APPEND over quota.
+#[test]
+fn quota_with_imaplib() {
+    let srv = Server::start("imap-quota", "", "quota_storage = 20480\nquota_messages = 3");
+    srv.py(
+        "",
+        r#"
+imaplib.Commands.setdefault("GETQUOTAROOT", ("AUTH", "SELECTED"))
+M = imap()
+caps = ok(M.capability())[0].split()
+assert b"QUOTA" in caps and b"QUOTA=RES-STORAGE" in caps and b"QUOTA=RES-MESSAGE" in caps, caps
+body = msg(1, b"y" * 5000 + b"\r\n")
+ok(M.append("INBOX", None, None, body)); ok(M.append("Archive", None, None, body))
+typ, d = M.getquotaroot("INBOX")
+assert typ == "OK", d
+assert d[0] == [b'"INBOX" ""'], d
+assert d[1] == [b'"" (STORAGE %d 20 MESSAGE 2 3)' % ((2 * len(body) + 1023) // 1024)], d
+typ, d = M.getquota('""')
+assert typ == "OK" and b"MESSAGE 2 3" in d[0], d
+# 20 KiB: a third message of 15 KB does not fit; a small one does, then the count is full.
+typ, d = M.append("INBOX", None, None, msg(3, b"z" * 15000 + b"\r\n"))
+assert typ == "NO" and b"OVERQUOTA" in d[0], (typ, d)
+ok(M.append("INBOX", None, None, msg(4)))
+typ, d = M.append("INBOX", None, None, msg(5))
+assert typ == "NO" and b"OVERQUOTA" in d[0], (typ, d)
+typ, d = M.setquota('""', "(STORAGE 1)")
+assert typ == "NO", (typ, d)
+M.logout()
+"#,
+    );
+    assert_eq!(contents(&srv.home.store(), "INBOX").len(), 2);
+}
