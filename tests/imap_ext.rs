@@ -1,6 +1,7 @@
 //! End-to-end tests of the IMAP extensions of issue 19 part b against the real `letterbox
 //! serve` binary: RFC 3502 MULTIAPPEND (all messages in one durable commit, none on any
-//! failure or a dropped connection), RFC 8438 STATUS=SIZE and RFC 3516 BINARY.
+//! failure or a dropped connection), RFC 8438 STATUS=SIZE, RFC 3516 BINARY, RFC 4978
+//! COMPRESS=DEFLATE (Python's imaplib over real zlib) and RFC 9208 QUOTA.
 
 mod common;
 
@@ -94,6 +95,7 @@ M.logout()
 /// Python's imaplib over a zlib raw-deflate wrapper (wbits -15, the real zlib on the client
 /// side) for RFC 4978 COMPRESS=DEFLATE, over plain IMAP and IMAPS; the bytes on the wire
 /// are counted both ways.
+#[cfg(feature = "compress")]
 const ZIMAP: &str = r#"
 import zlib
 imaplib.Commands.setdefault("COMPRESS", ("AUTH", "SELECTED"))
@@ -131,6 +133,7 @@ class ZIMAP4(Z, imaplib.IMAP4): pass
 class ZIMAP4_SSL(Z, imaplib.IMAP4_SSL): pass
 "#;
 
+#[cfg(feature = "compress")]
 #[test]
 fn compress_deflate_with_imaplib_and_zlib() {
     let srv = Server::start("imap-compress", "", "");
@@ -179,6 +182,7 @@ M = imap(); ok(M.noop()); M.logout()
 
 /// Per-session memory of COMPRESS: 40 idle compressing sessions after a FETCH each (both
 /// codecs allocated and used) against 40 plain ones; prints KiB per session.
+#[cfg(feature = "compress")]
 #[test]
 fn compress_session_memory_is_bounded() {
     let srv = Server::start("imap-compress-rss", "", "connections_per_ip = 100");

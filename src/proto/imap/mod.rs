@@ -103,7 +103,7 @@ pub mod api;
 mod binary;
 mod commands;
 mod compress;
-/// The RFC 4978 DEFLATE codec (feature `compress`).
+// The RFC 4978 DEFLATE codec (feature `compress`).
 #[cfg(feature = "compress")]
 pub mod deflate;
 pub mod encode;
