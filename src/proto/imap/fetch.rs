@@ -1,5 +1,6 @@
 //! FETCH (RFC 3501 §6.4.5, §7.4.2; §9 `fetch-att`, `section`, partial `<o.n>`; RFC 7162
-//! §3.1.4 MODSEQ and CHANGEDSINCE; RFC 3516 BINARY items, decoded in `binary`): parsing
+//! §3.1.4 MODSEQ and CHANGEDSINCE; RFC 3516 BINARY items, decoded in `binary`; RFC 8970
+//! PREVIEW, from `preview`): parsing
 //! and a streaming job. Message bytes are never loaded whole: a [`FetchJob`] yields output
 //! in chunks of about [`OUTPUT_CHUNK`] bytes, reading sections through [`Mailstore::read`],
 //! one chunk per `poll`, so a client that stops reading stops the job (BAD-INPUTS 36).
@@ -65,6 +66,8 @@ pub enum FetchAtt {
     Section(BodySection),
     /// RFC 3516 `BINARY[...]`, `BINARY.PEEK[...]`, `BINARY.SIZE[...]`.
     Binary(BinarySection),
+    /// RFC 8970 `PREVIEW`.
+    Preview,
 }
 
 impl FetchAtt {
@@ -110,6 +113,9 @@ fn fetch_att(p: &mut P) -> R<FetchAtt> {
     let section = |name, peek, text| F::Section(BodySection { name, peek, part: Vec::new(), text, partial: None });
     if let Some(b) = binary::binary_att(p)? {
         return Ok(F::Binary(b));
+    }
+    if super::preview::preview_att(p)? {
+        return Ok(F::Preview);
     }
     Ok(if p.keyword("ENVELOPE") {
         F::Envelope
@@ -447,6 +453,17 @@ impl FetchJob {
                 }
             }
             FetchAtt::Binary(b) => self.binary(b, view, store, out),
+            FetchAtt::Preview => {
+                let mime = load_mime(cur, view, store, &mut self.failed);
+                out.extend_from_slice(b"PREVIEW ");
+                match super::preview::preview(store, (&view.name, m.uid), mime) {
+                    Ok(text) => encode::string(out, text.as_bytes()),
+                    Err(_) => {
+                        self.failed = true;
+                        out.extend_from_slice(b"NIL");
+                    }
+                }
+            }
             FetchAtt::Section(sec) => {
                 let source = match sec.needs_mime() {
                     true => {

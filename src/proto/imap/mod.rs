@@ -9,7 +9,7 @@
 //! CREATE-SPECIAL-USE, RFC 6855 UTF8=ACCEPT (mailbox names), RFC 7889 APPENDLIMIT, RFC 8438 STATUS=SIZE, RFC 3502
 //! MULTIAPPEND (`multiappend`), RFC 3516 BINARY (`binary`, streamed decoding), RFC 4978
 //! COMPRESS=DEFLATE (`compress`, codec in [`deflate`]), RFC 9208 QUOTA (`quota`: STORAGE and MESSAGE
-//! of one root `""`, from the config and the device's free space). No
+//! of one root `""`, from the config and the device's free space), RFC 8970 PREVIEW (`preview`). No
 //! sockets, files or clocks.
 //!
 //! Layers: [`framer`] (bounded lines and literals) → `parser` (ABNF rules) → `session`
@@ -89,6 +89,7 @@
 //! | [`INPUT_MAX`] | 16 KiB | unparsed input held; `feed` takes no more |
 //! | [`LITERALS_MAX`] / [`COMMAND_LITERAL_TOTAL_MAX`] | 16 / 256 KiB | literals per command |
 //! | [`DECODE_CHUNK`] | 16 KiB | raw bytes decoded per step of a BINARY fetch (and its size pass) |
+//! | [`PREVIEW_CHARS`] / [`PREVIEW_READ`] / [`PREVIEW_READ_MAX`] | 256 / 4 KiB / 64 KiB | PREVIEW text, read step, bytes read |
 //! | [`APPEND_MESSAGES_MAX`] | 64 | messages in one MULTIAPPEND (each may hold a spool file) |
 //! | [`OUTPUT_CHUNK`] | 16 KiB | FETCH output per `poll` |
 //! | [`HEADER_FIELDS_MAX`] / [`SEARCH_HEADER_MAX`] | 256 / 64 KiB | header bytes read for HEADER.FIELDS / SEARCH HEADER |
@@ -117,6 +118,7 @@ mod login;
 pub mod memstore;
 mod multiappend;
 mod parser;
+mod preview;
 mod quota;
 pub mod reader;
 mod search;
@@ -133,6 +135,8 @@ mod tests_condstore;
 mod tests_multiappend;
 #[cfg(test)]
 mod tests_parser;
+#[cfg(test)]
+mod tests_preview;
 #[cfg(test)]
 mod tests_quota;
 #[cfg(test)]
@@ -151,6 +155,7 @@ pub use list::{pattern_match, LIST_PATTERN_MAX};
 #[cfg(any(test, feature = "test-support"))]
 pub use memstore::MemStore;
 pub use multiappend::APPEND_MESSAGES_MAX;
+pub use preview::{PREVIEW_CHARS, PREVIEW_READ, PREVIEW_READ_MAX};
 pub use reader::{FLAGS_MAX, PAREN_DEPTH_MAX};
 pub use search::{SEARCH_DEPTH_MAX, SEARCH_HEADER_MAX, SEARCH_KEYS_MAX};
 pub use session::{Session, State, MAX_AUTH_FAILURES, MAX_ERRORS};
