@@ -303,9 +303,13 @@ impl Session {
         let mut sel = Selected::new(name.as_str().to_owned(), snap, read_only);
         sel.condstore = self.condstore;
         sel.qresync = self.qresync;
+        sel.rev2 = self.rev2;
         let mut buf = Vec::new();
         sel.flags_responses(&mut buf);
-        buf.extend_from_slice(format!("* {} EXISTS\r\n* {} RECENT\r\n", sel.count(), sel.recent()).as_bytes());
+        buf.extend_from_slice(format!("* {} EXISTS\r\n", sel.count()).as_bytes());
+        if !self.rev2 {
+            buf.extend_from_slice(format!("* {} RECENT\r\n", sel.recent()).as_bytes());
+        }
         if !read_only {
             store.claim_recent(name.as_str());
         }

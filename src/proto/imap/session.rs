@@ -128,6 +128,11 @@ pub struct Session {
     pub(super) multi: super::multiappend::MultiAppend,
     /// RFC 4978: COMPRESS DEFLATE succeeded on this connection.
     pub(super) compressing: bool,
+    /// RFC 9051 §6.3.1: ENABLE IMAP4rev2 was sent: no RECENT responses and no \Recent
+    /// flag (§7.3.2), `\NonExistent` for missing LIST parents (§7.3.1). TODO(merge with
+    /// the ESEARCH branch): SEARCH answers as ESEARCH (§7.3.4) when this is set, then
+    /// advertise IMAP4rev2 beside IMAP4rev1 in `capabilities`.
+    pub(super) rev2: bool,
 }
 
 impl Session {
@@ -149,6 +154,7 @@ impl Session {
             qresync: false,
             multi: Default::default(),
             compressing: false,
+            rev2: false,
         };
         let caps = s.capabilities();
         s.untagged(&format!("OK [CAPABILITY {caps}] letterbox IMAP4rev1 ready"));
@@ -518,6 +524,10 @@ impl Session {
                     self.qresync = true;
                     enabled.push("QRESYNC");
                 }
+                "IMAP4REV2" if !self.rev2 => {
+                    self.rev2 = true;
+                    enabled.push("IMAP4rev2");
+                }
                 // RFC 6855 §3: mailbox names are UTF-8 from now on.
                 "UTF8=ACCEPT" if !self.utf8 => {
                     self.utf8 = true;
@@ -531,6 +541,7 @@ impl Session {
         }
         if let Some(sel) = self.selected.as_mut() {
             sel.qresync = self.qresync;
+            sel.rev2 = self.rev2;
         }
         let list: String = enabled.iter().map(|c| format!(" {c}")).collect();
         self.untagged(&format!("ENABLED{list}"));

@@ -27,3 +27,28 @@ fn preview_of_plain_html_encoded_and_empty() {
     assert!(out.contains("(UID 1 PREVIEW \"Hello world second line\" FLAGS ())"), "{out}");
     assert!(h.run(b"d FETCH 1 (PREVIEW (EAGER))\r\n").starts_with("d BAD"));
 }
+
+/// RFC 9051 behaviours behind ENABLE IMAP4rev2 (not advertised until ESEARCH is merged).
+#[test]
+fn enable_imap4rev2_drops_recent_and_uses_nonexistent() {
+    let mut h = H::new();
+    h.login();
+    h.run(b"c CREATE a/b\r\n");
+    assert!(h.run(b"l LIST \"\" %\r\n").contains("* LIST (\\Noselect \\HasChildren) \"/\" \"a\""));
+    h.run(b"a SELECT INBOX\r\n");
+    h.store.deliver("INBOX", b"Subject: new\r\n\r\nx", 0, 0);
+    let out = h.run(b"b NOOP\r\n");
+    // (MemStore gives no \\Recent to later arrivals: the count is 0, the line is there.)
+    assert!(out.contains("* 4 EXISTS\r\n* 0 RECENT\r\n"), "{out}");
+    let out = h.run(b"d ENABLE IMAP4rev2\r\n");
+    assert!(out.starts_with("* ENABLED IMAP4rev2\r\n"), "{out}");
+    let out = h.run(b"e FETCH 4 FLAGS\r\n");
+    assert!(out.contains("FLAGS ()"), "{out}");
+    h.store.deliver("INBOX", b"Subject: new\r\n\r\ny", 0, 0);
+    let out = h.run(b"f NOOP\r\n");
+    assert!(out.contains("* 5 EXISTS") && !out.contains("RECENT"), "{out}");
+    let out = h.run(b"g SELECT INBOX\r\n");
+    assert!(out.contains("* 5 EXISTS") && !out.contains("RECENT"), "{out}");
+    let out = h.run(b"h LIST \"\" %\r\n");
+    assert!(out.contains("* LIST (\\NonExistent \\HasChildren) \"/\" \"a\""), "{out}");
+}

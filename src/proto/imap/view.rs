@@ -45,6 +45,8 @@ pub struct Selected {
     /// The session is CONDSTORE-enabled (RFC 7162 §3.1) / QRESYNC-enabled (§3.2.3).
     pub condstore: bool,
     pub qresync: bool,
+    /// RFC 9051 (ENABLE IMAP4rev2): no \Recent and no RECENT responses.
+    pub rev2: bool,
 }
 
 impl Selected {
@@ -63,6 +65,7 @@ impl Selected {
             highest_modseq: snap.highest_modseq.max(1),
             condstore: false,
             qresync: false,
+            rev2: false,
         };
         s.add_recent(snap.recent_above, 0);
         s
@@ -82,6 +85,9 @@ impl Selected {
     }
 
     fn is_recent(&self, uid: u32) -> bool {
+        if self.rev2 {
+            return false;
+        }
         let i = self.recent.partition_point(|&(a, _)| a <= uid);
         i > 0 && self.recent.get(i - 1).is_some_and(|&(_, b)| uid <= b)
     }
@@ -211,7 +217,10 @@ impl Selected {
         self.update_flags(&updates, Report::IfChanged, out);
         if self.max_uid() > top {
             self.add_recent(c.recent_above, top);
-            out.extend_from_slice(format!("* {} EXISTS\r\n* {} RECENT\r\n", self.count(), self.recent()).as_bytes());
+            out.extend_from_slice(format!("* {} EXISTS\r\n", self.count()).as_bytes());
+            if !self.rev2 {
+                out.extend_from_slice(format!("* {} RECENT\r\n", self.recent()).as_bytes());
+            }
         }
         self.uidnext = self.uidnext.max(self.max_uid().saturating_add(1));
     }
