@@ -134,6 +134,9 @@ impl Session {
     }
 
     pub(super) fn perform_mailbox(&mut self, tag: Tag, cmd: Command, store: &mut dyn Mailstore) {
+        if self.uidonly && super::uidonly::uses_sequence_numbers(&cmd) {
+            return self.tagged(&tag, "BAD [UIDREQUIRED] Message sequence numbers are off (UIDONLY)");
+        }
         match cmd {
             Command::List { reference, patterns, lsub, opts } => {
                 self.list(tag, &reference, &patterns, lsub, &opts, store)
@@ -304,6 +307,7 @@ impl Session {
         sel.condstore = self.condstore;
         sel.qresync = self.qresync;
         sel.rev2 = self.rev2;
+        sel.uidonly = self.uidonly;
         let mut buf = Vec::new();
         sel.flags_responses(&mut buf);
         buf.extend_from_slice(format!("* {} EXISTS\r\n", sel.count()).as_bytes());
@@ -478,6 +482,10 @@ impl Session {
             true => sel.uids_where(&ranges, store, |m| m.flags & flag::SEEN == 0),
             false => Vec::new(),
         };
+        if self.uidonly {
+            // RFC 9586 §3.3: no UID data item in a UIDFETCH response.
+            atts.retain(|a| *a != FetchAtt::Uid);
+        }
         let mut job = FetchJob::new(atts, ranges);
         job.changed_since = changed_since;
         if unseen.is_empty() {

@@ -321,7 +321,15 @@ impl FetchJob {
             if self.changed_since.is_some_and(|n| meta.modseq <= n) {
                 continue;
             }
-            let _ = write!(out, "* {seq} FETCH ");
+            // RFC 9586 §3.3 UIDFETCH: the UID stands where the sequence number did.
+            let _ = match view.uidonly {
+                true => write!(out, "* {} UIDFETCH ", meta.uid),
+                false => write!(out, "* {seq} FETCH "),
+            };
+            if self.atts.is_empty() {
+                out.extend_from_slice(b"()\r\n");
+                continue;
+            }
             self.current = Some(Current { meta, att: 0, mime: None });
             return true;
         }

@@ -9,7 +9,8 @@
 //! CREATE-SPECIAL-USE, RFC 6855 UTF8=ACCEPT (mailbox names), RFC 7889 APPENDLIMIT, RFC 8438 STATUS=SIZE, RFC 3502
 //! MULTIAPPEND (`multiappend`), RFC 3516 BINARY (`binary`, streamed decoding), RFC 4978
 //! COMPRESS=DEFLATE (`compress`, codec in [`deflate`]), RFC 9208 QUOTA (`quota`: STORAGE and MESSAGE
-//! of one root `""`, from the config and the device's free space), RFC 8970 PREVIEW (`preview`). No
+//! of one root `""`, from the config and the device's free space), RFC 8970 PREVIEW (`preview`),
+//! RFC 9586 UIDONLY (`uidonly`). No
 //! sockets, files or clocks.
 //!
 //! Layers: [`framer`] (bounded lines and literals) → `parser` (ABNF rules) → `session`
@@ -141,7 +142,10 @@ mod tests_preview;
 mod tests_quota;
 #[cfg(test)]
 mod tests_search;
+#[cfg(test)]
+mod tests_uidonly;
 pub mod types;
+mod uidonly;
 mod view;
 
 pub use api::{flag, AuthOutcome, Changes, Event, FlagUpdate, FolderInfo, ImapPolicy, Mailstore, MsgMeta};

@@ -133,6 +133,8 @@ pub struct Session {
     /// the ESEARCH branch): SEARCH answers as ESEARCH (§7.3.4) when this is set, then
     /// advertise IMAP4rev2 beside IMAP4rev1 in `capabilities`.
     pub(super) rev2: bool,
+    /// RFC 9586: ENABLE UIDONLY was sent (see `uidonly`).
+    pub(super) uidonly: bool,
 }
 
 impl Session {
@@ -155,6 +157,7 @@ impl Session {
             multi: Default::default(),
             compressing: false,
             rev2: false,
+            uidonly: false,
         };
         let caps = s.capabilities();
         s.untagged(&format!("OK [CAPABILITY {caps}] letterbox IMAP4rev1 ready"));
@@ -524,6 +527,10 @@ impl Session {
                     self.qresync = true;
                     enabled.push("QRESYNC");
                 }
+                "UIDONLY" if !self.uidonly => {
+                    self.uidonly = true;
+                    enabled.push("UIDONLY");
+                }
                 "IMAP4REV2" if !self.rev2 => {
                     self.rev2 = true;
                     enabled.push("IMAP4rev2");
@@ -542,6 +549,7 @@ impl Session {
         if let Some(sel) = self.selected.as_mut() {
             sel.qresync = self.qresync;
             sel.rev2 = self.rev2;
+            sel.uidonly = self.uidonly;
         }
         let list: String = enabled.iter().map(|c| format!(" {c}")).collect();
         self.untagged(&format!("ENABLED{list}"));

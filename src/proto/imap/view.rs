@@ -47,6 +47,8 @@ pub struct Selected {
     pub qresync: bool,
     /// RFC 9051 (ENABLE IMAP4rev2): no \Recent and no RECENT responses.
     pub rev2: bool,
+    /// RFC 9586 (ENABLE UIDONLY): UIDFETCH instead of FETCH, VANISHED instead of EXPUNGE.
+    pub uidonly: bool,
 }
 
 impl Selected {
@@ -66,6 +68,7 @@ impl Selected {
             condstore: false,
             qresync: false,
             rev2: false,
+            uidonly: false,
         };
         s.add_recent(snap.recent_above, 0);
         s
@@ -272,7 +275,7 @@ impl Selected {
         let mut gone: Vec<u32> = uids.iter().copied().filter(|&u| self.seq_of(u).is_some()).collect();
         gone.sort_unstable();
         gone.dedup();
-        match self.qresync {
+        match self.qresync || self.uidonly {
             true => vanished_lines(out, "", &crate::util::to_ranges(&gone)),
             false => seqs.iter().for_each(|s| out.extend_from_slice(format!("* {s} EXPUNGE\r\n").as_bytes())),
         }
@@ -353,8 +356,13 @@ impl Selected {
             if !send {
                 continue;
             }
-            out.extend_from_slice(format!("* {seq} FETCH (").as_bytes());
-            if uid || self.condstore {
+            if self.uidonly {
+                // RFC 9586 §3.3: the UID is the response's number, not a data item.
+                out.extend_from_slice(format!("* {} UIDFETCH (", u.uid).as_bytes());
+            } else {
+                out.extend_from_slice(format!("* {seq} FETCH (").as_bytes());
+            }
+            if (uid || self.condstore) && !self.uidonly {
                 out.extend_from_slice(format!("UID {} ", u.uid).as_bytes());
             }
             if self.condstore {
