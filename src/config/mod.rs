@@ -94,6 +94,11 @@ pub struct Limits {
     pub auth_failures_lockout: u32,
     /// Expunged bytes in a folder that trigger background compaction: 4 MiB.
     pub compact_threshold: u64,
+    /// IMAP QUOTA (RFC 9208) STORAGE limit in bytes over all folders; 0: none (the device's
+    /// free space still counts). A router whose flash is shared sets it.
+    pub quota_storage: u64,
+    /// IMAP QUOTA MESSAGE limit over all folders; 0: none.
+    pub quota_messages: u64,
 }
 
 impl Default for Limits {
@@ -119,6 +124,8 @@ impl Default for Limits {
             write_timeout: 120,
             auth_failures_lockout: 10,
             compact_threshold: 4 * 1024 * 1024,
+            quota_storage: 0,
+            quota_messages: 0,
         }
     }
 }
@@ -476,6 +483,8 @@ impl Builder {
             "write_timeout" => l.write_timeout = n.max(1),
             "auth_failures_lockout" => l.auth_failures_lockout = u32::try_from(n).unwrap_or(u32::MAX),
             "compact_threshold" => l.compact_threshold = n,
+            "quota_storage" => l.quota_storage = n,
+            "quota_messages" => l.quota_messages = n,
             _ => return Err(self.err(e, "unknown key")),
         }
         Ok(())

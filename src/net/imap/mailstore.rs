@@ -164,6 +164,12 @@ impl Mailstore for Store<'_> {
         Ok(snap)
     }
 
+    /// The data directory's free space less `free_space_reserve` (RFC 9208 quota).
+    fn free_space(&mut self) -> Option<u64> {
+        let free = crate::sys::free_space(self.srv.store.dir()).ok()?;
+        Some(free.saturating_sub(self.srv.config().limits.free_space_reserve))
+    }
+
     fn peek(&mut self, folder: &str) -> Result<Snapshot, StoreError> {
         let f = self.srv.folder(folder).map_err(|e| store_err(&e))?;
         let f = f.borrow();

@@ -5,6 +5,11 @@
 //! wakes selected sessions twice a second so IDLE sees deliveries by SMTP, `letterbox
 //! deliver` and other sessions within a second (RFC 2177).
 
+#[cfg(feature = "compress")]
+mod compress;
+#[cfg(not(feature = "compress"))]
+#[path = "no_compress.rs"]
+mod compress;
 mod mailstore;
 mod write;
 
@@ -17,6 +22,7 @@ use super::{feed_pending, log, Server, Turn};
 use crate::auth::Secret;
 use crate::proto::imap::{AuthOutcome, Event, ImapPolicy, PeerInfo, Session, State, StoreError};
 
+use compress::Compression;
 use mailstore::Store;
 use write::Append;
 
@@ -24,6 +30,8 @@ use write::Append;
 const CHANGE_TICK: Duration = Duration::from_millis(500);
 /// Replies gathered before a write (the core's chunks stay bounded by its own limit).
 const OUT_BATCH: usize = 16 * 1024;
+/// The goodbye when the server stops between commands.
+const BYE: &[u8] = b"* BYE server shutting down\r\n";
 
 /// One session's side of the driver: the core's store, gathered replies, an open APPEND.
 struct Driver<'a> {
@@ -31,15 +39,22 @@ struct Driver<'a> {
     peer: SocketAddr,
     store: Store<'a>,
     out: Vec<u8>,
-    append: Option<Append>,
+    /// The messages of the APPEND in progress (several for RFC 3502 MULTIAPPEND).
+    appends: Vec<Append>,
+    /// RFC 4978 COMPRESS=DEFLATE, once the client turned it on.
+    z: Option<Box<Compression>>,
+    /// [`BYE`] as it goes on the wire (compressed once `z` is on).
+    bye: Vec<u8>,
 }
 
 /// Runs one IMAP session; returns the disconnect reason for the log.
 pub async fn session(srv: &Server, conn: &mut Conn, peer: SocketAddr) -> String {
-    let policy = Arc::new(ImapPolicy::from_config(&srv.config()));
+    let policy = ImapPolicy { compress: cfg!(feature = "compress"), ..ImapPolicy::from_config(&srv.config()) };
+    let policy = Arc::new(policy);
     let info = PeerInfo { ip: peer.ip(), is_tls: conn.is_tls(), tls_available: srv.tls().is_some() };
     let mut s = Session::new(policy, info, srv.now_ms());
-    let mut d = Driver { srv, peer, store: Store::new(srv), out: Vec::new(), append: None };
+    let mut d =
+        Driver { srv, peer, store: Store::new(srv), out: Vec::new(), appends: Vec::new(), z: None, bye: BYE.to_vec() };
     let mut buf = vec![0u8; READ_BUF];
     let mut pending: Vec<u8> = Vec::new();
     loop {
@@ -49,13 +64,19 @@ pub async fn session(srv: &Server, conn: &mut Conn, peer: SocketAddr) -> String 
         if feed_pending(&mut pending, |p| s.feed(p)) {
             continue;
         }
-        let turn = Turn {
-            deadline: d.deadline(&s),
-            busy: d.append.is_some().then_some("client vanished during APPEND (nothing stored)"),
-            bye: b"* BYE server shutting down\r\n",
-            closed: "client closed",
+        match d.z.as_mut().map(|z| z.inflate_into(&mut pending)) {
+            Some(Ok(true)) => continue,
+            Some(Err(why)) => return why,
+            _ => {}
+        }
+        let deadline = d.deadline(&s);
+        let busy = (!d.appends.is_empty()).then_some("client vanished during APPEND (nothing stored)");
+        let input = match d.z.as_mut() {
+            Some(z) => z.raw(),
+            None => &mut pending,
         };
-        if let Err(why) = srv.next_input(conn, &mut buf, &mut pending, turn).await {
+        let turn = Turn { deadline, busy, bye: &d.bye, closed: "client closed" };
+        if let Err(why) = srv.next_input(conn, &mut buf, input, turn).await {
             return why;
         }
     }
@@ -68,7 +89,7 @@ impl Driver<'_> {
         while let Some(ev) = s.poll(self.srv.now_ms(), &mut self.store) {
             self.handle(ev, s, conn, pending).await?;
         }
-        conn.flush(&mut self.out).await
+        self.flush(conn).await
     }
 
     /// One event of the core; each write is answered to the core once it is durable.
@@ -83,6 +104,7 @@ impl Driver<'_> {
         match ev {
             Event::Reply(b) => self.reply(b, conn).await?,
             Event::Yield => smol::future::yield_now().await,
+            Event::StartCompress => self.start_compress(conn, pending).await?,
             Event::StartTls => {
                 let (version, cipher) = conn.start_tls(srv, &mut self.out, pending, "STARTTLS").await?;
                 log("imap", &self.peer, &format!("STARTTLS {version} {cipher}"));
@@ -90,11 +112,14 @@ impl Driver<'_> {
             }
             Event::CheckCredentials { user, pass } => s.auth_result(self.authenticate(user, pass).await),
             Event::AppendStarted { folder, flags, keywords, date, size: _ } => {
-                self.append = Some(Append::new(srv, folder, flags, keywords, date));
+                // The spools of one APPEND share `spool_memory` of RAM; the rest spills.
+                let used: u64 = self.appends.iter().map(Append::len).sum();
+                let ram = srv.config().limits.spool_memory.saturating_sub(usize::try_from(used).unwrap_or(usize::MAX));
+                self.appends.push(Append::new(srv, (folder, flags, keywords), date, ram));
             }
             Event::AppendData(d) => self.append_data(&d),
-            Event::AppendEnded => s.append_done(self.append_ended().await),
-            Event::AppendAborted => self.append = None,
+            Event::AppendEnded => s.append_all_done(self.append_ended().await),
+            Event::AppendAborted => self.appends.clear(),
             Event::Store { folder, uids, op, flags, keywords, unchanged_since } => {
                 let (r, modified) = write::store_flags(srv, folder, uids, op, flags, keywords, unchanged_since).await;
                 s.store_done_with(r, modified);
@@ -103,7 +128,7 @@ impl Driver<'_> {
             Event::Expunge { folder, uids } => s.expunge_done(write::expunge(srv, folder, uids).await),
             Event::Mailbox(op) => s.mailbox_done(write::mailbox(srv, &mut self.store, op).await),
             Event::Close => {
-                let _ = conn.flush(&mut self.out).await;
+                let _ = self.flush(conn).await;
                 return Err("logout".into());
             }
         }
@@ -114,13 +139,46 @@ impl Driver<'_> {
     async fn reply(&mut self, mut b: Vec<u8>, conn: &mut Conn) -> Result<(), String> {
         if self.out.is_empty() && b.len() >= OUT_BATCH {
             // A large reply (SEARCH of a big folder) is written as it is, not copied.
-            return conn.flush(&mut b).await;
+            return match self.z.as_mut() {
+                Some(z) => z.write(conn, &b).await,
+                None => conn.flush(&mut b).await,
+            };
         }
         self.out.extend_from_slice(&b);
         if self.out.len() >= OUT_BATCH {
-            conn.flush(&mut self.out).await?;
+            self.flush(conn).await?;
         }
         Ok(())
+    }
+
+    /// Writes the gathered replies (compressed once COMPRESS is on).
+    async fn flush(&mut self, conn: &mut Conn) -> Result<(), String> {
+        match self.z.as_mut() {
+            Some(z) if !self.out.is_empty() => {
+                z.write(conn, &self.out).await?;
+                self.out.clear();
+                Ok(())
+            }
+            _ => conn.flush(&mut self.out).await,
+        }
+    }
+
+    /// RFC 4978 §3: the tagged OK goes out as it is, input read before it is dropped (the
+    /// client waits for the OK), then both directions are compressed.
+    #[cfg(feature = "compress")]
+    async fn start_compress(&mut self, conn: &mut Conn, pending: &mut Vec<u8>) -> Result<(), String> {
+        self.flush(conn).await?;
+        pending.clear();
+        let (z, bye) = Compression::new(BYE);
+        (self.z, self.bye) = (Some(z), bye);
+        log("imap", &self.peer, "COMPRESS DEFLATE");
+        Ok(())
+    }
+
+    /// Never asked for: the core offers COMPRESS only with the `compress` feature.
+    #[cfg(not(feature = "compress"))]
+    async fn start_compress(&mut self, _conn: &mut Conn, _pending: &mut Vec<u8>) -> Result<(), String> {
+        Err("COMPRESS without the compress feature".into())
     }
 
     /// Throttle and verify off the executor (see `Server::authenticate`).
@@ -132,19 +190,16 @@ impl Driver<'_> {
 
     /// The next bytes of an APPEND literal; a failed spool write is logged once.
     fn append_data(&mut self, d: &[u8]) {
-        if let Some(a) = self.append.as_mut() {
+        if let Some(a) = self.appends.last_mut() {
             if let Err(e) = a.push(d) {
                 log("imap", &self.peer, &format!("APPEND spool write failed (nothing will be stored): {e}"));
             }
         }
     }
 
-    /// The literal is complete: commit what was spooled (nothing if the spool failed).
-    async fn append_ended(&mut self) -> Result<(u32, u32), StoreError> {
-        match self.append.take() {
-            Some(a) => write::append(self.srv, a).await,
-            None => Err(StoreError::Io),
-        }
+    /// The last literal is complete: commit what was spooled, all messages or none.
+    async fn append_ended(&mut self) -> Result<(u32, Vec<u32>), StoreError> {
+        write::append(self.srv, std::mem::take(&mut self.appends)).await
     }
 
     /// COPY/MOVE through the writer, logged.

@@ -25,8 +25,14 @@ pub(super) struct Append {
 }
 
 impl Append {
-    pub(super) fn new(srv: &Server, folder: String, flags: u32, keywords: Vec<String>, date: Option<i64>) -> Append {
-        let spool = Spool::new(&srv.store.tmp_dir(), srv.config().limits.spool_memory);
+    /// `spool_ram`: bytes the spool keeps in RAM before it spills to a file.
+    pub(super) fn new(
+        srv: &Server,
+        (folder, flags, keywords): (String, u32, Vec<String>),
+        date: Option<i64>,
+        spool_ram: usize,
+    ) -> Append {
+        let spool = Spool::new(&srv.store.tmp_dir(), spool_ram);
         let date = date.unwrap_or_else(crate::util::unix_now);
         Append { folder, spool, flags, keywords, date, mime: MimeParser::new(), failed: None }
     }
@@ -38,6 +44,11 @@ impl Append {
         }
         self.mime.push(data);
         self.spool.write(data).inspect_err(|e| self.failed = Some(spool_err(e)))
+    }
+
+    /// Bytes spooled so far.
+    pub(super) fn len(&self) -> u64 {
+        self.spool.len()
     }
 }
 
@@ -51,17 +62,29 @@ fn spool_err(e: &std::io::Error) -> StoreError {
 }
 
 /// Commits an APPEND through the writer; the MIME structure goes into the record's meta.
-/// A spool that failed stores nothing.
-pub(super) async fn append(srv: &Server, a: Append) -> Result<(u32, u32), StoreError> {
-    if let Some(e) = a.failed {
-        return Err(e);
+/// Several messages (RFC 3502 MULTIAPPEND) are one locked write and one sync, all or none;
+/// a spool that failed stores nothing.
+pub(super) async fn append(srv: &Server, appends: Vec<Append>) -> Result<(u32, Vec<u32>), StoreError> {
+    let folder = appends.first().map(|a| a.folder.clone()).ok_or(StoreError::Io)?;
+    let mut msgs = Vec::with_capacity(appends.len());
+    for a in appends {
+        if let Some(e) = a.failed {
+            return Err(e);
+        }
+        let meta = a.mime.finish_meta();
+        msgs.push(NewMessage { body: a.spool, date: a.date, flags: a.flags, keywords: a.keywords, meta, attrs: 0 });
     }
-    let uidvalidity = srv.folder(&a.folder).map_err(|e| store_err(&e))?.borrow().uidvalidity();
-    let meta = a.mime.finish_meta();
-    let nm = NewMessage { body: a.spool, date: a.date, flags: a.flags, keywords: a.keywords, meta, attrs: 0 };
-    let uid = srv.writer.append(&a.folder, nm).await.map_err(|e| store_err(&e))?;
-    srv.refresh_folder(&a.folder);
-    Ok((uidvalidity, uid))
+    let uidvalidity = srv.folder(&folder).map_err(|e| store_err(&e))?.borrow().uidvalidity();
+    let uids = match msgs.len() {
+        // One message joins the group commit of other sessions' appends.
+        1 => match msgs.pop() {
+            Some(nm) => vec![srv.writer.append(&folder, nm).await.map_err(|e| store_err(&e))?],
+            None => return Err(StoreError::Io),
+        },
+        _ => srv.writer.call(&folder, move |f| f.append(&mut msgs)).await.map_err(|e| store_err(&e))?,
+    };
+    srv.refresh_folder(&folder);
+    Ok((uidvalidity, uids))
 }
 
 /// The new flags and keyword list of a STORE, or its error.

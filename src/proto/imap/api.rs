@@ -51,6 +51,12 @@ pub struct ImapPolicy {
     pub autologout_ms: u64,
     /// `imap_prelogin_timeout` (ms): autologout before login.
     pub prelogin_timeout_ms: u64,
+    /// The driver can compress (RFC 4978 COMPRESS=DEFLATE is offered and accepted).
+    pub compress: bool,
+    /// `quota_storage`: RFC 9208 STORAGE limit in bytes over all folders; 0: none.
+    pub quota_storage: u64,
+    /// `quota_messages`: RFC 9208 MESSAGE limit over all folders; 0: none.
+    pub quota_messages: u64,
 }
 
 impl ImapPolicy {
@@ -72,6 +78,9 @@ impl ImapPolicy {
             message_max: l.message_size,
             autologout_ms: l.imap_idle_timeout.saturating_mul(1_000),
             prelogin_timeout_ms: l.imap_prelogin_timeout.saturating_mul(1_000),
+            compress: false,
+            quota_storage: l.quota_storage,
+            quota_messages: l.quota_messages,
         }
         .checked()
     }
@@ -257,6 +266,11 @@ pub trait Mailstore {
     fn header_fields(&mut self, folder: &str, uid: u32) -> Result<Option<Vec<(String, String)>>, StoreError> {
         Ok(self.mime(folder, uid)?.header_fields)
     }
+    /// Bytes that may still be written to the store's device (RFC 9208 quota: the device's
+    /// real free space, minus any reserve the store keeps); `None` if unknown.
+    fn free_space(&mut self) -> Option<u64> {
+        None
+    }
     /// Subscribed names, for LSUB (§6.3.9).
     fn subscriptions(&mut self) -> Result<Vec<String>, StoreError>;
 }
@@ -303,9 +317,13 @@ pub enum Event {
     Yield,
     /// Flush replies, discard unread plaintext, run the TLS handshake, call `tls_started`.
     StartTls,
+    /// RFC 4978 §3: flush replies (the tagged OK goes uncompressed), discard unread input,
+    /// then deflate everything written and inflate everything read from now on.
+    StartCompress,
     /// Throttle, verify, then `auth_result` (as POP3; `InUse` is treated as `Unavailable`).
     CheckCredentials { user: String, pass: Secret },
-    /// An APPEND literal starts: open a spool for `size` bytes.
+    /// An APPEND literal starts: open a spool for `size` bytes. An RFC 3502 MULTIAPPEND
+    /// gives one per message (same folder) before its single `AppendEnded`.
     AppendStarted {
         folder: String,
         flags: u32,
@@ -316,9 +334,10 @@ pub enum Event {
     },
     /// The next bytes of the APPEND literal, in order.
     AppendData(Vec<u8>),
-    /// The literal is complete and the command valid: commit durably, call `append_done`.
+    /// The last literal is complete and the command valid: commit every spool of the
+    /// command in one durable write (all or none), call `append_all_done` (or `append_done`).
     AppendEnded,
-    /// The command failed after `AppendStarted`: discard the spool. (A dropped connection
+    /// The command failed after `AppendStarted`: discard its spools. (A dropped connection
     /// gives neither `AppendEnded` nor this: the driver discards the spool then too.)
     AppendAborted,
     /// Change flags of `uids` in `folder`; call `store_done` (or `store_done_with`).

@@ -134,6 +134,9 @@ impl Session {
     }
 
     pub(super) fn perform_mailbox(&mut self, tag: Tag, cmd: Command, store: &mut dyn Mailstore) {
+        if self.uidonly && super::uidonly::uses_sequence_numbers(&cmd) {
+            return self.tagged(&tag, "BAD [UIDREQUIRED] Message sequence numbers are off (UIDONLY)");
+        }
         match cmd {
             Command::List { reference, patterns, lsub, opts } => {
                 self.list(tag, &reference, &patterns, lsub, &opts, store)
@@ -152,7 +155,7 @@ impl Session {
                     self.mailbox_op(tag, MailboxOp::Subscribe { name, on }, done)
                 }
             },
-            Command::Copy { uid, set, mailbox, mv } => self.copy(tag, uid, &set, &mailbox, mv),
+            Command::Copy { uid, set, mailbox, mv } => self.copy(tag, uid, &set, &mailbox, mv, store),
             Command::Close => self.close_mailbox(tag, store),
             Command::Unselect => {
                 self.deselect();
@@ -245,7 +248,7 @@ impl Session {
     }
 
     /// RFC 3501 §6.4.7 COPY, RFC 6851 MOVE: the driver copies durably, then `copy_done`.
-    fn copy(&mut self, tag: Tag, uid: bool, set: &SequenceSet, raw: &[u8], mv: bool) {
+    fn copy(&mut self, tag: Tag, uid: bool, set: &SequenceSet, raw: &[u8], mv: bool, store: &mut dyn Mailstore) {
         let to = match self.folder_name(raw) {
             Ok(n) => n,
             Err(e) => return self.tagged(&tag, self.name_error(e)),
@@ -262,6 +265,15 @@ impl Session {
             return self.tagged(&tag, &format!("OK {cmd} completed"));
         }
         let from = sel.name.clone();
+        // RFC 9208 §4.3: a COPY that would pass a limit stores nothing (a MOVE adds nothing).
+        if !mv {
+            let mut metas = Vec::new();
+            store.metas(&from, &uids, &mut metas);
+            let bytes = metas.iter().flatten().map(|m| m.size).sum();
+            if let Some(text) = self.over_quota(bytes, uids.len() as u64, store) {
+                return self.tagged(&tag, &text);
+            }
+        }
         self.pending = Pending::Copy { tag, mv };
         self.out.push_back(Event::Copy { from, uids, to, mv });
     }
@@ -294,9 +306,14 @@ impl Session {
         let mut sel = Selected::new(name.as_str().to_owned(), snap, read_only);
         sel.condstore = self.condstore;
         sel.qresync = self.qresync;
+        sel.rev2 = self.rev2;
+        sel.uidonly = self.uidonly;
         let mut buf = Vec::new();
         sel.flags_responses(&mut buf);
-        buf.extend_from_slice(format!("* {} EXISTS\r\n* {} RECENT\r\n", sel.count(), sel.recent()).as_bytes());
+        buf.extend_from_slice(format!("* {} EXISTS\r\n", sel.count()).as_bytes());
+        if !self.rev2 {
+            buf.extend_from_slice(format!("* {} RECENT\r\n", sel.recent()).as_bytes());
+        }
         if !read_only {
             store.claim_recent(name.as_str());
         }
@@ -465,6 +482,10 @@ impl Session {
             true => sel.uids_where(&ranges, store, |m| m.flags & flag::SEEN == 0),
             false => Vec::new(),
         };
+        if self.uidonly {
+            // RFC 9586 §3.3: no UID data item in a UIDFETCH response.
+            atts.retain(|a| *a != FetchAtt::Uid);
+        }
         let mut job = FetchJob::new(atts, ranges);
         job.changed_since = changed_since;
         if unseen.is_empty() {
@@ -520,7 +541,13 @@ impl Session {
     /// An APPEND literal was announced (RFC 3501 §6.3.11): check the command before
     /// taking any of it; a refused synchronizing literal is never sent by the client.
     pub(super) fn append_started(&mut self, prefix: &[u8], size: u64, store: &mut dyn Mailstore) {
-        let checked = self.check_append(prefix, store);
+        let checked = self.check_append(prefix, store).and_then(|(tag, event)| {
+            // RFC 9208 §4.3: refused before the literal is taken.
+            match self.over_quota(size, 1, store) {
+                Some(text) => Err((Some(tag), text)),
+                None => Ok((tag, event)),
+            }
+        });
         let (tag, event) = match checked {
             Ok(ok) => ok,
             Err((tag, text)) => {
@@ -535,6 +562,7 @@ impl Session {
         let Event::AppendStarted { folder, flags, keywords, date, .. } = event else {
             return;
         };
+        self.multiappend_begin(&folder, size);
         self.out.push_back(Event::AppendStarted { folder, flags, keywords, date, size });
         self.pending = Pending::AppendData(tag);
     }
@@ -583,7 +611,7 @@ fn has_wildcard(name: &str) -> bool {
 const WILDCARD_NO: &str = "NO [CANNOT] Mailbox name may not contain * or %";
 
 /// System bits and keyword names; `None` for an over-long keyword.
-fn split_flags(flags: &[Flag]) -> Option<(u32, Vec<String>)> {
+pub(super) fn split_flags(flags: &[Flag]) -> Option<(u32, Vec<String>)> {
     let mut bits = 0;
     let mut keywords = Vec::new();
     for f in flags {

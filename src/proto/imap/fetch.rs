@@ -1,5 +1,6 @@
 //! FETCH (RFC 3501 §6.4.5, §7.4.2; §9 `fetch-att`, `section`, partial `<o.n>`; RFC 7162
-//! §3.1.4 MODSEQ and CHANGEDSINCE): parsing
+//! §3.1.4 MODSEQ and CHANGEDSINCE; RFC 3516 BINARY items, decoded in `binary`; RFC 8970
+//! PREVIEW, from `preview`): parsing
 //! and a streaming job. Message bytes are never loaded whole: a [`FetchJob`] yields output
 //! in chunks of about [`OUTPUT_CHUNK`] bytes, reading sections through [`Mailstore::read`],
 //! one chunk per `poll`, so a client that stops reading stops the job (BAD-INPUTS 36).
@@ -7,6 +8,7 @@
 use std::io::Write as _;
 
 use super::api::{Mailstore, MsgMeta, StoreError};
+use super::binary::{self, BinarySection, CteDecoder, DecodeStream, Located};
 use super::encode;
 use super::reader::{Bad, P, R};
 use super::search::read_range;
@@ -62,12 +64,20 @@ pub enum FetchAtt {
     /// RFC 7162 §3.1.4.2 `MODSEQ`.
     Modseq,
     Section(BodySection),
+    /// RFC 3516 `BINARY[...]`, `BINARY.PEEK[...]`, `BINARY.SIZE[...]`.
+    Binary(BinarySection),
+    /// RFC 8970 `PREVIEW`.
+    Preview,
 }
 
 impl FetchAtt {
     /// Does this item set \Seen (RFC 3501 §6.4.5: BODY[...] without .PEEK, RFC822, RFC822.TEXT)?
     pub fn sets_seen(&self) -> bool {
-        matches!(self, FetchAtt::Section(s) if !s.peek)
+        match self {
+            FetchAtt::Section(s) => !s.peek,
+            FetchAtt::Binary(b) => !b.peek,
+            _ => false,
+        }
     }
 }
 
@@ -101,6 +111,12 @@ pub fn fetch_atts(p: &mut P) -> R<Vec<FetchAtt>> {
 fn fetch_att(p: &mut P) -> R<FetchAtt> {
     use FetchAtt as F;
     let section = |name, peek, text| F::Section(BodySection { name, peek, part: Vec::new(), text, partial: None });
+    if let Some(b) = binary::binary_att(p)? {
+        return Ok(F::Binary(b));
+    }
+    if super::preview::preview_att(p)? {
+        return Ok(F::Preview);
+    }
     Ok(if p.keyword("ENVELOPE") {
         F::Envelope
     } else if p.keyword("FLAGS") {
@@ -223,6 +239,8 @@ pub struct FetchJob {
     next: u32,
     current: Option<Current>,
     stream: Option<Stream>,
+    /// A BINARY section being decoded as it is sent.
+    decode: Option<DecodeStream>,
     /// Batched lookups of the messages' flags, sizes and dates.
     cursor: MetaCursor,
     pub failed: bool,
@@ -231,6 +249,8 @@ pub struct FetchJob {
     pub gone: bool,
     /// RFC 7162 §3.1.4.1 CHANGEDSINCE: only messages with a higher MODSEQ.
     pub changed_since: Option<u64>,
+    /// A BINARY item named a part whose encoding is unknown (RFC 3516 §4.3).
+    pub unknown_cte: bool,
 }
 
 impl FetchJob {
@@ -243,10 +263,12 @@ impl FetchJob {
             next,
             current: None,
             stream: None,
+            decode: None,
             cursor: MetaCursor::default(),
             failed: false,
             gone: false,
             changed_since: None,
+            unknown_cte: false,
         }
     }
 
@@ -254,7 +276,9 @@ impl FetchJob {
     pub fn step(&mut self, view: &Selected, store: &mut dyn Mailstore) -> Option<Vec<u8>> {
         let mut out = Vec::new();
         while out.len() < OUTPUT_CHUNK {
-            if self.stream.is_some() {
+            if self.decode.is_some() {
+                self.pump_decoded(view, store, &mut out);
+            } else if self.stream.is_some() {
                 self.pump(view, store, &mut out);
             } else if let Some(cur) = self.current.as_mut() {
                 match self.atts.get(cur.att).cloned() {
@@ -297,7 +321,15 @@ impl FetchJob {
             if self.changed_since.is_some_and(|n| meta.modseq <= n) {
                 continue;
             }
-            let _ = write!(out, "* {seq} FETCH ");
+            // RFC 9586 §3.3 UIDFETCH: the UID stands where the sequence number did.
+            let _ = match view.uidonly {
+                true => write!(out, "* {} UIDFETCH ", meta.uid),
+                false => write!(out, "* {seq} FETCH "),
+            };
+            if self.atts.is_empty() {
+                out.extend_from_slice(b"()\r\n");
+                continue;
+            }
             self.current = Some(Current { meta, att: 0, mime: None });
             return true;
         }
@@ -332,6 +364,59 @@ impl FetchJob {
         s.left -= n as u64;
         if s.left == 0 {
             self.stream = None;
+        }
+    }
+
+    /// Decodes the next piece of the current BINARY literal.
+    fn pump_decoded(&mut self, view: &Selected, store: &mut dyn Mailstore, out: &mut Vec<u8>) {
+        let Some(d) = self.decode.as_mut() else {
+            return;
+        };
+        let room = (OUTPUT_CHUNK - out.len().min(OUTPUT_CHUNK)).max(1);
+        if d.pump(store, &view.name, out, room).is_err() {
+            self.failed = true;
+        }
+        if d.done() {
+            self.decode = None;
+        }
+    }
+
+    /// RFC 3516 §4.1-§4.2: `BINARY[part] ~{n}` (decoded) or `BINARY.SIZE[part] n`.
+    fn binary(&mut self, b: &BinarySection, view: &Selected, store: &mut dyn Mailstore, out: &mut Vec<u8>) {
+        let Some(cur) = self.current.as_mut() else {
+            return;
+        };
+        let meta = cur.meta;
+        let located = binary::locate(b, load_mime(cur, view, store, &mut self.failed), meta);
+        out.extend_from_slice(b.response_name().as_bytes());
+        out.push(b' ');
+        let none: &[u8] = if b.size { b"0" } else { b"NIL" };
+        let (offset, len, dec) = match located {
+            Located::Part(offset, len, dec) => (offset, len, dec),
+            Located::Missing => return out.extend_from_slice(none),
+            Located::UnknownCte => {
+                self.unknown_cte = true;
+                return out.extend_from_slice(none);
+            }
+        };
+        let total = match binary::decoded_len(store, (&view.name, meta.uid), offset, len, dec.clone()) {
+            Ok(t) => t,
+            Err(e) => {
+                *(if e == StoreError::NoMessage { &mut self.gone } else { &mut self.failed }) = true;
+                0
+            }
+        };
+        if b.size {
+            return out.extend_from_slice(total.to_string().as_bytes());
+        }
+        let (skip, send) = binary::partial_range(total, b.partial);
+        out.extend_from_slice(format!("~{{{send}}}\r\n").as_bytes());
+        if send == 0 {
+            return;
+        }
+        match dec {
+            CteDecoder::Identity => self.stream = Some(Stream { uid: meta.uid, offset: offset + skip, left: send }),
+            dec => self.decode = Some(DecodeStream::new(meta.uid, (offset, len), dec, skip, send)),
         }
     }
 
@@ -372,6 +457,18 @@ impl FetchJob {
                     _ => {
                         out.extend_from_slice(b"BODYSTRUCTURE ");
                         encode::body(out, mime, 0, true);
+                    }
+                }
+            }
+            FetchAtt::Binary(b) => self.binary(b, view, store, out),
+            FetchAtt::Preview => {
+                let mime = load_mime(cur, view, store, &mut self.failed);
+                out.extend_from_slice(b"PREVIEW ");
+                match super::preview::preview(store, (&view.name, m.uid), mime) {
+                    Ok(text) => encode::string(out, text.as_bytes()),
+                    Err(_) => {
+                        self.failed = true;
+                        out.extend_from_slice(b"NIL");
                     }
                 }
             }

@@ -43,6 +43,14 @@ pub enum Frame {
         sync: bool,
     },
     AppendData(Vec<u8>),
+    /// RFC 3502 MULTIAPPEND: after a message literal, `line` (from its leading SP to its
+    /// CRLF, the next message's options and literal header) announces one more message. As
+    /// for `AppendStarted`, the framer waits for `accept_append` or `reject_append`.
+    AppendNext {
+        line: Vec<u8>,
+        size: u64,
+        sync: bool,
+    },
     /// The APPEND literal ended; `true` if CRLF followed it (anything else is BAD).
     AppendFinished(bool),
     /// A line over the limit: BAD and close (the stream cannot be resynchronized).
@@ -121,8 +129,8 @@ impl Framer {
                 },
                 Mode::Literal(n) => self.literal(n)?,
                 Mode::AppendPending { .. } => return None,
-                Mode::Append(n) => return self.append_data(n),
-                Mode::AppendTail => return self.append_tail(),
+                Mode::Append(n) => return self.append_data(n, limits),
+                Mode::AppendTail => return self.append_tail(limits),
                 Mode::Discard(n) => self.discard(n)?,
             }
         }
@@ -225,10 +233,10 @@ impl Framer {
         Some(())
     }
 
-    fn append_data(&mut self, n: u64) -> Option<Frame> {
+    fn append_data(&mut self, n: u64, limits: Limits) -> Option<Frame> {
         if n == 0 {
             self.mode = Mode::AppendTail;
-            return self.append_tail();
+            return self.append_tail(limits);
         }
         let take = usize::try_from(n).unwrap_or(usize::MAX).min(self.input.len());
         if take == 0 {
@@ -238,13 +246,17 @@ impl Framer {
         Some(Frame::AppendData(self.input.drain(..take).collect()))
     }
 
-    /// After the message literal only CRLF may follow (no MULTIAPPEND); `)` first for the
-    /// UTF8 form.
-    fn append_tail(&mut self) -> Option<Frame> {
+    /// After the message literal (`)` first for the UTF8 form) CRLF ends the APPEND; SP
+    /// starts the next message of an RFC 3502 MULTIAPPEND (`super::multiappend`).
+    fn append_tail(&mut self, limits: Limits) -> Option<Frame> {
         let lf = memchr::memchr(b'\n', &self.input);
         let paren = usize::from(self.append_paren);
         if lf.is_none() && self.input.len() < 2 + paren {
             return None;
+        }
+        let closed = !self.append_paren || self.input.first() == Some(&b')');
+        if closed && self.input.get(paren) == Some(&b' ') {
+            return self.append_next(lf, paren, limits);
         }
         let rest = match self.append_paren {
             true => self.input.strip_prefix(b")"),
@@ -260,7 +272,27 @@ impl Framer {
         Some(Frame::AppendFinished(ok))
     }
 
-    /// Skips a refused `{N+}` literal, then the rest of its line.
+    /// The line after a message literal starts with SP: the next MULTIAPPEND message's
+    /// options and literal header, at most one line (`INPUT_MAX` held) long.
+    fn append_next(&mut self, lf: Option<usize>, paren: usize, limits: Limits) -> Option<Frame> {
+        let Some(lf) = lf else {
+            let full = self.input.len() >= INPUT_MAX.min(limits.line);
+            return full.then(|| self.too_long());
+        };
+        let line: Vec<u8> = self.input.drain(..=lf).skip(paren).collect();
+        let Some(Ok((size, sync))) = literal_header(&line) else {
+            self.append_paren = false;
+            self.reset_command();
+            return Some(Frame::AppendFinished(false));
+        };
+        let head = line.get(..line.iter().rposition(|&c| c == b'{').unwrap_or(0)).unwrap_or(&[]);
+        self.append_paren = head.ends_with(b"(~");
+        self.mode = Mode::AppendPending { size, sync };
+        Some(Frame::AppendNext { line, size, sync })
+    }
+
+    /// Skips a refused `{N+}` literal, then the rest of its line; a MULTIAPPEND line that
+    /// announces another `{N+}` literal has that skipped too (its bytes are never commands).
     fn discard(&mut self, n: u64) -> Option<()> {
         let take = usize::try_from(n).unwrap_or(usize::MAX).min(self.input.len());
         self.input.drain(..take);
@@ -270,8 +302,11 @@ impl Framer {
             return None;
         }
         let lf = memchr::memchr(b'\n', &self.input)?;
-        self.input.drain(..=lf);
-        self.mode = Mode::Line;
+        let line: Vec<u8> = self.input.drain(..=lf).collect();
+        self.mode = match literal_header(&line) {
+            Some(Ok((next, false))) => Mode::Discard(next),
+            _ => Mode::Line,
+        };
         Some(())
     }
 }

@@ -186,7 +186,8 @@ impl Session {
         let info = row.folder.and_then(|i| folders.get(i));
         match info {
             None if lsub && row.subscribed => {}
-            None if opts.extended => attrs.push("\\NonExistent"),
+            // RFC 9051 §6.3.9: IMAP4rev2 has only the extended form.
+            None if opts.extended || self.rev2 => attrs.push("\\NonExistent"),
             None => attrs.push("\\Noselect"),
             Some(_) => {}
         }

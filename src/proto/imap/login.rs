@@ -127,9 +127,15 @@ impl Session {
         let mut caps = String::from(
             "IMAP4rev1 LITERAL+ SASL-IR ID ENABLE IDLE NAMESPACE UNSELECT UIDPLUS CHILDREN MOVE CONDSTORE QRESYNC",
         );
-        caps.push_str(" LIST-EXTENDED LIST-STATUS SPECIAL-USE CREATE-SPECIAL-USE UTF8=ACCEPT");
+        caps.push_str(
+            " LIST-EXTENDED LIST-STATUS SPECIAL-USE CREATE-SPECIAL-USE UTF8=ACCEPT STATUS=SIZE MULTIAPPEND BINARY PREVIEW UIDONLY QUOTA QUOTA=RES-STORAGE QUOTA=RES-MESSAGE",
+        );
         // RFC 7889 §2: the largest APPEND this server takes.
         caps.push_str(&format!(" APPENDLIMIT={}", self.policy.message_max));
+        // RFC 4978 §3: offered once COMPRESS may be used (Dovecot does the same).
+        if self.policy.compress && self.state != State::NotAuthenticated {
+            caps.push_str(" COMPRESS=DEFLATE");
+        }
         if self.state == State::NotAuthenticated {
             if self.peer.tls_available && !self.peer.is_tls {
                 caps.push_str(" STARTTLS");

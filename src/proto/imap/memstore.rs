@@ -29,12 +29,14 @@ type PendingAppend = (String, u32, Vec<String>, Option<i64>, Vec<u8>);
 pub struct MemStore {
     folders: BTreeMap<String, Folder>,
     generation: u64,
-    append: Option<PendingAppend>,
+    append: Vec<PendingAppend>,
     subscribed: std::collections::BTreeSet<String>,
     /// RFC 6154 attribute per folder name.
     special: BTreeMap<String, String>,
     /// Counts `read` calls (tests of streaming).
     pub reads: usize,
+    /// What `free_space` answers (RFC 9208 quota tests); `None`: unknown.
+    pub free: Option<u64>,
 }
 
 impl MemStore {
@@ -66,21 +68,23 @@ impl MemStore {
     pub fn apply(&mut self, event: &Event, session: &mut Session) {
         match event {
             Event::AppendStarted { folder, flags, keywords, date, .. } => {
-                self.append = Some((folder.clone(), *flags, keywords.clone(), *date, Vec::new()));
+                self.append.push((folder.clone(), *flags, keywords.clone(), *date, Vec::new()));
             }
             Event::AppendData(d) => {
-                if let Some(a) = self.append.as_mut() {
+                if let Some(a) = self.append.last_mut() {
                     a.4.extend_from_slice(d);
                 }
             }
-            Event::AppendAborted => self.append = None,
+            Event::AppendAborted => self.append.clear(),
             Event::AppendEnded => {
-                let result = self.append.take().map(|(f, flags, kws, date, body)| {
+                let mut validity = None;
+                let mut uids = Vec::new();
+                for (f, flags, kws, date, body) in std::mem::take(&mut self.append) {
                     let bits = flags | self.keyword_bits(&f, &kws);
-                    let uid = self.deliver(&f, &body, bits, date.unwrap_or(0));
-                    (self.folders.get(&f).map_or(0, |x| x.uidvalidity), uid)
-                });
-                session.append_done(result.ok_or(StoreError::Io));
+                    uids.push(self.deliver(&f, &body, bits, date.unwrap_or(0)));
+                    validity = Some(self.folders.get(&f).map_or(0, |x| x.uidvalidity));
+                }
+                session.append_all_done(validity.map(|v| (v, uids)).ok_or(StoreError::Io));
             }
             Event::Store { folder, uids, op, flags, keywords, unchanged_since } => {
                 let modified = self.modified_since(folder, uids, *unchanged_since);
@@ -242,6 +246,10 @@ impl MemStore {
 }
 
 impl Mailstore for MemStore {
+    fn free_space(&mut self) -> Option<u64> {
+        self.free
+    }
+
     fn folders(&mut self) -> Result<Vec<FolderInfo>, StoreError> {
         Ok(self
             .folders

@@ -6,7 +6,11 @@
 //! QRESYNC (§3.2.5.2 VANISHED (EARLIER) is exact from the store's per-folder expunge history,
 //! `Mailstore::expunged_since`; when that history does not reach back to the client's MODSEQ,
 //! every known UID that is gone is listed), RFC 5258 LIST-EXTENDED, RFC 5819 LIST-STATUS, RFC 6154 SPECIAL-USE and
-//! CREATE-SPECIAL-USE, RFC 6855 UTF8=ACCEPT (mailbox names), RFC 7889 APPENDLIMIT. No
+//! CREATE-SPECIAL-USE, RFC 6855 UTF8=ACCEPT (mailbox names), RFC 7889 APPENDLIMIT, RFC 8438 STATUS=SIZE, RFC 3502
+//! MULTIAPPEND (`multiappend`), RFC 3516 BINARY (`binary`, streamed decoding), RFC 4978
+//! COMPRESS=DEFLATE (`compress`, codec in [`deflate`]), RFC 9208 QUOTA (`quota`: STORAGE and MESSAGE
+//! of one root `""`, from the config and the device's free space), RFC 8970 PREVIEW (`preview`),
+//! RFC 9586 UIDONLY (`uidonly`). No
 //! sockets, files or clocks.
 //!
 //! Layers: [`framer`] (bounded lines and literals) → `parser` (ABNF rules) → `session`
@@ -23,15 +27,17 @@
 //!             Event::Reply(bytes) => write_all(bytes).await,   // poll again only once written
 //!             Event::Yield => yield_now().await,              // between steps of a SEARCH
 //!             Event::StartTls => { flush; drop unread plaintext; handshake; s.tls_started() }
+//!             Event::StartCompress => { flush; drop unread input; deflate/inflate from now on }
 //!             Event::CheckCredentials { user, pass } => {
 //!                 // Throttle::check, Verifier::check off the executor, then
 //!                 s.auth_result(AuthOutcome::Ok | Bad | Throttled(ms) | Unavailable)
 //!             }
-//!             Event::AppendStarted { folder, flags, keywords, date, size } => open a spool,
+//!             Event::AppendStarted { folder, flags, keywords, date, size } => open a spool
+//!                 // (RFC 3502: several before one AppendEnded, all for one commit),
 //!             Event::AppendData(chunk) => spool.write(chunk),     // ≤ framer::INPUT_MAX each
-//!             Event::AppendEnded => { commit via the writer thread, await fsync;
-//!                                     s.append_done(Ok((uidvalidity, uid)) or Err(e)) }
-//!             Event::AppendAborted => discard the spool,
+//!             Event::AppendEnded => { commit all spools at once via the writer, await fsync;
+//!                                     s.append_all_done(Ok((uidvalidity, uids)) or Err(e)) }
+//!             Event::AppendAborted => discard the spools,
 //!             Event::Store { folder, uids, op, flags, keywords, unchanged_since } => {
 //!                 // apply (RFC 3501 §6.4.6) durably; new keywords get the next free bit;
 //!                 // RFC 7162 §3.1.3: skip messages whose MODSEQ > unchanged_since, under the lock
@@ -83,6 +89,9 @@
 //! | `ImapPolicy::autologout_ms` (`imap_idle_timeout`, ≥ 30 min) / `prelogin_timeout_ms` | 31 min / 60 s | autologout |
 //! | [`INPUT_MAX`] | 16 KiB | unparsed input held; `feed` takes no more |
 //! | [`LITERALS_MAX`] / [`COMMAND_LITERAL_TOTAL_MAX`] | 16 / 256 KiB | literals per command |
+//! | [`DECODE_CHUNK`] | 16 KiB | raw bytes decoded per step of a BINARY fetch (and its size pass) |
+//! | [`PREVIEW_CHARS`] / [`PREVIEW_READ`] / [`PREVIEW_READ_MAX`] | 256 / 4 KiB / 64 KiB | PREVIEW text, read step, bytes read |
+//! | [`APPEND_MESSAGES_MAX`] | 64 | messages in one MULTIAPPEND (each may hold a spool file) |
 //! | [`OUTPUT_CHUNK`] | 16 KiB | FETCH output per `poll` |
 //! | [`HEADER_FIELDS_MAX`] / [`SEARCH_HEADER_MAX`] | 256 / 64 KiB | header bytes read for HEADER.FIELDS / SEARCH HEADER |
 //! | [`PAREN_DEPTH_MAX`] / [`SEARCH_DEPTH_MAX`] / [`SECTION_DEPTH_MAX`] | 8 / 32 / 32 | nesting |
@@ -93,7 +102,12 @@
 //! | `crate::mime::{DEPTH_MAX, PARTS_MAX, HEADER_BYTES_MAX}` | 20 / 1000 / 64 KiB | MIME structure |
 
 pub mod api;
+mod binary;
 mod commands;
+mod compress;
+// The RFC 4978 DEFLATE codec (feature `compress`).
+#[cfg(feature = "compress")]
+pub mod deflate;
 pub mod encode;
 mod fetch;
 pub mod framer;
@@ -103,7 +117,10 @@ mod login;
 /// target): built for tests and with the `test-support` feature only, never in the binary.
 #[cfg(any(test, feature = "test-support"))]
 pub mod memstore;
+mod multiappend;
 mod parser;
+mod preview;
+mod quota;
 pub mod reader;
 mod search;
 mod session;
@@ -112,16 +129,28 @@ mod tests;
 #[cfg(test)]
 mod tests_bad;
 #[cfg(test)]
+mod tests_binary;
+#[cfg(test)]
 mod tests_condstore;
+#[cfg(test)]
+mod tests_multiappend;
 #[cfg(test)]
 mod tests_parser;
 #[cfg(test)]
+mod tests_preview;
+#[cfg(test)]
+mod tests_quota;
+#[cfg(test)]
 mod tests_search;
+#[cfg(test)]
+mod tests_uidonly;
 pub mod types;
+mod uidonly;
 mod view;
 
 pub use api::{flag, AuthOutcome, Changes, Event, FlagUpdate, FolderInfo, ImapPolicy, Mailstore, MsgMeta};
 pub use api::{MailboxOp, PeerInfo, Snapshot, StoreError, StoreOp, LITERAL_FLOOR, MIN_AUTOLOGOUT_MS};
+pub use binary::DECODE_CHUNK;
 pub use commands::KEYWORD_MAX;
 pub use encode::{parse_addresses, Address};
 pub use fetch::{FETCH_ATTS_MAX, HEADER_FIELDS_MAX, OUTPUT_CHUNK, SECTION_DEPTH_MAX};
@@ -129,6 +158,8 @@ pub use framer::{COMMAND_LITERAL_TOTAL_MAX, INPUT_MAX, LITERALS_MAX};
 pub use list::{pattern_match, LIST_PATTERN_MAX};
 #[cfg(any(test, feature = "test-support"))]
 pub use memstore::MemStore;
+pub use multiappend::APPEND_MESSAGES_MAX;
+pub use preview::{PREVIEW_CHARS, PREVIEW_READ, PREVIEW_READ_MAX};
 pub use reader::{FLAGS_MAX, PAREN_DEPTH_MAX};
 pub use search::{SEARCH_DEPTH_MAX, SEARCH_HEADER_MAX, SEARCH_KEYS_MAX};
 pub use session::{Session, State, MAX_AUTH_FAILURES, MAX_ERRORS};

@@ -59,6 +59,12 @@ pub const LIST_PATTERNS_MAX: usize = 64;
 
 #[derive(Debug)]
 pub enum Command {
+    /// RFC 4978 `COMPRESS algorithm` (upper case).
+    Compress(String),
+    /// RFC 9208 §4.2 GETQUOTA (quota root), §4.3 GETQUOTAROOT (mailbox), §4.1 SETQUOTA.
+    GetQuota(Vec<u8>),
+    GetQuotaRoot(Vec<u8>),
+    SetQuota,
     Capability,
     Noop,
     Logout,
@@ -195,6 +201,8 @@ fn command_body(p: &mut P) -> R<Command> {
         b"SEARCH" | b"FETCH" | b"STORE" => selected_command(p, &name, false),
         b"COPY" | b"MOVE" => copy(p, false, name.as_slice() == b"MOVE"),
         b"UID" => uid(p),
+        b"COMPRESS" => super::compress::command(p),
+        b"GETQUOTA" | b"GETQUOTAROOT" | b"SETQUOTA" => super::quota::command(p, &name),
         _ => Err(Bad("Unknown command")),
     }
 }
@@ -602,6 +610,9 @@ pub fn append_prefix(prefix: &[u8]) -> R<AppendPrefix> {
         p.sp()?;
         p.expect(b'(')?;
         p.expect(b'~')?;
+    } else {
+        // RFC 3516 §4.4 `append-data = literal8`: `~{N}` (binary content allowed).
+        p.eat(b'~');
     }
     literal_header_only(&mut p)?;
     Ok(AppendPrefix { tag, mailbox, flags, date, utf8 })

@@ -124,6 +124,17 @@ pub struct Session {
     pub(super) condstore: bool,
     /// RFC 7162 §3.2.3: ENABLE QRESYNC was seen.
     pub(super) qresync: bool,
+    /// RFC 3502: the APPEND whose messages are arriving.
+    pub(super) multi: super::multiappend::MultiAppend,
+    /// RFC 4978: COMPRESS DEFLATE succeeded on this connection.
+    pub(super) compressing: bool,
+    /// RFC 9051 §6.3.1: ENABLE IMAP4rev2 was sent: no RECENT responses and no \Recent
+    /// flag (§7.3.2), `\NonExistent` for missing LIST parents (§7.3.1). TODO(merge with
+    /// the ESEARCH branch): SEARCH answers as ESEARCH (§7.3.4) when this is set, then
+    /// advertise IMAP4rev2 beside IMAP4rev1 in `capabilities`.
+    pub(super) rev2: bool,
+    /// RFC 9586: ENABLE UIDONLY was sent (see `uidonly`).
+    pub(super) uidonly: bool,
 }
 
 impl Session {
@@ -143,6 +154,10 @@ impl Session {
             utf8: false,
             condstore: false,
             qresync: false,
+            multi: Default::default(),
+            compressing: false,
+            rev2: false,
+            uidonly: false,
         };
         let caps = s.capabilities();
         s.untagged(&format!("OK [CAPABILITY {caps}] letterbox IMAP4rev1 ready"));
@@ -208,14 +223,7 @@ impl Session {
 
     /// The driver's answer to `AppendEnded`: `(uidvalidity, uid)` of the new message.
     pub fn append_done(&mut self, result: Result<(u32, u32), StoreError>) {
-        let Pending::AppendCommit(tag) = std::mem::replace(&mut self.pending, Pending::None) else {
-            return;
-        };
-        let text = match result {
-            Ok((validity, uid)) => format!("OK [APPENDUID {validity} {uid}] APPEND completed"),
-            Err(e) => store_error(e, true).to_owned(),
-        };
-        self.pending = Pending::Finish { tag, text, refresh: true };
+        self.append_all_done(result.map(|(validity, uid)| (validity, vec![uid])));
     }
 
     /// The driver's answer to `Store`: new flags and the folder's keyword list.
@@ -341,6 +349,9 @@ impl Session {
                         self.raw(bytes);
                         self.pending = Pending::Fetch { tag, job, done };
                     }
+                    None if job.unknown_cte => {
+                        self.tagged(&tag, "NO [UNKNOWN-CTE] Cannot decode the part's transfer encoding")
+                    }
                     None if job.failed => self.tagged(&tag, "NO [SERVERBUG] Some messages could not be read"),
                     None if job.gone => {
                         self.tagged(&tag, "NO [EXPUNGEISSUED] Some of the requested messages no longer exist")
@@ -422,6 +433,7 @@ impl Session {
             },
             Frame::Continue => self.raw(b"+ Ready for literal data\r\n".to_vec()),
             Frame::AppendStarted { prefix, size, .. } => self.append_started(&prefix, size, store),
+            Frame::AppendNext { line, size, .. } => self.append_next(&line, size, store),
             Frame::AppendData(bytes) => self.out.push_back(Event::AppendData(bytes)),
             Frame::AppendFinished(ok) => self.append_finished(ok),
             Frame::TooLong => {
@@ -488,6 +500,10 @@ impl Session {
                 self.tagged(&tag, "OK ID completed");
             }
             Command::Enable(caps) => self.enable(tag, &caps),
+            Command::Compress(algorithm) => self.compress(tag, &algorithm),
+            Command::GetQuota(root) => self.getquota(tag, &root, store),
+            Command::GetQuotaRoot(mailbox) => self.getquotaroot(tag, &mailbox, store),
+            Command::SetQuota => self.tagged(&tag, "NO [CANNOT] Quotas are set in the configuration file"),
             Command::Namespace => {
                 self.untagged("NAMESPACE ((\"\" \"/\")) NIL NIL");
                 self.tagged(&tag, "OK NAMESPACE completed");
@@ -511,6 +527,14 @@ impl Session {
                     self.qresync = true;
                     enabled.push("QRESYNC");
                 }
+                "UIDONLY" if !self.uidonly => {
+                    self.uidonly = true;
+                    enabled.push("UIDONLY");
+                }
+                "IMAP4REV2" if !self.rev2 => {
+                    self.rev2 = true;
+                    enabled.push("IMAP4rev2");
+                }
                 // RFC 6855 §3: mailbox names are UTF-8 from now on.
                 "UTF8=ACCEPT" if !self.utf8 => {
                     self.utf8 = true;
@@ -524,6 +548,8 @@ impl Session {
         }
         if let Some(sel) = self.selected.as_mut() {
             sel.qresync = self.qresync;
+            sel.rev2 = self.rev2;
+            sel.uidonly = self.uidonly;
         }
         let list: String = enabled.iter().map(|c| format!(" {c}")).collect();
         self.untagged(&format!("ENABLED{list}"));
@@ -604,6 +630,10 @@ pub fn allowed(state: State, cmd: &Command) -> bool {
     let auth = matches!(
         cmd,
         C::Enable(_)
+            | C::Compress(_)
+            | C::GetQuota(_)
+            | C::GetQuotaRoot(_)
+            | C::SetQuota
             | C::Namespace
             | C::List { .. }
             | C::Select { .. }

@@ -45,6 +45,10 @@ pub struct Selected {
     /// The session is CONDSTORE-enabled (RFC 7162 §3.1) / QRESYNC-enabled (§3.2.3).
     pub condstore: bool,
     pub qresync: bool,
+    /// RFC 9051 (ENABLE IMAP4rev2): no \Recent and no RECENT responses.
+    pub rev2: bool,
+    /// RFC 9586 (ENABLE UIDONLY): UIDFETCH instead of FETCH, VANISHED instead of EXPUNGE.
+    pub uidonly: bool,
 }
 
 impl Selected {
@@ -63,6 +67,8 @@ impl Selected {
             highest_modseq: snap.highest_modseq.max(1),
             condstore: false,
             qresync: false,
+            rev2: false,
+            uidonly: false,
         };
         s.add_recent(snap.recent_above, 0);
         s
@@ -82,6 +88,9 @@ impl Selected {
     }
 
     fn is_recent(&self, uid: u32) -> bool {
+        if self.rev2 {
+            return false;
+        }
         let i = self.recent.partition_point(|&(a, _)| a <= uid);
         i > 0 && self.recent.get(i - 1).is_some_and(|&(_, b)| uid <= b)
     }
@@ -211,7 +220,10 @@ impl Selected {
         self.update_flags(&updates, Report::IfChanged, out);
         if self.max_uid() > top {
             self.add_recent(c.recent_above, top);
-            out.extend_from_slice(format!("* {} EXISTS\r\n* {} RECENT\r\n", self.count(), self.recent()).as_bytes());
+            out.extend_from_slice(format!("* {} EXISTS\r\n", self.count()).as_bytes());
+            if !self.rev2 {
+                out.extend_from_slice(format!("* {} RECENT\r\n", self.recent()).as_bytes());
+            }
         }
         self.uidnext = self.uidnext.max(self.max_uid().saturating_add(1));
     }
@@ -263,7 +275,7 @@ impl Selected {
         let mut gone: Vec<u32> = uids.iter().copied().filter(|&u| self.seq_of(u).is_some()).collect();
         gone.sort_unstable();
         gone.dedup();
-        match self.qresync {
+        match self.qresync || self.uidonly {
             true => vanished_lines(out, "", &crate::util::to_ranges(&gone)),
             false => seqs.iter().for_each(|s| out.extend_from_slice(format!("* {s} EXPUNGE\r\n").as_bytes())),
         }
@@ -344,8 +356,13 @@ impl Selected {
             if !send {
                 continue;
             }
-            out.extend_from_slice(format!("* {seq} FETCH (").as_bytes());
-            if uid || self.condstore {
+            if self.uidonly {
+                // RFC 9586 §3.3: the UID is the response's number, not a data item.
+                out.extend_from_slice(format!("* {} UIDFETCH (", u.uid).as_bytes());
+            } else {
+                out.extend_from_slice(format!("* {seq} FETCH (").as_bytes());
+            }
+            if (uid || self.condstore) && !self.uidonly {
                 out.extend_from_slice(format!("UID {} ", u.uid).as_bytes());
             }
             if self.condstore {
