@@ -81,12 +81,21 @@ impl QpDecoder {
         }
     }
 
+    /// Inside `=...`: `=XX`, or a soft line break `=` [white space] [CR] LF (rule 3: white
+    /// space a gateway added after the `=` does not stop it being a soft break).
     fn escape(&mut self, b: u8, out: &mut Vec<u8>) {
-        match (self.pending.as_slice(), b) {
-            ([b'='], b'\n') | ([b'=', b'\r'], b'\n') => self.pending.clear(),
-            ([b'='], b'\r') => self.pending.push(b),
-            ([b'='], _) if b.is_ascii_hexdigit() => self.pending.push(b),
-            ([b'=', h], _) if h.is_ascii_hexdigit() && b.is_ascii_hexdigit() => {
+        let rest = self.pending.get(1..).unwrap_or_default();
+        let (space, cr) = match rest.split_last() {
+            Some((b'\r', before)) => (before, true),
+            _ => (rest, false),
+        };
+        let blank = space.iter().all(|&c| c == b' ' || c == b'\t');
+        match (rest, b) {
+            (_, b'\n') if blank => self.pending.clear(),
+            (_, b'\r') if blank && !cr => self.pending.push(b),
+            (_, b' ' | b'\t') if blank && !cr && self.pending.len() < QP_WS_MAX => self.pending.push(b),
+            ([], _) if b.is_ascii_hexdigit() => self.pending.push(b),
+            ([h], _) if h.is_ascii_hexdigit() && b.is_ascii_hexdigit() => {
                 out.push(hex(*h) << 4 | hex(b));
                 self.pending.clear();
             }
