@@ -128,6 +128,9 @@ impl Session {
             "IMAP4rev1 LITERAL+ SASL-IR ID ENABLE IDLE NAMESPACE UNSELECT UIDPLUS CHILDREN MOVE CONDSTORE QRESYNC",
         );
         caps.push_str(" LIST-EXTENDED LIST-STATUS SPECIAL-USE CREATE-SPECIAL-USE UTF8=ACCEPT");
+        caps.push_str(super::esearch::CAPABILITIES);
+        #[cfg(feature = "imap-sort")]
+        caps.push_str(super::sort::CAPABILITIES);
         // RFC 7889 §2: the largest APPEND this server takes.
         caps.push_str(&format!(" APPENDLIMIT={}", self.policy.message_max));
         if self.state == State::NotAuthenticated {

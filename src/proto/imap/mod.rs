@@ -95,6 +95,7 @@
 pub mod api;
 mod commands;
 pub mod encode;
+mod esearch;
 mod fetch;
 pub mod framer;
 mod list;
@@ -107,6 +108,8 @@ mod parser;
 pub mod reader;
 mod search;
 mod session;
+#[cfg(feature = "imap-sort")]
+mod sort;
 #[cfg(test)]
 mod tests;
 #[cfg(test)]
@@ -117,6 +120,10 @@ mod tests_condstore;
 mod tests_parser;
 #[cfg(test)]
 mod tests_search;
+#[cfg(all(test, feature = "imap-sort"))]
+mod tests_sort;
+#[cfg(feature = "imap-sort")]
+mod thread;
 pub mod types;
 mod view;
 

@@ -118,10 +118,20 @@ pub fn search_program(p: &mut P) -> R<SearchKey> {
     let mut cs = Charset::Utf8;
     if p.keyword("CHARSET") {
         p.sp()?;
-        let name = p.astring()?;
-        cs = std::str::from_utf8(&name).ok().and_then(Charset::lookup).ok_or(Bad(BADCHARSET))?;
+        cs = search_charset(p)?;
         p.sp()?;
     }
+    search_keys(p, cs)
+}
+
+/// RFC 3501 §9 `astring` naming a charset of [`crate::charset`], else `NO [BADCHARSET]`.
+pub fn search_charset(p: &mut P) -> R<Charset> {
+    let name = p.astring()?;
+    std::str::from_utf8(&name).ok().and_then(Charset::lookup).ok_or(Bad(BADCHARSET))
+}
+
+/// `search-key *(SP search-key)`, ANDed (RFC 3501 §9; RFC 5256 §5 `search-criteria`).
+pub fn search_keys(p: &mut P, cs: Charset) -> R<SearchKey> {
     let mut keys = vec![search_key(p, 0, cs)?];
     while p.eat(b' ') {
         keys.push(search_key(p, 0, cs)?);
@@ -147,7 +157,7 @@ fn search_key(p: &mut P, depth: usize, cs: Charset) -> R<SearchKey> {
     }
     match p.peek() {
         Some(b'(') => return paren_keys(p, depth, cs),
-        Some(b'*' | b'0'..=b'9') => return Ok(SearchKey::Seq(p.sequence_set()?)),
+        Some(b'*' | b'$' | b'0'..=b'9') => return Ok(SearchKey::Seq(p.sequence_set()?)),
         _ => {}
     }
     let name = p.atom()?.to_ascii_uppercase();
@@ -511,10 +521,43 @@ pub fn rfc5322_day(s: &str) -> Option<i64> {
 /// other sessions between steps (one executor thread) and never holds its whole answer.
 const SEARCH_STEP: u32 = 4096;
 
+/// Where a search's matches go.
+#[derive(Debug)]
+pub enum Sink {
+    /// The `* SEARCH` line, streamed (RFC 3501 §7.2.5).
+    Line,
+    /// An `* ESEARCH` answer and/or the saved result (RFC 4731, RFC 5182).
+    Esearch(super::esearch::Collect),
+    /// SORT (RFC 5256 §3): the matches, ordered at the end.
+    #[cfg(feature = "imap-sort")]
+    Sort(super::sort::SortJob),
+    /// THREAD (RFC 5256 §3): the matches, threaded at the end.
+    #[cfg(feature = "imap-sort")]
+    Thread(super::thread::ThreadJob),
+}
+
+impl Sink {
+    fn push(&mut self, out: &mut Vec<u8>, seq: u32, m: &MsgMeta, by_uid: bool) {
+        match self {
+            Sink::Line => {
+                let _ = write!(out, " {}", if by_uid { m.uid } else { seq });
+            }
+            Sink::Esearch(c) => c.push(seq, m.uid),
+            #[cfg(feature = "imap-sort")]
+            Sink::Sort(s) => s.matches.push(super::sort::Match::new(seq, m)),
+            #[cfg(feature = "imap-sort")]
+            Sink::Thread(t) => t.matches.push(super::sort::Match::new(seq, m)),
+        }
+    }
+}
+
 /// One SEARCH in progress (RFC 3501 §6.4.4): the `* SEARCH` line is streamed in chunks of
-/// about [`super::OUTPUT_CHUNK`], one per poll, like FETCH output.
+/// about [`super::OUTPUT_CHUNK`], one per poll, like FETCH output; other sinks gather the
+/// matches for an answer at the end.
 #[derive(Debug)]
 pub struct SearchJob {
+    /// Where the matches go.
+    pub sink: Sink,
     key: SearchKey,
     uid: bool,
     /// RFC 7162 §3.1.5: a MODSEQ key ends the line with `(MODSEQ n)`, the highest match's.
@@ -529,13 +572,25 @@ pub struct SearchJob {
 impl SearchJob {
     /// `key` must be [`SearchKey::prepare`]d for the view.
     pub fn new(key: SearchKey, uid: bool, modseq: bool) -> SearchJob {
-        SearchJob { key, uid, modseq, top: 0, next: 1, cursor: MetaCursor::default(), done: None }
+        SearchJob { sink: Sink::Line, key, uid, modseq, top: 0, next: 1, cursor: MetaCursor::default(), done: None }
+    }
+
+    /// The same search with its matches going to `sink`.
+    pub fn with_sink(mut self, sink: Sink) -> SearchJob {
+        self.sink = sink;
+        self
+    }
+
+    /// The highest MODSEQ of the matches, when the program had a MODSEQ key (RFC 7162 §3.1.5).
+    pub fn modseq_top(&self) -> Option<u64> {
+        self.modseq.then_some(self.top)
     }
 
     /// The next piece of the `* SEARCH` line (the last one ends it with CRLF).
     pub fn step(&mut self, view: &Selected, store: &mut dyn Mailstore) -> Vec<u8> {
         let mut out = Vec::new();
-        if self.next == 1 {
+        let line = matches!(self.sink, Sink::Line);
+        if self.next == 1 && line {
             out.extend_from_slice(b"* SEARCH");
         }
         let (count, max_uid) = (view.count(), view.max_uid());
@@ -551,22 +606,26 @@ impl SearchJob {
             scanned += c.scanned;
             match matched {
                 Ok(true) => {
-                    let _ = write!(out, " {}", if self.uid { m.uid } else { seq });
+                    self.sink.push(&mut out, seq, &m, self.uid);
                     self.top = self.top.max(m.modseq);
                 }
                 Ok(false) => {}
                 Err(e) => {
-                    out.extend_from_slice(b"\r\n");
+                    if line {
+                        out.extend_from_slice(b"\r\n");
+                    }
                     self.done = Some(Err(e));
                     return out;
                 }
             }
         }
         if self.next > count {
-            if self.modseq && self.top > 0 {
+            if self.modseq && self.top > 0 && line {
                 let _ = write!(out, " (MODSEQ {})", self.top);
             }
-            out.extend_from_slice(b"\r\n");
+            if line {
+                out.extend_from_slice(b"\r\n");
+            }
             self.done = Some(Ok(()));
         }
         out

@@ -124,6 +124,9 @@ pub struct Session {
     pub(super) condstore: bool,
     /// RFC 7162 §3.2.3: ENABLE QRESYNC was seen.
     pub(super) qresync: bool,
+    /// RFC 5182 §2.1 search result variable `$`: UID ranges (at most one per message of
+    /// the selected folder); empty when nothing was saved.
+    pub(super) saved: Vec<(u32, u32)>,
 }
 
 impl Session {
@@ -143,6 +146,7 @@ impl Session {
             utf8: false,
             condstore: false,
             qresync: false,
+            saved: Vec::new(),
         };
         let caps = s.capabilities();
         s.untagged(&format!("OK [CAPABILITY {caps}] letterbox IMAP4rev1 ready"));
@@ -359,8 +363,8 @@ impl Session {
                         self.pending = Pending::Search { tag, job };
                         self.out.push_back(Event::Yield);
                     }
-                    Some(Err(e)) => self.tagged(&tag, store_error(e, false)),
-                    _ => self.tagged(&tag, "OK SEARCH completed"),
+                    Some(Err(e)) => self.search_failed(tag, &job, e),
+                    _ => self.search_finished(tag, job, store),
                 }
                 true
             }
@@ -461,6 +465,7 @@ impl Session {
             }
             Ok((tag, cmd)) => {
                 self.errors = 0;
+                let cmd = self.resolve_saved(cmd);
                 self.perform(tag, cmd, store);
             }
         }
@@ -567,6 +572,8 @@ impl Session {
 
     pub(super) fn deselect(&mut self) {
         self.selected = None;
+        // RFC 5182 §2.1: `$` is empty again after SELECT, EXAMINE, CLOSE and UNSELECT.
+        self.saved.clear();
         if self.state == State::Selected {
             self.state = State::Authenticated;
         }
