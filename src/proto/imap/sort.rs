@@ -19,7 +19,7 @@ use super::reader::{Bad, P, R};
 use super::search::{search_charset, search_keys};
 use super::session::Session;
 use super::types::Tag;
-use crate::charset::{decode_rfc2047, fold};
+use crate::charset::decode_rfc2047;
 use crate::mime::Envelope;
 
 /// Criteria in one SORT: nine keys exist, each with or without REVERSE.
@@ -156,7 +156,7 @@ fn addr_mailbox(field: Option<&str>) -> String {
 }
 
 /// RFC 5957 §3: the first address's display name (RFC 2047 decoded) if not empty, else
-/// its addr-spec; compared by i;unicode-casemap (RFC 5051).
+/// its addr-spec; compared by i;unicode-casemap (RFC 5051, [`casemap`]).
 fn display(field: Option<&str>) -> String {
     let Some(a) = field.map(parse_addresses).and_then(|a| a.into_iter().next()) else {
         return String::new();
@@ -167,8 +167,148 @@ fn display(field: Option<&str>) -> String {
         (Some(m), None) => m.clone(),
         _ => String::new(),
     };
-    fold(name.as_deref().map_or_else(spec, |n| n.trim().to_owned()).as_str())
+    casemap(name.as_deref().map_or_else(spec, |n| n.trim().to_owned()).as_str())
 }
+
+/// RFC 5051 `i;unicode-casemap` as Dovecot applies it: each character's simple titlecase
+/// (its upper case when that is one character), then decomposed ([`DECOMPOSE`]).
+pub fn casemap(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        let mut up = c.to_uppercase();
+        let t = match (up.next(), up.next()) {
+            (Some(u), None) => u,
+            _ => c,
+        };
+        let row = u16::try_from(u32::from(t)).ok().and_then(|cp| DECOMPOSE.binary_search_by_key(&cp, |r| r.0).ok());
+        match row.and_then(|i| DECOMPOSE.get(i)) {
+            Some(&(_, base, mark)) => {
+                out.push(char::from(base));
+                out.extend(char::from_u32(0x300 + u32::from(mark)));
+            }
+            None => out.push(t),
+        }
+    }
+    out
+}
+
+/// RFC 5051 §2 step 2 for the Latin letters a display name mostly holds: the canonical
+/// decomposition of upper-case U+00A0..U+024F letters that are one ASCII letter and one
+/// combining mark (U+0300 + the third value), generated from Python's `unicodedata`; other
+/// characters are kept as they are. 111 rows, 444 bytes.
+const DECOMPOSE: [(u16, u8, u8); 111] = [
+    (0x00C0, b'A', 0x00),
+    (0x00C1, b'A', 0x01),
+    (0x00C2, b'A', 0x02),
+    (0x00C3, b'A', 0x03),
+    (0x00C4, b'A', 0x08),
+    (0x00C5, b'A', 0x0A),
+    (0x00C7, b'C', 0x27),
+    (0x00C8, b'E', 0x00),
+    (0x00C9, b'E', 0x01),
+    (0x00CA, b'E', 0x02),
+    (0x00CB, b'E', 0x08),
+    (0x00CC, b'I', 0x00),
+    (0x00CD, b'I', 0x01),
+    (0x00CE, b'I', 0x02),
+    (0x00CF, b'I', 0x08),
+    (0x00D1, b'N', 0x03),
+    (0x00D2, b'O', 0x00),
+    (0x00D3, b'O', 0x01),
+    (0x00D4, b'O', 0x02),
+    (0x00D5, b'O', 0x03),
+    (0x00D6, b'O', 0x08),
+    (0x00D9, b'U', 0x00),
+    (0x00DA, b'U', 0x01),
+    (0x00DB, b'U', 0x02),
+    (0x00DC, b'U', 0x08),
+    (0x00DD, b'Y', 0x01),
+    (0x0100, b'A', 0x04),
+    (0x0102, b'A', 0x06),
+    (0x0104, b'A', 0x28),
+    (0x0106, b'C', 0x01),
+    (0x0108, b'C', 0x02),
+    (0x010A, b'C', 0x07),
+    (0x010C, b'C', 0x0C),
+    (0x010E, b'D', 0x0C),
+    (0x0112, b'E', 0x04),
+    (0x0114, b'E', 0x06),
+    (0x0116, b'E', 0x07),
+    (0x0118, b'E', 0x28),
+    (0x011A, b'E', 0x0C),
+    (0x011C, b'G', 0x02),
+    (0x011E, b'G', 0x06),
+    (0x0120, b'G', 0x07),
+    (0x0122, b'G', 0x27),
+    (0x0124, b'H', 0x02),
+    (0x0128, b'I', 0x03),
+    (0x012A, b'I', 0x04),
+    (0x012C, b'I', 0x06),
+    (0x012E, b'I', 0x28),
+    (0x0130, b'I', 0x07),
+    (0x0134, b'J', 0x02),
+    (0x0136, b'K', 0x27),
+    (0x0139, b'L', 0x01),
+    (0x013B, b'L', 0x27),
+    (0x013D, b'L', 0x0C),
+    (0x0143, b'N', 0x01),
+    (0x0145, b'N', 0x27),
+    (0x0147, b'N', 0x0C),
+    (0x014C, b'O', 0x04),
+    (0x014E, b'O', 0x06),
+    (0x0150, b'O', 0x0B),
+    (0x0154, b'R', 0x01),
+    (0x0156, b'R', 0x27),
+    (0x0158, b'R', 0x0C),
+    (0x015A, b'S', 0x01),
+    (0x015C, b'S', 0x02),
+    (0x015E, b'S', 0x27),
+    (0x0160, b'S', 0x0C),
+    (0x0162, b'T', 0x27),
+    (0x0164, b'T', 0x0C),
+    (0x0168, b'U', 0x03),
+    (0x016A, b'U', 0x04),
+    (0x016C, b'U', 0x06),
+    (0x016E, b'U', 0x0A),
+    (0x0170, b'U', 0x0B),
+    (0x0172, b'U', 0x28),
+    (0x0174, b'W', 0x02),
+    (0x0176, b'Y', 0x02),
+    (0x0178, b'Y', 0x08),
+    (0x0179, b'Z', 0x01),
+    (0x017B, b'Z', 0x07),
+    (0x017D, b'Z', 0x0C),
+    (0x01A0, b'O', 0x1B),
+    (0x01AF, b'U', 0x1B),
+    (0x01CD, b'A', 0x0C),
+    (0x01CF, b'I', 0x0C),
+    (0x01D1, b'O', 0x0C),
+    (0x01D3, b'U', 0x0C),
+    (0x01E6, b'G', 0x0C),
+    (0x01E8, b'K', 0x0C),
+    (0x01EA, b'O', 0x28),
+    (0x01F4, b'G', 0x01),
+    (0x01F8, b'N', 0x00),
+    (0x0200, b'A', 0x0F),
+    (0x0202, b'A', 0x11),
+    (0x0204, b'E', 0x0F),
+    (0x0206, b'E', 0x11),
+    (0x0208, b'I', 0x0F),
+    (0x020A, b'I', 0x11),
+    (0x020C, b'O', 0x0F),
+    (0x020E, b'O', 0x11),
+    (0x0210, b'R', 0x0F),
+    (0x0212, b'R', 0x11),
+    (0x0214, b'U', 0x0F),
+    (0x0216, b'U', 0x11),
+    (0x0218, b'S', 0x26),
+    (0x021A, b'T', 0x26),
+    (0x021E, b'H', 0x0C),
+    (0x0226, b'A', 0x07),
+    (0x0228, b'E', 0x27),
+    (0x022E, b'O', 0x07),
+    (0x0232, b'Y', 0x04),
+];
 
 /// RFC 5322 §3.3 `date-time` in unix seconds (UTC); obsolete zone names (§4.3) count,
 /// unknown ones as `+0000`.
