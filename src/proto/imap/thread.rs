@@ -204,7 +204,14 @@ pub fn references(infos: &[Info]) -> Forest {
     link_references(&mut f, infos);
     f.roots = (0..f.msg.len()).filter(|&n| f.parent.get(n).is_some_and(Option::is_none)).collect();
     prune_dummies(&mut f);
+    // Step 5 meets the roots oldest first (a dummy as its oldest child), which decides
+    // which thread a subject gathers under; Dovecot orders them so too.
+    promote_single(&mut f);
+    let mut roots = std::mem::take(&mut f.roots);
+    roots.sort_by_key(|&r| speaker(&f, r, infos).and_then(|i| infos.get(i)).map(|m| (m.date, m.seq)));
+    f.roots = roots;
     group_by_subject(&mut f, infos);
+    promote_single(&mut f);
     sort_siblings(&mut f, infos);
     f
 }
@@ -242,17 +249,20 @@ fn link_references(f: &mut Forest, infos: &[Info]) {
             }
             prev = Some(n);
         }
-        // 1B: the last reference (or none) is the parent, unless that closes a cycle.
-        match prev {
-            Some(p) if !f.is_ancestor(own, p) => f.link(p, own),
-            Some(_) => {}
-            None => f.unlink(own),
+        // 1B: the last reference (or none) is the parent: an earlier parent goes first,
+        // then the link is made unless it closes a cycle.
+        if prev.is_none_or(|p| f.parent.get(own).copied().flatten() != Some(p)) {
+            f.unlink(own);
+        }
+        if let Some(p) = prev.filter(|&p| !f.is_ancestor(own, p)) {
+            f.link(p, own);
         }
     }
 }
 
 /// Step 4: dummies without children go; a dummy's children take its place, except that
-/// several children of a top-level dummy stay under it. Children before parents.
+/// the children of a top-level dummy stay under it (a single one is promoted next).
+/// Children before parents.
 fn prune_dummies(f: &mut Forest) {
     let order = f.preorder();
     for &n in order.iter().rev() {
@@ -277,29 +287,37 @@ fn prune_dummies(f: &mut Forest) {
     for r in roots {
         let dummy = f.msg.get(r).copied().flatten().is_none();
         let kids = f.children.get(r).map_or(0, Vec::len);
-        match (dummy, kids) {
-            (false, _) | (true, 2..) => f.roots.push(r),
-            (true, 0) => {}
-            (true, _) => {
-                let kids = std::mem::take(f.children.get_mut(r).unwrap_or(&mut Vec::new()));
-                for c in kids {
-                    if let Some(slot) = f.parent.get_mut(c) {
-                        *slot = None;
-                    }
-                    f.roots.push(c);
-                }
-            }
+        // A top-level dummy with one child is promoted by `promote_single`.
+        if !dummy || kids > 0 {
+            f.roots.push(r);
         }
     }
 }
 
-/// The message that speaks for node `n`: itself, or a dummy's first child.
-fn speaker(f: &Forest, n: usize) -> Option<usize> {
-    f.msg
-        .get(n)
-        .copied()
-        .flatten()
-        .or_else(|| f.children.get(n)?.first().and_then(|&c| f.msg.get(c).copied().flatten()))
+/// The deferred end of step 4: a top-level dummy with a single child gives way to it.
+fn promote_single(f: &mut Forest) {
+    for r in f.roots.iter_mut() {
+        let dummy = f.msg.get(*r).copied().flatten().is_none();
+        if let (true, Some(&[only])) = (dummy, f.children.get(*r).map(Vec::as_slice)) {
+            if let Some(slot) = f.parent.get_mut(only) {
+                *slot = None;
+            }
+            if let Some(ch) = f.children.get_mut(*r) {
+                ch.clear();
+            }
+            *r = only;
+        }
+    }
+}
+
+/// The message that speaks for node `n` in step 5: itself, or a dummy's oldest child
+/// (by sent date, then sequence number).
+fn speaker(f: &Forest, n: usize, infos: &[Info]) -> Option<usize> {
+    if let Some(m) = f.msg.get(n).copied().flatten() {
+        return Some(m);
+    }
+    let kids = f.children.get(n)?.iter().filter_map(|&c| f.msg.get(c).copied().flatten());
+    kids.min_by_key(|&i| infos.get(i).map(|m| (m.date, m.seq)))
 }
 
 /// Step 5: top-level threads with the same base subject are gathered (A-C).
@@ -307,14 +325,14 @@ fn group_by_subject(f: &mut Forest, infos: &[Info]) {
     let is_dummy = |f: &Forest, n: usize| f.msg.get(n).copied().flatten().is_none();
     let mut table: HashMap<String, usize> = HashMap::new();
     for &r in &f.roots {
-        let Some(m) = speaker(f, r).and_then(|i| infos.get(i)) else { continue };
+        let Some(m) = speaker(f, r, infos).and_then(|i| infos.get(i)) else { continue };
         if m.subject.is_empty() {
             continue;
         }
         let replace = match table.get(&m.subject) {
             None => true,
             Some(&old) => {
-                let old_reply = speaker(f, old).and_then(|i| infos.get(i)).is_some_and(|o| o.reply);
+                let old_reply = speaker(f, old, infos).and_then(|i| infos.get(i)).is_some_and(|o| o.reply);
                 (is_dummy(f, r) && !is_dummy(f, old)) || (!is_dummy(f, old) && old_reply && !m.reply && !is_dummy(f, r))
             }
         };
@@ -326,7 +344,7 @@ fn group_by_subject(f: &mut Forest, infos: &[Info]) {
     let mut kept = Vec::with_capacity(roots.len());
     let mut gone = vec![false; f.msg.len()];
     for r in roots {
-        let subject = speaker(f, r).and_then(|i| infos.get(i)).map(|m| (m.subject.clone(), m.reply));
+        let subject = speaker(f, r, infos).and_then(|i| infos.get(i)).map(|m| (m.subject.clone(), m.reply));
         let Some((subject, reply)) = subject.filter(|(s, _)| !s.is_empty()) else {
             kept.push(r);
             continue;
@@ -335,7 +353,7 @@ fn group_by_subject(f: &mut Forest, infos: &[Info]) {
             kept.push(r);
             continue;
         };
-        let t_reply = speaker(f, t).and_then(|i| infos.get(i)).is_some_and(|o| o.reply);
+        let t_reply = speaker(f, t, infos).and_then(|i| infos.get(i)).is_some_and(|o| o.reply);
         match (is_dummy(f, t), is_dummy(f, r)) {
             (true, true) => {
                 let kids = std::mem::take(f.children.get_mut(r).unwrap_or(&mut Vec::new()));
