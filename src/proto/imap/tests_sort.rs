@@ -248,3 +248,17 @@ fn thread_survives_pathological_references() {
     let out = h.run(b"u SORT (SUBJECT) UTF-8 ALL\r\n");
     assert!(out.ends_with("u OK SORT completed\r\n"));
 }
+
+#[test]
+fn huge_sort_criteria_and_return_lists_are_bad() {
+    let mut h = harness(&[]);
+    let crit = vec!["REVERSE DATE"; 5000].join(" ");
+    let out = h.run(format!("a SORT ({crit}) UTF-8 ALL\r\n").as_bytes());
+    assert_eq!(out, "a BAD Too many sort criteria\r\n");
+    let out = h.run(format!("b SEARCH RETURN ({}) ALL\r\n", vec!["SAVE"; 9].join(" ")).as_bytes());
+    assert_eq!(out, "b BAD Too many RETURN options\r\n");
+    // Within the caps both work, and `$` is still empty: a BAD SAVE saved nothing.
+    let out = h.run(format!("c SORT ({}) UTF-8 $\r\n", vec!["SIZE"; 18].join(" ")).as_bytes());
+    assert_eq!(out, "* SORT\r\nc OK SORT completed\r\n");
+    assert!(h.run(b"d THREAD REFERENCES UTF-8 ALL\r\n").ends_with("d OK THREAD completed\r\n"));
+}
