@@ -11,7 +11,7 @@ use common::*;
 
 /// The seeded corpus and the Dovecot side (maildir owned by `nobody`: Dovecot refuses root).
 const CORPUS: &str = r#"
-import random, imaplib, os, shutil, subprocess, tempfile, email.utils
+import random, imaplib, os, shutil, subprocess, tempfile, time, email.utils
 SEED = int(os.environ.get("LB_SEED", "19"))
 N = int(os.environ.get("LB_MSGS", "240"))
 rnd = random.Random(SEED)
@@ -126,6 +126,12 @@ def saved(M):
     ok(M._simple_command("SEARCH", "RETURN", "(SAVE)", "SUBJECT", "plan"))
     return ok(M.search(None, "$", "LARGER", "100"))
 same("SEARCH $ after SAVE", saved)
+# RFC 5032: the boundary falls between two arrivals (37 s apart), so the clock read by each
+# server a moment apart gives the same answer.
+age = int(time.time()) - (1_700_000_000 + 100 * 37) + 18
+same("SEARCH YOUNGER", lambda M: ok(M.search(None, "YOUNGER", str(age))))
+same("UID SEARCH OLDER", lambda M: ok(M.uid("SEARCH", "OLDER", str(age))))
+assert len(ok(L.search(None, "OLDER", str(age)))[0].split()) == 100
 print("letterbox and Dovecot agree on %d SORT/THREAD/ESEARCH answers over %d messages" % (checks, N))
 L.logout(); D.logout(); shutil.rmtree(ddir, ignore_errors=True)
 "#,

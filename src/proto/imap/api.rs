@@ -51,6 +51,9 @@ pub struct ImapPolicy {
     pub autologout_ms: u64,
     /// `imap_prelogin_timeout` (ms): autologout before login.
     pub prelogin_timeout_ms: u64,
+    /// Wall-clock time (unix ms) at the driver's `now_ms` 0, for RFC 5032 OLDER/YOUNGER
+    /// (the core has no clock of its own); 0 when `now_ms` is unix time itself.
+    pub unix_base_ms: u64,
 }
 
 impl ImapPolicy {
@@ -72,6 +75,7 @@ impl ImapPolicy {
             message_max: l.message_size,
             autologout_ms: l.imap_idle_timeout.saturating_mul(1_000),
             prelogin_timeout_ms: l.imap_prelogin_timeout.saturating_mul(1_000),
+            unix_base_ms: 0,
         }
         .checked()
     }

@@ -428,6 +428,8 @@ impl Session {
             return;
         };
         key.prepare(sel.count(), sel.max_uid());
+        let now_ms = self.policy.unix_base_ms.saturating_add(self.idle_since_ms);
+        key.set_now(i64::try_from(now_ms / 1000).unwrap_or(i64::MAX));
         self.pending = Pending::Search { tag, job: SearchJob::new(key, uid, with_modseq).with_sink(sink) };
     }
 

@@ -17,7 +17,8 @@ use super::types::{format_ranges, SequenceSet, Tag};
 use super::view::Selected;
 
 /// The capabilities of this module (RFC 4731, RFC 5182), appended to the CAPABILITY list.
-pub const CAPABILITIES: &str = " ESEARCH SEARCHRES";
+/// RFC 5032 WITHIN and RFC 8514 SAVEDATE (search keys in `search`) are listed here too.
+pub const CAPABILITIES: &str = " ESEARCH SEARCHRES WITHIN SAVEDATE";
 
 /// Options in one `RETURN (...)`: five exist; more can only repeat them (BAD-INPUTS 103).
 pub const RETURN_OPTS_MAX: usize = 8;

@@ -6,8 +6,11 @@
 //! QRESYNC (§3.2.5.2 VANISHED (EARLIER) is exact from the store's per-folder expunge history,
 //! `Mailstore::expunged_since`; when that history does not reach back to the client's MODSEQ,
 //! every known UID that is gone is listed), RFC 5258 LIST-EXTENDED, RFC 5819 LIST-STATUS, RFC 6154 SPECIAL-USE and
-//! CREATE-SPECIAL-USE, RFC 6855 UTF8=ACCEPT (mailbox names), RFC 7889 APPENDLIMIT. No
-//! sockets, files or clocks.
+//! CREATE-SPECIAL-USE, RFC 6855 UTF8=ACCEPT (mailbox names), RFC 7889 APPENDLIMIT, RFC 4731
+//! ESEARCH and RFC 5182 SEARCHRES (`esearch`), RFC 5256 SORT and THREAD with RFC 5957
+//! SORT=DISPLAY (`sort`, `thread`; feature `imap-sort`), RFC 5032 WITHIN and RFC 8514
+//! SAVEDATE (the save date is the INTERNALDATE). No sockets, files or clocks (OLDER/YOUNGER
+//! take the wall clock from `ImapPolicy::unix_base_ms` plus `now_ms`).
 //!
 //! Layers: [`framer`] (bounded lines and literals) → `parser` (ABNF rules) → `session`
 //! (state machine; `allowed` then `perform`) → `commands`, `fetch`, `search` → `encode`.

@@ -1,5 +1,6 @@
-//! SEARCH (RFC 3501 §6.4.4, §9 `search-key`; RFC 7162 §3.1.5 MODSEQ): parsing with a depth cap on parentheses,
-//! NOT and OR (BAD-INPUTS 31), and evaluation against one message. Text keys match
+//! SEARCH (RFC 3501 §6.4.4, §9 `search-key`; RFC 7162 §3.1.5 MODSEQ; RFC 5032 OLDER/YOUNGER;
+//! RFC 8514 §4.2 SAVEDBEFORE/SAVEDON/SAVEDSINCE/SAVEDATESUPPORTED; RFC 5182 `$`): parsing
+//! with a depth cap on parentheses, NOT and OR (BAD-INPUTS 31), and evaluation against one message. Text keys match
 //! substrings by Unicode simple case folding (RFC 5051 `i;unicode-casemap`) in the text a
 //! person sees: header keys with RFC 2047 words decoded; BODY and TEXT (white space runs
 //! and line breaks compared as one space) in each text part
@@ -59,6 +60,13 @@ pub enum SearchKey {
     /// RECENT (OLD is `Not(Recent)`, NEW is `And(Recent, Unseen)`).
     Recent,
     Internal(DateKey, i64),
+    /// RFC 5032 OLDER (`older`) / YOUNGER: INTERNALDATE against `now` less `secs`; `now`
+    /// is set by [`SearchKey::set_now`] before the search runs.
+    Age {
+        older: bool,
+        secs: u32,
+        now: i64,
+    },
     Sent(DateKey, i64),
     Larger(u64),
     Smaller(u64),
@@ -88,6 +96,20 @@ impl SearchKey {
             SearchKey::Or(a, b) => a.has_modseq() || b.has_modseq(),
             SearchKey::And(keys) => keys.iter().any(SearchKey::has_modseq),
             _ => false,
+        }
+    }
+
+    /// Gives OLDER/YOUNGER keys the time of the command (unix seconds).
+    pub fn set_now(&mut self, t: i64) {
+        match self {
+            SearchKey::Age { now, .. } => *now = t,
+            SearchKey::Not(k) => k.set_now(t),
+            SearchKey::Or(a, b) => {
+                a.set_now(t);
+                b.set_now(t);
+            }
+            SearchKey::And(keys) => keys.iter_mut().for_each(|k| k.set_now(t)),
+            _ => {}
         }
     }
 
@@ -183,6 +205,15 @@ fn search_key(p: &mut P, depth: usize, cs: Charset) -> R<SearchKey> {
             Ok(SearchKey::Keyword(kw, name.as_slice() == b"KEYWORD"))
         }
         b"BEFORE" | b"ON" | b"SINCE" | b"SENTBEFORE" | b"SENTON" | b"SENTSINCE" => date_key(p, &name),
+        // RFC 8514 §4.2: the save date is the INTERNALDATE the store keeps (set when the
+        // message was saved here), so every folder supports it.
+        b"SAVEDBEFORE" | b"SAVEDON" | b"SAVEDSINCE" => date_key(p, name.get(5..).unwrap_or_default()),
+        b"SAVEDATESUPPORTED" => Ok(SearchKey::All),
+        // RFC 5032 §3 `search-key =/ ( "OLDER" / "YOUNGER" ) SP nz-number`.
+        b"OLDER" | b"YOUNGER" => {
+            p.sp()?;
+            Ok(SearchKey::Age { older: name.as_slice() == b"OLDER", secs: p.nz_number()?, now: 0 })
+        }
         b"LARGER" | b"SMALLER" => {
             p.sp()?;
             let n = u64::from(p.number()?);
@@ -311,6 +342,8 @@ impl<'a> Candidate<'a> {
             SearchKey::Flag(bit, set) => (m.flags & bit != 0) == *set,
             SearchKey::Keyword(kw, set) => self.has_keyword(kw) == *set,
             SearchKey::Internal(k, day) => date_cmp(*k, m.internal_date.div_euclid(86_400), *day),
+            // RFC 5032 §3: YOUNGER n is an age of at most n seconds, OLDER n more than n.
+            SearchKey::Age { older, secs, now } => (m.internal_date < now - i64::from(*secs)) == *older,
             SearchKey::Sent(k, day) => self.sent_day(store)?.is_some_and(|d| date_cmp(*k, d, *day)),
             SearchKey::Larger(n) => m.size > *n,
             SearchKey::Smaller(n) => m.size < *n,

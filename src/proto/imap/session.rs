@@ -115,7 +115,8 @@ pub struct Session {
     pub(super) framer: Framer,
     pub(super) out: VecDeque<Event>,
     pub(super) pending: Pending,
-    idle_since_ms: u64,
+    /// When the last command arrived (also "now" for RFC 5032 OLDER/YOUNGER).
+    pub(super) idle_since_ms: u64,
     pub(super) auth_failures: u32,
     errors: u32,
     /// RFC 6855 §3: ENABLE UTF8=ACCEPT was sent (mailbox names are UTF-8 on the wire).

@@ -1,6 +1,10 @@
 //! Unit tests: ESEARCH and SEARCHRES (RFC 4731, RFC 5182), SORT and SORT=DISPLAY
 //! (RFC 5256, RFC 5957) and THREAD (RFC 5256) against the in-memory store.
 
+use std::sync::Arc;
+
+use super::api::{ImapPolicy, PeerInfo};
+use super::session::Session;
 use super::sort::{base_subject, rfc5322_time};
 use super::tests::H;
 
@@ -255,10 +259,44 @@ fn huge_sort_criteria_and_return_lists_are_bad() {
     let crit = vec!["REVERSE DATE"; 5000].join(" ");
     let out = h.run(format!("a SORT ({crit}) UTF-8 ALL\r\n").as_bytes());
     assert_eq!(out, "a BAD Too many sort criteria\r\n");
-    let out = h.run(format!("b SEARCH RETURN ({}) ALL\r\n", vec!["SAVE"; 9].join(" ")).as_bytes());
+    let out = h.run(format!("b SEARCH RETURN ({}) ALL\r\n", ["SAVE"; 9].join(" ")).as_bytes());
     assert_eq!(out, "b BAD Too many RETURN options\r\n");
     // Within the caps both work, and `$` is still empty: a BAD SAVE saved nothing.
-    let out = h.run(format!("c SORT ({}) UTF-8 $\r\n", vec!["SIZE"; 18].join(" ")).as_bytes());
+    let out = h.run(format!("c SORT ({}) UTF-8 $\r\n", ["SIZE"; 18].join(" ")).as_bytes());
     assert_eq!(out, "* SORT\r\nc OK SORT completed\r\n");
     assert!(h.run(b"d THREAD REFERENCES UTF-8 ALL\r\n").ends_with("d OK THREAD completed\r\n"));
+}
+
+#[test]
+fn within_older_younger_rfc5032() {
+    // "Now" is the time of the command: the driver's clock base plus `now_ms`, first 100 s
+    // after message 2 arrived (1,057,049,600).
+    let mut h = H::new();
+    let policy = ImapPolicy { unix_base_ms: 1_057_049_700_000, ..ImapPolicy::default() };
+    let peer = PeerInfo { ip: [127, 0, 0, 1].into(), is_tls: false, tls_available: true };
+    h.s = Session::new(Arc::new(policy), peer, 0);
+    h.run(b"");
+    h.select();
+    assert_eq!(h.run(b"a SEARCH YOUNGER 100\r\n"), "* SEARCH 2 3\r\na OK SEARCH completed\r\n");
+    assert_eq!(h.run(b"b SEARCH OLDER 100\r\n"), "* SEARCH 1\r\nb OK SEARCH completed\r\n");
+    assert_eq!(h.run(b"c SEARCH YOUNGER 143\r\n"), "* SEARCH 1 2 3\r\nc OK SEARCH completed\r\n");
+    assert_eq!(h.run(b"d UID SEARCH NOT YOUNGER 99\r\n"), "* SEARCH 1 2\r\nd OK SEARCH completed\r\n");
+    h.now += 60_000;
+    h.run(b"n NOOP\r\n");
+    assert_eq!(h.run(b"e SEARCH OLDER 100\r\n"), "* SEARCH 1 2\r\ne OK SEARCH completed\r\n");
+    assert!(h.run(b"f SEARCH OLDER 0\r\n").starts_with("f BAD"));
+    assert!(h.run(b"g SEARCH YOUNGER x\r\n").starts_with("g BAD"));
+}
+
+#[test]
+fn savedate_rfc8514() {
+    let mut h = harness(&[]);
+    let out = h.run(b"a FETCH 1 (SAVEDATE INTERNALDATE)\r\n");
+    let want = "* 1 FETCH (SAVEDATE \"01-Jul-2003 08:52:37 +0000\" INTERNALDATE \"01-Jul-2003 08:52:37 +0000\")\r\n";
+    assert_eq!(out, format!("{want}a OK FETCH completed\r\n"));
+    assert_eq!(h.run(b"b SEARCH SAVEDSINCE 2-Jul-2003\r\n"), "* SEARCH 3\r\nb OK SEARCH completed\r\n");
+    assert_eq!(h.run(b"c SEARCH SAVEDON 1-Jul-2003\r\n"), "* SEARCH 1 2\r\nc OK SEARCH completed\r\n");
+    assert_eq!(h.run(b"d SEARCH SAVEDBEFORE 1-Jul-2003\r\n"), "* SEARCH\r\nd OK SEARCH completed\r\n");
+    assert_eq!(h.run(b"e SEARCH SAVEDATESUPPORTED\r\n"), "* SEARCH 1 2 3\r\ne OK SEARCH completed\r\n");
+    assert!(h.run(b"f CAPABILITY\r\n").contains(" WITHIN SAVEDATE "));
 }
