@@ -167,7 +167,7 @@ impl Session {
             }
             #[cfg(feature = "imap-sort")]
             Command::Thread { uid, algo, key } => {
-                let sink = Sink::Thread(super::thread::ThreadJob { algo, uid, matches: Vec::new() });
+                let sink = Sink::Thread(super::thread::ThreadJob::new(algo, uid));
                 self.search_into(tag, uid, key, sink)
             }
             Command::Fetch { uid, set, atts, changed_since, vanished } => {

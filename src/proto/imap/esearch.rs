@@ -8,7 +8,6 @@
 
 use std::io::Write as _;
 
-use super::api::Mailstore;
 use super::parser::Command;
 use super::reader::{Bad, P, R};
 use super::search::{SearchJob, SearchKey, Sink};
@@ -199,9 +198,7 @@ impl Session {
     }
 
     /// The end of a SEARCH (also SORT, THREAD): its response line(s), `$` and the tagged OK.
-    pub(super) fn search_finished(&mut self, tag: Tag, job: SearchJob, store: &mut dyn Mailstore) {
-        #[cfg(not(feature = "imap-sort"))]
-        let _ = store;
+    pub(super) fn search_finished(&mut self, tag: Tag, job: SearchJob) {
         let modseq = job.modseq_top();
         match job.sink {
             Sink::Line => self.tagged(&tag, "OK SEARCH completed"),
@@ -215,9 +212,9 @@ impl Session {
                 self.tagged(&tag, "OK SEARCH completed");
             }
             #[cfg(feature = "imap-sort")]
-            Sink::Sort(s) => self.sort_finished(tag, s, store),
+            Sink::Sort(s) => self.sort_finished(tag, s),
             #[cfg(feature = "imap-sort")]
-            Sink::Thread(t) => self.thread_finished(tag, t, store),
+            Sink::Thread(t) => self.thread_finished(tag, t),
         }
     }
 

@@ -569,18 +569,31 @@ pub enum Sink {
     Thread(super::thread::ThreadJob),
 }
 
+/// Bytes one stored summary read by SORT or THREAD counts as against [`SEARCH_STEP_BYTES`]
+/// (about what a summary holds): a SORT of a big folder yields like a BODY search.
+pub const SUMMARY_COST: u64 = 4 * 1024;
+
 impl Sink {
-    fn push(&mut self, out: &mut Vec<u8>, seq: u32, m: &MsgMeta, by_uid: bool) {
+    /// Takes one match; returns the bytes it cost to read (see [`SUMMARY_COST`]).
+    fn push(
+        &mut self,
+        out: &mut Vec<u8>,
+        seq: u32,
+        m: &MsgMeta,
+        by_uid: bool,
+        store: (&str, &mut dyn Mailstore),
+    ) -> u64 {
         match self {
             Sink::Line => {
                 let _ = write!(out, " {}", if by_uid { m.uid } else { seq });
             }
             Sink::Esearch(c) => c.push(seq, m.uid),
             #[cfg(feature = "imap-sort")]
-            Sink::Sort(s) => s.matches.push(super::sort::Match::new(seq, m)),
+            Sink::Sort(s) => return s.add(super::sort::Match::new(seq, m), store.0, store.1),
             #[cfg(feature = "imap-sort")]
-            Sink::Thread(t) => t.matches.push(super::sort::Match::new(seq, m)),
+            Sink::Thread(t) => return t.add(super::sort::Match::new(seq, m), store.0, store.1),
         }
+        0
     }
 }
 
@@ -639,7 +652,7 @@ impl SearchJob {
             scanned += c.scanned;
             match matched {
                 Ok(true) => {
-                    self.sink.push(&mut out, seq, &m, self.uid);
+                    scanned += self.sink.push(&mut out, seq, &m, self.uid, (&view.name, &mut *store));
                     self.top = self.top.max(m.modseq);
                 }
                 Ok(false) => {}

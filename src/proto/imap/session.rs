@@ -365,7 +365,7 @@ impl Session {
                         self.out.push_back(Event::Yield);
                     }
                     Some(Err(e)) => self.search_failed(tag, &job, e),
-                    _ => self.search_finished(tag, job, store),
+                    _ => self.search_finished(tag, job),
                 }
                 true
             }

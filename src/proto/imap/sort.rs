@@ -64,12 +64,27 @@ impl Match {
     }
 }
 
-/// A SORT in progress: its criteria and the matches found so far.
+/// A SORT in progress: its criteria and the matches found so far with their keys (taken as
+/// each match is found, so the reads are spread over the search's yielding steps).
 #[derive(Debug)]
 pub struct SortJob {
     pub criteria: Vec<Criterion>,
     pub uid: bool,
-    pub matches: Vec<Match>,
+    keyed: Vec<(Vec<Val>, Match)>,
+}
+
+impl SortJob {
+    /// One more match; returns the bytes its keys count as against the step budget.
+    pub fn add(&mut self, m: Match, folder: &str, store: &mut dyn Mailstore) -> u64 {
+        let needs_env = self.criteria.iter().any(|c| !matches!(c.key, SortKey::Arrival | SortKey::Size));
+        let env = if needs_env { envelope_of(store, folder, m.uid) } else { Envelope::default() };
+        self.keyed.push((self.criteria.iter().map(|c| value(c.key, &m, &env)).collect(), m));
+        if needs_env {
+            super::search::SUMMARY_COST
+        } else {
+            0
+        }
+    }
 }
 
 /// RFC 5256 §5 `sort = ["UID" SP] "SORT" SP sort-criteria SP search-criteria`, after the
@@ -413,16 +428,8 @@ fn strip_blob(s: &str) -> Option<&str> {
 }
 
 /// Orders `job`'s matches (RFC 5256 §3: ties in sequence-number order).
-pub fn order(job: &SortJob, folder: &str, store: &mut dyn Mailstore) -> Vec<Match> {
-    let needs_env = job.criteria.iter().any(|c| !matches!(c.key, SortKey::Arrival | SortKey::Size));
-    let mut keyed: Vec<(Vec<Val>, Match)> = job
-        .matches
-        .iter()
-        .map(|m| {
-            let env = if needs_env { envelope_of(store, folder, m.uid) } else { Envelope::default() };
-            (job.criteria.iter().map(|c| value(c.key, m, &env)).collect(), *m)
-        })
-        .collect();
+fn order(job: SortJob) -> Vec<Match> {
+    let mut keyed = job.keyed;
     keyed.sort_by(|(a, ma), (b, mb)| compare(&job.criteria, a, b).then(ma.seq.cmp(&mb.seq)));
     keyed.into_iter().map(|(_, m)| m).collect()
 }
@@ -440,13 +447,11 @@ fn compare(criteria: &[Criterion], a: &[Val], b: &[Val]) -> Ordering {
 
 impl Session {
     /// The end of a SORT: `* SORT` with the ordered numbers, then the tagged OK.
-    pub(super) fn sort_finished(&mut self, tag: Tag, job: SortJob, store: &mut dyn Mailstore) {
-        let Some(sel) = self.selected.as_ref() else {
-            return self.tagged(&tag, "OK SORT completed");
-        };
+    pub(super) fn sort_finished(&mut self, tag: Tag, job: SortJob) {
         let mut out = b"* SORT".to_vec();
-        for m in order(&job, &sel.name, store) {
-            let _ = write!(out, " {}", if job.uid { m.uid } else { m.seq });
+        let uid = job.uid;
+        for m in order(job) {
+            let _ = write!(out, " {}", if uid { m.uid } else { m.seq });
         }
         out.extend_from_slice(b"\r\n");
         self.raw(out);
@@ -471,7 +476,7 @@ impl Session {
 
 /// Starts SORT / UID SORT (RFC 5256 §3) on the selected folder.
 pub fn sort_job(criteria: Vec<Criterion>, uid: bool) -> super::search::Sink {
-    super::search::Sink::Sort(SortJob { criteria, uid, matches: Vec::new() })
+    super::search::Sink::Sort(SortJob { criteria, uid, keyed: Vec::new() })
 }
 
 /// The capabilities of this module and `thread` (RFC 5256, RFC 5957), appended to the

@@ -3,7 +3,8 @@
 
 use std::sync::Arc;
 
-use super::api::{ImapPolicy, PeerInfo};
+use super::api::{Event, ImapPolicy, PeerInfo};
+use super::search::{SEARCH_STEP_BYTES, SUMMARY_COST};
 use super::session::Session;
 use super::sort::{base_subject, rfc5322_time};
 use super::tests::H;
@@ -299,4 +300,27 @@ fn savedate_rfc8514() {
     assert_eq!(h.run(b"d SEARCH SAVEDBEFORE 1-Jul-2003\r\n"), "* SEARCH\r\nd OK SEARCH completed\r\n");
     assert_eq!(h.run(b"e SEARCH SAVEDATESUPPORTED\r\n"), "* SEARCH 1 2 3\r\ne OK SEARCH completed\r\n");
     assert!(h.run(b"f CAPABILITY\r\n").contains(" WITHIN SAVEDATE "));
+}
+
+#[test]
+fn sort_and_thread_read_summaries_in_yielding_steps() {
+    // 1,000 messages: their summaries are read as the search finds them, SUMMARY_COST
+    // each against the step budget, so other sessions get the executor between steps.
+    let msgs: Vec<Vec<u8>> = (0..1000).map(|i| msg(&format!("Subject: s{}\nMessage-ID: <{i}@y>", i % 7), 5)).collect();
+    let mut h = harness(&msgs);
+    let per_step = SEARCH_STEP_BYTES / SUMMARY_COST;
+    for cmd in ["SORT (SUBJECT) UTF-8 ALL", "THREAD REFERENCES UTF-8 ALL", "SORT (SIZE) UTF-8 ALL"] {
+        h.s.feed(format!("s {cmd}\r\n").as_bytes());
+        let mut yields = 0;
+        while let Some(ev) = h.s.poll(0, &mut h.store) {
+            match ev {
+                Event::Reply(b) if b.starts_with(b"s OK") => break,
+                Event::Yield => yields += 1,
+                _ => {}
+            }
+        }
+        // SIZE needs no summary: one step (the message-count step) covers the folder.
+        let want = if cmd.contains("SIZE") { 0 } else { 1003 / per_step };
+        assert_eq!(yields, want, "{cmd}");
+    }
 }

@@ -34,12 +34,27 @@ pub enum ThreadAlgo {
     References,
 }
 
-/// A THREAD in progress: the algorithm and the matches found so far.
+/// A THREAD in progress: the algorithm and what threading needs of the matches so far
+/// (read as each match is found, spread over the search's yielding steps).
 #[derive(Debug)]
 pub struct ThreadJob {
     pub algo: ThreadAlgo,
     pub uid: bool,
-    pub matches: Vec<Match>,
+    infos: Vec<Info>,
+    /// What is left of [`REF_IDS_BUDGET`].
+    budget: usize,
+}
+
+impl ThreadJob {
+    pub fn new(algo: ThreadAlgo, uid: bool) -> ThreadJob {
+        ThreadJob { algo, uid, infos: Vec::new(), budget: REF_IDS_BUDGET }
+    }
+
+    /// One more match; returns the bytes its read counts as against the step budget.
+    pub fn add(&mut self, m: Match, folder: &str, store: &mut dyn Mailstore) -> u64 {
+        self.infos.push(info(&m, self.uid, folder, store, &mut self.budget));
+        super::search::SUMMARY_COST
+    }
 }
 
 /// RFC 5256 §5 `thread = ["UID" SP] "THREAD" SP thread-alg SP search-criteria`, after
@@ -140,39 +155,32 @@ fn msg_ids(v: &str) -> impl Iterator<Item = &str> {
         .filter(|id| !id.is_empty() && id.len() <= MSG_ID_MAX)
 }
 
-/// Reads what threading needs for each match (stored envelope and header fields).
-pub fn infos(matches: &[Match], uid: bool, folder: &str, store: &mut dyn Mailstore) -> Vec<Info> {
-    let mut budget = REF_IDS_BUDGET;
-    matches
-        .iter()
-        .map(|m| {
-            let summary = store.mime(folder, m.uid).ok();
-            let env =
-                summary.as_ref().and_then(|s| s.parts.first()).and_then(|p| p.envelope.clone()).unwrap_or_default();
-            let (subject, reply) = base_subject(env.subject.as_deref().unwrap_or(""));
-            let references = summary
-                .and_then(|s| s.header_fields)
-                .and_then(|f| f.into_iter().rev().find(|(n, _)| n.eq_ignore_ascii_case("references")).map(|(_, v)| v));
-            let mut refs: Vec<String> =
-                references.as_deref().map(|v| msg_ids(v).map(str::to_owned).collect()).unwrap_or_default();
-            // §3 step 1: no valid References, then the first id of In-Reply-To.
-            if refs.is_empty() {
-                refs.extend(env.in_reply_to.as_deref().and_then(|v| msg_ids(v).next()).map(str::to_owned));
-            }
-            let keep = REFS_PER_MESSAGE_MAX.min(budget.saturating_add(1)).max(1);
-            refs.drain(..refs.len().saturating_sub(keep));
-            budget = budget.saturating_sub(refs.len().saturating_sub(1));
-            Info {
-                id: if uid { m.uid } else { m.seq },
-                seq: m.seq,
-                date: sent_time(&env, m.internal_date),
-                subject: subject.to_ascii_uppercase(),
-                reply,
-                message_id: env.message_id.as_deref().and_then(|v| msg_ids(v).next()).map(str::to_owned),
-                refs,
-            }
-        })
-        .collect()
+/// Reads what threading needs of one match (stored envelope and header fields).
+fn info(m: &Match, uid: bool, folder: &str, store: &mut dyn Mailstore, budget: &mut usize) -> Info {
+    let summary = store.mime(folder, m.uid).ok();
+    let env = summary.as_ref().and_then(|s| s.parts.first()).and_then(|p| p.envelope.clone()).unwrap_or_default();
+    let (subject, reply) = base_subject(env.subject.as_deref().unwrap_or(""));
+    let references = summary
+        .and_then(|s| s.header_fields)
+        .and_then(|f| f.into_iter().rev().find(|(n, _)| n.eq_ignore_ascii_case("references")).map(|(_, v)| v));
+    let mut refs: Vec<String> =
+        references.as_deref().map(|v| msg_ids(v).map(str::to_owned).collect()).unwrap_or_default();
+    // §3 step 1: no valid References, then the first id of In-Reply-To.
+    if refs.is_empty() {
+        refs.extend(env.in_reply_to.as_deref().and_then(|v| msg_ids(v).next()).map(str::to_owned));
+    }
+    let keep = REFS_PER_MESSAGE_MAX.min(budget.saturating_add(1)).max(1);
+    refs.drain(..refs.len().saturating_sub(keep));
+    *budget = budget.saturating_sub(refs.len().saturating_sub(1));
+    Info {
+        id: if uid { m.uid } else { m.seq },
+        seq: m.seq,
+        date: sent_time(&env, m.internal_date),
+        subject: subject.to_ascii_uppercase(),
+        reply,
+        message_id: env.message_id.as_deref().and_then(|v| msg_ids(v).next()).map(str::to_owned),
+        refs,
+    }
 }
 
 /// THREAD=ORDEREDSUBJECT (RFC 5256 §3): by base subject then sent date; each subject is one
@@ -448,11 +456,8 @@ pub fn write(f: &Forest, infos: &[Info], out: &mut Vec<u8>) {
 
 impl Session {
     /// The end of a THREAD: `* THREAD` with the thread lists, then the tagged OK.
-    pub(super) fn thread_finished(&mut self, tag: Tag, job: ThreadJob, store: &mut dyn Mailstore) {
-        let Some(sel) = self.selected.as_ref() else {
-            return self.tagged(&tag, "OK THREAD completed");
-        };
-        let infos = infos(&job.matches, job.uid, &sel.name, store);
+    pub(super) fn thread_finished(&mut self, tag: Tag, job: ThreadJob) {
+        let infos = job.infos;
         let forest = match job.algo {
             ThreadAlgo::OrderedSubject => ordered_subject(&infos),
             ThreadAlgo::References => references(&infos),
