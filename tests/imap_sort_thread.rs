@@ -89,7 +89,7 @@ fn sort_and_thread_agree_with_dovecot() {
         r#"
 L = imap(); fill(L)
 D, ddir = dovecot(); fill(D)
-for cap in ["ESEARCH", "SEARCHRES", "SORT", "SORT=DISPLAY", "THREAD=REFERENCES", "THREAD=ORDEREDSUBJECT"]:
+for cap in ["ESEARCH", "SEARCHRES", "ESORT", "WITHIN", "SAVEDATE", "SORT", "SORT=DISPLAY", "THREAD=REFERENCES", "THREAD=ORDEREDSUBJECT"]:
     assert cap in L.capabilities, (cap, L.capabilities)
 checks = 0
 def same(what, f):
@@ -122,6 +122,16 @@ def es(M, opts, key):
     return out
 for opts in ["(MIN MAX COUNT ALL)", "()", "(COUNT)", "(MIN)"]:
     same("SEARCH RETURN " + opts, lambda M: es(M, opts, "LARGER 150"))
+def esort(M, opts, crit):
+    typ, dat = M._simple_command("SORT", "RETURN", opts, crit, "UTF-8", "ALL")
+    assert typ == "OK", (typ, dat)
+    out = []
+    for l in untagged(M, typ, dat, "ESEARCH")[1]:
+        w = l.split(b")", 1)[1].split()
+        out.append(dict(zip(w[0::2], w[1::2])))
+    return out
+for crit in ["(DATE)", "(REVERSE SUBJECT)", "(ARRIVAL)"]:
+    same("ESORT " + crit, lambda M: esort(M, "(MIN MAX COUNT ALL)", crit))
 def saved(M):
     ok(M._simple_command("SEARCH", "RETURN", "(SAVE)", "SUBJECT", "plan"))
     return ok(M.search(None, "$", "LARGER", "100"))

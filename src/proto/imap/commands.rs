@@ -162,8 +162,8 @@ impl Session {
             Command::Expunge(uids) => self.expunge(tag, uids, store),
             Command::Search { uid, ret, key } => self.search(tag, uid, ret, key),
             #[cfg(feature = "imap-sort")]
-            Command::Sort { uid, criteria, key } => {
-                self.search_into(tag, uid, key, super::sort::sort_job(criteria, uid))
+            Command::Sort { uid, ret, criteria, key } => {
+                self.search_into(tag, uid, key, super::sort::sort_job(criteria, uid, ret))
             }
             #[cfg(feature = "imap-sort")]
             Command::Thread { uid, algo, key } => {

@@ -220,10 +220,14 @@ impl Session {
 
     /// A SEARCH that could not be read to the end: a SAVE leaves `$` empty (RFC 5182 §2.1).
     pub(super) fn search_failed(&mut self, tag: Tag, job: &SearchJob, e: super::api::StoreError) {
-        if let Sink::Esearch(c) = &job.sink {
-            if c.opts.save {
-                self.saved.clear();
-            }
+        let save = match &job.sink {
+            Sink::Esearch(c) => c.opts.save,
+            #[cfg(feature = "imap-sort")]
+            Sink::Sort(s) => s.ret.is_some_and(|r| r.save),
+            _ => false,
+        };
+        if save {
+            self.saved.clear();
         }
         self.tagged(&tag, store_error(e, false));
     }

@@ -121,10 +121,11 @@ pub enum Command {
         ret: Option<ReturnOpts>,
         key: SearchKey,
     },
-    /// RFC 5256 SORT / UID SORT.
+    /// RFC 5256 SORT / UID SORT; `ret`: RFC 5267 ESORT `RETURN (...)`.
     #[cfg(feature = "imap-sort")]
     Sort {
         uid: bool,
+        ret: Option<ReturnOpts>,
         criteria: Vec<Criterion>,
         key: SearchKey,
     },

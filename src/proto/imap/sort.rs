@@ -13,7 +13,7 @@ use std::io::Write as _;
 
 use super::api::{Mailstore, MsgMeta};
 use super::encode::parse_addresses;
-use super::esearch::saved_keys;
+use super::esearch::{push_range, saved_keys, search_return_opts, ReturnOpts};
 use super::parser::Command;
 use super::reader::{Bad, P, R};
 use super::search::{search_charset, search_keys};
@@ -70,6 +70,8 @@ impl Match {
 pub struct SortJob {
     pub criteria: Vec<Criterion>,
     pub uid: bool,
+    /// RFC 5267 ESORT result options (and RFC 5182 SAVE).
+    pub ret: Option<ReturnOpts>,
     keyed: Vec<(Vec<Val>, Match)>,
 }
 
@@ -88,15 +90,17 @@ impl SortJob {
 }
 
 /// RFC 5256 §5 `sort = ["UID" SP] "SORT" SP sort-criteria SP search-criteria`, after the
-/// command name; `search-criteria = charset 1*(SP search-key)`.
+/// command name; `search-criteria = charset 1*(SP search-key)`; RFC 5267 §3.2 ESORT
+/// `search-return-opts` before the criteria.
 pub fn sort_command(p: &mut P, uid: bool) -> R<Command> {
     p.sp()?;
+    let ret = search_return_opts(p)?;
     let criteria = sort_criteria(p)?;
     p.sp()?;
     let cs = search_charset(p)?;
     p.sp()?;
     let key = search_keys(p, cs)?;
-    Ok(Command::Sort { uid, criteria, key })
+    Ok(Command::Sort { uid, ret, criteria, key })
 }
 
 /// RFC 5256 §5 `sort-criteria = "(" sort-criterion *(SP sort-criterion) ")"`.
@@ -448,22 +452,36 @@ fn compare(criteria: &[Criterion], a: &[Val], b: &[Val]) -> Ordering {
 impl Session {
     /// The end of a SORT: `* SORT` with the ordered numbers, then the tagged OK.
     pub(super) fn sort_finished(&mut self, tag: Tag, job: SortJob) {
-        let mut out = b"* SORT".to_vec();
-        let uid = job.uid;
-        for m in order(job) {
-            let _ = write!(out, " {}", if uid { m.uid } else { m.seq });
+        let (uid, ret) = (job.uid, job.ret);
+        let sorted = order(job);
+        let id = |m: &Match| if uid { m.uid } else { m.seq };
+        match ret {
+            Some(opts) => {
+                if let Some(line) = esort_line(&tag, uid, opts, &sorted, id) {
+                    self.raw(line);
+                }
+                if opts.save {
+                    self.saved = saved_of(opts, &sorted);
+                }
+            }
+            None => {
+                let mut out = b"* SORT".to_vec();
+                for m in &sorted {
+                    let _ = write!(out, " {}", id(m));
+                }
+                out.extend_from_slice(b"\r\n");
+                self.raw(out);
+            }
         }
-        out.extend_from_slice(b"\r\n");
-        self.raw(out);
         self.tagged(&tag, "OK SORT completed");
     }
 
     /// `$` inside SORT and THREAD search programs (RFC 5182 §2.2).
     pub(super) fn resolve_saved_sort(&self, cmd: Command) -> Command {
         match cmd {
-            Command::Sort { uid, criteria, mut key } => {
+            Command::Sort { uid, ret, criteria, mut key } => {
                 saved_keys(&mut key, &self.saved);
-                Command::Sort { uid, criteria, key }
+                Command::Sort { uid, ret, criteria, key }
             }
             Command::Thread { uid, algo, mut key } => {
                 saved_keys(&mut key, &self.saved);
@@ -474,11 +492,59 @@ impl Session {
     }
 }
 
+/// RFC 5267 §3.2 ESORT: the `* ESEARCH` line, MIN/MAX the first and last in sort order and
+/// ALL in sort order (a range only for an ascending run); `None` for SAVE alone.
+fn esort_line(tag: &Tag, uid: bool, o: ReturnOpts, sorted: &[Match], id: impl Fn(&Match) -> u32) -> Option<Vec<u8>> {
+    if !(o.min || o.max || o.all || o.count) {
+        return None;
+    }
+    let mut out = format!("* ESEARCH (TAG \"{tag}\")").into_bytes();
+    if uid {
+        out.extend_from_slice(b" UID");
+    }
+    if let (true, Some(m)) = (o.min, sorted.first()) {
+        let _ = write!(out, " MIN {}", id(m));
+    }
+    if let (true, Some(m)) = (o.max, sorted.last()) {
+        let _ = write!(out, " MAX {}", id(m));
+    }
+    if o.count {
+        let _ = write!(out, " COUNT {}", sorted.len());
+    }
+    if o.all && !sorted.is_empty() {
+        let mut runs: Vec<(u32, u32)> = Vec::new();
+        for m in sorted {
+            match runs.last_mut() {
+                Some(r) if r.1.checked_add(1) == Some(id(m)) => r.1 = id(m),
+                _ => runs.push((id(m), id(m))),
+            }
+        }
+        let _ = write!(out, " ALL {}", super::types::format_ranges(&runs));
+    }
+    out.extend_from_slice(b"\r\n");
+    Some(out)
+}
+
+/// The UID ranges SAVE keeps (RFC 5182 §2.4: only MIN and/or MAX, else every match).
+fn saved_of(o: ReturnOpts, sorted: &[Match]) -> Vec<(u32, u32)> {
+    let mut uids: Vec<u32> = match (o.min || o.max) && !o.all && !o.count {
+        true => [(o.min, sorted.first()), (o.max, sorted.last())]
+            .into_iter()
+            .filter_map(|(want, m)| m.filter(|_| want).map(|m| m.uid))
+            .collect(),
+        false => sorted.iter().map(|m| m.uid).collect(),
+    };
+    uids.sort_unstable();
+    let mut v = Vec::new();
+    uids.into_iter().for_each(|u| push_range(&mut v, u));
+    v
+}
+
 /// Starts SORT / UID SORT (RFC 5256 §3) on the selected folder.
-pub fn sort_job(criteria: Vec<Criterion>, uid: bool) -> super::search::Sink {
-    super::search::Sink::Sort(SortJob { criteria, uid, keyed: Vec::new() })
+pub fn sort_job(criteria: Vec<Criterion>, uid: bool, ret: Option<ReturnOpts>) -> super::search::Sink {
+    super::search::Sink::Sort(SortJob { criteria, uid, ret, keyed: Vec::new() })
 }
 
 /// The capabilities of this module and `thread` (RFC 5256, RFC 5957), appended to the
 /// CAPABILITY list.
-pub const CAPABILITIES: &str = " SORT SORT=DISPLAY THREAD=ORDEREDSUBJECT THREAD=REFERENCES";
+pub const CAPABILITIES: &str = " ESORT SORT SORT=DISPLAY THREAD=ORDEREDSUBJECT THREAD=REFERENCES";

@@ -324,3 +324,23 @@ fn sort_and_thread_read_summaries_in_yielding_steps() {
         assert_eq!(yields, want, "{cmd}");
     }
 }
+
+#[test]
+fn esort_rfc5267() {
+    let mut h = harness(&sort_msgs());
+    // SIZE order is 4 6 1 3 5 2 (sort_by_each_key).
+    let out = h.run(b"a SORT RETURN (MIN MAX COUNT ALL) (SIZE) UTF-8 ALL\r\n");
+    assert_eq!(out, "* ESEARCH (TAG \"a\") MIN 4 MAX 2 COUNT 6 ALL 4,6,1,3,5,2\r\na OK SORT completed\r\n");
+    let out = h.run(b"b UID SORT RETURN () (ARRIVAL) UTF-8 ALL\r\n");
+    assert_eq!(out, "* ESEARCH (TAG \"b\") UID ALL 1:6\r\nb OK SORT completed\r\n");
+    let out = h.run(b"c SORT RETURN (COUNT) (SIZE) UTF-8 KEYWORD none\r\n");
+    assert_eq!(out, "* ESEARCH (TAG \"c\") COUNT 0\r\nc OK SORT completed\r\n");
+    // RFC 5182 with ESORT: SAVE alone answers nothing; MIN with SAVE keeps the first sorted.
+    assert_eq!(h.run(b"d SORT RETURN (SAVE) (SIZE) UTF-8 LARGER 150\r\n"), "d OK SORT completed\r\n");
+    assert_eq!(h.run(b"e SEARCH $\r\n"), "* SEARCH 1 2 3 5\r\ne OK SEARCH completed\r\n");
+    assert_eq!(h.run(b"e2 SEARCH LARGER 150\r\n"), "* SEARCH 1 2 3 5\r\ne2 OK SEARCH completed\r\n");
+    let out = h.run(b"f SORT RETURN (SAVE MIN) (REVERSE SIZE) UTF-8 ALL\r\n");
+    assert_eq!(out, "* ESEARCH (TAG \"f\") MIN 2\r\nf OK SORT completed\r\n");
+    assert_eq!(h.run(b"g FETCH $ (UID)\r\n"), "* 2 FETCH (UID 2)\r\ng OK FETCH completed\r\n");
+    assert!(h.run(b"h SORT RETURN (PARTIAL 1:5) (SIZE) UTF-8 ALL\r\n").starts_with("h BAD"));
+}
