@@ -204,7 +204,7 @@ impl Session {
             Sink::Line => self.tagged(&tag, "OK SEARCH completed"),
             Sink::Esearch(c) => {
                 if let Some(line) = c.line(&tag, modseq) {
-                    self.raw(line);
+                    self.raw_chunked(line);
                 }
                 if c.opts.save {
                     self.saved = c.saved();
@@ -215,6 +215,15 @@ impl Session {
             Sink::Sort(s) => self.sort_finished(tag, s),
             #[cfg(feature = "imap-sort")]
             Sink::Thread(t) => self.thread_finished(tag, t),
+        }
+    }
+
+    /// A long response line (ESEARCH ALL, SORT, THREAD of a big folder) as replies of at
+    /// most [`super::OUTPUT_CHUNK`] bytes, like FETCH output.
+    pub(super) fn raw_chunked(&mut self, line: Vec<u8>) {
+        match line.len() <= super::OUTPUT_CHUNK {
+            true => self.raw(line),
+            false => line.chunks(super::OUTPUT_CHUNK).for_each(|c| self.raw(c.to_vec())),
         }
     }
 

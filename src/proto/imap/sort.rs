@@ -458,7 +458,7 @@ impl Session {
         match ret {
             Some(opts) => {
                 if let Some(line) = esort_line(&tag, uid, opts, &sorted, id) {
-                    self.raw(line);
+                    self.raw_chunked(line);
                 }
                 if opts.save {
                     self.saved = saved_of(opts, &sorted);
@@ -470,7 +470,7 @@ impl Session {
                     let _ = write!(out, " {}", id(m));
                 }
                 out.extend_from_slice(b"\r\n");
-                self.raw(out);
+                self.raw_chunked(out);
             }
         }
         self.tagged(&tag, "OK SORT completed");

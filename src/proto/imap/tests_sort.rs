@@ -344,3 +344,30 @@ fn esort_rfc5267() {
     assert_eq!(h.run(b"g FETCH $ (UID)\r\n"), "* 2 FETCH (UID 2)\r\ng OK FETCH completed\r\n");
     assert!(h.run(b"h SORT RETURN (PARTIAL 1:5) (SIZE) UTF-8 ALL\r\n").starts_with("h BAD"));
 }
+
+#[test]
+fn long_sort_thread_and_esearch_lines_come_in_bounded_replies() {
+    // 8,000 messages, every other one \Seen: ESEARCH ALL of those is 4,000 single numbers.
+    let mut h = H::new();
+    for i in 0..8000u32 {
+        let seen = if i % 2 == 0 { super::api::flag::SEEN } else { 0 };
+        h.store.deliver("INBOX", &msg(&format!("Subject: s{i}"), 0), seen, 1_200_000_000);
+    }
+    h.select();
+    for cmd in ["SORT (REVERSE ARRIVAL) UTF-8 ALL", "THREAD ORDEREDSUBJECT UTF-8 ALL", "SEARCH RETURN (ALL) SEEN"] {
+        h.s.feed(format!("s {cmd}\r\n").as_bytes());
+        let (mut text, mut most) = (Vec::new(), 0);
+        while let Some(ev) = h.s.poll(0, &mut h.store) {
+            if let Event::Reply(b) = ev {
+                most = most.max(b.len());
+                text.extend_from_slice(&b);
+                if text.ends_with(b" completed\r\n") {
+                    break;
+                }
+            }
+        }
+        assert!(most <= super::OUTPUT_CHUNK, "{cmd}: a reply of {most} bytes");
+        assert!(text.len() > super::OUTPUT_CHUNK, "{cmd}: {} bytes in all", text.len());
+        assert_eq!(text.iter().filter(|&&c| c == b'\n').count(), 2, "{cmd}: one line and the tagged OK");
+    }
+}

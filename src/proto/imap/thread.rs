@@ -468,7 +468,7 @@ impl Session {
             out.pop();
         }
         out.extend_from_slice(b"\r\n");
-        self.raw(out);
+        self.raw_chunked(out);
         self.tagged(&tag, "OK THREAD completed");
     }
 }
