@@ -371,3 +371,34 @@ fn long_sort_thread_and_esearch_lines_come_in_bounded_replies() {
         assert_eq!(text.iter().filter(|&&c| c == b'\n').count(), 2, "{cmd}: one line and the tagged OK");
     }
 }
+
+#[test]
+fn crafted_reference_chains_spend_a_bounded_walk() {
+    use super::thread::{references, write, Info, WALK_BUDGET};
+    // A chain 3,000 deep under a missing root <r>, then 3,000 messages whose 64 references
+    // alternate (deepest, <r>): every (deepest -> r) link would close a cycle, and each
+    // check walks the whole chain. Unbounded that is ~290 M steps; the budget caps it.
+    let id = |i: usize| format!("{i}@c");
+    let mut infos: Vec<Info> = (0..3000)
+        .map(|i| Info {
+            id: i as u32 + 1,
+            seq: i as u32 + 1,
+            date: i as i64,
+            message_id: Some(id(i)),
+            refs: if i == 0 { vec!["r".into()] } else { vec!["r".into(), id(i - 1)] },
+            ..Info::default()
+        })
+        .collect();
+    for i in 3000..6000 {
+        let refs = (0..64).map(|k| if k % 2 == 0 { id(2999) } else { "r".into() }).collect();
+        infos.push(Info { id: i as u32 + 1, seq: i as u32 + 1, date: i as i64, refs, ..Info::default() });
+    }
+    let f = references(&infos);
+    assert_eq!(f.walks_left(), 0, "the budget of {WALK_BUDGET} steps was spent, not exceeded");
+    let mut out = Vec::new();
+    write(&f, &infos, &mut out);
+    let text = String::from_utf8_lossy(&out);
+    let mut got: Vec<u32> = text.replace(['(', ')'], " ").split_whitespace().filter_map(|n| n.parse().ok()).collect();
+    got.sort_unstable();
+    assert_eq!(got, (1..=6000).collect::<Vec<u32>>());
+}

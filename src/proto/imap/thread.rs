@@ -24,6 +24,10 @@ pub const REFS_PER_MESSAGE_MAX: usize = 64;
 /// Reference ids held for one THREAD beyond each message's last one (about 100 B each):
 /// past it, messages are placed by their last reference only.
 pub const REF_IDS_BUDGET: usize = 32 * 1024;
+/// Parent-pointer steps the cycle checks of step 1 may take in one THREAD: about 50 ms of
+/// work; past it every further link is refused as if it closed a cycle, so crafted
+/// reference chains cannot make threading quadratic without bound (BAD-INPUTS 101).
+pub const WALK_BUDGET: u64 = 32 * 1024 * 1024;
 /// Longest message id kept (RFC 5322 §2.1.1 line limit).
 const MSG_ID_MAX: usize = 998;
 
@@ -96,9 +100,17 @@ pub struct Forest {
     parent: Vec<Option<usize>>,
     children: Vec<Vec<usize>>,
     pub roots: Vec<usize>,
+    /// What is left of [`WALK_BUDGET`].
+    walk_left: u64,
 }
 
 impl Forest {
+    /// Steps left of [`WALK_BUDGET`] (0: links were refused for want of it).
+    #[cfg(test)]
+    pub fn walks_left(&self) -> u64 {
+        self.walk_left
+    }
+
     fn node(&mut self, msg: Option<usize>) -> usize {
         self.msg.push(msg);
         self.parent.push(None);
@@ -122,13 +134,15 @@ impl Forest {
         }
     }
 
-    /// Is `a` `b` or one of its ancestors? (The forest has no cycles, so this ends.)
-    fn is_ancestor(&self, a: usize, b: usize) -> bool {
+    /// Is `a` `b` or one of its ancestors? (The forest has no cycles, so this ends.) Once
+    /// [`WALK_BUDGET`] is spent the answer is `true`: the caller then makes no link.
+    fn is_ancestor(&mut self, a: usize, b: usize) -> bool {
         let mut cur = Some(b);
         while let Some(n) = cur {
-            if n == a {
+            if n == a || self.walk_left == 0 {
                 return true;
             }
+            self.walk_left -= 1;
             cur = self.parent.get(n).copied().flatten();
         }
         false
@@ -208,7 +222,7 @@ pub fn ordered_subject(infos: &[Info]) -> Forest {
 
 /// THREAD=REFERENCES (RFC 5256 §3 steps 1-6).
 pub fn references(infos: &[Info]) -> Forest {
-    let mut f = Forest::default();
+    let mut f = Forest { walk_left: WALK_BUDGET, ..Forest::default() };
     link_references(&mut f, infos);
     f.roots = (0..f.msg.len()).filter(|&n| f.parent.get(n).is_some_and(Option::is_none)).collect();
     prune_dummies(&mut f);
