@@ -4,6 +4,7 @@
 //! seeded folder of awkward messages (Re:/Fwd:/[blob] subject chains, missing, duplicate
 //! and cyclic references, dates in many zones or none, RFC 2047 display names) is appended
 //! to both, and every SORT criterion and both THREAD algorithms must answer alike.
+#![cfg(feature = "imap-sort")]
 
 mod common;
 
