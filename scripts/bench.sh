@@ -353,6 +353,8 @@ for f in target/boards/*/letterbox; do
 done
 # First sync (issue 13): its own script and letterbox instance (BENCH_SYNC_* to run smaller).
 RESULTS="$RESULTS" BIN="$BIN" scripts/bench-first-sync.sh "${1:-}"
+# SORT (DATE) and THREAD REFERENCES on 10,000 messages (issue 19; BENCH_SORT_MESSAGES to run smaller).
+RESULTS="$RESULTS" BIN="$BIN" scripts/bench-sort-thread.sh "${1:-}"
 # The inbound checks (issue 15): SPF + DKIM + DMARC on and off, same run.
 RESULTS="$RESULTS" BIN="$BIN" scripts/bench-checks.sh
 # Sieve at delivery (issue 16): no script and a 50-rule script, same run.

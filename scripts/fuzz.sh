@@ -73,6 +73,12 @@ for t in "${targets[@]}"; do
     printf '\x4c\x42\x47\x4c\x01\x00\x00\x00\x00\x00\x00\x00\x83\x06\xf5\xe4' > "$corpus/seed-empty"
     printf '\x4c\x42\x47\x4c\x01\x00\x00\x00\x02\x00\x00\x00\x34\x12\x00\x00\x00\x00\x00\x00\x00\xf1\x53\x65\x00\x00\x00\x00\x10\x32\x54\x76\x98\xba\xdc\xfe\x00\xf1\x53\x65\x90\xf2\x53\x65\x95\xe4\x1c\x91' > "$corpus/seed-two"
   fi
+  if [ "$t" = imap_sort_thread ]; then
+    # THREAD REFERENCES over four messages (Re: leaders, a reference chain, a cycle), and
+    # an ESORT with a SAVE; pieces split at NUL (see the target's doc).
+    printf '\x02REFERENCES UTF-8 ALL\0\x01\x01\x01\x01\x01\x01\x01\x01\x01\x01\x05\x01a\0\x02\x01\x02\x01\x01\x01\x02\x02\x01\x01\x09\x02b\0\x03\x01\x03\x01\x01\x01\x03\x03\x02\x01\x04\x03c\0\x01\x01\x01\x01\x01\x01\x01\x02\x03\x01\x01\x01d' > "$corpus/seed-thread"
+    printf '\x01RETURN (SAVE MIN COUNT) (REVERSE SUBJECT DATE) UTF-8 OR $ YOUNGER 60\0\x01\x01\x01\x01\x01\x01\x01\x41\x01\x01\x01\x01x' > "$corpus/seed-esort"
+  fi
   if [ "$t" = autodiscover_request ]; then
     # Outlook's request, and one with prefixes and an entity declaration (refused).
     printf '<?xml version="1.0" encoding="utf-8"?>\r\n<Autodiscover xmlns="http://schemas.microsoft.com/exchange/autodiscover/outlook/requestschema/2006">\r\n<Request>\r\n<EMailAddress>alice@example.org</EMailAddress>\r\n<AcceptableResponseSchema>http://schemas.microsoft.com/exchange/autodiscover/outlook/responseschema/2006a</AcceptableResponseSchema>\r\n</Request>\r\n</Autodiscover>\r\n' > "$corpus/seed-outlook"

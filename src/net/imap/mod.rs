@@ -49,7 +49,10 @@ struct Driver<'a> {
 
 /// Runs one IMAP session; returns the disconnect reason for the log.
 pub async fn session(srv: &Server, conn: &mut Conn, peer: SocketAddr) -> String {
-    let policy = ImapPolicy { compress: cfg!(feature = "compress"), ..ImapPolicy::from_config(&srv.config()) };
+    let mut policy = ImapPolicy { compress: cfg!(feature = "compress"), ..ImapPolicy::from_config(&srv.config()) };
+    // RFC 5032 OLDER/YOUNGER compare with the wall clock; the core counts from `now_ms`.
+    let unix_ms = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis());
+    policy.unix_base_ms = u64::try_from(unix_ms).unwrap_or(0).saturating_sub(srv.now_ms());
     let policy = Arc::new(policy);
     let info = PeerInfo { ip: peer.ip(), is_tls: conn.is_tls(), tls_available: srv.tls().is_some() };
     let mut s = Session::new(policy, info, srv.now_ms());

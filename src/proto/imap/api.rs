@@ -57,6 +57,9 @@ pub struct ImapPolicy {
     pub quota_storage: u64,
     /// `quota_messages`: RFC 9208 MESSAGE limit over all folders; 0: none.
     pub quota_messages: u64,
+    /// Wall-clock time (unix ms) at the driver's `now_ms` 0, for RFC 5032 OLDER/YOUNGER
+    /// (the core has no clock of its own); 0 when `now_ms` is unix time itself.
+    pub unix_base_ms: u64,
 }
 
 impl ImapPolicy {
@@ -81,6 +84,7 @@ impl ImapPolicy {
             compress: false,
             quota_storage: l.quota_storage,
             quota_messages: l.quota_messages,
+            unix_base_ms: 0,
         }
         .checked()
     }

@@ -6,9 +6,10 @@
 //! [`Event`]s answered by the driver's callbacks.
 
 use super::api::{flag, Event, MailboxOp, Mailstore, Snapshot, StoreOp};
+use super::esearch::{Collect, ReturnOpts};
 use super::fetch::{FetchAtt, FetchJob};
 use super::parser::{append_prefix, Command, Flag, QResync, StatusItem};
-use super::search::{SearchJob, SearchKey};
+use super::search::{SearchJob, SearchKey, Sink};
 use super::session::{store_error, Pending, Session, State};
 use super::types::{encode_mutf7, Mailbox, MailboxError, SequenceSet, Tag, DELIMITER};
 use super::view::Selected;
@@ -162,7 +163,16 @@ impl Session {
                 self.tagged(&tag, "OK UNSELECT completed");
             }
             Command::Expunge(uids) => self.expunge(tag, uids, store),
-            Command::Search { uid, key } => self.search(tag, uid, key),
+            Command::Search { uid, ret, key } => self.search(tag, uid, ret, key),
+            #[cfg(feature = "imap-sort")]
+            Command::Sort { uid, ret, criteria, key } => {
+                self.search_into(tag, uid, key, super::sort::sort_job(criteria, uid, ret))
+            }
+            #[cfg(feature = "imap-sort")]
+            Command::Thread { uid, algo, key } => {
+                let sink = Sink::Thread(super::thread::ThreadJob::new(algo, uid));
+                self.search_into(tag, uid, key, sink)
+            }
             Command::Fetch { uid, set, atts, changed_since, vanished } => {
                 self.fetch(tag, uid, &set, atts, (changed_since, vanished), store)
             }
@@ -416,7 +426,17 @@ impl Session {
 
     /// RFC 3501 §6.4.4 SEARCH / UID SEARCH: streamed from `poll` (Pending::Search). With a
     /// MODSEQ key the response ends `(MODSEQ n)`, the highest of the matches (RFC 7162 §3.1.5).
-    fn search(&mut self, tag: Tag, uid: bool, mut key: SearchKey) {
+    /// RFC 4731 / RFC 5182: with `RETURN (...)` the answer is `* ESEARCH` and/or `$`.
+    fn search(&mut self, tag: Tag, uid: bool, ret: Option<ReturnOpts>, key: SearchKey) {
+        let sink = match ret {
+            Some(opts) => Sink::Esearch(Collect::new(opts, uid)),
+            None => Sink::Line,
+        };
+        self.search_into(tag, uid, key, sink);
+    }
+
+    /// Starts the stepwise search of SEARCH, SORT and THREAD; `sink` takes the matches.
+    fn search_into(&mut self, tag: Tag, uid: bool, mut key: SearchKey, sink: Sink) {
         let with_modseq = key.has_modseq();
         if with_modseq {
             self.enable_condstore();
@@ -425,7 +445,9 @@ impl Session {
             return;
         };
         key.prepare(sel.count(), sel.max_uid());
-        self.pending = Pending::Search { tag, job: SearchJob::new(key, uid, with_modseq) };
+        let now_ms = self.policy.unix_base_ms.saturating_add(self.idle_since_ms);
+        key.set_now(i64::try_from(now_ms / 1000).unwrap_or(i64::MAX));
+        self.pending = Pending::Search { tag, job: SearchJob::new(key, uid, with_modseq).with_sink(sink) };
     }
 
     /// RFC 3501 §6.4.5 FETCH / §6.4.8 UID FETCH. Body items without .PEEK set \Seen first

@@ -57,6 +57,8 @@ pub enum FetchAtt {
     Envelope,
     Flags,
     InternalDate,
+    /// RFC 8514 §4.1 SAVEDATE: the INTERNALDATE the store keeps for this folder's copy.
+    SaveDate,
     Size,
     Uid,
     BodyStructure,
@@ -123,6 +125,8 @@ fn fetch_att(p: &mut P) -> R<FetchAtt> {
         F::Flags
     } else if p.keyword("INTERNALDATE") {
         F::InternalDate
+    } else if p.keyword("SAVEDATE") {
+        F::SaveDate
     } else if p.keyword("RFC822.SIZE") {
         F::Size
     } else if p.keyword("RFC822.HEADER") {
@@ -435,6 +439,9 @@ impl FetchJob {
             }
             FetchAtt::InternalDate => {
                 out.extend_from_slice(format!("INTERNALDATE {}", encode::date_time(m.internal_date)).as_bytes())
+            }
+            FetchAtt::SaveDate => {
+                out.extend_from_slice(format!("SAVEDATE {}", encode::date_time(m.internal_date)).as_bytes())
             }
             FetchAtt::Size => {
                 let _ = write!(out, "RFC822.SIZE {}", m.size);

@@ -6,12 +6,15 @@
 //! QRESYNC (§3.2.5.2 VANISHED (EARLIER) is exact from the store's per-folder expunge history,
 //! `Mailstore::expunged_since`; when that history does not reach back to the client's MODSEQ,
 //! every known UID that is gone is listed), RFC 5258 LIST-EXTENDED, RFC 5819 LIST-STATUS, RFC 6154 SPECIAL-USE and
-//! CREATE-SPECIAL-USE, RFC 6855 UTF8=ACCEPT (mailbox names), RFC 7889 APPENDLIMIT, RFC 8438 STATUS=SIZE, RFC 3502
+//! CREATE-SPECIAL-USE, RFC 6855 UTF8=ACCEPT (mailbox names), RFC 7889 APPENDLIMIT, RFC 4731
+//! ESEARCH and RFC 5182 SEARCHRES (`esearch`), RFC 5256 SORT and THREAD with RFC 5957
+//! SORT=DISPLAY (`sort`, `thread`; feature `imap-sort`), RFC 5032 WITHIN and RFC 8514
+//! SAVEDATE (the save date is the INTERNALDATE), RFC 8438 STATUS=SIZE, RFC 3502
 //! MULTIAPPEND (`multiappend`), RFC 3516 BINARY (`binary`, streamed decoding), RFC 4978
 //! COMPRESS=DEFLATE (`compress`, codec in [`deflate`]), RFC 9208 QUOTA (`quota`: STORAGE and MESSAGE
 //! of one root `""`, from the config and the device's free space), RFC 8970 PREVIEW (`preview`),
-//! RFC 9586 UIDONLY (`uidonly`). No
-//! sockets, files or clocks.
+//! RFC 9586 UIDONLY (`uidonly`). No sockets, files or clocks (OLDER/YOUNGER take the wall
+//! clock from `ImapPolicy::unix_base_ms` plus `now_ms`).
 //!
 //! Layers: [`framer`] (bounded lines and literals) → `parser` (ABNF rules) → `session`
 //! (state machine; `allowed` then `perform`) → `commands`, `fetch`, `search` → `encode`.
@@ -109,6 +112,7 @@ mod compress;
 #[cfg(feature = "compress")]
 pub mod deflate;
 pub mod encode;
+mod esearch;
 mod fetch;
 pub mod framer;
 mod list;
@@ -124,6 +128,8 @@ mod quota;
 pub mod reader;
 mod search;
 mod session;
+#[cfg(feature = "imap-sort")]
+mod sort;
 #[cfg(test)]
 mod tests;
 #[cfg(test)]
@@ -144,6 +150,10 @@ mod tests_quota;
 mod tests_search;
 #[cfg(test)]
 mod tests_uidonly;
+#[cfg(all(test, feature = "imap-sort"))]
+mod tests_sort;
+#[cfg(feature = "imap-sort")]
+mod thread;
 pub mod types;
 mod uidonly;
 mod view;

@@ -8,10 +8,15 @@
 use crate::auth::Secret;
 
 use super::api::StoreOp;
+use super::esearch::{search_return_opts, ReturnOpts};
 use super::fetch::{fetch_atts, FetchAtt};
 use super::reader::date_time;
 pub use super::reader::{Bad, Flag, FLAGS_MAX, P, R};
 use super::search::{search_program, SearchKey};
+#[cfg(feature = "imap-sort")]
+use super::sort::{sort_command, Criterion};
+#[cfg(feature = "imap-sort")]
+use super::thread::{thread_command, ThreadAlgo};
 use super::types::{is_astring_char, SequenceSet, Tag};
 
 /// STATUS items (RFC 3501 §6.3.10).
@@ -116,8 +121,25 @@ pub enum Command {
     Unselect,
     Check,
     Expunge(Option<SequenceSet>),
+    /// SEARCH; `ret`: RFC 4731 / RFC 5182 `RETURN (...)`, answered with ESEARCH.
     Search {
         uid: bool,
+        ret: Option<ReturnOpts>,
+        key: SearchKey,
+    },
+    /// RFC 5256 SORT / UID SORT; `ret`: RFC 5267 ESORT `RETURN (...)`.
+    #[cfg(feature = "imap-sort")]
+    Sort {
+        uid: bool,
+        ret: Option<ReturnOpts>,
+        criteria: Vec<Criterion>,
+        key: SearchKey,
+    },
+    /// RFC 5256 THREAD / UID THREAD.
+    #[cfg(feature = "imap-sort")]
+    Thread {
+        uid: bool,
+        algo: ThreadAlgo,
         key: SearchKey,
     },
     Fetch {
@@ -200,6 +222,10 @@ fn command_body(p: &mut P) -> R<Command> {
         b"STATUS" => status(p),
         b"SEARCH" | b"FETCH" | b"STORE" => selected_command(p, &name, false),
         b"COPY" | b"MOVE" => copy(p, false, name.as_slice() == b"MOVE"),
+        #[cfg(feature = "imap-sort")]
+        b"SORT" => sort_command(p, false),
+        #[cfg(feature = "imap-sort")]
+        b"THREAD" => thread_command(p, false),
         b"UID" => uid(p),
         b"COMPRESS" => super::compress::command(p),
         b"GETQUOTA" | b"GETQUOTAROOT" | b"SETQUOTA" => super::quota::command(p, &name),
@@ -480,6 +506,10 @@ fn uid(p: &mut P) -> R<Command> {
         }
         b"SEARCH" | b"FETCH" | b"STORE" => selected_command(p, &name, true),
         b"COPY" | b"MOVE" => copy(p, true, name.as_slice() == b"MOVE"),
+        #[cfg(feature = "imap-sort")]
+        b"SORT" => sort_command(p, true),
+        #[cfg(feature = "imap-sort")]
+        b"THREAD" => thread_command(p, true),
         _ => Err(Bad("Unknown UID command")),
     }
 }
@@ -496,7 +526,10 @@ fn copy(p: &mut P, uid: bool, mv: bool) -> R<Command> {
 fn selected_command(p: &mut P, name: &[u8], uid: bool) -> R<Command> {
     p.sp()?;
     match name {
-        b"SEARCH" => Ok(Command::Search { uid, key: search_program(p)? }),
+        b"SEARCH" => {
+            let ret = search_return_opts(p)?;
+            Ok(Command::Search { uid, ret, key: search_program(p)? })
+        }
         b"FETCH" => {
             let set = p.sequence_set()?;
             p.sp()?;

@@ -196,8 +196,12 @@ impl<'a> P<'a> {
         }
     }
 
-    /// RFC 3501 §9 `sequence-set`; `0` and overflow are BAD (BAD-INPUTS 35).
+    /// RFC 3501 §9 `sequence-set`; `0` and overflow are BAD (BAD-INPUTS 35). RFC 5182 §4
+    /// `seq-last-command = "$"` is [`SequenceSet::saved`].
     pub fn sequence_set(&mut self) -> R<SequenceSet> {
+        if self.eat(b'$') {
+            return Ok(SequenceSet::saved());
+        }
         let mut ranges = Vec::new();
         loop {
             let a = self.seq_number()?;

@@ -1,5 +1,6 @@
-//! SEARCH (RFC 3501 §6.4.4, §9 `search-key`; RFC 7162 §3.1.5 MODSEQ): parsing with a depth cap on parentheses,
-//! NOT and OR (BAD-INPUTS 31), and evaluation against one message. Text keys match
+//! SEARCH (RFC 3501 §6.4.4, §9 `search-key`; RFC 7162 §3.1.5 MODSEQ; RFC 5032 OLDER/YOUNGER;
+//! RFC 8514 §4.2 SAVEDBEFORE/SAVEDON/SAVEDSINCE/SAVEDATESUPPORTED; RFC 5182 `$`): parsing
+//! with a depth cap on parentheses, NOT and OR (BAD-INPUTS 31), and evaluation against one message. Text keys match
 //! substrings by Unicode simple case folding (RFC 5051 `i;unicode-casemap`) in the text a
 //! person sees: header keys with RFC 2047 words decoded; BODY and TEXT (white space runs
 //! and line breaks compared as one space) in each text part
@@ -60,6 +61,13 @@ pub enum SearchKey {
     /// RECENT (OLD is `Not(Recent)`, NEW is `And(Recent, Unseen)`).
     Recent,
     Internal(DateKey, i64),
+    /// RFC 5032 OLDER (`older`) / YOUNGER: INTERNALDATE against `now` less `secs`; `now`
+    /// is set by [`SearchKey::set_now`] before the search runs.
+    Age {
+        older: bool,
+        secs: u32,
+        now: i64,
+    },
     Sent(DateKey, i64),
     Larger(u64),
     Smaller(u64),
@@ -92,6 +100,20 @@ impl SearchKey {
         }
     }
 
+    /// Gives OLDER/YOUNGER keys the time of the command (unix seconds).
+    pub fn set_now(&mut self, t: i64) {
+        match self {
+            SearchKey::Age { now, .. } => *now = t,
+            SearchKey::Not(k) => k.set_now(t),
+            SearchKey::Or(a, b) => {
+                a.set_now(t);
+                b.set_now(t);
+            }
+            SearchKey::And(keys) => keys.iter_mut().for_each(|k| k.set_now(t)),
+            _ => {}
+        }
+    }
+
     /// Resolves `*` and normalizes sets once, before the per-message loop.
     pub fn prepare(&mut self, max_seq: u32, max_uid: u32) {
         match self {
@@ -119,10 +141,20 @@ pub fn search_program(p: &mut P) -> R<SearchKey> {
     let mut cs = Charset::Utf8;
     if p.keyword("CHARSET") {
         p.sp()?;
-        let name = p.astring()?;
-        cs = std::str::from_utf8(&name).ok().and_then(Charset::lookup).ok_or(Bad(BADCHARSET))?;
+        cs = search_charset(p)?;
         p.sp()?;
     }
+    search_keys(p, cs)
+}
+
+/// RFC 3501 §9 `astring` naming a charset of [`crate::charset`], else `NO [BADCHARSET]`.
+pub fn search_charset(p: &mut P) -> R<Charset> {
+    let name = p.astring()?;
+    std::str::from_utf8(&name).ok().and_then(Charset::lookup).ok_or(Bad(BADCHARSET))
+}
+
+/// `search-key *(SP search-key)`, ANDed (RFC 3501 §9; RFC 5256 §5 `search-criteria`).
+pub fn search_keys(p: &mut P, cs: Charset) -> R<SearchKey> {
     let mut keys = vec![search_key(p, 0, cs)?];
     while p.eat(b' ') {
         keys.push(search_key(p, 0, cs)?);
@@ -148,7 +180,7 @@ fn search_key(p: &mut P, depth: usize, cs: Charset) -> R<SearchKey> {
     }
     match p.peek() {
         Some(b'(') => return paren_keys(p, depth, cs),
-        Some(b'*' | b'0'..=b'9') => return Ok(SearchKey::Seq(p.sequence_set()?)),
+        Some(b'*' | b'$' | b'0'..=b'9') => return Ok(SearchKey::Seq(p.sequence_set()?)),
         _ => {}
     }
     let name = p.atom()?.to_ascii_uppercase();
@@ -174,6 +206,15 @@ fn search_key(p: &mut P, depth: usize, cs: Charset) -> R<SearchKey> {
             Ok(SearchKey::Keyword(kw, name.as_slice() == b"KEYWORD"))
         }
         b"BEFORE" | b"ON" | b"SINCE" | b"SENTBEFORE" | b"SENTON" | b"SENTSINCE" => date_key(p, &name),
+        // RFC 8514 §4.2: the save date is the INTERNALDATE the store keeps (set when the
+        // message was saved here), so every folder supports it.
+        b"SAVEDBEFORE" | b"SAVEDON" | b"SAVEDSINCE" => date_key(p, name.get(5..).unwrap_or_default()),
+        b"SAVEDATESUPPORTED" => Ok(SearchKey::All),
+        // RFC 5032 §3 `search-key =/ ( "OLDER" / "YOUNGER" ) SP nz-number`.
+        b"OLDER" | b"YOUNGER" => {
+            p.sp()?;
+            Ok(SearchKey::Age { older: name.as_slice() == b"OLDER", secs: p.nz_number()?, now: 0 })
+        }
         b"LARGER" | b"SMALLER" => {
             p.sp()?;
             let n = u64::from(p.number()?);
@@ -302,6 +343,8 @@ impl<'a> Candidate<'a> {
             SearchKey::Flag(bit, set) => (m.flags & bit != 0) == *set,
             SearchKey::Keyword(kw, set) => self.has_keyword(kw) == *set,
             SearchKey::Internal(k, day) => date_cmp(*k, m.internal_date.div_euclid(86_400), *day),
+            // RFC 5032 §3: YOUNGER n is an age of at most n seconds, OLDER n more than n.
+            SearchKey::Age { older, secs, now } => (m.internal_date < now - i64::from(*secs)) == *older,
             SearchKey::Sent(k, day) => self.sent_day(store)?.is_some_and(|d| date_cmp(*k, d, *day)),
             SearchKey::Larger(n) => m.size > *n,
             SearchKey::Smaller(n) => m.size < *n,
@@ -512,10 +555,56 @@ pub fn rfc5322_day(s: &str) -> Option<i64> {
 /// other sessions between steps (one executor thread) and never holds its whole answer.
 const SEARCH_STEP: u32 = 4096;
 
+/// Where a search's matches go.
+#[derive(Debug)]
+pub enum Sink {
+    /// The `* SEARCH` line, streamed (RFC 3501 §7.2.5).
+    Line,
+    /// An `* ESEARCH` answer and/or the saved result (RFC 4731, RFC 5182).
+    Esearch(super::esearch::Collect),
+    /// SORT (RFC 5256 §3): the matches, ordered at the end.
+    #[cfg(feature = "imap-sort")]
+    Sort(super::sort::SortJob),
+    /// THREAD (RFC 5256 §3): the matches, threaded at the end.
+    #[cfg(feature = "imap-sort")]
+    Thread(super::thread::ThreadJob),
+}
+
+/// Bytes one stored summary read by SORT or THREAD counts as against [`SEARCH_STEP_BYTES`]
+/// (about what a summary holds): a SORT of a big folder yields like a BODY search.
+pub const SUMMARY_COST: u64 = 4 * 1024;
+
+impl Sink {
+    /// Takes one match; returns the bytes it cost to read (see [`SUMMARY_COST`]).
+    fn push(
+        &mut self,
+        out: &mut Vec<u8>,
+        seq: u32,
+        m: &MsgMeta,
+        by_uid: bool,
+        store: (&str, &mut dyn Mailstore),
+    ) -> u64 {
+        match self {
+            Sink::Line => {
+                let _ = write!(out, " {}", if by_uid { m.uid } else { seq });
+            }
+            Sink::Esearch(c) => c.push(seq, m.uid),
+            #[cfg(feature = "imap-sort")]
+            Sink::Sort(s) => return s.add(super::sort::Match::new(seq, m), store.0, store.1),
+            #[cfg(feature = "imap-sort")]
+            Sink::Thread(t) => return t.add(super::sort::Match::new(seq, m), store.0, store.1),
+        }
+        0
+    }
+}
+
 /// One SEARCH in progress (RFC 3501 §6.4.4): the `* SEARCH` line is streamed in chunks of
-/// about [`super::OUTPUT_CHUNK`], one per poll, like FETCH output.
+/// about [`super::OUTPUT_CHUNK`], one per poll, like FETCH output; other sinks gather the
+/// matches for an answer at the end.
 #[derive(Debug)]
 pub struct SearchJob {
+    /// Where the matches go.
+    pub sink: Sink,
     key: SearchKey,
     uid: bool,
     /// RFC 7162 §3.1.5: a MODSEQ key ends the line with `(MODSEQ n)`, the highest match's.
@@ -530,13 +619,25 @@ pub struct SearchJob {
 impl SearchJob {
     /// `key` must be [`SearchKey::prepare`]d for the view.
     pub fn new(key: SearchKey, uid: bool, modseq: bool) -> SearchJob {
-        SearchJob { key, uid, modseq, top: 0, next: 1, cursor: MetaCursor::default(), done: None }
+        SearchJob { sink: Sink::Line, key, uid, modseq, top: 0, next: 1, cursor: MetaCursor::default(), done: None }
+    }
+
+    /// The same search with its matches going to `sink`.
+    pub fn with_sink(mut self, sink: Sink) -> SearchJob {
+        self.sink = sink;
+        self
+    }
+
+    /// The highest MODSEQ of the matches, when the program had a MODSEQ key (RFC 7162 §3.1.5).
+    pub fn modseq_top(&self) -> Option<u64> {
+        self.modseq.then_some(self.top)
     }
 
     /// The next piece of the `* SEARCH` line (the last one ends it with CRLF).
     pub fn step(&mut self, view: &Selected, store: &mut dyn Mailstore) -> Vec<u8> {
         let mut out = Vec::new();
-        if self.next == 1 {
+        let line = matches!(self.sink, Sink::Line);
+        if self.next == 1 && line {
             out.extend_from_slice(b"* SEARCH");
         }
         let (count, max_uid) = (view.count(), view.max_uid());
@@ -552,22 +653,26 @@ impl SearchJob {
             scanned += c.scanned;
             match matched {
                 Ok(true) => {
-                    let _ = write!(out, " {}", if self.uid { m.uid } else { seq });
+                    scanned += self.sink.push(&mut out, seq, &m, self.uid, (&view.name, &mut *store));
                     self.top = self.top.max(m.modseq);
                 }
                 Ok(false) => {}
                 Err(e) => {
-                    out.extend_from_slice(b"\r\n");
+                    if line {
+                        out.extend_from_slice(b"\r\n");
+                    }
                     self.done = Some(Err(e));
                     return out;
                 }
             }
         }
         if self.next > count {
-            if self.modseq && self.top > 0 {
+            if self.modseq && self.top > 0 && line {
                 let _ = write!(out, " (MODSEQ {})", self.top);
             }
-            out.extend_from_slice(b"\r\n");
+            if line {
+                out.extend_from_slice(b"\r\n");
+            }
             self.done = Some(Ok(()));
         }
         out

@@ -115,7 +115,8 @@ pub struct Session {
     pub(super) framer: Framer,
     pub(super) out: VecDeque<Event>,
     pub(super) pending: Pending,
-    idle_since_ms: u64,
+    /// When the last command arrived (also "now" for RFC 5032 OLDER/YOUNGER).
+    pub(super) idle_since_ms: u64,
     pub(super) auth_failures: u32,
     errors: u32,
     /// RFC 6855 §3: ENABLE UTF8=ACCEPT was sent (mailbox names are UTF-8 on the wire).
@@ -135,6 +136,9 @@ pub struct Session {
     pub(super) rev2: bool,
     /// RFC 9586: ENABLE UIDONLY was sent (see `uidonly`).
     pub(super) uidonly: bool,
+    /// RFC 5182 §2.1 search result variable `$`: UID ranges (at most one per message of
+    /// the selected folder); empty when nothing was saved.
+    pub(super) saved: Vec<(u32, u32)>,
 }
 
 impl Session {
@@ -158,6 +162,7 @@ impl Session {
             compressing: false,
             rev2: false,
             uidonly: false,
+            saved: Vec::new(),
         };
         let caps = s.capabilities();
         s.untagged(&format!("OK [CAPABILITY {caps}] letterbox IMAP4rev1 ready"));
@@ -370,8 +375,8 @@ impl Session {
                         self.pending = Pending::Search { tag, job };
                         self.out.push_back(Event::Yield);
                     }
-                    Some(Err(e)) => self.tagged(&tag, store_error(e, false)),
-                    _ => self.tagged(&tag, "OK SEARCH completed"),
+                    Some(Err(e)) => self.search_failed(tag, &job, e),
+                    _ => self.search_finished(tag, job),
                 }
                 true
             }
@@ -473,6 +478,7 @@ impl Session {
             }
             Ok((tag, cmd)) => {
                 self.errors = 0;
+                let cmd = self.resolve_saved(cmd);
                 self.perform(tag, cmd, store);
             }
         }
@@ -593,6 +599,8 @@ impl Session {
 
     pub(super) fn deselect(&mut self) {
         self.selected = None;
+        // RFC 5182 §2.1: `$` is empty again after SELECT, EXAMINE, CLOSE and UNSELECT.
+        self.saved.clear();
         if self.state == State::Selected {
             self.state = State::Authenticated;
         }

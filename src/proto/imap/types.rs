@@ -70,6 +70,23 @@ impl SequenceSet {
         (!ranges.is_empty() && !zero && ranges.len() <= SEQ_RANGES_MAX).then_some(SequenceSet(ranges))
     }
 
+    /// RFC 5182 §2.1 `$` as written, before the session replaces it with the saved result;
+    /// it holds no range, so if it were ever evaluated it would match nothing (the empty
+    /// result that `$` stands for before any SAVE).
+    pub fn saved() -> SequenceSet {
+        SequenceSet(Vec::new())
+    }
+
+    /// Is this `$` (or an empty saved result)?
+    pub fn is_saved(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// A set of known normalized ranges (a saved search result, RFC 5182); may be empty.
+    pub fn from_ranges(ranges: &[(u32, u32)]) -> SequenceSet {
+        SequenceSet(ranges.iter().map(|&(a, b)| (SeqNum::Value(a), SeqNum::Value(b))).collect())
+    }
+
     /// Sorted, merged inclusive ranges once `*` is `max` (§9: `a:b` equals `b:a`). Ranges
     /// beyond `max` are clipped away when `clip` (sequence numbers; not UIDs).
     pub fn normalize(&self, max: u32, clip: bool) -> Vec<(u32, u32)> {
