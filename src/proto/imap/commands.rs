@@ -428,6 +428,9 @@ impl Session {
     /// MODSEQ key the response ends `(MODSEQ n)`, the highest of the matches (RFC 7162 §3.1.5).
     /// RFC 4731 / RFC 5182: with `RETURN (...)` the answer is `* ESEARCH` and/or `$`.
     fn search(&mut self, tag: Tag, uid: bool, ret: Option<ReturnOpts>, key: SearchKey) {
+        // RFC 9051 §6.4.4: in IMAP4rev2 a SEARCH without RETURN is RETURN (ALL), answered
+        // with ESEARCH (there is no `* SEARCH` response in rev2).
+        let ret = ret.or_else(|| self.rev2.then(|| ReturnOpts { all: true, ..ReturnOpts::default() }));
         let sink = match ret {
             Some(opts) => Sink::Esearch(Collect::new(opts, uid)),
             None => Sink::Line,

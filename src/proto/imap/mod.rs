@@ -148,10 +148,10 @@ mod tests_preview;
 mod tests_quota;
 #[cfg(test)]
 mod tests_search;
-#[cfg(test)]
-mod tests_uidonly;
 #[cfg(all(test, feature = "imap-sort"))]
 mod tests_sort;
+#[cfg(test)]
+mod tests_uidonly;
 #[cfg(feature = "imap-sort")]
 mod thread;
 pub mod types;

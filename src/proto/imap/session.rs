@@ -130,9 +130,8 @@ pub struct Session {
     /// RFC 4978: COMPRESS DEFLATE succeeded on this connection.
     pub(super) compressing: bool,
     /// RFC 9051 §6.3.1: ENABLE IMAP4rev2 was sent: no RECENT responses and no \Recent
-    /// flag (§7.3.2), `\NonExistent` for missing LIST parents (§7.3.1). TODO(merge with
-    /// the ESEARCH branch): SEARCH answers as ESEARCH (§7.3.4) when this is set, then
-    /// advertise IMAP4rev2 beside IMAP4rev1 in `capabilities`.
+    /// flag (§7.3.2), `\NonExistent` for missing LIST parents (§7.3.1), SEARCH answered
+    /// as ESEARCH (§6.4.4).
     pub(super) rev2: bool,
     /// RFC 9586: ENABLE UIDONLY was sent (see `uidonly`).
     pub(super) uidonly: bool,

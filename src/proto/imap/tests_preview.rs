@@ -28,7 +28,7 @@ fn preview_of_plain_html_encoded_and_empty() {
     assert!(h.run(b"d FETCH 1 (PREVIEW (EAGER))\r\n").starts_with("d BAD"));
 }
 
-/// RFC 9051 behaviours behind ENABLE IMAP4rev2 (not advertised until ESEARCH is merged).
+/// RFC 9051 behaviours behind ENABLE IMAP4rev2.
 #[test]
 fn enable_imap4rev2_drops_recent_and_uses_nonexistent() {
     let mut h = H::new();
@@ -51,4 +51,9 @@ fn enable_imap4rev2_drops_recent_and_uses_nonexistent() {
     assert!(out.contains("* 5 EXISTS") && !out.contains("RECENT"), "{out}");
     let out = h.run(b"h LIST \"\" %\r\n");
     assert!(out.contains("* LIST (\\NonExistent \\HasChildren) \"/\" \"a\""), "{out}");
+    // §6.4.4: SEARCH without RETURN answers ESEARCH (ALL), tagged with the command's tag.
+    let out = h.run(b"i SEARCH SUBJECT new\r\n");
+    assert!(out.starts_with("* ESEARCH (TAG \"i\") ALL 4:5\r\ni OK"), "{out}");
+    let out = h.run(b"j UID SEARCH SUBJECT nothing-like-this\r\n");
+    assert!(out.starts_with("* ESEARCH (TAG \"j\") UID\r\nj OK"), "{out}");
 }
