@@ -84,6 +84,9 @@ pub struct Collect {
     /// (sequence number, UID) of the first and last match.
     first: Option<(u32, u32)>,
     last: Option<(u32, u32)>,
+    /// MODSEQ of the first and last match (RFC 7162 §3.1.5: MIN/MAX alone report theirs).
+    first_modseq: u64,
+    last_modseq: u64,
     /// ALL: matches as numbered in the response, as ranges (at most one per message).
     all: Vec<(u32, u32)>,
     /// SAVE: matching UIDs as ranges.
@@ -96,10 +99,14 @@ impl Collect {
     }
 
     /// One more match (in ascending order).
-    pub fn push(&mut self, seq: u32, uid: u32) {
+    pub fn push(&mut self, seq: u32, uid: u32, modseq: u64) {
         self.count = self.count.saturating_add(1);
-        self.first.get_or_insert((seq, uid));
+        if self.first.is_none() {
+            self.first = Some((seq, uid));
+            self.first_modseq = modseq;
+        }
         self.last = Some((seq, uid));
+        self.last_modseq = modseq;
         if self.opts.all {
             push_range(&mut self.all, if self.uid { uid } else { seq });
         }
@@ -132,7 +139,17 @@ impl Collect {
         if self.opts.all && !self.all.is_empty() {
             let _ = write!(out, " ALL {}", format_ranges(&self.all));
         }
-        if let (Some(m), true) = (modseq, self.count > 0) {
+        if let (Some(top), true) = (modseq, self.count > 0) {
+            // RFC 7162 §3.1.5: with only MIN and/or MAX, the MODSEQ of the messages
+            // returned; with ALL or COUNT, the highest of all matches.
+            let o = self.opts;
+            let m = if o.all || o.count {
+                top
+            } else {
+                let min = if o.min { self.first_modseq } else { 0 };
+                let max = if o.max { self.last_modseq } else { 0 };
+                min.max(max)
+            };
             let _ = write!(out, " MODSEQ {m}");
         }
         out.extend_from_slice(b"\r\n");

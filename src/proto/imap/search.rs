@@ -588,7 +588,7 @@ impl Sink {
             Sink::Line => {
                 let _ = write!(out, " {}", if by_uid { m.uid } else { seq });
             }
-            Sink::Esearch(c) => c.push(seq, m.uid),
+            Sink::Esearch(c) => c.push(seq, m.uid, m.modseq),
             #[cfg(feature = "imap-sort")]
             Sink::Sort(s) => return s.add(super::sort::Match::new(seq, m), store.0, store.1),
             #[cfg(feature = "imap-sort")]
