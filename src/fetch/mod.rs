@@ -37,13 +37,7 @@ use crate::store::{Folder, Store};
 pub const SETTLE_SCAN: usize = 256;
 /// Bytes read from the top of a stored message to find our `Received:` field.
 pub const RECEIVED_PEEK: usize = 1024;
-/// Longest account name (used in file names and log lines).
-pub const NAME_MAX: usize = 32;
-
-/// A valid account name: letters, digits, `-` and `_`.
-pub fn valid_name(s: &str) -> bool {
-    !s.is_empty() && s.len() <= NAME_MAX && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
-}
+pub use crate::config::fetch::valid_name;
 
 /// The remote id of an IMAP message: `NAME/FOLDER/UIDVALIDITY/UID`, the folder's bytes
 /// outside `[A-Za-z0-9.]` as `%XX` (a token is one atom of the `Received:` field).
