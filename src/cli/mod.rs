@@ -62,6 +62,8 @@ pub enum Cmd {
     Dkim(DkimArgs),
     #[cfg(feature = "web")]
     Dns(DnsArgs),
+    #[cfg(feature = "fetch")]
+    Fetch(FetchArgs),
 }
 
 /// Run the mail server (SMTP, POP3, IMAP) until SIGTERM.
@@ -234,6 +236,23 @@ pub struct DnsArgs {
 }
 
 /// Runs a parsed command line; returns the process exit code.
+/// Pull mail from the `[[fetch]]` accounts (all, or NAME): once with --once (for cron),
+/// else until stopped.
+#[cfg(feature = "fetch")]
+#[derive(FromArgs)]
+#[argh(subcommand, name = "fetch")]
+pub struct FetchArgs {
+    /// config file (default: the usual lookup)
+    #[argh(option)]
+    pub config: Option<PathBuf>,
+    /// one pass over the accounts, then exit (0 when all succeeded, 75 otherwise)
+    #[argh(switch)]
+    pub once: bool,
+    /// the account to run (its `name`); all when left out
+    #[argh(positional)]
+    pub name: Option<String>,
+}
+
 pub fn run(args: Args) -> i32 {
     match args.cmd {
         Cmd::Serve(a) => crate::net::serve(a.config.as_deref()),
@@ -251,6 +270,10 @@ pub fn run(args: Args) -> i32 {
         Cmd::Dkim(a) => with_config(a.config.as_deref(), |c| dkim::dkim(c, a.sign)),
         #[cfg(feature = "web")]
         Cmd::Dns(a) => with_config(a.config.as_deref(), dns::dns),
+        #[cfg(feature = "fetch")]
+        Cmd::Fetch(a) => {
+            with_store(a.config.as_deref(), |c, s| crate::net::fetch::run_cli(c, s, a.name.as_deref(), a.once))
+        }
     }
 }
 

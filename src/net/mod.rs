@@ -13,11 +13,14 @@
 
 #[cfg(feature = "checks")]
 pub mod checks;
-#[cfg(all(feature = "outbound", feature = "tls"))]
+#[cfg(all(any(feature = "outbound", feature = "fetch"), feature = "tls"))]
 pub mod client_tls;
+
 pub mod conn;
 pub mod dns;
 pub mod embedded;
+#[cfg(feature = "fetch")]
+pub mod fetch;
 #[cfg(feature = "imap")]
 pub mod imap;
 #[cfg(feature = "outbound")]
@@ -560,6 +563,12 @@ fn run(cfg: Config) -> io::Result<()> {
             format!("checks.{key}: this letterbox was built without checks (cargo feature); turn it off"),
         ));
     }
+    if !cfg!(feature = "fetch") && !cfg.fetch.is_empty() {
+        return Err(io::Error::new(
+            io::ErrorKind::Unsupported,
+            "[[fetch]]: this letterbox was built without fetch (cargo feature); remove the accounts",
+        ));
+    }
     let listeners = bind_all(&cfg)?;
     let tls = load_tls(&cfg)?;
     let verifier = make_verifier(&cfg)?;
@@ -611,6 +620,8 @@ fn run(cfg: Config) -> io::Result<()> {
         let l = Async::new(l)?;
         ex.spawn(accept_loop(ex.clone(), srv.clone(), proto, l)).detach();
     }
+    #[cfg(feature = "fetch")]
+    fetch::start(&ex, srv.config(), srv.store.clone(), writer.clone());
     #[cfg(feature = "outbound")]
     start_outbound(&ex, srv.config(), writer, queue)?;
     smol::block_on(ex.run(signals(srv.clone())));
