@@ -1,0 +1,329 @@
+//! Fetch against a real remote (issue 17): Dovecot from Debian (`dovecot-imapd`,
+//! `dovecot-pop3d`), started by each test on free loopback ports with its own configuration
+//! in a temporary folder (a passwd-file user, a Maildir, its own `base_dir`, a certificate
+//! from a CA made here with openssl, which letterbox trusts through `[outbound] ca_file`).
+//! Messages are put on the remote as Maildir files, as Dovecot's LDA would.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::{free_port, Home};
+
+/// The remote user's password.
+const REMOTE_PASS: &str = "remote secret";
+
+/// A running Dovecot with IMAP (143, 993) and POP3 (110, 995) on loopback.
+struct Dovecot {
+    dir: PathBuf,
+    child: Option<Child>,
+    imap: u16,
+    imaps: u16,
+    pop3: u16,
+    pop3s: u16,
+    /// The uid/gid owning the Maildir (Dovecot refuses uid 0 for mail access).
+    owner: (u32, u32),
+    seq: std::cell::Cell<u32>,
+}
+
+fn sh(cmd: &str) {
+    let out = Command::new("sh").arg("-c").arg(cmd).output().unwrap();
+    assert!(out.status.success(), "{cmd}: {}", String::from_utf8_lossy(&out.stderr));
+}
+
+impl Dovecot {
+    fn start(name: &str) -> Dovecot {
+        let dir = std::env::temp_dir().join(format!("letterbox-dovecot-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(dir.join("run")).unwrap();
+        std::fs::create_dir_all(dir.join("home/bob/Maildir")).unwrap();
+        let d = dir.display();
+        sh(&format!(
+            "cd {d} && openssl req -x509 -newkey rsa:2048 -nodes -keyout ca.key -out ca.pem -days 2 -subj /CN=testca 2>/dev/null \
+             && openssl req -newkey rsa:2048 -nodes -keyout leaf.key -out leaf.csr -subj /CN=localhost 2>/dev/null \
+             && printf 'subjectAltName=IP:127.0.0.1,DNS:localhost\\nbasicConstraints=CA:FALSE\\n' > ext \
+             && openssl x509 -req -in leaf.csr -CA ca.pem -CAkey ca.key -CAcreateserial -out leaf.pem -days 2 -extfile ext 2>/dev/null"
+        ));
+        std::fs::write(dir.join("passwd"), format!("bob:{{PLAIN}}{REMOTE_PASS}::::::\n")).unwrap();
+        // SAFETY: plain getters without arguments.
+        let (uid, gid) = unsafe { (libc::getuid(), libc::getgid()) };
+        let owner = if uid == 0 { (65534, 65534) } else { (uid, gid) };
+        let (imap, imaps, pop3, pop3s) = (free_port(), free_port(), free_port(), free_port());
+        let conf = format!(
+            "base_dir = {d}/run\nlog_path = {d}/dovecot.log\nprotocols = imap pop3\nlisten = 127.0.0.1\n\
+             ssl = yes\nssl_cert = <{d}/leaf.pem\nssl_key = <{d}/leaf.key\nauth_mechanisms = plain login\n\
+             mail_location = maildir:~/Maildir\nmailbox_idle_check_interval = 1 secs\npop3_uidl_format = %08Xu%08Xv\n\
+             passdb {{\n  driver = passwd-file\n  args = scheme=PLAIN username_format=%u {d}/passwd\n}}\n\
+             userdb {{\n  driver = static\n  args = uid={} gid={} home={d}/home/%u\n}}\n\
+             service imap-login {{\n  inet_listener imap {{\n    port = {imap}\n  }}\n  inet_listener imaps {{\n    port = {imaps}\n    ssl = yes\n  }}\n}}\n\
+             service pop3-login {{\n  inet_listener pop3 {{\n    port = {pop3}\n  }}\n  inet_listener pop3s {{\n    port = {pop3s}\n    ssl = yes\n  }}\n}}\n\
+             service anvil {{\n  chroot =\n}}\n",
+            owner.0, owner.1
+        );
+        std::fs::write(dir.join("dovecot.conf"), conf).unwrap();
+        let mut dv = Dovecot { dir, child: None, imap, imaps, pop3, pop3s, owner, seq: std::cell::Cell::new(0) };
+        dv.make_folder("INBOX");
+        let child = Command::new("dovecot")
+            .args(["-F", "-c"])
+            .arg(dv.dir.join("dovecot.conf"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("dovecot (Debian dovecot-imapd, dovecot-pop3d; scripts/deps.sh)");
+        dv.child = Some(child);
+        let until = Instant::now() + Duration::from_secs(20);
+        for p in [imap, imaps, pop3, pop3s] {
+            while std::net::TcpStream::connect(("127.0.0.1", p)).is_err() {
+                assert!(Instant::now() < until, "dovecot did not start: {}", dv.log());
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        }
+        dv
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.join("dovecot.log")).unwrap_or_default()
+    }
+
+    /// The Maildir++ folder (`INBOX` or `.Name`).
+    fn maildir(&self, folder: &str) -> PathBuf {
+        let m = self.dir.join("home/bob/Maildir");
+        if folder == "INBOX" {
+            m
+        } else {
+            m.join(format!(".{folder}"))
+        }
+    }
+
+    fn make_folder(&self, folder: &str) {
+        for sub in ["new", "cur", "tmp"] {
+            std::fs::create_dir_all(self.maildir(folder).join(sub)).unwrap();
+        }
+        self.chown();
+    }
+
+    fn chown(&self) {
+        sh(&format!("chown -R {}:{} {}", self.owner.0, self.owner.1, self.dir.join("home").display()));
+    }
+
+    /// Puts a message in a remote folder (as an LDA would: tmp, then rename into new).
+    fn put(&self, folder: &str, msg: &[u8]) {
+        let n = self.seq.get() + 1;
+        self.seq.set(n);
+        let name = format!("{}.M{n}P{}.test", 1_700_000_000 + n, std::process::id());
+        let tmp = self.maildir(folder).join("tmp").join(&name);
+        std::fs::write(&tmp, msg).unwrap();
+        std::os::unix::fs::chown(&tmp, Some(self.owner.0), Some(self.owner.1)).unwrap();
+        std::fs::rename(&tmp, self.maildir(folder).join("new").join(&name)).unwrap();
+    }
+
+    /// Messages in a remote folder (files in new and cur).
+    fn count(&self, folder: &str) -> usize {
+        ["new", "cur"].iter().map(|s| std::fs::read_dir(self.maildir(folder).join(s)).map_or(0, |d| d.count())).sum()
+    }
+
+    /// A `[[fetch]]` table for this server; the password file is written next to the CA.
+    fn account(&self, name: &str, protocol: &str, tls: &str, extra: &str) -> String {
+        let port = match (protocol, tls) {
+            ("imap", "implicit") => self.imaps,
+            ("imap", _) => self.imap,
+            (_, "implicit") => self.pop3s,
+            _ => self.pop3,
+        };
+        let secret = self.dir.join("bob.secret");
+        std::fs::write(&secret, format!("{REMOTE_PASS}\n")).unwrap();
+        std::fs::set_permissions(&secret, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
+        format!(
+            "[[fetch]]\nname = \"{name}\"\nprotocol = \"{protocol}\"\nserver = \"127.0.0.1:{port}\"\ntls = \"{tls}\"\nuser = \"bob\"\npassword_file = \"{}\"\n{extra}",
+            secret.display()
+        )
+    }
+
+    /// `[outbound] ca_file` trusting this server's CA.
+    fn trust(&self) -> String {
+        format!("[outbound]\nca_file = \"{}\"\n", self.dir.join("ca.pem").display())
+    }
+}
+
+impl Drop for Dovecot {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = Command::new("kill").args(["-TERM", &c.id().to_string()]).status();
+            let _ = c.wait();
+        }
+        if !std::thread::panicking() {
+            let _ = std::fs::remove_dir_all(&self.dir);
+        }
+    }
+}
+
+fn msg(id: &str, body_len: usize) -> Vec<u8> {
+    let mut m =
+        format!("From: a@remote.example\r\nSubject: {id}\r\nMessage-ID: <{id}@remote.example>\r\n\r\n").into_bytes();
+    let line = b"0123456789abcdefghijklmnopqrstuvwxyz0123456789abcdefghijklmnopqrstuvwxyz\r\n";
+    while m.len() < body_len {
+        m.extend_from_slice(line);
+    }
+    m
+}
+
+/// `letterbox fetch --once` (all accounts, or one); its stderr.
+fn fetch_once(home: &Home, name: Option<&str>) -> String {
+    let mut args = vec!["fetch", "--once"];
+    args.extend(name);
+    let out = home.run(&args, b"");
+    let err = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(out.status.success(), "fetch failed: {err}");
+    err
+}
+
+/// The Subjects of the messages of a local folder, in UID order.
+fn subjects(home: &Home, folder: &str) -> Vec<String> {
+    let s = home.store();
+    let Ok(f) = s.open_folder(folder) else { return Vec::new() };
+    f.entries()
+        .iter()
+        .map(|e| {
+            let b = f.body(e).unwrap();
+            let t = String::from_utf8_lossy(&b).into_owned();
+            t.lines().find_map(|l| l.strip_prefix("Subject: ")).unwrap_or("").to_owned()
+        })
+        .collect()
+}
+
+fn sorted(mut v: Vec<String>) -> Vec<String> {
+    v.sort();
+    v
+}
+
+#[test]
+fn imap_starttls_and_imaps_several_folders_keep_then_delete() {
+    let dv = Dovecot::start("imap");
+    dv.make_folder("Work");
+    dv.put("INBOX", &msg("in1", 300));
+    dv.put("INBOX", &msg("in2", 5000));
+    dv.put("Work", &msg("work1", 100));
+    let keep = dv.account("keep", "imap", "starttls", "folders = [\"INBOX\", \"Work\"]\n");
+    let del =
+        dv.account("del", "imap", "implicit", "folders = [\"INBOX\", \"Work\"]\ninto = \"Pulled\"\nkeep = false\n");
+    let home = Home::with_config("fetch-imap", &format!("{}{keep}{del}", dv.trust()));
+    // keep = true over STARTTLS: everything, into INBOX, with our Received: field on top.
+    let log = fetch_once(&home, Some("keep"));
+    assert_eq!(sorted(subjects(&home, "INBOX")), ["in1", "in2", "work1"], "{log}");
+    let s = home.store();
+    let f = s.open_folder("INBOX").unwrap();
+    let bodies: Vec<Vec<u8>> = f.entries().iter().map(|e| f.body(e).unwrap()).collect();
+    let first = bodies.iter().find(|b| b.ends_with(&msg("in1", 300))).expect("in1 stored byte for byte");
+    let trace = b"Received: from 127.0.0.1 by example.org with IMAP id keep/INBOX/";
+    assert!(first.starts_with(trace), "{}", String::from_utf8_lossy(first));
+    assert_eq!(dv.count("INBOX") + dv.count("Work"), 3);
+    // Again, and with a new remote message: only that one is pulled.
+    dv.put("INBOX", &msg("in3", 10));
+    fetch_once(&home, Some("keep"));
+    assert_eq!(sorted(subjects(&home, "INBOX")), ["in1", "in2", "in3", "work1"]);
+    // keep = false over implicit TLS: stored in Pulled, then gone from the remote.
+    fetch_once(&home, Some("del"));
+    assert_eq!(sorted(subjects(&home, "Pulled")), ["in1", "in2", "in3", "work1"]);
+    assert_eq!(dv.count("INBOX") + dv.count("Work"), 0, "{}", dv.log());
+    fetch_once(&home, None);
+    assert_eq!(subjects(&home, "Pulled").len(), 4);
+    assert_eq!(subjects(&home, "INBOX").len(), 4);
+}
+
+#[test]
+fn pop3s_and_pop3_stls_keep_then_delete() {
+    let dv = Dovecot::start("pop3");
+    dv.put("INBOX", &msg("p1", 200));
+    dv.put("INBOX", &msg(".dotted", 200));
+    let mut dotted = msg("p3", 0);
+    dotted.extend_from_slice(b".leading dot\r\n..two\r\n.\r\nend\r\n");
+    dv.put("INBOX", &dotted);
+    let keep = dv.account("keep", "pop3", "implicit", "");
+    let del = dv.account("del", "pop3", "starttls", "into = \"Pulled\"\nkeep = false\n");
+    let home = Home::with_config("fetch-pop3", &format!("{}{keep}{del}", dv.trust()));
+    fetch_once(&home, Some("keep"));
+    fetch_once(&home, Some("keep"));
+    assert_eq!(sorted(subjects(&home, "INBOX")), [".dotted", "p1", "p3"]);
+    // Byte-stuffing undone: the stored message ends with the remote's bytes.
+    let s = home.store();
+    let f = s.open_folder("INBOX").unwrap();
+    let found = f.entries().iter().any(|e| f.body(e).unwrap().ends_with(&dotted));
+    assert!(found, "dot-unstuffing");
+    assert_eq!(dv.count("INBOX"), 3);
+    fetch_once(&home, Some("del"));
+    assert_eq!(sorted(subjects(&home, "Pulled")), [".dotted", "p1", "p3"]);
+    assert_eq!(dv.count("INBOX"), 0, "{}", dv.log());
+}
+
+#[test]
+fn over_the_local_limit_is_skipped_and_left_on_the_server() {
+    let dv = Dovecot::start("limit");
+    dv.put("INBOX", &msg("small", 100));
+    dv.put("INBOX", &msg("big", 20_000));
+    let acct = dv.account("lim", "imap", "implicit", "keep = false\n");
+    let acct2 = dv.account("lim3", "pop3", "implicit", "keep = false\ninto = \"P\"\n");
+    let home =
+        Home::with_config("fetch-limit", &format!("{}{acct}{acct2}[limits]\nmessage_size = 10000\n", dv.trust()));
+    let log = fetch_once(&home, Some("lim"));
+    assert!(log.contains("over message_size 10000: skipped, left on the server"), "{log}");
+    assert_eq!(subjects(&home, "INBOX"), ["small"]);
+    assert_eq!(dv.count("INBOX"), 1, "the big one stays");
+    dv.put("INBOX", &msg("small2", 100));
+    let log = fetch_once(&home, Some("lim3"));
+    assert!(log.contains("over message_size 10000: skipped"), "{log}");
+    assert_eq!(subjects(&home, "P"), ["small2"]);
+    assert_eq!(dv.count("INBOX"), 1);
+}
+
+#[test]
+fn wrong_password_and_untrusted_certificate_fail_clearly() {
+    let dv = Dovecot::start("fail");
+    dv.put("INBOX", &msg("x", 100));
+    let acct = dv.account("a", "imap", "implicit", "");
+    // No ca_file: Dovecot's certificate is not trusted by the system roots.
+    let home = Home::with_config("fetch-fail", &acct);
+    let out = home.run(&["fetch", "--once"], b"");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(75), "{err}");
+    assert!(err.contains("TLS handshake") && err.contains("failed"), "{err}");
+    assert!(subjects(&home, "INBOX").is_empty());
+    // A wrong password: "login refused".
+    std::fs::write(dv.dir.join("bob.secret"), "wrong\n").unwrap();
+    let home = Home::with_config("fetch-fail2", &format!("{}{}", dv.trust(), acct));
+    let out = home.run(&["fetch", "--once"], b"");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("login refused"), "{err}");
+    // A password file readable by others is refused.
+    std::fs::set_permissions(dv.dir.join("bob.secret"), std::os::unix::fs::PermissionsExt::from_mode(0o644)).unwrap();
+    let out = home.run(&["fetch", "--once"], b"");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("0600"));
+}
+
+/// Messages in a local folder, read from a fresh store handle.
+fn local_count(data: &Path, folder: &str) -> usize {
+    letterbox::store::Store::open(data).ok().and_then(|s| s.open_folder(folder).ok()).map_or(0, |f| f.entries().len())
+}
+
+#[test]
+fn idle_push_arrives_within_two_seconds() {
+    let dv = Dovecot::start("idle");
+    dv.put("INBOX", &msg("before", 100));
+    let acct = dv.account("push", "imap", "implicit", "");
+    let srv = common::Server::start("fetch-idle", &format!("{}{acct}", dv.trust()), "");
+    let data = srv.home.data();
+    let until = Instant::now() + Duration::from_secs(20);
+    while local_count(&data, "INBOX") < 1 {
+        assert!(Instant::now() < until, "first pull: {}", srv.log_text());
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    std::thread::sleep(Duration::from_millis(500)); // IDLE in place
+    let t0 = Instant::now();
+    dv.put("INBOX", &msg("pushed", 100));
+    while local_count(&data, "INBOX") < 2 {
+        assert!(t0.elapsed() < Duration::from_secs(2), "not pushed within 2 s: {}", srv.log_text());
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    eprintln!("pushed message stored after {:?}", t0.elapsed());
+}
