@@ -327,3 +327,27 @@ fn idle_push_arrives_within_two_seconds() {
     }
     eprintln!("pushed message stored after {:?}", t0.elapsed());
 }
+
+#[test]
+fn uidvalidity_change_is_logged_and_stores_nothing_twice() {
+    let dv = Dovecot::start("uidv");
+    dv.put("INBOX", &msg("u1", 100));
+    dv.put("INBOX", &msg("u2", 200));
+    let acct = dv.account("uv", "imap", "implicit", "");
+    let home = Home::with_config("fetch-uidv", &format!("{}{acct}", dv.trust()));
+    fetch_once(&home, None);
+    assert_eq!(sorted(subjects(&home, "INBOX")), ["u1", "u2"]);
+    let conf = dv.dir.join("dovecot.conf");
+    let out = Command::new("doveadm")
+        .arg("-c")
+        .arg(&conf)
+        .args(["mailbox", "update", "-u", "bob", "--uid-validity", "12345", "INBOX"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "doveadm: {}", String::from_utf8_lossy(&out.stderr));
+    dv.put("INBOX", &msg("u3", 100));
+    let log = fetch_once(&home, None);
+    assert!(log.contains("UIDVALIDITY changed") && log.contains("-> 12345"), "{log}");
+    assert!(log.contains("already stored (same Message-ID and size): skipped"), "{log}");
+    assert_eq!(sorted(subjects(&home, "INBOX")), ["u1", "u2", "u3"], "{log}");
+}

@@ -21,8 +21,11 @@
 //!
 //! # UIDVALIDITY
 //! A remote folder whose UIDVALIDITY changed (RFC 3501 §2.3.1.1) is logged and pulled
-//! again from UID 1; a message whose token (which includes the UIDVALIDITY) is new is
-//! stored. Skipping by Message-ID and size is not done yet (see the issue's closing note).
+//! again from UID 1, with one rule against duplicates: a message whose Message-ID and size
+//! match a message this account already stored in its local folder ([`stored_identity`]
+//! on the local side, [`message_id`] on the pulled one) is not stored again. The remote
+//! messages are downloaded once more to learn their Message-ID (a rare event; CONDSTORE or
+//! a header-only fetch would save the bandwidth).
 
 pub mod imap;
 pub mod pop3;
@@ -70,9 +73,45 @@ pub fn carries(top: &[u8], token: &str) -> bool {
     top.starts_with(b"Received: ") && memchr::memmem::find(top, needle.as_bytes()).is_some()
 }
 
+/// Bytes of a message's top searched for its Message-ID (the header field is near the top
+/// in practice; a message with a larger header before it simply is not matched).
+pub const HEADER_PEEK: usize = 16 * 1024;
+
+/// The `Message-ID:` value (RFC 5322 §3.6.4) in the header at the top of `msg`, if found
+/// in it (folded values are joined).
+pub fn message_id(msg: &[u8]) -> Option<String> {
+    let end = memchr::memmem::find(msg, b"\r\n\r\n").unwrap_or(msg.len());
+    let header = msg.get(..end)?;
+    let mut lines = header.split(|&b| b == b'\n').map(|l| l.strip_suffix(b"\r").unwrap_or(l)).peekable();
+    while let Some(l) = lines.next() {
+        let Some(v) = l.get(..11).filter(|n| n.eq_ignore_ascii_case(b"message-id:")).and(l.get(11..)) else { continue };
+        let mut value = v.to_vec();
+        while let Some(next) = lines.next_if(|n| n.first().is_some_and(|b| *b == b' ' || *b == b'\t')) {
+            value.extend_from_slice(next);
+        }
+        let v = String::from_utf8_lossy(&value).split_whitespace().collect::<String>();
+        return (!v.is_empty()).then_some(v);
+    }
+    None
+}
+
+/// For a stored message that `account` pulled (its top `top`, its stored size): the
+/// remote message's Message-ID and size (the stored size without our `Received:`).
+pub fn stored_identity(top: &[u8], size: u64, account: &str) -> Option<(String, u64)> {
+    let first = top.get(..memchr::memmem::find(top, b"\r\n")?)?;
+    let ours = format!(" id {account}/");
+    if !top.starts_with(b"Received: from ") || memchr::memmem::find(first, ours.as_bytes()).is_none() {
+        return None;
+    }
+    let tail = memchr::memmem::find(top, b"\r\n\t(letterbox fetch); ")?;
+    let end = tail + 2 + memchr::memmem::find(top.get(tail + 2..)?, b"\r\n")? + 2;
+    let rest = top.get(end..)?;
+    Some((message_id(rest)?, size.checked_sub(end as u64)?))
+}
+
 /// Settles a left-over intent: true when its message is in the store (the append landed).
 pub fn settle(store: &Store, intent: &state::Intent) -> io::Result<bool> {
-    let folder = match store.open_folder_light(&intent.folder) {
+    let folder = match store.open_folder(&intent.folder) {
         Ok(f) => f,
         Err(e) if e.kind == crate::store::ErrorKind::NotFound => return Ok(false),
         Err(e) => return Err(io::Error::other(e.to_string())),
@@ -100,5 +139,12 @@ mod tests {
         assert!(!carries(r.as_bytes(), "isp/INBOX/7/90"));
         assert!(!carries(r.as_bytes(), "isp/INBOX/7/"));
         assert!(valid_name("isp-2") && !valid_name("a/b") && !valid_name(""));
+        let m = b"Subject: x\r\nMessage-Id:\r\n <a@b>\r\n\r\nMessage-ID: <no@no>\r\n";
+        assert_eq!(message_id(m).as_deref(), Some("<a@b>"));
+        assert_eq!(message_id(b"Subject: x\r\n\r\n"), None);
+        let stored = [r.as_bytes(), &m[..]].concat();
+        assert_eq!(stored_identity(&stored, stored.len() as u64, "isp"), Some(("<a@b>".into(), m.len() as u64)));
+        assert_eq!(stored_identity(&stored, stored.len() as u64, "other"), None);
+        assert_eq!(stored_identity(m, m.len() as u64, "isp"), None);
     }
 }

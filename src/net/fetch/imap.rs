@@ -7,10 +7,11 @@
 //! (RFC 2177) on the first folder, re-issued every [`IDLE_REISSUE`], until the server says
 //! there is more.
 
+use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
 use super::stream::Conn;
-use super::{log, store_pulled, Failure, Incoming, Run, Sink, READ_TIMEOUT};
+use super::{log, store_pulled, stored_ids, Failure, Incoming, Run, Sink, READ_TIMEOUT};
 use crate::config::fetch::FetchTls;
 use crate::fetch::imap::{Client, Command, Event, Status, Untagged};
 use crate::fetch::state::{Done, ImapMark};
@@ -34,13 +35,15 @@ struct Session<'a> {
     sink: &'a Sink,
     /// LOGOUT was sent: its `* BYE` is expected (RFC 3501 §6.1.3).
     logging_out: bool,
+    /// After a UIDVALIDITY change: Message-ID and size of what the account already stored.
+    known: Option<HashSet<(String, u64)>>,
 }
 
 pub async fn session(sink: &Sink, run: &mut Run, watch: bool) -> Result<(), Failure> {
     let addr = run.addr()?;
     let name = run.acct.server.0.clone();
     let conn = Conn::connect(addr, &name, run.acct.tls == FetchTls::Implicit, &run.roots).await?;
-    let mut s = Session { conn, core: Client::new(), caps: Vec::new(), sink, logging_out: false };
+    let mut s = Session { conn, core: Client::new(), caps: Vec::new(), sink, logging_out: false, known: None };
     let r = s.pull_all(run, watch).await;
     if r.is_ok() {
         s.logging_out = true;
@@ -151,6 +154,15 @@ impl Session<'_> {
                 ),
             );
             mark = ImapMark { uidvalidity, last: 0 };
+            let known = stored_ids(&self.sink.store, &run.acct.into, &run.acct.name);
+            log(
+                &run.acct.name,
+                &format!(
+                    "{folder}: {} messages already stored are not stored again (Message-ID and size)",
+                    known.len()
+                ),
+            );
+            self.known = Some(known);
         }
         let r = self.command(&Command::Sizes { from: mark.last.saturating_add(1) }).await?;
         let mut todo: Vec<(u32, u64)> = r
@@ -200,6 +212,16 @@ impl Session<'_> {
             // Expunged meanwhile (RFC 3501 §6.4.8: no data for a missing UID).
             run.state.apply(&done);
             return run.files.save(&run.state).map_err(|e| Failure::Other(format!("state: {e}")));
+        }
+        let dup = self.known.as_ref().is_some_and(|k| msg.identity().is_some_and(|id| k.contains(&id)));
+        if dup {
+            log(
+                &run.acct.name,
+                &format!("{folder} UID {}: already stored (same Message-ID and size): skipped", mark.last),
+            );
+            run.state.apply(&done);
+            run.files.save(&run.state).map_err(|e| Failure::Other(format!("state: {e}")))?;
+            return if run.acct.keep { Ok(()) } else { self.delete(mark.last).await };
         }
         let uid = store_pulled(self.sink, run, msg, &token, done).await?;
         log(&run.acct.name, &format!("{folder} UID {} stored as {} size={size}", mark.last, uid));

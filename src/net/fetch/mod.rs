@@ -14,6 +14,7 @@ pub mod imap;
 pub mod pop3;
 pub mod stream;
 
+use std::collections::HashSet;
 use std::io;
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::rc::Rc;
@@ -121,6 +122,8 @@ pub struct Incoming {
     mime: crate::mime::MimeParser,
     /// Message bytes received (without our field).
     pub received: u64,
+    /// The first [`crate::fetch::HEADER_PEEK`] bytes, for the Message-ID.
+    head: Vec<u8>,
 }
 
 impl Incoming {
@@ -131,14 +134,37 @@ impl Incoming {
         spool.write(field.as_bytes())?;
         let mut mime = crate::mime::MimeParser::new();
         mime.push(field.as_bytes());
-        Ok(Incoming { spool, mime, received: 0 })
+        Ok(Incoming { spool, mime, received: 0, head: Vec::new() })
     }
 
     pub fn push(&mut self, data: &[u8]) -> Result<(), String> {
         self.received += data.len() as u64;
+        let room = crate::fetch::HEADER_PEEK.saturating_sub(self.head.len());
+        self.head.extend_from_slice(data.get(..room.min(data.len())).unwrap_or_default());
         self.mime.push(data);
         self.spool.write(data).map_err(|e| format!("spool: {e}"))
     }
+}
+
+impl Incoming {
+    /// The pulled message's Message-ID and size (the UIDVALIDITY rule).
+    pub fn identity(&self) -> Option<(String, u64)> {
+        crate::fetch::message_id(&self.head).map(|m| (m, self.received))
+    }
+}
+
+/// Message-ID and size of every message `account` stored in `folder` (read when a remote
+/// UIDVALIDITY changed: the messages not to store again).
+pub fn stored_ids(store: &Store, folder: &str, account: &str) -> HashSet<(String, u64)> {
+    let Ok(f) = store.open_folder(folder) else { return HashSet::new() };
+    let mut top = vec![0u8; crate::fetch::HEADER_PEEK];
+    f.entries()
+        .iter()
+        .filter_map(|e| {
+            let n = f.read_body(e, 0, &mut top).ok()?;
+            crate::fetch::stored_identity(top.get(..n)?, u64::from(e.size), account)
+        })
+        .collect()
 }
 
 /// Stores ONE pulled message (issue 17's one place: the delivery step will run here):
