@@ -351,3 +351,42 @@ fn uidvalidity_change_is_logged_and_stores_nothing_twice() {
     assert!(log.contains("already stored (same Message-ID and size): skipped"), "{log}");
     assert_eq!(sorted(subjects(&home, "INBOX")), ["u1", "u2", "u3"], "{log}");
 }
+
+#[test]
+fn a_30_mb_message_is_streamed_not_held_in_ram() {
+    let dv = Dovecot::start("big");
+    dv.put("INBOX", &msg("small", 100));
+    let acct = dv.account("big", "imap", "implicit", "keep = false\n");
+    let srv = common::Server::start("fetch-big", &format!("{}{acct}", dv.trust()), "message_size = 40000000");
+    let data = srv.home.data();
+    let until = Instant::now() + Duration::from_secs(20);
+    while local_count(&data, "INBOX") < 1 {
+        assert!(Instant::now() < until, "first pull: {}", srv.log_text());
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    let hwm0 = srv.status_kib("VmHWM:");
+    let big = msg("big", 30 * 1024 * 1024);
+    dv.put("INBOX", &big);
+    let until = Instant::now() + Duration::from_secs(120);
+    while local_count(&data, "INBOX") < 2 {
+        assert!(Instant::now() < until, "30 MB not pulled: {}", srv.log_text());
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let hwm1 = srv.status_kib("VmHWM:");
+    eprintln!("server VmHWM before {hwm0} KiB, after pulling 30 MB {hwm1} KiB (+{} KiB)", hwm1.saturating_sub(hwm0));
+    assert!(hwm1.saturating_sub(hwm0) < 8 * 1024, "RSS grew {} KiB", hwm1 - hwm0);
+    let s = home_store(&data);
+    let f = s.open_folder("INBOX").unwrap();
+    let stored = f.entries().iter().map(|e| f.body(e).unwrap()).find(|b| b.len() > 1_000_000).unwrap();
+    assert!(stored.ends_with(&big), "stored byte for byte");
+    let until = Instant::now() + Duration::from_secs(10);
+    while dv.count("INBOX") > 0 {
+        assert!(Instant::now() < until, "deleted remotely after the commit");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn home_store(data: &Path) -> letterbox::store::Store {
+    letterbox::store::Store::open(data).unwrap()
+}
