@@ -6,6 +6,8 @@
 //! rename, fsync of the directory):
 //! - `imap UIDVALIDITY LAST FOLDER` — per remote IMAP folder: the UIDVALIDITY seen and the
 //!   highest UID pulled (or skipped for size) under it;
+//! - `imapdel UID FOLDER` — a message stored with `keep = false` whose remote deletion is
+//!   not known to be done (deleted, and the line dropped, by the next session);
 //! - `pop3 UIDL` — each POP3 unique-id pulled that is still on the server.
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -26,6 +28,8 @@ pub struct ImapMark {
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct State {
     pub imap: BTreeMap<String, ImapMark>,
+    /// (remote folder, UID) stored and still to delete remotely (`keep = false`).
+    pub imap_delete: BTreeSet<(String, u32)>,
     pub uidls: BTreeSet<String>,
 }
 
@@ -42,7 +46,12 @@ pub struct Intent {
 /// The state change an intent stands for.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Done {
-    Imap { folder: String, mark: ImapMark },
+    /// The folder's mark advances; with `delete`, its UID joins the deletions to do.
+    Imap {
+        folder: String,
+        mark: ImapMark,
+        delete: bool,
+    },
     Pop3(String),
 }
 
@@ -61,6 +70,10 @@ impl State {
                     let folder = p.next().ok_or_else(bad)?;
                     s.imap.insert(folder.to_owned(), ImapMark { uidvalidity: v, last });
                 }
+                Some(("imapdel", rest)) => {
+                    let (uid, folder) = rest.split_once(' ').ok_or_else(bad)?;
+                    s.imap_delete.insert((folder.to_owned(), uid.parse().map_err(|_| bad())?));
+                }
                 Some(("pop3", uidl)) if !uidl.contains(' ') => {
                     s.uidls.insert(uidl.to_owned());
                 }
@@ -75,6 +88,9 @@ impl State {
         for (f, m) in &self.imap {
             out.push_str(&format!("imap {} {} {f}\n", m.uidvalidity, m.last));
         }
+        for (f, uid) in &self.imap_delete {
+            out.push_str(&format!("imapdel {uid} {f}\n"));
+        }
         for u in &self.uidls {
             out.push_str(&format!("pop3 {u}\n"));
         }
@@ -83,8 +99,11 @@ impl State {
 
     pub fn apply(&mut self, d: &Done) {
         match d {
-            Done::Imap { folder, mark } => {
+            Done::Imap { folder, mark, delete } => {
                 self.imap.insert(folder.clone(), *mark);
+                if *delete {
+                    self.imap_delete.insert((folder.clone(), mark.last));
+                }
             }
             Done::Pop3(u) => {
                 self.uidls.insert(u.clone());
@@ -95,19 +114,18 @@ impl State {
 
 impl Intent {
     fn encode(&self) -> String {
-        let done = match &self.done {
-            Done::Imap { folder, mark } => format!("imap {} {} {folder}", mark.uidvalidity, mark.last),
-            Done::Pop3(u) => format!("pop3 {u}"),
-        };
-        format!("{}\n{}\n{done}\n", self.folder, self.token)
+        let mut st = State::default();
+        st.apply(&self.done);
+        format!("{}\n{}\n{}", self.folder, self.token, st.encode())
     }
 
     fn parse(text: &str) -> Option<Intent> {
-        let mut lines = text.lines();
-        let (folder, token, done) = (lines.next()?, lines.next()?, lines.next()?);
+        let (folder, rest) = text.split_once('\n')?;
+        let (token, done) = rest.split_once('\n')?;
         let st = State::parse(done).ok()?;
+        let delete = !st.imap_delete.is_empty();
         let done = match (st.imap.into_iter().next(), st.uidls.into_iter().next()) {
-            (Some((folder, mark)), _) => Done::Imap { folder, mark },
+            (Some((folder, mark)), _) => Done::Imap { folder, mark, delete },
             (None, Some(u)) => Done::Pop3(u),
             _ => return None,
         };
@@ -191,7 +209,8 @@ mod tests {
     #[test]
     fn state_and_intent_round_trip() {
         let mut s = State::default();
-        s.apply(&Done::Imap { folder: "Old Mail".into(), mark: ImapMark { uidvalidity: 7, last: 42 } });
+        s.apply(&Done::Imap { folder: "Old Mail".into(), mark: ImapMark { uidvalidity: 7, last: 42 }, delete: true });
+        assert!(s.imap_delete.contains(&("Old Mail".to_owned(), 42)));
         s.apply(&Done::Pop3("abc".into()));
         assert_eq!(State::parse(&s.encode()).unwrap(), s);
         assert!(State::parse("imap x 1 F\n").is_err());
@@ -202,6 +221,15 @@ mod tests {
         f.save(&s).unwrap();
         assert_eq!(f.load().unwrap(), s);
         let i = Intent { folder: "INBOX".into(), token: "isp/abc".into(), done: Done::Pop3("abc".into()) };
+        f.write_intent(&i).unwrap();
+        assert_eq!(f.intent().unwrap(), Some(i));
+        f.clear_intent().unwrap();
+        let mark = ImapMark { uidvalidity: 1, last: 2 };
+        let i = Intent {
+            folder: "F".into(),
+            token: "t".into(),
+            done: Done::Imap { folder: "A b".into(), mark, delete: true },
+        };
         f.write_intent(&i).unwrap();
         assert_eq!(f.intent().unwrap(), Some(i));
         f.clear_intent().unwrap();

@@ -145,7 +145,10 @@ impl Session<'_> {
         });
         let uidvalidity = uidvalidity.ok_or_else(|| format!("SELECT {folder:?}: no UIDVALIDITY"))?;
         let mut mark = run.state.imap.get(folder).copied().unwrap_or(ImapMark { uidvalidity, last: 0 });
-        if mark.uidvalidity != uidvalidity {
+        let changed = mark.uidvalidity != uidvalidity;
+        if changed {
+            // The UIDs of deletions still to do belong to the old UIDVALIDITY: dropped.
+            run.state.imap_delete.retain(|(f, _)| f != folder);
             log(
                 &run.acct.name,
                 &format!(
@@ -163,6 +166,9 @@ impl Session<'_> {
                 ),
             );
             self.known = Some(known);
+        }
+        if !changed {
+            self.deletions(run, folder).await?;
         }
         let r = self.command(&Command::Sizes { from: mark.last.saturating_add(1) }).await?;
         let mut todo: Vec<(u32, u64)> = r
@@ -187,7 +193,7 @@ impl Session<'_> {
     /// stored, and (keep = false) deleted remotely.
     async fn pull_one(&mut self, run: &mut Run, folder: &str, mark: ImapMark, size: u64) -> Result<(), Failure> {
         let limit = self.sink.cfg.limits.message_size;
-        let done = Done::Imap { folder: folder.to_owned(), mark };
+        let done = Done::Imap { folder: folder.to_owned(), mark, delete: false };
         if size > limit {
             log(
                 &run.acct.name,
@@ -223,12 +229,26 @@ impl Session<'_> {
             run.files.save(&run.state).map_err(|e| Failure::Other(format!("state: {e}")))?;
             return if run.acct.keep { Ok(()) } else { self.delete(mark.last).await };
         }
+        let done = Done::Imap { folder: folder.to_owned(), mark, delete: !run.acct.keep };
         let uid = store_pulled(self.sink, run, msg, &token, done).await?;
         log(&run.acct.name, &format!("{folder} UID {} stored as {} size={size}", mark.last, uid));
-        if !run.acct.keep {
-            self.delete(mark.last).await?;
+        self.deletions(run, folder).await
+    }
+
+    /// Deletes remotely what was stored with `keep = false` (this message, and any whose
+    /// deletion an earlier session did not finish), then drops them from the state.
+    async fn deletions(&mut self, run: &mut Run, folder: &str) -> Result<(), Failure> {
+        let todo: Vec<u32> = run.state.imap_delete.iter().filter(|(f, _)| f == folder).map(|(_, u)| *u).collect();
+        if todo.is_empty() {
+            return Ok(());
         }
-        Ok(())
+        for uid in &todo {
+            self.delete(*uid).await?;
+        }
+        for uid in todo {
+            run.state.imap_delete.remove(&(folder.to_owned(), uid));
+        }
+        run.files.save(&run.state).map_err(|e| Failure::Other(format!("state: {e}")))
     }
 
     /// `\Deleted`, then UID EXPUNGE when the server has UIDPLUS (RFC 4315); only after the
