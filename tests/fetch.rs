@@ -455,3 +455,143 @@ fn crash_model_kill9_during_pulls_stores_each_message_exactly_once() {
         want.len()
     );
 }
+
+/// A fake remote on loopback answering each command (matched by a word after the IMAP tag,
+/// or the POP3 command) with a scripted reply; `{tag}` is replaced by the command's tag.
+fn fake_remote(greeting: &'static [u8], script: Vec<(&'static str, Vec<u8>)>) -> u16 {
+    use std::io::{BufRead, BufReader, Write};
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = l.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        let Ok((s, _)) = l.accept() else { return };
+        let mut w = s.try_clone().unwrap();
+        let _ = w.write_all(greeting);
+        let mut r = BufReader::new(s);
+        let mut line = String::new();
+        while r.read_line(&mut line).is_ok_and(|n| n > 0) {
+            let words: Vec<&str> = line.split_whitespace().collect();
+            let tag = words.first().copied().unwrap_or("");
+            let reply = script.iter().find(|(k, _)| words.iter().any(|w| w.eq_ignore_ascii_case(k)));
+            let out = match reply {
+                Some((_, bytes)) => String::from_utf8_lossy(bytes).replace("{tag}", tag).into_bytes(),
+                None => format!("{tag} OK\r\n").into_bytes(),
+            };
+            if w.write_all(&out).is_err() {
+                return;
+            }
+            line.clear();
+        }
+    });
+    port
+}
+
+/// `letterbox fetch --once` against the fake remote: its exit code and log.
+fn fetch_from_fake(name: &str, protocol: &str, port: u16) -> (Option<i32>, String, Home) {
+    let dir = std::env::temp_dir().join(format!("letterbox-fake-secret-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let secret = dir.join("pw");
+    std::fs::write(&secret, "pw\n").unwrap();
+    std::fs::set_permissions(&secret, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
+    let acct = format!(
+        "[[fetch]]\nname = \"{name}\"\nprotocol = \"{protocol}\"\nserver = \"127.0.0.1:{port}\"\ntls = \"none\"\nuser = \"u\"\npassword_file = \"{}\"\nkeep = false\n",
+        secret.display()
+    );
+    static RUNS: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let run = RUNS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let home = Home::with_config(&format!("fake-{name}-{run}"), &acct);
+    let out = home.run(&["fetch", "--once"], b"");
+    (out.status.code(), String::from_utf8_lossy(&out.stderr).into_owned(), home)
+}
+
+/// The IMAP replies up to the size listing of one message of `size` bytes.
+fn imap_script(size: u64, body_reply: Vec<u8>) -> Vec<(&'static str, Vec<u8>)> {
+    vec![
+        ("SELECT", b"* 1 EXISTS\r\n* OK [UIDVALIDITY 5] v\r\n{tag} OK [READ-WRITE] done\r\n".to_vec()),
+        ("RFC822.SIZE)", format!("* 1 FETCH (UID 1 RFC822.SIZE {size})\r\n{{tag}} OK\r\n").into_bytes()),
+        ("BODY.PEEK[]", body_reply),
+        ("STORE", b"{tag} NO must not be reached\r\n".to_vec()),
+    ]
+}
+
+/// Nothing was stored and nothing deleted: no message, no state beyond what was there.
+fn nothing_stored(home: &Home) {
+    assert!(subjects(home, "INBOX").is_empty());
+    let state = std::fs::read_to_string(home.data().join("fetch").join(format!("{}.state", "x"))).unwrap_or_default();
+    assert!(!state.contains("imapdel"), "{state}");
+}
+
+#[test]
+fn bad_input_94_a_literal_larger_than_announced_or_of_2_gb() {
+    const G: &[u8] = b"* OK [CAPABILITY IMAP4rev1] fake\r\n";
+    // More bytes than the literal announced: what follows it is not the end of the response.
+    let body = b"* 1 FETCH (UID 1 BODY[] {10}\r\nSubject: 1EXTRA BYTES OF THE MESSAGE\r\n)\r\n{tag} OK\r\n".to_vec();
+    let (code, log, home) = fetch_from_fake("x", "imap", fake_remote(G, imap_script(10, body)));
+    assert_eq!(code, Some(75), "{log}");
+    assert!(log.contains("malformed response") && log.contains("after the message"), "{log}");
+    nothing_stored(&home);
+    // A literal larger than the size the listing gave.
+    let body = b"* 1 FETCH (UID 1 BODY[] {20}\r\nSubject: 12345678901\r\n)\r\n{tag} OK\r\n".to_vec();
+    let (code, log, home) = fetch_from_fake("x", "imap", fake_remote(G, imap_script(10, body)));
+    assert_eq!(code, Some(75), "{log}");
+    assert!(log.contains("literal of 20 bytes, over the limit"), "{log}");
+    nothing_stored(&home);
+    // A 2 GB announcement (the listing says small): refused before reading a byte of it.
+    let body = b"* 1 FETCH (UID 1 BODY[] {2147483648}\r\n".to_vec();
+    let (code, log, home) = fetch_from_fake("x", "imap", fake_remote(G, imap_script(10, body)));
+    assert_eq!(code, Some(75), "{log}");
+    assert!(log.contains("literal of 2147483648 bytes, over the limit"), "{log}");
+    nothing_stored(&home);
+}
+
+#[test]
+fn bad_input_95_never_ending_lines() {
+    // IMAP: a SELECT reply that never ends its line (4 MB without CRLF).
+    let mut endless = b"* OK ".to_vec();
+    endless.resize(4 << 20, b'x');
+    let script = vec![("SELECT", endless.clone())];
+    let (code, log, home) = fetch_from_fake("x", "imap", fake_remote(b"* OK fake\r\n", script));
+    assert_eq!(code, Some(75), "{log}");
+    assert!(log.contains("response line longer than 65536 bytes"), "{log}");
+    nothing_stored(&home);
+    // POP3: a greeting that never ends.
+    let greeting: &'static [u8] = Box::leak(endless.into_boxed_slice());
+    let (code, log, _home) = fetch_from_fake("y", "pop3", fake_remote(greeting, Vec::new()));
+    assert_eq!(code, Some(75), "{log}");
+    assert!(log.contains("reply line longer than 1024 bytes"), "{log}");
+}
+
+#[test]
+fn bad_input_96_garbage_after_the_greeting() {
+    let script = vec![("LOGIN", b"\x00\x01\xffgarbage \x1b[2J\r\n".to_vec())];
+    let (code, log, home) = fetch_from_fake("x", "imap", fake_remote(b"* OK fake\r\n", script));
+    assert_eq!(code, Some(75), "{log}");
+    assert!(log.contains("malformed response"), "{log}");
+    nothing_stored(&home);
+    // Not an IMAP greeting at all (an HTTP server on the port).
+    let (code, log, _) = fetch_from_fake("y", "imap", fake_remote(b"HTTP/1.1 400 Bad Request\r\n\r\n", Vec::new()));
+    assert_eq!(code, Some(75), "{log}");
+    assert!(log.contains("bad greeting"), "{log}");
+    // POP3: garbage instead of +OK.
+    let script = vec![("USER", b"garbage\r\n".to_vec()), ("CAPA", b"-ERR\r\n".to_vec())];
+    let (code, log, _) = fetch_from_fake("z", "pop3", fake_remote(b"+OK fake\r\n", script));
+    assert_eq!(code, Some(75), "{log}");
+    assert!(log.contains("malformed reply"), "{log}");
+}
+
+#[test]
+fn bad_input_97_a_uidl_list_with_duplicates() {
+    let script = vec![
+        ("CAPA", b"-ERR no\r\n".to_vec()),
+        ("USER", b"+OK\r\n".to_vec()),
+        ("PASS", b"+OK\r\n".to_vec()),
+        ("UIDL", b"+OK\r\n1 same\r\n2 same\r\n.\r\n".to_vec()),
+        ("LIST", b"+OK\r\n1 10\r\n2 10\r\n.\r\n".to_vec()),
+        ("RETR", b"-ERR must not be reached\r\n".to_vec()),
+        ("DELE", b"-ERR must not be reached\r\n".to_vec()),
+    ];
+    let (code, log, home) = fetch_from_fake("x", "pop3", fake_remote(b"+OK fake\r\n", script));
+    assert_eq!(code, Some(75), "{log}");
+    assert!(log.contains("UIDL \"same\" listed twice"), "{log}");
+    assert!(!log.contains("must not be reached"), "{log}");
+    nothing_stored(&home);
+}
