@@ -3,6 +3,7 @@
 //! in a temporary folder (a passwd-file user, a Maildir, its own `base_dir`, a certificate
 //! from a CA made here with openssl, which letterbox trusts through `[outbound] ca_file`).
 //! Messages are put on the remote as Maildir files, as Dovecot's LDA would.
+#![cfg(feature = "fetch")]
 
 mod common;
 

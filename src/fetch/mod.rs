@@ -5,7 +5,7 @@
 //!
 //! # Exactly once across a crash
 //! A message pulled is stored with a `Received:` field on top naming the account and a
-//! remote id ([`token`]: account, remote folder, UIDVALIDITY and UID for IMAP; account and
+//! remote id ([`imap_token`], [`pop3_token`]: account, remote folder, UIDVALIDITY and UID for IMAP; account and
 //! UIDL for POP3). Pulling one message is four durable steps:
 //! 1. the *intent* (`DATA/fetch/NAME.intent`: local folder, token, the state change) is
 //!    written and synced;
