@@ -26,6 +26,34 @@ struct Reply {
     status: Status,
     text: String,
     data: Vec<Untagged>,
+    /// The FETCH responses with a UID and a size: the [`BATCH_MAX`] lowest UIDs, sorted,
+    /// and whether there were more (the rest waits for the next round; taking the lowest
+    /// keeps every UID below the last one taken in the batch, whatever the server's order).
+    cands: Vec<(u32, u64)>,
+    more: bool,
+}
+
+/// The [`BATCH_MAX`] lowest UIDs of a listing, kept as it streams in.
+#[derive(Default)]
+struct Lowest {
+    heap: std::collections::BinaryHeap<(u32, u64)>,
+    more: bool,
+}
+
+impl Lowest {
+    fn push(&mut self, uid: u32, size: u64) {
+        self.heap.push((uid, size));
+        if self.heap.len() > BATCH_MAX {
+            self.heap.pop();
+            self.more = true;
+        }
+    }
+
+    fn sorted(self) -> (Vec<(u32, u64)>, bool) {
+        let mut v = self.heap.into_sorted_vec();
+        v.dedup_by_key(|t| t.0);
+        (v, self.more)
+    }
 }
 
 struct Session<'a> {
@@ -171,18 +199,9 @@ impl Session<'_> {
             self.deletions(run, folder).await?;
         }
         let r = self.command(&Command::Sizes { from: mark.last.saturating_add(1) }).await?;
-        let mut todo: Vec<(u32, u64)> = r
-            .data
-            .iter()
-            .filter_map(|u| match u {
-                Untagged::Fetch { uid: Some(uid), size: Some(size) } if *uid > mark.last => Some((*uid, *size)),
-                _ => None,
-            })
-            .collect();
-        todo.sort_unstable();
-        todo.dedup_by_key(|t| t.0);
-        let more = todo.len() >= BATCH_MAX;
-        for (uid, size) in todo.into_iter().take(BATCH_MAX) {
+        // RFC 3501 §6.4.8: `n:*` also lists the last message when n is above every UID.
+        let (more, from) = (r.more, mark.last);
+        for (uid, size) in r.cands.into_iter().filter(|c| c.0 > from) {
             mark.last = uid;
             self.pull_one(run, folder, mark, size).await?;
         }
@@ -331,7 +350,7 @@ impl Session<'_> {
 
     /// Reads events until the tagged completion; the message literal goes to `body`.
     async fn collect(&mut self, mut body: Option<&mut Incoming>) -> Result<Reply, Failure> {
-        let mut data = Vec::new();
+        let (mut data, mut lowest) = (Vec::new(), Lowest::default());
         loop {
             let (n, ev) = self.core.feed(self.conn.input()).map_err(|e| e.to_string())?;
             let (mut end, got) = (None, ev.is_some());
@@ -344,16 +363,39 @@ impl Session<'_> {
                 Some(Event::Untagged(Untagged::Bye(t))) if !self.logging_out => {
                     return Err(Failure::Other(format!("server said BYE: {t}")));
                 }
+                Some(Event::Untagged(Untagged::Fetch { uid: Some(uid), size: Some(size) })) => lowest.push(uid, size),
                 Some(Event::Untagged(u)) if data.len() < BATCH_MAX => data.push(u),
                 _ => {}
             }
             self.conn.consume(n);
             if let Some((status, text)) = end {
-                return Ok(Reply { status, text, data });
+                let (cands, more) = lowest.sorted();
+                return Ok(Reply { status, text, data, cands, more });
             }
             if n == 0 && !got {
                 self.conn.fill(Instant::now() + READ_TIMEOUT).await?;
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_long_listing_keeps_the_lowest_uids_whatever_the_order() {
+        let mut l = Lowest::default();
+        for uid in (1..=BATCH_MAX as u32 + 500).rev() {
+            l.push(uid, 10);
+        }
+        let (v, more) = l.sorted();
+        assert!(more);
+        assert_eq!(v.len(), BATCH_MAX);
+        assert_eq!((v.first(), v.last()), (Some(&(1, 10)), Some(&(BATCH_MAX as u32, 10))));
+        let mut l = Lowest::default();
+        l.push(5, 1);
+        l.push(3, 2);
+        assert_eq!(l.sorted(), (vec![(3, 2), (5, 1)], false));
     }
 }

@@ -29,6 +29,8 @@ struct Reply {
     ok: bool,
     text: String,
     lines: Vec<Vec<u8>>,
+    /// Listing lines beyond [`LISTING_MAX`] were dropped.
+    truncated: bool,
 }
 
 pub async fn session(sink: &Sink, run: &mut Run) -> Result<(), Failure> {
@@ -81,8 +83,8 @@ impl Session<'_> {
             let size = sizes.get(n).copied().ok_or_else(|| format!("LIST has no size for message {n}"))?;
             self.pull_one(run, *n, uid, size).await?;
         }
-        // Forget UIDLs the server no longer has (bounded state).
-        if run.state.uidls.iter().any(|u| !present.contains(u)) {
+        // Forget UIDLs the server no longer has (bounded state), when it listed them all.
+        if !uidl.truncated && run.state.uidls.iter().any(|u| !present.contains(u)) {
             run.state.uidls.retain(|u| present.contains(u));
             run.files.save(&run.state).map_err(|e| Failure::Other(format!("state: {e}")))?;
         }
@@ -155,7 +157,7 @@ impl Session<'_> {
     /// Reads one reply (with its listing or message); the message goes to `body`, at most
     /// its limit (more is a protocol error: the server sent more than LIST said).
     async fn reply(&mut self, mut body: Option<(&mut Incoming, u64)>) -> Result<Reply, Failure> {
-        let mut r = Reply { ok: false, text: String::new(), lines: Vec::new() };
+        let mut r = Reply { ok: false, text: String::new(), lines: Vec::new(), truncated: false };
         loop {
             let (n, ev) = self.core.feed(self.conn.input()).map_err(|e| e.to_string())?;
             let got = ev.is_some();
@@ -172,6 +174,7 @@ impl Session<'_> {
                     end = !ok || !self.core.busy();
                 }
                 Some(Event::Line(l)) if r.lines.len() < LISTING_MAX => r.lines.push(l),
+                Some(Event::Line(_)) => r.truncated = true,
                 Some(Event::End) => end = true,
                 _ => {}
             }
