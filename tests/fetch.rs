@@ -327,6 +327,11 @@ fn idle_push_arrives_within_two_seconds() {
         std::thread::sleep(Duration::from_millis(20));
     }
     eprintln!("pushed message stored after {:?}", t0.elapsed());
+    // While serve pulls the account, `letterbox fetch` refuses it (no double pulls).
+    let out = srv.home.run(&["fetch", "--once"], b"");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(75), "{err}");
+    assert!(err.contains("busy: another letterbox process"), "{err}");
 }
 
 #[test]

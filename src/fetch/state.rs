@@ -153,6 +153,23 @@ impl Files {
         self.dir.join(format!("{}.intent", self.name))
     }
 
+    /// The account's exclusive lock (`NAME.lock`, flock), held for as long as the handle
+    /// lives: `serve` and `letterbox fetch` never pull one account at the same time (both
+    /// would store the same messages). `None` when another process holds it.
+    pub fn lock(&self) -> io::Result<Option<std::fs::File>> {
+        crate::store::create_private_dir(&self.dir)?;
+        let f = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(self.dir.join(format!("{}.lock", self.name)))?;
+        match f.try_lock() {
+            Ok(()) => Ok(Some(f)),
+            Err(std::fs::TryLockError::WouldBlock) => Ok(None),
+            Err(std::fs::TryLockError::Error(e)) => Err(e),
+        }
+    }
+
     /// The saved state (empty when none yet).
     pub fn load(&self) -> io::Result<State> {
         let p = self.state_path();
@@ -218,6 +235,11 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("lb-fetch-state-{}", std::process::id()));
         let f = Files::new(&dir, "isp");
         assert_eq!(f.load().unwrap(), State::default());
+        let held = f.lock().unwrap();
+        assert!(held.is_some());
+        assert!(Files::new(&dir, "isp").lock().unwrap().is_none(), "a second holder is refused");
+        drop(held);
+        assert!(f.lock().unwrap().is_some());
         f.save(&s).unwrap();
         assert_eq!(f.load().unwrap(), s);
         let i = Intent { folder: "INBOX".into(), token: "isp/abc".into(), done: Done::Pop3("abc".into()) };

@@ -80,6 +80,8 @@ pub struct Run {
     pub files: Files,
     pub state: State,
     pub roots: stream::Roots,
+    /// The account's lock, held while this run lives.
+    _lock: std::fs::File,
 }
 
 impl Run {
@@ -87,6 +89,8 @@ impl Run {
     pub fn open(sink: &Sink, acct: &Account, roots: stream::Roots) -> Result<Run, String> {
         let secret = acct.secret().map_err(|e| e.0)?;
         let files = Files::new(&sink.cfg.data_dir, &acct.name);
+        let lock = files.lock().map_err(|e| format!("lock: {e}"))?;
+        let lock = lock.ok_or("busy: another letterbox process (serve or fetch) is pulling this account")?;
         let mut state = files.load().map_err(|e| format!("state: {e}"))?;
         if let Some(intent) = files.intent().map_err(|e| format!("intent: {e}"))? {
             let landed = crate::fetch::settle(&sink.store, &intent).map_err(|e| format!("settling: {e}"))?;
@@ -97,7 +101,7 @@ impl Run {
             files.clear_intent().map_err(|e| format!("intent: {e}"))?;
             log(&acct.name, &format!("settled an interrupted pull ({}): stored={landed}", intent.token));
         }
-        Ok(Run { acct: acct.clone(), secret, files, state, roots })
+        Ok(Run { acct: acct.clone(), secret, files, state, roots, _lock: lock })
     }
 
     /// The server's address (resolved now: the account may move).
@@ -237,11 +241,24 @@ pub fn backoff(failures: u32, f: &Failure) -> Duration {
 /// The account's loop inside `serve`: sessions, the interval between them, backoff on
 /// errors, one log line per change of state.
 pub async fn run_forever(sink: Sink, acct: Account, roots: stream::Roots) {
-    let mut run = match Run::open(&sink, &acct, roots) {
-        Ok(r) => r,
-        Err(e) => return log(&acct.name, &format!("stopped: {e}")),
-    };
     let (mut failures, mut last): (u32, Option<String>) = (0, None);
+    // Opening fails for a bad password file, an unreadable state or a busy account: the
+    // owner may fix it, so it is retried with the same backoff.
+    let mut run = loop {
+        match Run::open(&sink, &acct, roots.clone()) {
+            Ok(r) => break r,
+            Err(e) => {
+                failures = failures.saturating_add(1);
+                let now = format!("not started: {e}");
+                if last.as_deref() != Some(now.as_str()) {
+                    log(&acct.name, &now);
+                    last = Some(now);
+                }
+                async_io::Timer::after(backoff(failures, &Failure::Other(e))).await;
+            }
+        }
+    };
+    failures = 0;
     loop {
         let result = session(&sink, &mut run, true).await;
         let (now, wait) = match &result {
