@@ -214,6 +214,9 @@ pub struct Client {
     /// Where the message literal stood in the current line: what follows it must be the
     /// rest of the FETCH response, not more message bytes.
     after_body: Option<usize>,
+    /// Where the line's text after its last literal starts: a `{n}` counts as a literal
+    /// announcement only there (a literal's own bytes may end in `{5}`).
+    text_from: usize,
 }
 
 /// What the command in flight changes on success.
@@ -243,6 +246,7 @@ impl Client {
             read: Read::Line,
             pending_cr: false,
             after_body: None,
+            text_from: 0,
         }
     }
 
@@ -312,6 +316,7 @@ impl Client {
         self.line.extend_from_slice(input.get(..n).unwrap_or_default());
         let left = left - n as u64;
         self.read = if left == 0 { Read::Line } else { Read::Small(left) };
+        self.text_from = self.line.len();
         (n, None)
     }
 
@@ -334,9 +339,10 @@ impl Client {
 
     /// A CRLF ended a line: a literal announcement, or a whole response.
     fn end_of_line<'a>(&mut self) -> Result<Option<Event<'a>>, Error> {
-        if let Some(n) = literal_len(&self.line)? {
+        if let Some(n) = literal_len(self.line.get(self.text_from..).unwrap_or_default())? {
             return self.literal(n);
         }
+        self.text_from = 0;
         let line = std::mem::take(&mut self.line);
         if let Some(at) = self.after_body.take() {
             fetch_tail(line.get(at..).unwrap_or_default())?;
@@ -354,11 +360,18 @@ impl Client {
                 }
                 self.line.extend_from_slice(b"\"\"");
                 self.after_body = Some(self.line.len());
+                self.text_from = self.line.len();
                 self.read = Read::Body(n);
                 Ok(Some(Event::BodyStart { len: n }))
             }
             _ if n > SMALL_LITERAL_MAX || self.line.len() as u64 + n > LINE_MAX as u64 => {
                 Err(Error::UnexpectedLiteral(n))
+            }
+            // An empty literal: nothing to read, the line goes on (never a "need more
+            // input" answer while input is waiting).
+            _ if n == 0 => {
+                self.text_from = self.line.len();
+                Ok(None)
             }
             _ => {
                 self.read = Read::Small(n);

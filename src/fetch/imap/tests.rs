@@ -81,6 +81,17 @@ fn bad_server_input_is_a_clear_error() {
     assert!(matches!(run(&mut Client::new(), b"HTTP/1.1 400\r\n", 10), Err(Error::BadGreeting(_))));
     let mut c = logged_in();
     assert!(matches!(run(&mut c, b"\x00\x01garbage\r\n", 10), Err(Error::Malformed(_))));
+    // An empty literal inside a line: the rest of the input is read at once.
+    let mut c = logged_in();
+    let input = b"* LIST () \"/\" {0}\r\n\r\n* 2 EXISTS\r\n";
+    let (n, ev) = c.feed(input).unwrap();
+    assert_eq!((n, ev), (19, None));
+    let (_, ev) = c.feed(&input[n..]).unwrap();
+    assert_eq!(ev, Some(Event::Untagged(Untagged::Other)));
+    // A small literal whose bytes end like an announcement is not one.
+    let mut c = logged_in();
+    let (ev, _) = run(&mut c, b"* LIST () \"/\" {3}\r\n{5}\r\n* 3 EXISTS\r\n", 1).unwrap();
+    assert_eq!(ev, ["Untagged(Other)", "Untagged(Exists(3))"]);
     // A large literal outside a body fetch.
     let mut c = logged_in();
     assert_eq!(run(&mut c, b"* LIST () \"/\" {99999}\r\n", 100), Err(Error::UnexpectedLiteral(99999)));
