@@ -483,24 +483,54 @@ fn literal_len(line: &[u8]) -> Result<Option<u64>, Error> {
     n.map(Some).ok_or(Error::LiteralTooLarge(u64::MAX))
 }
 
-/// What may follow the message literal: more `NAME value` items and `)` (RFC 3501
-/// §7.4.2); anything else means the literal was longer than announced.
+/// What may follow the message literal: more ` NAME value` items and `)` (RFC 3501
+/// §7.4.2: `UID 5`, `FLAGS (\Seen)`, a quoted string); anything else means the literal was
+/// longer than announced.
 fn fetch_tail(tail: &[u8]) -> Result<(), Error> {
     let bad = || {
         Error::Malformed(format!("after the message: {:?}", String::from_utf8_lossy(tail.get(..40).unwrap_or(tail))))
     };
-    let items = tail.strip_suffix(b")").ok_or_else(bad)?;
-    let words: Vec<&[u8]> = items.split(|&b| b == b' ').collect();
-    let names_ok = words
-        .iter()
-        .skip(1)
-        .step_by(2)
-        .all(|w| !w.is_empty() && w.iter().all(|b| b.is_ascii_alphanumeric() || b".[]".contains(b)));
-    let shape_ok = words.first().is_some_and(|w| w.is_empty()) && words.len() % 2 == 1;
-    if items.is_empty() || (names_ok && shape_ok) {
-        Ok(())
-    } else {
-        Err(bad())
+    let mut rest = tail.strip_suffix(b")").ok_or_else(bad)?;
+    while !rest.is_empty() {
+        let item = rest.strip_prefix(b" ").ok_or_else(bad)?;
+        let name_len = item.iter().take_while(|b| b.is_ascii_alphanumeric() || b".[]<>".contains(b)).count();
+        let value = item.get(name_len..).and_then(|v| v.strip_prefix(b" ")).filter(|_| name_len > 0);
+        let value = value.ok_or_else(bad)?;
+        rest = value.get(item_value_len(value).ok_or_else(bad)?..).unwrap_or_default();
+    }
+    Ok(())
+}
+
+/// The length of one item value at the start of `v`: a parenthesized list (nesting
+/// counted), a quoted string, or an atom up to the next space.
+fn item_value_len(v: &[u8]) -> Option<usize> {
+    match v.first()? {
+        b'(' => {
+            let mut depth = 0usize;
+            for (i, &b) in v.iter().enumerate() {
+                depth = match b {
+                    b'(' => depth + 1,
+                    b')' => depth.checked_sub(1)?,
+                    _ => depth,
+                };
+                if depth == 0 {
+                    return Some(i + 1);
+                }
+            }
+            None
+        }
+        b'"' => {
+            let mut escaped = false;
+            for (i, &b) in v.iter().enumerate().skip(1) {
+                match b {
+                    b'\\' if !escaped => escaped = true,
+                    b'"' if !escaped => return Some(i + 1),
+                    _ => escaped = false,
+                }
+            }
+            None
+        }
+        _ => Some(v.iter().position(|&b| b == b' ').unwrap_or(v.len())).filter(|&n| n > 0),
     }
 }
 

@@ -98,6 +98,16 @@ fn bad_server_input_is_a_clear_error() {
 }
 
 #[test]
+fn items_after_the_message_literal() {
+    for tail in [&b")"[..], b" UID 5)", b" FLAGS (\\Seen $Junk) UID 5)", b" X \"a) b\")", b" F ((a) b))"] {
+        assert_eq!(fetch_tail(tail), Ok(()), "{}", String::from_utf8_lossy(tail));
+    }
+    for tail in [&b"x)"[..], b" UID)", b" FLAGS (\\Seen)x)", b" UID 5", b"\r\nmore message)", b" F ((a) b)"] {
+        assert!(fetch_tail(tail).is_err(), "{}", String::from_utf8_lossy(tail));
+    }
+}
+
+#[test]
 fn commands_check_the_state() {
     let mut c = Client::new();
     assert_eq!(c.command(&Command::Select("INBOX")), Err(Error::NotAllowed("SELECT")));
