@@ -54,7 +54,7 @@ for t in "${targets[@]}"; do
     # RETR with a stuffed line, a UIDL listing.
     printf '\x01* 1 FETCH (UID 1 BODY[] {5}\r\nabcde UID 1 FLAGS (\\Seen))\r\nF3 OK done\r\n' > "$corpus/seed-imap-body"
     printf '\x00* OK [CAPABILITY IMAP4rev1 IDLE] hi\r\n* 3 EXISTS\r\n* OK [UIDVALIDITY 7] v\r\n' > "$corpus/seed-imap"
-    printf '\x09+OK 12\r\nA: b\r\n\r\n..x\r\n.\r\n' > "$corpus/seed-pop3-retr"
+    printf '\x0c+OK 12\r\nA: b\r\n\r\n..x\r\n.\r\n' > "$corpus/seed-pop3-retr"
     printf '\x0a+OK\r\n1 aaa\r\n2 bbb\r\n.\r\n' > "$corpus/seed-pop3-uidl"
   fi
   if [ "$t" = dns_message ]; then
