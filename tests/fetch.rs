@@ -356,6 +356,17 @@ fn uidvalidity_change_is_logged_and_stores_nothing_twice() {
     assert!(log.contains("UIDVALIDITY changed") && log.contains("-> 12345"), "{log}");
     assert!(log.contains("already stored (same Message-ID and size): skipped"), "{log}");
     assert_eq!(sorted(subjects(&home, "INBOX")), ["u1", "u2", "u3"], "{log}");
+    // As if that pull had been killed after UID 1 (the state says last = 1): the rule still
+    // holds for the UIDs that existed at the change, in this later session.
+    let state_path = home.data().join("fetch/uv.state");
+    let state = std::fs::read_to_string(&state_path).unwrap();
+    let line = state.lines().find(|l| l.starts_with("imap 12345 ")).unwrap_or_else(|| panic!("{state}"));
+    let f: Vec<&str> = line.splitn(5, ' ').collect();
+    let rewound = format!("imap 12345 1 {} {}", f[3], f[4]);
+    std::fs::write(&state_path, state.replace(line, &rewound)).unwrap();
+    let log = fetch_once(&home, None);
+    assert_eq!(log.matches("already stored (same Message-ID and size): skipped").count(), 2, "{log}");
+    assert_eq!(sorted(subjects(&home, "INBOX")), ["u1", "u2", "u3"], "{log}");
 }
 
 #[test]

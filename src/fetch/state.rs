@@ -4,8 +4,10 @@
 //!
 //! The state file is text, one line per item, replaced atomically (temporary file, fsync,
 //! rename, fsync of the directory):
-//! - `imap UIDVALIDITY LAST FOLDER` — per remote IMAP folder: the UIDVALIDITY seen and the
-//!   highest UID pulled (or skipped for size) under it;
+//! - `imap UIDVALIDITY LAST RECHECK FOLDER` — per remote IMAP folder: the UIDVALIDITY seen,
+//!   the highest UID pulled (or skipped for size) under it, and after a UIDVALIDITY change
+//!   the UIDNEXT of then: UIDs below it may be messages already stored (the Message-ID and
+//!   size rule applies to them, also in a later session after a crash);
 //! - `imapdel UID FOLDER` — a message stored with `keep = false` whose remote deletion is
 //!   not known to be done (deleted, and the line dropped, by the next session);
 //! - `pop3 UIDL` — each POP3 unique-id pulled that is still on the server.
@@ -22,6 +24,8 @@ pub const STATE_MAX: u64 = 2 << 20;
 pub struct ImapMark {
     pub uidvalidity: u32,
     pub last: u32,
+    /// UIDs below this existed when the UIDVALIDITY changed (0: no change seen).
+    pub recheck: u32,
 }
 
 /// The account's state.
@@ -64,11 +68,11 @@ impl State {
             let bad = || format!("bad state line {line:?}");
             match line.split_once(' ') {
                 Some(("imap", rest)) => {
-                    let mut p = rest.splitn(3, ' ');
-                    let v = p.next().and_then(|x| x.parse().ok()).ok_or_else(bad)?;
-                    let last = p.next().and_then(|x| x.parse().ok()).ok_or_else(bad)?;
+                    let mut p = rest.splitn(4, ' ');
+                    let mut num = || p.next().and_then(|x| x.parse().ok()).ok_or_else(bad);
+                    let (uidvalidity, last, recheck) = (num()?, num()?, num()?);
                     let folder = p.next().ok_or_else(bad)?;
-                    s.imap.insert(folder.to_owned(), ImapMark { uidvalidity: v, last });
+                    s.imap.insert(folder.to_owned(), ImapMark { uidvalidity, last, recheck });
                 }
                 Some(("imapdel", rest)) => {
                     let (uid, folder) = rest.split_once(' ').ok_or_else(bad)?;
@@ -86,7 +90,7 @@ impl State {
     pub fn encode(&self) -> String {
         let mut out = String::new();
         for (f, m) in &self.imap {
-            out.push_str(&format!("imap {} {} {f}\n", m.uidvalidity, m.last));
+            out.push_str(&format!("imap {} {} {} {f}\n", m.uidvalidity, m.last, m.recheck));
         }
         for (f, uid) in &self.imap_delete {
             out.push_str(&format!("imapdel {uid} {f}\n"));
@@ -226,11 +230,16 @@ mod tests {
     #[test]
     fn state_and_intent_round_trip() {
         let mut s = State::default();
-        s.apply(&Done::Imap { folder: "Old Mail".into(), mark: ImapMark { uidvalidity: 7, last: 42 }, delete: true });
+        s.apply(&Done::Imap {
+            folder: "Old Mail".into(),
+            mark: ImapMark { uidvalidity: 7, last: 42, recheck: 40 },
+            delete: true,
+        });
         assert!(s.imap_delete.contains(&("Old Mail".to_owned(), 42)));
         s.apply(&Done::Pop3("abc".into()));
         assert_eq!(State::parse(&s.encode()).unwrap(), s);
-        assert!(State::parse("imap x 1 F\n").is_err());
+        assert!(State::parse("imap x 1 0 F\n").is_err());
+        assert!(State::parse("imap 1 1 F\n").is_err());
         assert!(State::parse("what\n").is_err());
         let dir = std::env::temp_dir().join(format!("lb-fetch-state-{}", std::process::id()));
         let f = Files::new(&dir, "isp");
@@ -246,7 +255,7 @@ mod tests {
         f.write_intent(&i).unwrap();
         assert_eq!(f.intent().unwrap(), Some(i));
         f.clear_intent().unwrap();
-        let mark = ImapMark { uidvalidity: 1, last: 2 };
+        let mark = ImapMark { uidvalidity: 1, last: 2, recheck: 0 };
         let i = Intent {
             folder: "F".into(),
             token: "t".into(),

@@ -172,31 +172,21 @@ impl Session<'_> {
             _ => None,
         });
         let uidvalidity = uidvalidity.ok_or_else(|| format!("SELECT {folder:?}: no UIDVALIDITY"))?;
-        let mut mark = run.state.imap.get(folder).copied().unwrap_or(ImapMark { uidvalidity, last: 0 });
-        let changed = mark.uidvalidity != uidvalidity;
-        if changed {
-            // The UIDs of deletions still to do belong to the old UIDVALIDITY: dropped.
-            run.state.imap_delete.retain(|(f, _)| f != folder);
-            log(
-                &run.acct.name,
-                &format!(
-                    "{folder}: UIDVALIDITY changed {} -> {uidvalidity}: the folder is pulled again from UID 1",
-                    mark.uidvalidity
-                ),
-            );
-            mark = ImapMark { uidvalidity, last: 0 };
-            let known = stored_ids(&self.sink.store, &run.acct.into, &run.acct.name);
-            log(
-                &run.acct.name,
-                &format!(
-                    "{folder}: {} messages already stored are not stored again (Message-ID and size)",
-                    known.len()
-                ),
-            );
-            self.known = Some(known);
-        }
-        if !changed {
+        let uidnext = r.data.iter().find_map(|u| if let Untagged::UidNext(n) = u { Some(*n) } else { None });
+        let fresh = ImapMark { uidvalidity, last: 0, recheck: 0 };
+        let mut mark = run.state.imap.get(folder).copied().unwrap_or(fresh);
+        if mark.uidvalidity != uidvalidity {
+            self.uidvalidity_changed(run, folder, mark.uidvalidity, uidvalidity);
+            mark = ImapMark { uidvalidity, last: 0, recheck: uidnext.unwrap_or(u32::MAX) };
+        } else {
             self.deletions(run, folder).await?;
+        }
+        if mark.last.saturating_add(1) < mark.recheck && self.known.is_none() {
+            // Messages that existed at the change may be stored already (also after a crash).
+            let known = stored_ids(&self.sink.store, &run.acct.into, &run.acct.name);
+            let n = known.len();
+            log(&run.acct.name, &format!("{folder}: {n} stored messages are not stored again (Message-ID and size)"));
+            self.known = Some(known);
         }
         let r = self.command(&Command::Sizes { from: mark.last.saturating_add(1) }).await?;
         // RFC 3501 §6.4.8: `n:*` also lists the last message when n is above every UID.
@@ -206,6 +196,14 @@ impl Session<'_> {
             self.pull_one(run, folder, mark, size).await?;
         }
         Ok(more)
+    }
+
+    /// RFC 3501 §2.3.1.1: the folder's UIDs were reassigned; logged, and the deletions
+    /// still to do (old UIDs) dropped.
+    fn uidvalidity_changed(&mut self, run: &mut Run, folder: &str, old: u32, new: u32) {
+        run.state.imap_delete.retain(|(f, _)| f != folder);
+        let msg = format!("{folder}: UIDVALIDITY changed {old} -> {new}: the folder is pulled again from UID 1");
+        log(&run.acct.name, &msg);
     }
 
     /// One message: skipped when over the size limit (left on the server), else fetched,
@@ -238,7 +236,8 @@ impl Session<'_> {
             run.state.apply(&done);
             return run.files.save(&run.state).map_err(|e| Failure::Other(format!("state: {e}")));
         }
-        let dup = self.known.as_ref().is_some_and(|k| msg.identity().is_some_and(|id| k.contains(&id)));
+        let suspect = mark.last < mark.recheck;
+        let dup = suspect && self.known.as_ref().is_some_and(|k| msg.identity().is_some_and(|id| k.contains(&id)));
         if dup {
             log(
                 &run.acct.name,
