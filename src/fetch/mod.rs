@@ -21,11 +21,13 @@
 //!
 //! # UIDVALIDITY
 //! A remote folder whose UIDVALIDITY changed (RFC 3501 §2.3.1.1) is logged and pulled
-//! again from UID 1, with one rule against duplicates: a message whose Message-ID and size
-//! match a message this account already stored in its local folder ([`stored_identity`]
-//! on the local side, [`message_id`] on the pulled one) is not stored again. The remote
-//! messages are downloaded once more to learn their Message-ID (a rare event; CONDSTORE or
-//! a header-only fetch would save the bandwidth).
+//! again from UID 1, with one rule against duplicates: a message among the UIDs that
+//! existed at the change (below the UIDNEXT of then, kept in the state, so the rule still
+//! holds in a session after a crash) whose Message-ID and size match a message this account
+//! already stored in its local folder ([`stored_identity`] on the local side,
+//! [`message_id`] on the pulled one) is not stored again. Those messages are downloaded
+//! once more to learn their Message-ID (a rare event; a header-only fetch would save the
+//! bandwidth).
 
 pub mod imap;
 pub mod pop3;
