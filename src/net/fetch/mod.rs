@@ -80,6 +80,8 @@ pub struct Run {
     pub files: Files,
     pub state: State,
     pub roots: stream::Roots,
+    /// POP3 messages skipped for size and logged already (no state is kept for them).
+    pub skipped: HashSet<String>,
     /// The account's lock, held while this run lives.
     _lock: std::fs::File,
 }
@@ -101,7 +103,7 @@ impl Run {
             files.clear_intent().map_err(|e| format!("intent: {e}"))?;
             log(&acct.name, &format!("settled an interrupted pull ({}): stored={landed}", intent.token));
         }
-        Ok(Run { acct: acct.clone(), secret, files, state, roots, _lock: lock })
+        Ok(Run { acct: acct.clone(), secret, files, state, roots, skipped: HashSet::new(), _lock: lock })
     }
 
     /// The server's address (resolved now: the account may move).

@@ -15,6 +15,8 @@ use crate::config::fetch::FetchTls;
 use crate::fetch::pop3::{uidl_listing, Client, Command, Event};
 use crate::fetch::state::Done;
 
+/// Over-size UIDLs remembered (for one log line each) per process.
+pub const SKIPPED_MAX: usize = 1000;
 /// Listing lines kept (UIDL and LIST each): a maildrop larger than this is pulled in part.
 pub const LISTING_MAX: usize = 20_000;
 
@@ -119,10 +121,13 @@ impl Session<'_> {
     async fn pull_one(&mut self, run: &mut Run, n: u32, uidl: &str, size: u64) -> Result<(), Failure> {
         let limit = self.sink.cfg.limits.message_size;
         if size > limit {
-            log(
-                &run.acct.name,
-                &format!("message {n} ({uidl}): {size} bytes, over message_size {limit}: skipped, left on the server"),
-            );
+            // Logged once per process: POP3 keeps no state for it (it must stay remote).
+            if run.skipped.len() < SKIPPED_MAX && run.skipped.insert(uidl.to_owned()) {
+                let msg = format!(
+                    "message {n} ({uidl}): {size} bytes, over message_size {limit}: skipped, left on the server"
+                );
+                log(&run.acct.name, &msg);
+            }
             return Ok(());
         }
         let token = crate::fetch::pop3_token(&run.acct.name, uidl);
