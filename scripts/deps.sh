@@ -10,6 +10,7 @@ set -euo pipefail
 # (tests/dmarc.rs).
 # python3-cryptography: the RSA keys tests/dkim/dkimpy_cases.py signs with (tests/dkim_verify.rs).
 # msmtp: the laptop MUA of the submission tests.
+# dovecot-imapd, dovecot-pop3d: the remote account of tests/fetch.rs (started by the test, no service).
 # dovecot-sieve: Pigeonhole's sieve-test, the reference of tests/sieve_differential.rs (no service).
 # postfix: only for /usr/sbin/smtp-sink, the scriptable remote MX of tests/smtp_client.rs
 # (no Postfix service is configured or started).
@@ -20,7 +21,7 @@ set -euo pipefail
 # not a Debian package; it is built from its public repository as imaptest-scripted.sh's header
 # says, and those scripts say so and stop (or print "-") when it is missing.
 # swaks needs Net::SSLeay and IO::Socket::SSL for --tls (only "recommended" by the package).
-pkgs=(chromium python3-lxml msmtp dovecot-sieve dnsmasq-base publicsuffix python3-spf python3-yaml python3-dkim python3-cryptography bind9-utils python3-dnspython libxml2-utils postfix swaks libnet-ssleay-perl libio-socket-ssl-perl curl openssl fetchmail isync python3 ca-certificates procps util-linux coreutils sieve-connect pebble)
+pkgs=(chromium python3-lxml msmtp dovecot-sieve dnsmasq-base publicsuffix python3-spf python3-yaml python3-dkim python3-cryptography bind9-utils python3-dnspython libxml2-utils postfix swaks libnet-ssleay-perl libio-socket-ssl-perl curl openssl fetchmail isync python3 ca-certificates procps util-linux coreutils sieve-connect pebble dovecot-imapd dovecot-pop3d)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -50,6 +50,14 @@ for t in "${targets[@]}"; do
       printf 'From: Joe SixPack <joe@football.example.com>\r\nTo: Suzie Q <suzie@shopping.example.net>\r\nSubject: Is dinner ready?\r\nDate: Fri, 11 Jul 2003 21:00:37 -0700 (PDT)\r\nMessage-ID: <20030712040037.46341.5F8J@football.example.com>\r\n\r\nHi.\r\n\r\nWe lost the game.  Are you hungry yet?\r\n\r\nJoe.\r\n'
     } > "$corpus/seed-rfc8463"
   fi
+  if [ "$t" = fetch_response ]; then
+    # Scenario byte, then server bytes: an IMAP body fetch (literal, UID after it), a POP3
+    # RETR with a stuffed line, a UIDL listing.
+    printf '\x01* 1 FETCH (UID 1 BODY[] {5}\r\nabcde UID 1 FLAGS (\\Seen))\r\nF3 OK done\r\n' > "$corpus/seed-imap-body"
+    printf '\x00* OK [CAPABILITY IMAP4rev1 IDLE] hi\r\n* 3 EXISTS\r\n* OK [UIDVALIDITY 7] v\r\n' > "$corpus/seed-imap"
+    printf '\x0c+OK 12\r\nA: b\r\n\r\n..x\r\n.\r\n' > "$corpus/seed-pop3-retr"
+    printf '\x0a+OK\r\n1 aaa\r\n2 bbb\r\n.\r\n' > "$corpus/seed-pop3-uidl"
+  fi
   if [ "$t" = dns_message ]; then
     # A query with EDNS, and an MX answer whose names are compression pointers.
     printf '\x12\x34\x01\x00\x00\x01\x00\x00\x00\x00\x00\x01\x07example\x03org\x00\x00\x0f\x00\x01\x00\x00\x29\x04\xd0\x00\x00\x00\x00\x00\x00' > "$corpus/seed-query"

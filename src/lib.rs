@@ -23,6 +23,8 @@ pub mod config;
 pub mod datetime;
 pub mod delivery;
 pub mod dns;
+#[cfg(feature = "fetch")]
+pub mod fetch;
 pub mod mailauth;
 pub mod mbox;
 pub mod mime;

@@ -71,6 +71,8 @@ pub enum Cmd {
     Sieve(SieveArgs),
     #[cfg(feature = "web")]
     Doctor(DoctorArgs),
+    #[cfg(feature = "fetch")]
+    Fetch(FetchArgs),
 }
 
 /// Run the mail server (SMTP, POP3, IMAP) until SIGTERM.
@@ -274,6 +276,23 @@ pub struct DoctorArgs {
 }
 
 /// Runs a parsed command line; returns the process exit code.
+/// Pull mail from the `[[fetch]]` accounts (all, or NAME): once with --once (for cron),
+/// else until stopped.
+#[cfg(feature = "fetch")]
+#[derive(FromArgs)]
+#[argh(subcommand, name = "fetch")]
+pub struct FetchArgs {
+    /// config file (default: the usual lookup)
+    #[argh(option)]
+    pub config: Option<PathBuf>,
+    /// one pass over the accounts, then exit (0 when all succeeded, 75 otherwise)
+    #[argh(switch)]
+    pub once: bool,
+    /// the account to run (its `name`); all when left out
+    #[argh(positional)]
+    pub name: Option<String>,
+}
+
 pub fn run(args: Args) -> i32 {
     match args.cmd {
         Cmd::Serve(a) => crate::net::serve(a.config.as_deref()),
@@ -295,6 +314,10 @@ pub fn run(args: Args) -> i32 {
         Cmd::Sieve(a) => sieve::run(&a),
         #[cfg(feature = "web")]
         Cmd::Doctor(a) => doctor::doctor(a.config.as_deref()),
+        #[cfg(feature = "fetch")]
+        Cmd::Fetch(a) => {
+            with_store(a.config.as_deref(), |c, s| crate::net::fetch::run_cli(c, s, a.name.as_deref(), a.once))
+        }
     }
 }
 

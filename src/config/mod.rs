@@ -10,6 +10,7 @@
 
 pub mod acme;
 pub mod checks;
+pub mod fetch;
 pub mod outbound;
 pub mod toml;
 pub mod web;
@@ -208,6 +209,8 @@ pub struct Config {
     pub web: Web,
     /// `[acme]` (issue 18); `None` without the table.
     pub acme: Option<Acme>,
+    /// `[[fetch]]` accounts (issue 17), in file order.
+    pub fetch: Vec<fetch::Account>,
 }
 
 impl Config {
@@ -271,6 +274,11 @@ impl Config {
     }
 }
 
+/// `i` of a `fetch[i]` section (an element of the `[[fetch]]` array of tables).
+fn fetch_index(section: &str) -> Option<usize> {
+    section.strip_prefix("fetch[")?.strip_suffix(']')?.parse().ok()
+}
+
 struct Builder {
     file: String,
     base: PathBuf,
@@ -305,9 +313,17 @@ impl Builder {
             checks: Checks::default(),
             web: Web::default(),
             acme: None,
+            fetch: Vec::new(),
         };
         let (mut cert, mut key, mut have_data_dir) = (None, None, false);
+        let mut drafts: Vec<fetch::Draft> = Vec::new();
         for e in &self.entries {
+            if let Some(i) = fetch_index(&e.section) {
+                drafts.resize_with(drafts.len().max(i + 1), fetch::Draft::default);
+                let d = drafts.get_mut(i).ok_or_else(|| self.err(e, "bad [[fetch]] table"))?;
+                fetch::apply(d, e, &self.base, |m| self.err(e, m))?;
+                continue;
+            }
             match (e.section.as_str(), e.key.as_str()) {
                 ("", "domain") => c.domain = self.domain(e)?,
                 ("", "aliases") => {
@@ -374,6 +390,7 @@ impl Builder {
         if let Some(a) = &c.acme {
             acme::validate(a, &self.file)?;
         }
+        c.fetch = self.accounts(drafts)?;
         c.tls = match (cert, key) {
             (Some(cert), Some(key)) => Some(Tls { cert, key }),
             (None, None) => None,
@@ -386,6 +403,22 @@ impl Builder {
             )));
         }
         Ok(c)
+    }
+
+    /// The `[[fetch]]` accounts: each complete, names unique, at most `ACCOUNTS_MAX`.
+    fn accounts(&self, drafts: Vec<fetch::Draft>) -> Result<Vec<fetch::Account>, ConfigError> {
+        if drafts.len() > fetch::ACCOUNTS_MAX {
+            return Err(ConfigError(format!("{}: more than {} [[fetch]] accounts", self.file, fetch::ACCOUNTS_MAX)));
+        }
+        let mut out: Vec<fetch::Account> = Vec::new();
+        for (i, d) in drafts.into_iter().enumerate() {
+            let a = d.finish(&format!("{}: fetch[{i}]", self.file))?;
+            if out.iter().any(|o| o.name == a.name) {
+                return Err(ConfigError(format!("{}: fetch[{i}].name: {:?} used twice", self.file, a.name)));
+            }
+            out.push(a);
+        }
+        Ok(out)
     }
 
     fn string(&self, e: &Entry) -> Result<String, ConfigError> {

@@ -1,4 +1,5 @@
-//! A small TOML subset reader for `letterbox.toml` (TOML 1.0: tables, bare keys, basic and
+//! A small TOML subset reader for `letterbox.toml` (TOML 1.0: tables, arrays of tables
+//! (`[[fetch]]`, sections `fetch[0]`, `fetch[1]`, …), bare keys, basic and
 //! literal strings, integers, booleans, arrays of those; comments). It keeps the line of every
 //! key so that errors can name `file:line: key`. Anything outside the subset is an error, never
 //! a silent skip: the config is a contract.
@@ -63,10 +64,18 @@ pub fn parse(text: &str) -> Result<Vec<Entry>, SyntaxError> {
         let line = p.line;
         if p.peek() == Some(b'[') {
             p.i += 1;
+            let array = p.peek() == Some(b'[');
+            p.i += usize::from(array);
             p.skip_inline_ws();
             section = p.key()?;
             p.skip_inline_ws();
             p.expect(b']')?;
+            if array {
+                p.expect(b']')?;
+                section = array_element(&tables, &section).map_err(|m| p.err(m))?;
+            } else if tables.iter().any(|t| t.starts_with(&format!("{section}["))) {
+                return Err(p.err(format!("[{section}] is an array of tables")));
+            }
             if tables.contains(&section) {
                 return Err(p.err(format!("table [{section}] defined twice")));
             }
@@ -84,6 +93,16 @@ pub fn parse(text: &str) -> Result<Vec<Entry>, SyntaxError> {
         }
         p.end_of_line()?;
     }
+}
+
+/// The section name of the next element of the array of tables `[[name]]` (TOML 1.0
+/// "Array of Tables"): `name[0]`, `name[1]`, … — a form no bare key can take.
+fn array_element(tables: &[String], name: &str) -> Result<String, String> {
+    if tables.iter().any(|t| t == name) {
+        return Err(format!("[{name}] is a table, not an array of tables"));
+    }
+    let n = tables.iter().filter(|t| t.strip_prefix(name).is_some_and(|r| r.starts_with('['))).count();
+    Ok(format!("{name}[{n}]"))
 }
 
 struct Parser<'a> {
@@ -319,6 +338,17 @@ mod tests {
         assert_eq!(parse("a = 1\na = 2\n").unwrap_err().line, 2);
         assert!(parse("a = 1 2\n").is_err());
         assert!(parse("[t]\n[t]\n").is_err());
+    }
+
+    #[test]
+    fn arrays_of_tables() {
+        let doc = "[[fetch]]\nname = \"a\"\n[limits]\nx = 1\n[[fetch]]\nname = \"b\"\n";
+        let e = parse(doc).unwrap();
+        let secs: Vec<&str> = e.iter().map(|e| e.section.as_str()).collect();
+        assert_eq!(secs, ["fetch[0]", "limits", "fetch[1]"]);
+        assert!(parse("[fetch]\n[[fetch]]\n").is_err());
+        assert!(parse("[[fetch]]\n[fetch]\n").is_err());
+        assert!(parse("[[fetch]\n").is_err());
     }
 
     #[test]

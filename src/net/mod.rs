@@ -15,14 +15,17 @@
 pub mod acme;
 #[cfg(feature = "checks")]
 pub mod checks;
-#[cfg(all(any(feature = "outbound", feature = "acme"), feature = "tls"))]
+#[cfg(all(any(feature = "outbound", feature = "acme", feature = "fetch"), feature = "tls"))]
 pub mod client_tls;
+
 pub mod conn;
 pub mod deliver;
 pub mod dns;
 pub mod embedded;
 #[cfg(feature = "web")]
 pub mod http;
+#[cfg(feature = "fetch")]
+pub mod fetch;
 #[cfg(feature = "imap")]
 pub mod imap;
 #[cfg(feature = "sieve")]
@@ -600,6 +603,12 @@ fn run(cfg: Config) -> io::Result<()> {
             "[acme]: this letterbox was built without acme (cargo feature); remove the table",
         ));
     }
+    if !cfg!(feature = "fetch") && !cfg.fetch.is_empty() {
+        return Err(io::Error::new(
+            io::ErrorKind::Unsupported,
+            "[[fetch]]: this letterbox was built without fetch (cargo feature); remove the accounts",
+        ));
+    }
     let listeners = bind_all(&cfg)?;
     #[cfg(feature = "acme")]
     acme::repair(&cfg);
@@ -653,6 +662,8 @@ fn run(cfg: Config) -> io::Result<()> {
         let l = Async::new(l)?;
         ex.spawn(accept_loop(ex.clone(), srv.clone(), proto, l)).detach();
     }
+    #[cfg(feature = "fetch")]
+    fetch::start(&ex, srv.config(), srv.store.clone(), writer.clone());
     #[cfg(feature = "outbound")]
     start_outbound(&ex, srv.config(), writer, queue)?;
     #[cfg(feature = "acme")]
