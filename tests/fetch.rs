@@ -612,3 +612,32 @@ fn bad_input_97_a_uidl_list_with_duplicates() {
     assert!(!log.contains("must not be reached"), "{log}");
     nothing_stored(&home);
 }
+
+/// Issue 16's one delivery path: pulled mail goes through the owner's Sieve script like
+/// SMTP mail (a list message filed with a flag, one discarded, the rest kept in the
+/// account's `into`), and exactly once all the same.
+#[test]
+fn pulled_mail_goes_through_the_owners_sieve_script() {
+    let dv = Dovecot::start("imap");
+    dv.put("INBOX", &msg("news-1", 200));
+    dv.put("INBOX", &msg("drop-me", 200));
+    dv.put("INBOX", &msg("plain", 200));
+    let acct = dv.account("isp", "imap", "implicit", "into = \"Pulled\"\n");
+    let home = Home::with_config("fetch-sieve", &format!("{}{acct}", dv.trust()));
+    let scripts = letterbox::store::scripts::Scripts::open(&home.data()).unwrap();
+    let rules = "require [\"fileinto\", \"mailbox\", \"imap4flags\"];\n\
+                 if header :contains \"subject\" \"news\" { fileinto :create :flags \"\\\\Seen\" \"News\"; stop; }\n\
+                 if header :is \"subject\" \"drop-me\" { discard; stop; }\n";
+    scripts.put("rules", rules.as_bytes()).unwrap();
+    scripts.activate(Some("rules")).unwrap();
+    let log = fetch_once(&home, None);
+    assert_eq!(subjects(&home, "News"), ["news-1"], "{log}");
+    assert_eq!(subjects(&home, "Pulled"), ["plain"], "{log}");
+    assert!(subjects(&home, "INBOX").is_empty(), "keep goes to the account's into, not INBOX");
+    let s = home.store();
+    let news = s.open_folder("News").unwrap();
+    assert!(news.entries().iter().all(|e| e.flags & 1 == 1), "\\Seen from :flags");
+    // Pulled again: nothing new, nothing twice (the discarded message is done too).
+    fetch_once(&home, None);
+    assert_eq!((subjects(&home, "News").len(), subjects(&home, "Pulled").len()), (1, 1));
+}

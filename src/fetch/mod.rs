@@ -82,11 +82,25 @@ pub const HEADER_PEEK: usize = 16 * 1024;
 /// The `Message-ID:` value (RFC 5322 §3.6.4) in the header at the top of `msg`, if found
 /// in it (folded values are joined).
 pub fn message_id(msg: &[u8]) -> Option<String> {
+    header_value(msg, b"message-id:")
+}
+
+/// The address of the first `Return-Path:` field (RFC 5321 §4.4: the envelope sender the
+/// remote's MTA recorded), without brackets; what the owner's rules see as the sender.
+pub fn return_path(msg: &[u8]) -> Option<String> {
+    let v = header_value(msg, b"return-path:")?;
+    let a = v.trim_start_matches('<').trim_end_matches('>');
+    (!a.is_empty() && a.len() <= 256 && !a.contains(['<', '>'])).then(|| a.to_owned())
+}
+
+/// The first field named `name` (lowercase, with the colon), unfolded, white space removed.
+fn header_value(msg: &[u8], name: &[u8]) -> Option<String> {
     let end = memchr::memmem::find(msg, b"\r\n\r\n").unwrap_or(msg.len());
     let header = msg.get(..end)?;
     let mut lines = header.split(|&b| b == b'\n').map(|l| l.strip_suffix(b"\r").unwrap_or(l)).peekable();
+    let n = name.len();
     while let Some(l) = lines.next() {
-        let Some(v) = l.get(..11).filter(|n| n.eq_ignore_ascii_case(b"message-id:")).and(l.get(11..)) else { continue };
+        let Some(v) = l.get(..n).filter(|x| x.eq_ignore_ascii_case(name)).and(l.get(n..)) else { continue };
         let mut value = v.to_vec();
         while let Some(next) = lines.next_if(|n| n.first().is_some_and(|b| *b == b' ' || *b == b'\t')) {
             value.extend_from_slice(next);

@@ -22,10 +22,10 @@ pub mod conn;
 pub mod deliver;
 pub mod dns;
 pub mod embedded;
-#[cfg(feature = "web")]
-pub mod http;
 #[cfg(feature = "fetch")]
 pub mod fetch;
+#[cfg(feature = "web")]
+pub mod http;
 #[cfg(feature = "imap")]
 pub mod imap;
 #[cfg(feature = "sieve")]
@@ -663,7 +663,7 @@ fn run(cfg: Config) -> io::Result<()> {
         ex.spawn(accept_loop(ex.clone(), srv.clone(), proto, l)).detach();
     }
     #[cfg(feature = "fetch")]
-    fetch::start(&ex, srv.config(), srv.store.clone(), writer.clone());
+    fetch::start(&ex, srv.config(), srv.store.clone(), writer.clone(), fetch_queue(&srv));
     #[cfg(feature = "outbound")]
     start_outbound(&ex, srv.config(), writer, queue)?;
     #[cfg(feature = "acme")]
@@ -682,6 +682,18 @@ fn run(cfg: Config) -> io::Result<()> {
     }
     eprintln!("letterbox: stopped");
     Ok(())
+}
+
+/// The queue's writer for pulled mail's redirect and vacation rules.
+#[cfg(feature = "fetch")]
+fn fetch_queue(srv: &Server) -> Option<crate::store::writer::Writer> {
+    #[cfg(feature = "outbound")]
+    return Some(srv.queue.clone());
+    #[cfg(not(feature = "outbound"))]
+    {
+        let _ = srv;
+        None
+    }
 }
 
 /// The queue store's writer thread (`DATA/queue/`).

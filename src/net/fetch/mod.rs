@@ -28,7 +28,7 @@ use crate::config::fetch::{Account, Protocol};
 use crate::config::Config;
 use crate::fetch::state::{Done, Files, Intent, State};
 use crate::store::writer::Writer;
-use crate::store::{NewMessage, Store};
+use crate::store::Store;
 use crate::util::Spool;
 
 /// First wait after an error; doubled per failure up to [`BACKOFF_MAX`].
@@ -64,12 +64,14 @@ impl From<String> for Failure {
     }
 }
 
-/// Where pulled messages go: the store, through the server's writer thread inside
-/// `serve`, or appended directly by `letterbox fetch`.
+/// Where pulled messages go: the delivery step (`net::deliver`) with the store's writer
+/// thread (the server's inside `serve`, one of its own for `letterbox fetch`) and the
+/// outbound queue's (for the owner's redirect and vacation rules).
 #[derive(Clone)]
 pub struct Sink {
     pub store: Store,
-    pub writer: Option<Writer>,
+    pub writer: Writer,
+    pub queue: Option<Writer>,
     pub cfg: Arc<Config>,
 }
 
@@ -173,52 +175,49 @@ pub fn stored_ids(store: &Store, folder: &str, account: &str) -> HashSet<(String
         .collect()
 }
 
-/// Stores ONE pulled message (issue 17's one place: the delivery step will run here):
-/// the folder from `delivery::target` (the account's `into` for the default INBOX), the
-/// intent, the durable append, then the state that covers it.
+/// Stores ONE pulled message through the one delivery step (issue 16: the owner's Sieve
+/// script, then the folders; the account's `into` stands for INBOX): the decision, the
+/// intent naming the first folder it goes to, the durable delivery, then the state that
+/// covers it.
 pub async fn store_pulled(sink: &Sink, run: &mut Run, msg: Incoming, token: &str, done: Done) -> Result<u32, String> {
-    let exists = |n: &str| sink.store.folder_path(n).is_ok_and(|p| p.is_file());
-    let t = crate::delivery::target(&crate::delivery::Facts {
-        details: &[],
+    let ctx = crate::net::deliver::Ctx {
+        cfg: &sink.cfg,
+        store: &sink.store,
+        inbox: &sink.writer,
+        queue: sink.queue.as_ref(),
+    };
+    let mut arrival = crate::net::deliver::Arrival {
+        from: crate::fetch::return_path(&msg.head).unwrap_or_default(),
+        spool: msg.spool,
+        summary: Some(msg.mime.finish()),
+        rcpts: vec![sink.cfg.owner_address()],
+        details: vec![None],
         junk: false,
-        junk_folder: "",
-        detail_folders: false,
-        folder_exists: &exists,
-    });
-    let folder = if t.folder == crate::store::INBOX { run.acct.into.clone() } else { t.folder };
+        inbox: Some(run.acct.into.clone()),
+    };
+    let name = run.acct.name.clone();
+    let mut note = |l: &str| log(&name, l);
+    let decision = crate::net::deliver::decide(&ctx, &mut arrival, &mut note);
+    // A message the rules store nowhere (discarded, redirected) has no folder to settle
+    // in: after a crash it is pulled again and the rules decide again.
+    let folder = decision.folders().into_iter().next().unwrap_or_else(|| run.acct.into.clone());
     let intent = Intent { folder: folder.clone(), token: token.to_owned(), done: done.clone() };
     run.files.write_intent(&intent).map_err(|e| format!("intent: {e}"))?;
-    let nm = NewMessage {
-        body: msg.spool,
-        date: crate::util::unix_now(),
-        flags: 0,
-        keywords: t.keywords,
-        meta: msg.mime.finish_meta(),
-        attrs: 0,
+    let delivered = crate::net::deliver::carry(&ctx, arrival, decision, &mut note).await;
+    let uid = match delivered.map_err(|e| format!("storing in {folder}: {e}"))? {
+        crate::net::deliver::Delivered::Stored { uid, .. } => uid,
+        crate::net::deliver::Delivered::Elsewhere => 0,
+        // RFC 5429 §2.1: a pulled message cannot be refused at SMTP time; it stays on
+        // the server side of the account (Pigeonhole's LDA keeps it too).
+        crate::net::deliver::Delivered::Rejected(reason) => {
+            note(&format!("the rules reject it ({reason}); pulled mail cannot be refused, not stored"));
+            0
+        }
     };
-    let uid = append(sink, &folder, nm).await?;
     run.state.apply(&done);
     run.files.save(&run.state).map_err(|e| format!("state: {e}"))?;
     run.files.clear_intent().map_err(|e| format!("intent: {e}"))?;
     Ok(uid)
-}
-
-/// The durable append (the folder is created if missing).
-async fn append(sink: &Sink, folder: &str, nm: NewMessage) -> Result<u32, String> {
-    let err = |e: crate::store::Error| format!("storing in {folder}: {e}");
-    match &sink.writer {
-        Some(w) => {
-            let f = folder.to_owned();
-            w.call_store(move |s| s.ensure(&f)).await.map_err(err)?;
-            w.append(folder, nm).await.map_err(err)
-        }
-        None => {
-            sink.store.ensure(folder).map_err(err)?;
-            let mut f = sink.store.open_folder_light(folder).map_err(err)?;
-            let uids = f.append(&mut [nm]).map_err(err)?;
-            uids.first().copied().ok_or_else(|| "append returned no UID".to_owned())
-        }
-    }
 }
 
 /// One session: connect, pull what is new, (IMAP with IDLE and `watch`: keep waiting for
@@ -284,7 +283,7 @@ pub async fn run_forever(sink: Sink, acct: Account, roots: stream::Roots) {
 }
 
 /// Starts every account of `cfg` on `ex` (inside `serve`).
-pub fn start(ex: &Rc<LocalExecutor<'static>>, cfg: Arc<Config>, store: Store, writer: Writer) {
+pub fn start(ex: &Rc<LocalExecutor<'static>>, cfg: Arc<Config>, store: Store, writer: Writer, queue: Option<Writer>) {
     if cfg.fetch.is_empty() {
         return;
     }
@@ -295,7 +294,7 @@ pub fn start(ex: &Rc<LocalExecutor<'static>>, cfg: Arc<Config>, store: Store, wr
             return;
         }
     };
-    let sink = Sink { store, writer: Some(writer), cfg: cfg.clone() };
+    let sink = Sink { store, writer, queue, cfg: cfg.clone() };
     for a in &cfg.fetch {
         ex.spawn(run_forever(sink.clone(), a.clone(), roots.clone())).detach();
     }
@@ -316,7 +315,19 @@ pub fn run_cli(cfg: &Config, store: &Store, name: Option<&str>, once: bool) -> i
             return crate::util::exit::CONFIG;
         }
     };
-    let sink = Sink { store: store.clone(), writer: None, cfg: Arc::new(cfg.clone()) };
+    let writers = Store::open(&cfg.data_dir).and_then(|s| Ok(Writer::spawn(s)?));
+    let writer = match writers {
+        Ok(w) => w,
+        Err(e) => {
+            eprintln!("letterbox: the store: {e}");
+            return crate::util::exit::TEMPFAIL;
+        }
+    };
+    #[cfg(feature = "outbound")]
+    let queue = crate::outbound::queue::open(&cfg.data_dir).ok().and_then(|q| Writer::spawn(q).ok());
+    #[cfg(not(feature = "outbound"))]
+    let queue = None;
+    let sink = Sink { store: store.clone(), writer, queue, cfg: Arc::new(cfg.clone()) };
     if !once {
         let ex = LocalExecutor::new();
         for a in accounts {
