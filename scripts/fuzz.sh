@@ -17,6 +17,14 @@ targets=("$@")
 [ ${#targets[@]} -gt 0 ] || mapfile -t targets < <(sed -n 's/^name = "\(.*\)"$/\1/p' Cargo.toml | grep -v letterbox-fuzz)
 failed=0
 passed=0
+JOBS=${FUZZ_JOBS:-$(nproc)}
+# run_one TARGET: fuzzes it; its exit status goes to artifacts/TARGET.status.
+run_one() {
+  local st=0
+  "target/$TRIPLE/release/$1" "corpus/$1" -max_total_time="$SECS" -artifact_prefix="artifacts/$1/" \
+    -print_final_stats=1 2> "artifacts/$1.log" || st=$?
+  echo "$st" > "artifacts/$1.status"
+}
 for t in "${targets[@]}"; do
   corpus="corpus/$t"
   mkdir -p "$corpus" "artifacts/$t"
@@ -112,8 +120,14 @@ for t in "${targets[@]}"; do
       { printf '%b' "$prefix"; sed -n "s/^$side: \{0,1\}//p" "$f" | sed 's/$/\r/'; } > "$corpus/seed-$(basename "$f")"
     done
   fi
+  # Two (FUZZ_JOBS, default: the number of cores) targets run at once; each its SECONDS.
+  while [ "$(jobs -rp | wc -l)" -ge "$JOBS" ]; do wait -n || true; done
+  run_one "$t" &
+done
+wait || true
+for t in "${targets[@]}"; do
   echo "== $t: ${SECS}s"
-  if "target/$TRIPLE/release/$t" "$corpus" -max_total_time="$SECS" -artifact_prefix="artifacts/$t/" -print_final_stats=1 2> "artifacts/$t.log"; then
+  if [ "$(cat "artifacts/$t.status" 2>/dev/null)" = 0 ]; then
     passed=$((passed + 1))
     grep -E "stat::number_of_executed_units|cov:" "artifacts/$t.log" | tail -2 || true
   else
