@@ -48,11 +48,20 @@ class Conn:
                                           source_address=(src, 0) if src else None)
         if tls: self.s = CTX.wrap_socket(self.s)
         self.buf = b""
+        self.z = None
+    def compress(self):
+        """RFC 4978: from now on both directions are raw deflate (real zlib, wbits -15);
+        call it after the tagged OK of COMPRESS DEFLATE."""
+        import zlib
+        self.z = (zlib.compressobj(wbits=-15), zlib.decompressobj(wbits=-15))
     def tls(self):
         """Starts TLS on the connection (after STARTTLS / STLS)."""
         self.s = CTX.wrap_socket(self.s); self.buf = b""
     starttls = tls
     def send(self, b):
+        if self.z:
+            import zlib
+            b = self.z[0].compress(b) + self.z[0].flush(zlib.Z_SYNC_FLUSH)
         self.s.sendall(b)
     def line(self):
         """The next line without its CRLF; at EOF what is left (b"" when nothing)."""
@@ -61,6 +70,7 @@ class Conn:
             if not d:
                 l, self.buf = self.buf, b""
                 return l
+            if self.z: d = self.z[1].decompress(d)
             self.buf += d
         l, self.buf = self.buf.split(b"\r\n", 1)
         return l
@@ -68,6 +78,7 @@ class Conn:
         while len(self.buf) < n:
             d = self.s.recv(65536)
             if not d: break
+            if self.z: d = self.z[1].decompress(d)
             self.buf += d
         d, self.buf = self.buf[:n], self.buf[n:]
         return d
