@@ -84,6 +84,64 @@ print(f"{t1 - t0:.3f} {t2 - t1:.3f} {(r1 - r0) // n} {(r2 - r1) // n}")
 PY
 }
 
+# Bytes on the wire of a phone's first sync (issue 19, RFC 4978): the FETCH above plus the
+# text of the first 100 messages (BODY.PEEK[1]), read raw from the socket, without and then
+# with COMPRESS=DEFLATE (real zlib on the client side). Prints "plain_bytes deflate_bytes".
+wire_session() { # port user pass
+  python3 - "$@" <<'PY'
+import socket, sys, zlib, re
+port, user, pw = int(sys.argv[1]), sys.argv[2], sys.argv[3]
+def session(compress):
+    s = socket.create_connection(("127.0.0.1", port), timeout=60)
+    raw = [0]
+    z = [None, None]
+    buf = [b""]
+    def recv():
+        d = s.recv(65536)
+        raw[0] += len(d)
+        if z[1] is not None:
+            d = z[1].decompress(d)
+        return d
+    def send(b):
+        if z[0] is not None:
+            b = z[0].compress(b) + z[0].flush(zlib.Z_SYNC_FLUSH)
+        s.sendall(b)
+    def resp(tag):
+        while True:
+            while b"\r\n" not in buf[0]:
+                d = recv()
+                if not d:
+                    raise SystemExit("closed")
+                buf[0] += d
+            line, buf[0] = buf[0].split(b"\r\n", 1)
+            m = re.search(rb"\{(\d+)\}$", line)
+            if m:
+                n = int(m.group(1))
+                while len(buf[0]) < n:
+                    buf[0] += recv()
+                buf[0] = buf[0][n:]
+            if line.startswith(tag + b" "):
+                assert line.split()[1] == b"OK", line
+                return
+    while b"\r\n" not in buf[0]:
+        buf[0] += recv()
+    buf[0] = buf[0].split(b"\r\n", 1)[1]
+    send(b'a LOGIN "%s" "%s"\r\n' % (user.encode(), pw.encode())); resp(b"a")
+    if compress:
+        send(b"z COMPRESS DEFLATE\r\n"); resp(b"z")
+        z[0], z[1] = zlib.compressobj(wbits=-15), zlib.decompressobj(wbits=-15)
+    start = raw[0]
+    send(b"b SELECT INBOX\r\n"); resp(b"b")
+    send(b"c FETCH 1:* (UID FLAGS RFC822.SIZE INTERNALDATE ENVELOPE BODYSTRUCTURE)\r\n"); resp(b"c")
+    send(b"d FETCH 1:100 (BODY.PEEK[1])\r\n"); resp(b"d")
+    used = raw[0] - start
+    send(b"e LOGOUT\r\n")
+    s.close()
+    return used
+print(session(False), session(True))
+PY
+}
+
 # --- letterbox: its own instance and data directory ----------------------------------------
 HOME_SYNC=$(mktemp -d /tmp/lb-sync.XXXXXX)
 lb_config "$HOME_SYNC/letterbox.toml" smtp=12625 imap=11243
@@ -102,9 +160,10 @@ sync_messages smtp 12625
 stop_sync
 start_sync
 read -r LB_F LB_S LB_FR LB_SR <<< "$(sync_session 11243 alice benchpassword "$SYNC_PID")"
+read -r LB_WIRE LB_WIRE_Z <<< "$(wire_session 11243 alice benchpassword)"
 stop_sync
 
-DV_F="" DV_S="" DV_FR="" DV_SR=""
+DV_F="" DV_S="" DV_FR="" DV_SR="" DV_WIRE="" DV_WIRE_Z=""
 if [ "$PEERS" = 1 ]; then
   # --- Dovecot: its own instance (config, base_dir, port 11145), so a Dovecot that
   # bench.sh or anyone else runs is left alone; the same messages as an mbox INBOX. --------
@@ -127,6 +186,9 @@ disable_plaintext_auth = no
 auth_mechanisms = plain
 mail_location = mbox:~/mail:INBOX=~/Mailbox
 mail_max_userip_connections = 20
+protocol imap {
+  mail_plugins = \$mail_plugins imap_zlib
+}
 passdb {
   driver = passwd-file
   args = $DV_DIR/passwd
@@ -149,6 +211,7 @@ EOF
   sync_session 11145 benchsync benchpassword pgrep:benchsync >/dev/null  # cold: builds its index
   sleep 0.5
   read -r DV_F DV_S DV_FR DV_SR <<< "$(sync_session 11145 benchsync benchpassword pgrep:benchsync)"
+  read -r DV_WIRE DV_WIRE_Z <<< "$(wire_session 11145 benchsync benchpassword)"
   kill "$(cat "$DV_DIR/run/master.pid")" 2>/dev/null || true
   sleep 0.5
   rm -rf /home/benchsync/mail /home/benchsync/Mailbox "$DV_DIR"
@@ -158,3 +221,5 @@ row "first_sync_${SYNC_N}x${SYNC_SIZE}_fetch_envelope_bodystructure_s" "$LB_F" "
 row "first_sync_search_subject_s" "$LB_S" "$DV_S" "${DV_S:+$(ratio "$DV_S" "$LB_S")}"
 row "first_sync_fetch_rchar_per_msg" "$LB_FR" "$DV_FR"
 row "first_sync_search_rchar_per_msg" "$LB_SR" "$DV_SR"
+row "first_sync_wire_bytes_plain" "$LB_WIRE" "$DV_WIRE"
+row "first_sync_wire_bytes_compress_deflate" "$LB_WIRE_Z" "$DV_WIRE_Z" "${DV_WIRE_Z:+$(ratio "$DV_WIRE_Z" "$LB_WIRE_Z")}"
