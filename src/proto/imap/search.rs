@@ -572,6 +572,7 @@ pub enum Sink {
 
 /// Bytes one stored summary read by SORT or THREAD counts as against [`SEARCH_STEP_BYTES`]
 /// (about what a summary holds): a SORT of a big folder yields like a BODY search.
+#[cfg(feature = "imap-sort")]
 pub const SUMMARY_COST: u64 = 4 * 1024;
 
 impl Sink {
@@ -584,6 +585,8 @@ impl Sink {
         by_uid: bool,
         store: (&str, &mut dyn Mailstore),
     ) -> u64 {
+        #[cfg(not(feature = "imap-sort"))]
+        let _ = store;
         match self {
             Sink::Line => {
                 let _ = write!(out, " {}", if by_uid { m.uid } else { seq });
