@@ -175,6 +175,7 @@ fn set_buffer(sock: &impl std::os::fd::AsRawFd, which: libc::c_int, bytes: i32) 
 
 /// The local time zone's offset from UTC at `unix` seconds, in minutes east (TZ or
 /// /etc/localtime, as the C library reads them); 0 when unknown.
+#[allow(deprecated)] // libc::time_t on musl: 64-bit from musl 1.2 on; the cast is right either way.
 pub fn local_offset_minutes(unix: i64) -> i32 {
     let t: libc::time_t = unix as libc::time_t;
     // SAFETY: `tm` is plain data filled by localtime_r; both pointers are valid for the call.
