@@ -106,6 +106,8 @@
 
 pub mod api;
 mod binary;
+#[cfg(feature = "imap-catenate")]
+mod catenate;
 mod commands;
 mod compress;
 // The RFC 4978 DEFLATE codec (feature `compress`).
@@ -136,6 +138,8 @@ mod tests;
 mod tests_bad;
 #[cfg(test)]
 mod tests_binary;
+#[cfg(all(test, feature = "imap-catenate"))]
+mod tests_catenate;
 #[cfg(test)]
 mod tests_condstore;
 #[cfg(test)]
@@ -161,6 +165,8 @@ mod view;
 pub use api::{flag, AuthOutcome, Changes, Event, FlagUpdate, FolderInfo, ImapPolicy, Mailstore, MsgMeta};
 pub use api::{MailboxOp, PeerInfo, Snapshot, StoreError, StoreOp, LITERAL_FLOOR, MIN_AUTOLOGOUT_MS};
 pub use binary::DECODE_CHUNK;
+#[cfg(feature = "imap-catenate")]
+pub use catenate::{CATENATE_CHUNK, CATENATE_PARTS_MAX, URL_MAX};
 pub use commands::KEYWORD_MAX;
 pub use encode::{parse_addresses, Address};
 pub use fetch::{FETCH_ATTS_MAX, HEADER_FIELDS_MAX, OUTPUT_CHUNK, SECTION_DEPTH_MAX};
