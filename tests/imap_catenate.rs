@@ -3,6 +3,8 @@
 //! messages by RFC 5092 URLs, and every refusal (a missing message, another user's or a
 //! path-escaping URL, a 1 MB URL, a TEXT literal over the limit) appending nothing.
 
+#![cfg(feature = "imap-catenate")]
+
 mod common;
 
 use common::*;

@@ -11,6 +11,10 @@
 //! FETCH's section resolver; then the messages go out as the usual `AppendStarted` /
 //! `AppendData` / `AppendEnded` events, the referenced bytes read through
 //! [`Mailstore::read`] one [`CATENATE_CHUNK`] per `poll`, never whole in RAM.
+//!
+//! Limits of this design: in a MULTIAPPEND that contains CATENATE, plain literal messages
+//! are framed like TEXT parts (up to `imap_literal`), and CATENATE must come first (after a
+//! streamed plain literal the next message must be a literal too, else BAD).
 
 use std::collections::VecDeque;
 
@@ -20,7 +24,7 @@ use super::fetch::{apply_partial, body_section, resolve, Source};
 use super::parser::tag;
 use super::reader::{date_time, Bad, Flag, P, R};
 use super::session::{store_error, Pending, Session, State};
-use super::types::Tag;
+use super::types::{Mailbox, Tag};
 
 /// Parts in one CATENATE list (each TEXT part is a literal, bounded by the framer too).
 pub const CATENATE_PARTS_MAX: usize = 64;
@@ -361,7 +365,8 @@ impl Session {
     /// RFC 4469 §5: the URL's bytes, if it names an existing message section of ours.
     fn url_piece(&self, url: &[u8], store: &mut dyn Mailstore) -> Option<Piece> {
         let u = parse_url(url)?;
-        let folder = self.mailbox(&u.mailbox).ok()?.as_str().to_owned();
+        // RFC 5092 §5: URL mailbox names are UTF-8 (not modified UTF-7), %-escaped.
+        let folder = Mailbox::from_utf8(String::from_utf8(u.mailbox).ok()?).ok()?.as_str().to_owned();
         let snap = store.peek(&folder).ok()?;
         if u.uidvalidity.is_some_and(|v| v != snap.uidvalidity) || snap.uids.binary_search(&u.uid).is_err() {
             return None;

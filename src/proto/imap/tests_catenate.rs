@@ -82,6 +82,17 @@ fn bad_urls_append_nothing() {
 }
 
 #[test]
+fn url_mailbox_is_utf8_not_modified_utf7() {
+    let mut h = H::new();
+    h.login();
+    assert!(h.run(b"a APPEND Entw&APw-rfe {3+}\r\nabc\r\n").contains("a OK"));
+    let out = h.run(b"b APPEND Archive CATENATE (URL \"/Entw%C3%BCrfe/;UID=1\")\r\n");
+    assert!(out.contains("b OK"), "{out}");
+    let out = h.run(b"c APPEND Archive CATENATE (URL \"/Entw&APw-rfe/;UID=1\")\r\n");
+    assert!(out.contains("c NO [BADURL"), "{out}");
+}
+
+#[test]
 fn missing_folder_is_trycreate_before_urls() {
     let mut h = H::new();
     h.login();
