@@ -62,3 +62,36 @@ r = c.ok(b"STATUS Cat (MESSAGES)"); assert b"(MESSAGES 4)" in r[0], r
     assert_eq!(got[2], inbox[split..]);
     assert_eq!(got[3], b"xyz");
 }
+
+/// The referenced bytes are copied through the spool in chunks: catenating an 8 MiB
+/// message three times (24 MiB) raises the server's peak RSS by far less than the message.
+#[test]
+fn catenate_streams_large_parts() {
+    let srv = Server::start("imap-catenate-big", "", "");
+    let out = srv.py(
+        "",
+        r#"
+c = C(); c.login()
+big = msg(1, b"".join(b"%07d abcdefghijklmnopqrstuvwxyz0123456789abcdefghijklmnopqrstuvwxyz012345\r\n" % i for i in range(100000)))
+c.send(b"a1 APPEND INBOX {%d+}\r\n" % len(big) + big + b"\r\n")
+r = c.resp(b"a1"); assert status(r) == b"OK", r
+c.ok(b"CREATE Big")
+print("BEFORE", open("/proc/PID/status").read().split("VmHWM:")[1].split()[0])
+c.send(b'a2 APPEND Big CATENATE (URL "/INBOX/;UID=1" URL "/INBOX/;UID=1/;SECTION=TEXT" URL "/INBOX/;UID=1")\r\n')
+r = c.resp(b"a2"); assert status(r) == b"OK", r
+print("AFTER", open("/proc/PID/status").read().split("VmHWM:")[1].split()[0])
+r = c.ok(b"STATUS Big (MESSAGES SIZE)"); print("STATUS", r[0])
+print("SIZE", len(big))
+"#
+        .replace("PID", &srv.pid().to_string())
+        .as_str(),
+    );
+    eprint!("{out}");
+    let field = |k: &str| out.lines().find_map(|l| l.strip_prefix(k)).map(str::trim).unwrap_or("0").to_owned();
+    let (before, after) = (field("BEFORE ").parse::<u64>().unwrap_or(0), field("AFTER ").parse::<u64>().unwrap_or(0));
+    let size: u64 = field("SIZE ").parse().unwrap_or(0);
+    assert!(size > 7_000_000 && before > 0, "{out}");
+    assert!(field("STATUS ").contains("(MESSAGES 1 SIZE "), "{out}");
+    eprintln!("peak RSS {before} -> {after} KiB for a {} KiB catenated message", 3 * size / 1024);
+    assert!(after.saturating_sub(before) < 4 * 1024, "peak RSS grew {before} -> {after} KiB");
+}
