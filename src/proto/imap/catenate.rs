@@ -249,7 +249,8 @@ pub struct CatenateJob {
 enum Step {
     Event(Event),
     Done,
-    Failed,
+    /// A referenced message could not be read: its URL, rebuilt for `BADURL`.
+    Failed(String),
 }
 
 impl CatenateJob {
@@ -288,7 +289,7 @@ impl CatenateJob {
                         Step::Event(Event::AppendData(buf))
                     }
                     // Expunged (or shrunk) between the check and the copy.
-                    _ => Step::Failed,
+                    _ => Step::Failed(format!("/{folder}/;UID={uid}")),
                 }
             }
         }
@@ -407,9 +408,9 @@ impl Session {
                 self.out.push_back(Event::AppendEnded);
                 self.pending = Pending::AppendCommit(tag);
             }
-            Step::Failed => {
+            Step::Failed(url) => {
                 self.out.push_back(Event::AppendAborted);
-                self.tagged(&tag, "NO [BADURL \"\"] A referenced message could not be read");
+                self.tagged(&tag, &bad_url(url.as_bytes()));
             }
         }
     }

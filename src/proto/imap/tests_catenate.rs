@@ -191,3 +191,35 @@ fn url_grammar() {
         assert_eq!(parse_url(bad), None, "{}", String::from_utf8_lossy(bad));
     }
 }
+
+#[test]
+fn message_expunged_while_streaming_aborts_the_append() {
+    let mut h = H::new();
+    h.login();
+    let big: Vec<u8> = (0..50_000u32).map(|i| b'a' + (i % 26) as u8).collect();
+    let uid = h.store.deliver("INBOX", &[b"Subject: big\r\n\r\n".as_slice(), &big].concat(), 0, 0);
+    let cmd = format!("a APPEND Archive CATENATE (TEXT {{2+}}\r\nhi URL \"/INBOX/;UID={uid}\")\r\n");
+    assert_eq!(h.s.feed(cmd.as_bytes()), cmd.len());
+    // Poll by hand: the check passed, the first chunks are out, then the message goes.
+    let mut seen = Vec::new();
+    for _ in 0..3 {
+        match h.s.poll(0, &mut h.store) {
+            Some(ev) => seen.push(format!("{ev:?}").chars().take(20).collect::<String>()),
+            None => break,
+        }
+    }
+    assert!(seen.first().is_some_and(|e| e.starts_with("AppendStarted")), "{seen:?}");
+    assert!(h.store.expunge("INBOX", &[uid]).is_ok());
+    let mut out = String::new();
+    let mut aborted = false;
+    while let Some(ev) = h.s.poll(0, &mut h.store) {
+        match ev {
+            Event::Reply(b) => out.push_str(&String::from_utf8_lossy(&b)),
+            Event::AppendAborted => aborted = true,
+            Event::AppendEnded => panic!("committed a message whose part is gone"),
+            _ => {}
+        }
+    }
+    assert!(aborted && out.contains(&format!("a NO [BADURL \"/INBOX/;UID={uid}\"]")), "{out}");
+    assert_eq!(count(&mut h, "Archive"), 0);
+}
