@@ -154,7 +154,7 @@ fn fetch_att(p: &mut P) -> R<FetchAtt> {
 }
 
 /// `section ["<" number "." nz-number ">"]` after BODY / BODY.PEEK.
-fn body_section(p: &mut P, peek: bool) -> R<FetchAtt> {
+pub(super) fn body_section(p: &mut P, peek: bool) -> R<FetchAtt> {
     p.expect(b'[')?;
     let mut part = Vec::new();
     let mut text = None;
@@ -213,7 +213,7 @@ fn section_text(p: &mut P, has_part: bool) -> R<SectionText> {
 
 /// Where a section's bytes come from.
 #[derive(Debug)]
-enum Source {
+pub(super) enum Source {
     Range(u64, u64),
     Bytes(Vec<u8>),
     Nil,
@@ -483,7 +483,7 @@ impl FetchJob {
                 let source = match sec.needs_mime() {
                     true => {
                         let mime = load_mime(cur, view, store, &mut self.failed).clone();
-                        resolve(sec, &mime, m, view, store)
+                        resolve(sec, &mime, m, &view.name, store)
                     }
                     false => Source::Range(0, m.size),
                 };
@@ -572,7 +572,13 @@ fn field_name(f: &str) -> String {
 }
 
 /// Maps a section to message bytes (RFC 3501 §6.4.5 section rules).
-fn resolve(sec: &BodySection, mime: &MimeSummary, meta: MsgMeta, view: &Selected, store: &mut dyn Mailstore) -> Source {
+pub(super) fn resolve(
+    sec: &BodySection,
+    mime: &MimeSummary,
+    meta: MsgMeta,
+    folder: &str,
+    store: &mut dyn Mailstore,
+) -> Source {
     let Some(idx) = mime.resolve(&sec.part) else {
         return Source::Nil;
     };
@@ -596,7 +602,7 @@ fn resolve(sec: &BodySection, mime: &MimeSummary, meta: MsgMeta, view: &Selected
         Some(SectionText::Text) => Source::Range(t.body_offset, t.body_len),
         Some(SectionText::HeaderFields { not, fields }) => {
             let len = t.header_len.min(HEADER_FIELDS_MAX);
-            match read_range(store, &view.name, meta.uid, t.header_offset, len) {
+            match read_range(store, folder, meta.uid, t.header_offset, len) {
                 Ok(h) => Source::Bytes(filter_fields(&h, fields, *not)),
                 Err(_) => Source::Nil,
             }
@@ -628,7 +634,7 @@ pub fn filter_fields(header: &[u8], names: &[String], not: bool) -> Vec<u8> {
 }
 
 /// RFC 3501 §6.4.5 partial: `<o.n>` takes up to `n` octets from `o`.
-fn apply_partial(source: Source, partial: Option<(u32, u32)>) -> Source {
+pub(super) fn apply_partial(source: Source, partial: Option<(u32, u32)>) -> Source {
     let Some((o, n)) = partial else { return source };
     let (o, n) = (u64::from(o), u64::from(n));
     match source {

@@ -10,7 +10,8 @@
 //! ESEARCH and RFC 5182 SEARCHRES (`esearch`), RFC 5256 SORT and THREAD with RFC 5957
 //! SORT=DISPLAY (`sort`, `thread`; feature `imap-sort`), RFC 5032 WITHIN and RFC 8514
 //! SAVEDATE (the save date is the INTERNALDATE), RFC 8438 STATUS=SIZE, RFC 3502
-//! MULTIAPPEND (`multiappend`), RFC 3516 BINARY (`binary`, streamed decoding), RFC 4978
+//! MULTIAPPEND (`multiappend`), RFC 4469 CATENATE without URLAUTH (`catenate`; feature
+//! `imap-catenate`: RFC 5092 relative URLs to this user's messages), RFC 3516 BINARY (`binary`, streamed decoding), RFC 4978
 //! COMPRESS=DEFLATE (`compress`, codec in [`deflate`]), RFC 9208 QUOTA (`quota`: STORAGE and MESSAGE
 //! of one root `""`, from the config and the device's free space), RFC 8970 PREVIEW (`preview`),
 //! RFC 9586 UIDONLY (`uidonly`). No sockets, files or clocks (OLDER/YOUNGER take the wall
@@ -95,6 +96,7 @@
 //! | [`DECODE_CHUNK`] | 16 KiB | raw bytes decoded per step of a BINARY fetch (and its size pass) |
 //! | [`PREVIEW_CHARS`] / [`PREVIEW_READ`] / [`PREVIEW_READ_MAX`] | 256 / 4 KiB / 64 KiB | PREVIEW text, read step, bytes read |
 //! | [`APPEND_MESSAGES_MAX`] | 64 | messages in one MULTIAPPEND (each may hold a spool file) |
+//! | `CATENATE_PARTS_MAX` / `URL_MAX` / `CATENATE_CHUNK` | 64 / 1 KiB / 16 KiB | CATENATE parts per message, URL length, referenced bytes copied per `poll` (TEXT parts: `imap_literal`) |
 //! | [`OUTPUT_CHUNK`] | 16 KiB | FETCH output per `poll` |
 //! | [`HEADER_FIELDS_MAX`] / [`SEARCH_HEADER_MAX`] | 256 / 64 KiB | header bytes read for HEADER.FIELDS / SEARCH HEADER |
 //! | [`PAREN_DEPTH_MAX`] / [`SEARCH_DEPTH_MAX`] / [`SECTION_DEPTH_MAX`] | 8 / 32 / 32 | nesting |
@@ -106,6 +108,8 @@
 
 pub mod api;
 mod binary;
+#[cfg(feature = "imap-catenate")]
+mod catenate;
 mod commands;
 mod compress;
 // The RFC 4978 DEFLATE codec (feature `compress`).
@@ -136,6 +140,8 @@ mod tests;
 mod tests_bad;
 #[cfg(test)]
 mod tests_binary;
+#[cfg(all(test, feature = "imap-catenate"))]
+mod tests_catenate;
 #[cfg(test)]
 mod tests_condstore;
 #[cfg(test)]
@@ -161,6 +167,8 @@ mod view;
 pub use api::{flag, AuthOutcome, Changes, Event, FlagUpdate, FolderInfo, ImapPolicy, Mailstore, MsgMeta};
 pub use api::{MailboxOp, PeerInfo, Snapshot, StoreError, StoreOp, LITERAL_FLOOR, MIN_AUTOLOGOUT_MS};
 pub use binary::DECODE_CHUNK;
+#[cfg(feature = "imap-catenate")]
+pub use catenate::{CATENATE_CHUNK, CATENATE_PARTS_MAX, URL_MAX};
 pub use commands::KEYWORD_MAX;
 pub use encode::{parse_addresses, Address};
 pub use fetch::{FETCH_ATTS_MAX, HEADER_FIELDS_MAX, OUTPUT_CHUNK, SECTION_DEPTH_MAX};

@@ -192,7 +192,7 @@ pub fn command(frame: &[u8]) -> Result<(Tag, Command), (Option<Tag>, Bad)> {
 }
 
 /// RFC 3501 §9 `tag`.
-fn tag(p: &mut P) -> R<Tag> {
+pub(super) fn tag(p: &mut P) -> R<Tag> {
     let t = p.take_while(|c| is_astring_char(c) && c != b'+');
     Tag::new(t).ok_or(Bad("Invalid tag"))
 }

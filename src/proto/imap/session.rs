@@ -44,6 +44,12 @@ pub(super) enum Pending {
     AppendData(Tag),
     /// Driver: `append_done`.
     AppendCommit(Tag),
+    /// RFC 4469: a checked CATENATE APPEND streaming its messages, one event per poll.
+    #[cfg(feature = "imap-catenate")]
+    Catenate {
+        tag: Tag,
+        job: super::catenate::CatenateJob,
+    },
     /// Driver: `store_done`; then the FETCH that caused it, if any. `conditional`: the
     /// STORE had UNCHANGEDSINCE (RFC 7162 §3.1.3: MODIFIED in the tagged OK).
     Store {
@@ -389,6 +395,11 @@ impl Session {
                 }
                 true
             }
+            #[cfg(feature = "imap-catenate")]
+            Pending::Catenate { tag, job } => {
+                self.catenate_step(tag, job, store);
+                true
+            }
             Pending::Idle(tag) => {
                 self.pending = Pending::Idle(tag);
                 self.refresh(store);
@@ -432,6 +443,10 @@ impl Session {
                 Pending::Idle(tag) => self.idle_done(tag, &line),
                 other => {
                     self.pending = other;
+                    #[cfg(feature = "imap-catenate")]
+                    if super::catenate::is_catenate(&line) {
+                        return self.catenate_command(&line, store);
+                    }
                     self.on_command(&line, store);
                 }
             },
@@ -605,9 +620,18 @@ impl Session {
         }
     }
 
+    /// Spools may be open: an APPEND's literal or a CATENATE is arriving.
+    fn appending(&self) -> bool {
+        #[cfg(feature = "imap-catenate")]
+        if matches!(self.pending, Pending::Catenate { .. }) {
+            return true;
+        }
+        matches!(self.pending, Pending::AppendData(_))
+    }
+
     pub(super) fn close(&mut self) {
         self.state = State::Logout;
-        if matches!(self.pending, Pending::AppendData(_)) {
+        if self.appending() {
             self.out.push_back(Event::AppendAborted);
         }
         self.pending = Pending::None;
