@@ -63,10 +63,18 @@ pub(super) enum Pending {
         tag: Tag,
         mv: bool,
     },
-    /// Driver: `mailbox_done`; `done` is the tagged OK text.
+    /// Driver: `mailbox_done`; `done` is the tagged OK text; `created`: the folder CREATE
+    /// made (its OK carries RFC 8474 `[MAILBOXID (id)]`, see [`Pending::Created`]).
     Mailbox {
         tag: Tag,
         done: &'static str,
+        created: Option<String>,
+    },
+    /// CREATE done: at the next poll, the tagged OK with the new folder's MAILBOXID
+    /// (RFC 8474 §4.1; plain OK if the folder cannot be read).
+    Created {
+        tag: Tag,
+        name: String,
     },
     /// Streaming FETCH output, one chunk per poll; `done` is the tagged text at the end
     /// (a QRESYNC SELECT streams its changed messages this way, RFC 7162 §3.2.5).
@@ -324,11 +332,14 @@ impl Session {
 
     /// The driver's answer to [`Event::Mailbox`].
     pub fn mailbox_done(&mut self, result: Result<(), StoreError>) {
-        let Pending::Mailbox { tag, done } = std::mem::replace(&mut self.pending, Pending::None) else {
+        let Pending::Mailbox { tag, done, created } = std::mem::replace(&mut self.pending, Pending::None) else {
             return;
         };
         match result {
-            Ok(()) => self.tagged(&tag, done),
+            Ok(()) => match created {
+                Some(name) => self.pending = Pending::Created { tag, name },
+                None => self.tagged(&tag, done),
+            },
             Err(e) => self.tagged(&tag, store_error(e, false)),
         }
     }
@@ -387,6 +398,14 @@ impl Session {
                 if self.state != State::Logout {
                     self.tagged(&tag, &text);
                 }
+                true
+            }
+            Pending::Created { tag, name } => {
+                let text = match store.peek(&name) {
+                    Ok(snap) => format!("OK [MAILBOXID ({})] CREATE completed", super::objectid::mailbox_id(&snap)),
+                    Err(_) => "OK CREATE completed".to_owned(),
+                };
+                self.tagged(&tag, &text);
                 true
             }
             Pending::Idle(tag) => {
