@@ -3,6 +3,8 @@
 //! a restart, RENAME INBOX giving INBOX a new one; EMAILID the same for a COPY and a MOVE
 //! (from the CRC-32C kept in each record) and after a restart; THREADID of a reply chain.
 
+#![cfg(feature = "objectid")]
+
 mod common;
 
 use common::*;

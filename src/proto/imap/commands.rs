@@ -214,7 +214,11 @@ impl Session {
                 return self.tagged(&tag, "NO [USEATTR] Special-use attribute already in use");
             }
         }
-        self.pending = Pending::Mailbox { tag, done: "OK CREATE completed", created: Some(name.clone()) };
+        self.pending = Pending::Mailbox {
+            tag,
+            done: "OK CREATE completed",
+            created: cfg!(feature = "objectid").then(|| name.clone()),
+        };
         self.out.push_back(Event::Mailbox(MailboxOp::Create { name, special_use: special }));
     }
 
@@ -314,6 +318,7 @@ impl Session {
             self.enable_condstore();
         }
         let first_unseen = snap.first_unseen;
+        #[cfg(feature = "objectid")]
         let mailbox_id = super::objectid::mailbox_id(&snap);
         let mut sel = Selected::new(name.as_str().to_owned(), snap, read_only);
         sel.condstore = self.condstore;
@@ -334,6 +339,7 @@ impl Session {
         }
         buf.extend_from_slice(format!("* OK [UIDVALIDITY {}] UIDs valid\r\n", sel.uidvalidity).as_bytes());
         buf.extend_from_slice(format!("* OK [UIDNEXT {}] Predicted next UID\r\n", sel.uidnext).as_bytes());
+        #[cfg(feature = "objectid")]
         buf.extend_from_slice(format!("* OK [MAILBOXID ({mailbox_id})] Ok\r\n").as_bytes());
         buf.extend_from_slice(format!("* OK [HIGHESTMODSEQ {}] Highest\r\n", sel.highest_modseq).as_bytes());
         let mode = if read_only { "READ-ONLY" } else { "READ-WRITE" };
@@ -381,6 +387,7 @@ impl Session {
                 StatusItem::Unseen => format!("UNSEEN {}", snap.unseen),
                 StatusItem::Size => format!("SIZE {}", snap.size),
                 StatusItem::HighestModseq => format!("HIGHESTMODSEQ {}", snap.highest_modseq.max(1)),
+                #[cfg(feature = "objectid")]
                 StatusItem::MailboxId => format!("MAILBOXID ({})", super::objectid::mailbox_id(snap)),
             })
             .collect();

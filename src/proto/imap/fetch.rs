@@ -71,8 +71,10 @@ pub enum FetchAtt {
     /// RFC 8970 `PREVIEW`.
     Preview,
     /// RFC 8474 §5.1 `EMAILID`.
+    #[cfg(feature = "objectid")]
     EmailId,
     /// RFC 8474 §5.2 `THREADID`.
+    #[cfg(feature = "objectid")]
     ThreadId,
 }
 
@@ -123,6 +125,14 @@ fn fetch_att(p: &mut P) -> R<FetchAtt> {
     if super::preview::preview_att(p)? {
         return Ok(F::Preview);
     }
+    #[cfg(feature = "objectid")]
+    if p.keyword("EMAILID") {
+        return Ok(F::EmailId);
+    }
+    #[cfg(feature = "objectid")]
+    if p.keyword("THREADID") {
+        return Ok(F::ThreadId);
+    }
     Ok(if p.keyword("ENVELOPE") {
         F::Envelope
     } else if p.keyword("FLAGS") {
@@ -131,10 +141,6 @@ fn fetch_att(p: &mut P) -> R<FetchAtt> {
         F::InternalDate
     } else if p.keyword("SAVEDATE") {
         F::SaveDate
-    } else if p.keyword("EMAILID") {
-        F::EmailId
-    } else if p.keyword("THREADID") {
-        F::ThreadId
     } else if p.keyword("RFC822.SIZE") {
         F::Size
     } else if p.keyword("RFC822.HEADER") {
@@ -487,12 +493,14 @@ impl FetchJob {
                     }
                 }
             }
+            #[cfg(feature = "objectid")]
             FetchAtt::EmailId => {
                 if super::objectid::fetch_email_id(store, &view.name, &m, out).is_err() {
                     self.failed = true;
                     out.extend_from_slice(b"EMAILID NIL");
                 }
             }
+            #[cfg(feature = "objectid")]
             FetchAtt::ThreadId => {
                 let mime = load_mime(cur, view, store, &mut self.failed);
                 super::objectid::fetch_thread_id(mime, out);

@@ -131,9 +131,9 @@ impl Session {
         caps.push_str(super::esearch::CAPABILITIES);
         #[cfg(feature = "imap-sort")]
         caps.push_str(super::sort::CAPABILITIES);
-        caps.push_str(
-            " STATUS=SIZE MULTIAPPEND BINARY PREVIEW OBJECTID UIDONLY QUOTA QUOTA=RES-STORAGE QUOTA=RES-MESSAGE",
-        );
+        caps.push_str(" STATUS=SIZE MULTIAPPEND BINARY PREVIEW UIDONLY QUOTA QUOTA=RES-STORAGE QUOTA=RES-MESSAGE");
+        #[cfg(feature = "objectid")]
+        caps.push_str(" OBJECTID");
         // RFC 7889 §2: the largest APPEND this server takes.
         caps.push_str(&format!(" APPENDLIMIT={}", self.policy.message_max));
         // RFC 4978 §3: offered once COMPRESS may be used (Dovecot does the same).

@@ -13,7 +13,7 @@
 //! MULTIAPPEND (`multiappend`), RFC 3516 BINARY (`binary`, streamed decoding), RFC 4978
 //! COMPRESS=DEFLATE (`compress`, codec in [`deflate`]), RFC 9208 QUOTA (`quota`: STORAGE and MESSAGE
 //! of one root `""`, from the config and the device's free space), RFC 8970 PREVIEW (`preview`),
-//! RFC 8474 OBJECTID (`objectid`: MAILBOXID, EMAILID and THREADID derived from what the
+//! RFC 8474 OBJECTID (`objectid`, feature `objectid`: MAILBOXID, EMAILID and THREADID derived from what the
 //! store keeps, no format change), RFC 9586 UIDONLY (`uidonly`). No sockets, files or clocks (OLDER/YOUNGER take the wall
 //! clock from `ImapPolicy::unix_base_ms` plus `now_ms`).
 //!
@@ -124,6 +124,7 @@ mod login;
 #[cfg(any(test, feature = "test-support"))]
 pub mod memstore;
 mod multiappend;
+#[cfg(feature = "objectid")]
 mod objectid;
 mod parser;
 mod preview;
@@ -143,7 +144,7 @@ mod tests_binary;
 mod tests_condstore;
 #[cfg(test)]
 mod tests_multiappend;
-#[cfg(test)]
+#[cfg(all(test, feature = "objectid"))]
 mod tests_objectid;
 #[cfg(test)]
 mod tests_parser;
@@ -174,6 +175,7 @@ pub use list::{pattern_match, LIST_PATTERN_MAX};
 #[cfg(any(test, feature = "test-support"))]
 pub use memstore::MemStore;
 pub use multiappend::APPEND_MESSAGES_MAX;
+#[cfg(feature = "objectid")]
 pub use objectid::{OBJECTID_MAX, THREAD_ROOT_MAX};
 pub use preview::{PREVIEW_CHARS, PREVIEW_READ, PREVIEW_READ_MAX};
 pub use reader::{FLAGS_MAX, PAREN_DEPTH_MAX};

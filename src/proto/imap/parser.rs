@@ -31,6 +31,7 @@ pub enum StatusItem {
     /// RFC 7162 §3.1.2.3.
     HighestModseq,
     /// RFC 8474 §4.2.
+    #[cfg(feature = "objectid")]
     MailboxId,
 }
 
@@ -485,6 +486,7 @@ fn status_atts(p: &mut P) -> R<Vec<StatusItem>> {
             b"UNSEEN" => StatusItem::Unseen,
             b"SIZE" => StatusItem::Size,
             b"HIGHESTMODSEQ" => StatusItem::HighestModseq,
+            #[cfg(feature = "objectid")]
             b"MAILBOXID" => StatusItem::MailboxId,
             _ => return Err(Bad("Unknown status item")),
         });

@@ -401,11 +401,7 @@ impl Session {
                 true
             }
             Pending::Created { tag, name } => {
-                let text = match store.peek(&name) {
-                    Ok(snap) => format!("OK [MAILBOXID ({})] CREATE completed", super::objectid::mailbox_id(&snap)),
-                    Err(_) => "OK CREATE completed".to_owned(),
-                };
-                self.tagged(&tag, &text);
+                self.tagged(&tag, &created_text(store, &name));
                 true
             }
             Pending::Idle(tag) => {
@@ -726,4 +722,14 @@ pub(super) fn store_error(e: StoreError, append: bool) -> &'static str {
         StoreError::Exists => "NO [ALREADYEXISTS] Mailbox already exists",
         StoreError::Cannot => "NO [CANNOT] Not allowed for this mailbox",
     }
+}
+
+/// The tagged OK of a CREATE: with the new folder's RFC 8474 MAILBOXID when it can be read.
+fn created_text(store: &mut dyn Mailstore, name: &str) -> String {
+    #[cfg(feature = "objectid")]
+    if let Ok(snap) = store.peek(name) {
+        return format!("OK [MAILBOXID ({})] CREATE completed", super::objectid::mailbox_id(&snap));
+    }
+    let _ = (store, name);
+    "OK CREATE completed".to_owned()
 }
