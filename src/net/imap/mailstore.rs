@@ -197,6 +197,7 @@ impl Mailstore for Store<'_> {
             size,
             keywords: st.keywords.clone(),
             generation: 0,
+            created: st.created,
         })
     }
 
@@ -279,6 +280,14 @@ impl Mailstore for Store<'_> {
         let f = f.borrow();
         let e = f.entry(uid).ok_or(StoreError::NoMessage)?;
         f.read_body(&e, offset, buf).map_err(|e| store_err(&e))
+    }
+
+    /// The body CRC-32C kept in the message's record (RFC 8474 EMAILID without a re-read).
+    fn body_crc(&mut self, folder: &str, uid: u32) -> Result<u32, StoreError> {
+        let f = self.srv.folder_cached(folder).map_err(|e| store_err(&e))?;
+        let f = f.borrow();
+        let e = f.entry(uid).ok_or(StoreError::NoMessage)?;
+        f.body_crc_of(&e).map_err(|e| store_err(&e))
     }
 
     fn mime(&mut self, folder: &str, uid: u32) -> Result<MimeSummary, StoreError> {

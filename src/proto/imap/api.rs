@@ -18,6 +18,8 @@ pub const MIN_AUTOLOGOUT_MS: u64 = 30 * 60 * 1_000;
 /// RFC 7888 §4: LITERAL- caps non-synchronizing literals at 4096; we also cap synchronizing
 /// non-APPEND literals by policy, this is the smallest post-login value allowed.
 pub const LITERAL_FLOOR: u64 = 4096;
+/// Bytes read per step by the default [`Mailstore::body_crc`] (one buffer per call).
+pub const CRC_READ: usize = 16 * 1024;
 
 /// System flag bits of a message's `flags` word (the store's `Entry` layout): bits 5..31
 /// are keywords, index `bit - 5` into the folder's keyword list.
@@ -147,6 +149,9 @@ pub struct Snapshot {
     pub keywords: Vec<String>,
     /// Opaque change counter passed back to [`Mailstore::changes`].
     pub generation: u64,
+    /// When the folder was created (unix seconds; 0: unknown), kept across RENAME: with
+    /// `uidvalidity` the seed of its RFC 8474 MAILBOXID.
+    pub created: i64,
 }
 
 impl Default for Snapshot {
@@ -162,6 +167,7 @@ impl Default for Snapshot {
             size: 0,
             keywords: Vec::new(),
             generation: 0,
+            created: 0,
         }
     }
 }
@@ -263,6 +269,21 @@ pub trait Mailstore {
     }
     /// Up to `buf.len()` bytes of message `uid` from `offset`; 0 at the end.
     fn read(&mut self, folder: &str, uid: u32, offset: u64, buf: &mut [u8]) -> Result<usize, StoreError>;
+    /// The CRC-32C of message `uid`'s bytes (RFC 8474 EMAILID). The default reads the
+    /// message through [`Mailstore::read`]; a store that keeps the checksum answers from it.
+    fn body_crc(&mut self, folder: &str, uid: u32) -> Result<u32, StoreError> {
+        let mut crc = crate::util::Crc::new();
+        let mut buf = vec![0u8; CRC_READ];
+        let mut pos = 0u64;
+        loop {
+            let n = self.read(folder, uid, pos, &mut buf)?;
+            if n == 0 {
+                return Ok(crc.finish());
+            }
+            crc.update(buf.get(..n).unwrap_or(&[]));
+            pos += n as u64;
+        }
+    }
     /// The cached MIME structure of message `uid` (computed at delivery, see `crate::mime`).
     fn mime(&mut self, folder: &str, uid: u32) -> Result<MimeSummary, StoreError>;
     /// Just [`MimeSummary::header_fields`] of message `uid` (SEARCH header keys); a store

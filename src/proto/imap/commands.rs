@@ -214,12 +214,17 @@ impl Session {
                 return self.tagged(&tag, "NO [USEATTR] Special-use attribute already in use");
             }
         }
-        self.mailbox_op(tag, MailboxOp::Create { name, special_use: special }, "OK CREATE completed");
+        self.pending = Pending::Mailbox {
+            tag,
+            done: "OK CREATE completed",
+            created: cfg!(feature = "objectid").then(|| name.clone()),
+        };
+        self.out.push_back(Event::Mailbox(MailboxOp::Create { name, special_use: special }));
     }
 
     /// A folder-level write goes to the driver; the tagged reply waits for `mailbox_done`.
     fn mailbox_op(&mut self, tag: Tag, op: MailboxOp, done: &'static str) {
-        self.pending = Pending::Mailbox { tag, done };
+        self.pending = Pending::Mailbox { tag, done, created: None };
         self.out.push_back(Event::Mailbox(op));
     }
 
@@ -313,6 +318,8 @@ impl Session {
             self.enable_condstore();
         }
         let first_unseen = snap.first_unseen;
+        #[cfg(feature = "objectid")]
+        let mailbox_id = super::objectid::mailbox_id(&snap);
         let mut sel = Selected::new(name.as_str().to_owned(), snap, read_only);
         sel.condstore = self.condstore;
         sel.qresync = self.qresync;
@@ -332,6 +339,8 @@ impl Session {
         }
         buf.extend_from_slice(format!("* OK [UIDVALIDITY {}] UIDs valid\r\n", sel.uidvalidity).as_bytes());
         buf.extend_from_slice(format!("* OK [UIDNEXT {}] Predicted next UID\r\n", sel.uidnext).as_bytes());
+        #[cfg(feature = "objectid")]
+        buf.extend_from_slice(format!("* OK [MAILBOXID ({mailbox_id})] Ok\r\n").as_bytes());
         buf.extend_from_slice(format!("* OK [HIGHESTMODSEQ {}] Highest\r\n", sel.highest_modseq).as_bytes());
         let mode = if read_only { "READ-ONLY" } else { "READ-WRITE" };
         let done = format!("OK [{mode}] {} completed", if read_only { "EXAMINE" } else { "SELECT" });
@@ -378,6 +387,8 @@ impl Session {
                 StatusItem::Unseen => format!("UNSEEN {}", snap.unseen),
                 StatusItem::Size => format!("SIZE {}", snap.size),
                 StatusItem::HighestModseq => format!("HIGHESTMODSEQ {}", snap.highest_modseq.max(1)),
+                #[cfg(feature = "objectid")]
+                StatusItem::MailboxId => format!("MAILBOXID ({})", super::objectid::mailbox_id(snap)),
             })
             .collect();
         buf.extend_from_slice(b"* STATUS ");

@@ -1,6 +1,6 @@
 //! FETCH (RFC 3501 §6.4.5, §7.4.2; §9 `fetch-att`, `section`, partial `<o.n>`; RFC 7162
 //! §3.1.4 MODSEQ and CHANGEDSINCE; RFC 3516 BINARY items, decoded in `binary`; RFC 8970
-//! PREVIEW, from `preview`): parsing
+//! PREVIEW, from `preview`; RFC 8474 EMAILID and THREADID, from `objectid`): parsing
 //! and a streaming job. Message bytes are never loaded whole: a [`FetchJob`] yields output
 //! in chunks of about [`OUTPUT_CHUNK`] bytes, reading sections through [`Mailstore::read`],
 //! one chunk per `poll`, so a client that stops reading stops the job (BAD-INPUTS 36).
@@ -70,6 +70,12 @@ pub enum FetchAtt {
     Binary(BinarySection),
     /// RFC 8970 `PREVIEW`.
     Preview,
+    /// RFC 8474 §5.1 `EMAILID`.
+    #[cfg(feature = "objectid")]
+    EmailId,
+    /// RFC 8474 §5.2 `THREADID`.
+    #[cfg(feature = "objectid")]
+    ThreadId,
 }
 
 impl FetchAtt {
@@ -118,6 +124,14 @@ fn fetch_att(p: &mut P) -> R<FetchAtt> {
     }
     if super::preview::preview_att(p)? {
         return Ok(F::Preview);
+    }
+    #[cfg(feature = "objectid")]
+    if p.keyword("EMAILID") {
+        return Ok(F::EmailId);
+    }
+    #[cfg(feature = "objectid")]
+    if p.keyword("THREADID") {
+        return Ok(F::ThreadId);
     }
     Ok(if p.keyword("ENVELOPE") {
         F::Envelope
@@ -478,6 +492,18 @@ impl FetchJob {
                         out.extend_from_slice(b"NIL");
                     }
                 }
+            }
+            #[cfg(feature = "objectid")]
+            FetchAtt::EmailId => {
+                if super::objectid::fetch_email_id(store, &view.name, &m, out).is_err() {
+                    self.failed = true;
+                    out.extend_from_slice(b"EMAILID NIL");
+                }
+            }
+            #[cfg(feature = "objectid")]
+            FetchAtt::ThreadId => {
+                let mime = load_mime(cur, view, store, &mut self.failed);
+                super::objectid::fetch_thread_id(mime, out);
             }
             FetchAtt::Section(sec) => {
                 let source = match sec.needs_mime() {

@@ -134,6 +134,8 @@ impl Session {
         #[cfg(feature = "imap-catenate")]
         caps.push_str(" CATENATE");
         caps.push_str(" STATUS=SIZE MULTIAPPEND BINARY PREVIEW UIDONLY QUOTA QUOTA=RES-STORAGE QUOTA=RES-MESSAGE");
+        #[cfg(feature = "objectid")]
+        caps.push_str(" OBJECTID");
         // RFC 7889 §2: the largest APPEND this server takes.
         caps.push_str(&format!(" APPENDLIMIT={}", self.policy.message_max));
         // RFC 4978 §3: offered once COMPRESS may be used (Dovecot does the same).

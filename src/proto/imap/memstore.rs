@@ -272,6 +272,7 @@ impl Mailstore for MemStore {
             size: f.msgs.iter().map(|(m, _)| m.size).sum(),
             keywords: f.keywords.clone(),
             generation: self.generation,
+            created: 0,
         })
     }
 

@@ -14,7 +14,8 @@
 //! `imap-catenate`: RFC 5092 relative URLs to this user's messages), RFC 3516 BINARY (`binary`, streamed decoding), RFC 4978
 //! COMPRESS=DEFLATE (`compress`, codec in [`deflate`]), RFC 9208 QUOTA (`quota`: STORAGE and MESSAGE
 //! of one root `""`, from the config and the device's free space), RFC 8970 PREVIEW (`preview`),
-//! RFC 9586 UIDONLY (`uidonly`). No sockets, files or clocks (OLDER/YOUNGER take the wall
+//! RFC 8474 OBJECTID (`objectid`, feature `objectid`: MAILBOXID, EMAILID and THREADID derived from what the
+//! store keeps, no format change), RFC 9586 UIDONLY (`uidonly`). No sockets, files or clocks (OLDER/YOUNGER take the wall
 //! clock from `ImapPolicy::unix_base_ms` plus `now_ms`).
 //!
 //! Layers: [`framer`] (bounded lines and literals) → `parser` (ABNF rules) → `session`
@@ -95,6 +96,7 @@
 //! | [`LITERALS_MAX`] / [`COMMAND_LITERAL_TOTAL_MAX`] | 16 / 256 KiB | literals per command |
 //! | [`DECODE_CHUNK`] | 16 KiB | raw bytes decoded per step of a BINARY fetch (and its size pass) |
 //! | [`PREVIEW_CHARS`] / [`PREVIEW_READ`] / [`PREVIEW_READ_MAX`] | 256 / 4 KiB / 64 KiB | PREVIEW text, read step, bytes read |
+//! | [`OBJECTID_MAX`] / [`THREAD_ROOT_MAX`] / [`api::CRC_READ`] | 255 / 998 / 16 KiB | SEARCH EMAILID/THREADID argument, Message-ID bytes hashed, EMAILID read step (stores without a kept CRC) |
 //! | [`APPEND_MESSAGES_MAX`] | 64 | messages in one MULTIAPPEND (each may hold a spool file) |
 //! | `CATENATE_PARTS_MAX` / `URL_MAX` / `CATENATE_CHUNK` | 64 / 1 KiB / 16 KiB | CATENATE parts per message, URL length, referenced bytes copied per `poll` (TEXT parts: `imap_literal`) |
 //! | [`OUTPUT_CHUNK`] | 16 KiB | FETCH output per `poll` |
@@ -126,6 +128,8 @@ mod login;
 #[cfg(any(test, feature = "test-support"))]
 pub mod memstore;
 mod multiappend;
+#[cfg(feature = "objectid")]
+mod objectid;
 mod parser;
 mod preview;
 mod quota;
@@ -146,6 +150,8 @@ mod tests_catenate;
 mod tests_condstore;
 #[cfg(test)]
 mod tests_multiappend;
+#[cfg(all(test, feature = "objectid"))]
+mod tests_objectid;
 #[cfg(test)]
 mod tests_parser;
 #[cfg(test)]
@@ -177,6 +183,8 @@ pub use list::{pattern_match, LIST_PATTERN_MAX};
 #[cfg(any(test, feature = "test-support"))]
 pub use memstore::MemStore;
 pub use multiappend::APPEND_MESSAGES_MAX;
+#[cfg(feature = "objectid")]
+pub use objectid::{OBJECTID_MAX, THREAD_ROOT_MAX};
 pub use preview::{PREVIEW_CHARS, PREVIEW_READ, PREVIEW_READ_MAX};
 pub use reader::{FLAGS_MAX, PAREN_DEPTH_MAX};
 pub use search::{SEARCH_DEPTH_MAX, SEARCH_HEADER_MAX, SEARCH_KEYS_MAX};

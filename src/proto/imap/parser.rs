@@ -30,6 +30,9 @@ pub enum StatusItem {
     Size,
     /// RFC 7162 §3.1.2.3.
     HighestModseq,
+    /// RFC 8474 §4.2.
+    #[cfg(feature = "objectid")]
+    MailboxId,
 }
 
 /// RFC 7162 §3.2.5 `select-param =/ "QRESYNC" SP "(" uidvalidity SP mod-sequence-value
@@ -469,7 +472,7 @@ fn status(p: &mut P) -> R<Command> {
     Ok(Command::Status { mailbox, items })
 }
 
-/// `"(" status-att *(SP status-att) ")"` (RFC 3501 §9, RFC 8438 SIZE).
+/// `"(" status-att *(SP status-att) ")"` (RFC 3501 §9, RFC 8438 SIZE, RFC 8474 MAILBOXID).
 fn status_atts(p: &mut P) -> R<Vec<StatusItem>> {
     p.expect(b'(')?;
     let mut items = Vec::new();
@@ -483,6 +486,8 @@ fn status_atts(p: &mut P) -> R<Vec<StatusItem>> {
             b"UNSEEN" => StatusItem::Unseen,
             b"SIZE" => StatusItem::Size,
             b"HIGHESTMODSEQ" => StatusItem::HighestModseq,
+            #[cfg(feature = "objectid")]
+            b"MAILBOXID" => StatusItem::MailboxId,
             _ => return Err(Bad("Unknown status item")),
         });
         if items.len() > 16 {

@@ -83,6 +83,12 @@ pub enum SearchKey {
         uid: bool,
         ranges: Vec<(u32, u32)>,
     },
+    /// RFC 8474 §6 `EMAILID objectid`.
+    #[cfg(feature = "objectid")]
+    EmailId(String),
+    /// RFC 8474 §6 `THREADID objectid`.
+    #[cfg(feature = "objectid")]
+    ThreadId(String),
     Not(Box<SearchKey>),
     Or(Box<SearchKey>, Box<SearchKey>),
     And(Vec<SearchKey>),
@@ -240,6 +246,12 @@ fn search_key(p: &mut P, depth: usize, cs: Charset) -> R<SearchKey> {
             Ok(SearchKey::Uid(p.sequence_set()?))
         }
         b"MODSEQ" => modseq_key(p),
+        #[cfg(feature = "objectid")]
+        b"EMAILID" | b"THREADID" => {
+            p.sp()?;
+            let id = super::objectid::objectid(p)?;
+            Ok(if name.as_slice() == b"EMAILID" { SearchKey::EmailId(id) } else { SearchKey::ThreadId(id) })
+        }
         b"NOT" => {
             p.sp()?;
             Ok(SearchKey::Not(Box::new(search_key(p, depth + 1, cs)?)))
@@ -355,6 +367,10 @@ impl<'a> Candidate<'a> {
             SearchKey::Seq(set) => SequenceSet::contains(&set.normalize(self.max_seq, false), self.seq),
             SearchKey::Uid(set) => SequenceSet::contains(&set.normalize(self.max_uid, false), m.uid),
             SearchKey::Ranges { uid, ranges } => SequenceSet::contains(ranges, if *uid { m.uid } else { self.seq }),
+            #[cfg(feature = "objectid")]
+            SearchKey::EmailId(id) => super::objectid::email_id(store, self.folder, &m)? == *id,
+            #[cfg(feature = "objectid")]
+            SearchKey::ThreadId(id) => super::objectid::thread_id(self.mime(store)?).as_deref() == Some(id.as_str()),
             SearchKey::Not(k) => !self.matches(k, store)?,
             SearchKey::Or(a, b) => self.matches(a, store)? || self.matches(b, store)?,
             SearchKey::And(keys) => {

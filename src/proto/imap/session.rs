@@ -69,10 +69,18 @@ pub(super) enum Pending {
         tag: Tag,
         mv: bool,
     },
-    /// Driver: `mailbox_done`; `done` is the tagged OK text.
+    /// Driver: `mailbox_done`; `done` is the tagged OK text; `created`: the folder CREATE
+    /// made (its OK carries RFC 8474 `[MAILBOXID (id)]`, see [`Pending::Created`]).
     Mailbox {
         tag: Tag,
         done: &'static str,
+        created: Option<String>,
+    },
+    /// CREATE done: at the next poll, the tagged OK with the new folder's MAILBOXID
+    /// (RFC 8474 §4.1; plain OK if the folder cannot be read).
+    Created {
+        tag: Tag,
+        name: String,
     },
     /// Streaming FETCH output, one chunk per poll; `done` is the tagged text at the end
     /// (a QRESYNC SELECT streams its changed messages this way, RFC 7162 §3.2.5).
@@ -330,11 +338,14 @@ impl Session {
 
     /// The driver's answer to [`Event::Mailbox`].
     pub fn mailbox_done(&mut self, result: Result<(), StoreError>) {
-        let Pending::Mailbox { tag, done } = std::mem::replace(&mut self.pending, Pending::None) else {
+        let Pending::Mailbox { tag, done, created } = std::mem::replace(&mut self.pending, Pending::None) else {
             return;
         };
         match result {
-            Ok(()) => self.tagged(&tag, done),
+            Ok(()) => match created {
+                Some(name) => self.pending = Pending::Created { tag, name },
+                None => self.tagged(&tag, done),
+            },
             Err(e) => self.tagged(&tag, store_error(e, false)),
         }
     }
@@ -398,6 +409,10 @@ impl Session {
             #[cfg(feature = "imap-catenate")]
             Pending::Catenate { tag, job } => {
                 self.catenate_step(tag, job, store);
+                true
+            }
+            Pending::Created { tag, name } => {
+                self.tagged(&tag, &created_text(store, &name));
                 true
             }
             Pending::Idle(tag) => {
@@ -731,4 +746,14 @@ pub(super) fn store_error(e: StoreError, append: bool) -> &'static str {
         StoreError::Exists => "NO [ALREADYEXISTS] Mailbox already exists",
         StoreError::Cannot => "NO [CANNOT] Not allowed for this mailbox",
     }
+}
+
+/// The tagged OK of a CREATE: with the new folder's RFC 8474 MAILBOXID when it can be read.
+fn created_text(store: &mut dyn Mailstore, name: &str) -> String {
+    #[cfg(feature = "objectid")]
+    if let Ok(snap) = store.peek(name) {
+        return format!("OK [MAILBOXID ({})] CREATE completed", super::objectid::mailbox_id(&snap));
+    }
+    let _ = (store, name);
+    "OK CREATE completed".to_owned()
 }

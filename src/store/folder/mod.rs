@@ -353,6 +353,13 @@ impl Folder {
         Ok(MessageFixed::decode(&b).map_or(0, |m| m.attrs))
     }
 
+    /// The body CRC-32C kept in `e`'s MESSAGE record (RFC 8474 EMAILID).
+    pub fn body_crc_of(&self, e: &Entry) -> Result<u32> {
+        let mut b = [0u8; MESSAGE_FIXED];
+        self.file.read_exact_at(&mut b, e.record_offset() + HEADER_LEN as u64)?;
+        MessageFixed::decode(&b).map(|m| m.body_crc).ok_or_else(|| Error::new(ErrorKind::Corrupt, "bad message record"))
+    }
+
     /// Names of keywords set in a flag word.
     pub fn keyword_names(&self, flags: u32) -> Vec<&str> {
         (0..format::MAX_KEYWORDS)
