@@ -129,6 +129,8 @@ impl Session {
         );
         caps.push_str(" LIST-EXTENDED LIST-STATUS SPECIAL-USE CREATE-SPECIAL-USE UTF8=ACCEPT");
         caps.push_str(super::esearch::CAPABILITIES);
+        #[cfg(feature = "imap-context")]
+        caps.push_str(super::context::CAPABILITIES);
         #[cfg(feature = "imap-sort")]
         caps.push_str(super::sort::CAPABILITIES);
         caps.push_str(" STATUS=SIZE MULTIAPPEND BINARY PREVIEW UIDONLY QUOTA QUOTA=RES-STORAGE QUOTA=RES-MESSAGE");

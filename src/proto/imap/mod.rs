@@ -13,7 +13,8 @@
 //! MULTIAPPEND (`multiappend`), RFC 3516 BINARY (`binary`, streamed decoding), RFC 4978
 //! COMPRESS=DEFLATE (`compress`, codec in [`deflate`]), RFC 9208 QUOTA (`quota`: STORAGE and MESSAGE
 //! of one root `""`, from the config and the device's free space), RFC 8970 PREVIEW (`preview`),
-//! RFC 9586 UIDONLY (`uidonly`). No sockets, files or clocks (OLDER/YOUNGER take the wall
+//! RFC 9586 UIDONLY (`uidonly`), RFC 5267 CONTEXT=SEARCH (`context`:
+//! live searches, PARTIAL; feature `imap-context`). No sockets, files or clocks (OLDER/YOUNGER take the wall
 //! clock from `ImapPolicy::unix_base_ms` plus `now_ms`).
 //!
 //! Layers: [`framer`] (bounded lines and literals) → `parser` (ABNF rules) → `session`
@@ -108,6 +109,8 @@ pub mod api;
 mod binary;
 mod commands;
 mod compress;
+#[cfg(feature = "imap-context")]
+mod context;
 // The RFC 4978 DEFLATE codec (feature `compress`).
 #[cfg(feature = "compress")]
 pub mod deflate;

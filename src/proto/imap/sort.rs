@@ -95,6 +95,10 @@ impl SortJob {
 pub fn sort_command(p: &mut P, uid: bool) -> R<Command> {
     p.sp()?;
     let ret = search_return_opts(p)?;
+    // RFC 5267 §4.1: UPDATE and PARTIAL on SORT belong to CONTEXT=SORT (not offered).
+    if ret.is_some_and(|r| r.update || r.partial.is_some()) {
+        return Err(Bad("UPDATE and PARTIAL need CONTEXT=SORT"));
+    }
     let criteria = sort_criteria(p)?;
     p.sp()?;
     let cs = search_charset(p)?;
