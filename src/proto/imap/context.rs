@@ -1,7 +1,8 @@
 //! RFC 5267 CONTEXT=SEARCH: live searches (§4.3 `RETURN (UPDATE)`, the `ADDTO` and
 //! `REMOVEFROM` return data of §4.3 and §4.4, `CANCELUPDATE`, the `NOUPDATE` response code
-//! of §4.2) and `RETURN (PARTIAL low:high)` (§4.4, kept in `esearch`). CONTEXT=SORT is not
-//! offered (SORT refuses UPDATE and PARTIAL).
+//! of §4.2) and `RETURN (PARTIAL low:high)` (§4.4, kept in `esearch`). CONTEXT=SORT (with
+//! feature `imap-sort`): PARTIAL in sort order (`sort`); UPDATE on SORT is always refused with
+//! `OK [NOUPDATE "tag"]` (§4.2), keeping the sort values of every match would cost too much.
 //!
 //! A live search keeps its prepared program and its result as a sorted UID list (at most one
 //! entry per message of the selected folder). Changes reach it through small hooks: the
@@ -28,6 +29,8 @@ use super::view::Selected;
 
 /// The capability of this module (RFC 5267 §4).
 pub const CAPABILITIES: &str = " CONTEXT=SEARCH";
+/// CONTEXT=SORT: SORT with PARTIAL; its UPDATE is refused (module doc).
+pub const SORT_CAPABILITY: &str = " CONTEXT=SORT";
 /// Live searches per session: each costs its result (a UID per match) and work per change.
 pub const LIVE_MAX: usize = 8;
 /// Changed messages a text-reading program is evaluated for in one change (more: NOUPDATE).

@@ -131,6 +131,8 @@ impl Session {
         caps.push_str(super::esearch::CAPABILITIES);
         #[cfg(feature = "imap-context")]
         caps.push_str(super::context::CAPABILITIES);
+        #[cfg(all(feature = "imap-context", feature = "imap-sort"))]
+        caps.push_str(super::context::SORT_CAPABILITY);
         #[cfg(feature = "imap-sort")]
         caps.push_str(super::sort::CAPABILITIES);
         caps.push_str(" STATUS=SIZE MULTIAPPEND BINARY PREVIEW UIDONLY QUOTA QUOTA=RES-STORAGE QUOTA=RES-MESSAGE");
