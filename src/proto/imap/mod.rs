@@ -141,6 +141,8 @@ mod tests_bad;
 mod tests_binary;
 #[cfg(test)]
 mod tests_condstore;
+#[cfg(all(test, feature = "imap-context", feature = "imap-sort"))]
+mod tests_context;
 #[cfg(test)]
 mod tests_multiappend;
 #[cfg(test)]
