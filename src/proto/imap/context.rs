@@ -18,7 +18,7 @@
 
 use std::io::Write as _;
 
-use super::api::{Mailstore, MsgMeta};
+use super::api::{Changes, Mailstore, MsgMeta};
 use super::esearch::push_range;
 use super::parser::Command;
 use super::reader::{Bad, P, R};
@@ -224,11 +224,12 @@ fn reevaluate(
     for &(uid, meta) in metas {
         let (Some(m), Some(seq)) = (meta, sel.seq_of(uid)) else { continue };
         let mut c = Candidate::new(&sel.name, seq, m, &sel.keywords, (sel.count(), sel.max_uid()));
-        let hit = c.matches(&s.key, store).unwrap_or(false);
+        let hit = c.matches(&s.key, store);
         scanned = scanned.saturating_add(c.scanned);
-        if scanned > UPDATE_SCAN_BYTES {
+        // A message that cannot be read would give a wrong answer: stop instead.
+        let (Ok(hit), true) = (hit, scanned <= UPDATE_SCAN_BYTES) else {
             return stop(s, out);
-        }
+        };
         match (hit, s.result.binary_search(&uid)) {
             (true, Err(_)) => added.push(uid),
             (false, Ok(_)) => removed.push(uid),
@@ -250,14 +251,27 @@ fn reevaluate(
     true
 }
 
-/// RFC 5267 §4.2: the server stops updating this search.
+/// RFC 5267 §4.2: the server stops updating this search (too much work, or a read failed).
 fn stop(s: &LiveSearch, out: &mut Vec<u8>) -> bool {
-    let _ = write!(out, "* NO [NOUPDATE \"{}\"] Too many changes to keep the search updated\r\n", s.tag);
+    let _ = write!(out, "* NO [NOUPDATE \"{}\"] Search no longer updated\r\n", s.tag);
     false
 }
 
-/// The UIDs above `top` now in the view (new messages after a refresh).
-pub fn new_uids(sel: &Selected, top: u32) -> Vec<u32> {
+/// Hook before the view takes the store's changes: its highest UID and the flag-changed
+/// UIDs (nothing to remember without live searches).
+pub fn before_apply(sel: &Selected, c: &Changes) -> (u32, Vec<u32>) {
+    match sel.live.is_empty() {
+        true => (sel.max_uid(), Vec::new()),
+        false => (sel.max_uid(), c.flags.iter().map(|m| m.uid).collect()),
+    }
+}
+
+/// Hook after the view took the changes: marks the flag-changed and the new messages.
+pub fn after_apply(sel: &mut Selected, top: u32, flagged: Vec<u32>) {
+    if sel.live.is_empty() {
+        return;
+    }
     let set = SequenceSet::from_ranges(&[(top.saturating_add(1), u32::MAX)]);
-    sel.uids(&sel.seq_ranges(&set, true))
+    let new = sel.uids(&sel.seq_ranges(&set, true));
+    sel.live.mark(flagged.into_iter().chain(new));
 }

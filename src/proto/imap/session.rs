@@ -425,13 +425,10 @@ impl Session {
             Ok(changes) if changes.uidvalidity == 0 || changes.uidvalidity == sel.uidvalidity => {
                 let mut buf = Vec::new();
                 #[cfg(feature = "imap-context")]
-                let (top, flagged): (u32, Vec<u32>) = (sel.max_uid(), changes.flags.iter().map(|m| m.uid).collect());
+                let (top, flagged) = super::context::before_apply(sel, &changes);
                 sel.apply(changes, &mut buf);
                 #[cfg(feature = "imap-context")]
-                if !sel.live.is_empty() {
-                    let new = super::context::new_uids(sel, top);
-                    sel.live.mark(flagged.into_iter().chain(new));
-                }
+                super::context::after_apply(sel, top, flagged);
                 self.raw(buf);
                 #[cfg(feature = "imap-context")]
                 self.context_flush(store);

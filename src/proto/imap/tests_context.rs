@@ -144,3 +144,16 @@ fn partial_range_full_u32() {
     let out = h.run(b"f SORT RETURN (UPDATE ALL) (ARRIVAL) UTF-8 ALL\r\n");
     assert_eq!(out, "* ESEARCH (TAG \"f\") ALL 1:3\r\nf OK [NOUPDATE \"f\"] SORT completed, not updated\r\n");
 }
+
+/// RFC 5267 §4.3 with RFC 2177: while idling, new mail reaches the live search too.
+#[test]
+fn idle_reports_addto_with_exists() {
+    let mut h = selected();
+    h.run(b"a UID SEARCH RETURN (UPDATE MIN) UNSEEN\r\n");
+    assert_eq!(h.run(b"b IDLE\r\n"), "+ idling\r\n");
+    let uid = h.store.deliver("INBOX", SIMPLE, 0, 1_200_000_000);
+    let out = h.run(b"");
+    assert!(out.starts_with("* 4 EXISTS\r\n"), "{out}");
+    assert!(out.ends_with(&format!("* ESEARCH (TAG \"a\") UID ADDTO (3 {uid})\r\n")), "{out}");
+    assert_eq!(h.run(b"DONE\r\n"), "b OK IDLE terminated\r\n");
+}
