@@ -164,6 +164,8 @@ impl Session {
             }
             Command::Expunge(uids) => self.expunge(tag, uids, store),
             Command::Search { uid, ret, key } => self.search(tag, uid, ret, key),
+            #[cfg(feature = "imap-context")]
+            Command::CancelUpdate(tags) => self.cancel_update(tag, &tags),
             #[cfg(feature = "imap-sort")]
             Command::Sort { uid, ret, criteria, key } => {
                 self.search_into(tag, uid, key, super::sort::sort_job(criteria, uid, ret))

@@ -31,12 +31,16 @@ pub struct ReturnOpts {
     pub count: bool,
     /// RFC 5182 SAVE: keep the result as `$`.
     pub save: bool,
+    /// RFC 5267 §4.3 UPDATE: keep the search live (`context`).
+    pub update: bool,
+    /// RFC 5267 §4.4 PARTIAL: the matches at these 1-based positions (low <= high).
+    pub partial: Option<(u32, u32)>,
 }
 
 impl ReturnOpts {
     /// Is anything besides SAVE asked for (else no ESEARCH response, RFC 5182 §2.1)?
     fn reports(&self) -> bool {
-        self.min || self.max || self.all || self.count
+        self.min || self.max || self.all || self.count || self.partial.is_some() || self.update
     }
 }
 
@@ -65,6 +69,8 @@ pub fn search_return_opts(p: &mut P) -> R<Option<ReturnOpts>> {
             b"ALL" => o.all = true,
             b"COUNT" => o.count = true,
             b"SAVE" => o.save = true,
+            b"UPDATE" if cfg!(feature = "imap-context") => o.update = true,
+            b"PARTIAL" if cfg!(feature = "imap-context") => o.partial = Some(partial_range(p)?),
             _ => return Err(Bad("Unknown RETURN option")),
         }
     }
@@ -73,6 +79,16 @@ pub fn search_return_opts(p: &mut P) -> R<Option<ReturnOpts>> {
     }
     p.sp()?;
     Ok(Some(o))
+}
+
+/// RFC 5267 §6 `partial-range = nz-number ":" nz-number` after `PARTIAL SP`; the ends may
+/// come in either order (imaptest `search-partial`: `4:2` is `2:4`); `*` is BAD.
+fn partial_range(p: &mut P) -> R<(u32, u32)> {
+    p.sp()?;
+    let a = p.nz_number()?;
+    p.expect(b':')?;
+    let b = p.nz_number()?;
+    Ok((a.min(b), a.max(b)))
 }
 
 /// Matches of one ESEARCH, gathered in ascending order (UIDs ascend with sequence numbers).
@@ -91,6 +107,10 @@ pub struct Collect {
     all: Vec<(u32, u32)>,
     /// SAVE: matching UIDs as ranges.
     saved: Vec<(u32, u32)>,
+    /// PARTIAL: the matches at the asked positions, as numbered in the response.
+    partial: Vec<(u32, u32)>,
+    /// UPDATE: every matching UID (at most one per message), the live result's start.
+    matched: Vec<u32>,
 }
 
 impl Collect {
@@ -113,6 +133,19 @@ impl Collect {
         if self.opts.save {
             push_range(&mut self.saved, uid);
         }
+        if let Some((lo, hi)) = self.opts.partial {
+            if (lo..=hi).contains(&self.count) {
+                push_range(&mut self.partial, if self.uid { uid } else { seq });
+            }
+        }
+        if self.opts.update {
+            self.matched.push(uid);
+        }
+    }
+
+    /// UPDATE: the matching UIDs, ascending (taken once, for the live search).
+    pub fn take_matched(&mut self) -> Vec<u32> {
+        std::mem::take(&mut self.matched)
     }
 
     /// The `* ESEARCH` line (RFC 4731 §3.2), or `None` for SAVE alone (RFC 5182 §2.1).
@@ -138,6 +171,13 @@ impl Collect {
         }
         if self.opts.all && !self.all.is_empty() {
             let _ = write!(out, " ALL {}", format_ranges(&self.all));
+        }
+        if let Some((lo, hi)) = self.opts.partial {
+            let set = match self.partial.is_empty() {
+                true => "NIL".to_owned(),
+                false => format_ranges(&self.partial),
+            };
+            let _ = write!(out, " PARTIAL ({lo}:{hi} {set})");
         }
         if let (Some(top), true) = (modseq, self.count > 0) {
             // RFC 7162 §3.1.5: with only MIN and/or MAX, the MODSEQ of the messages
@@ -219,12 +259,18 @@ impl Session {
         let modseq = job.modseq_top();
         match job.sink {
             Sink::Line => self.tagged(&tag, "OK SEARCH completed"),
-            Sink::Esearch(c) => {
+            #[allow(unused_mut)] // `c` is changed by the live search (feature imap-context)
+            Sink::Esearch(mut c) => {
                 if let Some(line) = c.line(&tag, modseq) {
                     self.raw_chunked(line);
                 }
                 if c.opts.save {
                     self.saved = c.saved();
+                }
+                #[cfg(feature = "imap-context")]
+                if c.opts.update {
+                    let text = self.context_start(&tag, job.key, c.uid, c.take_matched());
+                    return self.tagged(&tag, &text);
                 }
                 self.tagged(&tag, "OK SEARCH completed");
             }

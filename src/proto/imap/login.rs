@@ -129,6 +129,10 @@ impl Session {
         );
         caps.push_str(" LIST-EXTENDED LIST-STATUS SPECIAL-USE CREATE-SPECIAL-USE UTF8=ACCEPT");
         caps.push_str(super::esearch::CAPABILITIES);
+        #[cfg(feature = "imap-context")]
+        caps.push_str(super::context::CAPABILITIES);
+        #[cfg(all(feature = "imap-context", feature = "imap-sort"))]
+        caps.push_str(super::context::SORT_CAPABILITY);
         #[cfg(feature = "imap-sort")]
         caps.push_str(super::sort::CAPABILITIES);
         #[cfg(feature = "imap-catenate")]

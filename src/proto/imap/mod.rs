@@ -15,7 +15,8 @@
 //! COMPRESS=DEFLATE (`compress`, codec in [`deflate`]), RFC 9208 QUOTA (`quota`: STORAGE and MESSAGE
 //! of one root `""`, from the config and the device's free space), RFC 8970 PREVIEW (`preview`),
 //! RFC 8474 OBJECTID (`objectid`, feature `objectid`: MAILBOXID, EMAILID and THREADID derived from what the
-//! store keeps, no format change), RFC 9586 UIDONLY (`uidonly`). No sockets, files or clocks (OLDER/YOUNGER take the wall
+//! store keeps, no format change), RFC 9586 UIDONLY (`uidonly`), RFC 5267 CONTEXT=SEARCH (`context`:
+//! live searches, PARTIAL; feature `imap-context`). No sockets, files or clocks (OLDER/YOUNGER take the wall
 //! clock from `ImapPolicy::unix_base_ms` plus `now_ms`).
 //!
 //! Layers: [`framer`] (bounded lines and literals) → `parser` (ABNF rules) → `session`
@@ -114,6 +115,8 @@ mod binary;
 mod catenate;
 mod commands;
 mod compress;
+#[cfg(feature = "imap-context")]
+mod context;
 // The RFC 4978 DEFLATE codec (feature `compress`).
 #[cfg(feature = "compress")]
 pub mod deflate;
@@ -148,6 +151,8 @@ mod tests_binary;
 mod tests_catenate;
 #[cfg(test)]
 mod tests_condstore;
+#[cfg(all(test, feature = "imap-context", feature = "imap-sort"))]
+mod tests_context;
 #[cfg(test)]
 mod tests_multiappend;
 #[cfg(all(test, feature = "objectid"))]

@@ -124,6 +124,9 @@ pub enum Command {
     Unselect,
     Check,
     Expunge(Option<SequenceSet>),
+    /// RFC 5267 §4.3 `CANCELUPDATE 1*(SP quoted)`: the tags of live searches to end.
+    #[cfg(feature = "imap-context")]
+    CancelUpdate(Vec<String>),
     /// SEARCH; `ret`: RFC 4731 / RFC 5182 `RETURN (...)`, answered with ESEARCH.
     Search {
         uid: bool,
@@ -211,6 +214,8 @@ fn command_body(p: &mut P) -> R<Command> {
         b"NAMESPACE" => Ok(Command::Namespace),
         b"CLOSE" => Ok(Command::Close),
         b"UNSELECT" => Ok(Command::Unselect),
+        #[cfg(feature = "imap-context")]
+        b"CANCELUPDATE" => super::context::cancel_update(p),
         b"CHECK" => Ok(Command::Check),
         b"EXPUNGE" => Ok(Command::Expunge(None)),
         b"IDLE" => Ok(Command::Idle),

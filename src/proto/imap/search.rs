@@ -624,7 +624,8 @@ impl Sink {
 pub struct SearchJob {
     /// Where the matches go.
     pub sink: Sink,
-    key: SearchKey,
+    /// The prepared program (kept by a live search, RFC 5267 §4.3).
+    pub key: SearchKey,
     uid: bool,
     /// RFC 7162 §3.1.5: a MODSEQ key ends the line with `(MODSEQ n)`, the highest match's.
     modseq: bool,

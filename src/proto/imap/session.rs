@@ -271,15 +271,23 @@ impl Session {
             };
             sel.update_flags(&updates, report, &mut buf);
             code = modseq_code(sel, &updates, &modified, uid);
+            #[cfg(feature = "imap-context")]
+            sel.live.mark(updates.iter().map(|u| u.uid));
         }
         self.raw(buf);
-        match (fetch, ok) {
-            (Some(job), true) => self.pending = Pending::Fetch { tag, job, done: "OK FETCH completed".into() },
-            (_, true) if conditional && code.starts_with("[MODIFIED") => {
-                self.tagged(&tag, &format!("OK {code}Conditional STORE failed"))
+        let text = match (fetch, ok) {
+            (Some(job), true) => {
+                self.pending = Pending::Fetch { tag, job, done: "OK FETCH completed".into() };
+                return;
             }
-            (_, true) => self.tagged(&tag, &format!("OK {code}STORE completed")),
-            (_, false) => self.tagged(&tag, "NO [UNAVAILABLE] Flags could not be changed"),
+            (_, true) if conditional && code.starts_with("[MODIFIED") => format!("OK {code}Conditional STORE failed"),
+            (_, true) => format!("OK {code}STORE completed"),
+            (_, false) => "NO [UNAVAILABLE] Flags could not be changed".to_owned(),
+        };
+        // Live searches (RFC 5267) are brought up to date before the tagged reply.
+        match self.selected.as_ref().is_some_and(|s| s.has_live()) {
+            true => self.pending = Pending::Finish { tag, text, refresh: false },
+            false => self.tagged(&tag, &text),
         }
     }
 
@@ -400,6 +408,8 @@ impl Session {
                 if refresh {
                     self.refresh(store);
                 }
+                #[cfg(feature = "imap-context")]
+                self.context_flush(store);
                 // After a BYE from the refresh nothing more is said.
                 if self.state != State::Logout {
                     self.tagged(&tag, &text);
@@ -440,8 +450,14 @@ impl Session {
         match store.changes(&sel.name, sel.generation) {
             Ok(changes) if changes.uidvalidity == 0 || changes.uidvalidity == sel.uidvalidity => {
                 let mut buf = Vec::new();
+                #[cfg(feature = "imap-context")]
+                let (top, flagged) = super::context::before_apply(sel, &changes);
                 sel.apply(changes, &mut buf);
+                #[cfg(feature = "imap-context")]
+                super::context::after_apply(sel, top, flagged);
                 self.raw(buf);
+                #[cfg(feature = "imap-context")]
+                self.context_flush(store);
             }
             Ok(_) | Err(StoreError::NotFound) => {
                 self.untagged("BYE Selected mailbox was deleted or renamed, have to disconnect");

@@ -463,6 +463,11 @@ impl Session {
                 if opts.save {
                     self.saved = saved_of(opts, &sorted);
                 }
+                // RFC 5267 §4.2: CONTEXT=SORT live updates are refused (the sort values of
+                // every match would have to be kept); the result itself is complete.
+                if opts.update {
+                    return self.tagged(&tag, &format!("OK [NOUPDATE \"{tag}\"] SORT completed, not updated"));
+                }
             }
             None => {
                 let mut out = b"* SORT".to_vec();
@@ -495,7 +500,7 @@ impl Session {
 /// RFC 5267 §3.2 ESORT: the `* ESEARCH` line, MIN/MAX the first and last in sort order and
 /// ALL in sort order (a range only for an ascending run); `None` for SAVE alone.
 fn esort_line(tag: &Tag, uid: bool, o: ReturnOpts, sorted: &[Match], id: impl Fn(&Match) -> u32) -> Option<Vec<u8>> {
-    if !(o.min || o.max || o.all || o.count) {
+    if !(o.min || o.max || o.all || o.count || o.update || o.partial.is_some()) {
         return None;
     }
     let mut out = format!("* ESEARCH (TAG \"{tag}\")").into_bytes();
@@ -512,17 +517,31 @@ fn esort_line(tag: &Tag, uid: bool, o: ReturnOpts, sorted: &[Match], id: impl Fn
         let _ = write!(out, " COUNT {}", sorted.len());
     }
     if o.all && !sorted.is_empty() {
-        let mut runs: Vec<(u32, u32)> = Vec::new();
-        for m in sorted {
-            match runs.last_mut() {
-                Some(r) if r.1.checked_add(1) == Some(id(m)) => r.1 = id(m),
-                _ => runs.push((id(m), id(m))),
-            }
-        }
-        let _ = write!(out, " ALL {}", super::types::format_ranges(&runs));
+        let _ = write!(out, " ALL {}", runs_of(sorted, &id));
+    }
+    if let Some((lo, hi)) = o.partial {
+        // RFC 5267 §4.4: positions `lo..=hi` of the sorted result (1-based), in sort order.
+        let (a, b) = ((lo as usize).saturating_sub(1), (hi as usize).min(sorted.len()));
+        let part = sorted.get(a..b).unwrap_or_default();
+        let _ = match part.is_empty() {
+            true => write!(out, " PARTIAL ({lo}:{hi} NIL)"),
+            false => write!(out, " PARTIAL ({lo}:{hi} {})", runs_of(part, &id)),
+        };
     }
     out.extend_from_slice(b"\r\n");
     Some(out)
+}
+
+/// Matches in sort order as a set: a range only for an ascending run (`3:4,2`).
+fn runs_of(sorted: &[Match], id: &impl Fn(&Match) -> u32) -> String {
+    let mut runs: Vec<(u32, u32)> = Vec::new();
+    for m in sorted {
+        match runs.last_mut() {
+            Some(r) if r.1.checked_add(1) == Some(id(m)) => r.1 = id(m),
+            _ => runs.push((id(m), id(m))),
+        }
+    }
+    super::types::format_ranges(&runs)
 }
 
 /// The UID ranges SAVE keeps (RFC 5182 §2.4: only MIN and/or MAX, else every match).

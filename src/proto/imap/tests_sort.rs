@@ -342,7 +342,12 @@ fn esort_rfc5267() {
     let out = h.run(b"f SORT RETURN (SAVE MIN) (REVERSE SIZE) UTF-8 ALL\r\n");
     assert_eq!(out, "* ESEARCH (TAG \"f\") MIN 2\r\nf OK SORT completed\r\n");
     assert_eq!(h.run(b"g FETCH $ (UID)\r\n"), "* 2 FETCH (UID 2)\r\ng OK FETCH completed\r\n");
-    assert!(h.run(b"h SORT RETURN (PARTIAL 1:5) (SIZE) UTF-8 ALL\r\n").starts_with("h BAD"));
+    // RFC 5267 CONTEXT=SORT PARTIAL: the same order as ALL, cut to positions 2..=3.
+    let all = h.run(b"h SORT RETURN (ALL) (REVERSE SIZE) UTF-8 ALL\r\n");
+    assert_eq!(all, "* ESEARCH (TAG \"h\") ALL 2,5,3,1,6,4\r\nh OK SORT completed\r\n");
+    let out = h.run(b"i SORT RETURN (PARTIAL 2:3) (REVERSE SIZE) UTF-8 ALL\r\n");
+    assert_eq!(out, "* ESEARCH (TAG \"i\") PARTIAL (2:3 5,3)\r\ni OK SORT completed\r\n");
+    assert!(h.run(b"j SORT RETURN (PARTIAL 1) (SIZE) UTF-8 ALL\r\n").starts_with("j BAD"));
 }
 
 #[test]

@@ -49,6 +49,9 @@ pub struct Selected {
     pub rev2: bool,
     /// RFC 9586 (ENABLE UIDONLY): UIDFETCH instead of FETCH, VANISHED instead of EXPUNGE.
     pub uidonly: bool,
+    /// RFC 5267 live searches of this folder (`context`); gone with the view.
+    #[cfg(feature = "imap-context")]
+    pub live: super::context::Live,
 }
 
 impl Selected {
@@ -69,6 +72,8 @@ impl Selected {
             qresync: false,
             rev2: false,
             uidonly: false,
+            #[cfg(feature = "imap-context")]
+            live: Default::default(),
         };
         s.add_recent(snap.recent_above, 0);
         s
@@ -133,6 +138,37 @@ impl Selected {
             match m {
                 Some(m) if m.uid == u => m.recent = self.is_recent(u),
                 _ => *m = None,
+            }
+        }
+        out
+    }
+
+    /// Are RFC 5267 live searches waiting for changes?
+    pub fn has_live(&self) -> bool {
+        #[cfg(feature = "imap-context")]
+        return !self.live.is_empty();
+        #[cfg(not(feature = "imap-context"))]
+        false
+    }
+
+    /// The UIDs in sequence order.
+    pub fn uid_slice(&self) -> &[u32] {
+        &self.uid_list
+    }
+
+    /// Messages by UID as the store has them now (`None`: gone), [`META_BATCH`] per lookup.
+    pub fn metas_of(&self, uids: &[u32], store: &mut dyn Mailstore) -> Vec<(u32, Option<MsgMeta>)> {
+        let mut out = Vec::with_capacity(uids.len());
+        for chunk in uids.chunks(META_BATCH as usize) {
+            let mut got = Vec::with_capacity(chunk.len());
+            store.metas(&self.name, chunk, &mut got);
+            got.resize(chunk.len(), None);
+            for (mut m, &u) in got.into_iter().zip(chunk) {
+                m = m.filter(|m| m.uid == u).map(|mut m| {
+                    m.recent = self.is_recent(u);
+                    m
+                });
+                out.push((u, m));
             }
         }
         out
@@ -275,6 +311,9 @@ impl Selected {
         let mut gone: Vec<u32> = uids.iter().copied().filter(|&u| self.seq_of(u).is_some()).collect();
         gone.sort_unstable();
         gone.dedup();
+        // RFC 5267 §4.3: REMOVEFROM while the sequence numbers are still valid.
+        #[cfg(feature = "imap-context")]
+        self.live.expunged(&gone, &self.uid_list, out);
         match self.qresync || self.uidonly {
             true => vanished_lines(out, "", &crate::util::to_ranges(&gone)),
             false => seqs.iter().for_each(|s| out.extend_from_slice(format!("* {s} EXPUNGE\r\n").as_bytes())),
