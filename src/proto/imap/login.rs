@@ -131,6 +131,8 @@ impl Session {
         caps.push_str(super::esearch::CAPABILITIES);
         #[cfg(feature = "imap-sort")]
         caps.push_str(super::sort::CAPABILITIES);
+        #[cfg(feature = "notify")]
+        caps.push_str(super::notify::CAPABILITY);
         caps.push_str(" STATUS=SIZE MULTIAPPEND BINARY PREVIEW UIDONLY QUOTA QUOTA=RES-STORAGE QUOTA=RES-MESSAGE");
         // RFC 7889 §2: the largest APPEND this server takes.
         caps.push_str(&format!(" APPENDLIMIT={}", self.policy.message_max));

@@ -13,7 +13,8 @@
 //! MULTIAPPEND (`multiappend`), RFC 3516 BINARY (`binary`, streamed decoding), RFC 4978
 //! COMPRESS=DEFLATE (`compress`, codec in [`deflate`]), RFC 9208 QUOTA (`quota`: STORAGE and MESSAGE
 //! of one root `""`, from the config and the device's free space), RFC 8970 PREVIEW (`preview`),
-//! RFC 9586 UIDONLY (`uidonly`). No sockets, files or clocks (OLDER/YOUNGER take the wall
+//! RFC 9586 UIDONLY (`uidonly`), RFC 5465 NOTIFY (`notify`, feature `notify`: the subset
+//! a polling design gives cheaply). No sockets, files or clocks (OLDER/YOUNGER take the wall
 //! clock from `ImapPolicy::unix_base_ms` plus `now_ms`).
 //!
 //! Layers: [`framer`] (bounded lines and literals) → `parser` (ABNF rules) → `session`
@@ -122,6 +123,8 @@ mod login;
 #[cfg(any(test, feature = "test-support"))]
 pub mod memstore;
 mod multiappend;
+#[cfg(feature = "notify")]
+mod notify;
 mod parser;
 mod preview;
 mod quota;
@@ -140,6 +143,8 @@ mod tests_binary;
 mod tests_condstore;
 #[cfg(test)]
 mod tests_multiappend;
+#[cfg(all(test, feature = "notify"))]
+mod tests_notify;
 #[cfg(test)]
 mod tests_parser;
 #[cfg(test)]
@@ -169,6 +174,8 @@ pub use list::{pattern_match, LIST_PATTERN_MAX};
 #[cfg(any(test, feature = "test-support"))]
 pub use memstore::MemStore;
 pub use multiappend::APPEND_MESSAGES_MAX;
+#[cfg(feature = "notify")]
+pub use notify::{NOTIFY_CHECK_MS, NOTIFY_GROUPS_MAX, NOTIFY_LINES_MAX, NOTIFY_NAMES_MAX, NOTIFY_WATCH_MAX};
 pub use preview::{PREVIEW_CHARS, PREVIEW_READ, PREVIEW_READ_MAX};
 pub use reader::{FLAGS_MAX, PAREN_DEPTH_MAX};
 pub use search::{SEARCH_DEPTH_MAX, SEARCH_HEADER_MAX, SEARCH_KEYS_MAX};
