@@ -14,12 +14,16 @@
 //! * SubscriptionChange (§5.5): `* LIST (\Subscribed)` / `* LIST ()`.
 //! * Unsupported events (AnnotationChange, the METADATA ones, unknown ones, MessageNew with
 //!   fetch attributes) get `NO [BADEVENT (...)]` (§3, §6); `NOTIFY NONE` stops it all.
-//! * More folders than [`NOTIFY_WATCH_MAX`] or more than [`NOTIFY_LINES_MAX`] responses in
-//!   one check: `* OK [NOTIFICATIONOVERFLOW]` and notifications stop (§5.8), as after NONE.
+//! * More watched folders than [`NOTIFY_WATCH_MAX`] or more than [`NOTIFY_LINES_MAX`]
+//!   responses in one check: `* OK [NOTIFICATIONOVERFLOW]` and notifications stop (§5.8), as
+//!   after NONE; a SET that would watch too many at once is `NO [NOTIFICATIONOVERFLOW]`.
+//!
+//! Cost: a check is one folder listing, the subscription list and [`Mailstore::counts`]
+//! (no UID list, no scan) per watched folder; a full snapshot only for a folder reported.
 
 use std::collections::BTreeMap;
 
-use super::api::{Mailstore, Snapshot};
+use super::api::Mailstore;
 use super::parser::{Bad, Command, StatusItem, P, R};
 use super::session::{Pending, Session, State};
 use super::types::Tag;
@@ -32,8 +36,9 @@ pub const NOTIFY_CHECK_MS: u64 = 500;
 pub const NOTIFY_GROUPS_MAX: usize = 16;
 /// Mailbox names in one NOTIFY SET (BAD-INPUTS 116: a SET naming 1,000 is refused).
 pub const NOTIFY_NAMES_MAX: usize = 100;
-/// Folders whose state a session keeps to compare; more overflow (§5.8).
-pub const NOTIFY_WATCH_MAX: usize = 1_000;
+/// Folders a session watches for message events; more overflow (§5.8). Below the
+/// driver's 64 cached folder handles, so a check never reopens (re-reads) a folder index.
+pub const NOTIFY_WATCH_MAX: usize = 48;
 /// Responses one check may queue; more overflow (§5.8): a flood cannot grow the queue.
 pub const NOTIFY_LINES_MAX: usize = 256;
 /// The events this server reports (§3 BADEVENT lists them).
@@ -219,13 +224,14 @@ struct Seen {
 }
 
 impl Seen {
-    /// The values the STATUS for `ev` reports (§5.2): only their change is news.
-    fn of(s: &Snapshot, ev: Events) -> Seen {
+    /// The values the STATUS for `ev` reports (§5.2), from [`Mailstore::counts`]: only
+    /// their change is news.
+    fn of((messages, uidnext, uidvalidity, modseq): (usize, u32, u32, u64), ev: Events) -> Seen {
         Seen {
-            messages: if ev.new || ev.expunge { s.uids.len() } else { 0 },
-            uidnext: if ev.new { s.uidnext } else { 0 },
-            uidvalidity: s.uidvalidity,
-            modseq: if ev.flags { s.highest_modseq } else { 0 },
+            messages: if ev.new || ev.expunge { messages } else { 0 },
+            uidnext: if ev.new { uidnext } else { 0 },
+            uidvalidity,
+            modseq: if ev.flags { modseq } else { 0 },
         }
     }
 }
@@ -303,7 +309,9 @@ impl Session {
         };
         // The baseline: changes are reported from now on; with STATUS, the state now (§3).
         let mut buf = Vec::new();
-        self.notify_scan(&mut n, set.status, store, &mut buf);
+        if self.notify_scan(&mut n, set.status, store, &mut buf) {
+            return self.tagged(&tag, "NO [NOTIFICATIONOVERFLOW] Too many mailboxes to watch");
+        }
         n.next_ms = now_ms.saturating_add(NOTIFY_CHECK_MS);
         self.raw(buf);
         self.notify = Some(Box::new(n));
@@ -357,9 +365,6 @@ impl Session {
         let Ok(folders) = store.folders() else {
             return false;
         };
-        if folders.len() > NOTIFY_WATCH_MAX {
-            return true;
-        }
         let mut names: Vec<String> = folders.into_iter().map(|f| f.name).collect();
         names.sort_unstable();
         let mut subscribed = store.subscriptions().unwrap_or_default();
@@ -372,6 +377,9 @@ impl Session {
         if n.wants(|e| e.subscription) {
             lines += self.subscription_changes(n, &subscribed, buf);
         }
+        if lines > NOTIFY_LINES_MAX {
+            return true;
+        }
         n.names = Some(names.clone());
         n.subscribed = Some(subscribed.clone());
         let selected = self.selected.as_ref().map(|s| s.name.clone());
@@ -383,8 +391,11 @@ impl Session {
             if !ev.messages() || skip {
                 continue;
             }
-            let Ok(snap) = store.peek(&name) else { continue };
-            let now = Seen::of(&snap, ev);
+            if known.len() >= NOTIFY_WATCH_MAX {
+                return true;
+            }
+            let Ok(counts) = store.counts(&name) else { continue };
+            let now = Seen::of(counts, ev);
             let report = match n.known.get(&name) {
                 Some(was) => *was != now,
                 None => initial,
@@ -392,7 +403,8 @@ impl Session {
             if report && lines >= NOTIFY_LINES_MAX {
                 return true;
             }
-            if report {
+            // The full snapshot only for a folder to report (rare).
+            if let Some(snap) = report.then(|| store.peek(&name).ok()).flatten() {
                 self.status_response(buf, &name, &ev.status_items(), &snap);
                 lines += 1;
             }
@@ -413,6 +425,9 @@ impl Session {
                 self.notify_list_line(buf, if attrs { "" } else { "\\NonExistent" }, name);
                 lines += 1;
             }
+            if lines > NOTIFY_LINES_MAX {
+                break;
+            }
         }
         lines
     }
@@ -427,6 +442,9 @@ impl Session {
             if n.events_for(name, subscribed).subscription || n.events_for(name, old).subscription {
                 self.notify_list_line(buf, if added { "\\Subscribed" } else { "" }, name);
                 lines += 1;
+            }
+            if lines > NOTIFY_LINES_MAX {
+                break;
             }
         }
         lines
