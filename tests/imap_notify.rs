@@ -59,3 +59,42 @@ fn imaplib_notify_status_for_another_folder() {
     let out = srv.py("import socket", SCRIPT);
     eprint!("{out}");
 }
+
+/// The cost of watching: 40 folders, one NOTIFY session idle for 5 s, against the same 5 s
+/// with no NOTIFY (server CPU from /proc/PID/stat).
+const COST: &str = r#"
+imaplib.Commands["NOTIFY"] = ("AUTH", "SELECTED")
+def cpu():
+    f = open("/proc/PID/stat").read().rsplit(")", 1)[1].split()
+    return (int(f[11]) + int(f[12])) / os.sysconf("SC_CLK_TCK")
+M = imap()
+for i in range(40):
+    ok(M.create("F%d" % i)); ok(M.append("F%d" % i, None, None, b"Subject: x\r\n\r\nhi\r\n"))
+c0 = cpu(); time.sleep(5); base = cpu() - c0
+typ, data = M._simple_command("NOTIFY", "SET",
+    "(PERSONAL (MessageNew MessageExpunge FlagChange MailboxName SubscriptionChange))")
+assert typ == "OK", (typ, data)
+c0 = cpu(); time.sleep(5); watching = cpu() - c0
+print("RESULT %.3f %.3f" % (base, watching))
+M.logout()
+"#;
+
+#[test]
+fn notify_watching_40_folders_costs_little_cpu() {
+    let srv = Server::start("imap-notify-cost", "", "");
+    let out = srv.py("", &COST.replace("PID", &srv.pid().to_string()));
+    let nums: Vec<f64> = out
+        .lines()
+        .find_map(|l| l.strip_prefix("RESULT "))
+        .unwrap_or_default()
+        .split(' ')
+        .filter_map(|v| v.parse().ok())
+        .collect();
+    let (base, watching) = (nums.first().copied().unwrap_or(-1.0), nums.get(1).copied().unwrap_or(-1.0));
+    // About ten checks in 5 s (NOTIFY_CHECK_MS), each over 40 folders.
+    eprintln!("server CPU over 5 s: {base:.3} s idle, {watching:.3} s with NOTIFY on 40 folders");
+    assert!(base >= 0.0 && watching >= 0.0, "{out}");
+    if !under_emulator() {
+        assert!(watching < 0.5, "NOTIFY on 40 folders took {watching:.3} s of CPU in 5 s");
+    }
+}
