@@ -3,9 +3,10 @@
 //! NOTIFY SET wakes the same way in any authenticated state and, at most every
 //! [`NOTIFY_CHECK_MS`], compares what it last reported with the store:
 //!
-//! * §6 `SELECTED` / `SELECTED-DELAYED` with MessageNew, MessageExpunge or FlagChange: the
-//!   selected folder's EXISTS / EXPUNGE / FETCH FLAGS go out between commands too (§5.1,
-//!   §5.3; the same refresh NOOP does, so never during a command, RFC 3501 §7.4.1).
+//! * §6 `SELECTED` with MessageNew, MessageExpunge or FlagChange: the selected folder's
+//!   EXISTS / EXPUNGE / FETCH FLAGS go out between commands too (§5.1, §5.3; the same
+//!   refresh NOOP does, so never during a command, RFC 3501 §7.4.1). `SELECTED-DELAYED`
+//!   keeps them for NOOP and IDLE, as without NOTIFY (expunges are delayed, §6).
 //! * Other mailboxes (§6 `PERSONAL`, `INBOXES`, `SUBSCRIBED`, `SUBTREE`, `MAILBOXES`):
 //!   `* STATUS` when MESSAGES, UIDNEXT, UIDVALIDITY or HIGHESTMODSEQ moved (§5.2: the items
 //!   follow the events asked for), and with `SET STATUS` once for each at SET time (§3).
@@ -105,6 +106,8 @@ pub struct NotifySet {
     pub status: bool,
     /// The SELECTED / SELECTED-DELAYED group's events.
     pub selected: Events,
+    /// §6 SELECTED-DELAYED: expunges wait for NOOP/IDLE (the refresh between commands is off).
+    pub delayed: bool,
     pub groups: Vec<(Filter, Events)>,
     /// An event this server does not report was asked for (→ `NO [BADEVENT]`).
     pub unsupported: bool,
@@ -143,7 +146,11 @@ pub fn command(p: &mut P) -> R<Command> {
 fn event_group(p: &mut P, set: &mut NotifySet, names: &mut usize) -> R<()> {
     p.expect(b'(')?;
     let filter = match p.atom()?.to_ascii_uppercase().as_slice() {
-        b"SELECTED" | b"SELECTED-DELAYED" => None,
+        b"SELECTED" => None,
+        b"SELECTED-DELAYED" => {
+            set.delayed = true;
+            None
+        }
         b"PERSONAL" => Some(Filter::Personal),
         b"INBOXES" => Some(Filter::Inboxes),
         b"SUBSCRIBED" => Some(Filter::Subscribed),
@@ -240,6 +247,7 @@ impl Seen {
 #[derive(Debug)]
 pub struct Notify {
     selected: Events,
+    delayed: bool,
     groups: Vec<(Resolved, Events)>,
     known: BTreeMap<String, Seen>,
     names: Option<Vec<String>>,
@@ -301,6 +309,7 @@ impl Session {
         }
         let mut n = Notify {
             selected: set.selected,
+            delayed: set.delayed,
             groups,
             known: BTreeMap::new(),
             names: None,
@@ -345,7 +354,7 @@ impl Session {
         n.next_ms = now_ms.saturating_add(NOTIFY_CHECK_MS);
         let before = self.out.len();
         // §5.1/§5.3: the selected folder's changes, as NOOP reports them (IDLE already does).
-        if n.selected.messages() && matches!(self.pending, Pending::None) {
+        if n.selected.messages() && !n.delayed && matches!(self.pending, Pending::None) {
             self.refresh(store);
         }
         let mut buf = Vec::new();

@@ -48,6 +48,16 @@ fn delivery_to_another_folder_gives_status_between_commands_and_in_idle() {
 }
 
 #[test]
+fn selected_delayed_waits_for_noop() {
+    let mut h = H::new();
+    h.select();
+    h.run(b"a NOTIFY SET (SELECTED-DELAYED (MessageNew MessageExpunge)) (PERSONAL (MessageNew MessageExpunge))\r\n");
+    h.store.deliver("INBOX", SIMPLE, 0, 1_100_000_000);
+    assert_eq!(tick(&mut h), "", "nothing for the selected folder between commands");
+    assert!(h.run(b"n NOOP\r\n").starts_with("* 4 EXISTS\r\n"));
+}
+
+#[test]
 fn not_due_before_the_check_interval() {
     let mut h = H::new();
     h.login();
