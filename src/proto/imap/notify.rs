@@ -104,8 +104,9 @@ pub enum Filter {
 pub struct NotifySet {
     /// §3 `status-indicator`.
     pub status: bool,
-    /// The SELECTED / SELECTED-DELAYED group's events.
-    pub selected: Events,
+    /// The SELECTED / SELECTED-DELAYED group's events, if there is one (§6: then the
+    /// selected mailbox is not reported by the other groups).
+    pub selected: Option<Events>,
     /// §6 SELECTED-DELAYED: expunges wait for NOOP/IDLE (the refresh between commands is off).
     pub delayed: bool,
     pub groups: Vec<(Filter, Events)>,
@@ -162,7 +163,7 @@ fn event_group(p: &mut P, set: &mut NotifySet, names: &mut usize) -> R<()> {
     let events = events(p, &mut set.unsupported)?;
     p.expect(b')')?;
     match filter {
-        None => set.selected = set.selected.union(events),
+        None => set.selected = Some(set.selected.unwrap_or_default().union(events)),
         Some(f) => set.groups.push((f, events)),
     }
     Ok(())
@@ -246,7 +247,7 @@ impl Seen {
 /// A session's NOTIFY state (folder names resolved to stored names).
 #[derive(Debug)]
 pub struct Notify {
-    selected: Events,
+    selected: Option<Events>,
     delayed: bool,
     groups: Vec<(Resolved, Events)>,
     known: BTreeMap<String, Seen>,
@@ -354,7 +355,7 @@ impl Session {
         n.next_ms = now_ms.saturating_add(NOTIFY_CHECK_MS);
         let before = self.out.len();
         // §5.1/§5.3: the selected folder's changes, as NOOP reports them (IDLE already does).
-        if n.selected.messages() && !n.delayed && matches!(self.pending, Pending::None) {
+        if n.selected.is_some_and(|e| e.messages()) && !n.delayed && matches!(self.pending, Pending::None) {
             self.refresh(store);
         }
         let mut buf = Vec::new();
@@ -378,7 +379,6 @@ impl Session {
         names.sort_unstable();
         let mut subscribed = store.subscriptions().unwrap_or_default();
         subscribed.sort_unstable();
-        subscribed.truncate(NOTIFY_WATCH_MAX);
         let mut lines = 0usize;
         if n.wants(|e| e.name) {
             lines += self.name_changes(n, &names, &subscribed, buf);
@@ -389,38 +389,50 @@ impl Session {
         if lines > NOTIFY_LINES_MAX {
             return true;
         }
-        n.names = Some(names.clone());
-        n.subscribed = Some(subscribed.clone());
+        let overflow = self.status_changes(n, initial, (&names, &subscribed), lines, store, buf);
+        n.names = Some(names);
+        n.subscribed = Some(subscribed);
+        overflow
+    }
+
+    /// §5.2: `* STATUS` for each watched folder whose reported values moved (all of them
+    /// if `initial`), `lines` already queued; `true` on overflow (§5.8).
+    fn status_changes(
+        &mut self,
+        n: &mut Notify,
+        initial: bool,
+        (names, subscribed): (&[String], &[String]),
+        mut lines: usize,
+        store: &mut dyn Mailstore,
+        buf: &mut Vec<u8>,
+    ) -> bool {
         let selected = self.selected.as_ref().map(|s| s.name.clone());
         let mut known = BTreeMap::new();
         for name in names {
-            let ev = n.events_for(&name, &subscribed);
+            let ev = n.events_for(name, subscribed);
             // §6: the selected mailbox is reported by its own group when there is one.
-            let skip = n.selected != Events::default() && selected.as_deref() == Some(name.as_str());
+            let skip = n.selected.is_some() && selected.as_deref() == Some(name.as_str());
             if !ev.messages() || skip {
                 continue;
             }
             if known.len() >= NOTIFY_WATCH_MAX {
                 return true;
             }
-            let Ok(counts) = store.counts(&name) else { continue };
+            let Ok(counts) = store.counts(name) else { continue };
             let now = Seen::of(counts, ev);
-            let report = match n.known.get(&name) {
-                Some(was) => *was != now,
-                None => initial,
-            };
+            let report = n.known.get(name).map_or(initial, |was| *was != now);
             if report && lines >= NOTIFY_LINES_MAX {
                 return true;
             }
             // The full snapshot only for a folder to report (rare).
-            if let Some(snap) = report.then(|| store.peek(&name).ok()).flatten() {
-                self.status_response(buf, &name, &ev.status_items(), &snap);
+            if let Some(snap) = report.then(|| store.peek(name).ok()).flatten() {
+                self.status_response(buf, name, &ev.status_items(), &snap);
                 lines += 1;
             }
-            known.insert(name, now);
+            known.insert(name.clone(), now);
         }
         n.known = known;
-        lines > NOTIFY_LINES_MAX
+        false
     }
 
     /// §5.4: names that appeared or went since the last check (and match a group).

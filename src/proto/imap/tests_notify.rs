@@ -58,6 +58,19 @@ fn selected_delayed_waits_for_noop() {
 }
 
 #[test]
+fn selected_none_silences_the_selected_folder() {
+    let mut h = H::new();
+    h.select();
+    h.run(b"a NOTIFY SET (SELECTED NONE) (PERSONAL (MessageNew MessageExpunge))\r\n");
+    h.store.deliver("INBOX", SIMPLE, 0, 1_100_000_000);
+    assert_eq!(tick(&mut h), "", "no EXISTS and no STATUS for the selected folder");
+    // Without a SELECTED group the selected folder is one of PERSONAL's.
+    h.run(b"b NOTIFY SET (PERSONAL (MessageNew MessageExpunge))\r\n");
+    h.store.deliver("INBOX", SIMPLE, 0, 1_100_000_000);
+    assert_eq!(tick(&mut h), "* STATUS \"INBOX\" (MESSAGES 5 UIDNEXT 6 UIDVALIDITY 1000)\r\n");
+}
+
+#[test]
 fn not_due_before_the_check_interval() {
     let mut h = H::new();
     h.login();
