@@ -201,6 +201,14 @@ impl Mailstore for Store<'_> {
         })
     }
 
+    /// Cheap (no UID list, no scan): NOTIFY calls it for every watched folder each tick.
+    fn counts(&mut self, folder: &str) -> Result<(usize, u32, u32, u64), StoreError> {
+        let f = self.srv.folder(folder).map_err(|e| store_err(&e))?;
+        let f = f.borrow();
+        let st = f.state();
+        Ok((st.entries.len(), st.uidnext, st.uidvalidity, st.highest_modseq))
+    }
+
     fn claim_recent(&mut self, folder: &str) {
         if let Ok(f) = self.srv.folder(folder) {
             let f = f.borrow();

@@ -215,10 +215,11 @@ impl Driver<'_> {
     }
 
     /// The core's deadline; a selected session also wakes every [`CHANGE_TICK`] and
-    /// catches its folder up, so IDLE and NOOP see others' changes (RFC 2177).
+    /// catches its folder up, so IDLE and NOOP see others' changes (RFC 2177); so does one
+    /// with RFC 5465 NOTIFY SET, whose core then compares the folders it watches.
     fn deadline(&self, s: &Session) -> Option<Instant> {
         let deadline = s.deadline().map(|ms| self.srv.instant_of(ms));
-        if s.state() != State::Selected {
+        if s.state() != State::Selected && !s.notifying() {
             return deadline;
         }
         if let Some(name) = self.store.watched() {

@@ -254,6 +254,11 @@ pub trait Mailstore {
     fn peek(&mut self, folder: &str) -> Result<Snapshot, StoreError> {
         self.open(folder)
     }
+    /// What RFC 5465 NOTIFY compares each check: `(messages, uidnext, uidvalidity,
+    /// highest_modseq)` of `folder`, without the UID list or flag counts `peek` builds.
+    fn counts(&mut self, folder: &str) -> Result<(usize, u32, u32, u64), StoreError> {
+        self.peek(folder).map(|s| (s.uids.len(), s.uidnext, s.uidvalidity, s.highest_modseq))
+    }
     /// SELECT (not EXAMINE) of `folder`: this session takes \Recent for every message in
     /// it, and for later arrivals reported by `changes` (RFC 3501 §2.3.2).
     fn claim_recent(&mut self, _folder: &str) {}

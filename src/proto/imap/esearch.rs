@@ -144,6 +144,7 @@ impl Collect {
     }
 
     /// UPDATE: the matching UIDs, ascending (taken once, for the live search).
+    #[cfg(feature = "imap-context")]
     pub fn take_matched(&mut self) -> Vec<u32> {
         std::mem::take(&mut self.matched)
     }

@@ -137,6 +137,8 @@ impl Session {
         caps.push_str(super::sort::CAPABILITIES);
         #[cfg(feature = "imap-catenate")]
         caps.push_str(" CATENATE");
+        #[cfg(feature = "notify")]
+        caps.push_str(super::notify::CAPABILITY);
         caps.push_str(" STATUS=SIZE MULTIAPPEND BINARY PREVIEW UIDONLY QUOTA QUOTA=RES-STORAGE QUOTA=RES-MESSAGE");
         #[cfg(feature = "objectid")]
         caps.push_str(" OBJECTID");

@@ -16,7 +16,8 @@
 //! of one root `""`, from the config and the device's free space), RFC 8970 PREVIEW (`preview`),
 //! RFC 8474 OBJECTID (`objectid`, feature `objectid`: MAILBOXID, EMAILID and THREADID derived from what the
 //! store keeps, no format change), RFC 9586 UIDONLY (`uidonly`), RFC 5267 CONTEXT=SEARCH (`context`:
-//! live searches, PARTIAL; feature `imap-context`). No sockets, files or clocks (OLDER/YOUNGER take the wall
+//! live searches, PARTIAL; feature `imap-context`), RFC 5465 NOTIFY (`notify`, feature `notify`: the
+//! subset a polling design gives cheaply). No sockets, files or clocks (OLDER/YOUNGER take the wall
 //! clock from `ImapPolicy::unix_base_ms` plus `now_ms`).
 //!
 //! Layers: [`framer`] (bounded lines and literals) → `parser` (ABNF rules) → `session`
@@ -131,6 +132,8 @@ mod login;
 #[cfg(any(test, feature = "test-support"))]
 pub mod memstore;
 mod multiappend;
+#[cfg(feature = "notify")]
+mod notify;
 #[cfg(feature = "objectid")]
 mod objectid;
 mod parser;
@@ -155,6 +158,8 @@ mod tests_condstore;
 mod tests_context;
 #[cfg(test)]
 mod tests_multiappend;
+#[cfg(all(test, feature = "notify"))]
+mod tests_notify;
 #[cfg(all(test, feature = "objectid"))]
 mod tests_objectid;
 #[cfg(test)]
@@ -188,6 +193,8 @@ pub use list::{pattern_match, LIST_PATTERN_MAX};
 #[cfg(any(test, feature = "test-support"))]
 pub use memstore::MemStore;
 pub use multiappend::APPEND_MESSAGES_MAX;
+#[cfg(feature = "notify")]
+pub use notify::{NOTIFY_CHECK_MS, NOTIFY_GROUPS_MAX, NOTIFY_LINES_MAX, NOTIFY_NAMES_MAX, NOTIFY_WATCH_MAX};
 #[cfg(feature = "objectid")]
 pub use objectid::{OBJECTID_MAX, THREAD_ROOT_MAX};
 pub use preview::{PREVIEW_CHARS, PREVIEW_READ, PREVIEW_READ_MAX};

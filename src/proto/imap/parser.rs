@@ -73,6 +73,9 @@ pub enum Command {
     GetQuota(Vec<u8>),
     GetQuotaRoot(Vec<u8>),
     SetQuota,
+    /// RFC 5465 §3 NOTIFY SET (`Some`) or NONE.
+    #[cfg(feature = "notify")]
+    Notify(Option<super::notify::NotifySet>),
     Capability,
     Noop,
     Logout,
@@ -236,6 +239,8 @@ fn command_body(p: &mut P) -> R<Command> {
         b"THREAD" => thread_command(p, false),
         b"UID" => uid(p),
         b"COMPRESS" => super::compress::command(p),
+        #[cfg(feature = "notify")]
+        b"NOTIFY" => super::notify::command(p),
         b"GETQUOTA" | b"GETQUOTAROOT" | b"SETQUOTA" => super::quota::command(p, &name),
         _ => Err(Bad("Unknown command")),
     }

@@ -152,6 +152,9 @@ pub struct Session {
     /// RFC 5182 §2.1 search result variable `$`: UID ranges (at most one per message of
     /// the selected folder); empty when nothing was saved.
     pub(super) saved: Vec<(u32, u32)>,
+    /// RFC 5465: the NOTIFY SET in force.
+    #[cfg(feature = "notify")]
+    pub(super) notify: Option<Box<super::notify::Notify>>,
 }
 
 impl Session {
@@ -176,6 +179,8 @@ impl Session {
             rev2: false,
             uidonly: false,
             saved: Vec::new(),
+            #[cfg(feature = "notify")]
+            notify: None,
         };
         let caps = s.capabilities();
         s.untagged(&format!("OK [CAPABILITY {caps}] letterbox IMAP4rev1 ready"));
@@ -209,13 +214,13 @@ impl Session {
                 self.idle_since_ms = now_ms;
                 return None;
             }
-            if self.run_pending(store) {
+            if self.run_pending(store) || self.notify_due(now_ms, store) {
                 continue;
             }
             match self.framer.next(self.limits()) {
                 Some(frame) => {
                     self.idle_since_ms = now_ms;
-                    self.on_frame(frame, store);
+                    self.on_frame(frame, now_ms, store);
                 }
                 None if self.deadline().is_some_and(|d| now_ms >= d) => {
                     self.untagged("BYE Autologout; idle for too long");
@@ -467,7 +472,7 @@ impl Session {
         }
     }
 
-    fn on_frame(&mut self, frame: Frame, store: &mut dyn Mailstore) {
+    fn on_frame(&mut self, frame: Frame, now_ms: u64, store: &mut dyn Mailstore) {
         match frame {
             Frame::Command(line) => match std::mem::replace(&mut self.pending, Pending::None) {
                 Pending::Sasl(tag) => self.sasl_response(tag, &line),
@@ -478,7 +483,7 @@ impl Session {
                     if super::catenate::is_catenate(&line) {
                         return self.catenate_command(&line, store);
                     }
-                    self.on_command(&line, store);
+                    self.on_command(&line, now_ms, store);
                 }
             },
             Frame::Continue => self.raw(b"+ Ready for literal data\r\n".to_vec()),
@@ -504,7 +509,7 @@ impl Session {
         }
     }
 
-    fn on_command(&mut self, line: &[u8], store: &mut dyn Mailstore) {
+    fn on_command(&mut self, line: &[u8], now_ms: u64, store: &mut dyn Mailstore) {
         match command(line) {
             Err((tag, bad)) => {
                 let tag = tag.map_or_else(|| "*".to_owned(), |t| t.to_string());
@@ -524,12 +529,14 @@ impl Session {
             Ok((tag, cmd)) => {
                 self.errors = 0;
                 let cmd = self.resolve_saved(cmd);
-                self.perform(tag, cmd, store);
+                self.perform(tag, cmd, now_ms, store);
             }
         }
     }
 
-    fn perform(&mut self, tag: Tag, cmd: Command, store: &mut dyn Mailstore) {
+    fn perform(&mut self, tag: Tag, cmd: Command, now_ms: u64, store: &mut dyn Mailstore) {
+        #[cfg(not(feature = "notify"))]
+        let _ = now_ms;
         match cmd {
             Command::Capability => {
                 let caps = self.capabilities();
@@ -559,6 +566,8 @@ impl Session {
                 self.untagged("NAMESPACE ((\"\" \"/\")) NIL NIL");
                 self.tagged(&tag, "OK NAMESPACE completed");
             }
+            #[cfg(feature = "notify")]
+            Command::Notify(set) => self.notify_command(tag, set, now_ms, store),
             Command::Idle => {
                 self.pending = Pending::Idle(tag);
                 self.raw(b"+ idling\r\n".to_vec());
@@ -677,6 +686,18 @@ impl Session {
         self.raw(format!("* {text}\r\n").into_bytes());
     }
 
+    /// Without the `notify` feature nothing is ever due.
+    #[cfg(not(feature = "notify"))]
+    fn notify_due(&mut self, _now_ms: u64, _store: &mut dyn Mailstore) -> bool {
+        false
+    }
+
+    /// Without the `notify` feature the driver never wakes a session for it.
+    #[cfg(not(feature = "notify"))]
+    pub fn notifying(&self) -> bool {
+        false
+    }
+
     pub(super) fn raw(&mut self, bytes: Vec<u8>) {
         if !bytes.is_empty() {
             self.out.push_back(Event::Reply(bytes));
@@ -705,7 +726,7 @@ pub fn allowed(state: State, cmd: &Command) -> bool {
             | C::Subscribe(..)
             | C::Status { .. }
             | C::Idle
-    );
+    ) || notify_command(cmd);
     match state {
         State::NotAuthenticated => any || nonauth,
         State::Authenticated => any || auth,
@@ -713,6 +734,16 @@ pub fn allowed(state: State, cmd: &Command) -> bool {
         State::Selected => !nonauth,
         State::Logout => false,
     }
+}
+
+/// RFC 5465 §3: NOTIFY is valid once authenticated.
+fn notify_command(cmd: &Command) -> bool {
+    #[cfg(feature = "notify")]
+    if matches!(cmd, Command::Notify(_)) {
+        return true;
+    }
+    let _ = cmd;
+    false
 }
 
 /// UIDs as a compact IMAP set in the given order (`1:3,7`), for COPYUID (RFC 4315 §3).

@@ -152,11 +152,13 @@ impl Selected {
     }
 
     /// The UIDs in sequence order.
+    #[cfg(feature = "imap-context")]
     pub fn uid_slice(&self) -> &[u32] {
         &self.uid_list
     }
 
     /// Messages by UID as the store has them now (`None`: gone), [`META_BATCH`] per lookup.
+    #[cfg(feature = "imap-context")]
     pub fn metas_of(&self, uids: &[u32], store: &mut dyn Mailstore) -> Vec<(u32, Option<MsgMeta>)> {
         let mut out = Vec::with_capacity(uids.len());
         for chunk in uids.chunks(META_BATCH as usize) {
