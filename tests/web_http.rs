@@ -234,7 +234,10 @@ def exchange(data, port=HTTP, tls=False, chunk=65536):
         try:
             for i in range(0, len(data), chunk): s.sendall(data[i:i + chunk])
         except OSError: pass
-    t = threading.Thread(target=send); t.start()
+    # An SSL socket must not be written and read by two threads at once (OpenSSL): over TLS
+    # the request goes first (the server drains what it refuses), then the answer is read.
+    t = threading.Thread(target=send if not tls else (lambda: None)); t.start()
+    if tls: send()
     got = b""
     try:
         while True:

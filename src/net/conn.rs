@@ -171,6 +171,13 @@ impl Conn {
     /// it closes too, for at most `timeout` and [`DRAIN_MAX`] bytes. Closing a socket with
     /// unread input sends RST (RFC 1122 §4.2.2.13), which can discard our last reply.
     pub async fn close_draining(&mut self, timeout: Duration) {
+        self.close_draining_up_to(timeout, DRAIN_MAX).await
+    }
+
+    /// [`Conn::close_draining`] with a byte budget of its own (the HTTP listener reads an
+    /// oversized request's rest, as web servers' lingering close does). Bytes are dropped as
+    /// they come, 1 KiB at a time: the budget bounds time on the wire, not memory.
+    pub async fn close_draining_up_to(&mut self, timeout: Duration, max: usize) {
         let until = Instant::now() + timeout;
         let tcp = match std::mem::replace(self, Conn::Closed) {
             Conn::Plain(s) => s,
@@ -183,7 +190,7 @@ impl Conn {
         };
         let _ = tcp.get_ref().shutdown(std::net::Shutdown::Write);
         let mut buf = [0u8; 1024];
-        let mut left = DRAIN_MAX;
+        let mut left = max;
         while left > 0 {
             match (&tcp).read(&mut buf).or(async { timer_ok(until).await.map(|()| 0) }).await {
                 Ok(n) if n > 0 => left = left.saturating_sub(n),

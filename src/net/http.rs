@@ -28,6 +28,10 @@ const DNS_CHECK_TIME: Duration = Duration::from_secs(3);
 
 /// How long a refused client gets to read the error and close its side.
 const REFUSAL_DRAIN: Duration = Duration::from_secs(2);
+/// What a refused client may still send after our answer and have dropped (a 1 MB request
+/// line, a 160 KB header section): closing on unread input sends RST, and a client that
+/// is still writing may then lose the answer it was sent (RFC 9112 §9.6).
+const REFUSAL_DRAIN_BYTES: usize = 2 << 20;
 
 /// Runs one HTTP exchange; returns the disconnect reason for the log.
 pub async fn session(srv: &Server, conn: &mut Conn, peer: SocketAddr, https: bool) -> String {
@@ -47,7 +51,7 @@ pub async fn session(srv: &Server, conn: &mut Conn, peer: SocketAddr, https: boo
     }
     if response.status != Status::Ok {
         // The client may still be sending (an oversized request): let it read the answer.
-        conn.close_draining(REFUSAL_DRAIN).await;
+        conn.close_draining_up_to(REFUSAL_DRAIN, REFUSAL_DRAIN_BYTES).await;
     }
     "done".into()
 }

@@ -43,6 +43,7 @@ def ok(r):
     return r[1]
 
 class Conn:
+    z = None  # (compressor, decompressor) once COMPRESS=DEFLATE is on
     def __init__(self, port, src=None, timeout=None, tls=False):
         self.s = socket.create_connection(("127.0.0.1", port), timeout=timeout or TIMEOUT,
                                           source_address=(src, 0) if src else None)
