@@ -237,13 +237,16 @@ fn wait_issued(s: &Server, root: &Path, previous: Option<&str>, limit: Duration,
 #[test]
 fn issuance_by_tls_alpn_01_is_served_by_the_tls_listener() {
     let dns = dnsmasq(&[format!("--host-record={NAME},127.0.0.1")]);
-    let imaps = free_port();
+    let (imaps, https) = (free_port(), free_port());
     let dir = std::env::temp_dir().join(format!("letterbox-acme-ca-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
-    let ca = Pebble::start(&dir, dns.port, imaps, free_port(), 0);
+    // RFC 8737 §3: the CA connects to port 443, the `[listen] https` listener.
+    let ca = Pebble::start(&dir, dns.port, https, free_port(), 0);
     let root = ca.root(&dir);
     let started = Instant::now();
-    let mut s = letterbox_with("acme-alpn", imaps, &acme_table(&ca.directory(), &ca.ca_file, "tls-alpn-01"));
+    let listen = format!("https = [\"127.0.0.1:{https}\"]");
+    let acme = acme_table(&ca.directory(), &ca.ca_file, "tls-alpn-01");
+    let mut s = letterbox_listening("acme-alpn", imaps, &listen, &acme);
     let (serial, _) = wait_issued(&s, &root, None, Duration::from_secs(60), &dir);
     eprintln!("time from serve start to an issued certificate served: {} ms", started.elapsed().as_millis());
     // Every TLS listener serves it after the reload, not only the one that was validated.
