@@ -167,52 +167,18 @@ DV_F="" DV_S="" DV_FR="" DV_SR="" DV_WIRE="" DV_WIRE_Z=""
 if [ "$PEERS" = 1 ]; then
   # --- Dovecot: its own instance (config, base_dir, port 11145), so a Dovecot that
   # bench.sh or anyone else runs is left alone; the same messages as an mbox INBOX. --------
-  command -v dovecot >/dev/null 2>&1 || [ -x /usr/sbin/dovecot ] \
-    || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq dovecot-imapd >/dev/null; }
-  id benchsync >/dev/null 2>&1 || useradd -m benchsync
   DV_DIR=$(mktemp -d /tmp/dv-sync.XXXXXX)
-  chmod 755 "$DV_DIR"
-  printf 'benchsync:{PLAIN}benchpassword\n' > "$DV_DIR/passwd"
-  chgrp dovecot "$DV_DIR/passwd" 2>/dev/null || true
-  chmod 640 "$DV_DIR/passwd"
-  cat > "$DV_DIR/dovecot.conf" <<EOF
-base_dir = $DV_DIR/run
-state_dir = $DV_DIR/state
-log_path = $DV_DIR/dovecot.log
-listen = 127.0.0.1
-protocols = imap
-ssl = no
-disable_plaintext_auth = no
-auth_mechanisms = plain
-mail_location = mbox:~/mail:INBOX=~/Mailbox
-mail_max_userip_connections = 20
-protocol imap {
-  mail_plugins = \$mail_plugins imap_zlib
-}
-passdb {
-  driver = passwd-file
-  args = $DV_DIR/passwd
-}
-userdb {
-  driver = passwd
-}
-service imap-login {
-  inet_listener imap {
-    port = 11145
-  }
-}
-EOF
+  id benchsync >/dev/null 2>&1 || useradd -m benchsync
   rm -rf /home/benchsync/mail /home/benchsync/Mailbox
   sync_messages mbox /home/benchsync/Mailbox
   chown benchsync:benchsync /home/benchsync/Mailbox
-  /usr/sbin/dovecot -c "$DV_DIR/dovecot.conf"
-  trap 'stop_sync; rm -rf "$HOME_SYNC"; kill "$(cat "$DV_DIR/run/master.pid" 2>/dev/null)" 2>/dev/null || true' EXIT
-  wait_port 11145 10 || die "dovecot (first sync) did not start: $(tail -5 "$DV_DIR/dovecot.log")"
+  trap 'stop_sync; rm -rf "$HOME_SYNC"; dovecot_stop "$DV_DIR"' EXIT
+  dovecot_peer benchsync 11145 "$DV_DIR" imap_zlib
   sync_session 11145 benchsync benchpassword pgrep:benchsync >/dev/null  # cold: builds its index
   sleep 0.5
   read -r DV_F DV_S DV_FR DV_SR <<< "$(sync_session 11145 benchsync benchpassword pgrep:benchsync)"
   read -r DV_WIRE DV_WIRE_Z <<< "$(wire_session 11145 benchsync benchpassword)"
-  kill "$(cat "$DV_DIR/run/master.pid")" 2>/dev/null || true
+  dovecot_stop "$DV_DIR"
   sleep 0.5
   rm -rf /home/benchsync/mail /home/benchsync/Mailbox "$DV_DIR"
 fi

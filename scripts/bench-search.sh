@@ -34,7 +34,7 @@ DV_DIR=""
 cleanup() {
   [ -z "$LB_PID" ] || kill "$LB_PID" 2>/dev/null || true
   if [ -n "$DV_DIR" ]; then
-    kill "$(cat "$DV_DIR/run/master.pid" 2>/dev/null)" 2>/dev/null || true
+    dovecot_stop "$DV_DIR"
     rm -rf /home/benchsearch/mail /home/benchsearch/Mailbox "$DV_DIR"
   fi
   rm -rf "$WORK"
@@ -129,43 +129,12 @@ LB_PID=""
 
 DV_S="" DV_HITS="" DV_MAX="" DV_P99=""
 if [ "$PEERS" = 1 ]; then
-  command -v dovecot >/dev/null 2>&1 || [ -x /usr/sbin/dovecot ] \
-    || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq dovecot-imapd >/dev/null; }
-  id benchsearch >/dev/null 2>&1 || useradd -m benchsearch
   DV_DIR=$(mktemp -d /tmp/dv-search.XXXXXX)
-  chmod 755 "$DV_DIR"
-  printf 'benchsearch:{PLAIN}benchpassword\n' > "$DV_DIR/passwd"
-  chgrp dovecot "$DV_DIR/passwd" 2>/dev/null || true
-  chmod 640 "$DV_DIR/passwd"
-  cat > "$DV_DIR/dovecot.conf" <<CONF
-base_dir = $DV_DIR/run
-state_dir = $DV_DIR/state
-log_path = $DV_DIR/dovecot.log
-listen = 127.0.0.1
-protocols = imap
-ssl = no
-disable_plaintext_auth = no
-auth_mechanisms = plain
-mail_location = mbox:~/mail:INBOX=~/Mailbox
-mail_max_userip_connections = 20
-passdb {
-  driver = passwd-file
-  args = $DV_DIR/passwd
-}
-userdb {
-  driver = passwd
-}
-service imap-login {
-  inet_listener imap {
-    port = 11146
-  }
-}
-CONF
+  id benchsearch >/dev/null 2>&1 || useradd -m benchsearch
   rm -rf /home/benchsearch/mail /home/benchsearch/Mailbox
   cp "$WORK/mail.mbox" /home/benchsearch/Mailbox
   chown benchsearch:benchsearch /home/benchsearch/Mailbox
-  /usr/sbin/dovecot -c "$DV_DIR/dovecot.conf"
-  wait_port 11146 10 || die "dovecot (search bench) did not start: $(tail -5 "$DV_DIR/dovecot.log")"
+  dovecot_peer benchsearch 11146 "$DV_DIR"
   search_session 11146 benchsearch benchpassword >/dev/null # warm-up: its index is built
   read -r DV_S DV_HITS DV_MAX DV_P99 _ <<< "$(search_session 11146 benchsearch benchpassword)"
   [ "$DV_HITS" = 1 ] || echo "warning: Dovecot found $DV_HITS messages, not 1" >&2

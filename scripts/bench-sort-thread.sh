@@ -95,47 +95,17 @@ stop_sort
 DV_SORT="" DV_THREAD=""
 if [ "$PEERS" = 1 ]; then
   # --- Dovecot: its own instance (config, base_dir, port 11146), the same mbox. -----------
-  command -v dovecot >/dev/null 2>&1 || [ -x /usr/sbin/dovecot ] \
-    || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq dovecot-imapd >/dev/null; }
-  id benchsort >/dev/null 2>&1 || useradd -m benchsort
   DV_DIR=$(mktemp -d /tmp/dv-sort.XXXXXX)
-  chmod 755 "$DV_DIR"
-  printf 'benchsort:{PLAIN}benchpassword\n' > "$DV_DIR/passwd"
-  chgrp dovecot "$DV_DIR/passwd" 2>/dev/null || true
-  chmod 640 "$DV_DIR/passwd"
-  cat > "$DV_DIR/dovecot.conf" <<EOF
-base_dir = $DV_DIR/run
-state_dir = $DV_DIR/state
-log_path = $DV_DIR/dovecot.log
-listen = 127.0.0.1
-protocols = imap
-ssl = no
-disable_plaintext_auth = no
-auth_mechanisms = plain
-mail_location = mbox:~/mail:INBOX=~/Mailbox
-passdb {
-  driver = passwd-file
-  args = $DV_DIR/passwd
-}
-userdb {
-  driver = passwd
-}
-service imap-login {
-  inet_listener imap {
-    port = 11146
-  }
-}
-EOF
+  id benchsort >/dev/null 2>&1 || useradd -m benchsort
   rm -rf /home/benchsort/mail /home/benchsort/Mailbox
   cp "$HOME_SORT/in.mbox" /home/benchsort/Mailbox
   chown benchsort:benchsort /home/benchsort/Mailbox
-  /usr/sbin/dovecot -c "$DV_DIR/dovecot.conf"
-  trap 'stop_sort; rm -rf "$HOME_SORT"; kill "$(cat "$DV_DIR/run/master.pid" 2>/dev/null)" 2>/dev/null || true' EXIT
-  wait_port 11146 10 || die "dovecot (sort/thread) did not start: $(tail -5 "$DV_DIR/dovecot.log")"
+  trap 'stop_sort; rm -rf "$HOME_SORT"; dovecot_stop "$DV_DIR"' EXIT
+  dovecot_peer benchsort 11146 "$DV_DIR"
   sort_session 11146 benchsort benchpassword >/dev/null  # cold: builds its index
   sleep 0.5
   read -r DV_SORT DV_THREAD DV_SHA <<< "$(sort_session 11146 benchsort benchpassword)"
-  kill "$(cat "$DV_DIR/run/master.pid")" 2>/dev/null || true
+  dovecot_stop "$DV_DIR"
   sleep 0.5
   rm -rf /home/benchsort/mail /home/benchsort/Mailbox "$DV_DIR"
   [ "$LB_SHA" = "$DV_SHA" ] || die "SORT/THREAD answers differ from Dovecot's ($LB_SHA vs $DV_SHA)"

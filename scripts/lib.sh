@@ -104,3 +104,39 @@ wait_port() {
   done
   return 1
 }
+
+# dovecot_peer USER PORT DIR [IMAP_PLUGINS]: a Dovecot of its own for the --peers benchmark
+# rows (Debian's dovecot-imapd, installed when missing): config, base_dir and logs in DIR
+# (made here), USER (a system user, made when missing) with password "benchpassword" from a
+# passwd-file, an mbox INBOX at ~USER/Mailbox (the caller fills it first), plain IMAP on
+# 127.0.0.1:PORT; IMAP_PLUGINS are added to the imap protocol's mail_plugins (imap_zlib).
+# Stop it with dovecot_stop DIR.
+dovecot_peer() {
+  local user=$1 port=$2 dir=$3 plugins=${4:-}
+  command -v dovecot >/dev/null 2>&1 || [ -x /usr/sbin/dovecot ] \
+    || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq dovecot-imapd >/dev/null; }
+  id "$user" >/dev/null 2>&1 || useradd -m "$user"
+  mkdir -p "$dir"
+  chmod 755 "$dir"
+  printf '%s:{PLAIN}benchpassword\n' "$user" > "$dir/passwd"
+  chgrp dovecot "$dir/passwd" 2>/dev/null || true
+  chmod 640 "$dir/passwd"
+  {
+    printf 'base_dir = %s/run\nstate_dir = %s/state\nlog_path = %s/dovecot.log\n' "$dir" "$dir" "$dir"
+    printf 'listen = 127.0.0.1\nprotocols = imap\nssl = no\ndisable_plaintext_auth = no\n'
+    printf 'auth_mechanisms = plain\nmail_location = mbox:~/mail:INBOX=~/Mailbox\n'
+    printf 'mail_max_userip_connections = 20\n'
+    # shellcheck disable=SC2016 # $mail_plugins is Dovecot's variable, for Dovecot to expand
+    [ -z "$plugins" ] || printf 'protocol imap {\n  mail_plugins = $mail_plugins %s\n}\n' "$plugins"
+    printf 'passdb {\n  driver = passwd-file\n  args = %s/passwd\n}\n' "$dir"
+    printf 'userdb {\n  driver = passwd\n}\n'
+    printf 'service imap-login {\n  inet_listener imap {\n    port = %s\n  }\n}\n' "$port"
+  } > "$dir/dovecot.conf"
+  /usr/sbin/dovecot -c "$dir/dovecot.conf"
+  wait_port "$port" 10 || die "dovecot on $port did not start: $(tail -5 "$dir/dovecot.log")"
+}
+
+# dovecot_stop DIR: stops the Dovecot that dovecot_peer started there.
+dovecot_stop() {
+  kill "$(cat "$1/run/master.pid" 2>/dev/null)" 2>/dev/null || true
+}
