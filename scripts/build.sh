@@ -43,12 +43,16 @@ budget=${budget:-$B_size_budget}
 # The per-board CPU goes into RUSTFLAGS, which replaces [target.X].rustflags of
 # .cargo/config.toml: repeat what that file says for zig-linked targets.
 rustflags="-C target-cpu=$B_target_cpu"
+# Panics abort (profile.release panic = "abort"): nothing unwinds, so unwind tables are dead
+# weight. This takes effect with a rebuilt std only: under LTO a prebuilt std's module-wide
+# uwtable flag puts the tables back on every function.
+rustflags="$rustflags -C force-unwind-tables=no"
 if [ "$B_build_std" = 1 ]; then
   # Rebuilding std lets panics abort at once (no unwinding tables, no backtrace printer,
   # no panic location strings): about a third off the binary (DESIGN.md §4). Nothing
   # unwinds then, so no unwind tables are emitted either (.eh_frame was 350 KB of 2.1 MB).
   rustflags="$rustflags -C link-self-contained=no -Zunstable-options -Cpanic=immediate-abort -Zlocation-detail=none"
-  rustflags="$rustflags -C force-unwind-tables=no -C link-arg=-Wl,--no-eh-frame-hdr"
+  rustflags="$rustflags -C link-arg=-Wl,--no-eh-frame-hdr"
 fi
 
 cd "$root"
