@@ -6,6 +6,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use super::outbound::host_port;
 use super::toml::{Entry, Value};
 use super::ConfigError;
 use crate::auth::Secret;
@@ -86,13 +87,6 @@ pub fn parse_interval(s: &str) -> Option<Duration> {
         _ => return None,
     };
     Some(Duration::from_secs(secs))
-}
-
-fn host_port(s: &str) -> Option<(String, u16)> {
-    let (h, p) = s.rsplit_once(':')?;
-    let h = h.strip_prefix('[').and_then(|x| x.strip_suffix(']')).unwrap_or(h);
-    let ok = !h.is_empty() && h.bytes().all(|b| b.is_ascii_alphanumeric() || b".-:".contains(&b));
-    Some((h.to_ascii_lowercase(), p.parse().ok().filter(|&p| p > 0)?)).filter(|_| ok)
 }
 
 /// Applies one entry of a `[[fetch]]` table.

@@ -50,8 +50,8 @@ impl Default for Outbound {
     }
 }
 
-/// Parses `host:port` (a bracketed IPv6 literal allowed).
-fn host_port(s: &str) -> Option<(String, u16)> {
+/// Parses `host:port` (a bracketed IPv6 literal allowed); also `[[fetch]] server`.
+pub(super) fn host_port(s: &str) -> Option<(String, u16)> {
     let (h, p) = s.rsplit_once(':')?;
     let h = h.strip_prefix('[').and_then(|x| x.strip_suffix(']')).unwrap_or(h);
     let ok = !h.is_empty() && h.bytes().all(|b| b.is_ascii_alphanumeric() || b".-:".contains(&b));

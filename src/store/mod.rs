@@ -548,6 +548,13 @@ pub fn file_stem(name: &str) -> Result<String> {
 
 /// Inverse of `file_stem`; `None` for stems we did not write.
 pub fn decode_stem(stem: &str) -> Option<String> {
+    let name = percent_decode(stem)?;
+    canonical(&name).ok().filter(|c| file_stem(c).ok().as_deref() == Some(stem))
+}
+
+/// The `%XX` escapes of a file stem undone (stems of folders and of Sieve scripts); `None`
+/// for a broken escape or bytes that are not UTF-8.
+pub(crate) fn percent_decode(stem: &str) -> Option<String> {
     let b = stem.as_bytes();
     let mut out = Vec::with_capacity(b.len());
     let mut i = 0;
@@ -561,8 +568,7 @@ pub fn decode_stem(stem: &str) -> Option<String> {
             i += 1;
         }
     }
-    let name = String::from_utf8(out).ok()?;
-    canonical(&name).ok().filter(|c| file_stem(c).ok().as_deref() == Some(stem))
+    String::from_utf8(out).ok()
 }
 
 /// A UIDVALIDITY that differs between folder incarnations: seconds since the epoch, as

@@ -71,20 +71,7 @@ fn stem(name: &str) -> io::Result<String> {
 /// Inverse of [`stem`]; `None` for files we did not write.
 fn name_of(file: &str) -> Option<String> {
     let s = file.strip_suffix(SUFFIX)?;
-    let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while let Some(&c) = b.get(i) {
-        if c == b'%' {
-            let hex = std::str::from_utf8(b.get(i + 1..i + 3)?).ok()?;
-            out.push(u8::from_str_radix(hex, 16).ok()?);
-            i += 3;
-        } else {
-            out.push(c);
-            i += 1;
-        }
-    }
-    let name = String::from_utf8(out).ok()?;
+    let name = super::percent_decode(s)?;
     (stem(&name).ok()? == s).then_some(name)
 }
 
