@@ -6,7 +6,7 @@
 //! NOT append any of them"). An error in any message aborts the whole command.
 
 use super::api::{Event, Mailstore, StoreError};
-use super::reader::{date_time, Bad, Flag, P, R};
+use super::reader::{Bad, Flag, P, R};
 use super::session::{Pending, Session};
 
 /// Messages in one APPEND: each may hold an open spool file in the driver until the commit.
@@ -35,31 +35,8 @@ pub struct NextMessage {
 pub fn next_message(line: &[u8]) -> R<NextMessage> {
     let mut p = P::new(line);
     p.sp()?;
-    let mut flags = Vec::new();
-    if p.peek() == Some(b'(') {
-        flags = p.flag_list()?;
-        p.sp()?;
-    }
-    let mut date = None;
-    if p.peek() == Some(b'"') {
-        date = Some(date_time(&mut p)?);
-        p.sp()?;
-    }
-    let utf8 = p.keyword("UTF8");
-    if utf8 {
-        p.sp()?;
-        p.expect(b'(')?;
-        p.expect(b'~')?;
-    } else {
-        p.eat(b'~');
-    }
-    p.expect(b'{')?;
-    p.number()?;
-    p.eat(b'+');
-    p.expect(b'}')?;
-    p.eat(b'\r');
-    p.expect(b'\n')?;
-    p.end()?;
+    let (flags, date, utf8) = super::parser::append_opts(&mut p)?;
+    super::parser::literal_header_only(&mut p)?;
     Ok(NextMessage { flags, date, utf8 })
 }
 

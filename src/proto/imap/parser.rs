@@ -642,6 +642,16 @@ pub fn append_prefix(prefix: &[u8]) -> R<AppendPrefix> {
     p.sp()?;
     let mailbox = p.mailbox()?;
     p.sp()?;
+    let (flags, date, utf8) = append_opts(&mut p)?;
+    literal_header_only(&mut p)?;
+    Ok(AppendPrefix { tag, mailbox, flags, date, utf8 })
+}
+
+/// RFC 3502 §6 `append-opts SP` and the start of `append-data`: `[flag-list SP] [date-time
+/// SP]`, then RFC 6855 §4 `"UTF8" SP "(" "~"` or RFC 3516 §4.4's optional `~` of a literal8;
+/// returns the flags, the date and whether it is the UTF8 form. (APPEND and each further
+/// message of a MULTIAPPEND.)
+pub(super) fn append_opts(p: &mut P) -> R<(Vec<Flag>, Option<i64>, bool)> {
     let mut flags = Vec::new();
     if p.peek() == Some(b'(') {
         flags = p.flag_list()?;
@@ -649,25 +659,22 @@ pub fn append_prefix(prefix: &[u8]) -> R<AppendPrefix> {
     }
     let mut date = None;
     if p.peek() == Some(b'"') {
-        date = Some(date_time(&mut p)?);
+        date = Some(date_time(p)?);
         p.sp()?;
     }
-    // RFC 6855 §4 `append-data =/ "UTF8" SP "(" literal8 ")"`, literal8 = "~{" number "}".
     let utf8 = p.keyword("UTF8");
     if utf8 {
         p.sp()?;
         p.expect(b'(')?;
         p.expect(b'~')?;
     } else {
-        // RFC 3516 §4.4 `append-data = literal8`: `~{N}` (binary content allowed).
         p.eat(b'~');
     }
-    literal_header_only(&mut p)?;
-    Ok(AppendPrefix { tag, mailbox, flags, date, utf8 })
+    Ok((flags, date, utf8))
 }
 
 /// `{N}` or `{N+}` then CRLF and nothing else.
-fn literal_header_only(p: &mut P) -> R<()> {
+pub(super) fn literal_header_only(p: &mut P) -> R<()> {
     p.expect(b'{')?;
     p.number()?;
     p.eat(b'+');
