@@ -22,6 +22,7 @@ pub mod cli;
 pub mod config;
 pub mod datetime;
 pub mod delivery;
+pub mod der;
 pub mod dns;
 #[cfg(feature = "fetch")]
 pub mod fetch;

@@ -4,8 +4,6 @@
 //! and the validity of an installed certificate read from its DER (RFC 5280 §4.1.2.5) with
 //! the renewal time derived from it.
 
-use crate::datetime::days_from_civil;
-
 /// Renew this long before expiry (Let's Encrypt's advice for 90-day certificates)...
 pub const RENEW_BEFORE_SECS: i64 = 30 * 86_400;
 /// ...or when a third of the lifetime is left, for short-lived certificates.
@@ -30,26 +28,7 @@ pub fn alpn_challenge_cert(name: &str, key_authorization: &str) -> Result<(Vec<u
     Ok((cert.der().to_vec(), key.serialize_der()))
 }
 
-/// notBefore and notAfter (Unix seconds) of a DER certificate.
-pub fn validity(der: &[u8]) -> Option<(i64, i64)> {
-    let (_, cert, _) = tlv(der)?;
-    let (_, tbs, _) = tlv(cert)?;
-    let mut rest = tbs;
-    let (tag, _, r) = tlv(rest)?;
-    if tag == 0xa0 {
-        rest = r; // [0] EXPLICIT version
-    }
-    for _ in 0..3 {
-        rest = tlv(rest)?.2; // serialNumber, signature, issuer
-    }
-    let (tag, validity, _) = tlv(rest)?;
-    if tag != 0x30 {
-        return None;
-    }
-    let (t1, nb, r) = tlv(validity)?;
-    let (t2, na, _) = tlv(r)?;
-    Some((time(t1, nb)?, time(t2, na)?))
-}
+pub use crate::der::validity;
 
 /// When to renew a certificate valid from `not_before` to `not_after`.
 pub fn renew_at(not_before: i64, not_after: i64) -> i64 {
@@ -61,46 +40,6 @@ pub fn renew_at(not_before: i64, not_after: i64) -> i64 {
 pub fn leaf_der(pem: &str) -> Option<Vec<u8>> {
     use futures_rustls::rustls::pki_types::{pem::PemObject, CertificateDer};
     CertificateDer::pem_slice_iter(pem.as_bytes()).next()?.ok().map(|c| c.to_vec())
-}
-
-/// One DER TLV (X.690 §8.1): (tag, contents, rest). Single-byte tags, definite lengths.
-fn tlv(d: &[u8]) -> Option<(u8, &[u8], &[u8])> {
-    let tag = *d.first()?;
-    let first = *d.get(1)?;
-    let (len, hdr) = if first < 0x80 {
-        (usize::from(first), 2)
-    } else {
-        let n = usize::from(first & 0x7f);
-        if n == 0 || n > 4 {
-            return None;
-        }
-        let len = d.get(2..2 + n)?.iter().fold(0usize, |a, &b| a << 8 | usize::from(b));
-        (len, 2 + n)
-    };
-    let end = hdr.checked_add(len)?;
-    Some((tag, d.get(hdr..end)?, d.get(end..)?))
-}
-
-/// RFC 5280 §4.1.2.5.1 UTCTime `YYMMDDHHMMSSZ` / §4.1.2.5.2 GeneralizedTime `YYYYMMDDHHMMSSZ`.
-fn time(tag: u8, v: &[u8]) -> Option<i64> {
-    let s = std::str::from_utf8(v).ok()?.strip_suffix('Z')?;
-    let (year, rest) = match (tag, s.len()) {
-        (0x17, 12) => {
-            let yy: i64 = s.get(..2)?.parse().ok()?;
-            (if yy >= 50 { 1900 + yy } else { 2000 + yy }, s.get(2..)?)
-        }
-        (0x18, 14) => (s.get(..4)?.parse().ok()?, s.get(4..)?),
-        _ => return None,
-    };
-    if !rest.bytes().all(|b| b.is_ascii_digit()) {
-        return None;
-    }
-    let n = |i: usize| rest.get(i..i + 2).and_then(|x| x.parse::<u32>().ok());
-    let (mo, d, h, mi, se) = (n(0)?, n(2)?, n(4)?, n(6)?, n(8)?);
-    if !(1..=12).contains(&mo) || !(1..=31).contains(&d) || h > 23 || mi > 59 || se > 60 {
-        return None;
-    }
-    Some(days_from_civil(year, mo, d) * 86_400 + i64::from(h * 3600 + mi * 60 + se))
 }
 
 #[cfg(test)]

@@ -129,66 +129,9 @@ fn expiry(chain: &[CertificateDer<'static>], now: i64) -> Line {
     }
 }
 
-/// RFC 5280 §4.1: Certificate ::= SEQUENCE { tbsCertificate SEQUENCE { [0] version?,
-/// serialNumber, signature, issuer, validity SEQUENCE { notBefore, notAfter }, … } … }.
+/// The leaf's notAfter (RFC 5280 §4.1.2.5), Unix seconds.
 pub fn not_after(der: &[u8]) -> Option<i64> {
-    let (cert, _) = tlv(der, 0x30)?;
-    let (tbs, _) = tlv(cert, 0x30)?;
-    let mut rest = tbs;
-    if rest.first() == Some(&0xa0) {
-        rest = tlv(rest, 0xa0)?.1;
-    }
-    let rest = tlv(rest, 0x02)?.1; // serialNumber
-    let rest = tlv(rest, 0x30)?.1; // signature AlgorithmIdentifier
-    let rest = tlv(rest, 0x30)?.1; // issuer
-    let (validity, _) = tlv(rest, 0x30)?;
-    let (&tag0, _) = validity.split_first()?;
-    let after = tlv(validity, tag0)?.1;
-    let (&tag, _) = after.split_first()?;
-    let (time, _) = tlv(after, tag)?;
-    asn1_time(tag, time)
-}
-
-/// UTCTime `YYMMDDHHMMSSZ` (years 1950-2049, RFC 5280 §4.1.2.5.1) or GeneralizedTime
-/// `YYYYMMDDHHMMSSZ` (§4.1.2.5.2) to unix seconds.
-fn asn1_time(tag: u8, t: &[u8]) -> Option<i64> {
-    let s = std::str::from_utf8(t).ok()?.strip_suffix('Z')?;
-    let (year, rest) = match tag {
-        0x17 => {
-            let yy: i64 = s.get(..2)?.parse().ok()?;
-            (if yy < 50 { 2000 + yy } else { 1900 + yy }, s.get(2..)?)
-        }
-        0x18 => (s.get(..4)?.parse().ok()?, s.get(4..)?),
-        _ => return None,
-    };
-    if rest.len() != 10 || !rest.bytes().all(|b| b.is_ascii_digit()) {
-        return None;
-    }
-    let n = |r: std::ops::Range<usize>| rest.get(r).and_then(|v| v.parse::<u32>().ok());
-    let (mo, d, h, mi, se) = (n(0..2)?, n(2..4)?, n(4..6)?, n(6..8)?, n(8..10)?);
-    let days = crate::datetime::days_from_civil(year, mo, d);
-    Some(days * 86_400 + i64::from(h * 3600 + mi * 60 + se))
-}
-
-/// One DER TLV of `tag` (X.690 §8.1): its contents and what follows.
-fn tlv(der: &[u8], tag: u8) -> Option<(&[u8], &[u8])> {
-    let (&t, rest) = der.split_first()?;
-    let (&first, mut rest) = rest.split_first()?;
-    if t != tag {
-        return None;
-    }
-    let len = if first < 0x80 {
-        usize::from(first)
-    } else {
-        let n = usize::from(first & 0x7f);
-        if n == 0 || n > 3 {
-            return None; // over 16 MiB: no certificate is
-        }
-        let (octets, tail) = (rest.get(..n)?, rest.get(n..)?);
-        rest = tail;
-        octets.iter().fold(0usize, |acc, &b| acc << 8 | usize::from(b))
-    };
-    Some((rest.get(..len)?, rest.get(len..)?))
+    crate::der::validity(der).map(|(_, after)| after)
 }
 
 #[cfg(test)]
