@@ -47,6 +47,9 @@ for t in "${targets[@]}"; do
       printf '%s' "$n" > "$corpus/seed-$(printf '%s' "$n" | md5sum | cut -c1-8)"
     done
   fi
+  if [ "$t" = mime_binary ]; then
+    printf 'Content-Type: multipart/mixed; boundary=x\r\n\r\n--x\r\nContent-Transfer-Encoding: binary\r\n\r\n\0\377\r\n--x--\r\n' > "$corpus/seed-binary"
+  fi
   if [ "$t" = dkim_sign ]; then
     # Chunk-size and l= bytes, then a message with folded, repeated and unsigned fields.
     printf '\x06\x20From: A <a@example.org>\r\nTo: b@example.net,\r\n\tc@example.net\r\nfrom: x\r\nX-Y: z\r\nSubject:  Hi  \r\n\r\n a  b \t\r\n\r\n\r\nend' > "$corpus/seed-message"

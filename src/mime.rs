@@ -15,6 +15,8 @@
 
 use serde::{Deserialize, Serialize};
 
+#[cfg(feature = "imap")]
+pub mod binary;
 pub mod decode;
 mod meta;
 pub use meta::META_EXT_FIELDS;

@@ -92,6 +92,49 @@ M.logout()
     );
 }
 
+/// RFC 3516 §4.4 APPEND with a `literal8` holding NUL bytes: the part declared `binary` is
+/// stored as base64 (Dovecot does the same), so `BODY[1]` is a plain literal without NUL
+/// and `BINARY[1]` gives the original bytes back, from the store after a restart too; a NUL
+/// in a part declared `8bit` goes out as 0x80 in `BODY[]` (a `literal` is `*CHAR8`).
+#[test]
+fn binary_append_is_stored_as_base64() {
+    let mut srv = Server::start("imap-binary-append", "", "");
+    let script = r#"
+import base64
+c = C(); c.login()
+blob = bytes(range(256)) * 3 + b"\0\r\n\0"
+att = (b"Content-Type: multipart/mixed; boundary=zz\r\n\r\n--zz\r\nContent-Type: text/plain\r\n\r\n"
+       b"hi\r\n--zz\r\nContent-Type: application/octet-stream\r\nContent-Transfer-Encoding: binary\r\n\r\n"
+       + blob + b"\r\n--zz--\r\n")
+m = b"From: bob@example.net\r\nSubject: bin\r\nMime-Version: 1.0\r\n" + att
+if PHASE == 1:
+    c.send(b"a1 APPEND INBOX ~{%d+}\r\n" % len(m) + m + b"\r\n")
+    r = c.resp(b"a1"); assert status(r) == b"OK", r
+    odd = b"From: x@y\r\nContent-Transfer-Encoding: 8bit\r\n\r\nnul\0here\r\n"
+    c.send(b"a2 APPEND INBOX ~{%d+}\r\n" % len(odd) + odd + b"\r\n")
+    r = c.resp(b"a2"); assert status(r) == b"OK", r
+c.ok(b"SELECT INBOX")
+r = b"".join(c.ok(b"FETCH 1 (BODYSTRUCTURE BODY.PEEK[2] BINARY.PEEK[2] BINARY.SIZE[2])"))
+assert b'"application" "octet-stream" NIL NIL NIL "base64"' in r, r
+i = r.index(b"BODY[2] {"); n = int(r[i + 9:r.index(b"}", i)])
+text = r[r.index(b"}", i) + 1:][:n]
+assert b"\0" not in text and max(len(l) for l in text.split(b"\r\n")) <= 76, text[:200]
+assert base64.b64decode(b"".join(text.split())) == blob
+assert b"BINARY.SIZE[2] %d" % len(blob) in r, r
+assert (b"BINARY[2] ~{%d}" % len(blob)) + blob in r, r[:300]
+r = b"".join(c.ok(b"FETCH 2 (BODY.PEEK[TEXT])"))
+assert b"nul\x80here" in r and b"\0" not in r, r
+"#;
+    srv.py("PHASE = 1", script);
+    srv.stop();
+    srv.spawn();
+    srv.py("PHASE = 2", script);
+    let stored = bodies(&srv, "INBOX");
+    assert_eq!(stored.len(), 2);
+    assert!(!stored[0].contains(&0), "the binary part is stored as base64");
+    assert!(stored[1].windows(8).any(|w| w == b"nul\0here"), "an 8bit part is stored as sent");
+}
+
 /// Python's imaplib over a zlib raw-deflate wrapper (wbits -15, the real zlib on the client
 /// side) for RFC 4978 COMPRESS=DEFLATE, over plain IMAP and IMAPS; the bytes on the wire
 /// are counted both ways.

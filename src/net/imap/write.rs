@@ -20,6 +20,10 @@ pub(super) struct Append {
     keywords: Vec<String>,
     date: i64,
     mime: MimeParser,
+    /// RAM the spool may use (a converted copy gets the same).
+    ram: usize,
+    /// The literal held a NUL byte: binary parts are stored as base64 (`crate::mime::binary`).
+    nul: bool,
     /// Set by the first failed spool write: the APPEND answers NO and stores nothing.
     failed: Option<StoreError>,
 }
@@ -34,7 +38,17 @@ impl Append {
     ) -> Append {
         let spool = Spool::new(&srv.store.tmp_dir(), spool_ram);
         let date = date.unwrap_or_else(crate::util::unix_now);
-        Append { folder, spool, flags, keywords, date, mime: MimeParser::new(), failed: None }
+        Append {
+            folder,
+            spool,
+            flags,
+            keywords,
+            date,
+            mime: MimeParser::new(),
+            ram: spool_ram,
+            nul: false,
+            failed: None,
+        }
     }
 
     /// Spools the next bytes of the literal; the error (once) is for the log.
@@ -43,6 +57,7 @@ impl Append {
             return Ok(());
         }
         self.mime.push(data);
+        self.nul |= memchr::memchr(0, data).is_some();
         self.spool.write(data).inspect_err(|e| self.failed = Some(spool_err(e)))
     }
 
@@ -71,8 +86,9 @@ pub(super) async fn append(srv: &Server, appends: Vec<Append>) -> Result<(u32, V
         if let Some(e) = a.failed {
             return Err(e);
         }
-        let meta = a.mime.finish_meta();
-        msgs.push(NewMessage { body: a.spool, date: a.date, flags: a.flags, keywords: a.keywords, meta, attrs: 0 });
+        let (date, flags, keywords) = (a.date, a.flags, a.keywords.clone());
+        let (body, meta) = storable(srv, a).await?;
+        msgs.push(NewMessage { body, date, flags, keywords, meta, attrs: 0 });
     }
     let uidvalidity = srv.folder(&folder).map_err(|e| store_err(&e))?.borrow().uidvalidity();
     let uids = match msgs.len() {
@@ -85,6 +101,29 @@ pub(super) async fn append(srv: &Server, appends: Vec<Append>) -> Result<(u32, V
     };
     srv.refresh_folder(&folder);
     Ok((uidvalidity, uids))
+}
+
+/// The spool and MIME meta to store: as received, or, when the literal held NUL bytes in
+/// parts declared `binary`, a copy with those parts as base64 (RFC 3516 §4.4, see
+/// `crate::mime::binary`), made off the executor.
+async fn storable(srv: &Server, a: Append) -> Result<(Spool, Vec<u8>), StoreError> {
+    let summary = a.mime.finish();
+    if !a.nul || !crate::mime::binary::needs_conversion(&summary) {
+        return Ok((a.spool, summary.to_meta()));
+    }
+    let (mut from, dir, ram) = (a.spool, srv.store.tmp_dir(), a.ram);
+    smol::unblock(move || {
+        let mut to = Spool::new(&dir, ram);
+        let mut mime = MimeParser::new();
+        let mut reader = from.reader()?;
+        crate::mime::binary::to_base64(&summary, &mut reader, &mut |b: &[u8]| {
+            mime.push(b);
+            to.write(b)
+        })?;
+        Ok((to, mime.finish_meta()))
+    })
+    .await
+    .map_err(|e: std::io::Error| spool_err(&e))
 }
 
 /// The new flags and keyword list of a STORE, or its error.

@@ -378,6 +378,7 @@ impl FetchJob {
             Ok(n) => n.min(want),
         };
         out.truncate(start + n);
+        no_nul(out.get_mut(start..).unwrap_or_default());
         s.offset += n as u64;
         s.left -= n as u64;
         if s.left == 0 {
@@ -524,8 +525,9 @@ impl FetchJob {
         out.push(b' ');
         match apply_partial(source, sec.partial) {
             Source::Nil => out.extend_from_slice(b"NIL"),
-            Source::Bytes(b) => {
+            Source::Bytes(mut b) => {
                 out.extend_from_slice(format!("{{{}}}\r\n", b.len()).as_bytes());
+                no_nul(&mut b);
                 out.extend_from_slice(&b);
             }
             Source::Range(offset, len) => {
@@ -535,6 +537,15 @@ impl FetchJob {
                 }
             }
         }
+    }
+}
+
+/// A `literal` is `*CHAR8` (RFC 3501 §9): a NUL stored in a part that is not declared
+/// `binary` (those are stored as base64, `crate::mime::binary`) is sent as 0x80, which keeps
+/// the promised length, as Dovecot does. BINARY answers (`literal8`) send it as it is.
+fn no_nul(bytes: &mut [u8]) {
+    if memchr::memchr(0, bytes).is_some() {
+        bytes.iter_mut().filter(|b| **b == 0).for_each(|b| *b = 0x80);
     }
 }
 
