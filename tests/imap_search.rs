@@ -2,7 +2,9 @@
 //! messages built by Python's `email` package (base64, quoted-printable, ISO-8859-1,
 //! KOI8-R, windows-1251, HTML, RFC 2231 file names, RFC 2047 subjects) are appended and
 //! searched with Python's imaplib against the real `letterbox serve` binary; BAD-INPUTS 93:
-//! a BODY search of a big folder keeps the server's peak RSS flat.
+//! a BODY search of a big folder keeps the server's peak RSS flat. RFC 8514 save dates:
+//! APPEND with an old date-time and COPY are dated when saved, not by INTERNALDATE, and
+//! keep that date through a compaction.
 
 mod common;
 
@@ -137,4 +139,86 @@ print("BODY search of 120 x 400 KiB base64: %.2f s; second session NOOP max %.1f
     if !under_emulator() {
         assert!(hwm1.saturating_sub(hwm0) < 4 * 1024, "peak RSS grew by {} KiB", hwm1 - hwm0);
     }
+}
+
+/// Helpers of the save-date scripts: a message's (SAVEDATE, INTERNALDATE) as unix seconds.
+const SAVEDATE_HELPERS: &str = r#"
+import datetime
+def dates(M, uid):
+    typ, data = M.uid("FETCH", uid, "(SAVEDATE INTERNALDATE)")
+    assert typ == "OK", (typ, data)
+    line = data[0].decode()
+    got = {}
+    for k in ("SAVEDATE", "INTERNALDATE"):
+        v = re.search(k + r' "([^"]+)"', line).group(1).strip()
+        got[k] = int(datetime.datetime.strptime(v, "%d-%b-%Y %H:%M:%S %z").timestamp())
+    return got["SAVEDATE"], got["INTERNALDATE"]
+def search(M, *keys):
+    typ, data = M.uid("SEARCH", *keys)
+    assert typ == "OK", (typ, data)
+    return data[0].decode().split()
+def day(t):
+    return time.strftime("%d-%b-%Y", time.gmtime(t))
+"#;
+
+/// FETCH SAVEDATE and the SAVED* keys through imaplib; prints `ORIG uid saved` and
+/// `COPY uid saved` for the check after compaction.
+const SAVEDATE_SCRIPT: &str = r#"
+M = imap()
+ok(M.create("Kept"))
+t0 = int(time.time())
+typ, data = M.append("INBOX", None, '"01-Jan-2001 00:00:00 +0000"', b"Subject: old\r\n\r\nfrom 2001\r\n")
+assert typ == "OK", (typ, data)
+uid = re.search(rb"APPENDUID \d+ (\d+)", data[0]).group(1).decode()
+ok(M.select("INBOX"))
+saved, internal = dates(M, uid)
+assert internal == 978307200, internal
+assert t0 - 1 <= saved <= time.time() + 1, (t0, saved)
+assert search(M, "SAVEDSINCE", day(saved)) == [uid], search(M, "SAVEDSINCE", day(saved))
+assert search(M, "SAVEDON", day(saved)) == [uid]
+assert search(M, "SAVEDBEFORE", day(saved)) == []
+assert search(M, "SINCE", day(saved)) == [], "INTERNALDATE is 2001"
+assert search(M, "ON", "1-Jan-2001") == [uid]
+assert search(M, "SAVEDATESUPPORTED") == [uid]
+print("ORIG", uid, saved)
+# The copy is saved later: it gets its own save date, the original keeps its own.
+time.sleep(2.1)
+t1 = int(time.time())
+typ, data = M._simple_command("UID", "COPY", uid, "Kept")
+assert typ == "OK", (typ, data)
+copy = re.search(rb"COPYUID \d+ \S+ (\d+)", data[0]).group(1).decode()
+assert dates(M, uid) == (saved, internal)
+ok(M.select("Kept"))
+csaved, cinternal = dates(M, copy)
+assert cinternal == 978307200, cinternal
+assert t1 <= csaved <= time.time() + 1 and csaved > saved, (t1, csaved, saved)
+assert search(M, "SAVEDSINCE", day(csaved)) == [copy]
+print("COPY", copy, csaved)
+M.logout()
+"#;
+
+#[test]
+fn savedate_is_the_save_time_for_append_with_a_date_and_copy_and_survives_compaction() {
+    let mut srv = Server::start("imap-savedate", "", "");
+    let out = srv.py(SAVEDATE_HELPERS, SAVEDATE_SCRIPT);
+    eprint!("{out}");
+    let line =
+        |p: &str| out.lines().find_map(|l| l.strip_prefix(p)).unwrap_or_else(|| panic!("no {p}: {out}")).to_owned();
+    let (orig, copy) = (line("ORIG "), line("COPY "));
+    srv.stop();
+    let compacted = srv.home.run(&["compact"], b"");
+    assert!(compacted.status.success(), "{compacted:?}");
+    srv.spawn();
+    let check = format!(
+        r#"
+M = imap()
+for folder, (uid, saved) in (("INBOX", "{orig}".split()), ("Kept", "{copy}".split())):
+    ok(M.select(folder))
+    got = dates(M, uid)
+    assert got == (int(saved), 978307200), (folder, uid, got, saved)
+    print("kept", folder, uid, got)
+M.logout()
+"#
+    );
+    eprint!("{}", srv.py(SAVEDATE_HELPERS, &check));
 }

@@ -22,7 +22,7 @@
 //!
 //! ```text
 //! 1 HEADER   uidvalidity:4 uidnext:4 modseq:8 created:8          first record of every file
-//! 2 MESSAGE  uid:4 flags:4 date:8 modseq:8 meta_len:4 body_crc:4 attrs:4 zero:4  (40 bytes)
+//! 2 MESSAGE  uid:4 flags:4 date:8 modseq:8 meta_len:4 body_crc:4 attrs:4 saved:4  (40 bytes)
 //!            meta:meta_len body:(len - 40 - meta_len)
 //! 3 FLAGS    modseq:8 count:4 (uid:4 flags:4)*count              new full flag words
 //! 4 EXPUNGE  modseq:8 count:4 (first:4 last:4)*count             inclusive UID ranges
@@ -35,6 +35,10 @@
 //!   5..=31 keywords numbered by KEYWORD records (27 per folder).
 //! * `date` is the IMAP internal date, Unix seconds. `attrs` bit 0: the message came from a
 //!   CRLF mbox (export keeps CRLF for it); other bits zero.
+//! * `saved` is when this record was written into this folder (RFC 8514 save date), Unix
+//!   seconds; 0: unknown. Every append (delivery, APPEND, COPY/MOVE, import, fetch) sets it;
+//!   compaction keeps it. The field was `zero:4` before (still version 1): records written
+//!   then read as 0, and older readers ignore the field, so files stay interchangeable.
 //! * `meta` is the message's MIME summary (ENVELOPE, BODYSTRUCTURE, SEARCH header fields),
 //!   written by every delivery path; its format is specified in `crate::mime`'s `meta`
 //!   module (postcard, versioned by an extension byte). Empty: none was stored (versions
@@ -190,6 +194,8 @@ pub struct MessageFixed {
     pub meta_len: u32,
     pub body_crc: u32,
     pub attrs: u32,
+    /// Save date: Unix seconds when the record was written into this folder; 0: unknown.
+    pub saved: u32,
 }
 
 impl MessageFixed {
@@ -202,6 +208,7 @@ impl MessageFixed {
         b[24..28].copy_from_slice(&self.meta_len.to_le_bytes());
         b[28..32].copy_from_slice(&self.body_crc.to_le_bytes());
         b[32..36].copy_from_slice(&self.attrs.to_le_bytes());
+        b[36..40].copy_from_slice(&self.saved.to_le_bytes());
         b
     }
 
@@ -215,6 +222,7 @@ impl MessageFixed {
             meta_len: r.u32()?,
             body_crc: r.u32()?,
             attrs: r.u32()?,
+            saved: r.u32()?,
         })
     }
 
@@ -396,6 +404,28 @@ mod tests {
                 assert!(verify_record(&r).is_err(), "flip at {i}:{bit}");
             }
         }
+    }
+
+    #[test]
+    fn message_fixed_round_trips_the_save_date_and_old_records_read_zero() {
+        let fixed = MessageFixed {
+            uid: 9,
+            flags: 3,
+            date: -5,
+            modseq: 1 << 40,
+            meta_len: 12,
+            body_crc: 0xdead_beef,
+            attrs: ATTR_EXPORT_CRLF,
+            saved: 1_780_000_000,
+        };
+        let b = fixed.encode();
+        assert_eq!(b[36..40], 1_780_000_000u32.to_le_bytes(), "saved is the trailing word");
+        assert_eq!(MessageFixed::decode(&b), Some(fixed));
+        // A record written before the field: its trailing word was zero:4.
+        let mut old = b;
+        old[36..40].copy_from_slice(&[0; 4]);
+        assert_eq!(MessageFixed::decode(&old), Some(MessageFixed { saved: 0, ..fixed }));
+        assert_eq!(MessageFixed::decode(&b[..MESSAGE_FIXED - 1]), None);
     }
 
     #[test]

@@ -298,6 +298,15 @@ impl Mailstore for Store<'_> {
         f.body_crc_of(&e).map_err(|e| store_err(&e))
     }
 
+    /// The `saved` word of the message's record (one small read; `None` for records
+    /// written before the store kept it).
+    fn save_date(&mut self, folder: &str, uid: u32) -> Result<Option<i64>, StoreError> {
+        let f = self.srv.folder_cached(folder).map_err(|e| store_err(&e))?;
+        let f = f.borrow();
+        let e = f.entry(uid).ok_or(StoreError::NoMessage)?;
+        f.saved_of(&e).map_err(|e| store_err(&e))
+    }
+
     fn mime(&mut self, folder: &str, uid: u32) -> Result<MimeSummary, StoreError> {
         let f = self.srv.folder_cached(folder).map_err(|e| store_err(&e))?;
         let mut f = f.borrow_mut();

@@ -289,6 +289,12 @@ pub trait Mailstore {
             pos += n as u64;
         }
     }
+    /// RFC 8514 save date of message `uid`: unix seconds when it was saved into `folder`
+    /// (APPEND, COPY, MOVE, delivery, import), or `None` when the store does not know it
+    /// (then the session reports the INTERNALDATE). The default knows none.
+    fn save_date(&mut self, _folder: &str, _uid: u32) -> Result<Option<i64>, StoreError> {
+        Ok(None)
+    }
     /// The cached MIME structure of message `uid` (computed at delivery, see `crate::mime`).
     fn mime(&mut self, folder: &str, uid: u32) -> Result<MimeSummary, StoreError>;
     /// Just [`MimeSummary::header_fields`] of message `uid` (SEARCH header keys); a store

@@ -10,7 +10,7 @@
 //! sequence numbers are still valid), and flag changes and new messages, marked by
 //! [`Live::mark`] and evaluated by `Session::context_flush` before the next tagged reply or
 //! IDLE update. Only the changed messages are evaluated against the program. Programs
-//! that read message text (BODY, TEXT, headers, sent dates) are evaluated for at most
+//! that read the store (BODY, TEXT, headers, sent and save dates) are evaluated for at most
 //! [`UPDATE_EVAL_MAX`] messages and [`UPDATE_SCAN_BYTES`] per change; beyond that the
 //! search stops being live with `* NO [NOUPDATE "tag"]` (§4.2 allows a server to stop).
 //! Programs whose answer changes without a message changing (sequence numbers, OLDER /
@@ -120,10 +120,14 @@ fn update_line(out: &mut Vec<u8>, tag: &str, uid: bool, what: &str, pos: usize, 
     let _ = write!(out, " {what} ({pos} {})\r\n", format_ranges(ids));
 }
 
-/// Does the program read message text (or the stored summary)?
+/// Does the program read message text, the stored summary or the record (save date)?
 fn reads(key: &SearchKey) -> bool {
     match key {
-        SearchKey::Header(..) | SearchKey::Body(_) | SearchKey::Text(_) | SearchKey::Sent(..) => true,
+        SearchKey::Header(..)
+        | SearchKey::Body(_)
+        | SearchKey::Text(_)
+        | SearchKey::Sent(..)
+        | SearchKey::Saved(..) => true,
         SearchKey::Not(k) => reads(k),
         SearchKey::Or(a, b) => reads(a) || reads(b),
         SearchKey::And(keys) => keys.iter().any(reads),

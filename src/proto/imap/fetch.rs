@@ -57,7 +57,8 @@ pub enum FetchAtt {
     Envelope,
     Flags,
     InternalDate,
-    /// RFC 8514 §4.1 SAVEDATE: the INTERNALDATE the store keeps for this folder's copy.
+    /// RFC 8514 §4.1 SAVEDATE: when the message was saved into this folder
+    /// ([`Mailstore::save_date`]; the INTERNALDATE where the store has none).
     SaveDate,
     Size,
     Uid,
@@ -455,9 +456,16 @@ impl FetchJob {
             FetchAtt::InternalDate => {
                 out.extend_from_slice(format!("INTERNALDATE {}", encode::date_time(m.internal_date)).as_bytes())
             }
-            FetchAtt::SaveDate => {
-                out.extend_from_slice(format!("SAVEDATE {}", encode::date_time(m.internal_date)).as_bytes())
-            }
+            FetchAtt::SaveDate => match store.save_date(&view.name, m.uid) {
+                Ok(t) => out.extend_from_slice(
+                    format!("SAVEDATE {}", encode::date_time(t.unwrap_or(m.internal_date))).as_bytes(),
+                ),
+                Err(e) => {
+                    // No date rather than a wrong one; the command ends NO (or EXPUNGEISSUED).
+                    *(if e == StoreError::NoMessage { &mut self.gone } else { &mut self.failed }) = true;
+                    out.extend_from_slice(b"SAVEDATE NIL");
+                }
+            },
             FetchAtt::Size => {
                 let _ = write!(out, "RFC822.SIZE {}", m.size);
             }

@@ -1,6 +1,9 @@
 //! An in-memory [`Mailstore`] for tests and transcripts, plus [`MemStore::apply`] which
 //! performs a session's write [`Event`]s the way a driver would (RFC 3501 semantics of
-//! APPEND, STORE and EXPUNGE), so tests run without the real store.
+//! APPEND, STORE and EXPUNGE), so tests run without the real store. RFC 8514 save dates:
+//! every message saved (delivered, appended, copied) gets [`MemStore::save_clock`] if set,
+//! else none (the session then reports the INTERNALDATE, as for old records of the real
+//! store); [`MemStore::set_save_date`] sets one directly.
 
 use std::collections::BTreeMap;
 
@@ -19,6 +22,8 @@ struct Folder {
     /// Generation at which each uid was last touched (added or flags changed).
     touched: BTreeMap<u32, u64>,
     expunged: Vec<(u64, u32)>,
+    /// RFC 8514 save date per UID (unix seconds); absent: unknown.
+    saved: BTreeMap<u32, i64>,
 }
 
 /// An APPEND between `AppendStarted` and `AppendEnded`: folder, flags, keywords, date, body.
@@ -37,6 +42,8 @@ pub struct MemStore {
     pub reads: usize,
     /// What `free_space` answers (RFC 9208 quota tests); `None`: unknown.
     pub free: Option<u64>,
+    /// The save date (unix seconds) given to messages saved from now on; `None`: none.
+    pub save_clock: Option<i64>,
 }
 
 impl MemStore {
@@ -61,7 +68,20 @@ impl MemStore {
         let meta = MsgMeta { uid, flags, size: body.len() as u64, internal_date: date, modseq: g, recent: false };
         f.msgs.push((meta, body.to_vec()));
         f.touched.insert(uid, g);
+        if let Some(t) = self.save_clock {
+            f.saved.insert(uid, t);
+        }
         uid
+    }
+
+    /// Sets (or, with `None`, forgets) the save date of message `uid` in `folder`.
+    pub fn set_save_date(&mut self, folder: &str, uid: u32, date: Option<i64>) {
+        if let Some(f) = self.folders.get_mut(folder) {
+            match date {
+                Some(t) => f.saved.insert(uid, t),
+                None => f.saved.remove(&uid),
+            };
+        }
     }
 
     /// Performs a write event and answers the session, as a driver does.
@@ -219,11 +239,13 @@ impl MemStore {
         let f = self.folders.get_mut(folder).ok_or(StoreError::NotFound)?;
         let gone: Vec<u32> = f.msgs.iter().map(|(m, _)| m.uid).filter(|u| uids.contains(u)).collect();
         f.msgs.retain(|(m, _)| !uids.contains(&m.uid));
+        f.saved.retain(|u, _| !uids.contains(u));
         f.expunged.extend(gone.iter().map(|&u| (g, u)));
         Ok(gone)
     }
 
-    /// COPY: the messages of `uids` appended to `to` with their flags and dates.
+    /// COPY: the messages of `uids` appended to `to` with their flags and dates (the save
+    /// date is the copy's: [`MemStore::save_clock`]).
     pub fn copy(&mut self, from: &str, uids: &[u32], to: &str) -> Result<(u32, Vec<(u32, u32)>), StoreError> {
         let src = self.folders.get(from).ok_or(StoreError::NotFound)?;
         let picked: Vec<(MsgMeta, Vec<u8>)> = src.msgs.iter().filter(|(m, _)| uids.contains(&m.uid)).cloned().collect();
@@ -314,6 +336,11 @@ impl Mailstore for MemStore {
 
     fn mime(&mut self, folder: &str, uid: u32) -> Result<MimeSummary, StoreError> {
         Ok(MimeSummary::parse(self.message(folder, uid)?))
+    }
+
+    fn save_date(&mut self, folder: &str, uid: u32) -> Result<Option<i64>, StoreError> {
+        self.message(folder, uid)?;
+        Ok(self.folders.get(folder).and_then(|f| f.saved.get(&uid).copied()))
     }
 
     fn subscriptions(&mut self) -> Result<Vec<String>, StoreError> {

@@ -9,7 +9,8 @@
 //! CREATE-SPECIAL-USE, RFC 6855 UTF8=ACCEPT (mailbox names), RFC 7889 APPENDLIMIT, RFC 4731
 //! ESEARCH and RFC 5182 SEARCHRES (`esearch`), RFC 5256 SORT and THREAD with RFC 5957
 //! SORT=DISPLAY (`sort`, `thread`; feature `imap-sort`), RFC 5032 WITHIN and RFC 8514
-//! SAVEDATE (the save date is the INTERNALDATE), RFC 8438 STATUS=SIZE, RFC 3502
+//! SAVEDATE (the save date the store keeps per message, `Mailstore::save_date`; the
+//! INTERNALDATE for messages saved before it kept one), RFC 8438 STATUS=SIZE, RFC 3502
 //! MULTIAPPEND (`multiappend`), RFC 4469 CATENATE without URLAUTH (`catenate`; feature
 //! `imap-catenate`: RFC 5092 relative URLs to this user's messages), RFC 3516 BINARY (`binary`, streamed decoding), RFC 4978
 //! COMPRESS=DEFLATE (`compress`, codec in [`deflate`]), RFC 9208 QUOTA (`quota`: STORAGE and MESSAGE

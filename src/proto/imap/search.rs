@@ -1,6 +1,9 @@
 //! SEARCH (RFC 3501 §6.4.4, §9 `search-key`; RFC 7162 §3.1.5 MODSEQ; RFC 5032 OLDER/YOUNGER;
 //! RFC 8514 §4.2 SAVEDBEFORE/SAVEDON/SAVEDSINCE/SAVEDATESUPPORTED; RFC 5182 `$`): parsing
-//! with a depth cap on parentheses, NOT and OR (BAD-INPUTS 31), and evaluation against one message. Text keys match
+//! with a depth cap on parentheses, NOT and OR (BAD-INPUTS 31), and evaluation against one message.
+//! Save-date keys compare [`Mailstore::save_date`] (one small store read per message, at most
+//! once per message and program), or the INTERNALDATE where the store has no save date
+//! (messages saved before it kept one); every folder supports them. Text keys match
 //! substrings by Unicode simple case folding (RFC 5051 `i;unicode-casemap`) in the text a
 //! person sees: header keys with RFC 2047 words decoded; BODY and TEXT (white space runs
 //! and line breaks compared as one space) in each text part
@@ -69,6 +72,8 @@ pub enum SearchKey {
         now: i64,
     },
     Sent(DateKey, i64),
+    /// RFC 8514 §4.2 SAVEDBEFORE / SAVEDON / SAVEDSINCE: the save date's day.
+    Saved(DateKey, i64),
     Larger(u64),
     Smaller(u64),
     /// RFC 7162 §3.1.5: MODSEQ at least this (one MODSEQ per message: entry names ignored).
@@ -212,9 +217,8 @@ fn search_key(p: &mut P, depth: usize, cs: Charset) -> R<SearchKey> {
             Ok(SearchKey::Keyword(kw, name.as_slice() == b"KEYWORD"))
         }
         b"BEFORE" | b"ON" | b"SINCE" | b"SENTBEFORE" | b"SENTON" | b"SENTSINCE" => date_key(p, &name),
-        // RFC 8514 §4.2: the save date is the INTERNALDATE the store keeps (set when the
-        // message was saved here), so every folder supports it.
-        b"SAVEDBEFORE" | b"SAVEDON" | b"SAVEDSINCE" => date_key(p, name.get(5..).unwrap_or_default()),
+        b"SAVEDBEFORE" | b"SAVEDON" | b"SAVEDSINCE" => date_key(p, &name),
+        // RFC 8514 §4.2: every folder has save dates (with the INTERNALDATE as fallback).
         b"SAVEDATESUPPORTED" => Ok(SearchKey::All),
         // RFC 5032 §3 `search-key =/ ( "OLDER" / "YOUNGER" ) SP nz-number`.
         b"OLDER" | b"YOUNGER" => {
@@ -298,19 +302,20 @@ fn paren_keys(p: &mut P, depth: usize, cs: Charset) -> R<SearchKey> {
     Ok(SearchKey::And(keys))
 }
 
+/// `BEFORE`/`ON`/`SINCE` `date`, optionally prefixed `SENT` (RFC 3501) or `SAVED` (RFC 8514).
 fn date_key(p: &mut P, name: &[u8]) -> R<SearchKey> {
     p.sp()?;
     let day = date(p)?;
-    let (sent, rest) = match name.strip_prefix(b"SENT") {
-        Some(r) => (true, r),
-        None => (false, name),
-    };
-    let k = match rest {
+    let comparison = |rest: &[u8]| match rest {
         b"BEFORE" => DateKey::Before,
         b"ON" => DateKey::On,
         _ => DateKey::Since,
     };
-    Ok(if sent { SearchKey::Sent(k, day) } else { SearchKey::Internal(k, day) })
+    Ok(match (name.strip_prefix(b"SENT"), name.strip_prefix(b"SAVED")) {
+        (Some(rest), _) => SearchKey::Sent(comparison(rest), day),
+        (_, Some(rest)) => SearchKey::Saved(comparison(rest), day),
+        _ => SearchKey::Internal(comparison(name), day),
+    })
 }
 
 /// One message under evaluation; MIME and header are fetched at most once.
@@ -326,6 +331,8 @@ pub struct Candidate<'a> {
     /// [`MimeSummary::header_fields`], fetched alone when the summary is not needed.
     fields: Option<Option<Vec<(String, String)>>>,
     header: Option<Vec<u8>>,
+    /// The save date ([`Mailstore::save_date`], else the INTERNALDATE), read once.
+    saved: Option<i64>,
     /// Message bytes read by BODY/TEXT so far (the step budget, [`SEARCH_STEP_BYTES`]).
     pub scanned: u64,
 }
@@ -342,6 +349,7 @@ impl<'a> Candidate<'a> {
             mime: None,
             fields: None,
             header: None,
+            saved: None,
             scanned: 0,
         }
     }
@@ -358,6 +366,7 @@ impl<'a> Candidate<'a> {
             // RFC 5032 §3: YOUNGER n is an age of at most n seconds, OLDER n more than n.
             SearchKey::Age { older, secs, now } => (m.internal_date < now - i64::from(*secs)) == *older,
             SearchKey::Sent(k, day) => self.sent_day(store)?.is_some_and(|d| date_cmp(*k, d, *day)),
+            SearchKey::Saved(k, day) => date_cmp(*k, self.save_date(store)?.div_euclid(86_400), *day),
             SearchKey::Larger(n) => m.size > *n,
             SearchKey::Smaller(n) => m.size < *n,
             SearchKey::Modseq(n) => m.modseq >= *n,
@@ -396,6 +405,16 @@ impl<'a> Candidate<'a> {
             self.mime = Some(store.mime(self.folder, self.meta.uid)?);
         }
         self.mime.as_ref().ok_or(StoreError::Io)
+    }
+
+    /// RFC 8514: the save date, the INTERNALDATE where the store has none (module doc).
+    fn save_date(&mut self, store: &mut dyn Mailstore) -> Result<i64, StoreError> {
+        if let Some(t) = self.saved {
+            return Ok(t);
+        }
+        let t = store.save_date(self.folder, self.meta.uid)?.unwrap_or(self.meta.internal_date);
+        self.saved = Some(t);
+        Ok(t)
     }
 
     fn sent_day(&mut self, store: &mut dyn Mailstore) -> Result<Option<i64>, StoreError> {

@@ -98,3 +98,68 @@ fn body_search_yields_after_a_step_budget_of_bytes() {
         "{most} reads in one step"
     );
 }
+
+fn fetched(h: &mut H, cmd: &str) -> String {
+    let out = h.run(format!("f {cmd}\r\n").as_bytes());
+    assert!(out.ends_with("f OK FETCH completed\r\n"), "{cmd}: {out}");
+    out.lines().next().unwrap_or("").to_owned()
+}
+
+#[test]
+fn fetch_savedate_is_when_the_message_was_saved_into_this_folder() {
+    // RFC 8514 §4.1: APPEND with an explicit date-time, then COPY, each save dated anew.
+    let mut h = H::new();
+    h.select();
+    h.store.save_clock = Some(1_700_000_000);
+    let out = h.run(b"a APPEND INBOX \"01-Jan-2001 00:00:00 +0000\" {9+}\r\nSubject: \r\n");
+    assert!(out.contains("a OK [APPENDUID 1000 4]"), "{out}");
+    let want = "* 4 FETCH (SAVEDATE \"14-Nov-2023 22:13:20 +0000\" INTERNALDATE \"01-Jan-2001 00:00:00 +0000\")";
+    assert_eq!(fetched(&mut h, "FETCH 4 (SAVEDATE INTERNALDATE)"), want);
+    h.store.save_clock = Some(1_750_000_000);
+    assert!(h.run(b"c COPY 4 Archive\r\n").contains("c OK [COPYUID"));
+    // The original keeps its save date; the copy has the copy's.
+    assert_eq!(fetched(&mut h, "FETCH 4 SAVEDATE"), "* 4 FETCH (SAVEDATE \"14-Nov-2023 22:13:20 +0000\")");
+    assert!(h.run(b"s SELECT Archive\r\n").contains("s OK"));
+    let want = "* 1 FETCH (SAVEDATE \"15-Jun-2025 15:06:40 +0000\" INTERNALDATE \"01-Jan-2001 00:00:00 +0000\")";
+    assert_eq!(fetched(&mut h, "FETCH 1 (SAVEDATE INTERNALDATE)"), want);
+}
+
+#[test]
+fn fetch_savedate_falls_back_to_the_internaldate_when_the_store_has_none() {
+    // Messages saved before the store kept save dates (MemStore without a clock).
+    let mut h = H::new();
+    h.select();
+    let want = "* 1 FETCH (SAVEDATE \"01-Jul-2003 08:52:37 +0000\" INTERNALDATE \"01-Jul-2003 08:52:37 +0000\")";
+    assert_eq!(fetched(&mut h, "FETCH 1 (SAVEDATE INTERNALDATE)"), want);
+    h.store.set_save_date("INBOX", 1, Some(86_400 * 365));
+    assert_eq!(fetched(&mut h, "FETCH 1 SAVEDATE"), "* 1 FETCH (SAVEDATE \"01-Jan-1971 00:00:00 +0000\")");
+}
+
+#[test]
+fn saved_search_keys_select_by_save_date_not_internaldate() {
+    // H's messages: INTERNALDATE 1-Jul-2003 (1, 2) and 9-Nov-2004 (3).
+    let mut h = H::new();
+    let day = |d: i64| d * 86_400;
+    let may10 = crate::datetime::days_from_civil(2020, 5, 10);
+    h.store.set_save_date("INBOX", 1, Some(day(may10) + 86_399));
+    h.store.set_save_date("INBOX", 3, Some(day(may10 + 1)));
+    // Message 2 has none: its INTERNALDATE stands in.
+    h.select();
+    let cases = [
+        ("SAVEDON 10-May-2020", "1"),
+        ("SAVEDSINCE 10-May-2020", "1 3"),
+        ("SAVEDSINCE 11-May-2020", "3"),
+        ("SAVEDBEFORE 10-May-2020", "2"),
+        ("SAVEDBEFORE 11-May-2020", "1 2"),
+        ("SAVEDON 1-Jul-2003", "2"),
+        ("SINCE 10-May-2020", ""),
+        ("ON 1-Jul-2003", "1 2"),
+        ("OR SAVEDON 10-May-2020 SAVEDON 11-May-2020", "1 3"),
+        ("NOT SAVEDSINCE 1-Jan-2010", "2"),
+        ("SAVEDATESUPPORTED SAVEDSINCE 1-Jan-2004", "1 3"),
+    ];
+    for (key, want) in cases {
+        assert_eq!(searched(&mut h, key), want, "{key}");
+    }
+    assert!(h.run(b"b SEARCH SAVEDON 32-May-2020\r\n").starts_with("b BAD"));
+}

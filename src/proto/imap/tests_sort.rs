@@ -291,6 +291,8 @@ fn within_older_younger_rfc5032() {
 
 #[test]
 fn savedate_rfc8514() {
+    // A store without save dates (MemStore without `save_clock`, records older than the
+    // field): SAVEDATE and the SAVED* keys fall back to the INTERNALDATE.
     let mut h = harness(&[]);
     let out = h.run(b"a FETCH 1 (SAVEDATE INTERNALDATE)\r\n");
     let want = "* 1 FETCH (SAVEDATE \"01-Jul-2003 08:52:37 +0000\" INTERNALDATE \"01-Jul-2003 08:52:37 +0000\")\r\n";

@@ -100,3 +100,69 @@ impl Folder {
         Ok(prefix.len() as u64 + u64::from(e.size))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn dir(name: &str) -> PathBuf {
+        let d = std::env::temp_dir().join(format!("lbx-saved-{}-{name}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&d);
+        let _ = std::fs::create_dir_all(&d);
+        d
+    }
+
+    /// A MESSAGE record as a writer with save date `saved` (0: a writer before the field).
+    fn record(uid: u32, saved: u32, body: &[u8]) -> Vec<u8> {
+        let fixed = MessageFixed {
+            uid,
+            modseq: u64::from(uid),
+            date: 978_307_200,
+            body_crc: crc32c(body),
+            saved,
+            ..Default::default()
+        };
+        let mut r = fixed.encode_record_prefix(b"", body.len() as u64).unwrap_or_default();
+        r.extend_from_slice(body);
+        r
+    }
+
+    fn saved(f: &Folder, uid: u32) -> Option<i64> {
+        f.entry(uid).and_then(|e| f.saved_of(&e).ok()).flatten()
+    }
+
+    #[test]
+    fn appends_stamp_the_save_date_and_compaction_keeps_every_one() {
+        let d = dir("compact");
+        let path = d.join("INBOX.lbx");
+        let mut bytes = format::SIGNATURE.to_vec();
+        bytes.extend(FolderHeader { uidvalidity: 1, uidnext: 1, modseq: 0, created: 0 }.encode());
+        bytes.extend(record(1, 0, b"Subject: old\r\n\r\nsaved before the field\r\n"));
+        bytes.extend(record(2, 1_000_000_000, b"Subject: x\r\n\r\nexpunged\r\n"));
+        bytes.extend(record(3, 1_000_000_123, b"Subject: kept\r\n\r\nsaved in 2001\r\n"));
+        std::fs::write(&path, &bytes).unwrap();
+        let mut f = Folder::open(&path).unwrap();
+        let (before, body) = (crate::util::unix_now(), b"Subject: new\r\n\r\nnow\r\n");
+        let mut spool = Spool::new(&d, 1 << 20);
+        spool.write(body).unwrap();
+        let msg =
+            NewMessage { body: spool, date: 978_307_200, flags: 0, keywords: Vec::new(), meta: Vec::new(), attrs: 0 };
+        assert_eq!(f.append(&mut [msg]).unwrap(), vec![4]);
+        let after = crate::util::unix_now();
+        let new = saved(&f, 4).unwrap_or(0);
+        assert!((before..=after).contains(&new), "{before} <= {new} <= {after}");
+        assert_eq!(f.entry(4).map(|e| e.date), Some(978_307_200), "the INTERNALDATE is not the save date");
+        let want = [(1, None), (3, Some(1_000_000_123)), (4, Some(new))];
+        f.expunge(&[2]).unwrap();
+        let (was, now) = f.compact().unwrap();
+        assert!(now < was, "compaction had work: {was} -> {now}");
+        for (uid, s) in want {
+            assert_eq!(saved(&f, uid), s, "uid {uid} after compaction");
+        }
+        let f = Folder::open(&path).unwrap();
+        for (uid, s) in want {
+            assert_eq!(saved(&f, uid), s, "uid {uid} reopened");
+        }
+        let _ = std::fs::remove_dir_all(&d);
+    }
+}

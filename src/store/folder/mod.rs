@@ -360,6 +360,15 @@ impl Folder {
         MessageFixed::decode(&b).map(|m| m.body_crc).ok_or_else(|| Error::new(ErrorKind::Corrupt, "bad message record"))
     }
 
+    /// The save date of `e` (RFC 8514): Unix seconds when its record was written into this
+    /// folder, `None` for records written before the store kept it (format docs: `saved`).
+    pub fn saved_of(&self, e: &Entry) -> Result<Option<i64>> {
+        let mut b = [0u8; MESSAGE_FIXED];
+        self.file.read_exact_at(&mut b, e.record_offset() + HEADER_LEN as u64)?;
+        let m = MessageFixed::decode(&b).ok_or_else(|| Error::new(ErrorKind::Corrupt, "bad message record"))?;
+        Ok((m.saved != 0).then_some(i64::from(m.saved)))
+    }
+
     /// Names of keywords set in a flag word.
     pub fn keyword_names(&self, flags: u32) -> Vec<&str> {
         (0..format::MAX_KEYWORDS)

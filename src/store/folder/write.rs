@@ -98,6 +98,7 @@ impl Folder {
             buf.clear();
         }
         let mut uids = Vec::with_capacity(msgs.len());
+        let saved = save_stamp();
         for (m, flags) in msgs.iter_mut().zip(flag_words) {
             let uid = self.state.uidnext;
             if uid == u32::MAX {
@@ -111,6 +112,7 @@ impl Folder {
                 meta_len: m.meta.len() as u32,
                 body_crc: m.body.crc(),
                 attrs: m.attrs,
+                saved,
             };
             let mut rec = fixed
                 .encode_record_prefix(&m.meta, m.body.len())
@@ -223,6 +225,12 @@ impl Folder {
             Ok(gone)
         })
     }
+}
+
+/// The save date of records written now (RFC 8514): Unix seconds, clamped into the
+/// format's `saved:4` (0 only if the clock reads before 1970: then it is "unknown").
+fn save_stamp() -> u32 {
+    u32::try_from(crate::util::unix_now().max(0)).unwrap_or(u32::MAX)
 }
 
 /// The record header, encoded, for a MESSAGE with this fixed part (used to apply our own
