@@ -14,13 +14,13 @@ use std::io::{self, Read};
 use super::MimeSummary;
 
 /// Bytes read per copy step.
-const CHUNK: usize = 16 * 1024;
+pub const CHUNK: usize = 16 * 1024;
 /// Raw bytes per base64 line (RFC 2045 §6.8: lines of at most 76 characters = 57 bytes).
 const LINE_BYTES: usize = 57;
 /// Largest part header rewritten: a header this big is hostile, not a binary attachment's.
 pub const PART_HEADER_MAX: u64 = 64 * 1024;
 /// The field put in place of `Content-Transfer-Encoding: binary`.
-const BASE64_FIELD: &[u8] = b"Content-Transfer-Encoding: base64\r\n";
+pub const BASE64_FIELD: &[u8] = b"Content-Transfer-Encoding: base64\r\n";
 
 /// One part to convert: its header and body ranges in the message.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
