@@ -126,6 +126,8 @@ pub mod encode;
 mod esearch;
 mod fetch;
 pub mod framer;
+#[cfg(feature = "compress")]
+pub mod huffman;
 mod list;
 mod login;
 /// Test support (the in-memory `Mailstore` of the transcripts, unit tests and the fuzz
