@@ -103,6 +103,17 @@ impl MimeSummary {
         }
     }
 
+    /// The root part of a meta section, without decoding the other parts (SORT and THREAD
+    /// read only the root's envelope); `None` when empty or not a summary.
+    pub fn root_from_meta(bytes: &[u8]) -> Option<Part> {
+        let (count, rest) = postcard::take_from_bytes::<u32>(bytes).ok()?;
+        if count == 0 || count as usize > PARTS_MAX + 1 {
+            return None;
+        }
+        let (root, _) = postcard::take_from_bytes::<Part>(rest).ok()?;
+        root.parent.is_none().then_some(root)
+    }
+
     /// Decodes a meta section; `None` when empty or not a summary.
     pub fn from_meta(bytes: &[u8]) -> Option<MimeSummary> {
         let (mut s, rest) = postcard::take_from_bytes::<MimeSummary>(bytes).ok()?;
@@ -204,6 +215,20 @@ mod tests {
         // A reader without the ext (5523d82 and older) still decodes the summary.
         let old: Option<MimeSummary> = postcard::from_bytes(&meta).ok();
         assert_eq!(old.map(|o| o.parts), Some(s.parts));
+    }
+
+    #[test]
+    fn root_alone_decodes_like_the_whole_summary() {
+        let multi = b"From: A <a@x>\r\nSubject: parts\r\nMessage-ID: <m@x>\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\nContent-Type: text/plain\r\n\r\none\r\n--b\r\nContent-Type: message/rfc822\r\n\r\nSubject: inner\r\n\r\ntwo\r\n--b--\r\n";
+        for msg in [MSG, &multi[..]] {
+            let s = MimeSummary::parse(msg);
+            let meta = s.clone().to_meta();
+            assert_eq!(MimeSummary::root_from_meta(&meta).as_ref(), s.parts.first());
+        }
+        assert!(MimeSummary::root_from_meta(b"").is_none());
+        assert!(MimeSummary::root_from_meta(&[0]).is_none(), "no parts");
+        assert!(MimeSummary::root_from_meta(&[0xff, 0xff, 0xff, 0xff, 0x0f, 1]).is_none(), "absurd count");
+        assert!(MimeSummary::root_from_meta(&[1, 1, 0]).is_none(), "a root with a parent");
     }
 
     #[test]

@@ -121,6 +121,9 @@ pub struct MsgMeta {
     pub recent: bool,
 }
 
+/// A root envelope and the stored header fields ([`Mailstore::envelope`]).
+pub type EnvelopeFields = (crate::mime::Envelope, Option<Vec<(String, String)>>);
+
 /// A folder as listed by [`Mailstore::folders`]; `name` is decoded UTF-8 with `/` levels.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FolderInfo {
@@ -299,6 +302,14 @@ pub trait Mailstore {
     fn mime(&mut self, folder: &str, uid: u32) -> Result<MimeSummary, StoreError>;
     /// Just [`MimeSummary::header_fields`] of message `uid` (SEARCH header keys); a store
     /// may answer it without decoding the whole summary.
+    /// The root envelope and, with `fields`, the stored header fields of a message: what
+    /// SORT and THREAD need (RFC 5256), without the rest of the structure.
+    fn envelope(&mut self, folder: &str, uid: u32, fields: bool) -> Result<EnvelopeFields, StoreError> {
+        let s = self.mime(folder, uid)?;
+        let env = s.parts.into_iter().next().and_then(|p| p.envelope).unwrap_or_default();
+        Ok((env, if fields { s.header_fields } else { None }))
+    }
+
     fn header_fields(&mut self, folder: &str, uid: u32) -> Result<Option<Vec<(String, String)>>, StoreError> {
         Ok(self.mime(folder, uid)?.header_fields)
     }

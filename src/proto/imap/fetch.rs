@@ -239,6 +239,8 @@ struct Stream {
     uid: u32,
     offset: u64,
     left: u64,
+    /// A BINARY `literal8` (RFC 3516 §4.2): NUL bytes go out as they are.
+    literal8: bool,
 }
 
 #[derive(Debug)]
@@ -379,7 +381,9 @@ impl FetchJob {
             Ok(n) => n.min(want),
         };
         out.truncate(start + n);
-        no_nul(out.get_mut(start..).unwrap_or_default());
+        if !s.literal8 {
+            no_nul(out.get_mut(start..).unwrap_or_default());
+        }
         s.offset += n as u64;
         s.left -= n as u64;
         if s.left == 0 {
@@ -435,7 +439,9 @@ impl FetchJob {
             return;
         }
         match dec {
-            CteDecoder::Identity => self.stream = Some(Stream { uid: meta.uid, offset: offset + skip, left: send }),
+            CteDecoder::Identity => {
+                self.stream = Some(Stream { uid: meta.uid, offset: offset + skip, left: send, literal8: true })
+            }
             dec => self.decode = Some(DecodeStream::new(meta.uid, (offset, len), dec, skip, send)),
         }
     }
@@ -541,7 +547,7 @@ impl FetchJob {
             Source::Range(offset, len) => {
                 out.extend_from_slice(format!("{{{len}}}\r\n").as_bytes());
                 if len > 0 {
-                    self.stream = Some(Stream { uid, offset, left: len });
+                    self.stream = Some(Stream { uid, offset, left: len, literal8: false });
                 }
             }
         }

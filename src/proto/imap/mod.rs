@@ -183,7 +183,9 @@ pub mod types;
 mod uidonly;
 mod view;
 
-pub use api::{flag, AuthOutcome, Changes, Event, FlagUpdate, FolderInfo, ImapPolicy, Mailstore, MsgMeta};
+pub use api::{
+    flag, AuthOutcome, Changes, EnvelopeFields, Event, FlagUpdate, FolderInfo, ImapPolicy, Mailstore, MsgMeta,
+};
 pub use api::{MailboxOp, PeerInfo, Snapshot, StoreError, StoreOp, LITERAL_FLOOR, MIN_AUTOLOGOUT_MS};
 pub use binary::DECODE_CHUNK;
 #[cfg(feature = "imap-catenate")]

@@ -572,11 +572,16 @@ fn date_cmp(k: DateKey, have: i64, want: i64) -> bool {
 /// in the sender's zone as RFC 3501 §6.4.4 SENTON compares dates "disregarding time".
 pub fn rfc5322_day(s: &str) -> Option<i64> {
     let s = s.split_once(',').map_or(s, |(_, r)| r);
-    let mut w = s.split_whitespace();
+    civil_day(&mut s.split_ascii_whitespace())
+}
+
+/// The day number of the next three words, `day month year` (RFC 5322 §3.3, with §4.3's
+/// two- and three-digit years), without allocating (SORT and THREAD parse one per message).
+pub fn civil_day<'a>(w: &mut impl Iterator<Item = &'a str>) -> Option<i64> {
     let d: u32 = w.next()?.parse().ok()?;
-    let mon = w.next()?.to_ascii_lowercase();
-    let months = ["jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"];
-    let m = months.iter().position(|x| mon.starts_with(x))? as u32 + 1;
+    let mon = w.next()?.as_bytes().get(..3)?;
+    let months = [b"jan", b"feb", b"mar", b"apr", b"may", b"jun", b"jul", b"aug", b"sep", b"oct", b"nov", b"dec"];
+    let m = months.iter().position(|x| mon.eq_ignore_ascii_case(*x))? as u32 + 1;
     let mut y: i64 = w.next()?.parse().ok()?;
     if y < 50 {
         y += 2000;

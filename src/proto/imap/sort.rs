@@ -144,7 +144,7 @@ enum Val {
 
 /// The message's envelope, or an empty one (a summary that cannot be read sorts as empty).
 pub fn envelope_of(store: &mut dyn Mailstore, folder: &str, uid: u32) -> Envelope {
-    store.mime(folder, uid).ok().and_then(|m| m.parts.into_iter().next()).and_then(|p| p.envelope).unwrap_or_default()
+    store.envelope(folder, uid, false).map(|(env, _)| env).unwrap_or_default()
 }
 
 /// The value of `key` for one message (RFC 5256 §3, RFC 5957 §3).
@@ -332,9 +332,9 @@ const DECOMPOSE: [(u16, u8, u8); 111] = [
 /// RFC 5322 §3.3 `date-time` in unix seconds (UTC); obsolete zone names (§4.3) count,
 /// unknown ones as `+0000`.
 pub fn rfc5322_time(s: &str) -> Option<i64> {
-    let day = super::search::rfc5322_day(s)?;
     let s = s.split_once(',').map_or(s, |(_, r)| r);
-    let mut w = s.split_whitespace().skip(3);
+    let mut w = s.split_ascii_whitespace();
+    let day = super::search::civil_day(&mut w)?;
     let mut hms = w.next()?.split(':').map(|x| x.parse::<i64>().ok());
     let (h, m) = (hms.next()??, hms.next()??);
     let sec = hms.next().flatten().unwrap_or(0);
@@ -353,15 +353,9 @@ fn zone_offset(z: &str) -> i64 {
         let secs = (n / 100) * 3600 + (n % 100) * 60;
         return if sign == b'-' { -secs } else { secs };
     }
-    let hours = match z.to_ascii_uppercase().as_str() {
-        "EDT" => -4,
-        "EST" | "CDT" => -5,
-        "CST" | "MDT" => -6,
-        "MST" | "PDT" => -7,
-        "PST" => -8,
-        _ => 0,
-    };
-    hours * 3600
+    let names: [(&str, i64); 8] =
+        [("EDT", -4), ("EST", -5), ("CDT", -5), ("CST", -6), ("MDT", -6), ("MST", -7), ("PDT", -7), ("PST", -8)];
+    names.iter().find(|(n, _)| z.eq_ignore_ascii_case(n)).map_or(0, |(_, h)| h * 3600)
 }
 
 /// RFC 5256 §2.1 base subject: RFC 2047 decoded, white space runs as one space, then

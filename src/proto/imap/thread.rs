@@ -171,12 +171,10 @@ fn msg_ids(v: &str) -> impl Iterator<Item = &str> {
 
 /// Reads what threading needs of one match (stored envelope and header fields).
 fn info(m: &Match, uid: bool, folder: &str, store: &mut dyn Mailstore, budget: &mut usize) -> Info {
-    let summary = store.mime(folder, m.uid).ok();
-    let env = summary.as_ref().and_then(|s| s.parts.first()).and_then(|p| p.envelope.clone()).unwrap_or_default();
+    let (env, fields) = store.envelope(folder, m.uid, true).unwrap_or_default();
     let (subject, reply) = base_subject(env.subject.as_deref().unwrap_or(""));
-    let references = summary
-        .and_then(|s| s.header_fields)
-        .and_then(|f| f.into_iter().rev().find(|(n, _)| n.eq_ignore_ascii_case("references")).map(|(_, v)| v));
+    let references =
+        fields.and_then(|f| f.into_iter().rev().find(|(n, _)| n.eq_ignore_ascii_case("references")).map(|(_, v)| v));
     let mut refs: Vec<String> =
         references.as_deref().map(|v| msg_ids(v).map(str::to_owned).collect()).unwrap_or_default();
     // §3 step 1: no valid References, then the first id of In-Reply-To.

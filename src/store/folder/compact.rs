@@ -25,6 +25,7 @@ impl Folder {
         self.unlock();
         let (before, after, new_file) = r?;
         self.file = new_file;
+        self.drop_meta_window();
         self.ino = self.file.metadata()?.ino();
         let history = std::mem::take(&mut self.state.expunge_log);
         let floor = self.state.expunge_floor;

@@ -20,6 +20,7 @@ mod write;
 
 pub use recovery::Verification;
 
+use std::cell::RefCell;
 use std::fs::{File, OpenOptions};
 use std::io::{self, BufReader, Read, Seek, SeekFrom};
 use std::os::unix::fs::{FileExt, MetadataExt, OpenOptionsExt};
@@ -79,7 +80,14 @@ pub struct Folder {
     locked: bool,
     /// Summaries computed for messages stored without one, opened on first use.
     metacache: Option<MetaCache>,
+    /// Meta sections read ahead (see [`Folder::meta`]): file offset of the first byte, bytes.
+    meta_window: RefCell<(u64, Vec<u8>)>,
 }
+
+/// Bytes read at once for the meta sections of consecutive small messages: a SORT, THREAD
+/// or first-sync FETCH over a folder of small messages makes one read per window instead of
+/// one per message. Kept per open folder.
+pub const META_WINDOW: usize = 16 * 1024;
 
 impl Folder {
     /// Creates a new, empty folder file at `path` atomically (temp file, sync, hard link,
@@ -162,6 +170,7 @@ impl Folder {
             unindexed: 0,
             locked: false,
             metacache: None,
+            meta_window: RefCell::new((0, Vec::new())),
         };
         f.lock()?;
         let r = f.load();
@@ -254,6 +263,7 @@ impl Folder {
         self.ino = self.file.metadata()?.ino();
         // Compaction folded and deleted the meta cache (or the folder is another one).
         self.metacache = None;
+        self.drop_meta_window();
         let track = self.state.track_entries;
         self.state =
             index::load(&index::path_for(&self.path), &self.file, self.ino, track).unwrap_or_else(|| State::new(track));
@@ -314,10 +324,61 @@ impl Folder {
     }
 
     /// The meta bytes stored with `e` (the MIME summary for messages received by the server).
+    ///
+    /// When the meta sections of the next messages in the file lie within [`META_WINDOW`]
+    /// bytes, they are read with it and kept for the next calls. Committed records never
+    /// change in place; the window is dropped when the file is replaced (compaction, reopen).
     pub fn meta(&self, e: &Entry) -> Result<Vec<u8>> {
-        let mut m = vec![0u8; e.meta_len() as usize];
-        self.file.read_exact_at(&mut m, e.record_offset() + (HEADER_LEN + MESSAGE_FIXED) as u64)?;
+        let start = meta_offset(e);
+        let len = e.meta_len() as usize;
+        if let Some(m) = self.windowed_meta(start, len) {
+            return Ok(m);
+        }
+        let end = self.read_ahead_end(e, start + len as u64);
+        let mut w = self.meta_window.borrow_mut();
+        if end > start + len as u64 {
+            let (at, buf) = &mut *w;
+            buf.resize((end - start) as usize, 0);
+            if let Err(err) = self.file.read_exact_at(buf, start) {
+                buf.clear();
+                return Err(err.into());
+            }
+            *at = start;
+            return Ok(buf.get(..len).unwrap_or_default().to_vec());
+        }
+        drop(w);
+        let mut m = vec![0u8; len];
+        self.file.read_exact_at(&mut m, start)?;
         Ok(m)
+    }
+
+    /// The meta at `start` from the read-ahead window, if it holds all `len` bytes.
+    fn windowed_meta(&self, start: u64, len: usize) -> Option<Vec<u8>> {
+        let w = self.meta_window.borrow();
+        let from = usize::try_from(start.checked_sub(w.0)?).ok()?;
+        w.1.get(from..from.checked_add(len)?).map(<[u8]>::to_vec)
+    }
+
+    /// Where a read-ahead from `e`'s meta should end: past the meta of each following live
+    /// message (in file order) that ends within [`META_WINDOW`] of `e`'s; `end` when none.
+    fn read_ahead_end(&self, e: &Entry, mut end: u64) -> u64 {
+        const LOOKAHEAD_MAX: usize = 256;
+        let start = meta_offset(e);
+        let Ok(i) = self.state.find(e.uid) else { return end };
+        let mut last = e.record_offset();
+        for n in self.state.entries.iter().skip(i + 1).take(LOOKAHEAD_MAX) {
+            let n_end = meta_offset(n) + u64::from(n.meta_len());
+            if n.record_offset() <= last || n_end - start > META_WINDOW as u64 {
+                break;
+            }
+            (last, end) = (n.record_offset(), n_end);
+        }
+        end
+    }
+
+    /// Forgets the read-ahead window (the file was replaced).
+    pub(super) fn drop_meta_window(&mut self) {
+        *self.meta_window.get_mut() = (0, Vec::new());
     }
 
     /// The meta of `e`: its record's, else the one computed earlier and kept in the meta
@@ -378,6 +439,11 @@ impl Folder {
     }
 }
 
+/// File offset of the meta section of `e`'s record.
+fn meta_offset(e: &Entry) -> u64 {
+    e.record_offset() + (HEADER_LEN + MESSAGE_FIXED) as u64
+}
+
 impl Drop for Folder {
     fn drop(&mut self) {
         self.unlock();
@@ -413,4 +479,50 @@ pub fn compact_path(p: &Path) -> PathBuf {
 /// CRC-32C of an in-memory body (for callers building NewMessage without a Spool write).
 pub fn body_crc(b: &[u8]) -> u32 {
     crc32c(b)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn message(d: &Path, i: usize, body_len: usize) -> NewMessage {
+        let mut spool = Spool::new(d, 1 << 20);
+        let body = format!("Subject: m{i}\r\n\r\n{}\r\n", "x".repeat(body_len));
+        spool.write(body.as_bytes()).unwrap_or_default();
+        let meta = format!("meta of message {i}").repeat(1 + i % 7).into_bytes();
+        NewMessage { body: spool, date: 0, flags: 0, keywords: Vec::new(), meta, attrs: 0 }
+    }
+
+    /// The read-ahead window gives exactly what a direct read gives, in file order, out of
+    /// order, across big and small messages, after more appends and after compaction.
+    #[test]
+    fn meta_read_ahead_matches_direct_reads() {
+        let d = std::env::temp_dir().join(format!("lbx-metawin-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&d);
+        std::fs::create_dir_all(&d).unwrap_or_default();
+        let path = d.join("INBOX.lbx");
+        Folder::create(&path, 7, 0).unwrap_or_default();
+        let mut f = Folder::open(&path).unwrap();
+        let sizes = |i: usize| if i % 10 == 9 { 40_000 } else { 100 + i };
+        let mut msgs: Vec<NewMessage> = (0..60).map(|i| message(&d, i, sizes(i))).collect();
+        f.append(&mut msgs).unwrap();
+        let want = |uid: u32| format!("meta of message {}", uid - 1).repeat(1 + (uid as usize - 1) % 7).into_bytes();
+        let check = |f: &Folder, uids: &mut dyn Iterator<Item = u32>| {
+            for uid in uids {
+                let e = f.entry(uid).unwrap();
+                assert_eq!(f.meta(&e).unwrap(), want(uid), "uid {uid}");
+            }
+        };
+        check(&f, &mut (1..=60));
+        assert!(!f.meta_window.borrow().1.is_empty(), "small messages were read ahead");
+        check(&f, &mut (1..=60).rev());
+        check(&f, &mut (1..=60).map(|u| (u * 37) % 60 + 1));
+        let mut more: Vec<NewMessage> = (60..80).map(|i| message(&d, i, 50)).collect();
+        f.append(&mut more).unwrap();
+        check(&f, &mut (1..=80));
+        f.expunge(&(1..=80).filter(|u| u % 3 == 0).collect::<Vec<_>>()).unwrap();
+        f.compact().unwrap();
+        check(&f, &mut (1..=80).filter(|u| u % 3 != 0));
+        let _ = std::fs::remove_dir_all(&d);
+    }
 }
