@@ -339,12 +339,12 @@ impl Folder {
         if end > start + len as u64 {
             let (at, buf) = &mut *w;
             buf.resize((end - start) as usize, 0);
-            if let Err(err) = self.file.read_exact_at(buf, start) {
-                buf.clear();
-                return Err(err.into());
+            if self.file.read_exact_at(buf, start).is_ok() {
+                *at = start;
+                return Ok(buf.get(..len).unwrap_or_default().to_vec());
             }
-            *at = start;
-            return Ok(buf.get(..len).unwrap_or_default().to_vec());
+            // A later record out of reach (a damaged file): this one is read alone.
+            buf.clear();
         }
         drop(w);
         let mut m = vec![0u8; len];
