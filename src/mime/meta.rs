@@ -103,6 +103,25 @@ impl MimeSummary {
         }
     }
 
+    /// The last stored value of one header field (of [`super::SEARCH_FIELDS`]) from the
+    /// meta's ext, read in place without decoding the others (THREAD reads References).
+    pub fn field_from_meta(bytes: &[u8], name: &str) -> Option<String> {
+        let (rest, trailer) = bytes.split_at_checked(bytes.len().checked_sub(3)?)?;
+        let [lo, hi, EXT_TRAILER] = *trailer else { return None };
+        let ext = rest.get(rest.len().checked_sub(usize::from(u16::from_le_bytes([lo, hi])))?..)?;
+        let (&META_EXT_FIELDS, fields) = ext.split_first()? else { return None };
+        let (count, mut rest) = postcard::take_from_bytes::<u32>(fields).ok()?;
+        let mut found = None;
+        for _ in 0..count {
+            let ((n, v), more) = postcard::take_from_bytes::<(&str, &str)>(rest).ok()?;
+            if n.eq_ignore_ascii_case(name) {
+                found = Some(v);
+            }
+            rest = more;
+        }
+        found.map(str::to_owned)
+    }
+
     /// The root part of a meta section, without decoding the other parts (SORT and THREAD
     /// read only the root's envelope); `None` when empty or not a summary.
     pub fn root_from_meta(bytes: &[u8]) -> Option<Part> {
@@ -225,6 +244,11 @@ mod tests {
             let meta = s.clone().to_meta();
             assert_eq!(MimeSummary::root_from_meta(&meta).as_ref(), s.parts.first());
         }
+        let refs = b"References: <a@x>\r\n <b@x>\r\nSubject: s\r\nReferences: <c@x>\r\n\r\nbody\r\n";
+        let meta = MimeSummary::parse(refs).to_meta();
+        assert_eq!(MimeSummary::field_from_meta(&meta, "references").as_deref(), Some("<c@x>"));
+        assert_eq!(MimeSummary::field_from_meta(&meta, "In-Reply-To"), None);
+        assert_eq!(MimeSummary::field_from_meta(&meta[..meta.len() - 1], "references"), None);
         assert!(MimeSummary::root_from_meta(b"").is_none());
         assert!(MimeSummary::root_from_meta(&[0]).is_none(), "no parts");
         assert!(MimeSummary::root_from_meta(&[0xff, 0xff, 0xff, 0xff, 0x0f, 1]).is_none(), "absurd count");

@@ -8,7 +8,7 @@ use std::sync::{Arc, Weak};
 
 use crate::mime::{MimeParser, MimeSummary};
 use crate::net::Server;
-use crate::proto::imap::{Changes, EnvelopeFields, FolderInfo, Mailstore, MsgMeta, Snapshot, StoreError};
+use crate::proto::imap::{Changes, EnvelopeField, FolderInfo, Mailstore, MsgMeta, Snapshot, StoreError};
 use crate::store::{self, ErrorKind};
 
 /// What this session last reported for a folder, to compute `Changes`. The UID list it
@@ -330,14 +330,14 @@ impl Mailstore for Store<'_> {
         Ok(summary)
     }
 
-    fn envelope(&mut self, folder: &str, uid: u32, fields: bool) -> Result<EnvelopeFields, StoreError> {
+    fn envelope(&mut self, folder: &str, uid: u32, field: Option<&str>) -> Result<EnvelopeField, StoreError> {
         let quick = {
             let f = self.srv.folder_cached(folder).map_err(|e| store_err(&e))?;
             let f = f.borrow();
             let e = f.entry(uid).ok_or(StoreError::NoMessage)?;
             f.meta(&e).ok().and_then(|m| {
                 let root = MimeSummary::root_from_meta(&m)?;
-                Some((root.envelope.unwrap_or_default(), if fields { MimeSummary::fields_from_meta(&m) } else { None }))
+                Some((root.envelope.unwrap_or_default(), field.and_then(|n| MimeSummary::field_from_meta(&m, n))))
             })
         };
         // Stored without a meta (older versions) or an undecodable one: the summary's way.
@@ -346,7 +346,7 @@ impl Mailstore for Store<'_> {
             None => {
                 let s = self.mime(folder, uid)?;
                 let env = s.parts.into_iter().next().and_then(|p| p.envelope).unwrap_or_default();
-                Ok((env, if fields { s.header_fields } else { None }))
+                Ok((env, field.and_then(|n| crate::proto::imap::api::last_field(s.header_fields, n))))
             }
         }
     }

@@ -121,8 +121,13 @@ pub struct MsgMeta {
     pub recent: bool,
 }
 
-/// A root envelope and the stored header fields ([`Mailstore::envelope`]).
-pub type EnvelopeFields = (crate::mime::Envelope, Option<Vec<(String, String)>>);
+/// A root envelope and one stored header field's value ([`Mailstore::envelope`]).
+pub type EnvelopeField = (crate::mime::Envelope, Option<String>);
+
+/// The last value of field `name` among stored header fields.
+pub fn last_field(fields: Option<Vec<(String, String)>>, name: &str) -> Option<String> {
+    fields?.into_iter().rev().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v)
+}
 
 /// A folder as listed by [`Mailstore::folders`]; `name` is decoded UTF-8 with `/` levels.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -302,12 +307,12 @@ pub trait Mailstore {
     fn mime(&mut self, folder: &str, uid: u32) -> Result<MimeSummary, StoreError>;
     /// Just [`MimeSummary::header_fields`] of message `uid` (SEARCH header keys); a store
     /// may answer it without decoding the whole summary.
-    /// The root envelope and, with `fields`, the stored header fields of a message: what
+    /// The root envelope and, with `field`, that header field's last stored value: what
     /// SORT and THREAD need (RFC 5256), without the rest of the structure.
-    fn envelope(&mut self, folder: &str, uid: u32, fields: bool) -> Result<EnvelopeFields, StoreError> {
+    fn envelope(&mut self, folder: &str, uid: u32, field: Option<&str>) -> Result<EnvelopeField, StoreError> {
         let s = self.mime(folder, uid)?;
         let env = s.parts.into_iter().next().and_then(|p| p.envelope).unwrap_or_default();
-        Ok((env, if fields { s.header_fields } else { None }))
+        Ok((env, field.and_then(|name| last_field(s.header_fields, name))))
     }
 
     fn header_fields(&mut self, folder: &str, uid: u32) -> Result<Option<Vec<(String, String)>>, StoreError> {

@@ -184,7 +184,7 @@ mod uidonly;
 mod view;
 
 pub use api::{
-    flag, AuthOutcome, Changes, EnvelopeFields, Event, FlagUpdate, FolderInfo, ImapPolicy, Mailstore, MsgMeta,
+    flag, AuthOutcome, Changes, EnvelopeField, Event, FlagUpdate, FolderInfo, ImapPolicy, Mailstore, MsgMeta,
 };
 pub use api::{MailboxOp, PeerInfo, Snapshot, StoreError, StoreOp, LITERAL_FLOOR, MIN_AUTOLOGOUT_MS};
 pub use binary::DECODE_CHUNK;

@@ -144,7 +144,7 @@ enum Val {
 
 /// The message's envelope, or an empty one (a summary that cannot be read sorts as empty).
 pub fn envelope_of(store: &mut dyn Mailstore, folder: &str, uid: u32) -> Envelope {
-    store.envelope(folder, uid, false).map(|(env, _)| env).unwrap_or_default()
+    store.envelope(folder, uid, None).map(|(env, _)| env).unwrap_or_default()
 }
 
 /// The value of `key` for one message (RFC 5256 §3, RFC 5957 §3).

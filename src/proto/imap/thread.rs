@@ -171,10 +171,8 @@ fn msg_ids(v: &str) -> impl Iterator<Item = &str> {
 
 /// Reads what threading needs of one match (stored envelope and header fields).
 fn info(m: &Match, uid: bool, folder: &str, store: &mut dyn Mailstore, budget: &mut usize) -> Info {
-    let (env, fields) = store.envelope(folder, m.uid, true).unwrap_or_default();
+    let (env, references) = store.envelope(folder, m.uid, Some("references")).unwrap_or_default();
     let (subject, reply) = base_subject(env.subject.as_deref().unwrap_or(""));
-    let references =
-        fields.and_then(|f| f.into_iter().rev().find(|(n, _)| n.eq_ignore_ascii_case("references")).map(|(_, v)| v));
     let mut refs: Vec<String> =
         references.as_deref().map(|v| msg_ids(v).map(str::to_owned).collect()).unwrap_or_default();
     // §3 step 1: no valid References, then the first id of In-Reply-To.
