@@ -1,9 +1,10 @@
 //! RFC 4978 COMPRESS=DEFLATE in the connection layer: after the tagged OK every byte the
-//! session writes goes through [`Deflater`] (one sync-flushed block per write of at most
-//! [`Z_CHUNK`] bytes) and every byte read goes through [`Inflater`] before the core sees
+//! session writes goes through [`Deflater`] (each write of at most [`Z_CHUNK`] bytes is
+//! sync-flushed) and every byte read goes through [`Inflater`] before the core sees
 //! it, over plain TCP or TLS alike (the compression sits inside TLS, §6).
 //!
-//! Memory per compressing session: the inflater (~43 KiB), the deflater (~24 KiB), the
+//! Memory per compressing session: the inflater (~43 KiB), the deflater (~56 KiB, plus its
+//! transient symbol buffer while a write is coded), the
 //! compressed input not yet inflated (at most `PENDING_MAX`) and one compressed output
 //! chunk (about [`Z_CHUNK`]); a deflate bomb inflates only as far as the session's input
 //! buffer has room (BAD-INPUTS 104).

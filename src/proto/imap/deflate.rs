@@ -118,7 +118,7 @@ impl Deflater {
     /// with dynamic Huffman codes or the fixed ones, whichever is shorter, then a sync flush.
     pub fn compress(&mut self, data: &[u8], out: &mut Vec<u8>) {
         let mut bits = Bits { out, acc: 0, n: 0 };
-        let mut tokens = Vec::with_capacity(data.len().min(BLOCK_TOKENS));
+        let mut tokens = Vec::new();
         for piece in data.chunks(DEFLATE_WINDOW) {
             self.slide();
             let start = self.hist.len();
@@ -158,7 +158,7 @@ impl Deflater {
         while i < end {
             let (len, dist) = pending.take().unwrap_or_else(|| self.find(i, end));
             if len < MATCH_MIN {
-                tokens.push(Token::Literal(self.byte(i)));
+                tokens.push(Token::literal(self.byte(i)));
                 i += 1;
                 continue;
             }
@@ -166,14 +166,14 @@ impl Deflater {
             if len < LAZY_LEN && i + 1 < end {
                 let next = self.find(i + 1, end);
                 if next.0 > len {
-                    tokens.push(Token::Literal(self.byte(i)));
+                    tokens.push(Token::literal(self.byte(i)));
                     i += 1;
                     pending = Some(next);
                     continue;
                 }
                 inserted = i + 2;
             }
-            tokens.push(Token::Match(len as u16, dist as u16));
+            tokens.push(Token::matched(len, dist));
             for j in inserted..i + len {
                 self.insert(j, end);
             }
@@ -233,11 +233,34 @@ impl Deflater {
     }
 }
 
-/// One LZ77 output: a byte, or (length, distance) of a match.
+/// One LZ77 output in 4 bytes: a byte, or bit 31 set with a match's length (bits 16..=30)
+/// and distance (bits 0..=15).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Token {
+struct Token(u32);
+
+/// What a [`Token`] holds.
+enum Kind {
     Literal(u8),
     Match(u16, u16),
+}
+
+impl Token {
+    fn literal(b: u8) -> Token {
+        Token(u32::from(b))
+    }
+
+    /// `len` is at most [`MATCH_MAX`] and `dist` at most 2 × [`DEFLATE_WINDOW`]: both fit.
+    fn matched(len: usize, dist: usize) -> Token {
+        Token(1 << 31 | (len as u32 & 0x7fff) << 16 | (dist as u32 & 0xffff))
+    }
+
+    fn kind(self) -> Kind {
+        if self.0 >> 31 == 1 {
+            Kind::Match((self.0 >> 16 & 0x7fff) as u16, self.0 as u16)
+        } else {
+            Kind::Literal(self.0 as u8)
+        }
+    }
 }
 
 /// RFC 1951 §3.2.5: the length symbol (257..=285) of a match length, its extra bits.
@@ -261,9 +284,9 @@ fn block(tokens: &[Token], bits: &mut Bits) {
     let mut dist = [0u32; DIST_SYMBOLS];
     let count = |slot: Option<&mut u32>| slot.into_iter().for_each(|c| *c += 1);
     for t in tokens {
-        match *t {
-            Token::Literal(b) => count(litlen.get_mut(usize::from(b))),
-            Token::Match(l, d) => {
+        match t.kind() {
+            Kind::Literal(b) => count(litlen.get_mut(usize::from(b))),
+            Kind::Match(l, d) => {
                 count(litlen.get_mut(length_code(usize::from(l)).0));
                 count(dist.get_mut(distance_code(usize::from(d)).0));
             }
@@ -296,9 +319,9 @@ fn symbols(tokens: &[Token], litlen: &Code, dist: &Code, bits: &mut Bits) {
         bits.code(c, n);
     };
     for t in tokens {
-        match *t {
-            Token::Literal(b) => sym(litlen, usize::from(b), bits),
-            Token::Match(l, d) => {
+        match t.kind() {
+            Kind::Literal(b) => sym(litlen, usize::from(b), bits),
+            Kind::Match(l, d) => {
                 let (s, extra, n) = length_code(usize::from(l));
                 sym(litlen, s, bits);
                 bits.put(extra, n);
@@ -358,7 +381,7 @@ pub fn literal_block(data: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(data.len() + data.len() / 8 + 8);
     let mut bits = Bits { out: &mut out, acc: 0, n: 0 };
     bits.put(0b010, 3);
-    let tokens: Vec<Token> = data.iter().map(|&b| Token::Literal(b)).collect();
+    let tokens: Vec<Token> = data.iter().map(|&b| Token::literal(b)).collect();
     symbols(&tokens, &Code::fixed_litlen(), &Code::fixed_dist(), &mut bits);
     sync_flush(&mut bits);
     out
@@ -392,6 +415,10 @@ mod tests {
         let mut z = Vec::new();
         Deflater::default().compress(&text, &mut z);
         assert!(z.len() * 10 < text.len(), "{} -> {}", text.len(), z.len());
+        assert_eq!(z[0] >> 1 & 3, 2, "repetitive text gets dynamic codes (BTYPE 10)");
+        let mut tiny = Vec::new();
+        Deflater::default().compress(b"a OK\r\n", &mut tiny);
+        assert_eq!(tiny[0] >> 1 & 3, 1, "a short line keeps the fixed codes (BTYPE 01)");
         let mut out = Vec::new();
         assert!(Inflater::default().inflate(&literal_block(b"* BYE\r\n"), &mut out, 100).is_ok());
         assert_eq!(out, b"* BYE\r\n");
