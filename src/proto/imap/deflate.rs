@@ -25,7 +25,7 @@ pub const DEFLATE_WINDOW: usize = 8 * 1024;
 /// wait in a buffer of this many entries (4 bytes each) until the block is written.
 pub const BLOCK_TOKENS: usize = 16 * 1024;
 /// Earlier positions of the same hash tried per match (zlib's level 4 tries 16).
-const CHAIN_MAX: usize = 16;
+pub const CHAIN_MAX: usize = 16;
 /// Matches this long are taken at once, without looking one byte further.
 const LAZY_LEN: usize = 32;
 /// Hash table slots (12 bits of the next three bytes), one position each.
