@@ -33,7 +33,8 @@ fn certificates(dir: &Path, names: &[&str], not_after: (i32, u8, u8)) {
 
 struct Setup {
     dir: PathBuf,
-    smtp: u16,
+    /// Every `[listen]` port of the config (serve binds them one after another).
+    listen: Vec<u16>,
     /// The port the config names for the DNS server.
     dns: u16,
 }
@@ -57,7 +58,7 @@ fn setup(name: &str) -> Setup {
         p[0], p[1], p[2], p[3], p[4], p[0]
     );
     std::fs::write(dir.join("letterbox.toml"), cfg).unwrap();
-    Setup { dir, smtp: p[0], dns: dns_port }
+    Setup { dir, listen: p, dns: dns_port }
 }
 
 fn run(s: &Setup, args: &[&str]) -> Output {
@@ -75,7 +76,9 @@ fn serve(s: &Setup) -> Child {
         .unwrap();
     let mut child = child;
     for _ in 0..500 {
-        if std::net::TcpStream::connect(("127.0.0.1", s.smtp)).is_ok() {
+        // Ready when every listener answers: the TLS and HTTP ones come up after SMTP, and
+        // doctor checks them all.
+        if s.listen.iter().all(|&port| std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()) {
             return child;
         }
         std::thread::sleep(std::time::Duration::from_millis(20));
